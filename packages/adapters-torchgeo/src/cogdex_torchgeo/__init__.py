@@ -1,0 +1,1 @@
+"""cogdex output adapter: torchgeo."""

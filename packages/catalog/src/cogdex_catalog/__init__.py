@@ -1,0 +1,1 @@
+"""cogdex's built-in dataset catalog (a plugin: every entry arrives through `cogdex_datasets`)."""

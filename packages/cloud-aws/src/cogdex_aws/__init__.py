@@ -1,0 +1,1 @@
+"""cogdex plugin for Amazon S3: boto3 credentials and requester-pays buckets."""

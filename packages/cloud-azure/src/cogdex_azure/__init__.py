@@ -1,0 +1,1 @@
+"""cogdex plugin for Azure Blob Storage and Microsoft Planetary Computer signing."""

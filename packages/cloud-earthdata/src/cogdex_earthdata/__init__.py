@@ -1,0 +1,1 @@
+"""cogdex plugin for NASA Earthdata: bearer tokens for HTTPS assets."""

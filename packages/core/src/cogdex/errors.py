@@ -1,0 +1,112 @@
+"""The exceptions cogdex raises: one hierarchy, each naming what failed and where.
+
+Every error a user can meet derives from `CogdexError`, so `except cogdex.CogdexError` catches
+them all; the subclasses carry the file/URL, byte range or field as attributes as well as in
+the message, so tools can act on them.
+"""
+
+from __future__ import annotations
+
+
+class CogdexError(Exception):
+    """Base class of every cogdex error."""
+
+
+class TIFFError(CogdexError):
+    """A TIFF that cannot be read: malformed, truncated, or using an unsupported feature.
+
+    `source` is the file path or URL, `offset` the byte offset where the problem was found
+    (None when it is not tied to one place).
+    """
+
+    def __init__(self, message: str, *, source: str | None = None, offset: int | None = None):
+        self.source = source
+        self.offset = offset
+        self.reason = message
+        where = []
+        if source is not None:
+            where.append(source)
+        if offset is not None:
+            where.append(f"byte {offset}")
+        super().__init__(f"{message} ({', '.join(where)})" if where else message)
+
+    def __reduce__(self):  # keep the keyword arguments across pickling (DataLoader workers)
+        return (_rebuild_tiff_error, (type(self), self.reason, self.source, self.offset))
+
+
+def _rebuild_tiff_error(cls, reason, source, offset):
+    return cls(reason, source=source, offset=offset)
+
+
+class MalformedTIFF(TIFFError):
+    """The bytes break the TIFF structure: bad magic, IFD loop, impossible counts or offsets."""
+
+
+class TruncatedTIFF(MalformedTIFF):
+    """The file ends before a structure it declares (an IFD, a tag array, a tile)."""
+
+
+class UnsupportedTIFF(TIFFError):
+    """A valid TIFF using a feature cogdex does not read (the message names the feature)."""
+
+
+class DecodeError(TIFFError):
+    """A tile's compressed bytes could not be decoded."""
+
+
+class StoreError(CogdexError):
+    """A URL that no store can serve, or store options that do not fit it."""
+
+
+class FetchError(CogdexError):
+    """A read from a store failed after every retry. `url` and `byte_range` say which."""
+
+    def __init__(self, message: str, *, url: str, byte_range: tuple[int, int] | None = None):
+        self.url = url
+        self.byte_range = byte_range
+        self.reason = message
+        rng = f" bytes {byte_range[0]}-{byte_range[1] - 1}" if byte_range else ""
+        super().__init__(f"{message}: {url}{rng}")
+
+    def __reduce__(self):
+        return (_rebuild_fetch_error, (type(self), self.reason, self.url, self.byte_range))
+
+
+def _rebuild_fetch_error(cls, reason, url, byte_range):
+    return cls(reason, url=url, byte_range=byte_range)
+
+
+class NotFoundError(FetchError):
+    """The object does not exist (HTTP 404 / NoSuchKey)."""
+
+
+class AccessDeniedError(FetchError):
+    """The store refused the request (401/403): credentials missing, wrong, or expired."""
+
+
+class MissingPluginError(CogdexError, ImportError):
+    """A feature needs a plugin distribution that is not installed; the message says which."""
+
+    def __init__(self, feature: str, extra: str):
+        self.feature = feature
+        self.extra = extra
+        super().__init__(f'{feature} needs the {extra!r} plugin: pip install "cogdex[{extra}]"')
+
+
+class UnknownDatasetError(CogdexError, KeyError):
+    """A catalog dataset ID that no installed plugin provides."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0])
+
+
+class IndexSchemaError(CogdexError):
+    """An index file or table that does not match the schema cogdex needs."""
+
+
+class BuildError(CogdexError):
+    """A collection build that cannot proceed (bad source, band map, or strict failures)."""
+
+
+class MemoryLimitError(CogdexError, MemoryError):
+    """A read that would allocate more than the caller's `max_memory`."""

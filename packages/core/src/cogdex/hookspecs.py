@@ -1,0 +1,48 @@
+"""The hook surface: the only way plugins talk to core.
+
+Plugins are modules or objects with functions marked `@hookimpl`, found through the
+`cogdex` entry-point group (or registered in-process with `cogdex.plugins.register`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from cogdex.adapters import OutputAdapter
+    from cogdex.datasets import DatasetEntry
+    from cogdex.io.stores import StoreSpec
+    from cogdex.io.urls import ObjectURL
+
+PROJECT = "cogdex"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def cogdex_datasets() -> Iterable[DatasetEntry]:
+    """Return the catalog entries this plugin provides.
+
+    Called once per process when the catalog is first listed; IDs must be unique across all
+    plugins (a clash is reported with both plugin names).
+    """
+
+
+@hookspec(firstresult=True)
+def cogdex_store_spec(url: ObjectURL, options: Mapping[str, Any]) -> StoreSpec | None:
+    """Claim a URL and say how to reach its store, or return None to pass.
+
+    `options` are the store options the user gave (and those of the catalog entry). A cloud
+    plugin returns a `StoreSpec` with its configuration and credential provider; core builds
+    the obstore store from it once per origin and process. Credentials and signatures come
+    from the provider at read time, so nothing secret reaches an index. The first non-None
+    answer wins; core's own anonymous/env-based stores serve what no plugin claims.
+    """
+
+
+@hookspec
+def cogdex_adapters() -> Iterable[OutputAdapter]:
+    """Return the output adapters this plugin provides (e.g. `torchgeo`, `xarray`)."""

@@ -1,0 +1,1 @@
+"""Data-plane I/O: URL -> store, byte ranges -> bytes, and the per-process runtime."""

@@ -1,0 +1,134 @@
+"""Per-process runtime: the obstore module, the event loop of the sync facade, the decode pool.
+
+None of these may cross a fork. Python threads do not survive `fork()`, and obstore's tokio
+runtime is a process-wide static whose worker threads vanish in the child, so a forked
+DataLoader worker that reuses it hangs on its first request. Each process therefore gets its
+own: the event-loop thread and thread pool are created lazily per PID, and a child forked
+from a process that had loaded obstore loads a private copy of obstore's extension module
+(a fresh copy has fresh statics, hence a fresh runtime; ~15 ms once per worker).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import importlib.util
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from collections.abc import Coroutine
+from types import ModuleType
+from typing import Any
+
+_lock = threading.Lock()
+_pid = os.getpid()
+_inherited_obstore = False  # set in a forked child whose parent had obstore loaded
+_obstore: ModuleType | None = None
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_thread: threading.Thread | None = None
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+def _after_fork_in_child() -> None:
+    global _pid, _inherited_obstore, _obstore, _loop, _loop_thread, _pool, _lock
+    _pid = os.getpid()
+    _inherited_obstore = _inherited_obstore or "obstore._obstore" in sys.modules
+    _obstore = None
+    _loop = _loop_thread = _pool = None
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def obstore() -> ModuleType:
+    """obstore's extension module for this process (a private copy in forked children)."""
+    global _obstore
+    if _obstore is None:
+        with _lock:
+            if _obstore is None:
+                _obstore = _load_private_obstore() if _inherited_obstore else _import_obstore()
+    return _obstore
+
+
+def _import_obstore() -> ModuleType:
+    import obstore._obstore as mod  # the package import also sets up obstore.store
+
+    return mod
+
+
+def _load_private_obstore() -> ModuleType:
+    import obstore._obstore as inherited
+
+    origin = inherited.__file__
+    assert origin is not None
+    tmpdir = tempfile.mkdtemp(prefix="cogdex-obstore-")
+    try:
+        copy = os.path.join(tmpdir, os.path.basename(origin))
+        shutil.copyfile(origin, copy)
+        spec = importlib.util.spec_from_file_location("obstore._obstore", copy)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"cannot load a private copy of {origin}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)  # the mapping outlives the file
+    return module
+
+
+def _loop_main(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
+    asyncio.set_event_loop(loop)
+    ready.set()
+    loop.run_forever()
+
+
+def event_loop() -> asyncio.AbstractEventLoop:
+    """The background event loop that runs this process's sync calls."""
+    global _loop, _loop_thread
+    if _loop is None:
+        with _lock:
+            if _loop is None:
+                loop = asyncio.new_event_loop()
+                ready = threading.Event()
+                thread = threading.Thread(
+                    target=_loop_main, args=(loop, ready), name="cogdex-io", daemon=True
+                )
+                thread.start()
+                ready.wait()
+                _loop, _loop_thread = loop, thread
+    return _loop
+
+
+def run[T](coro: Coroutine[Any, Any, T]) -> T:
+    """Run `coro` to completion from synchronous code and return its result.
+
+    Works with or without a running loop in the calling thread (Jupyter), because the
+    coroutine runs on cogdex's own loop thread.
+    """
+    loop = event_loop()
+    if threading.current_thread() is _loop_thread:
+        coro.close()
+        raise RuntimeError(
+            "cogdex's sync API was called from its own event loop; await the async API"
+        )
+    future = asyncio.run_coroutine_threadsafe(coro, loop)
+    try:
+        return future.result()
+    except BaseException:
+        future.cancel()
+        raise
+
+
+def decode_pool() -> concurrent.futures.ThreadPoolExecutor:
+    """The thread pool that decodes tiles (imagecodecs releases the GIL)."""
+    global _pool
+    if _pool is None:
+        with _lock:
+            if _pool is None:
+                workers = int(os.environ.get("COGDEX_DECODE_THREADS", 0)) or (os.cpu_count() or 1)
+                _pool = concurrent.futures.ThreadPoolExecutor(
+                    workers, thread_name_prefix="cogdex-decode"
+                )
+    return _pool

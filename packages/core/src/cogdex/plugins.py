@@ -1,0 +1,142 @@
+"""The plugin manager: loads entry points once per process and answers the hooks."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+from cogdex import hookspecs
+from cogdex.errors import CogdexError, UnknownDatasetError
+
+if TYPE_CHECKING:
+    from cogdex.adapters import OutputAdapter
+    from cogdex.datasets import DatasetEntry
+    from cogdex.io.stores import StoreSpec
+    from cogdex.io.urls import ObjectURL
+
+
+@functools.cache
+def plugin_manager() -> pluggy.PluginManager:
+    """The process-wide manager, with every installed `cogdex` entry point loaded."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.load_setuptools_entrypoints(hookspecs.PROJECT)
+    return pm
+
+
+def register(plugin: object, name: str | None = None) -> None:
+    """Register a plugin object in this process (tests, notebooks, embedded apps)."""
+    plugin_manager().register(plugin, name=name)
+    _clear_caches()
+
+
+def unregister(plugin: object) -> None:
+    """Undo `register`."""
+    plugin_manager().unregister(plugin)
+    _clear_caches()
+
+
+def _clear_caches() -> None:
+    _datasets.cache_clear()
+    _adapters.cache_clear()
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What `cogdex plugins` shows for one loaded plugin."""
+
+    name: str
+    distribution: str
+    version: str
+    hooks: tuple[str, ...]
+    provides: tuple[str, ...]
+
+
+def plugin_infos() -> list[PluginInfo]:
+    """Every loaded plugin, with its distribution, version and what it provides."""
+    pm = plugin_manager()
+    dists = {id(plugin): dist for plugin, dist in pm.list_plugin_distinfo()}
+    infos = []
+    for name, plugin in pm.list_name_plugin():
+        if plugin is None:  # blocked
+            continue
+        hooks = tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ()))
+        provides: list[str] = []
+        if "cogdex_datasets" in hooks:
+            ids = sorted(e.id for e in plugin.cogdex_datasets())
+            provides.append(f"{len(ids)} dataset{'s' * (len(ids) != 1)}: {', '.join(ids)}")
+        if "cogdex_store_spec" in hooks:
+            provides.append("store/credentials: " + (plugin.__doc__ or "").strip().split("\n")[0])
+        if "cogdex_adapters" in hooks:
+            provides.append("outputs: " + ", ".join(a.name for a in plugin.cogdex_adapters()))
+        dist = dists.get(id(plugin))
+        infos.append(
+            PluginInfo(
+                name=name,
+                distribution=dist.project_name if dist else "(in-process)",
+                version=dist.version if dist else "",
+                hooks=hooks,
+                provides=tuple(provides),
+            )
+        )
+    return sorted(infos, key=lambda i: i.name)
+
+
+@functools.cache
+def _datasets() -> dict[str, tuple[DatasetEntry, str]]:
+    pm = plugin_manager()
+    found: dict[str, tuple[DatasetEntry, str]] = {}
+    for impl in pm.hook.cogdex_datasets.get_hookimpls():
+        for entry in impl.function():
+            if entry.id in found:
+                other = found[entry.id][1]
+                raise CogdexError(
+                    f"dataset {entry.id!r} is provided by two plugins: {other!r} and "
+                    f"{impl.plugin_name!r}; uninstall one of them"
+                )
+            found[entry.id] = (entry, impl.plugin_name)
+    return dict(sorted(found.items()))
+
+
+def datasets() -> list[DatasetEntry]:
+    """All catalog entries from all plugins, sorted by ID."""
+    return [entry for entry, _ in _datasets().values()]
+
+
+def dataset(dataset_id: str) -> DatasetEntry:
+    """The catalog entry `dataset_id`; `UnknownDatasetError` lists the close matches."""
+    found = _datasets()
+    if dataset_id in found:
+        return found[dataset_id][0]
+    import difflib
+
+    close = difflib.get_close_matches(dataset_id, list(found), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; see `cogdex datasets list`"
+    raise UnknownDatasetError(f"unknown dataset {dataset_id!r}{hint}")
+
+
+def store_spec(url: ObjectURL, options: Mapping[str, Any]) -> StoreSpec | None:
+    """The first plugin answer for `url`, or None when no plugin claims it."""
+    return plugin_manager().hook.cogdex_store_spec(url=url, options=options)
+
+
+@functools.cache
+def _adapters() -> dict[str, OutputAdapter]:
+    found: dict[str, OutputAdapter] = {}
+    for adapters in plugin_manager().hook.cogdex_adapters():
+        for adapter in adapters:
+            found.setdefault(adapter.name, adapter)
+    return found
+
+
+def adapter(name: str) -> OutputAdapter | None:
+    """The output adapter called `name`, or None when no installed plugin provides it."""
+    return _adapters().get(name)
+
+
+def adapter_names() -> list[str]:
+    return sorted(_adapters())

@@ -1,0 +1,120 @@
+"""The plugin system: entry points, the CLI listing, third-party extensibility."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from cogdex import plugins
+from cogdex.cli import main
+from cogdex.datasets import DatasetEntry, StacSource
+from cogdex.errors import CogdexError, UnknownDatasetError
+from cogdex.hookspecs import hookimpl
+
+BUILTIN = {"aws", "azure", "catalog", "earthdata", "torchgeo", "xarray"}
+
+
+def test_all_plugins_load_from_entry_points():
+    infos = {i.name: i for i in plugins.plugin_infos()}
+    assert BUILTIN <= set(infos)
+    for name in BUILTIN:
+        assert infos[name].distribution.startswith("cogdex-")
+        assert infos[name].version
+        assert infos[name].provides, name
+
+
+def test_cli_plugins_lists_six_builtin(capsys):
+    assert main(["plugins", "--json"]) == 0
+    listed = {p["name"]: p for p in json.loads(capsys.readouterr().out)}
+    assert BUILTIN <= set(listed)
+    assert "cogdex_datasets" in listed["catalog"]["hooks"]
+    assert "cogdex_store_spec" in listed["aws"]["hooks"]
+    assert "cogdex_adapters" in listed["torchgeo"]["hooks"]
+
+
+def test_console_script_runs_in_a_fresh_process():
+    out = subprocess.run(
+        [sys.executable, "-m", "cogdex.cli", "plugins"], capture_output=True, text=True, check=True
+    ).stdout
+    for name in BUILTIN:
+        assert name in out
+
+
+def test_third_party_plugin_package_is_seen_by_datasets_list(capsys):
+    # tests/plugins/example is its own distribution, installed as a workspace member.
+    assert main(["datasets", "list", "--json"]) == 0
+    ids = {d["id"] for d in json.loads(capsys.readouterr().out)}
+    assert "example/field-survey" in ids
+    assert "earthsearch/sentinel-2-l2a" in ids
+
+
+class _InProcess:
+    @hookimpl
+    def cogdex_datasets(self):
+        return [
+            DatasetEntry(
+                id="inproc/demo",
+                name="registered in-process",
+                description="",
+                source=StacSource("http://127.0.0.1:1/", "x"),
+                license="CC0-1.0",
+                commercial_use=False,
+                coverage="-",
+            )
+        ]
+
+
+def test_in_process_registration_and_commercial_filter(capsys):
+    plugin = _InProcess()
+    plugins.register(plugin, name="inproc")
+    try:
+        assert plugins.dataset("inproc/demo").name == "registered in-process"
+        main(["datasets", "list", "--commercial-only"])
+        assert "inproc/demo" not in capsys.readouterr().out
+        main(["datasets", "list"])
+        assert "inproc/demo" in capsys.readouterr().out
+    finally:
+        plugins.unregister(plugin)
+    with pytest.raises(UnknownDatasetError):
+        plugins.dataset("inproc/demo")
+
+
+def test_duplicate_dataset_ids_are_reported_with_both_plugins():
+    naip = plugins.dataset("earthsearch/naip")
+
+    class Dup:
+        @hookimpl
+        def cogdex_datasets(self):
+            return [naip]
+
+    dup = Dup()
+    plugins.register(dup, name="dup")
+    try:
+        with pytest.raises(CogdexError, match="dup"):
+            plugins.datasets()
+    finally:
+        plugins.unregister(dup)
+
+
+def test_unknown_dataset_suggests_close_ids(capsys):
+    with pytest.raises(UnknownDatasetError, match="did you mean earthsearch/naip"):
+        plugins.dataset("earthsearch/naipp")
+    assert main(["datasets", "info", "earthsearch/naipp"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cogdex: error: unknown dataset") and "Traceback" not in err
+
+
+def test_catalog_ships_the_seed_list():
+    ids = {d.id for d in plugins.datasets()}
+    seed = {
+        "aef/v1-annual", "earthsearch/sentinel-2-l2a", "earthsearch/landsat-c2-l2",
+        "earthsearch/naip", "earthsearch/cop-dem-glo-30", "earthsearch/cop-dem-glo-90",
+        "pc/sentinel-2-l2a", "pc/io-lulc-annual-v02", "pc/alos-dem", "pc/nasadem",
+        "pc/esa-worldcover", "pc/usda-cdl",
+    }  # fmt: skip
+    assert seed <= ids
+    naip = plugins.dataset("earthsearch/naip")
+    assert naip.requester_pays and naip.cloud == "aws" and naip.band_index["NIR"] == 3
