@@ -1,21 +1,85 @@
 """Byte ranges -> bytes: the only place cogdex talks to object stores.
 
-Every request is counted (`stats()`), and store errors become cogdex's typed errors that name
-the URL and byte range.
+A read asks for ranges of one or many objects. Ranges of one object that are adjacent or
+close (`gap`) are merged into one GET, up to `max_merge` bytes per GET; every GET of every
+object runs concurrently under one process-wide limit (`max_concurrency`). Failures that may
+pass (429, 5xx, timeouts, resets, short bodies) are retried with exponential backoff and
+jitter; what is left raises a typed `FetchError` naming the URL and byte range. Servers that
+ignore `Range` (HTTP 200) are detected once per origin and served from one whole-object GET.
+Every request is counted: process totals in `stats()`, a span of code with `recording()`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import contextvars
 import os
+import random
+import re
 import threading
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import weakref
+from collections import OrderedDict
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
+
+import numpy as np
 
 from cogdex.errors import AccessDeniedError, FetchError, NotFoundError
 from cogdex.io import runtime
 from cogdex.io.stores import stores
 from cogdex.io.urls import ObjectURL
+
+URLLike = str | os.PathLike[str] | ObjectURL
+
+
+@dataclass(frozen=True)
+class FetchConfig:
+    """Tuning of the fetch layer (`configure()` or `COGDEX_*` environment variables)."""
+
+    max_concurrency: int = 64
+    """GETs in flight at once in this process, across all objects."""
+    gap: int = 64 * 1024
+    """Ranges of one object closer than this are fetched by one GET (the gap is read too)."""
+    max_merge: int = 16 * 1024 * 1024
+    """A merged GET never spans more than this (larger requests stay concurrent)."""
+    retries: int = 4
+    """Extra tries after the first for failures that may pass."""
+    backoff: float = 0.2
+    """First retry delay in seconds; doubles per try, with jitter, up to `backoff_max`."""
+    backoff_max: float = 8.0
+    whole_object_cache: int = 256 * 1024 * 1024
+    """Bytes of whole objects kept for servers that ignore Range requests."""
+
+    @classmethod
+    def from_env(cls) -> FetchConfig:
+        cfg = cls()
+        env = {
+            "max_concurrency": "COGDEX_MAX_CONCURRENCY",
+            "gap": "COGDEX_FETCH_GAP",
+            "max_merge": "COGDEX_FETCH_MAX_MERGE",
+            "retries": "COGDEX_FETCH_RETRIES",
+        }
+        values = {k: int(os.environ[v]) for k, v in env.items() if os.environ.get(v)}
+        return replace(cfg, **values)
+
+
+_config = FetchConfig.from_env()
+
+
+def configure(**changes: Any) -> FetchConfig:
+    """Change fetch settings for this process; returns the new configuration."""
+    global _config
+    _config = replace(_config, **changes)
+    return _config
+
+
+def config() -> FetchConfig:
+    return _config
+
+
+# -- counting --------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -23,82 +87,374 @@ class FetchStats:
     """Requests made and bytes received (a snapshot; subtract two to measure a span)."""
 
     requests: int = 0
+    """GETs sent, failed ones and retries included."""
     bytes: int = 0
+    retries: int = 0
 
     def __sub__(self, other: FetchStats) -> FetchStats:
-        return FetchStats(self.requests - other.requests, self.bytes - other.bytes)
+        return FetchStats(
+            self.requests - other.requests, self.bytes - other.bytes, self.retries - other.retries
+        )
 
 
-class _Counter:
+class StatsRecorder:
+    """Counts the requests of one span of code (see `recording`); thread-safe."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.requests = 0
         self.bytes = 0
+        self.retries = 0
 
-    def add(self, requests: int, nbytes: int) -> None:
+    def add(self, requests: int, nbytes: int, retries: int = 0) -> None:
         with self._lock:
             self.requests += requests
             self.bytes += nbytes
+            self.retries += retries
+
+    def snapshot(self) -> FetchStats:
+        return FetchStats(self.requests, self.bytes, self.retries)
 
 
-_counter = _Counter()
+_totals = StatsRecorder()
+_active: contextvars.ContextVar[tuple[StatsRecorder, ...]] = contextvars.ContextVar(
+    "cogdex_fetch_recorders", default=()
+)
 
 
 def stats() -> FetchStats:
     """Totals of this process since it started."""
-    return FetchStats(_counter.requests, _counter.bytes)
+    return _totals.snapshot()
 
 
-def _error(exc: Exception, url: str, byte_range: tuple[int, int] | None) -> FetchError:
-    name = type(exc).__name__  # class identity differs in a private obstore copy (see runtime)
+@contextlib.contextmanager
+def recording() -> Iterator[StatsRecorder]:
+    """Count the requests made inside the block (including tasks it starts and sync calls
+    that run on cogdex's loop thread)."""
+    recorder = StatsRecorder()
+    token = _active.set((*_active.get(), recorder))
+    try:
+        yield recorder
+    finally:
+        _active.reset(token)
+
+
+def _count(requests: int, nbytes: int, retries: int = 0) -> None:
+    _totals.add(requests, nbytes, retries)
+    for recorder in _active.get():
+        recorder.add(requests, nbytes, retries)
+
+
+# -- errors and retries ---------------------------------------------------------------------
+
+_STATUS = re.compile(r"status code: (\d{3})")
+
+
+class _Retryable(Exception):
+    """A failure worth another try; carries the error to raise if tries run out."""
+
+    def __init__(self, error: FetchError):
+        super().__init__(str(error))
+        self.error = error
+
+
+class _RangeNotSupported(Exception):
+    pass
+
+
+def _classify(exc: Exception, url: str, byte_range: tuple[int, int] | None) -> Exception:
+    """obstore exception -> a cogdex error, wrapped in `_Retryable` when it may pass."""
+    name = type(exc).__name__  # class identity differs in a private obstore copy (runtime.py)
     text = str(exc).split("\n", 1)[0]
-    if name == "NotFoundError" or "404" in text:
-        return NotFoundError(f"not found ({text})", url=url, byte_range=byte_range)
-    if (
-        name in ("PermissionDeniedError", "UnauthenticatedError")
-        or " 403" in text
-        or " 401" in text
-    ):
+    if name == "NotSupportedError" and "Range" in text:
+        return _RangeNotSupported(text)
+    match = _STATUS.search(text)
+    status = int(match.group(1)) if match else None
+    if name == "NotFoundError" or status == 404:
+        return NotFoundError("not found", url=url, byte_range=byte_range)
+    if name in ("PermissionDeniedError", "UnauthenticatedError") or status in (401, 403):
         return AccessDeniedError(f"access denied ({text})", url=url, byte_range=byte_range)
-    return FetchError(f"{name}: {text}", url=url, byte_range=byte_range)
+    if status == 416 or "Wanted range" in text:
+        return FetchError(f"range outside the object ({text})", url=url, byte_range=byte_range)
+    error = FetchError(text, url=url, byte_range=byte_range)
+    if status is None or status == 429 or status >= 500:
+        return _Retryable(error)  # connection reset, timeout, body error, throttling, 5xx
+    return error
+
+
+def _backoff(attempt: int, cfg: FetchConfig) -> float:
+    """Exponential backoff with 'equal jitter': half fixed, half random."""
+    delay = min(cfg.backoff_max, cfg.backoff * (2**attempt))
+    return delay / 2 + random.uniform(0, delay / 2)
+
+
+async def _with_retries(coro_factory, url: str, byte_range: tuple[int, int] | None):
+    cfg = _config
+    for attempt in range(cfg.retries + 1):
+        try:
+            return await coro_factory()
+        except _Retryable as retry:
+            if attempt == cfg.retries:
+                raise FetchError(
+                    f"failed after {cfg.retries + 1} tries: {retry.error.reason}",
+                    url=url,
+                    byte_range=byte_range,
+                ) from retry
+            _count(0, 0, retries=1)
+            await asyncio.sleep(_backoff(attempt, cfg))
+    raise AssertionError("unreachable")
+
+
+# -- concurrency ----------------------------------------------------------------------------
+
+_limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[int, asyncio.Semaphore]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _limit() -> asyncio.Semaphore:
+    """The in-flight limit of the running loop (asyncio primitives belong to one loop)."""
+    loop = asyncio.get_running_loop()
+    size = _config.max_concurrency
+    entry = _limits.get(loop)
+    if entry is None or entry[0] != size:
+        entry = _limits[loop] = (size, asyncio.Semaphore(size))
+    return entry[1]
+
+
+# -- merging --------------------------------------------------------------------------------
+
+
+def merge_ranges(
+    starts: np.ndarray, ends: np.ndarray, gap: int, max_merge: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Group half-open ranges into GETs: sorted by start, a range joins the current GET when it
+    begins at most `gap` bytes after the GET's end and the GET stays within `max_merge` bytes.
+
+    Returns (get_starts, get_ends, get_of_range): the GETs and, for each input range, the
+    index of the GET that covers it.
+    """
+    n = len(starts)
+    if n == 0:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty
+    order = np.argsort(starts, kind="stable")
+    s = starts[order].astype(np.int64)
+    e = ends[order].astype(np.int64)
+    run_end = np.maximum.accumulate(e)
+    # A new GET starts where the gap to everything before exceeds `gap`.
+    breaks = np.ones(n, bool)
+    breaks[1:] = s[1:] > run_end[:-1] + gap
+    group = np.cumsum(breaks) - 1
+    if max_merge and n > 1:  # split groups that grew too long (rare; a short Python pass)
+        first = s[np.flatnonzero(breaks)][group]
+        if np.any(e - first > max_merge):
+            group = _split_long(s, e, breaks, max_merge)
+    n_get = int(group[-1]) + 1
+    get_start = np.full(n_get, np.iinfo(np.int64).max, np.int64)
+    get_end = np.zeros(n_get, np.int64)
+    np.minimum.at(get_start, group, s)
+    np.maximum.at(get_end, group, e)
+    get_of_range = np.empty(n, np.int64)
+    get_of_range[order] = group
+    return get_start, get_end, get_of_range
+
+
+def _split_long(s: np.ndarray, e: np.ndarray, breaks: np.ndarray, max_merge: int) -> np.ndarray:
+    group = np.empty(len(s), np.int64)
+    g, first, cur_end = -1, 0, 0
+    for i in range(len(s)):
+        if breaks[i] or max(cur_end, e[i]) - first > max_merge:
+            g, first, cur_end = g + 1, s[i], e[i]
+        else:
+            cur_end = max(cur_end, e[i])
+        group[i] = g
+    return group
+
+
+# -- whole-object fallback for servers that ignore Range -------------------------------------
+
+
+class _WholeObjects:
+    """Bodies of objects whose server answered a range GET with the whole object (HTTP 200)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._bodies: OrderedDict[str, memoryview] = OrderedDict()
+        self._size = 0
+        self.no_range_roots: set[str] = set()
+
+    def get(self, url: str) -> memoryview | None:
+        with self._lock:
+            body = self._bodies.get(url)
+            if body is not None:
+                self._bodies.move_to_end(url)
+            return body
+
+    def put(self, url: str, body: memoryview) -> None:
+        limit = _config.whole_object_cache
+        with self._lock:
+            if url in self._bodies or len(body) > limit:
+                return
+            self._bodies[url] = body
+            self._size += len(body)
+            while self._size > limit:
+                _, old = self._bodies.popitem(last=False)
+                self._size -= len(old)
+
+
+_whole = _WholeObjects()
+
+
+async def _whole_object(store: Any, key: str, url: str) -> memoryview:
+    body = _whole.get(url)
+    if body is not None:
+        return body
+
+    async def get() -> memoryview:
+        async with _limit():
+            _count(1, 0)
+            try:
+                result = await runtime.obstore().get_async(store, key)
+                data = memoryview(await result.bytes_async())
+            except Exception as exc:
+                raise _classify(exc, url, None) from exc
+        _count(0, len(data))
+        return data
+
+    body = await _with_retries(get, url, None)
+    _whole.put(url, body)
+    return body
+
+
+# -- the reads ------------------------------------------------------------------------------
+
+
+async def _gather[T](coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run all, cancel the rest at the first failure and raise that failure itself (not an
+    ExceptionGroup), so callers see one typed error."""
+    if len(coros) == 1:
+        return [await coros[0]]
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(c) for c in coros]
+    except BaseExceptionGroup as group:
+        first = group.exceptions[0]
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        raise first from None
+    return [t.result() for t in tasks]
+
+
+async def _get_range(store: Any, key: str, parsed: ObjectURL, start: int, end: int) -> memoryview:
+    """One GET of bytes [start, end) with retries; a short body is retried, then an error."""
+    url = parsed.url
+
+    async def get() -> memoryview:
+        async with _limit():
+            _count(1, 0)
+            try:
+                data = await runtime.obstore().get_range_async(store, key, start=start, end=end)
+            except Exception as exc:
+                raise _classify(exc, url, (start, end)) from exc
+        view = memoryview(data)
+        _count(0, len(view))
+        if len(view) != end - start:
+            raise _Retryable(
+                FetchError(
+                    f"short body: {len(view)} of {end - start} bytes",
+                    url=url,
+                    byte_range=(start, end),
+                )
+            )
+        return view
+
+    return await _with_retries(get, url, (start, end))
+
+
+async def read_ranges(
+    url: URLLike, ranges: Sequence[tuple[int, int]], *, options: Mapping[str, Any] | None = None
+) -> list[memoryview]:
+    """The bytes of each half-open (start, end) range of one object, in the order given.
+
+    Close ranges share a GET; the result views slice the GET's buffer (no copies). Every
+    range must lie inside the object: a shorter answer is an error, not a truncation.
+    """
+    if len(ranges) == 0:
+        return []
+    store, key, parsed = stores().resolve(url, options)
+    arr = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)
+    starts, ends = arr[:, 0], arr[:, 1]
+    if np.any(ends < starts) or np.any(starts < 0):
+        raise ValueError(f"invalid byte ranges for {parsed.url}")
+    if parsed.root in _whole.no_range_roots:
+        body = await _whole_object(store, key, parsed.url)
+        return _slices(body, starts, ends, parsed.url)
+    cfg = _config
+    get_start, get_end, get_of = merge_ranges(starts, ends, cfg.gap, cfg.max_merge)
+    try:
+        gets = zip(get_start.tolist(), get_end.tolist(), strict=True)
+        buffers = await _gather([_get_range(store, key, parsed, s, e) for s, e in gets])
+    except _RangeNotSupported:
+        _whole.no_range_roots.add(parsed.root)
+        body = await _whole_object(store, key, parsed.url)
+        return _slices(body, starts, ends, parsed.url)
+    return [
+        buffers[g][s - get_start[g] : e - get_start[g]]
+        for s, e, g in zip(starts.tolist(), ends.tolist(), get_of.tolist(), strict=True)
+    ]
+
+
+def _slices(body: memoryview, starts: np.ndarray, ends: np.ndarray, url: str) -> list[memoryview]:
+    if len(ends) and int(ends.max()) > len(body):
+        raise FetchError(
+            f"range past the end of the object ({len(body)} bytes)",
+            url=url,
+            byte_range=(int(starts.min()), int(ends.max())),
+        )
+    return [body[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+
+
+async def read_many(
+    requests: Sequence[tuple[URLLike, Sequence[tuple[int, int]]]],
+    *,
+    options: Mapping[str, Any] | None = None,
+) -> list[list[memoryview]]:
+    """`read_ranges` for many objects at once, all concurrently under the one limit."""
+    return await _gather([read_ranges(u, r, options=options) for u, r in requests])
 
 
 async def read_head(
-    url: str | os.PathLike[str] | ObjectURL,
-    length: int,
-    *,
-    options: Mapping[str, Any] | None = None,
+    url: URLLike, length: int, *, options: Mapping[str, Any] | None = None
 ) -> tuple[bytes, int]:
     """The first `length` bytes of an object (fewer if it is shorter) and its total size,
     in one request."""
     store, key, parsed = stores().resolve(url, options)
-    obs = runtime.obstore()
-    try:
-        result = await obs.get_async(store, key, options={"range": (0, length)})
-        data = bytes(await result.bytes_async())
-    except Exception as exc:  # obstore raises its own hierarchy; map it
-        raise _error(exc, parsed.url, (0, length)) from exc
-    _counter.add(1, len(data))
-    return data, int(result.meta["size"])
+    if parsed.root in _whole.no_range_roots:
+        body = await _whole_object(store, key, parsed.url)
+        return bytes(body[:length]), len(body)
 
+    async def get() -> tuple[bytes, int]:
+        async with _limit():
+            _count(1, 0)
+            try:
+                result = await runtime.obstore().get_async(
+                    store, key, options={"range": (0, length)}
+                )
+                data = bytes(await result.bytes_async())
+            except Exception as exc:
+                raise _classify(exc, parsed.url, (0, length)) from exc
+        size = int(result.meta["size"])
+        _count(0, len(data))
+        if len(data) != min(length, size):
+            raise _Retryable(
+                FetchError(f"short body: {len(data)} bytes", url=parsed.url, byte_range=(0, length))
+            )
+        return data, size
 
-async def read_ranges(
-    url: str | os.PathLike[str] | ObjectURL,
-    ranges: Sequence[tuple[int, int]],
-    *,
-    options: Mapping[str, Any] | None = None,
-) -> list[bytes]:
-    """The bytes of each half-open (start, end) range of one object."""
-    if not ranges:
-        return []
-    store, key, parsed = stores().resolve(url, options)
-    obs = runtime.obstore()
-    starts = [r[0] for r in ranges]
-    ends = [r[1] for r in ranges]
     try:
-        parts = await obs.get_ranges_async(store, key, starts=starts, ends=ends)
-    except Exception as exc:
-        raise _error(exc, parsed.url, (min(starts), max(ends))) from exc
-    out = [bytes(p) for p in parts]
-    _counter.add(1, sum(len(p) for p in out))
-    return out
+        return await _with_retries(get, parsed.url, (0, length))
+    except _RangeNotSupported:
+        _whole.no_range_roots.add(parsed.root)
+        body = await _whole_object(store, key, parsed.url)
+        return bytes(body[:length]), len(body)

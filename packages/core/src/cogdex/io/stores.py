@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from types import MappingProxyType
 from typing import Any
 
@@ -119,30 +120,28 @@ def _azurite_endpoint(url: ObjectURL) -> str | None:
     return None
 
 
+# cogdex.io.fetch retries with its own policy and counts every try; obstore must not retry too.
+_NO_RETRY = {"max_retries": 0, "retry_timeout": timedelta(seconds=300)}
+
+
 def build_store(spec: StoreSpec) -> Any:
     """Build the obstore store a spec describes, with this process's obstore module."""
     st = runtime.obstore()._store
-    client = dict(spec.client_options)
+    common = {"client_options": dict(spec.client_options), "retry_config": _NO_RETRY}
     config = dict(spec.config)
     provider = spec.credential_provider
     if spec.kind == "local":
         return st.LocalStore()
     if spec.kind == "http":
-        return st.HTTPStore.from_url(spec.root, client_options=client)
+        return st.HTTPStore.from_url(spec.root, **common)
     bucket = spec.root.split("://", 1)[1]
     if spec.kind == "s3":
-        return st.S3Store(
-            bucket, config=config, client_options=client, credential_provider=provider
-        )
+        return st.S3Store(bucket, config=config, credential_provider=provider, **common)
     if spec.kind == "gcs":
-        return st.GCSStore(
-            bucket, config=config, client_options=client, credential_provider=provider
-        )
+        return st.GCSStore(bucket, config=config, credential_provider=provider, **common)
     if spec.kind == "azure":
         _account, container = bucket.split("/", 1)
-        return st.AzureStore(
-            container, config=config, client_options=client, credential_provider=provider
-        )
+        return st.AzureStore(container, config=config, credential_provider=provider, **common)
     raise StoreError(f"unknown store kind {spec.kind!r}")
 
 
