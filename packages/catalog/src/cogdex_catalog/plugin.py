@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from cogdex.datasets import DatasetEntry
 from cogdex.hookspecs import hookimpl
-
 from cogdex_catalog import aef, earthsearch, planetary_computer
 
 
