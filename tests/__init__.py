@@ -1,0 +1,1 @@
+"""cogdex's tests (a package so that `tests.servers` is importable)."""
