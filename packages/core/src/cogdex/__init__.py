@@ -5,7 +5,9 @@ Heavy dependencies load on first use, so `import cogdex` stays cheap for short-l
 
 from __future__ import annotations
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from cogdex.errors import (
     AccessDeniedError,
@@ -25,6 +27,28 @@ from cogdex.errors import (
     UnsupportedTIFF,
 )
 
+# Public names whose modules import numpy/pyproj/imagecodecs: loaded on first access.
+_LAZY = {
+    "GeoTIFF": "cogdex.tiff.geotiff",
+    "TIFFHeader": "cogdex.tiff.model",
+    "open": "cogdex.tiff.geotiff",
+    "open_async": "cogdex.tiff.geotiff",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cogdex' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
+
 try:
     __version__ = version("cogdex-core")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -36,6 +60,7 @@ __all__ = [
     "CogdexError",
     "DecodeError",
     "FetchError",
+    "GeoTIFF",
     "IndexSchemaError",
     "MalformedTIFF",
     "MemoryLimitError",
@@ -43,8 +68,11 @@ __all__ = [
     "NotFoundError",
     "StoreError",
     "TIFFError",
+    "TIFFHeader",
     "TruncatedTIFF",
     "UnknownDatasetError",
     "UnsupportedTIFF",
     "__version__",
+    "open",
+    "open_async",
 ]

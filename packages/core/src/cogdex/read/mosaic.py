@@ -1,0 +1,74 @@
+"""Decoded tiles -> one window array: allocation with the fill value, and pasting tiles.
+
+Tiles arrive as (rows, tile_width, samples) arrays, the shape the TIFF decoders produce;
+the window is (bands, height, width). Pasting clips each tile to the image (edge tiles carry
+padding that must not land in the window) and to the window, and writes only its own
+region, so tiles of one window can be pasted from several threads at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from cogdex.read.plan import Window
+
+
+def fill_value(nodata: float | None, dtype: np.dtype) -> int | float | complex:
+    """The value of pixels with no data: nodata as GDAL would store it in `dtype`, else 0.
+
+    Integer types clamp nodata into their range (NaN becomes 0), as GDAL's copy does.
+    """
+    if nodata is None:
+        return 0
+    if dtype.kind in "iu":
+        if math.isnan(nodata):
+            return 0
+        info = np.iinfo(dtype)
+        return int(min(max(nodata, info.min), info.max))
+    return nodata
+
+
+def allocate(
+    bands: int, height: int, width: int, dtype: np.dtype, fill: int | float | complex
+) -> np.ndarray:
+    """A (bands, height, width) array filled with `fill`."""
+    return np.full((bands, height, width), fill, dtype=dtype)
+
+
+def paste(
+    out: np.ndarray,
+    tile: np.ndarray,
+    *,
+    window: Window,
+    origin: tuple[int, int],
+    image: tuple[int, int],
+    samples: Sequence[int],
+    targets: Sequence[int],
+) -> None:
+    """Copy `tile` into `out`, the array of `window`.
+
+    `origin` is the (row, col) of the tile's first pixel in the image, `image` the image's
+    (width, height); `samples[i]` is the tile sample that goes to band `targets[i]` of out.
+    """
+    col_off, row_off, width, height = window
+    tile_row, tile_col = origin
+    r0 = max(tile_row, row_off, 0)
+    c0 = max(tile_col, col_off, 0)
+    r1 = min(tile_row + tile.shape[0], row_off + height, image[1])
+    c1 = min(tile_col + tile.shape[1], col_off + width, image[0])
+    if r1 <= r0 or c1 <= c0:
+        return
+    src = tile[r0 - tile_row : r1 - tile_row, c0 - tile_col : c1 - tile_col]
+    dst_rows = slice(r0 - row_off, r1 - row_off)
+    dst_cols = slice(c0 - col_off, c1 - col_off)
+    n = len(samples)
+    if n == src.shape[2] and list(samples) == list(range(n)):
+        first = targets[0]
+        if list(targets) == list(range(first, first + n)):
+            out[first : first + n, dst_rows, dst_cols] = src.transpose(2, 0, 1)
+            return
+    for sample, target in zip(samples, targets, strict=True):
+        out[target, dst_rows, dst_cols] = src[:, :, sample]

@@ -1,0 +1,1 @@
+"""cogdex's own TIFF/GeoTIFF engine: header parsing, the header model, tile decoding."""

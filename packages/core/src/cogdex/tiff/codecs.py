@@ -1,0 +1,257 @@
+"""Compression, predictor and sample layout -> one decode function per level (imagecodecs).
+
+`decoder(level, byte_order)` returns a closure that turns one tile's bytes into an array
+shaped (rows, tile_width, samples) in native byte order, where `samples` is the samples per
+pixel (contiguous) or 1 (separate planes) and `rows` may fall short of the tile height only
+for the last strip of an image. Everything that can be decided once per level (dtype,
+codec, colour space, row size) is decided when the closure is built, so the per-tile path
+is the codec call plus a few numpy views. imagecodecs releases the GIL, so tiles decode in
+parallel on the decode pool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import imagecodecs
+import numpy as np
+
+from cogdex.errors import DecodeError, UnsupportedTIFF
+from cogdex.tiff import tags as T
+from cogdex.tiff.model import Level
+
+Decoder = Callable[[bytes], np.ndarray]
+
+# Codecs that yield a byte stream to be laid out as samples (the others yield images).
+_STREAM_CODECS: dict[int, Callable[..., bytes]] = {
+    T.NONE: lambda data, out=None: data,
+    T.LZW: imagecodecs.lzw_decode,
+    T.ADOBE_DEFLATE: imagecodecs.zlib_decode,
+    T.DEFLATE: imagecodecs.zlib_decode,
+    T.PACKBITS: imagecodecs.packbits_decode,
+    T.ZSTD: imagecodecs.zstd_decode,
+    T.LZMA: imagecodecs.lzma_decode,
+}
+_IMAGE_CODECS: dict[int, Callable[..., np.ndarray]] = {
+    T.WEBP: imagecodecs.webp_decode,
+    T.JPEG2000: imagecodecs.jpeg2k_decode,
+    T.JPEGXL: imagecodecs.jpegxl_decode,
+    T.JPEGXL_DNG: imagecodecs.jpegxl_decode,
+    T.PNG: imagecodecs.png_decode,
+}
+_FAX_CODECS = {
+    T.CCITT_RLE: imagecodecs.ccittrle_decode,
+    T.CCITT_FAX3: imagecodecs.ccittfax3_decode,
+    T.CCITT_FAX4: imagecodecs.ccittfax4_decode,
+}
+# Bit order matters only for codecs that read the raw bit stream as stored.
+_BITREV_CODECS = frozenset({T.NONE, T.PACKBITS, T.CCITT_RLE, T.CCITT_FAX3, T.CCITT_FAX4})
+
+# Worst-case expansion of deflate; a tile that claims more than this is not trusted with a
+# preallocated output buffer (the codec grows its buffer as real data arrives instead).
+_MAX_RATIO = 1100
+
+
+def sample_dtype(sample_format: int, bits: int) -> np.dtype | None:
+    """The numpy type GDAL returns for these samples, or None if cogdex cannot read them."""
+    if sample_format in (T.SAMPLE_UINT, T.SAMPLE_VOID):
+        if 1 <= bits <= 8:
+            return np.dtype(np.uint8)
+        if 9 <= bits <= 16:
+            return np.dtype(np.uint16)
+        if 17 <= bits <= 32:
+            return np.dtype(np.uint32)
+        if bits == 64:
+            return np.dtype(np.uint64)
+    elif sample_format == T.SAMPLE_INT:
+        return {8: np.dtype(np.int8), 16: np.dtype(np.int16), 32: np.dtype(np.int32)}.get(
+            bits, np.dtype(np.int64) if bits == 64 else None
+        )
+    elif sample_format == T.SAMPLE_FLOAT:
+        return {16: np.dtype(np.float16), 32: np.dtype(np.float32), 64: np.dtype(np.float64)}.get(
+            bits
+        )
+    elif sample_format == T.SAMPLE_COMPLEX_INT:
+        # GDAL's CInt16/CInt32 have no numpy twin; rasterio returns them as complex floats.
+        return {32: np.dtype(np.complex64), 64: np.dtype(np.complex128)}.get(bits)
+    elif sample_format == T.SAMPLE_COMPLEX_FLOAT:
+        return {64: np.dtype(np.complex64), 128: np.dtype(np.complex128)}.get(bits)
+    return None
+
+
+def _stored_dtype(level: Level, byte_order: str) -> np.dtype:
+    """The dtype of samples as stored in the decompressed stream (file byte order)."""
+    bits = level.bits_per_sample
+    fmt = level.sample_format
+    if fmt == T.SAMPLE_COMPLEX_INT:
+        return np.dtype(f"{byte_order}i{bits // 16}")
+    if fmt == T.SAMPLE_COMPLEX_FLOAT:
+        return np.dtype(f"{byte_order}f{bits // 16}")
+    return np.dtype(level.dtype).newbyteorder(byte_order)
+
+
+def check(level: Level, source: str) -> None:
+    """Raise `UnsupportedTIFF` naming the feature if cogdex cannot decode this level."""
+
+    def no(feature: str) -> UnsupportedTIFF:
+        return UnsupportedTIFF(
+            f"{feature} is not supported", source=source, offset=level.ifd_offset
+        )
+
+    comp = level.compression
+    bits = level.bits_per_sample
+    if (
+        comp not in _STREAM_CODECS
+        and comp not in _IMAGE_CODECS
+        and comp != T.JPEG
+        and comp != T.LERC
+    ):
+        if comp not in _FAX_CODECS:
+            name = T.COMPRESSION_NAMES.get(comp, f"compression {comp}")
+            raise no(f"compression {name} ({comp})")
+        if bits != 1 or level.samples_per_pixel != 1:
+            raise no(f"CCITT compression with {bits}-bit, {level.samples_per_pixel}-sample pixels")
+    if comp == T.LERC and level.lerc_parameters[1:2] not in ((), (0,), (1,), (2,)):
+        raise no(f"LERC additional compression {level.lerc_parameters[1]}")
+    if (
+        level.photometric == T.PHOTOMETRIC_YCBCR
+        and comp != T.JPEG
+        and level.ycbcr_subsampling != (1, 1)
+    ):
+        raise no("subsampled YCbCr without JPEG compression")
+    if level.predictor not in (T.PREDICTOR_NONE, T.PREDICTOR_HORIZONTAL, T.PREDICTOR_FLOAT):
+        raise no(f"predictor {level.predictor}")
+    if comp in _STREAM_CODECS:
+        odd = bits % 8 != 0
+        if odd and level.sample_format not in (T.SAMPLE_UINT, T.SAMPLE_VOID):
+            raise no(f"{bits}-bit samples of sample format {level.sample_format}")
+        if level.predictor == T.PREDICTOR_HORIZONTAL and (odd or level.sample_format > 3):
+            raise no(f"horizontal predictor on {bits}-bit format-{level.sample_format} samples")
+        if level.predictor == T.PREDICTOR_FLOAT and level.sample_format != T.SAMPLE_FLOAT:
+            raise no("floating-point predictor on integer samples")
+
+
+def decoder(level: Level, byte_order: str) -> Decoder:
+    """The function that decodes one tile of `level` (see the module docstring)."""
+    comp = level.compression
+    samples = level.samples_per_pixel if level.planar == 1 else 1
+    width = level.tile_width
+    height = level.tile_height
+    out_dtype = np.dtype(level.dtype)
+    if comp in _STREAM_CODECS or comp in _FAX_CODECS:
+        return _stream_decoder(level, byte_order, samples)
+    if comp == T.JPEG:
+        return _image_decoder(_jpeg_function(level, samples), width, height, samples, out_dtype)
+    if comp == T.LERC:
+        return _image_decoder(_lerc_function(level), width, height, samples, out_dtype)
+    return _image_decoder(_IMAGE_CODECS[comp], width, height, samples, out_dtype)
+
+
+def _stream_decoder(level: Level, byte_order: str, samples: int) -> Decoder:
+    comp = level.compression
+    width = level.tile_width
+    height = level.tile_height
+    bits = level.bits_per_sample
+    stored = _stored_dtype(level, byte_order)
+    out_dtype = np.dtype(level.dtype)
+    values_per_row = width * samples * (2 if level.sample_format in (5, 6) else 1)
+    packed = bits % 8 != 0
+    row_bytes = (values_per_row * bits + 7) // 8 if packed else values_per_row * stored.itemsize
+    if level.sample_format in (5, 6):
+        row_bytes = width * samples * bits // 8
+    tile_bytes = row_bytes * height
+    reverse_bits = level.fill_order == 2 and comp in _BITREV_CODECS
+    predictor = level.predictor
+    native = stored.newbyteorder("=")
+    unsigned = np.dtype(f"u{native.itemsize}")
+    complex_out = level.sample_format in (5, 6)
+    fax = _FAX_CODECS.get(comp)
+    codec = _STREAM_CODECS.get(comp)
+
+    def decode(data: bytes) -> np.ndarray:
+        if reverse_bits:
+            data = imagecodecs.bitorder_decode(data)
+        if fax is not None:
+            image = fax(data, height, width)
+            return image.reshape(image.shape[0], width, 1)
+        assert codec is not None
+        if comp == T.NONE:
+            buf = data
+        else:
+            hint = tile_bytes if tile_bytes <= _MAX_RATIO * len(data) + 65536 else None
+            buf = codec(data, out=hint)
+        rows = min(len(buf) // row_bytes, height)
+        if rows == 0:
+            raise DecodeError(f"tile decoded to {len(buf)} bytes, less than one row")
+        if packed:
+            flat = imagecodecs.packints_decode(
+                bytes(buf[: rows * row_bytes]), out_dtype, bits, runlen=values_per_row
+            )
+            return flat.reshape(rows, width, samples)
+        arr = np.frombuffer(buf, stored, count=rows * values_per_row).reshape(rows, width, -1)
+        if predictor == T.PREDICTOR_FLOAT:
+            arr = imagecodecs.floatpred_decode(arr, axis=-2)
+        if not arr.dtype.isnative:
+            arr = arr.astype(native)
+        if predictor == T.PREDICTOR_HORIZONTAL:
+            # libtiff differences the bit patterns as unsigned integers, floats included.
+            arr = imagecodecs.delta_decode(arr.view(unsigned), axis=-2).view(native)
+        if complex_out:
+            arr = arr.astype(np.float32 if out_dtype == np.complex64 else np.float64)
+            arr = arr.view(out_dtype)
+        return arr
+
+    return decode
+
+
+def _image_decoder(
+    function: Callable[[bytes], np.ndarray], width: int, height: int, samples: int, dtype: np.dtype
+) -> Decoder:
+    def decode(data: bytes) -> np.ndarray:
+        image = function(data)
+        if image.ndim == 2:
+            image = image[:, :, None]
+        if image.ndim != 3 or image.shape[1] != width or image.shape[2] != samples:
+            raise DecodeError(
+                f"tile decoded to shape {image.shape}, expected ({height}, {width}, {samples})"
+            )
+        if image.shape[0] > height:
+            image = image[:height]
+        if image.dtype != dtype:
+            image = image.astype(dtype)
+        return image
+
+    return decode
+
+
+def _jpeg_function(level: Level, samples: int) -> Callable[[bytes], np.ndarray]:
+    tables = level.jpeg_tables
+    if samples == 3 and level.photometric == T.PHOTOMETRIC_YCBCR:
+        # libtiff (and so GDAL) asks libjpeg for RGB: the upsampling and colour conversion
+        # of libjpeg-turbo, which imagecodecs links too.
+        colorspace, outcolorspace = "YCBCR", "RGB"
+    else:
+        # Any other photometric: the components as stored, no colour conversion.
+        colorspace = outcolorspace = {1: "GRAYSCALE", 3: "RGB", 4: "CMYK"}.get(samples)
+        if samples not in (1, 3, 4):
+            colorspace = outcolorspace = None
+
+    def function(data: bytes) -> np.ndarray:
+        return imagecodecs.jpeg8_decode(
+            data, tables=tables, colorspace=colorspace, outcolorspace=outcolorspace
+        )
+
+    return function
+
+
+def _lerc_function(level: Level) -> Callable[[bytes], np.ndarray]:
+    extra = level.lerc_parameters[1] if len(level.lerc_parameters) > 1 else T.LERC_ADD_NONE
+
+    def function(data: bytes) -> np.ndarray:
+        if extra == T.LERC_ADD_DEFLATE:
+            data = imagecodecs.zlib_decode(data)
+        elif extra == T.LERC_ADD_ZSTD:
+            data = imagecodecs.zstd_decode(data)
+        return imagecodecs.lerc_decode(data)
+
+    return function

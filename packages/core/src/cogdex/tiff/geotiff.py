@@ -1,0 +1,332 @@
+"""`GeoTIFF`, `open`, `open_async`: the user-facing view of one GeoTIFF.
+
+A `GeoTIFF` is a URL plus its parsed `TIFFHeader`; reading fetches only the tiles a window
+needs (one coalesced request), decodes them on the decode pool and pastes them into the
+window. It can be built from a stored header with no request at all (`from_header`), and it
+pickles as its URL, store options and header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from cogdex.errors import DecodeError, TruncatedTIFF
+from cogdex.io import fetch, runtime
+from cogdex.io.urls import ObjectURL
+from cogdex.read import mosaic
+from cogdex.read.plan import TilePlan, Window, plan_window
+from cogdex.tiff import codecs
+from cogdex.tiff.header import read_header
+from cogdex.tiff.model import Level, TIFFHeader
+
+if TYPE_CHECKING:
+    import pyproj
+
+_IDENTITY = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)
+
+
+class GeoTIFF:
+    """One GeoTIFF: its metadata as GDAL reports it, and window reads of any level.
+
+    Bands are 0-based. `overview=None` reads full resolution, `overview=i` the i-th
+    reduced-resolution level (0 = largest overview, GDAL's `overview_level`).
+    """
+
+    def __init__(self, url: str | os.PathLike[str] | ObjectURL, header: TIFFHeader, **options: Any):
+        self.url = url.url if isinstance(url, ObjectURL) else os.fspath(url)
+        self.header = header
+        self.options = options
+        self._decoders: dict[int, codecs.Decoder] = {}
+
+    @classmethod
+    def from_header(
+        cls, header: TIFFHeader | Mapping[str, Any], url: str | os.PathLike[str], **options: Any
+    ) -> GeoTIFF:
+        """A GeoTIFF from a stored header (a `TIFFHeader` or its `to_dict()`): no request."""
+        if not isinstance(header, TIFFHeader):
+            header = TIFFHeader.from_dict(dict(header))
+        return cls(url, header, **options)
+
+    def __repr__(self) -> str:
+        return (
+            f"<GeoTIFF {self.url} {self.width}x{self.height}x{self.count} {self.dtype} "
+            f"{self.compression}>"
+        )
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"url": self.url, "header": self.header, "options": self.options}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["url"], state["header"], **state["options"])  # type: ignore[misc]
+
+    # -- metadata ------------------------------------------------------------------------
+
+    @property
+    def width(self) -> int:
+        return self.header.base.width
+
+    @property
+    def height(self) -> int:
+        return self.header.base.height
+
+    @property
+    def count(self) -> int:
+        return self.header.base.samples_per_pixel
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.header.base.dtype)
+
+    @functools.cached_property
+    def crs(self) -> pyproj.CRS | None:
+        """The CRS of the geotransform (None without one, or when only GCPs locate it)."""
+        crs = self.header.georef.crs
+        if crs is None or (self.header.georef.transform is None and self.header.georef.gcps):
+            return None
+        import pyproj
+
+        return pyproj.CRS.from_epsg(crs) if isinstance(crs, int) else pyproj.CRS(crs)
+
+    @property
+    def epsg(self) -> int | None:
+        crs = self.header.georef.crs
+        return crs if isinstance(crs, int) and self.crs is not None else None
+
+    @property
+    def transform(self) -> tuple[float, float, float, float, float, float]:
+        """Affine (a, b, c, d, e, f); the identity when the file has no geotransform."""
+        return self.header.georef.transform or _IDENTITY
+
+    @property
+    def gcps(self) -> tuple[tuple[float, float, float, float, float], ...]:
+        """(col, row, x, y, z) ground control points (files without a geotransform)."""
+        return self.header.georef.gcps
+
+    @property
+    def nodata(self) -> float | None:
+        return self.header.nodata
+
+    @property
+    def tile_shape(self) -> tuple[int, int]:
+        """(rows, cols) of a tile, or of a strip (GDAL's block shape)."""
+        return self.header.base.tile_height, self.header.base.tile_width
+
+    @property
+    def compression(self) -> str:
+        """GDAL's name for the compression ("DEFLATE", "LZW", "YCbCr JPEG", ...)."""
+        return self.header.base.compression_name
+
+    @property
+    def predictor(self) -> int:
+        return self.header.base.predictor
+
+    @property
+    def planar(self) -> int:
+        """TIFF PlanarConfiguration: 1 = samples interleaved by pixel, 2 = band planes."""
+        return self.header.base.planar
+
+    @property
+    def overviews(self) -> list[tuple[int, int]]:
+        """(width, height) of each overview, largest first."""
+        return [(lv.width, lv.height) for lv in self.header.levels[1:]]
+
+    @property
+    def has_mask(self) -> bool:
+        """Whether the file has an internal (per-dataset) mask."""
+        return self.header.base.mask is not None
+
+    @property
+    def band_descriptions(self) -> tuple[str | None, ...]:
+        return self.header.descriptions
+
+    @property
+    def scale_offset(self) -> tuple[tuple[float, float], ...]:
+        """(scale, offset) per band; (1.0, 0.0) where GDAL_METADATA gives none."""
+        h = self.header
+        return tuple(
+            (1.0 if s is None else s, 0.0 if o is None else o)
+            for s, o in zip(h.scales, h.offsets, strict=True)
+        )
+
+    # -- reading -------------------------------------------------------------------------
+
+    def read(
+        self,
+        window: Window | None = None,
+        bands: Sequence[int] | None = None,
+        overview: int | None = None,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Pixels of `window` (default: the whole level) as a (bands, height, width) array."""
+        return runtime.run(self.read_async(window, bands, overview, out))
+
+    async def read_async(
+        self,
+        window: Window | None = None,
+        bands: Sequence[int] | None = None,
+        overview: int | None = None,
+        out: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """`read`, awaitable."""
+        level = self._level(overview)
+        window = _window(window, level)
+        band_list = self._bands(bands)
+        array = self._output(out, len(band_list), window, np.dtype(level.dtype))
+        fill = mosaic.fill_value(self.nodata, array.dtype)
+        array[...] = fill
+        await self._read_into(array, level, window, band_list)
+        return array
+
+    def read_mask(self, window: Window | None = None, overview: int | None = None) -> np.ndarray:
+        """The internal mask of `window` as GDAL returns it: uint8, 255 valid, 0 not."""
+        return runtime.run(self.read_mask_async(window, overview))
+
+    async def read_mask_async(
+        self, window: Window | None = None, overview: int | None = None
+    ) -> np.ndarray:
+        """`read_mask`, awaitable."""
+        level = self._level(overview)
+        if level.mask is None:
+            raise ValueError(f"{self.url} has no internal mask at this level")
+        window = _window(window, level)
+        array = mosaic.allocate(1, window[3], window[2], np.dtype(np.uint8), 0)
+        await self._read_into(array, level.mask, window, [0])
+        if level.mask.bits_per_sample == 1:
+            np.multiply(array, 255, out=array)
+        return array[0]
+
+    def _level(self, overview: int | None) -> Level:
+        if overview is None:
+            return self.header.base
+        if not 0 <= overview < len(self.header.levels) - 1:
+            raise ValueError(
+                f"overview {overview} out of range: {self.url} has "
+                f"{len(self.header.levels) - 1} overviews"
+            )
+        return self.header.levels[overview + 1]
+
+    def _bands(self, bands: Sequence[int] | None) -> list[int]:
+        if bands is None:
+            return list(range(self.count))
+        band_list = [int(b) for b in bands]
+        bad = [b for b in band_list if not 0 <= b < self.count]
+        if bad:
+            raise ValueError(f"bands {bad} out of range 0..{self.count - 1} for {self.url}")
+        return band_list
+
+    @staticmethod
+    def _output(out: np.ndarray | None, bands: int, window: Window, dtype: np.dtype) -> np.ndarray:
+        shape = (bands, window[3], window[2])
+        if out is None:
+            return np.empty(shape, dtype=dtype)
+        if out.shape != shape or out.dtype != dtype:
+            raise ValueError(f"out must be {dtype} of shape {shape}, not {out.dtype} {out.shape}")
+        return out
+
+    async def _read_into(
+        self, array: np.ndarray, level: Level, window: Window, bands: list[int]
+    ) -> None:
+        plan = plan_window(level, window, bands)
+        fetched = np.flatnonzero(~plan.sparse)
+        if fetched.size == 0:
+            return
+        offsets = level.tile_offsets[plan.index[fetched]]
+        ends = offsets + level.tile_byte_counts[plan.index[fetched]]
+        past = np.flatnonzero(ends > self.header.size)
+        if past.size:
+            tile = int(plan.index[fetched[past[0]]])
+            raise TruncatedTIFF(
+                f"tile {tile} ends past the end of the {self.header.size}-byte file",
+                source=self.url,
+                offset=int(offsets[past[0]]),
+            )
+        ranges = list(zip(offsets.tolist(), ends.tolist(), strict=True))
+        datas = await fetch.read_ranges(self.url, ranges, options=self.options)
+        decode = self._decoder(level)
+        loop = asyncio.get_running_loop()
+        pool = runtime.decode_pool()
+        jobs = [
+            loop.run_in_executor(
+                pool, self._decode_and_paste, decode, data, array, level, plan, int(i), bands
+            )
+            for i, data in zip(fetched.tolist(), datas, strict=True)
+        ]
+        await asyncio.gather(*jobs)
+
+    def _decoder(self, level: Level) -> codecs.Decoder:
+        decode = self._decoders.get(level.ifd_offset)
+        if decode is None:
+            decode = codecs.decoder(level, self.header.byte_order)
+            self._decoders[level.ifd_offset] = decode
+        return decode
+
+    def _decode_and_paste(
+        self,
+        decode: codecs.Decoder,
+        data: memoryview,
+        array: np.ndarray,
+        level: Level,
+        plan: TilePlan,
+        i: int,
+        bands: list[int],
+    ) -> None:
+        tile_index = int(plan.index[i])
+        try:
+            tile = decode(data)
+        except Exception as exc:
+            raise DecodeError(
+                f"tile {tile_index} of the image at IFD offset {level.ifd_offset} cannot be "
+                f"decoded: {exc}",
+                source=self.url,
+                offset=int(level.tile_offsets[tile_index]),
+            ) from exc
+        row = int(plan.row[i]) * level.tile_height
+        col = int(plan.col[i]) * level.tile_width
+        if level.planar == 2:
+            plane = int(plan.plane[i])
+            targets = [k for k, b in enumerate(bands) if b == plane]
+            samples = [0] * len(targets)
+        else:
+            targets = list(range(len(bands)))
+            samples = bands
+        needed = min(level.tile_height, level.height - row)
+        if tile.shape[0] < needed:
+            raise DecodeError(
+                f"tile {tile_index} decoded to {tile.shape[0]} rows, {needed} needed",
+                source=self.url,
+                offset=int(level.tile_offsets[tile_index]),
+            )
+        mosaic.paste(
+            array,
+            tile,
+            window=plan.window,
+            origin=(row, col),
+            image=(level.width, level.height),
+            samples=samples,
+            targets=targets,
+        )
+
+
+def _window(window: Window | None, level: Level) -> Window:
+    if window is None:
+        return (0, 0, level.width, level.height)
+    col, row, width, height = (int(v) for v in window)
+    if width < 0 or height < 0:
+        raise ValueError(f"window {window} has a negative size")
+    return col, row, width, height
+
+
+async def open_async(url: str | os.PathLike[str] | ObjectURL, **options: Any) -> GeoTIFF:
+    """Open the GeoTIFF at `url` (path or URL; `options` configure its store)."""
+    return GeoTIFF(url, await read_header(url, options=options), **options)
+
+
+def open(url: str | os.PathLike[str] | ObjectURL, **options: Any) -> GeoTIFF:
+    """Open the GeoTIFF at `url` (path or URL; `options` configure its store)."""
+    return runtime.run(open_async(url, **options))

@@ -1,0 +1,432 @@
+"""Fetch-and-grow: the fewest range requests that cover every IFD, then the header model.
+
+One request fetches a prefix of the file (and tells its size). The parser walks the IFD
+chain and reads the tag values it needs as far as the known bytes allow, and reports every
+range still missing at once: IFDs beyond the prefix and out-of-line tag arrays of all
+pending IFDs. Those ranges, coalesced, go out as one request; repeat until nothing is
+missing. A COG as GDAL writes it (all IFDs and tile indexes at the front) is covered by the
+prefix: one request in all.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from cogdex.errors import MalformedTIFF, TruncatedTIFF, UnsupportedTIFF
+from cogdex.io import fetch
+from cogdex.io.urls import ObjectURL
+from cogdex.tiff import codecs, geokeys
+from cogdex.tiff import tags as T
+from cogdex.tiff.ifd import (
+    IFD,
+    ByteView,
+    Entry,
+    Layout,
+    Missing,
+    integers,
+    raw,
+    read_ifd,
+    read_layout,
+    text,
+    values,
+)
+from cogdex.tiff.metadata import parse_gdal_metadata, parse_nodata
+from cogdex.tiff.model import Georeference, Level, TIFFHeader
+
+PREFIX = 64 * 1024
+"""Bytes of the first request: a GDAL COG's header and tile index fit in it up to ~4k tiles."""
+IFD_READ = 16 * 1024
+"""Bytes fetched at an IFD beyond the known bytes (its size is unknown until read)."""
+COALESCE_GAP = 16 * 1024
+"""Missing ranges closer than this are fetched as one range."""
+MAX_IFDS = 1 << 16
+STRIP_CHOP_BYTES = 8192
+"""libtiff's STRIP_SIZE_DEFAULT: the size it chops single uncompressed strips into."""
+
+_WANTED = T.IMAGE_TAGS | T.GEO_TAGS
+
+
+class HeaderParser:
+    """Parses one file's header from the byte spans fed to it so far."""
+
+    def __init__(self, source: str, size: int):
+        self.view = ByteView(source, size)
+        self._layout: Layout | None = None
+        self._ifds: list[IFD] = []
+        self._next: int = 0
+        self._seen: set[int] = set()
+
+    def feed(self, start: int, data: bytes) -> None:
+        self.view.add(start, data)
+
+    def missing(self) -> list[tuple[int, int]]:
+        """Parse as far as possible; the (start, end) ranges still needed, coalesced."""
+        view = self.view
+        if self._layout is None:
+            try:
+                self._layout = read_layout(view)
+            except Missing as m:
+                return [(0, min(view.size, max(m.end, 16)))]
+            self._next = self._layout.first_ifd
+        layout = self._layout
+        needs: list[tuple[int, int]] = []
+        while self._next:
+            offset = self._next
+            if offset in self._seen:
+                raise MalformedTIFF("IFD chain loops", source=view.source, offset=offset)
+            if len(self._ifds) >= MAX_IFDS:
+                raise UnsupportedTIFF(
+                    f"more than {MAX_IFDS} IFDs", source=view.source, offset=offset
+                )
+            try:
+                ifd = read_ifd(view, layout, offset, _WANTED)
+            except Missing as m:
+                needs.append((m.start, min(view.size, max(m.end, m.start + IFD_READ))))
+                break
+            self._seen.add(offset)
+            self._ifds.append(ifd)
+            self._next = ifd.next_offset
+        for index, ifd in enumerate(self._ifds):
+            if index and not _may_be_level(view, layout, ifd):
+                continue
+            for entry in ifd.entries.values():
+                if index and entry.tag in T.GEO_TAGS:
+                    continue
+                if not view.has(entry.pos, entry.nbytes):
+                    needs.append((entry.pos, entry.pos + entry.nbytes))
+        return _coalesce(needs)
+
+    def header(self) -> TIFFHeader:
+        """The header model; call once `missing()` returns nothing."""
+        if self._layout is None or not self._ifds:
+            raise MalformedTIFF("no IFD parsed", source=self.view.source, offset=0)
+        return _build(self.view, self._layout, self._ifds)
+
+
+def _coalesce(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if out and start <= out[-1][1] + COALESCE_GAP:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def _may_be_level(view: ByteView, layout: Layout, ifd: IFD) -> bool:
+    """Whether an IFD after the first is an overview or a mask (pages are skipped)."""
+    entry = ifd.entries.get(T.NEW_SUBFILE_TYPE)
+    if entry is None:
+        return False
+    try:
+        subfile = int(integers(view, layout, entry, "NewSubfileType")[0])
+    except Missing:
+        return True
+    except (MalformedTIFF, IndexError):
+        return False
+    return bool(subfile & (T.SUBFILE_REDUCED | T.SUBFILE_MASK))
+
+
+async def read_header(
+    url: str | os.PathLike[str] | ObjectURL,
+    *,
+    options: Mapping[str, Any] | None = None,
+    prefix: int = PREFIX,
+) -> TIFFHeader:
+    """Fetch and parse the header of the TIFF at `url` (one request for a typical COG)."""
+    source = url.url if isinstance(url, ObjectURL) else os.fspath(url)
+    head, size = await fetch.read_head(url, prefix, options=options)
+    parser = HeaderParser(source, size)
+    parser.feed(0, head)
+    while needs := parser.missing():
+        parts = await fetch.read_ranges(url, needs, options=options)
+        for (start, end), data in zip(needs, parts, strict=True):
+            if len(data) != end - start:
+                raise TruncatedTIFF(
+                    f"store returned {len(data)} of {end - start} bytes",
+                    source=source,
+                    offset=start,
+                )
+            parser.feed(start, data)
+    return parser.header()
+
+
+def parse_header(data: bytes, *, size: int | None = None, source: str = "<bytes>") -> TIFFHeader:
+    """Parse a header from bytes in memory: the whole file, or a prefix of a file of `size`
+    bytes that holds every IFD and tag array (else `TruncatedTIFF`)."""
+    parser = HeaderParser(source, len(data) if size is None else size)
+    parser.feed(0, data)
+    needs = parser.missing()
+    if needs:
+        raise TruncatedTIFF(
+            f"the header needs bytes {needs[0][0]}-{needs[0][1]} beyond the {len(data)} given",
+            source=source,
+            offset=needs[0][0],
+        )
+    return parser.header()
+
+
+# ------------------------------------------------------------------------ model build
+
+
+class _Tags:
+    """Typed access to one IFD's entries, with errors that name the tag and the file."""
+
+    def __init__(self, view: ByteView, layout: Layout, ifd: IFD):
+        self.view = view
+        self.layout = layout
+        self.ifd = ifd
+
+    def entry(self, tag: int) -> Entry | None:
+        return self.ifd.entries.get(tag)
+
+    def ints(self, tag: int, name: str) -> np.ndarray | None:
+        entry = self.entry(tag)
+        if entry is None:
+            return None
+        if entry.count == 0:
+            raise MalformedTIFF(f"{name} has no values", source=self.view.source, offset=entry.pos)
+        return integers(self.view, self.layout, entry, name)
+
+    def scalar(self, tag: int, name: str, default: int | None = None) -> int:
+        entry = self.entry(tag)
+        if entry is None:
+            if default is None:
+                raise MalformedTIFF(
+                    f"{name} is missing", source=self.view.source, offset=self.ifd.offset
+                )
+            return default
+        if entry.count != 1:
+            raise MalformedTIFF(
+                f"incorrect count {entry.count} for {name}",
+                source=self.view.source,
+                offset=entry.pos,
+            )
+        return int(integers(self.view, self.layout, entry, name)[0])
+
+    def floats(self, tag: int) -> np.ndarray | None:
+        entry = self.entry(tag)
+        if entry is None or entry.type == T.ASCII or entry.count == 0:
+            return None
+        return values(self.view, self.layout, entry).astype(np.float64)
+
+    def text(self, tag: int) -> str | None:
+        entry = self.entry(tag)
+        return None if entry is None else text(self.view, entry)
+
+
+def _level(view: ByteView, layout: Layout, ifd: IFD) -> Level:
+    tags = _Tags(view, layout, ifd)
+    src = view.source
+
+    def bad(message: str) -> MalformedTIFF:
+        return MalformedTIFF(message, source=src, offset=ifd.offset)
+
+    width = tags.scalar(T.IMAGE_WIDTH, "ImageWidth")
+    height = tags.scalar(T.IMAGE_LENGTH, "ImageLength")
+    if width <= 0 or height <= 0:
+        raise bad(f"image size {width}x{height}")
+    spp = tags.scalar(T.SAMPLES_PER_PIXEL, "SamplesPerPixel", 1)
+    if spp <= 0:
+        raise bad("SamplesPerPixel is 0")
+    bits_values = tags.ints(T.BITS_PER_SAMPLE, "BitsPerSample")
+    bits = 1 if bits_values is None else int(bits_values[0])
+    if bits_values is not None and np.any(bits_values != bits_values[0]):
+        raise UnsupportedTIFF(
+            f"different BitsPerSample per sample {bits_values.tolist()[:8]}",
+            source=src,
+            offset=ifd.offset,
+        )
+    format_values = tags.ints(T.SAMPLE_FORMAT, "SampleFormat")
+    sample_format = T.SAMPLE_UINT if format_values is None else int(format_values[0])
+    if format_values is not None and np.any(format_values != format_values[0]):
+        raise UnsupportedTIFF("different SampleFormat per sample", source=src, offset=ifd.offset)
+    dtype = codecs.sample_dtype(sample_format, bits)
+    if dtype is None:
+        raise UnsupportedTIFF(
+            f"{bits}-bit samples of SampleFormat {sample_format}", source=src, offset=ifd.offset
+        )
+    planar = tags.scalar(T.PLANAR_CONFIG, "PlanarConfiguration", 1)
+    if planar not in (1, 2):
+        raise bad(f"PlanarConfiguration {planar}")
+    compression = tags.scalar(T.COMPRESSION, "Compression", T.NONE)
+    photometric = tags.scalar(
+        T.PHOTOMETRIC, "PhotometricInterpretation", T.PHOTOMETRIC_RGB if spp >= 3 else 1
+    )
+    tiled = tags.entry(T.TILE_WIDTH) is not None or tags.entry(T.TILE_OFFSETS) is not None
+    if tiled:
+        tile_width = tags.scalar(T.TILE_WIDTH, "TileWidth")
+        tile_height = tags.scalar(T.TILE_LENGTH, "TileLength")
+        offsets = tags.ints(T.TILE_OFFSETS, "TileOffsets")
+        counts = tags.ints(T.TILE_BYTE_COUNTS, "TileByteCounts")
+    else:
+        tile_width = width
+        rows = tags.scalar(T.ROWS_PER_STRIP, "RowsPerStrip", height)
+        tile_height = min(rows, height)
+        offsets = tags.ints(T.STRIP_OFFSETS, "StripOffsets")
+        counts = tags.ints(T.STRIP_BYTE_COUNTS, "StripByteCounts")
+    if tile_width <= 0 or tile_height <= 0:
+        raise bad(f"block size {tile_width}x{tile_height}")
+    planes = spp if planar == 2 else 1
+    tiles = planes * -(-height // tile_height) * -(-width // tile_width)
+    if offsets is None:
+        raise bad("no tile or strip offsets")
+    if counts is None:
+        raise bad("no tile or strip byte counts")
+    if not tiled and planar == 1 and compression == T.NONE and tiles == 1 and counts.size:
+        tile_height, offsets, counts = _chop_strip(
+            width * spp * bits, height, tile_height, int(offsets[0]), int(counts[0])
+        )
+        tiles = offsets.size
+    if offsets.size < tiles or counts.size < tiles:
+        raise bad(f"{min(offsets.size, counts.size)} tile offsets/byte counts for {tiles} tiles")
+    if offsets.dtype.kind == "i" and np.any(offsets[:tiles] < 0):
+        raise bad("negative tile offset")
+    if counts.dtype.kind == "i" and np.any(counts[:tiles] < 0):
+        raise bad("negative tile byte count")
+    extra = tags.ints(T.EXTRA_SAMPLES, "ExtraSamples")
+    ycbcr = tags.ints(T.YCBCR_SUBSAMPLING, "YCbCrSubsampling")
+    lerc = tags.ints(T.LERC_PARAMETERS, "LercParameters")
+    tables_entry = tags.entry(T.JPEG_TABLES)
+    predictor = tags.scalar(T.PREDICTOR, "Predictor", T.PREDICTOR_NONE)
+    level = Level(
+        width=width,
+        height=height,
+        tile_width=tile_width,
+        tile_height=tile_height,
+        tiled=tiled,
+        tile_offsets=offsets[:tiles].astype(np.uint64),
+        tile_byte_counts=counts[:tiles].astype(np.uint64),
+        compression=compression,
+        predictor=predictor,
+        bits_per_sample=bits,
+        sample_format=sample_format,
+        samples_per_pixel=spp,
+        planar=planar,
+        photometric=photometric,
+        dtype=dtype.name,
+        subfile_type=tags.scalar(T.NEW_SUBFILE_TYPE, "NewSubfileType", 0),
+        jpeg_tables=raw(view, tables_entry) if tables_entry is not None else None,
+        ycbcr_subsampling=(
+            (int(ycbcr[0]), int(ycbcr[1])) if ycbcr is not None and ycbcr.size >= 2 else (2, 2)
+        ),
+        extra_samples=() if extra is None else tuple(int(v) for v in extra),
+        lerc_parameters=() if lerc is None else tuple(int(v) for v in lerc),
+        fill_order=tags.scalar(T.FILL_ORDER, "FillOrder", 1),
+        ifd_offset=ifd.offset,
+    )
+    codecs.check(level, src)
+    return level
+
+
+def _chop_strip(
+    row_bits: int, height: int, rows: int, offset: int, count: int
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """libtiff's split of one uncompressed strip into strips of about 8 KiB, which GDAL
+    reports as the block size (and which lets small windows read only the rows they need)."""
+    row_bytes = (row_bits + 7) // 8
+    per_strip = max(1, STRIP_CHOP_BYTES // row_bytes) if row_bytes <= STRIP_CHOP_BYTES else 1
+    if per_strip >= rows:
+        return rows, np.array([offset], np.uint64), np.array([count], np.uint64)
+    n = -(-height // per_strip)
+    step = per_strip * row_bytes
+    starts = np.arange(n, dtype=np.uint64) * np.uint64(step)
+    sizes = np.clip(np.int64(count) - starts.astype(np.int64), 0, step).astype(np.uint64)
+    offsets = np.where(sizes > 0, np.uint64(offset) + starts, np.uint64(0))
+    return per_strip, offsets, sizes
+
+
+def _is_mask(level: Level) -> bool:
+    return (
+        bool(level.subfile_type & T.SUBFILE_MASK)
+        and level.photometric == T.PHOTOMETRIC_MASK
+        and level.samples_per_pixel == 1
+        and level.bits_per_sample in (1, 8)
+    )
+
+
+def _build(view: ByteView, layout: Layout, ifds: list[IFD]) -> TIFFHeader:
+    base = _level(view, layout, ifds[0])
+    overviews: list[Level] = []
+    masks: list[Level] = []
+    for ifd in ifds[1:]:
+        if not _may_be_level(view, layout, ifd):
+            continue
+        level = _level(view, layout, ifd)
+        if level.subfile_type & T.SUBFILE_MASK:
+            if _is_mask(level):
+                masks.append(level)
+        elif (
+            level.width <= base.width
+            and level.height <= base.height
+            and level.samples_per_pixel == base.samples_per_pixel
+            and level.dtype == base.dtype
+        ):
+            overviews.append(level)
+    overviews.sort(key=lambda lv: lv.width * lv.height, reverse=True)
+    levels = []
+    for level in [base, *overviews]:
+        mask = next((m for m in masks if (m.width, m.height) == (level.width, level.height)), None)
+        if mask is not None:
+            masks.remove(mask)
+            level = replace(level, mask=mask)
+        levels.append(level)
+    return _georeferenced(view, layout, ifds[0], tuple(levels))
+
+
+def _nodata(value: float | None, dtype: str) -> float | None:
+    """GDAL keeps a Float32 band's nodata at float32 precision."""
+    if value is None or dtype != "float32" or not math.isfinite(value):
+        return value
+    if abs(value) > float(np.finfo(np.float32).max):
+        return value
+    return float(np.float32(value))
+
+
+def _georeferenced(
+    view: ByteView, layout: Layout, ifd: IFD, levels: tuple[Level, ...]
+) -> TIFFHeader:
+    tags = _Tags(view, layout, ifd)
+    keys: dict[int, Any] = {}
+    directory = tags.entry(T.GEO_KEY_DIRECTORY)
+    if directory is not None and directory.type in (3, 4, 1, 16):
+        ascii_entry = tags.entry(T.GEO_ASCII_PARAMS)
+        keys = geokeys.parse_directory(
+            values(view, layout, directory),
+            tags.floats(T.GEO_DOUBLE_PARAMS),
+            None if ascii_entry is None else raw(view, ascii_entry).decode("latin-1"),
+        )
+    transform, gcps = geokeys.geotransform(
+        keys,
+        tags.floats(T.MODEL_PIXEL_SCALE),
+        tags.floats(T.MODEL_TIEPOINT),
+        tags.floats(T.MODEL_TRANSFORMATION),
+    )
+    georef = Georeference(
+        crs=geokeys.crs(keys),
+        transform=transform,
+        pixel_is_point=keys.get(geokeys.GT_RASTER_TYPE) == geokeys.RASTER_PIXEL_IS_POINT,
+        gcps=gcps,
+    )
+    meta = parse_gdal_metadata(tags.text(T.GDAL_METADATA))
+    bands = range(levels[0].samples_per_pixel)
+    return TIFFHeader(
+        size=view.size,
+        byte_order=layout.byte_order,
+        bigtiff=layout.bigtiff,
+        levels=levels,
+        georef=georef,
+        nodata=_nodata(parse_nodata(tags.text(T.GDAL_NODATA)), levels[0].dtype),
+        descriptions=tuple(meta.descriptions.get(b) for b in bands),
+        scales=tuple(meta.scales.get(b) for b in bands),
+        offsets=tuple(meta.offsets.get(b) for b in bands),
+        units=tuple(meta.units.get(b) for b in bands),
+        metadata=meta.dataset,
+        band_metadata=tuple(meta.bands.get(b, {}) for b in bands),
+    )

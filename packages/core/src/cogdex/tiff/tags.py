@@ -1,0 +1,183 @@
+"""TIFF and GeoTIFF numbers: tag ids, field types, and the enumerations cogdex interprets.
+
+Plain integers rather than enums: the parser compares thousands of them per header and an
+IntEnum lookup costs more than the comparison it names.
+"""
+
+from __future__ import annotations
+
+# Baseline and extension tags (TIFF 6.0, TIFF Technical Notes, Adobe, GDAL).
+NEW_SUBFILE_TYPE = 254
+IMAGE_WIDTH = 256
+IMAGE_LENGTH = 257
+BITS_PER_SAMPLE = 258
+COMPRESSION = 259
+PHOTOMETRIC = 262
+FILL_ORDER = 266
+STRIP_OFFSETS = 273
+SAMPLES_PER_PIXEL = 277
+ROWS_PER_STRIP = 278
+STRIP_BYTE_COUNTS = 279
+PLANAR_CONFIG = 284
+PREDICTOR = 317
+COLORMAP = 320
+TILE_WIDTH = 322
+TILE_LENGTH = 323
+TILE_OFFSETS = 324
+TILE_BYTE_COUNTS = 325
+EXTRA_SAMPLES = 338
+SAMPLE_FORMAT = 339
+JPEG_TABLES = 347
+YCBCR_SUBSAMPLING = 530
+MODEL_PIXEL_SCALE = 33550
+MODEL_TIEPOINT = 33922
+MODEL_TRANSFORMATION = 34264
+GEO_KEY_DIRECTORY = 34735
+GEO_DOUBLE_PARAMS = 34736
+GEO_ASCII_PARAMS = 34737
+GDAL_METADATA = 42112
+GDAL_NODATA = 42113
+LERC_PARAMETERS = 50674
+
+# Tags whose values every image needs (structure), and those only the first image needs
+# (georeferencing and GDAL's metadata). Other tags are never fetched.
+IMAGE_TAGS = frozenset(
+    {
+        NEW_SUBFILE_TYPE,
+        IMAGE_WIDTH,
+        IMAGE_LENGTH,
+        BITS_PER_SAMPLE,
+        COMPRESSION,
+        PHOTOMETRIC,
+        FILL_ORDER,
+        STRIP_OFFSETS,
+        SAMPLES_PER_PIXEL,
+        ROWS_PER_STRIP,
+        STRIP_BYTE_COUNTS,
+        PLANAR_CONFIG,
+        PREDICTOR,
+        TILE_WIDTH,
+        TILE_LENGTH,
+        TILE_OFFSETS,
+        TILE_BYTE_COUNTS,
+        EXTRA_SAMPLES,
+        SAMPLE_FORMAT,
+        JPEG_TABLES,
+        YCBCR_SUBSAMPLING,
+        LERC_PARAMETERS,
+    }
+)
+GEO_TAGS = frozenset(
+    {
+        MODEL_PIXEL_SCALE,
+        MODEL_TIEPOINT,
+        MODEL_TRANSFORMATION,
+        GEO_KEY_DIRECTORY,
+        GEO_DOUBLE_PARAMS,
+        GEO_ASCII_PARAMS,
+        GDAL_METADATA,
+        GDAL_NODATA,
+    }
+)
+
+# Field types: id -> (bytes per value, numpy type code without byte order).
+ASCII = 2
+RATIONAL = 5
+SRATIONAL = 10
+FIELD_TYPES: dict[int, tuple[int, str]] = {
+    1: (1, "u1"),  # BYTE
+    2: (1, "u1"),  # ASCII
+    3: (2, "u2"),  # SHORT
+    4: (4, "u4"),  # LONG
+    5: (8, "u4"),  # RATIONAL: two LONGs
+    6: (1, "i1"),  # SBYTE
+    7: (1, "u1"),  # UNDEFINED
+    8: (2, "i2"),  # SSHORT
+    9: (4, "i4"),  # SLONG
+    10: (8, "i4"),  # SRATIONAL: two SLONGs
+    11: (4, "f4"),  # FLOAT
+    12: (8, "f8"),  # DOUBLE
+    13: (4, "u4"),  # IFD
+    16: (8, "u8"),  # LONG8 (BigTIFF)
+    17: (8, "i8"),  # SLONG8
+    18: (8, "u8"),  # IFD8
+}
+
+# NewSubfileType bits.
+SUBFILE_REDUCED = 1
+SUBFILE_PAGE = 2
+SUBFILE_MASK = 4
+
+# Photometric interpretations.
+PHOTOMETRIC_MINISWHITE = 0
+PHOTOMETRIC_MINISBLACK = 1
+PHOTOMETRIC_RGB = 2
+PHOTOMETRIC_PALETTE = 3
+PHOTOMETRIC_MASK = 4
+PHOTOMETRIC_SEPARATED = 5
+PHOTOMETRIC_YCBCR = 6
+
+# Sample formats.
+SAMPLE_UINT = 1
+SAMPLE_INT = 2
+SAMPLE_FLOAT = 3
+SAMPLE_VOID = 4
+SAMPLE_COMPLEX_INT = 5
+SAMPLE_COMPLEX_FLOAT = 6
+
+# Compression schemes cogdex decodes, with the name GDAL reports (IMAGE_STRUCTURE domain).
+NONE = 1
+CCITT_RLE = 2
+CCITT_FAX3 = 3
+CCITT_FAX4 = 4
+LZW = 5
+OJPEG = 6
+JPEG = 7
+ADOBE_DEFLATE = 8
+JPEG2000 = 34712
+JPEGXL = 50002
+JPEGXL_DNG = 52546
+DEFLATE = 32946
+PACKBITS = 32773
+LZMA = 34925
+ZSTD = 50000
+WEBP = 50001
+LERC = 34887
+PNG = 34933
+
+COMPRESSION_NAMES: dict[int, str] = {
+    NONE: "NONE",
+    CCITT_RLE: "CCITTRLE",
+    CCITT_FAX3: "CCITTFAX3",
+    CCITT_FAX4: "CCITTFAX4",
+    LZW: "LZW",
+    OJPEG: "OJPEG",
+    JPEG: "JPEG",
+    ADOBE_DEFLATE: "DEFLATE",
+    DEFLATE: "DEFLATE",
+    PACKBITS: "PACKBITS",
+    JPEG2000: "JPEG2000",
+    LZMA: "LZMA",
+    ZSTD: "ZSTD",
+    WEBP: "WEBP",
+    LERC: "LERC",
+    JPEGXL: "JXL",
+    JPEGXL_DNG: "JXL",
+    PNG: "PNG",
+}
+
+# LercParameters[1]: the compression applied on top of the LERC blob.
+LERC_ADD_NONE = 0
+LERC_ADD_DEFLATE = 1
+LERC_ADD_ZSTD = 2
+LERC_NAMES = {LERC_ADD_NONE: "LERC", LERC_ADD_DEFLATE: "LERC_DEFLATE", LERC_ADD_ZSTD: "LERC_ZSTD"}
+
+# Predictors.
+PREDICTOR_NONE = 1
+PREDICTOR_HORIZONTAL = 2
+PREDICTOR_FLOAT = 3
+
+# ExtraSamples values.
+EXTRA_UNSPECIFIED = 0
+EXTRA_ASSOCIATED_ALPHA = 1
+EXTRA_UNASSOCIATED_ALPHA = 2
