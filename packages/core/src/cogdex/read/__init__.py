@@ -1,0 +1,1 @@
+"""Reading pixels: planning tile requests, assembling windows, and warping onto grids."""
