@@ -33,12 +33,12 @@ _STREAM_CODECS: dict[int, Callable[..., bytes]] = {
     T.LZMA: imagecodecs.lzma_decode,
 }
 _IMAGE_CODECS: dict[int, Callable[..., np.ndarray]] = {
-    T.WEBP: imagecodecs.webp_decode,
     T.JPEG2000: imagecodecs.jpeg2k_decode,
     T.JPEGXL: imagecodecs.jpegxl_decode,
     T.JPEGXL_DNG: imagecodecs.jpegxl_decode,
     T.PNG: imagecodecs.png_decode,
 }
+_OTHER_CODECS = frozenset({T.JPEG, T.LERC, T.WEBP})
 _FAX_CODECS = {
     T.CCITT_RLE: imagecodecs.ccittrle_decode,
     T.CCITT_FAX3: imagecodecs.ccittfax3_decode,
@@ -100,12 +100,7 @@ def check(level: Level, source: str) -> None:
 
     comp = level.compression
     bits = level.bits_per_sample
-    if (
-        comp not in _STREAM_CODECS
-        and comp not in _IMAGE_CODECS
-        and comp != T.JPEG
-        and comp != T.LERC
-    ):
+    if comp not in _STREAM_CODECS and comp not in _IMAGE_CODECS and comp not in _OTHER_CODECS:
         if comp not in _FAX_CODECS:
             name = T.COMPRESSION_NAMES.get(comp, f"compression {comp}")
             raise no(f"compression {name} ({comp})")
@@ -144,6 +139,14 @@ def decoder(level: Level, byte_order: str) -> Decoder:
         return _image_decoder(_jpeg_function(level, samples), width, height, samples, out_dtype)
     if comp == T.LERC:
         return _image_decoder(_lerc_function(level), width, height, samples, out_dtype)
+    if comp == T.WEBP:
+        # A tile whose alpha is all opaque may be stored without alpha: ask for it back.
+        alpha = samples == 4
+
+        def webp(data: bytes) -> np.ndarray:
+            return imagecodecs.webp_decode(data, hasalpha=alpha)
+
+        return _image_decoder(webp, width, height, samples, out_dtype)
     return _image_decoder(_IMAGE_CODECS[comp], width, height, samples, out_dtype)
 
 

@@ -240,10 +240,7 @@ def _projected(keys: GeoKeys, pcs: int | None) -> int | str | None:
     method = _method_wkt(keys)
     if method is None:
         return _projjson(f"LOCAL_CS[{_q(name)},{_unit_wkt(unit)}]")
-    wkt = (
-        f"PROJCS[{_q(name)},{geog},{method},{_unit_wkt(unit)},"
-        'AXIS["Easting",EAST],AXIS["Northing",NORTH]]'
-    )
+    wkt = f"PROJCS[{_q(name)},{geog},{method[0]},{_unit_wkt(unit)},{method[1]}]"
     return _projjson(wkt)
 
 
@@ -410,8 +407,15 @@ _SCALE = (PROJ_SCALE_AT_NAT_ORIGIN, PROJ_SCALE_AT_CENTER)
 _CENTER_SCALE = (PROJ_SCALE_AT_CENTER, PROJ_SCALE_AT_NAT_ORIGIN)
 
 
-def _method_wkt(keys: GeoKeys) -> str | None:
-    """PROJECTION[...] + PARAMETERs for ProjCoordTransGeoKey, as GDAL's OSR setters write."""
+_EAST_NORTH = 'AXIS["Easting",EAST],AXIS["Northing",NORTH]'
+_WEST_SOUTH = 'AXIS["Westing",WEST],AXIS["Southing",SOUTH]'
+_NORTH_POLE = 'AXIS["Easting",SOUTH],AXIS["Northing",SOUTH]'
+_SOUTH_POLE = 'AXIS["Easting",NORTH],AXIS["Northing",NORTH]'
+
+
+def _method_wkt(keys: GeoKeys) -> tuple[str, str] | None:
+    """(PROJECTION + PARAMETERs, AXIS pair) for ProjCoordTransGeoKey, as GDAL's OSR setters
+    write them (south-oriented TM and polar stereographic get their own axes there too)."""
     ct = _key_int(keys, PROJ_COORD_TRANS)
     p = functools.partial(_param, keys)
     lat, lon = p(*_LAT), p(*_LON)
@@ -562,7 +566,12 @@ def _method_wkt(keys: GeoKeys) -> str | None:
         return None
     name, params = method
     body = ",".join(f"PARAMETER[{_q(k)},{_num(v)}]" for k, v in params)
-    return f"PROJECTION[{_q(name)}],{body}"
+    axes = _EAST_NORTH
+    if ct == 27:
+        axes = _WEST_SOUTH
+    elif ct == 15:
+        axes = _NORTH_POLE if params[0][1] > 0 else _SOUTH_POLE
+    return f"PROJECTION[{_q(name)}],{body}", axes
 
 
 def _projected_from_conversion(
