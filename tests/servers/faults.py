@@ -6,7 +6,8 @@ the `fault_server` fixture):
     server.inject("/scenes/<id>/B04.tif", ["503", "reset", "ok"])  # next 3 GETs of that path
     server.inject("*", ["429"])      # the next request of any path without its own plan
     server.requests                  # every request: method, path, Range header, action
-    server.reset()                   # forget plans and the request log
+    server.stall_s = 2.0             # how long "stall" holds a request
+    server.reset()                   # forget plans and the request log, restore stall_s
 
 Actions, consumed one per request; when a path's plan runs out it is served normally:
 - "ok": serve normally (206 for a Range request)
@@ -65,7 +66,7 @@ class FaultServer(RangeServer):
 
     def __init__(self, root: Path, log_path: Path, *, stall_s: float = 10.0) -> None:
         super().__init__(root, log_path, handler=FaultHandler)
-        self.stall_s = stall_s
+        self.stall_s = self._default_stall_s = stall_s
         self.closing = threading.Event()
         self._plans: dict[str, deque[str]] = {}
         self._plan_lock = threading.Lock()
@@ -90,6 +91,7 @@ class FaultServer(RangeServer):
     def reset(self) -> None:
         with self._plan_lock:
             self._plans.clear()
+        self.stall_s = self._default_stall_s
         self.clear_log()
 
     def close(self) -> None:

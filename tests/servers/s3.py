@@ -152,9 +152,9 @@ class RequesterPays:
         if "requestPayment" in parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True):
             if method == "PUT":
                 body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
-                payer = re.search(rb"<Payer>\s*(\w+)\s*</Payer>", body)
+                match = re.search(rb"<Payer>\s*(\w+)\s*</Payer>", body)
                 with self._lock:
-                    if payer and payer.group(1) == b"Requester":
+                    if match and match.group(1) == b"Requester":
                         self.buckets.add(bucket)
                     else:
                         self.buckets.discard(bucket)

@@ -36,6 +36,7 @@ BANDS = (
     ("B04", "red", 0.665, 0.038),
     ("B08", "nir", 0.842, 0.145),
 )
+ASSETS = (*(b[0] for b in BANDS), "stack")
 # (EPSG, MGRS tile, fractional AOI position (col, row) inside the tile)
 TILES = ((32643, "43QHV", 0.70, 0.50), (32644, "44QKE", 0.30, 0.50))
 _LEVELS = {"B02": (900, -500), "B03": (1100, -300), "B04": (1600, -1200), "B08": (1800, 2600)}
@@ -118,17 +119,25 @@ def _upsample(rng: np.random.Generator, coarse: int, size: int, smooth: bool = T
     return rows[:, i0] * (1 - w)[None, :] + rows[:, i0 + 1] * w[None, :]
 
 
-def _pixels(
-    index: int, n_tile: int, size: int, seed: int, cloud_cover: float, nodata_corner: bool
-) -> np.ndarray:
-    """(4, size, size) uint16: the landscape is fixed per tile, clouds and noise per scene."""
+def _landscape(n_tile: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(relief, vegetation index 0..1) of a tile: the same in every scene of the tile."""
     tile_rng = np.random.default_rng([seed, n_tile])
-    scene_rng = np.random.default_rng([seed, n_tile, index, 1])
     land = np.zeros((size, size), np.float32)
     for coarse, weight in ((3, 0.45), (12, 0.25), (48, 0.15), (192, 0.10), (size // 8, 0.05)):
         land += weight * _upsample(tile_rng, max(min(coarse, size), 2), size)
     land += 0.25 * _upsample(tile_rng, max(size // 40, 2), size, smooth=False)  # ~400 m fields
-    veg = 1 / (1 + np.exp(-3 * land))
+    return land, 1 / (1 + np.exp(-3 * land))
+
+
+def _pixels(
+    landscape: tuple[np.ndarray, np.ndarray],
+    scene_rng: np.random.Generator,
+    cloud_cover: float,
+    nodata_corner: bool,
+) -> np.ndarray:
+    """(4, size, size) uint16: the tile's landscape under this scene's season, clouds, noise."""
+    land, veg = landscape
+    size = land.shape[0]
     season = 0.8 + 0.4 * scene_rng.random()
     cloud = None
     if cloud_cover > 0:
@@ -198,6 +207,7 @@ def make_scenes(
 ) -> SceneSet:
     """Write `n` scenes under `root/scenes/<id>/` and return their metadata."""
     transforms = [_tile_transform(epsg, fx, fy, size) for epsg, _, fx, fy in TILES]
+    landscapes = [_landscape(n_tile, size, seed) for n_tile in range(len(TILES))]
     start = dt.datetime(2024, 1, 1, 5, 28, 31, tzinfo=dt.UTC)
     scenes = []
     for i in range(n):
@@ -211,12 +221,11 @@ def make_scenes(
         epsg, mgrs = TILES[n_tile][:2]
         scene_id = f"S2{platform[-1].upper()}_{mgrs}_{when:%Y%m%d}_0_L2A"
         nodata_corner = i % 3 == 2
-        data = _pixels(i, n_tile, size, seed, float(cloud), nodata_corner)
+        scene_rng = np.random.default_rng([seed, n_tile, i, 1])
+        data = _pixels(landscapes[n_tile], scene_rng, float(cloud), nodata_corner)
         folder = root / "scenes" / scene_id
         folder.mkdir(parents=True, exist_ok=True)
-        files = {name: folder / f"{name}.tif" for name, *_ in BANDS} | {
-            "stack": folder / "stack.tif"
-        }
+        files = {name: folder / f"{name}.tif" for name in ASSETS}
         for b, (name, *_) in enumerate(BANDS):
             _write_cog(files[name], data[b : b + 1], transforms[n_tile], epsg, blocksize)
         _write_cog(files["stack"], data, transforms[n_tile], epsg, blocksize)
