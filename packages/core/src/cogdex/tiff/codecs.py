@@ -11,6 +11,7 @@ parallel on the decode pool.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import imagecodecs
@@ -52,8 +53,14 @@ _BITREV_CODECS = frozenset({T.NONE, T.PACKBITS, T.CCITT_RLE, T.CCITT_FAX3, T.CCI
 _MAX_RATIO = 1100
 
 
-def sample_dtype(sample_format: int, bits: int) -> np.dtype | None:
+@functools.cache
+def sample_dtype(sample_format: int, bits: int) -> str | None:
     """The numpy type GDAL returns for these samples, or None if cogdex cannot read them."""
+    dtype = _sample_dtype(sample_format, bits)
+    return None if dtype is None else dtype.name
+
+
+def _sample_dtype(sample_format: int, bits: int) -> np.dtype | None:
     if sample_format in (T.SAMPLE_UINT, T.SAMPLE_VOID):
         if 1 <= bits <= 8:
             return np.dtype(np.uint8)

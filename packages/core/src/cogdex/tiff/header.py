@@ -29,10 +29,12 @@ from cogdex.tiff.ifd import (
     Entry,
     Layout,
     Missing,
+    first_integer,
     integers,
     raw,
     read_ifd,
     read_layout,
+    small_integers,
     text,
     values,
 )
@@ -96,10 +98,11 @@ class HeaderParser:
             if index and not _may_be_level(view, layout, ifd):
                 continue
             for entry in ifd.entries.values():
-                if index and entry.tag in T.GEO_TAGS:
+                if entry.inline is not None or (index and entry.tag in T.GEO_TAGS):
                     continue
-                if not view.has(entry.pos, entry.nbytes):
-                    needs.append((entry.pos, entry.pos + entry.nbytes))
+                nbytes = entry.nbytes
+                if not view.has(entry.pos, nbytes):
+                    needs.append((entry.pos, entry.pos + nbytes))
         return _coalesce(needs)
 
     def header(self) -> TIFFHeader:
@@ -125,10 +128,10 @@ def _may_be_level(view: ByteView, layout: Layout, ifd: IFD) -> bool:
     if entry is None:
         return False
     try:
-        subfile = int(integers(view, layout, entry, "NewSubfileType")[0])
+        subfile = first_integer(view, layout, entry, "NewSubfileType")
     except Missing:
         return True
-    except (MalformedTIFF, IndexError):
+    except MalformedTIFF:
         return False
     return bool(subfile & (T.SUBFILE_REDUCED | T.SUBFILE_MASK))
 
@@ -208,7 +211,15 @@ class _Tags:
                 source=self.view.source,
                 offset=entry.pos,
             )
-        return int(integers(self.view, self.layout, entry, name)[0])
+        return first_integer(self.view, self.layout, entry, name)
+
+    def small(self, tag: int, name: str) -> tuple[int, ...] | None:
+        entry = self.entry(tag)
+        if entry is None:
+            return None
+        if entry.count == 0:
+            raise MalformedTIFF(f"{name} has no values", source=self.view.source, offset=entry.pos)
+        return small_integers(self.view, self.layout, entry, name)
 
     def floats(self, tag: int) -> np.ndarray | None:
         entry = self.entry(tag)
@@ -235,17 +246,15 @@ def _level(view: ByteView, layout: Layout, ifd: IFD) -> Level:
     spp = tags.scalar(T.SAMPLES_PER_PIXEL, "SamplesPerPixel", 1)
     if spp <= 0:
         raise bad("SamplesPerPixel is 0")
-    bits_values = tags.ints(T.BITS_PER_SAMPLE, "BitsPerSample")
-    bits = 1 if bits_values is None else int(bits_values[0])
-    if bits_values is not None and np.any(bits_values != bits_values[0]):
+    bits_values = tags.small(T.BITS_PER_SAMPLE, "BitsPerSample") or (1,)
+    bits = bits_values[0]
+    if len(set(bits_values)) > 1:
         raise UnsupportedTIFF(
-            f"different BitsPerSample per sample {bits_values.tolist()[:8]}",
-            source=src,
-            offset=ifd.offset,
+            f"different BitsPerSample per sample {bits_values[:8]}", source=src, offset=ifd.offset
         )
-    format_values = tags.ints(T.SAMPLE_FORMAT, "SampleFormat")
-    sample_format = T.SAMPLE_UINT if format_values is None else int(format_values[0])
-    if format_values is not None and np.any(format_values != format_values[0]):
+    format_values = tags.small(T.SAMPLE_FORMAT, "SampleFormat") or (T.SAMPLE_UINT,)
+    sample_format = format_values[0]
+    if len(set(format_values)) > 1:
         raise UnsupportedTIFF("different SampleFormat per sample", source=src, offset=ifd.offset)
     dtype = codecs.sample_dtype(sample_format, bits)
     if dtype is None:
@@ -290,9 +299,9 @@ def _level(view: ByteView, layout: Layout, ifd: IFD) -> Level:
         raise bad("negative tile offset")
     if counts.dtype.kind == "i" and np.any(counts[:tiles] < 0):
         raise bad("negative tile byte count")
-    extra = tags.ints(T.EXTRA_SAMPLES, "ExtraSamples")
-    ycbcr = tags.ints(T.YCBCR_SUBSAMPLING, "YCbCrSubsampling")
-    lerc = tags.ints(T.LERC_PARAMETERS, "LercParameters")
+    extra = tags.small(T.EXTRA_SAMPLES, "ExtraSamples") or ()
+    ycbcr = tags.small(T.YCBCR_SUBSAMPLING, "YCbCrSubsampling") or (2, 2)
+    lerc = tags.small(T.LERC_PARAMETERS, "LercParameters") or ()
     tables_entry = tags.entry(T.JPEG_TABLES)
     predictor = tags.scalar(T.PREDICTOR, "Predictor", T.PREDICTOR_NONE)
     level = Level(
@@ -310,14 +319,12 @@ def _level(view: ByteView, layout: Layout, ifd: IFD) -> Level:
         samples_per_pixel=spp,
         planar=planar,
         photometric=photometric,
-        dtype=dtype.name,
+        dtype=dtype,
         subfile_type=tags.scalar(T.NEW_SUBFILE_TYPE, "NewSubfileType", 0),
         jpeg_tables=raw(view, tables_entry) if tables_entry is not None else None,
-        ycbcr_subsampling=(
-            (int(ycbcr[0]), int(ycbcr[1])) if ycbcr is not None and ycbcr.size >= 2 else (2, 2)
-        ),
-        extra_samples=() if extra is None else tuple(int(v) for v in extra),
-        lerc_parameters=() if lerc is None else tuple(int(v) for v in lerc),
+        ycbcr_subsampling=(ycbcr[0], ycbcr[1]) if len(ycbcr) >= 2 else (2, 2),
+        extra_samples=extra,
+        lerc_parameters=lerc,
         fill_order=tags.scalar(T.FILL_ORDER, "FillOrder", 1),
         ifd_offset=ifd.offset,
     )

@@ -9,8 +9,9 @@ against the file size before anything is allocated, so bad headers cost no memor
 from __future__ import annotations
 
 import bisect
-import functools
+import struct
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -121,14 +122,18 @@ def read_layout(view: ByteView) -> Layout:
     raise MalformedTIFF(f"not a TIFF: version {version}", source=src, offset=2)
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One directory entry: where its `count` values of field `type` lie in the file."""
+class Entry(NamedTuple):
+    """One directory entry: where its `count` values of field `type` lie in the file.
+
+    `inline` is the value of a one-value integer entry stored in the entry itself, else None.
+    (A named tuple: headers hold a few hundred of these and build them in microseconds.)
+    """
 
     tag: int
     type: int
     count: int
     pos: int
+    inline: int | None = None
 
     @property
     def nbytes(self) -> int:
@@ -144,17 +149,10 @@ class IFD:
     next_offset: int
 
 
-_ENTRY_DTYPES: dict[tuple[str, bool], np.dtype] = {
-    (bo, big): np.dtype(
-        [
-            ("tag", bo + "u2"),
-            ("type", bo + "u2"),
-            ("count", bo + ("u8" if big else "u4")),
-            ("value", bo + ("u8" if big else "u4")),
-        ]
-    )
-    for bo in "<>"
-    for big in (False, True)
+_INT_FORMATS = {1: "B", 3: "H", 4: "I", 6: "b", 8: "h", 9: "i", 13: "I", 16: "Q", 17: "q", 18: "Q"}
+_INT_STRUCTS = {(bo, t): struct.Struct(bo + c) for bo in "<>" for t, c in _INT_FORMATS.items()}
+_ENTRY_FORMATS = {
+    (bo, big): bo + ("HHQQ" if big else "HHII") for bo in "<>" for big in (False, True)
 }
 
 
@@ -162,57 +160,50 @@ def read_ifd(view: ByteView, layout: Layout, offset: int, wanted: frozenset[int]
     """Parse the IFD at `offset`, keeping the entries whose tag is in `wanted`."""
     src = view.source
     big = layout.bigtiff
+    order = "little" if layout.byte_order == "<" else "big"
     count_size = 8 if big else 2
     entry_size = 20 if big else 12
-    if offset < 8 or (offset % 2 and offset + count_size > view.size):
-        raise MalformedTIFF(f"IFD offset {offset} is invalid", source=src, offset=offset)
-    n = int.from_bytes(
-        view.get(offset, count_size), "little" if layout.byte_order == "<" else "big"
-    )
-    body = n * entry_size + layout.offset_size
+    if offset < 8:
+        raise MalformedTIFF(
+            f"IFD offset {offset} lies in the file header", source=src, offset=offset
+        )
+    n = int.from_bytes(view.get(offset, count_size), order)
     if n == 0:
         raise MalformedTIFF("IFD with no entries", source=src, offset=offset)
+    body = n * entry_size + layout.offset_size
     if offset + count_size + body > view.size:
         raise TruncatedTIFF(
             f"IFD of {n} entries runs past the end of the file", source=src, offset=offset
         )
     raw = view.get(offset + count_size, body)
-    table = np.frombuffer(raw, _ENTRY_DTYPES[layout.byte_order, big], count=n)
-    next_offset = int.from_bytes(
-        raw[n * entry_size :], "little" if layout.byte_order == "<" else "big"
-    )
+    next_offset = int.from_bytes(raw[n * entry_size :], order)
     first = offset + count_size
     inline = 8 if big else 4
     value_at = 12 if big else 8
     entries: dict[int, Entry] = {}
-    keep = np.isin(table["tag"], _tag_array(wanted))
-    for i in np.flatnonzero(keep).tolist():
-        tag = int(table["tag"][i])
-        if tag in entries:
-            continue  # libtiff keeps the first of duplicated tags
-        ftype = int(table["type"][i])
-        count = int(table["count"][i])
-        if ftype not in T.FIELD_TYPES:
+    fmt = _ENTRY_FORMATS[layout.byte_order, big]
+    for i, (tag, ftype, count, value) in enumerate(struct.iter_unpack(fmt, raw[: n * entry_size])):
+        if tag not in wanted or tag in entries:  # libtiff keeps the first of duplicated tags
+            continue
+        where = first + i * entry_size
+        field = T.FIELD_TYPES.get(ftype)
+        if field is None:
             raise MalformedTIFF(
-                f"tag {tag} has unknown field type {ftype}",
-                source=src,
-                offset=first + i * entry_size,
+                f"tag {tag} has unknown field type {ftype}", source=src, offset=where
             )
-        nbytes = count * T.FIELD_TYPES[ftype][0]
-        pos = first + i * entry_size + value_at if nbytes <= inline else int(table["value"][i])
+        nbytes = count * field[0]
+        pos = where + value_at if nbytes <= inline else value
         if pos + nbytes > view.size:
             raise TruncatedTIFF(
                 f"tag {tag}: {count} values at offset {pos} run past the end of the file",
                 source=src,
-                offset=first + i * entry_size,
+                offset=where,
             )
-        entries[tag] = Entry(tag, ftype, count, pos)
+        scalar = None
+        if count == 1 and nbytes <= inline and ftype in _INT_FORMATS:
+            scalar = _INT_STRUCTS[layout.byte_order, ftype].unpack_from(raw, pos - first)[0]
+        entries[tag] = Entry(tag, ftype, count, pos, scalar)
     return IFD(offset, entries, next_offset)
-
-
-@functools.cache
-def _tag_array(wanted: frozenset[int]) -> np.ndarray:
-    return np.array(sorted(wanted), dtype=np.uint16)
 
 
 def values(view: ByteView, layout: Layout, entry: Entry) -> np.ndarray:
@@ -238,6 +229,38 @@ def integers(view: ByteView, layout: Layout, entry: Entry, name: str) -> np.ndar
             offset=entry.pos,
         )
     return values(view, layout, entry)
+
+
+def first_integer(view: ByteView, layout: Layout, entry: Entry, name: str) -> int:
+    """The first value of an integer tag (the common one-value case, without numpy)."""
+    if entry.inline is not None:
+        return entry.inline
+    code = _INT_FORMATS.get(entry.type)
+    if code is None or entry.count == 0:
+        raise MalformedTIFF(
+            f"{name} has field type {entry.type} and {entry.count} values, not an integer",
+            source=view.source,
+            offset=entry.pos,
+        )
+    size = T.FIELD_TYPES[entry.type][0]
+    return struct.unpack(layout.byte_order + code, view.get(entry.pos, size))[0]
+
+
+def small_integers(view: ByteView, layout: Layout, entry: Entry, name: str) -> tuple[int, ...]:
+    """An integer tag's values as a tuple (for short lists such as BitsPerSample)."""
+    if entry.inline is not None:
+        return (entry.inline,)
+    code = _INT_FORMATS.get(entry.type)
+    if code is None:
+        raise MalformedTIFF(
+            f"{name} has field type {entry.type}, not an integer type",
+            source=view.source,
+            offset=entry.pos,
+        )
+    if entry.count > 64:
+        return tuple(values(view, layout, entry).tolist())
+    fmt = f"{layout.byte_order}{entry.count}{code}"
+    return struct.unpack(fmt, view.get(entry.pos, entry.nbytes))
 
 
 def raw(view: ByteView, entry: Entry) -> bytes:
