@@ -1,0 +1,137 @@
+"""Run a scenario benchmark on the lab: each candidate as a fresh process, N times.
+
+    uv run python benchmarks/run.py window-read --data /tmp/labdata/big --rtt 20 --repeat 3
+
+Reports per candidate the whole-process wall time (interpreter start and imports included,
+measured from outside), the HTTP requests nginx logged, and the candidate's own JSON fields;
+then ratios against the baseline candidate measured in the same run, and whether every
+candidate's output digest agrees. Results go to bench-results/<scenario>-rtt<N>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lab import LAB_HOME, REPO, lab, nginx_requests
+
+HERE = Path(__file__).resolve().parent / "scenarios"
+PY = sys.executable
+PEER = str(LAB_HOME / "peer" / "bin" / "python")
+
+
+@dataclass
+class Candidate:
+    name: str
+    argv: list[str]
+    baseline: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def window_read(local: bool) -> list[Candidate]:
+    flag = ["--local"] if local else []
+    return [
+        Candidate("cogdex", [PY, str(HERE / "window_read_cogdex.py"), *flag]),
+        Candidate(
+            "rasterio 16 threads",
+            [PY, str(HERE / "window_read_rasterio.py"), "--threads", "16", *flag],
+            baseline=True,
+        ),
+        Candidate("rasterio sequential", [PY, str(HERE / "window_read_rasterio.py"), *flag]),
+        Candidate("floor", [PY, str(HERE / "window_read_floor.py"), *flag]),
+    ]
+
+
+SCENARIOS = {
+    "window-read": lambda: window_read(local=False),
+    "window-read-local": lambda: window_read(local=True),
+}
+
+
+def run_once(c: Candidate, env: dict[str, str]) -> dict:
+    before = nginx_requests(env)
+    t = time.perf_counter()
+    proc = subprocess.run(c.argv, env={**env, **c.env}, capture_output=True, text=True, cwd=REPO)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(f"{c.name} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    # A candidate may time preparation that is not part of what it measures (the floor's
+    # local tile lookup): it reports `prep_s`, which is taken off its wall time.
+    wall -= result.get("prep_s", 0.0)
+    return {"wall_s": round(wall, 4), "http_requests": nginx_requests(env) - before, **result}
+
+
+def summarize(name: str, runs: list[dict]) -> dict:
+    walls = [r["wall_s"] for r in runs]
+    return {
+        "candidate": name,
+        "median_s": statistics.median(walls),
+        "min_s": min(walls),
+        "max_s": max(walls),
+        "http_requests": runs[-1]["http_requests"],
+        "digest": runs[-1].get("digest"),
+        "runs": runs,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("scenario", choices=sorted(SCENARIOS))
+    ap.add_argument("--data", type=Path, required=True, help="lab data dir (make_scenes.py output)")
+    ap.add_argument("--rtt", type=int, default=20, help="added round-trip time in ms")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", help="comma-separated candidate names to run")
+    a = ap.parse_args()
+    candidates = SCENARIOS[a.scenario]()
+    if a.only:
+        keep = set(a.only.split(","))
+        candidates = [c for c in candidates if c.name in keep or c.baseline]
+    rows = []
+    with lab(a.data.resolve(), a.rtt) as env:
+        for c in candidates:
+            run_once(c, env)  # warm the page cache and the servers, not counted
+            rows.append(summarize(c.name, [run_once(c, env) for _ in range(a.repeat)]))
+            r = rows[-1]
+            print(
+                f"{c.name:24s} {r['median_s']:7.3f} s ({r['min_s']:.3f}-{r['max_s']:.3f})"
+                f"  {r['http_requests']:4d} req",
+                flush=True,
+            )
+    base = next(r for r, c in zip(rows, candidates, strict=True) if c.baseline)
+    digests = {r["digest"] for r in rows if r["digest"]}
+    print(f"\n{a.scenario}, RTT {a.rtt} ms, median of {a.repeat} cold processes")
+    print("| candidate | wall (s) | vs baseline | HTTP requests |\n|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['candidate']} | {r['median_s']:.3f} ({r['min_s']:.3f}-{r['max_s']:.3f}) "
+            f"| {r['median_s'] / base['median_s']:.2f}x | {r['http_requests']} |"
+        )
+    print(f"outputs agree: {len(digests) <= 1} ({', '.join(sorted(digests))})")
+    out = REPO / "bench-results" / f"{a.scenario}-rtt{a.rtt}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(
+        json.dumps(
+            {
+                "scenario": a.scenario,
+                "rtt_ms": a.rtt,
+                "repeat": a.repeat,
+                "date": time.strftime("%Y-%m-%d"),
+                "rows": rows,
+            },
+            indent=1,
+        )
+    )
+    if len(digests) > 1:
+        sys.exit("candidates disagree on the pixels they read")
+
+
+if __name__ == "__main__":
+    main()

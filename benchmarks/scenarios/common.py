@@ -1,0 +1,50 @@
+"""What every candidate of a scenario shares: the lab's items, the AOI, the jobs, the digest.
+
+Stdlib + numpy only, so the peer's own virtual environment can import it too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+AOI_CENTER = (78.0, 20.0)
+AOI_HALF_DEG = (0.01224, 0.01157)  # ~2560 m box: ~261 x 261 px at 10 m
+BANDS = ("B02", "B03", "B04", "B08")
+T0 = time.perf_counter()
+
+
+def aoi() -> tuple[float, float, float, float]:
+    (lon, lat), (hx, hy) = AOI_CENTER, AOI_HALF_DEG
+    return (lon - hx, lat - hy, lon + hx, lat + hy)
+
+
+def items() -> list[dict]:
+    return json.loads((Path(os.environ["LAB_DATA"]) / "items.json").read_text())["features"]
+
+
+def jobs(base_url: str | None = None) -> list[str]:
+    """One URL (or local path) per scene x band, in a fixed order."""
+    base = base_url or os.environ["LAB_HTTP_URL"]
+    return [f"{base}/scenes/{it['id']}/{b}.tif" for it in items() for b in BANDS]
+
+
+def digest(arrays) -> str:
+    """Order-sensitive fingerprint of the arrays read, to assert candidates agree."""
+    h = hashlib.sha1()
+    for a in arrays:
+        h.update(str(a.shape).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
+
+
+def report(**fields) -> None:
+    """Print the one JSON line the runner reads, and leave without interpreter teardown."""
+    fields.setdefault("in_process_s", round(time.perf_counter() - T0, 4))
+    print(json.dumps(fields), flush=True)
+    sys.stdout.flush()
+    os._exit(0)
