@@ -75,7 +75,7 @@ def test_size_zero_keeps_deduplication_but_stores_nothing():
     cache = TileCache(max_bytes=0)
 
     async def run() -> None:
-        claim = cache.claim(["k"])
+        assert cache.claim(["k"]).mine == ["k"]
         cache.fill("k", _tile(1))
         assert len(cache) == 0
         assert cache.claim(["k"]).mine == ["k"]

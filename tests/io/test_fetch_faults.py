@@ -1,0 +1,118 @@
+"""The fetch layer against real servers that misbehave: retries, typed errors, coalescing,
+and servers that ignore Range."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cogdex.errors import FetchError, NotFoundError
+from cogdex.io import fetch, runtime
+from cogdex.read.reader import Source, WindowRead, read_windows_sync
+from cogdex.read.tilecache import TileCache
+from cogdex.tiff.header import read_header
+from tests.servers.scenes import SceneSet
+
+
+@pytest.fixture
+def fast_retries():
+    before = fetch.config()
+    fetch.configure(retries=3, backoff=0.01, backoff_max=0.05)
+    yield
+    fetch.configure(**before.__dict__)
+
+
+@pytest.fixture
+def target(scenes: SceneSet) -> tuple[str, bytes]:
+    scene = scenes.scenes[0]
+    return scene.keys["B08"], scene.files["B08"].read_bytes()
+
+
+def _read(url: str, ranges, **options) -> list[bytes]:
+    return [bytes(b) for b in runtime.run(fetch.read_ranges(url, ranges, options=options))]
+
+
+@pytest.mark.parametrize("fault", ["503", "429", "500", "reset", "short"])
+def test_passing_failures_are_retried(fault_server, target, fast_retries, fault):
+    key, data = target
+    fault_server.inject(key, [fault, fault])
+    with fetch.recording() as rec:
+        got = _read(f"{fault_server.url}/{key}", [(1000, 5000)])
+    assert got == [data[1000:5000]]
+    assert rec.retries == 2
+    assert [r.action for r in fault_server.requests] == [fault, fault, "ok"]
+
+
+def test_a_stalled_request_times_out_and_is_retried(fault_server, target, fast_retries):
+    key, data = target
+    fault_server.stall_s = 5
+    fault_server.inject(key, ["stall"])
+    got = _read(f"{fault_server.url}/{key}", [(0, 100)], client_options={"timeout": "1s"})
+    assert got == [data[:100]]
+
+
+def test_persistent_failure_raises_a_typed_error_naming_url_and_range(
+    fault_server, target, fast_retries
+):
+    key, _ = target
+    fault_server.inject(key, ["503"] * 10)
+    url = f"{fault_server.url}/{key}"
+    with pytest.raises(FetchError) as info:
+        _read(url, [(100, 200)])
+    assert info.value.url == url
+    assert info.value.byte_range == (100, 200)
+    assert "bytes 100-199" in str(info.value) and "4 tries" in str(info.value)
+    assert len(fault_server.requests) == 4
+
+
+def test_not_found_is_not_retried(fault_server, fast_retries):
+    with fetch.recording() as rec, pytest.raises(NotFoundError):
+        _read(f"{fault_server.url}/scenes/missing.tif", [(0, 10)])
+    assert rec.requests == 1
+
+
+def test_a_read_error_is_never_turned_into_fill_values(fault_server, target, fast_retries):
+    key, _ = target
+    url = f"{fault_server.url}/{key}"
+    header = runtime.run(read_header(url))
+    fault_server.inject(key, ["500"] * 10)
+    with pytest.raises(FetchError, match="500"):
+        read_windows_sync([WindowRead(Source(url, header), (0, 0, 64, 64))], cache=TileCache(0))
+
+
+def test_close_ranges_share_one_get_and_far_ones_do_not(fault_server, target):
+    key, data = target
+    url = f"{fault_server.url}/{key}"
+    ranges = [(0, 100), (150, 300), (300, 400), (len(data) - 100, len(data))]
+    got = _read(url, ranges)
+    assert got == [data[a:b] for a, b in ranges]
+    assert sorted(r.range for r in fault_server.requests) == [
+        "bytes=0-399",
+        f"bytes={len(data) - 100}-{len(data) - 1}",
+    ]
+
+
+def test_merge_rules():
+    starts = np.array([0, 10, 100, 5000, 5100, 9000])
+    ends = np.array([10, 20, 200, 5050, 5200, 20000])
+    s, e, of = fetch.merge_ranges(starts, ends, gap=100, max_merge=10_000)
+    assert list(zip(s.tolist(), e.tolist(), strict=True)) == [(0, 200), (5000, 5200), (9000, 20000)]
+    assert of.tolist() == [0, 0, 0, 1, 1, 2]
+    # A wide gap would merge everything; the cap splits where a GET would pass 5000 bytes,
+    # and a range longer than the cap stands alone.
+    s, e, of = fetch.merge_ranges(starts, ends, gap=10_000, max_merge=5_000)
+    assert list(zip(s.tolist(), e.tolist(), strict=True)) == [(0, 200), (5000, 5200), (9000, 20000)]
+    assert of.tolist() == [0, 0, 0, 1, 1, 2]
+
+
+def test_a_server_that_ignores_range_is_read_through_one_whole_object_get(
+    http_server_no_range, target
+):
+    key, data = target
+    url = f"{http_server_no_range.url}/{key}"
+    head, size = runtime.run(fetch.read_head(url, 16_384))
+    assert (head, size) == (data[:16_384], len(data))
+    with fetch.recording() as rec:
+        got = _read(url, [(10, 20), (len(data) - 5, len(data))])
+    assert got == [data[10:20], data[-5:]]
+    assert rec.requests == 0  # the body fetched by read_head is reused
