@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cogdex.errors import (
     AccessDeniedError,
@@ -27,8 +27,21 @@ from cogdex.errors import (
     UnsupportedTIFF,
 )
 
-# Public names whose modules import numpy/pyproj/imagecodecs: loaded on first access.
+if TYPE_CHECKING:
+    from cogdex.builds import build, build_from_stac, build_from_table
+    from cogdex.collection import Collection, as_collection, load
+    from cogdex.tiff.geotiff import GeoTIFF, open, open_async
+    from cogdex.tiff.model import TIFFHeader
+
+# Public names whose modules import numpy/pyarrow/pyproj/shapely/imagecodecs: loaded on first
+# attribute access.
 _LAZY = {
+    "Collection": "cogdex.collection",
+    "as_collection": "cogdex.collection",
+    "load": "cogdex.collection",
+    "build": "cogdex.builds",
+    "build_from_stac": "cogdex.builds",
+    "build_from_table": "cogdex.builds",
     "GeoTIFF": "cogdex.tiff.geotiff",
     "TIFFHeader": "cogdex.tiff.model",
     "open": "cogdex.tiff.geotiff",
@@ -46,7 +59,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+    return sorted({*globals(), *_LAZY})
 
 
 try:
@@ -58,6 +71,7 @@ __all__ = [
     "AccessDeniedError",
     "BuildError",
     "CogdexError",
+    "Collection",
     "DecodeError",
     "FetchError",
     "GeoTIFF",
@@ -73,6 +87,11 @@ __all__ = [
     "UnknownDatasetError",
     "UnsupportedTIFF",
     "__version__",
+    "as_collection",
+    "build",
+    "build_from_stac",
+    "build_from_table",
+    "load",
     "open",
     "open_async",
 ]

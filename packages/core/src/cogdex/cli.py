@@ -6,8 +6,12 @@ import argparse
 import json
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from cogdex.errors import CogdexError
+
+if TYPE_CHECKING:
+    from cogdex.tiff.model import TIFFHeader
 
 Command = Callable[[argparse.Namespace], int | None]
 
@@ -53,6 +57,188 @@ def _cmd_datasets_info(args: argparse.Namespace) -> None:
         print(f"{key:<15} {value}")
 
 
+def _bbox(text: str) -> tuple[float, float, float, float]:
+    parts = [p for p in text.replace(",", " ").split() if p]
+    if len(parts) != 4:
+        raise argparse.ArgumentTypeError("bbox is 4 numbers: xmin,ymin,xmax,ymax (lon/lat)")
+    try:
+        xmin, ymin, xmax, ymax = (float(p) for p in parts)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"bbox: {exc}") from exc
+    return xmin, ymin, xmax, ymax
+
+
+def _json_arg(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from exc
+
+
+def _cmd_collections_build(args: argparse.Namespace) -> None:
+    import cogdex
+
+    bands = args.bands.split(",") if args.bands else None
+    date_range = tuple(args.date_range) if args.date_range else None
+    common = {
+        "name": args.name,
+        "bbox": args.bbox,
+        "date_range": date_range,
+        "bands": bands,
+        "strict": args.strict,
+        "force": args.force,
+        "cache_dir": args.cache_dir,
+    }
+    if args.dataset:
+        coll = cogdex.build(args.dataset, query=args.query, filter=args.filter, **common)
+    elif args.stac:
+        coll = cogdex.build_from_stac(
+            args.stac, args.collection, query=args.query, filter=args.filter, **common
+        )
+    else:
+        hrefs = args.href_columns.split(",") if args.href_columns else None
+        coll = cogdex.build_from_table(args.table, href_columns=hrefs, **common)
+    print(coll)
+    for skip in coll.skipped:
+        href = f" ({skip['href']})" if skip.get("href") else ""
+        print(f"  skipped {skip['id']}/{skip['asset']}: {skip['reason']}{href}")
+    if coll.location:
+        print(f"saved to {coll.location}")
+
+
+def _cmd_collections_list(args: argparse.Namespace) -> None:
+    from cogdex.index.cache import list_cached
+
+    found = list_cached(args.cache_dir)
+    if args.json:
+        rows = [{**c.__dict__, "path": str(c.path)} for c in found]
+        print(json.dumps(rows, indent=1, default=str))
+        return
+    if not found:
+        print("no cached collections")
+        return
+    width = max(len(c.name) for c in found)
+    for c in found:
+        source = c.source.get("url") or c.source.get("table") or "?"
+        print(
+            f"{c.name:<{width}}  {c.records:>7} records  {len(c.bands):>3} bands  "
+            f"{c.size_bytes / 1e6:8.2f} MB  {source}"
+        )
+
+
+def _cmd_collections_info(args: argparse.Namespace) -> None:
+    import cogdex
+    from cogdex.index.cache import collection_path
+
+    path = collection_path(args.name, args.cache_dir)
+    if not path.exists():
+        from cogdex.errors import CogdexError
+
+        raise CogdexError(f"no cached collection {args.name!r} (see `cogdex collections list`)")
+    coll = cogdex.load(path)
+    meta = coll.metadata
+    info = {
+        "name": coll.name,
+        "path": str(path),
+        "records": len(coll),
+        "bands": {b: f"{r.asset}[{r.band_index}]" for b, r in meta.bands.items()},
+        "crs": coll.crs,
+        "source": dict(meta.source),
+        "store_options": dict(meta.store_options),
+        "skipped": len(meta.skipped),
+        "schema_version": meta.schema_version,
+    }
+    if args.json:
+        print(json.dumps(info, indent=1, default=str))
+        return
+    for key, value in info.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+        elif isinstance(value, list):
+            value = ", ".join(str(v) for v in value) or "-"
+        print(f"{key:<15} {value}")
+
+
+def _cmd_collections_export(args: argparse.Namespace) -> None:
+    import cogdex
+    from cogdex.index.cache import collection_path
+
+    path = collection_path(args.name, args.cache_dir)
+    if not path.exists():
+        from cogdex.errors import CogdexError
+
+        raise CogdexError(f"no cached collection {args.name!r} (see `cogdex collections list`)")
+    written = cogdex.load(path).export(args.path)
+    print(f"exported {args.name!r} to {written}")
+
+
+def _cmd_collections_delete(args: argparse.Namespace) -> None:
+    from cogdex.index.cache import delete_cached
+
+    path = delete_cached(args.name, args.cache_dir)
+    print(f"deleted {args.name!r} ({path})")
+
+
+def _cmd_inspect(args: argparse.Namespace) -> None:
+    from cogdex.io import runtime
+    from cogdex.tiff.header import read_header
+
+    header = runtime.run(read_header(args.url))
+    if args.json:
+        print(json.dumps(_header_json(header), indent=1))
+        return
+    for line in describe_header(args.url, header):
+        print(line)
+
+
+def _header_json(header: TIFFHeader) -> Any:
+    doc = header.to_dict()
+
+    def plain(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [plain(v) for v in value]
+        if hasattr(value, "tolist"):
+            return value.tolist()
+        return value
+
+    return plain(doc)
+
+
+def describe_header(url: str, h: TIFFHeader) -> list[str]:
+    """The header as readable lines (what `cogdex inspect` prints)."""
+    g = h.georef
+    base = h.base
+    crs = f"EPSG:{g.crs}" if isinstance(g.crs, int) else (g.crs or "none")
+    if len(crs) > 70:
+        crs = crs[:67] + "..."
+    lines = [
+        url,
+        f"  size        {h.size:,} bytes, {'BigTIFF' if h.bigtiff else 'classic TIFF'}, "
+        f"byte order {h.byte_order!r}",
+        f"  image       {base.width} x {base.height}, {base.samples_per_pixel} band(s), "
+        f"{base.dtype}, planar {base.planar}",
+        f"  compression {base.compression_name}, predictor {base.predictor}",
+        f"  crs         {crs}",
+        f"  transform   {g.transform}",
+        f"  nodata      {h.nodata}",
+        "  levels",
+    ]
+    for i, lv in enumerate(h.levels):
+        tiles = len(lv.tile_offsets)
+        kind = "tiles" if lv.tiled else "strips"
+        mask = ", mask" if lv.mask is not None else ""
+        lines.append(
+            f"    {i}: {lv.width} x {lv.height}, {kind} {lv.tile_width}x{lv.tile_height}, "
+            f"{tiles} {kind}, {int(lv.tile_byte_counts.sum()):,} bytes{mask}"
+        )
+    descriptions = [d for d in h.descriptions if d]
+    if descriptions:
+        lines.append(f"  bands       {', '.join(descriptions)}")
+    return lines
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cogdex", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
@@ -77,6 +263,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_datasets_info)
+
+    cs = sub.add_parser("collections", help="build and manage cached collections").add_subparsers(
+        dest="collections_command", required=True, metavar="ACTION"
+    )
+    p = cs.add_parser("build", help="build (or load from the cache) a collection")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", metavar="ID", help="a catalog dataset (cogdex datasets list)")
+    source.add_argument("--stac", metavar="URL", help="a STAC API, or a static STAC file/URL")
+    source.add_argument("--table", metavar="PATH", help="a Parquet table of TIFF URLs")
+    p.add_argument("--collection", help="the STAC collection id (with --stac on an API)")
+    p.add_argument("--name", required=True, help="the name to cache it under")
+    p.add_argument("--bbox", type=_bbox, help="xmin,ymin,xmax,ymax in lon/lat")
+    p.add_argument("--date-range", nargs=2, metavar=("START", "END"), help="inclusive ISO dates")
+    p.add_argument("--bands", help="comma-separated band names")
+    p.add_argument("--query", type=_json_arg, help="STAC query JSON")
+    p.add_argument("--filter", type=_json_arg, help="CQL2-JSON filter")
+    p.add_argument("--href-columns", help="comma-separated URL columns (with --table)")
+    p.add_argument("--strict", action="store_true", help="fail if any header cannot be read")
+    p.add_argument("--force", action="store_true", help="rebuild even if cached")
+    p.add_argument("--cache-dir", help="cache folder (default: $COGDEX_CACHE_DIR or user cache)")
+    p.set_defaults(func=_cmd_collections_build)
+    for action, helptext, func in (
+        ("list", "list cached collections", _cmd_collections_list),
+        ("info", "show one cached collection", _cmd_collections_info),
+        ("export", "write a cached collection to a path or URL", _cmd_collections_export),
+        ("delete", "delete a cached collection", _cmd_collections_delete),
+    ):
+        p = cs.add_parser(action, help=helptext)
+        if action != "list":
+            p.add_argument("name")
+        if action == "export":
+            p.add_argument("path")
+        if action in ("list", "info"):
+            p.add_argument("--json", action="store_true")
+        p.add_argument("--cache-dir", help="cache folder")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("inspect", help="fetch and show the parsed header of a GeoTIFF")
+    p.add_argument("url")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_inspect)
     return parser
 
 

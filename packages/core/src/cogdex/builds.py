@@ -1,0 +1,372 @@
+"""The public builds: a STAC API or static STAC files, a table of TIFF URLs, or a catalog
+dataset -> a cached `Collection`.
+
+Each build hashes the arguments that change its result into a cache key; when the cached
+collection of that name has the same key it is loaded (no network), otherwise the build runs
+and replaces it atomically (a failed build leaves the old one).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from cogdex.collection import Collection, load
+from cogdex.errors import BuildError, MissingPluginError
+from cogdex.index import cache as C
+from cogdex.index import schema as S
+from cogdex.index.build import BandsArg, build_rows
+from cogdex.index.stac import Bbox, DateRange, date_bounds
+
+_SECRET_WORDS = ("secret", "token", "password", "sas", "credential", "access_key", "private")
+
+
+def public_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Store options safe to write into an index: secrets and non-JSON values are left out
+    (pass them again to `load(..., store_options=...)`)."""
+    out = {}
+    for key, value in (options or {}).items():
+        if any(word in key.lower() for word in _SECRET_WORDS):
+            continue
+        if value is None or isinstance(value, bool | int | float | str):
+            out[key] = value
+    return out
+
+
+def _date_key(date_range: DateRange | None) -> list[str | None] | None:
+    if date_range is None:
+        return None
+    lo, hi = date_bounds(date_range)
+    return [None if lo is None else lo.isoformat(), None if hi is None else hi.isoformat()]
+
+
+def _bands_key(bands: BandsArg) -> Any:
+    if bands is None or isinstance(bands, str):
+        return bands
+    if isinstance(bands, Mapping):
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in bands.items()}
+    return list(bands)
+
+
+def _stat(location: str | os.PathLike[str]) -> list[int] | None:
+    """(size, mtime) of a local source file, so editing it invalidates the cache."""
+    text = os.fspath(location)
+    if "://" in text and not text.startswith("file://"):
+        return None
+    path = Path(text.removeprefix("file://")).expanduser()
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
+def _cached_or_build(
+    name: str,
+    key: str,
+    *,
+    cache: bool,
+    cache_dir: str | os.PathLike[str] | None,
+    force: bool,
+    items_fn: Any,
+    source: Mapping[str, Any],
+    bands: BandsArg,
+    band_index: Mapping[str, int] | None,
+    href_rewrites: Mapping[str, str] | None,
+    store_options: Mapping[str, Any] | None,
+    collection: str | None,
+    strict: bool,
+    progress: bool | None,
+) -> Collection:
+    C.check_name(name)
+    path = C.collection_path(name, cache_dir)
+    if cache and not force and C.cached_key(path) == key:
+        return load(path, store_options=store_options)
+    items = items_fn()
+    built = build_rows(
+        items,
+        bands=bands,
+        band_index=band_index,
+        href_rewrites=href_rewrites,
+        store_options=store_options,
+        collection=collection,
+        strict=strict,
+        progress=progress,
+    )
+    meta = S.IndexMetadata(
+        name=name,
+        bands=built.bands,
+        source=dict(source),
+        store_options=public_options(store_options),
+        skipped=tuple(built.skipped),
+        cache_key=key if cache else None,
+    )
+    from cogdex.index.store import spatial_order, write
+
+    table = built.table.take(spatial_order(built.table))  # the order the file will have
+    if not cache:
+        return Collection(table, meta)
+    return Collection(table, meta, location=write(table, meta, path))
+
+
+def build_from_stac(
+    stac_api_url: str | os.PathLike[str],
+    collection: str | None = None,
+    *,
+    name: str,
+    bbox: Bbox | None = None,
+    date_range: DateRange | None = None,
+    query: Mapping[str, Any] | None = None,
+    filter: Mapping[str, Any] | str | None = None,
+    ids: Sequence[str] | None = None,
+    max_items: int | None = None,
+    bands: BandsArg = None,
+    band_index: Mapping[str, int] | None = None,
+    href_rewrites: Mapping[str, str] | None = None,
+    store_options: Mapping[str, Any] | None = None,
+    strict: bool = False,
+    progress: bool | None = None,
+    cache: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    force: bool = False,
+) -> Collection:
+    """Index the items of a STAC API search, or of static STAC files (an ItemCollection,
+    catalog, item or ndjson file, on disk or at a URL: then `collection` may be None and the
+    search arguments are applied locally).
+
+    `bands`: band names (asset keys, or band names/common names the assets declare, or
+    `"asset:i"`), or a mapping name -> asset key / (asset key, band_index); None indexes
+    every GeoTIFF asset. Headers of all files are fetched concurrently; failures are kept
+    in `collection.skipped` (`strict=True` raises instead). The result is cached under
+    `name`; the same call again loads it without network (`force=True` rebuilds).
+    """
+    from cogdex.index import stac
+
+    location = os.fspath(stac_api_url)
+    static = stac.is_static(location)
+    if not static and not collection:
+        raise BuildError(f"a STAC API search needs a collection id ({location})")
+    search = {
+        "bbox": list(bbox) if bbox is not None else None,
+        "date_range": _date_key(date_range),
+        "query": query,
+        "filter": filter,
+        "ids": list(ids) if ids else None,
+        "max_items": max_items,
+    }
+    source = {
+        "type": "stac-static" if static else "stac-api",
+        "url": location if "://" in location else str(Path(location).resolve()),
+        "collection": collection,
+        "search": {k: v for k, v in search.items() if v is not None},
+    }
+    key = C.cache_key(
+        source=source,
+        stat=_stat(location) if static else None,
+        bands=_bands_key(bands),
+        band_index=band_index,
+        href_rewrites=href_rewrites,
+        store_options=public_options(store_options),
+    )
+
+    def items() -> list[dict[str, Any]]:
+        if static:
+            return stac.filter_items(
+                stac.read_static(location),
+                collection=collection,
+                bbox=bbox,
+                date_range=date_range,
+                query=query,
+                filter=filter,
+                ids=ids,
+                max_items=max_items,
+            )
+        assert collection is not None
+        return stac.search(
+            location,
+            collection,
+            bbox=bbox,
+            date_range=date_range,
+            query=query,
+            filter=filter,
+            ids=ids,
+            max_items=max_items,
+        )
+
+    return _cached_or_build(
+        name,
+        key,
+        cache=cache,
+        cache_dir=cache_dir,
+        force=force,
+        items_fn=items,
+        source=source,
+        bands=bands,
+        band_index=band_index,
+        href_rewrites=href_rewrites,
+        store_options=store_options,
+        collection=collection,
+        strict=strict,
+        progress=progress,
+    )
+
+
+def build_from_table(
+    path_or_url: str | os.PathLike[str],
+    *,
+    name: str,
+    href_columns: Sequence[str] | Mapping[str, str] | None = None,
+    columns: Mapping[str, str] | None = None,
+    bbox: Bbox | None = None,
+    date_range: DateRange | None = None,
+    bands: BandsArg = None,
+    band_index: Mapping[str, int] | None = None,
+    href_rewrites: Mapping[str, str] | None = None,
+    store_options: Mapping[str, Any] | None = None,
+    strict: bool = False,
+    progress: bool | None = None,
+    cache: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    force: bool = False,
+) -> Collection:
+    """Index a Parquet table that lists TIFF URLs (a stac-geoparquet export, or one URL
+    column per file). `columns` maps roles (`id`, `datetime`, `geometry`, `crs`, `href`) to
+    column names where they cannot be inferred; `href_columns` names the URL column(s)
+    (a mapping gives them asset keys). Rows without a geometry get their footprint from
+    the file's header."""
+    from cogdex.index import stac
+    from cogdex.index.table import items_from_table, read_table
+
+    location = os.fspath(path_or_url)
+    source = {
+        "type": "table",
+        "table": location if "://" in location else str(Path(location).resolve()),
+        "columns": dict(columns or {}),
+        "href_columns": _bands_key(href_columns),  # type: ignore[arg-type]
+        "search": {
+            k: v
+            for k, v in {"bbox": bbox, "date_range": _date_key(date_range)}.items()
+            if v is not None
+        },
+    }
+    key = C.cache_key(
+        source=source,
+        stat=_stat(location),
+        bands=_bands_key(bands),
+        band_index=band_index,
+        href_rewrites=href_rewrites,
+        store_options=public_options(store_options),
+    )
+
+    def items() -> list[dict[str, Any]]:
+        rows = items_from_table(
+            read_table(location, store_options), href_columns=href_columns, columns=columns
+        )
+        if bbox is None and date_range is None:
+            return rows
+        for row in rows:
+            geometry = row.get("geometry")
+            if isinstance(geometry, bytes) and bbox is not None:
+                import shapely
+
+                row["bbox"] = list(shapely.from_wkb(geometry).bounds)
+        return stac.filter_items(rows, bbox=bbox, date_range=date_range)
+
+    return _cached_or_build(
+        name,
+        key,
+        cache=cache,
+        cache_dir=cache_dir,
+        force=force,
+        items_fn=items,
+        source=source,
+        bands=bands,
+        band_index=band_index,
+        href_rewrites=href_rewrites,
+        store_options=store_options,
+        collection=None,
+        strict=strict,
+        progress=progress,
+    )
+
+
+_CLOUD_MODULES = {"aws": "cogdex_aws", "azure": "cogdex_azure", "earthdata": "cogdex_earthdata"}
+
+
+def build(
+    dataset_id: str,
+    *,
+    name: str,
+    bbox: Bbox | None = None,
+    date_range: DateRange | None = None,
+    query: Mapping[str, Any] | None = None,
+    filter: Mapping[str, Any] | str | None = None,
+    bands: Sequence[str] | None = None,
+    store_options: Mapping[str, Any] | None = None,
+    strict: bool = False,
+    progress: bool | None = None,
+    cache: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    force: bool = False,
+) -> Collection:
+    """Index a catalog dataset (`cogdex datasets list`) over a bbox and date range, with its
+    band names, href rewrites and store options. Datasets behind a cloud's credentials need
+    that cloud's plugin; without it the error names the extra to install."""
+    from cogdex import plugins
+    from cogdex.datasets import StacSource
+
+    entry = plugins.dataset(dataset_id)
+    if entry.cloud:
+        module = _CLOUD_MODULES.get(entry.cloud, f"cogdex_{entry.cloud}")
+        if importlib.util.find_spec(module) is None:
+            raise MissingPluginError(f"dataset {dataset_id!r}", entry.cloud)
+    options: dict[str, Any] = dict(entry.store_options)
+    if entry.requester_pays:
+        options["request_payer"] = True
+    if entry.auth == "planetary-computer":
+        options["planetary_computer"] = True
+    options.update(store_options or {})
+    band_map: BandsArg = None
+    if entry.bands:
+        wanted = list(bands) if bands is not None else list(entry.bands)
+        unknown = [b for b in wanted if b not in entry.bands]
+        if unknown:
+            raise BuildError(
+                f"dataset {dataset_id!r} has no band(s) {unknown}; it has {', '.join(entry.bands)}"
+            )
+        band_map = {b: (entry.bands[b], entry.band_index.get(b, 0)) for b in wanted}
+    elif bands is not None:
+        band_map = list(bands)
+    common: dict[str, Any] = {
+        "name": name,
+        "bbox": bbox,
+        "date_range": date_range,
+        "bands": band_map,
+        "href_rewrites": dict(entry.href_rewrites),
+        "store_options": options,
+        "strict": strict,
+        "progress": progress,
+        "cache": cache,
+        "cache_dir": cache_dir,
+        "force": force,
+    }
+    if isinstance(entry.source, StacSource):
+        return build_from_stac(
+            entry.source.api_url, entry.source.collection, query=query, filter=filter, **common
+        )
+    if query is not None or filter is not None:
+        raise BuildError(
+            f"dataset {dataset_id!r} is a table: query=/filter= apply to STAC APIs; filter "
+            f"the collection with Collection.where()"
+        )
+    columns = dict(entry.source.columns)
+    href = columns.pop("href", None)
+    return build_from_table(
+        entry.source.url,
+        href_columns={"data": href} if href else None,
+        columns=columns,
+        **common,
+    )

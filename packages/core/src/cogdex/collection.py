@@ -1,0 +1,513 @@
+"""`Collection`: the scenes of an index, their bands and headers, as users hold them.
+
+A collection is an Arrow table (one row per scene) plus its metadata (name, band map,
+source, store options). One loaded from disk stays lazy: filters compose into a predicate
+that Parquet row-group statistics prune with, and rows are read on first use, so
+`load(...).subset(...)` on a large index reads a few row groups. Nothing here touches the
+network except `export`/`load` of object-store URLs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cogdex.errors import CogdexError, IndexSchemaError, MissingPluginError
+from cogdex.index import query as Q
+from cogdex.index import schema as S
+
+if TYPE_CHECKING:
+    from cogdex.index.band import BandSource
+    from cogdex.index.store import IndexFiles
+
+
+def _bbox_conditions(bbox: Sequence[float]) -> list[Q.Condition]:
+    xmin, ymin, xmax, ymax = (float(v) for v in bbox)
+    return [
+        Q.Range("bbox.xmin", hi=xmax),
+        Q.Range("bbox.xmax", lo=xmin),
+        Q.Range("bbox.ymin", hi=ymax),
+        Q.Range("bbox.ymax", lo=ymin),
+    ]
+
+
+class Collection:
+    """Scenes with per-band COG headers: filter, extend, export, and hand to readers.
+
+    Build one with `cogdex.build*`, `cogdex.load` or `cogdex.as_collection`.
+    """
+
+    def __init__(
+        self,
+        table: pa.Table | None,
+        meta: S.IndexMetadata,
+        *,
+        files: IndexFiles | None = None,
+        conditions: Sequence[Q.Condition] = (),
+        location: str | None = None,
+    ):
+        if table is None and files is None:
+            raise ValueError("a Collection needs a table or index files")
+        self._table = table
+        self._meta = meta
+        self._files = files
+        self._conditions = tuple(conditions)
+        self._location = location
+        self._bands_cache: dict[str, BandSource] = {}
+
+    # -- identity ----------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._meta.name
+
+    @property
+    def metadata(self) -> S.IndexMetadata:
+        """Name, band map, source, store options, skipped assets (the `cogdex` metadata)."""
+        return self._meta
+
+    @property
+    def source(self) -> Mapping[str, Any]:
+        return self._meta.source
+
+    @property
+    def store_options(self) -> Mapping[str, Any]:
+        return self._meta.store_options
+
+    @property
+    def location(self) -> str | None:
+        """The file or folder this collection was loaded from or last exported to."""
+        return self._location
+
+    @property
+    def bands(self) -> list[str]:
+        """Band names, as `get_numpy(bands=...)` takes them."""
+        return list(self._meta.bands)
+
+    @property
+    def band_map(self) -> dict[str, S.BandRef]:
+        """Band name -> (asset key, band_index)."""
+        return dict(self._meta.bands)
+
+    @property
+    def skipped(self) -> list[dict[str, str]]:
+        """Assets the build could not index: id, asset, href and the reason."""
+        return [dict(s) for s in self._meta.skipped]
+
+    # -- rows --------------------------------------------------------------------------------
+
+    def _rows(self) -> pa.Table:
+        if self._table is None:
+            assert self._files is not None
+            self._table = S.conform(self._files.read(self._conditions))
+        return self._table
+
+    def __len__(self) -> int:
+        if self._table is None and not self._conditions and self._files is not None:
+            return self._files.count()
+        return self._rows().num_rows
+
+    def _schema(self) -> pa.Schema:
+        if self._table is not None:
+            return self._table.schema
+        assert self._files is not None
+        return self._files.schema
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self._schema().names)
+
+    @property
+    def epsg_codes(self) -> list[int]:
+        """Distinct EPSG codes of the scenes (scenes without one are in `crs` only)."""
+        codes = pc.unique(self._rows().column("epsg").drop_null()).to_pylist()
+        return sorted(int(c) for c in codes)
+
+    @property
+    def crs(self) -> list[str]:
+        """Distinct scene CRSs: "EPSG:n", or WKT2/PROJJSON for CRSs without a code."""
+        return sorted(pc.unique(self._rows().column("crs").drop_null()).to_pylist())
+
+    @property
+    def ids(self) -> list[str]:
+        return self._rows().column("id").to_pylist()
+
+    def __repr__(self) -> str:
+        source = self._meta.source
+        origin = (
+            source.get("dataset")
+            or source.get("url")
+            or source.get("api_url")
+            or source.get("table")
+            or "?"
+        )
+        if source.get("collection"):
+            origin = f"{origin} ({source['collection']})"
+        n = len(self)
+        crs = self.crs
+        shown = ", ".join(c if len(c) < 40 else c[:37] + "..." for c in crs[:4])
+        more = f" +{len(crs) - 4}" if len(crs) > 4 else ""
+        bands = self.bands
+        band_text = ", ".join(bands[:12]) + (f" +{len(bands) - 12}" if len(bands) > 12 else "")
+        return (
+            f"<cogdex.Collection {self.name!r}: {n} record{'s' * (n != 1)}, "
+            f"bands [{band_text}], CRS [{shown}{more}], source {origin}>"
+        )
+
+    # -- filters -----------------------------------------------------------------------------
+
+    def _derive(self, table: pa.Table) -> Collection:
+        return Collection(table, self._meta, location=self._location)
+
+    def _filtered(self, conditions: Sequence[Q.Condition]) -> Collection:
+        if self._table is None:
+            return Collection(
+                None,
+                self._meta,
+                files=self._files,
+                conditions=(*self._conditions, *conditions),
+                location=self._location,
+            )
+        return self._derive(Q.apply(self._table, conditions))
+
+    def where(self, expression: pc.Expression) -> Collection:
+        """The records matching a pyarrow compute expression, e.g.
+        `pc.field("platform") == "sentinel-2a"` or `pc.field("bbox", "xmin") > 77`."""
+        return self._derive(self._rows().filter(expression))
+
+    def subset(
+        self,
+        *,
+        cloud_cover_lt: float | None = None,
+        date_range: tuple[Any, Any] | None = None,
+        bbox: Sequence[float] | None = None,
+        geometries: Any = None,
+        split: str | Sequence[str] | None = None,
+        split_column: str = "split",
+    ) -> Collection:
+        """Records by cloud cover (strictly below), date range (inclusive, UTC; a bare end
+        date means its whole day), lon/lat bbox, intersection with geometries (Shapely,
+        WKB, or a bbox tuple, in lon/lat), and split label(s) in `split_column`."""
+        from cogdex.index.stac import date_bounds
+
+        conditions: list[Q.Condition] = []
+        if cloud_cover_lt is not None:
+            conditions.append(Q.Range("cloud_cover", hi=float(cloud_cover_lt), strict_hi=True))
+        if date_range is not None:
+            lo, hi = date_bounds(date_range)
+            conditions.append(Q.Range("datetime", lo=lo, hi=hi))
+        if bbox is not None:
+            if len(bbox) != 4:
+                raise ValueError(f"bbox must be (xmin, ymin, xmax, ymax), got {bbox!r}")
+            conditions += _bbox_conditions(bbox)
+        if split is not None:
+            if split_column not in self.columns:
+                raise IndexSchemaError(
+                    f"collection {self.name!r} has no column {split_column!r} for split=; "
+                    f"add one with with_column()"
+                )
+            labels = (split,) if isinstance(split, str) else tuple(split)
+            conditions.append(Q.IsIn(split_column, labels))
+        shapes = None
+        if geometries is not None:
+            import shapely
+
+            shapes = _shapes(geometries)
+            conditions += _bbox_conditions(shapely.total_bounds(shapes))
+        result = self._filtered(conditions) if conditions else self
+        if shapes is not None:
+            result = result._intersecting(shapes)
+        return result
+
+    def _intersecting(self, shapes: np.ndarray) -> Collection:
+        import shapely
+
+        table = self._rows()
+        footprints = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
+        tree = shapely.STRtree(footprints)
+        hit = np.unique(tree.query(shapes, predicate="intersects")[1])
+        return self._derive(table.take(pa.array(np.sort(hit), pa.int64())))
+
+    def head(self, n: int = 5) -> Collection:
+        return self._derive(self._rows().slice(0, n))
+
+    def __getitem__(self, key: int | slice | Sequence[int] | np.ndarray) -> Collection:
+        table = self._rows()
+        if isinstance(key, int):
+            idx = key + len(table) if key < 0 else key
+            return self._derive(table.slice(idx, 1))
+        if isinstance(key, slice):
+            return self._derive(table.take(pa.array(range(len(table))[key], pa.int64())))
+        return self._derive(table.take(pa.array(np.asarray(key), pa.int64())))
+
+    # -- user columns ------------------------------------------------------------------------
+
+    def with_column(self, name: str, values: Any) -> Collection:
+        """A copy with column `name` (replaced if it exists): an array/list with one value
+        per record, or a function called with each record's scalar columns as a dict."""
+        if name in S.RESERVED:
+            raise ValueError(f"{name!r} is a core column of the index and cannot be replaced")
+        table = self._rows()
+        if callable(values):
+            scalars = [f.name for f in table.schema if f.name != "assets" and f.name != "geometry"]
+            records = table.select(scalars).to_pylist()
+            column = pa.array([values(r) for r in records])
+        else:
+            column = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values)
+        if len(column) != len(table):
+            raise ValueError(f"column {name!r} has {len(column)} values for {len(table)} records")
+        if name in table.column_names:
+            table = table.set_column(table.column_names.index(name), name, column)
+        else:
+            at = table.column_names.index("assets")
+            table = table.add_column(at, name, column)
+        return self._derive(table)
+
+    def join(self, other: Any, on: str = "id", *, how: str = "left outer") -> Collection:
+        """Add the columns of an Arrow table (or anything with `__arrow_c_stream__`) matched
+        on `on`; every record is kept (`how="inner"` keeps matched ones only)."""
+        right = _as_table(other)
+        if on not in right.column_names:
+            raise IndexSchemaError(f"the table to join has no {on!r} column")
+        clash = (set(right.column_names) - {on}) & set(S.RESERVED)
+        if clash:
+            raise ValueError(f"the table to join has core column(s) {sorted(clash)}")
+        if pc.count_distinct(right.column(on)).as_py() != len(right):
+            raise ValueError(f"the table to join has repeated values in {on!r}")
+        table = self._rows()
+        # Arrow joins cannot carry struct columns: join row numbers, then take.
+        keys = pa.table({on: table.column(on), "__row": np.arange(len(table))})
+        marked = right.append_column("__hit", pa.array(np.ones(len(right), bool)))
+        joined = keys.join(marked, on, join_type="left outer").sort_by("__row")
+        if how == "inner":
+            joined = joined.filter(pc.fill_null(joined.column("__hit"), False))
+        elif how != "left outer":
+            raise ValueError(f"how must be 'left outer' or 'inner', not {how!r}")
+        result = table.take(joined.column("__row"))
+        for name in right.column_names:
+            if name == on:
+                continue
+            column = joined.column(name)
+            if name in result.column_names:
+                result = result.set_column(result.column_names.index(name), name, column)
+            else:
+                result = result.add_column(result.column_names.index("assets"), name, column)
+        return self._derive(result)
+
+    # -- growing -----------------------------------------------------------------------------
+
+    def extend(self, other: Collection | Any) -> Collection:
+        """This collection plus the records of `other` (a Collection or a table of the same
+        layout); a record whose id is already here is replaced by the new one."""
+        incoming = other if isinstance(other, Collection) else as_collection(other, self.name)
+        mine, theirs = self.band_map, incoming.band_map
+        clash = {b for b in set(mine) & set(theirs) if mine[b] != theirs[b]}
+        if clash:
+            raise IndexSchemaError(f"band map differs for {sorted(clash)}")
+        new = incoming._rows()
+        old = self._rows()
+        keep = pc.invert(pc.is_in(old.column("id"), value_set=new.column("id")))
+        table = pa.concat_tables([old.filter(keep), new], promote_options="permissive")
+        meta = replace(
+            self._meta,
+            bands={**mine, **theirs},
+            skipped=tuple(self._meta.skipped) + tuple(incoming._meta.skipped),
+        )
+        return Collection(S.conform(table), meta, location=self._location)
+
+    # -- output ------------------------------------------------------------------------------
+
+    def to_arrow(self) -> pa.Table:
+        """The records as an Arrow table, with the `geo` and `cogdex` metadata."""
+        from cogdex.index.store import geo_metadata
+
+        table = self._rows()
+        metadata = {
+            **(table.schema.metadata or {}),
+            S.GEO_KEY: _json(geo_metadata(table)),
+            S.METADATA_KEY: self._meta.to_json(),
+        }
+        return table.replace_schema_metadata(metadata)
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        return self.to_arrow().__arrow_c_stream__(requested_schema)
+
+    def to_geopandas(self) -> Any:
+        """A GeoDataFrame (CRS84 footprints); the header struct stays an object column."""
+        try:
+            import geopandas
+        except ImportError as exc:
+            raise CogdexError("to_geopandas() needs geopandas: pip install geopandas") from exc
+        table = self._rows()
+        geometry = geopandas.GeoSeries.from_wkb(
+            table.column("geometry").to_numpy(zero_copy_only=False), crs="OGC:CRS84"
+        )
+        frame = table.drop_columns(["geometry"]).to_pandas()
+        return geopandas.GeoDataFrame(frame, geometry=geometry.values, crs="OGC:CRS84")
+
+    def export(
+        self,
+        destination: str | os.PathLike[str],
+        *,
+        partition: bool | None = None,
+        store_options: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Write the collection as GeoParquet to a local path or object-store URL (atomic:
+        a failed export leaves what was there); `cogdex.load` reads it back."""
+        from cogdex.index import store
+
+        written = store.write(
+            self._rows(), self._meta, destination, partition=partition, store_options=store_options
+        )
+        return written
+
+    def band_source(self, band: str) -> BandSource:
+        """Band `band` as flat column arrays for the reader (see `cogdex.index.band`)."""
+        cached = self._bands_cache.get(band)
+        if cached is None:
+            from cogdex.index.band import band_source
+
+            ref = self._meta.bands.get(band)
+            if ref is None:
+                raise KeyError(f"no band {band!r} in {self.name!r}; bands: {', '.join(self.bands)}")
+            cached = band_source(self._rows(), band, ref, self._meta.store_options)
+            self._bands_cache[band] = cached
+        return cached
+
+    def header(self, record: int | str, band: str) -> Any:
+        """The parsed COG header of one record's band (by row number or id)."""
+        source = self.band_source(band)
+        if isinstance(record, str):
+            try:
+                i = source.ids.index(record)
+            except ValueError:
+                raise KeyError(f"record {record!r} has no readable {band!r} file") from None
+        else:
+            matches = np.flatnonzero(source.rows == record)
+            if not len(matches):
+                raise KeyError(f"record {record} has no readable {band!r} file")
+            i = int(matches[0])
+        return source.header(i)
+
+    # -- adapters ----------------------------------------------------------------------------
+
+    def to_torchgeo_dataset(self, *args: Any, **kwargs: Any) -> Any:
+        """A TorchGeo GeoDataset over this collection (plugin `cogdex[torchgeo]`)."""
+        return self._adapt("torchgeo", "to_torchgeo_dataset()", *args, **kwargs)
+
+    def get_xarray(self, *args: Any, **kwargs: Any) -> Any:
+        """An xarray Dataset of the bands over the geometries (plugin `cogdex[xarray]`)."""
+        return self._adapt("xarray", "get_xarray()", *args, **kwargs)
+
+    def _adapt(self, name: str, feature: str, *args: Any, **kwargs: Any) -> Any:
+        from cogdex import plugins
+
+        adapter = plugins.adapter(name)
+        if adapter is None:
+            raise MissingPluginError(feature, name)
+        return adapter.function(self, *args, **kwargs)
+
+
+def _json(doc: Any) -> bytes:
+    import json
+
+    return json.dumps(doc).encode()
+
+
+def _shapes(geometries: Any) -> np.ndarray:
+    import shapely
+
+    if (
+        isinstance(geometries, tuple | list)
+        and len(geometries) == 4
+        and all(isinstance(v, int | float) for v in geometries)
+    ):
+        return np.array([shapely.box(*geometries)])
+    if isinstance(geometries, bytes):
+        return np.array([shapely.from_wkb(geometries)])
+    if isinstance(geometries, pa.Array | pa.ChunkedArray):
+        return shapely.from_wkb(geometries.to_numpy(zero_copy_only=False))
+    if isinstance(geometries, shapely.Geometry):
+        return np.array([geometries])
+    if isinstance(geometries, Iterable):
+        out = [g if isinstance(g, shapely.Geometry) else shapely.from_wkb(g) for g in geometries]
+        return np.array(out)
+    raise TypeError(f"cannot read geometries from {type(geometries).__name__}")
+
+
+def _as_table(data: Any) -> pa.Table:
+    if isinstance(data, Collection):
+        return data.to_arrow()
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatchReader):
+        return data.read_all()
+    if hasattr(data, "__arrow_c_stream__"):
+        return pa.table(data)
+    if hasattr(data, "to_arrow"):  # DuckDB relations, Polars frames
+        result = data.to_arrow()
+        return result.read_all() if isinstance(result, pa.RecordBatchReader) else result
+    raise TypeError(f"cannot read an Arrow table from {type(data).__name__}")
+
+
+def as_collection(
+    data: Any,
+    name: str | None = None,
+    *,
+    bands: Mapping[str, str | tuple[str, int] | S.BandRef] | None = None,
+) -> Collection:
+    """A Collection from an Arrow table (or a DuckDB/Polars/pyarrow object that exports one),
+    e.g. an index reshaped elsewhere. The band map is `bands` (name -> asset key, (asset key,
+    band_index) or BandRef; `collection.band_map` of the original), else the table's `cogdex`
+    metadata (DuckDB and Polars drop it), else one band per asset key. The error says exactly
+    which columns or fields are missing."""
+    table = _as_table(data)
+    raw = (table.schema.metadata or {}).get(S.METADATA_KEY)
+    meta = S.IndexMetadata.from_json(raw, "the table") if raw else None
+    if bands is not None:
+        refs = {
+            k: v
+            if isinstance(v, S.BandRef)
+            else S.BandRef(v, 0)
+            if isinstance(v, str)
+            else S.BandRef(v[0], int(v[1]))
+            for k, v in bands.items()
+        }
+    elif meta is not None:
+        refs = dict(meta.bands)
+    elif "assets" in table.column_names and pa.types.is_struct(table.schema.field("assets").type):
+        refs = {k: S.BandRef(k, 0) for k in table.schema.field("assets").type.names}
+    else:
+        refs = {}
+    S.validate(table.schema, refs, "the table")
+    if meta is None:
+        meta = S.IndexMetadata(name=name or "collection", bands=refs, source={"table": "arrow"})
+    else:
+        meta = replace(meta, name=name or meta.name, bands=refs)
+    names = [c for c in table.column_names if c != "assets"] + ["assets"]
+    table = S.conform(table.select(names).replace_schema_metadata(None))
+    return Collection(table, meta)
+
+
+def load(
+    location: str | os.PathLike[str],
+    *,
+    store_options: Mapping[str, Any] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Collection:
+    """Open an index written by a build or `export` (local file/folder or object-store URL).
+
+    Only the footers are read here; filters prune row groups before any row is read."""
+    from cogdex.index.cache import cache_root
+    from cogdex.index.store import open_index
+
+    files = open_index(
+        location, store_options=store_options, download_dir=cache_root(cache_dir) / "remote"
+    )
+    return Collection(None, files.meta, files=files, location=files.location)

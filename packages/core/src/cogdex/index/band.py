@@ -1,0 +1,152 @@
+"""One band of a collection as flat numpy columns: what the data plane plans reads from.
+
+Planning a read is array arithmetic: record r's levels are `level_start[r]:level_start[r+1]`
+of the per-level arrays, and level l's tiles are `tile_start[l]:tile_start[l+1]` of
+`tile_offsets`/`tile_byte_counts` (uint64, zero-copy views of the Arrow buffers). Only the
+decoder needs `Level` objects, and `level()` builds them on demand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from cogdex.index import schema as S
+from cogdex.tiff.model import Level, TIFFHeader
+
+_LEVEL_INTS = (
+    "width",
+    "height",
+    "tile_width",
+    "tile_height",
+    "samples_per_pixel",
+    "planar",
+    "compression",
+    "predictor",
+    "bits_per_sample",
+    "sample_format",
+)
+
+
+@dataclass(frozen=True, eq=False)
+class BandSource:
+    """A band's records (only those whose file has a header) as column arrays.
+
+    `rows` are the positions of these records in the collection's table. `transform` is
+    (n, 6) float64 (GDAL order a, b, c, d, e, f; NaN where the file has none). `nodata` holds
+    the file's nodata where `has_nodata`. `epsg` is 0 where the CRS has no EPSG code (then
+    `crs[i]` is WKT2 or PROJJSON). Per-level arrays (`width`, `tile_width`, `planar`, ...,
+    `dtype`) are indexed by flat level number; level 0 of record i is `level_start[i]`.
+    """
+
+    band: str
+    asset: str
+    band_index: int
+    rows: np.ndarray
+    ids: list[str]
+    hrefs: list[str]
+    datetime: np.ndarray
+    epsg: np.ndarray
+    crs: list[str]
+    transform: np.ndarray
+    nodata: np.ndarray
+    has_nodata: np.ndarray
+    level_start: np.ndarray
+    levels: Mapping[str, np.ndarray]
+    dtype: list[str]
+    tile_start: np.ndarray
+    tile_offsets: np.ndarray
+    tile_byte_counts: np.ndarray
+    headers: pa.StructArray = field(repr=False)
+    store_options: Mapping[str, Any] = field(default_factory=dict)
+    _decoded: dict[int, TIFFHeader] = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        try:
+            return self.levels[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def header(self, i: int) -> TIFFHeader:
+        """The full header of record i (rebuilt from Arrow once, then cached)."""
+        header = self._decoded.get(i)
+        if header is None:
+            header = S.headers_from_arrow(self.headers.slice(int(i), 1))[0]
+            assert header is not None  # rows with null headers are not in a BandSource
+            self._decoded[i] = header
+        return header
+
+    def level(self, i: int, k: int) -> Level:
+        """Level k (0 = full resolution) of record i, as the decoder wants it."""
+        return self.header(i).levels[k]
+
+
+def _numpy(array: pa.Array) -> np.ndarray:
+    return array.to_numpy(zero_copy_only=False)
+
+
+def _flat_list(lists: pa.ListArray) -> tuple[np.ndarray, pa.Array]:
+    """(offsets from 0, the values they index) of a possibly sliced list array."""
+    offsets = _numpy(lists.offsets).astype(np.int64)
+    values = lists.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+    return offsets - offsets[0], values
+
+
+def band_source(
+    table: pa.Table,
+    band: str,
+    ref: S.BandRef,
+    store_options: Mapping[str, Any] | None = None,
+) -> BandSource:
+    """The columns of `band` (stored in asset `ref.asset`) over the rows of `table`."""
+    assets = table.column("assets").combine_chunks()
+    asset = assets.field(ref.asset)
+    headers = asset.field("header")
+    valid = _numpy(headers.is_valid()) & _numpy(asset.is_valid()) & _numpy(assets.is_valid())
+    rows = np.flatnonzero(valid)
+    if len(rows) != len(valid):
+        indices = pa.array(rows)
+        asset, headers = asset.take(indices), headers.take(indices)
+        picked = table.take(indices)
+    else:
+        picked = table
+    level_start, flat = _flat_list(headers.field("levels"))
+    tile_start, offsets = _flat_list(flat.field("tile_offsets"))
+    _, counts = _flat_list(flat.field("tile_byte_counts"))
+    n = len(rows)
+    transform = np.full((n, 6), np.nan)
+    tf = headers.field("transform")
+    tf_valid = _numpy(tf.is_valid())
+    if tf_valid.any():
+        transform[tf_valid] = _numpy(tf.flatten()).reshape(-1, 6)
+    nodata_col = headers.field("nodata")
+    epsg = _numpy(picked.column("epsg").combine_chunks().fill_null(0)).astype(np.int32)
+    return BandSource(
+        band=band,
+        asset=ref.asset,
+        band_index=ref.band_index,
+        rows=rows,
+        ids=picked.column("id").to_pylist(),
+        hrefs=asset.field("href").to_pylist(),
+        datetime=_numpy(picked.column("datetime").combine_chunks()),
+        epsg=epsg,
+        crs=picked.column("crs").to_pylist(),
+        transform=transform,
+        nodata=_numpy(nodata_col.fill_null(np.nan)).astype(np.float64),
+        has_nodata=_numpy(nodata_col.is_valid()),
+        level_start=level_start,
+        levels={k: _numpy(flat.field(k)).astype(np.int64) for k in _LEVEL_INTS},
+        dtype=flat.field("dtype").to_pylist(),
+        tile_start=tile_start,
+        tile_offsets=_numpy(offsets),
+        tile_byte_counts=_numpy(counts),
+        headers=headers,
+        store_options=dict(store_options or {}),
+    )

@@ -1,0 +1,566 @@
+"""STAC-like items -> index rows: band map, unsigned hrefs, every header fetched at once.
+
+The header fetch is a build's whole cost, so all of them go out concurrently through the TIFF
+engine (one request per typical COG) under the fetch layer's process-wide limit. The band
+map is checked against the first item before that (and, for large builds, against the first
+item's headers, so a wrong `band_index` fails after one item, not after thousands). A header
+that cannot be read is recorded per asset with its reason; `strict=True` makes it fatal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import math
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import numpy as np
+import pyarrow as pa
+
+from cogdex.errors import BuildError, CogdexError
+from cogdex.index import schema as S
+from cogdex.index.stac import item_datetime
+from cogdex.tiff.model import TIFFHeader
+
+BandsArg = Sequence[str] | Mapping[str, str | tuple[str, int]] | None
+
+FIRST_ITEM_CHECK = 16
+"""Builds with more items than this fetch the first item's headers alone first."""
+
+_TIFF_TYPES = ("image/tiff", "image/geotiff", "image/vnd.stac.geotiff", "geotiff")
+_NOT_DATA = {"thumbnail", "overview", "metadata", "visual-preview"}
+_SIGNATURE_KEYS = {
+    "sig",
+    "sv",
+    "se",
+    "sp",
+    "st",
+    "sr",
+    "skoid",
+    "sktid",
+    "x-amz-signature",
+    "x-amz-credential",
+    "x-amz-security-token",
+    "x-goog-signature",
+    "x-goog-credential",
+    "signature",
+    "token",
+    "expires",
+    "key-pair-id",
+    "policy",
+}
+_PROPERTY_SKIP = {"datetime", "eo:cloud_cover"}
+_TIME_PROPERTIES = {"start_datetime", "end_datetime", "created", "updated", "published"}
+
+
+@dataclass(frozen=True)
+class Built:
+    """A build's rows and what it found out on the way."""
+
+    table: pa.Table
+    bands: dict[str, S.BandRef]
+    skipped: list[dict[str, str]]
+
+
+# -- assets and bands ------------------------------------------------------------------------
+
+
+def is_tiff_asset(asset: Mapping[str, Any]) -> bool:
+    media = str(asset.get("type") or "").lower()
+    roles = set(asset.get("roles") or ())
+    if roles and roles <= _NOT_DATA:
+        return False
+    if media:
+        return any(t in media for t in _TIFF_TYPES)
+    path = urlsplit(str(asset.get("href", ""))).path.lower()
+    return path.endswith((".tif", ".tiff"))
+
+
+def asset_band_names(asset: Mapping[str, Any]) -> list[tuple[str | None, str | None]]:
+    """(name, common_name) of each band an asset declares (STAC 1.1 `bands`, `eo:bands`,
+    or `raster:bands`), in sample order."""
+    for key in ("bands", "eo:bands", "raster:bands"):
+        declared = asset.get(key)
+        if isinstance(declared, list) and declared:
+            out = []
+            for b in declared:
+                b = b if isinstance(b, dict) else {}
+                out.append((b.get("name"), b.get("eo:common_name") or b.get("common_name")))
+            return out
+    return []
+
+
+def resolve_bands(
+    item: Mapping[str, Any],
+    bands: BandsArg,
+    band_index: Mapping[str, int] | None = None,
+) -> dict[str, S.BandRef]:
+    """The band map for `bands` against `item`'s assets (raises `BuildError` listing what
+    the item offers). Names match asset keys first, then declared band names and common
+    names, preferring single-band files; `"asset:i"` names sample i of an asset."""
+    assets: Mapping[str, Any] = item.get("assets") or {}
+    band_index = dict(band_index or {})
+    where = f"item {item.get('id')!r}"
+    if bands is None:
+        out: dict[str, S.BandRef] = {}
+        for key, asset in assets.items():
+            if not is_tiff_asset(asset):
+                continue
+            declared = asset_band_names(asset)
+            if len(declared) > 1:
+                out.update({f"{key}:{i}": S.BandRef(key, i) for i in range(len(declared))})
+            else:
+                out[key] = S.BandRef(key, 0)
+        if not out:
+            raise BuildError(f"{where} has no GeoTIFF assets (assets: {sorted(assets)})")
+        return out
+    if isinstance(bands, Mapping):
+        out = {}
+        for name, target in bands.items():
+            if isinstance(target, str):
+                key, index = target, band_index.get(name, 0)
+            else:
+                key, index = target[0], int(target[1])
+            if key not in assets:
+                raise BuildError(
+                    f"band {name!r} maps to asset {key!r}, which {where} does not have; "
+                    f"its assets: {', '.join(sorted(assets))}"
+                )
+            out[name] = S.BandRef(key, index)
+        return out
+    if isinstance(bands, str):
+        bands = [bands]
+    out = {}
+    for name in bands:
+        out[name] = _find_band(name, assets, band_index, where)
+    return out
+
+
+def _find_band(
+    name: str, assets: Mapping[str, Any], band_index: Mapping[str, int], where: str
+) -> S.BandRef:
+    if name in assets:
+        return S.BandRef(name, band_index.get(name, 0))
+    key, sep, index = name.rpartition(":")
+    if sep and key in assets and index.isdigit():
+        return S.BandRef(key, int(index))
+    candidates: list[tuple[int, str, int]] = []
+    for key, asset in assets.items():
+        declared = asset_band_names(asset)
+        for i, (band_name, common) in enumerate(declared):
+            if name in (band_name, common):
+                candidates.append((len(declared), key, i))
+    if candidates:
+        _, key, i = min(candidates)
+        return S.BandRef(key, i)
+    offered = sorted(
+        {k for k, a in assets.items() if is_tiff_asset(a)}
+        | {n for a in assets.values() for pair in asset_band_names(a) for n in pair if n}
+    )
+    raise BuildError(f"band {name!r} is not in {where}; it offers: {', '.join(offered)}")
+
+
+# -- hrefs -----------------------------------------------------------------------------------
+
+
+def clean_href(href: str, rewrites: Mapping[str, str] | None = None) -> str:
+    """The href to store: prefix rewrites applied, and never a signature. A signed URL (SAS
+    token, presigned S3/GCS URL) loses its query string, since a cloud plugin signs at read
+    time; any other query string is refused, since cogdex would drop it when reading."""
+    for old, new in (rewrites or {}).items():
+        if href.startswith(old):
+            href = new + href[len(old) :]
+            break
+    parts = urlsplit(href)
+    if not parts.query:
+        return href
+    keys = {k.lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    if keys & _SIGNATURE_KEYS:
+        return urlunsplit(parts._replace(query="", fragment=""))
+    raise BuildError(
+        f"asset href has a query string cogdex cannot keep: "
+        f"{urlunsplit(parts._replace(query='<redacted>'))}"
+    )
+
+
+# -- CRS ------------------------------------------------------------------------------------
+
+_EPSG_CODE = re.compile(r"^\s*EPSG:(\d+)\s*$", re.IGNORECASE)
+
+
+def stac_crs(*sources: Mapping[str, Any]) -> tuple[int | None, str | None]:
+    """(epsg, crs) from the projection keys of the first source that has any (an asset's
+    own keys before the item's): `proj:code`, `proj:epsg`, `proj:wkt2`, `proj:projjson`."""
+    for src in sources:
+        code = src.get("proj:code")
+        if isinstance(code, str) and code:
+            match = _EPSG_CODE.match(code)
+            if match:
+                return int(match.group(1)), f"EPSG:{int(match.group(1))}"
+            return None, code
+        epsg = src.get("proj:epsg")
+        if isinstance(epsg, int) and not isinstance(epsg, bool):
+            return epsg, f"EPSG:{epsg}"
+        wkt = src.get("proj:wkt2")
+        if isinstance(wkt, str) and wkt.strip():
+            return None, wkt
+        projjson = src.get("proj:projjson")
+        if isinstance(projjson, dict) and projjson:
+            return None, json.dumps(projjson, sort_keys=True)
+    return None, None
+
+
+def header_crs(header: TIFFHeader) -> tuple[int | None, str | None]:
+    crs = header.georef.crs
+    if isinstance(crs, int):
+        return crs, f"EPSG:{crs}"
+    return None, crs
+
+
+# -- footprints ------------------------------------------------------------------------------
+
+
+def header_footprint(header: TIFFHeader, crs: str) -> Any:
+    """The lon/lat polygon of a file's extent (edges densified), for items without one."""
+    import pyproj
+    import shapely
+
+    transform = header.georef.transform
+    if transform is None:
+        raise BuildError("file has no geotransform and the item no geometry")
+    a, b, c, d, e, f = transform
+    w, h = header.base.width, header.base.height
+    steps = np.linspace(0, 1, 11)
+    cols = np.concatenate([steps * w, np.full(11, w), (1 - steps) * w, np.zeros(11)])
+    rows = np.concatenate([np.zeros(11), steps * h, np.full(11, h), (1 - steps) * h])
+    xs, ys = a * cols + b * rows + c, d * cols + e * rows + f
+    to_lonlat = pyproj.Transformer.from_crs(pyproj.CRS.from_user_input(crs), 4326, always_xy=True)
+    lon, lat = to_lonlat.transform(xs, ys)
+    return shapely.Polygon(np.column_stack([lon, lat]))
+
+
+# -- header fetch ----------------------------------------------------------------------------
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, CogdexError):
+        return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+async def fetch_headers(
+    hrefs: Sequence[str],
+    options: Mapping[str, Any] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[TIFFHeader | BaseException]:
+    """Every header at once (the fetch layer bounds what is in flight); a failure is
+    returned in place of its header, never raised."""
+    from cogdex.tiff.header import read_header
+
+    async def one(href: str) -> TIFFHeader | BaseException:
+        try:
+            return await read_header(href, options=options)
+        except (CogdexError, OSError, ValueError) as exc:
+            return exc
+        finally:
+            if progress is not None:
+                progress(1)
+
+    return list(await asyncio.gather(*(one(h) for h in hrefs)))
+
+
+def _progress_bar(total: int, enabled: bool | None) -> Any:
+    """tqdm on a terminal (stderr), nothing otherwise."""
+    if enabled is None:
+        enabled = sys.stderr.isatty() and total > 1
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="header", desc="cogdex: headers", leave=False)
+
+
+# -- properties ------------------------------------------------------------------------------
+
+
+def _property_column(name: str, values: list[Any]) -> pa.Array | None:
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    if name in _TIME_PROPERTIES and all(isinstance(v, str) for v in present):
+        try:
+            parsed = [None if v is None else item_time(v) for v in values]
+            return pa.array(parsed, S.TIMESTAMP)
+        except ValueError:
+            pass
+    kinds = {type(v) for v in present}
+    if kinds == {bool}:
+        return pa.array(values, pa.bool_())
+    if kinds == {int}:
+        try:
+            return pa.array(values, pa.int64())
+        except (pa.ArrowInvalid, OverflowError):
+            return pa.array([None if v is None else str(v) for v in values], pa.string())
+    if kinds <= {int, float}:
+        return pa.array([None if v is None else float(v) for v in values], pa.float64())
+    if kinds == {str}:
+        return pa.array(values, pa.string())
+    return pa.array(
+        [None if v is None else json.dumps(v, sort_keys=True) for v in values], pa.string()
+    )
+
+
+def item_time(text: str) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def property_columns(items: Sequence[Mapping[str, Any]]) -> dict[str, pa.Array]:
+    """STAC properties as flat typed columns under their STAC names (non-scalars as JSON)."""
+    names: dict[str, None] = {}
+    for item in items:
+        for key in item.get("properties") or {}:
+            names.setdefault(key, None)
+    out: dict[str, pa.Array] = {}
+    for name in names:
+        if name in _PROPERTY_SKIP:
+            continue
+        column = _property_column(name, [(it.get("properties") or {}).get(name) for it in items])
+        if column is not None:
+            out[f"properties:{name}" if name in S.RESERVED else name] = column
+    return out
+
+
+# -- the build -------------------------------------------------------------------------------
+
+
+def build_rows(
+    items: Sequence[Mapping[str, Any]],
+    *,
+    bands: BandsArg = None,
+    band_index: Mapping[str, int] | None = None,
+    href_rewrites: Mapping[str, str] | None = None,
+    store_options: Mapping[str, Any] | None = None,
+    collection: str | None = None,
+    strict: bool = False,
+    progress: bool | None = None,
+) -> Built:
+    """Fetch the headers of `items`' band assets and return the index rows."""
+    from cogdex.io import runtime
+
+    if not items:
+        raise BuildError("the source returned no items: nothing to index")
+    band_map = resolve_bands(items[0], bands, band_index)
+    keys = list(dict.fromkeys(ref.asset for ref in band_map.values()))
+    skipped: list[dict[str, str]] = []
+
+    # Items -> unique ids, and the href of each (item, asset) to fetch.
+    seen: set[str] = set()
+    kept: list[Mapping[str, Any]] = []
+    for item in items:
+        item_id = str(item.get("id"))
+        if item_id in seen:
+            skipped.append({"id": item_id, "asset": "", "href": "", "reason": "duplicate id"})
+            continue
+        seen.add(item_id)
+        kept.append(item)
+    hrefs: list[list[str | None]] = []
+    for item in kept:
+        row: list[str | None] = []
+        for key in keys:
+            asset = (item.get("assets") or {}).get(key)
+            if asset is None or not asset.get("href"):
+                row.append(None)
+                skipped.append(
+                    {"id": str(item.get("id")), "asset": key, "href": "", "reason": "no such asset"}
+                )
+                continue
+            row.append(clean_href(str(asset["href"]), href_rewrites))
+        hrefs.append(row)
+
+    unique = list(dict.fromkeys(h for row in hrefs for h in row if h is not None))
+    bar = _progress_bar(len(unique), progress)
+    fetched: dict[str, TIFFHeader | BaseException] = {}
+    try:
+        update = bar.update if bar is not None else None
+        first = [h for h in hrefs[0] if h is not None]
+        if len(kept) > FIRST_ITEM_CHECK and first:
+            got = runtime.run(fetch_headers(first, store_options, update))
+            fetched.update(zip(first, got, strict=True))
+            _check_band_map(band_map, keys, hrefs[0], fetched, str(kept[0].get("id")))
+        rest = [h for h in unique if h not in fetched]
+        got = runtime.run(fetch_headers(rest, store_options, update))
+        fetched.update(zip(rest, got, strict=True))
+    finally:
+        if bar is not None:
+            bar.close()
+    readable = [
+        any(isinstance(fetched.get(h), TIFFHeader) for h in row if h is not None) for row in hrefs
+    ]
+    first_ok = readable.index(True) if any(readable) else None
+    if first_ok is None:
+        reasons = {_reason(v) for v in fetched.values() if isinstance(v, BaseException)}
+        raise BuildError(
+            f"no header of {len(unique)} files could be read; e.g. {sorted(reasons)[:3]}"
+        )
+    _check_band_map(band_map, keys, hrefs[first_ok], fetched, str(kept[first_ok].get("id")))
+
+    # Rows.
+    headers: dict[str, list[TIFFHeader | None]] = {k: [] for k in keys}
+    asset_hrefs: dict[str, list[str | None]] = {k: [] for k in keys}
+    rows: list[Mapping[str, Any]] = []
+    epsgs: list[int | None] = []
+    crss: list[str | None] = []
+    geometries: list[bytes] = []
+    import shapely
+
+    for item, row in zip(kept, hrefs, strict=True):
+        item_id = str(item.get("id"))
+        got: list[TIFFHeader | None] = []
+        for key, href in zip(keys, row, strict=True):
+            value = fetched.get(href) if href else None
+            if isinstance(value, BaseException):
+                skipped.append(
+                    {"id": item_id, "asset": key, "href": str(href), "reason": _reason(value)}
+                )
+                value = None
+            got.append(value)
+        if all(h is None for h in got):
+            if all(h is None for h in row):
+                continue  # already recorded as missing assets
+            skipped.append(
+                {"id": item_id, "asset": "*", "href": "", "reason": "no readable asset: dropped"}
+            )
+            continue
+        props = item.get("properties") or {}
+        first_asset = (item.get("assets") or {}).get(keys[0]) or {}
+        epsg, crs = stac_crs(first_asset, props)
+        if crs is None:
+            epsg, crs = header_crs(next(h for h in got if h is not None))
+        if crs is None:
+            skipped.append({"id": item_id, "asset": "*", "href": "", "reason": "no CRS: dropped"})
+            continue
+        geometry = item.get("geometry")
+        try:
+            shape = (
+                _shape(geometry)
+                if geometry
+                else header_footprint(next(h for h in got if h is not None), crs)
+            )
+        except (BuildError, ValueError, TypeError, shapely.errors.GEOSException) as exc:
+            reason = f"no footprint ({exc}): dropped"
+            skipped.append({"id": item_id, "asset": "*", "href": "", "reason": reason})
+            continue
+        if item_datetime(item) is None:
+            reason = "no datetime: dropped"
+            skipped.append({"id": item_id, "asset": "*", "href": "", "reason": reason})
+            continue
+        for key, href, header in zip(keys, row, got, strict=True):
+            headers[key].append(header)
+            asset_hrefs[key].append(href if header is not None else None)
+        rows.append(item)
+        epsgs.append(epsg)
+        crss.append(crs)
+        geometries.append(shapely.to_wkb(shape))
+
+    if strict and skipped:
+        listed = "; ".join(
+            f"{s['id']}/{s['asset']}: {s['reason']}" + (f" ({s['href']})" if s["href"] else "")
+            for s in skipped[:5]
+        )
+        more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        raise BuildError(f"strict build: {len(skipped)} problems: {listed}{more}")
+    table = _table(rows, keys, headers, asset_hrefs, epsgs, crss, geometries, collection)
+    return Built(table, band_map, skipped)
+
+
+def _check_band_map(
+    band_map: Mapping[str, S.BandRef],
+    keys: Sequence[str],
+    row: Sequence[str | None],
+    fetched: Mapping[str, TIFFHeader | BaseException],
+    item_id: str,
+) -> None:
+    by_key = dict(zip(keys, row, strict=True))
+    for name, ref in band_map.items():
+        href = by_key.get(ref.asset)
+        header = fetched.get(href) if href else None
+        if isinstance(header, TIFFHeader):
+            samples = header.base.samples_per_pixel
+            if ref.band_index >= samples:
+                raise BuildError(
+                    f"band {name!r} is sample {ref.band_index} of asset {ref.asset!r}, but "
+                    f"{href} (item {item_id!r}) has {samples} sample{'s' * (samples != 1)}"
+                )
+
+
+def _table(
+    items: Sequence[Mapping[str, Any]],
+    keys: Sequence[str],
+    headers: Mapping[str, list[TIFFHeader | None]],
+    hrefs: Mapping[str, list[str | None]],
+    epsgs: list[int | None],
+    crss: list[str | None],
+    geometries: list[bytes],
+    collection: str | None,
+) -> pa.Table:
+    import shapely
+
+    shapes = shapely.from_wkb(geometries)
+    bounds = shapely.bounds(shapes) if len(shapes) else np.zeros((0, 4))
+    bbox = pa.StructArray.from_arrays(
+        [pa.array(bounds[:, i], pa.float64()) for i in range(4)],
+        fields=list(S.BBOX_TYPE),
+    )
+    asset_arrays = []
+    for key in keys:
+        header_array = S.headers_to_arrow(headers[key])
+        href_array = pa.array(hrefs[key], pa.string())
+        present = np.array([h is not None for h in headers[key]], bool)
+        asset_arrays.append(
+            pa.StructArray.from_arrays(
+                [href_array, header_array],
+                fields=list(S.ASSET_TYPE),
+                mask=pa.array(~present),
+            )
+        )
+    assets = pa.StructArray.from_arrays(asset_arrays, fields=list(S.assets_type(keys)))
+    cloud = [(it.get("properties") or {}).get("eo:cloud_cover") for it in items]
+    columns: dict[str, pa.Array] = {
+        "id": pa.array([str(it.get("id")) for it in items], pa.string()),
+        "datetime": pa.array([item_datetime(it) for it in items], S.TIMESTAMP),
+        "collection": pa.array([it.get("collection") or collection for it in items], pa.string()),
+        "cloud_cover": pa.array(
+            [None if c is None or not _is_number(c) else float(c) for c in cloud], pa.float64()
+        ),
+        "geometry": pa.array(geometries, pa.binary()),
+        "bbox": bbox,
+        "epsg": pa.array(epsgs, pa.int32()),
+        "crs": pa.array(crss, pa.string()),
+    }
+    for name, column in property_columns(items).items():
+        columns.setdefault(name, column)
+    columns["assets"] = assets
+    return pa.table(columns)
+
+
+def _shape(geometry: Any) -> Any:
+    """GeoJSON dict, WKB bytes or a Shapely geometry -> a Shapely geometry."""
+    import shapely
+    import shapely.geometry
+
+    if isinstance(geometry, bytes | bytearray | memoryview):
+        return shapely.from_wkb(bytes(geometry))
+    if isinstance(geometry, shapely.Geometry):
+        return geometry
+    return shapely.geometry.shape(geometry)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

@@ -1,0 +1,131 @@
+"""The on-disk cache of built collections: one index per name, keyed by its build arguments.
+
+The folder is the `cache_dir` argument, else `$COGDEX_CACHE_DIR`, else the platform's user
+cache folder. A build stores its key (a hash of every argument that changes the result) in
+the index metadata; the same call again finds the key equal and loads the index without
+network, and any other call rebuilds, so a different query never returns an old index.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cogdex.errors import BuildError, CogdexError
+
+ENV = "COGDEX_CACHE_DIR"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get(ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("cogdex", appauthor=False))
+
+
+def check_name(name: str) -> str:
+    if not isinstance(name, str) or not _NAME.match(name) or name.endswith(".parquet"):
+        raise BuildError(
+            f"collection name {name!r} must be 1-128 letters, digits, '.', '_' or '-' "
+            f"(starting with a letter or digit, not ending in .parquet)"
+        )
+    return name
+
+
+def collection_path(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Where collection `name` lives in the cache (a file, or a folder when partitioned)."""
+    return cache_root(cache_dir) / "collections" / f"{check_name(name)}.parquet"
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): _canonical(v) for k, v in sorted(dict(value).items(), key=str)}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(_canonical(v) for v in value)
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(value)
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return repr(value)
+
+
+def cache_key(**arguments: Any) -> str:
+    """A stable hash of the build arguments (order of keyword arguments does not matter)."""
+    from cogdex.index.schema import SCHEMA_VERSION
+    from cogdex.tiff.model import HEADER_VERSION
+
+    doc = {"schema": SCHEMA_VERSION, "header": HEADER_VERSION, **arguments}
+    text = json.dumps(_canonical(doc), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def cached_key(path: Path) -> str | None:
+    """The cache key stored in the index at `path`, or None (absent, unreadable, old)."""
+    from cogdex.index.store import open_index
+
+    if not path.exists():
+        return None
+    try:
+        return open_index(path).meta.cache_key
+    except CogdexError:
+        return None
+
+
+@dataclass(frozen=True)
+class CachedCollection:
+    name: str
+    path: Path
+    records: int
+    bands: list[str]
+    source: dict[str, Any]
+    size_bytes: int
+
+
+def list_cached(cache_dir: str | os.PathLike[str] | None = None) -> list[CachedCollection]:
+    """Every readable collection in the cache, by name."""
+    from cogdex.index.store import open_index
+
+    folder = cache_root(cache_dir) / "collections"
+    out = []
+    for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else ():
+        try:
+            files = open_index(path)
+        except CogdexError:
+            continue
+        size = sum(Path(f).stat().st_size for f in files.files)
+        out.append(
+            CachedCollection(
+                path.name.removesuffix(".parquet"),
+                path,
+                files.count(),
+                list(files.meta.bands),
+                dict(files.meta.source),
+                size,
+            )
+        )
+    return out
+
+
+def delete_cached(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    from cogdex.index.store import remove
+
+    path = collection_path(name, cache_dir)
+    if not path.exists():
+        raise CogdexError(f"no cached collection {name!r} in {path.parent}")
+    remove(path)
+    return path

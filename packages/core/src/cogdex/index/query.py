@@ -1,0 +1,112 @@
+"""Record filters that prune Parquet row groups from footer statistics and then filter rows
+with pyarrow.compute kernels.
+
+`pyarrow.dataset` would do both, but importing it costs a second on a busy machine (it pulls
+in pandas), which is most of a cold `load(...).subset(...)`; these few range conditions are
+all a subset needs. User expressions (`Collection.where`) still go through Arrow's filter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+@dataclass(frozen=True)
+class Range:
+    """`lo <= column <= hi` (or strict where `strict_*`); `column` is a dotted leaf path.
+    Values are floats, or aware datetimes for timestamp columns."""
+
+    column: str
+    lo: Any = None
+    hi: Any = None
+    strict_lo: bool = False
+    strict_hi: bool = False
+
+
+@dataclass(frozen=True)
+class IsIn:
+    column: str
+    values: tuple[Any, ...]
+
+
+Condition = Range | IsIn
+
+
+def _raw(value: Any) -> Any:
+    """A bound as Parquet statistics store it (timestamps: microseconds since the epoch)."""
+    if isinstance(value, dt.datetime):
+        return int((value - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) / dt.timedelta(microseconds=1))
+    return value
+
+
+def _leaf(table: pa.Table, path: str) -> pa.Array | pa.ChunkedArray:
+    head, *rest = path.split(".")
+    column: Any = table.column(head)
+    for name in rest:
+        column = pc.struct_field(column, name)
+    return column
+
+
+def mask(table: pa.Table, conditions: Sequence[Condition]) -> pa.Array | pa.ChunkedArray | None:
+    """The rows of `table` meeting every condition (nulls never match), or None for all."""
+    result = None
+    for cond in conditions:
+        column = _leaf(table, cond.column)
+        parts = []
+        if isinstance(cond, IsIn):
+            parts.append(pc.is_in(column, value_set=pa.array(cond.values)))
+        else:
+            typ = column.type
+            if cond.lo is not None:
+                above = pc.greater if cond.strict_lo else pc.greater_equal
+                parts.append(above(column, pa.scalar(cond.lo, typ)))
+            if cond.hi is not None:
+                below = pc.less if cond.strict_hi else pc.less_equal
+                parts.append(below(column, pa.scalar(cond.hi, typ)))
+        for part in parts:
+            part = pc.fill_null(part, False)
+            result = part if result is None else pc.and_(result, part)
+    return result
+
+
+def apply(table: pa.Table, conditions: Sequence[Condition]) -> pa.Table:
+    keep = mask(table, conditions)
+    return table if keep is None else table.filter(keep)
+
+
+def row_groups(metadata: Any, conditions: Sequence[Condition]) -> list[int]:
+    """Row groups of a Parquet file (its `FileMetaData`) that may hold matching rows: those
+    whose min/max statistics overlap every range condition (no statistics: kept)."""
+    n = metadata.num_row_groups
+    ranges = [c for c in conditions if isinstance(c, Range)]
+    if not ranges or n == 0:
+        return list(range(n))
+    schema = metadata.schema
+    index = {schema.column(j).path: j for j in range(len(schema))}
+    keep = np.ones(n, bool)
+    for cond in ranges:
+        j = index.get(cond.column)
+        if j is None:
+            continue
+        lo, hi = _raw(cond.lo), _raw(cond.hi)
+        for g in range(n):
+            if not keep[g]:
+                continue
+            stats = metadata.row_group(g).column(j).statistics
+            if stats is None or not stats.has_min_max:
+                continue
+            below_lo = lo is not None and (
+                stats.max_raw < lo or (cond.strict_lo and stats.max_raw <= lo)
+            )
+            above_hi = hi is not None and (
+                stats.min_raw > hi or (cond.strict_hi and stats.min_raw >= hi)
+            )
+            keep[g] = not (below_lo or above_hi)
+    return [int(g) for g in np.flatnonzero(keep)]

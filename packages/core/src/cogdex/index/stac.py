@@ -1,0 +1,323 @@
+"""STAC items from an API search (pystac-client) or from static files (ItemCollections,
+catalogs, items, ndjson) on disk, a web server or an object store.
+
+Items come back as plain dicts whose asset hrefs are absolute: relative hrefs are resolved
+against the item's own location (its `self` link, else the file it was read from). Static
+sources are filtered here with the same bbox/datetime/query semantics as an API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from cogdex.errors import BuildError
+
+Bbox = tuple[float, float, float, float]
+DateRange = tuple[Any, Any]
+
+
+# -- dates -----------------------------------------------------------------------------------
+
+
+def _parse_instant(value: Any, *, end: bool) -> dt.datetime:
+    """A date, datetime or ISO string -> aware UTC datetime; a bare date as an end bound
+    means the whole day (inclusive), as STAC APIs read `2024-02-01` in `../2024-02-01`."""
+    if isinstance(value, dt.datetime):
+        moment = value
+    elif isinstance(value, dt.date):
+        moment = dt.datetime.combine(value, dt.time.max if end else dt.time.min)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            if len(text) == 10:
+                day = dt.date.fromisoformat(text)
+                moment = dt.datetime.combine(day, dt.time.max if end else dt.time.min)
+            else:
+                moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise BuildError(f"date_range: cannot read {value!r} as an ISO date") from exc
+    else:
+        raise BuildError(f"date_range: {value!r} is not a date, datetime or ISO string")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
+def date_bounds(date_range: DateRange | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """(start, end) inclusive, UTC; None for an open side."""
+    if date_range is None:
+        return None, None
+    if isinstance(date_range, str) or len(date_range) != 2:
+        raise BuildError(f"date_range must be a (start, end) pair, got {date_range!r}")
+    start, end = date_range
+    lo = None if start in (None, "", "..") else _parse_instant(start, end=False)
+    hi = None if end in (None, "", "..") else _parse_instant(end, end=True)
+    if lo and hi and lo > hi:
+        raise BuildError(f"date_range starts after it ends: {date_range!r}")
+    return lo, hi
+
+
+def _interval(date_range: DateRange | None) -> str | None:
+    lo, hi = date_bounds(date_range)
+    if lo is None and hi is None:
+        return None
+
+    def fmt(d: dt.datetime | None) -> str:
+        return ".." if d is None else d.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    return f"{fmt(lo)}/{fmt(hi)}"
+
+
+def item_datetime(item: Mapping[str, Any]) -> dt.datetime | None:
+    props = item.get("properties") or {}
+    value = props.get("datetime") or props.get("start_datetime")
+    if not value:
+        return None
+    try:
+        return _parse_instant(value, end=False)
+    except BuildError:
+        return None
+
+
+# -- API search ------------------------------------------------------------------------------
+
+
+def search(
+    api_url: str,
+    collection: str,
+    *,
+    bbox: Bbox | None = None,
+    date_range: DateRange | None = None,
+    query: Mapping[str, Any] | None = None,
+    filter: Mapping[str, Any] | str | None = None,
+    ids: Sequence[str] | None = None,
+    max_items: int | None = None,
+) -> list[dict[str, Any]]:
+    """Every item of `collection` the API returns for the search, as dicts."""
+    from pystac_client import Client
+    from pystac_client.exceptions import APIError
+
+    try:
+        client = Client.open(api_url)
+        result = client.search(
+            collections=[collection],
+            bbox=list(bbox) if bbox is not None else None,
+            datetime=_interval(date_range),
+            query=dict(query) if query else None,
+            filter=filter,
+            ids=list(ids) if ids else None,
+            max_items=max_items,
+            limit=250,
+        )
+        items = list(result.items_as_dicts())
+    except APIError as exc:
+        raise BuildError(f"STAC API {api_url} refused the search: {exc}") from exc
+    except (OSError, ValueError) as exc:
+        raise BuildError(f"STAC API {api_url}: {exc}") from exc
+    except Exception as exc:  # requests' and pystac-client's own errors
+        if type(exc).__module__.split(".")[0] in ("requests", "urllib3", "pystac_client"):
+            raise BuildError(f"STAC API {api_url}: {exc}") from exc
+        raise
+    for item in items:
+        _absolutize(item, _self_href(item) or api_url)
+    return items
+
+
+# -- static files ----------------------------------------------------------------------------
+
+
+def _read_text(location: str) -> str:
+    """The text at a path or URL (HTTP and object stores through cogdex's stores)."""
+    from cogdex.io import runtime
+    from cogdex.io.stores import stores
+    from cogdex.io.urls import parse_url
+
+    parsed = parse_url(location)
+    try:
+        if parsed.kind == "local":
+            return Path(parsed.key).read_text()
+        store, key, _ = stores().resolve(parsed)
+        return bytes(runtime.obstore().get(store, key).bytes()).decode()
+    except FileNotFoundError as exc:
+        raise BuildError(f"no STAC file at {location}") from exc
+    except Exception as exc:
+        if type(exc).__name__ == "NotFoundError":
+            raise BuildError(f"no STAC file at {location}") from exc
+        raise BuildError(f"cannot read {location}: {str(exc).splitlines()[0]}") from exc
+
+
+def _as_url(location: str | os.PathLike[str]) -> str:
+    text = os.fspath(location)
+    if "://" in text:
+        return text
+    return Path(text).expanduser().resolve().as_uri()
+
+
+def _self_href(item: Mapping[str, Any]) -> str | None:
+    for link in item.get("links") or ():
+        if link.get("rel") == "self" and "://" in str(link.get("href", "")):
+            return str(link["href"])
+    return None
+
+
+def _absolutize(item: dict[str, Any], base: str) -> None:
+    for asset in (item.get("assets") or {}).values():
+        href = asset.get("href")
+        if isinstance(href, str) and "://" not in href:
+            if href.startswith("/") and base.startswith("file://"):
+                asset["href"] = Path(href).as_uri()
+            else:
+                asset["href"] = urljoin(base, href)
+
+
+def read_static(location: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Items of a static source: an ItemCollection / FeatureCollection, an item, an ndjson
+    file of items, or a catalog/collection whose `item` and `child` links are followed."""
+    url = _as_url(location)
+    items: list[dict[str, Any]] = []
+    _collect(url, items, seen=set())
+    return items
+
+
+def _collect(url: str, items: list[dict[str, Any]], seen: set[str]) -> None:
+    if url in seen:
+        return
+    seen.add(url)
+    text = _read_text(url)
+    docs: list[Any]
+    try:
+        docs = [json.loads(text)]
+    except json.JSONDecodeError:
+        try:
+            docs = [json.loads(line) for line in text.splitlines() if line.strip()]
+        except json.JSONDecodeError as exc:
+            raise BuildError(f"{url} is not STAC JSON or ndjson ({exc})") from exc
+    for doc in docs:
+        if not isinstance(doc, dict):
+            raise BuildError(f"{url} is not a STAC document")
+        kind = doc.get("type")
+        if kind == "FeatureCollection":
+            for feature in doc.get("features") or ():
+                _absolutize(feature, _self_href(feature) or url)
+                items.append(feature)
+        elif kind == "Feature":
+            _absolutize(doc, _self_href(doc) or url)
+            items.append(doc)
+        elif kind in ("Catalog", "Collection") or "links" in doc:
+            base = _self_href(doc) or url
+            for link in doc.get("links") or ():
+                if link.get("rel") in ("item", "child", "items"):
+                    _collect(urljoin(base, str(link["href"])), items, seen)
+        else:
+            raise BuildError(f"{url}: not a STAC item, ItemCollection or catalog (type {kind!r})")
+
+
+def _bbox_of(item: Mapping[str, Any]) -> Bbox | None:
+    box = item.get("bbox")
+    if box and len(box) >= 4:
+        if len(box) == 6:
+            return (box[0], box[1], box[3], box[4])
+        return (box[0], box[1], box[2], box[3])
+    geometry = item.get("geometry")
+    if geometry:
+        import shapely.geometry
+
+        return tuple(shapely.geometry.shape(geometry).bounds)  # type: ignore[return-value]
+    return None
+
+
+_QUERY_OPS = {
+    "eq": lambda a, b: a == b,
+    "neq": lambda a, b: a != b,
+    "lt": lambda a, b: a < b,
+    "lte": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "gte": lambda a, b: a >= b,
+    "in": lambda a, b: a in b,
+    "startsWith": lambda a, b: str(a).startswith(b),
+    "endsWith": lambda a, b: str(a).endswith(b),
+    "contains": lambda a, b: b in str(a),
+}
+
+
+def _matches_query(props: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
+    for name, conditions in query.items():
+        value = props.get(name)
+        for op, operand in conditions.items():
+            test = _QUERY_OPS.get(op)
+            if test is None:
+                raise BuildError(f"query: unsupported operator {op!r} for {name!r}")
+            if value is None:
+                return False
+            try:
+                if not test(value, operand):
+                    return False
+            except TypeError:
+                return False
+    return True
+
+
+def filter_items(
+    items: Sequence[dict[str, Any]],
+    *,
+    collection: str | None = None,
+    bbox: Bbox | None = None,
+    date_range: DateRange | None = None,
+    query: Mapping[str, Any] | None = None,
+    filter: Mapping[str, Any] | str | None = None,
+    ids: Sequence[str] | None = None,
+    max_items: int | None = None,
+) -> list[dict[str, Any]]:
+    """The items a STAC API would return for the same search (CQL2 `filter` excepted)."""
+    if filter is not None:
+        raise NotImplementedError(
+            "filter= (CQL2) needs a STAC API; for static STAC sources use query= or filter "
+            "the built collection with Collection.where()"
+        )
+    lo, hi = date_bounds(date_range)
+    wanted = set(ids) if ids else None
+    out = []
+    for item in items:
+        if collection and item.get("collection") not in (None, collection):
+            continue
+        if wanted is not None and item.get("id") not in wanted:
+            continue
+        if bbox is not None:
+            box = _bbox_of(item)
+            if (
+                box is None
+                or box[0] > bbox[2]
+                or box[2] < bbox[0]
+                or box[1] > bbox[3]
+                or (box[3] < bbox[1])
+            ):
+                continue
+        if lo is not None or hi is not None:
+            when = item_datetime(item)
+            if when is None or (lo is not None and when < lo) or (hi is not None and when > hi):
+                continue
+        if query and not _matches_query(item.get("properties") or {}, query):
+            continue
+        out.append(item)
+        if max_items is not None and len(out) >= max_items:
+            break
+    return out
+
+
+def is_static(location: str | os.PathLike[str]) -> bool:
+    """Whether `location` names a file (JSON/ndjson) rather than a STAC API root."""
+    text = os.fspath(location)
+    if "://" not in text or text.startswith("file://"):
+        return True
+    path = urlsplit(text).path.lower()
+    return path.endswith((".json", ".geojson", ".ndjson", ".jsonl"))
+
+
+def iter_assets(item: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    yield from (item.get("assets") or {}).items()

@@ -1,0 +1,408 @@
+"""GeoParquet files of an index: atomic writes, spatially sorted row groups, lazy reads.
+
+A collection is one Parquet file, or (large ones spanning several years) a folder of one
+file per year. Rows are sorted by a Hilbert curve over bbox centres so neighbouring scenes
+share row groups, and statistics are written only for the filter columns (not the thousands
+of header leaves), which keeps footers small: a bbox/date filter prunes row groups from
+footer statistics alone. Every write goes to a hidden temporary name first and is renamed into
+place, so a failed or interrupted write leaves the previous collection as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cogdex.errors import IndexSchemaError, StoreError
+from cogdex.index import query as Q
+from cogdex.index import schema as S
+from cogdex.io.urls import parse_url
+
+ROW_GROUP_ROWS = 2048
+"""Rows per row group: a bbox filter over a large index reads a handful of these."""
+PARTITION_ROWS = 100_000
+"""Above this many rows (and more than one year), `partition="auto"` writes one file per year."""
+
+_WKB_NAMES = {
+    1: "Point",
+    2: "LineString",
+    3: "Polygon",
+    4: "MultiPoint",
+    5: "MultiLineString",
+    6: "MultiPolygon",
+    7: "GeometryCollection",
+}
+
+
+def geo_metadata(table: pa.Table) -> dict[str, Any]:
+    """The GeoParquet 1.1 `geo` metadata of an index table (CRS84 WKB, bbox covering)."""
+    bbox = table.column("bbox")
+    if len(table):
+        extent = [
+            _finite(pa.compute.min(bbox.combine_chunks().field(k)).as_py(), 0.0)
+            for k in ("xmin", "ymin")
+        ] + [
+            _finite(pa.compute.max(bbox.combine_chunks().field(k)).as_py(), 0.0)
+            for k in ("xmax", "ymax")
+        ]
+    else:
+        extent = []
+    column: dict[str, Any] = {
+        "encoding": "WKB",
+        "geometry_types": _geometry_types(table.column("geometry")),
+        "covering": {"bbox": {k: ["bbox", k] for k in ("xmin", "ymin", "xmax", "ymax")}},
+    }
+    if extent:
+        column["bbox"] = extent
+    return {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": column}}
+
+
+def _finite(value: float | None, default: float) -> float:
+    return default if value is None else float(value)
+
+
+def _geometry_types(column: pa.ChunkedArray) -> list[str]:
+    """Distinct geometry types, read from the WKB headers without parsing geometries."""
+    found: set[str] = set()
+    for chunk in column.chunks:
+        if len(chunk) == 0:
+            continue
+        chunk = chunk.cast(pa.binary()) if chunk.type != pa.binary() else chunk
+        valid = chunk.is_valid().to_numpy(zero_copy_only=False)
+        bounds = np.frombuffer(chunk.buffers()[1], np.int32)
+        offsets = bounds[chunk.offset : chunk.offset + len(chunk)][valid]
+        data = np.frombuffer(chunk.buffers()[2], np.uint8)
+        little = data[offsets] == 1
+        b = [data[offsets + k].astype(np.uint32) for k in range(1, 5)]
+        code = np.where(
+            little,
+            b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24),
+            b[3] | (b[2] << 8) | (b[1] << 16) | (b[0] << 24),
+        )
+        for c in np.unique(code & 0x0FFFFFFF):
+            base, dims = int(c) % 1000, int(c) // 1000
+            name = _WKB_NAMES.get(base)
+            if name:
+                found.add(name + (" Z" if dims in (1, 3) or c & 0x80000000 else ""))
+    return sorted(found)
+
+
+# -- sorting ---------------------------------------------------------------------------------
+
+
+def hilbert_index(x: np.ndarray, y: np.ndarray, order: int = 16) -> np.ndarray:
+    """Position along a Hilbert curve of the integer cell (x, y) in a 2**order grid."""
+    n = 1 << order
+    x = x.astype(np.int64).copy()
+    y = y.astype(np.int64).copy()
+    d = np.zeros(len(x), np.int64)
+    s = n >> 1
+    while s > 0:
+        rx = (x & s) > 0
+        ry = (y & s) > 0
+        d += s * s * ((3 * rx.astype(np.int64)) ^ ry.astype(np.int64))
+        flip = ~ry & rx
+        x = np.where(flip, n - 1 - x, x)
+        y = np.where(flip, n - 1 - y, y)
+        swap = ~ry
+        x, y = np.where(swap, y, x), np.where(swap, x, y)
+        s >>= 1
+    return d
+
+
+def spatial_order(table: pa.Table) -> np.ndarray:
+    """Row order by (year, Hilbert index of the bbox centre in lon/lat)."""
+    if len(table) < 2:
+        return np.arange(len(table))
+    bbox = table.column("bbox").combine_chunks()
+    cx = (
+        bbox.field("xmin").to_numpy(zero_copy_only=False)
+        + bbox.field("xmax").to_numpy(zero_copy_only=False)
+    ) / 2
+    cy = (
+        bbox.field("ymin").to_numpy(zero_copy_only=False)
+        + bbox.field("ymax").to_numpy(zero_copy_only=False)
+    ) / 2
+    cells = (1 << 16) - 1
+    gx = np.clip(np.nan_to_num((cx + 180) / 360 * cells), 0, cells)
+    gy = np.clip(np.nan_to_num((cy + 90) / 180 * cells), 0, cells)
+    key = hilbert_index(gx, gy)
+    years = _years(table)
+    return np.lexsort((key, years))
+
+
+def _years(table: pa.Table) -> np.ndarray:
+    return pa.compute.year(table.column("datetime")).to_numpy(zero_copy_only=False)
+
+
+# -- writing ---------------------------------------------------------------------------------
+
+
+def _stat_columns(schema: pa.Schema) -> list[str]:
+    """Leaf paths that get min/max statistics: scalars and the bbox, never header leaves."""
+    out = []
+    for f in schema:
+        if f.name == "assets" or f.name == "geometry":
+            continue
+        if f.name == "bbox":
+            out += [f"bbox.{k}" for k in ("xmin", "ymin", "xmax", "ymax")]
+        elif not pa.types.is_nested(f.type):
+            out.append(f.name)
+    return out
+
+
+def _schema_metadata(table: pa.Table, meta: S.IndexMetadata) -> dict[bytes, bytes]:
+    own = (S.GEO_KEY, S.METADATA_KEY)
+    kept = {k: v for k, v in (table.schema.metadata or {}).items() if k not in own}
+    return {
+        **kept,
+        S.GEO_KEY: json.dumps(geo_metadata(table)).encode(),
+        S.METADATA_KEY: meta.to_json(),
+    }
+
+
+def _write_file(table: pa.Table, meta: S.IndexMetadata, target: Path) -> None:
+    table = table.replace_schema_metadata(_schema_metadata(table, meta))
+    pq.write_table(
+        table,
+        target,
+        row_group_size=ROW_GROUP_ROWS,
+        compression="zstd",
+        write_statistics=_stat_columns(table.schema),
+    )
+
+
+def _temporary(path: Path) -> Path:
+    return path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
+
+
+def write(
+    table: pa.Table,
+    meta: S.IndexMetadata,
+    destination: str | os.PathLike[str],
+    *,
+    partition: bool | None = None,
+    store_options: Mapping[str, Any] | None = None,
+) -> str:
+    """Write `table` as a GeoParquet index at a local path or object-store URL; returns it.
+
+    `partition` None (auto) writes one file per year when the table has more than
+    `PARTITION_ROWS` rows spanning several years; True/False force either layout.
+    """
+    order = spatial_order(table)
+    if not np.array_equal(order, np.arange(len(table))):
+        table = table.take(order)
+    years = _years(table) if len(table) else np.zeros(0, np.int64)
+    distinct = np.unique(years)
+    if partition is None:
+        partition = len(table) > PARTITION_ROWS and len(distinct) > 1
+    dest = os.fspath(destination)
+    parsed = parse_url(dest)
+    if parsed.kind != "local":
+        by_year = distinct if partition else None
+        return _write_remote(table, meta, dest, years, by_year, store_options)
+    path = Path(parsed.key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary(path)
+    try:
+        if partition:
+            tmp.mkdir()
+            for year, part in _parts(table, years, distinct):
+                _write_file(part, meta, tmp / f"{year}.parquet")
+        else:
+            _write_file(table, meta, tmp)
+        _replace(tmp, path)
+    except BaseException:
+        remove(tmp)
+        raise
+    return str(path)
+
+
+def _parts(table: pa.Table, years: np.ndarray, distinct: np.ndarray) -> list[tuple[int, pa.Table]]:
+    # rows are sorted by year first, so each year is one contiguous slice
+    starts = np.searchsorted(years, distinct, side="left")
+    ends = np.searchsorted(years, distinct, side="right")
+    return [
+        (int(y), table.slice(int(s), int(e - s)))
+        for y, s, e in zip(distinct, starts, ends, strict=True)
+    ]
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    """Move `tmp` to `path`; a folder replaces a file or folder via a rename swap."""
+    if tmp.is_file() and not path.is_dir():
+        os.replace(tmp, path)
+        return
+    old = None
+    if path.exists():
+        old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:12]}"
+        os.replace(path, old)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        if old is not None:
+            os.replace(old, path)
+        raise
+    if old is not None:
+        remove(old)
+
+
+def remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink(missing_ok=True)
+
+
+def _write_remote(
+    table: pa.Table,
+    meta: S.IndexMetadata,
+    url: str,
+    years: np.ndarray,
+    distinct: np.ndarray | None,
+    options: Mapping[str, Any] | None,
+) -> str:
+    """Object stores make each PUT atomic: a partitioned index is one object per year under
+    `url/`, written before the old objects beyond them are deleted."""
+    from cogdex.io import runtime
+    from cogdex.io.stores import stores
+
+    store, key, _ = stores().resolve(url, options)
+    obs = runtime.obstore()
+    parts = _parts(table, years, distinct) if distinct is not None else [(None, table)]
+    written = set()
+    for year, part in parts:
+        sink = pa.BufferOutputStream()
+        part = part.replace_schema_metadata(_schema_metadata(part, meta))
+        pq.write_table(
+            part,
+            sink,
+            row_group_size=ROW_GROUP_ROWS,
+            compression="zstd",
+            write_statistics=_stat_columns(part.schema),
+        )
+        object_key = key if year is None else f"{key.rstrip('/')}/{year}.parquet"
+        obs.put(store, object_key, sink.getvalue().to_pybytes())
+        written.add(object_key)
+    if distinct is not None:
+        for old in _remote_keys(store, key):
+            if old not in written:
+                obs.delete(store, old)
+    return url
+
+
+def _remote_keys(store: Any, key: str) -> list[str]:
+    from cogdex.io import runtime
+
+    prefix = key.rstrip("/") + "/"
+    found = []
+    for batch in runtime.obstore().list(store, prefix):
+        found += [m["path"] for m in batch if m["path"].endswith(".parquet")]
+    return sorted(found)
+
+
+# -- reading ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IndexFiles:
+    """An index on disk: its Parquet files (read lazily), metadata and schema."""
+
+    location: str
+    files: tuple[str, ...]
+    meta: S.IndexMetadata
+    schema: pa.Schema
+
+    def count(self) -> int:
+        return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
+
+    def read(self, conditions: Sequence[Q.Condition] = ()) -> pa.Table:
+        """The rows meeting `conditions`: row groups pruned by statistics, rows filtered."""
+        parts = []
+        for path in self.files:
+            pf = pq.ParquetFile(path)
+            groups = Q.row_groups(pf.metadata, conditions)
+            if groups:
+                parts.append(Q.apply(pf.read_row_groups(groups), conditions))
+        if not parts:
+            return self.schema.empty_table()
+        table = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+        return table.replace_schema_metadata(None)
+
+
+def open_index(
+    location: str | os.PathLike[str],
+    *,
+    store_options: Mapping[str, Any] | None = None,
+    download_dir: Path | None = None,
+) -> IndexFiles:
+    """Open a local file or folder (or download an object-store URL into `download_dir`)
+    and check its schema version and columns; nothing but footers is read."""
+    where = os.fspath(location)
+    parsed = parse_url(where)
+    if parsed.kind == "local":
+        path = Path(parsed.key)
+        if path.is_dir():
+            files = sorted(str(p) for p in path.glob("*.parquet") if not p.name.startswith("."))
+            if not files:
+                raise IndexSchemaError(f"{where} is a folder with no .parquet files")
+        elif path.is_file():
+            files = [str(path)]
+        else:
+            raise IndexSchemaError(f"no index at {where}")
+    else:
+        if download_dir is None:
+            raise StoreError(f"reading {where} needs a download folder")
+        files = _download(where, store_options, download_dir)
+    try:
+        first = pq.read_schema(files[0])
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise IndexSchemaError(f"{files[0]} is not a Parquet file ({exc})") from exc
+    raw = (first.metadata or {}).get(S.METADATA_KEY)
+    if raw is None:
+        raise IndexSchemaError(
+            f"{where} has no 'cogdex' metadata: not a cogdex index (to index a table of "
+            f"TIFF URLs use cogdex.build_from_table)"
+        )
+    meta = S.IndexMetadata.from_json(raw, where)
+    S.validate(first, meta.bands, where)
+    return IndexFiles(where, tuple(files), meta, first)
+
+
+def _download(url: str, options: Mapping[str, Any] | None, folder: Path) -> list[str]:
+    from cogdex.io import runtime
+    from cogdex.io.stores import stores
+
+    store, key, _ = stores().resolve(url, options)
+    obs = runtime.obstore()
+    keys = [key] if key.endswith(".parquet") else []
+    try:
+        if not keys:
+            keys = _remote_keys(store, key)
+        if not keys:
+            keys = [key]
+        target = folder / hashlib.sha256(url.encode()).hexdigest()[:16]
+        target.mkdir(parents=True, exist_ok=True)
+        files = []
+        for k in keys:
+            local = target / Path(k).name
+            tmp = _temporary(local)
+            tmp.write_bytes(bytes(obs.get(store, k).bytes()))
+            os.replace(tmp, local)
+            files.append(str(local))
+    except Exception as exc:
+        if type(exc).__name__ == "NotFoundError":
+            raise IndexSchemaError(f"no index at {url}") from exc
+        raise StoreError(f"cannot read {url}: {str(exc).splitlines()[0]}") from exc
+    return files

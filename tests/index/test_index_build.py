@@ -1,0 +1,236 @@
+"""Builds against the real servers: STAC API, static STAC over HTTP and disk, S3; the cache,
+request counts, failures per asset, CRS keys, and no signature or secret in any file."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+import cogdex
+from cogdex.errors import BuildError
+from cogdex.index import schema as S
+from cogdex.index.build import clean_href
+from cogdex.io import fetch
+from tests.servers.scenes import COLLECTION
+
+BANDS = ["B02", "B04", "B08"]
+
+
+def _write_items(path: Path, items: list[dict]) -> Path:
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": items}))
+    return path
+
+
+def test_stac_api_build_one_request_per_cog_then_cached(stac_api, stac_files, scenes, tmp_path):
+    with fetch.recording() as rec:
+        coll = cogdex.build_from_stac(
+            stac_api.url, COLLECTION, name="api", bands=BANDS, cache_dir=tmp_path
+        )
+    n = len(scenes.scenes)
+    assert len(coll) == n and coll.bands == BANDS
+    assert coll.band_map["B04"] == S.BandRef("red", 0)  # eo:bands name -> asset key
+    assert rec.requests <= 2 * n * len(BANDS)  # the header fetch: at most 2 per COG
+    assert coll.skipped == []
+    assert coll.epsg_codes == [32643, 32644]
+    assert sorted(coll.ids) == sorted(s.id for s in scenes.scenes)
+
+    with fetch.recording() as rec:
+        again = cogdex.build_from_stac(
+            stac_api.url, COLLECTION, name="api", bands=BANDS, cache_dir=tmp_path
+        )
+        assert len(again) == n
+    assert rec.requests == 0 and again.location == coll.location
+
+    # headers in the index equal those the TIFF engine parses from the files
+    from cogdex.tiff.header import parse_header
+
+    scene = scenes.scenes[0]
+    expected = parse_header(scene.files["B04"].read_bytes())
+    assert again.header(scene.id, "B04") == expected
+
+
+def test_a_different_query_rebuilds(stac_api, scenes, tmp_path):
+    kwargs = {"name": "q", "bands": ["B04"], "cache_dir": tmp_path}
+    full = cogdex.build_from_stac(stac_api.url, COLLECTION, **kwargs)
+    clear = cogdex.build_from_stac(
+        stac_api.url, COLLECTION, query={"eo:cloud_cover": {"lt": 20}}, **kwargs
+    )
+    expected = sorted(s.id for s in scenes.scenes if s.cloud_cover < 20)
+    assert sorted(clear.ids) == expected and len(full) == len(scenes.scenes)
+    dated = cogdex.build_from_stac(
+        stac_api.url, COLLECTION, date_range=("2024-01-01", "2024-01-01"), **kwargs
+    )
+    assert sorted(dated.ids) == sorted(
+        s.id for s in scenes.scenes if s.datetime.date().isoformat() == "2024-01-01"
+    )
+    # the cached file now answers only the last call
+    with fetch.recording() as rec:
+        cogdex.build_from_stac(
+            stac_api.url, COLLECTION, date_range=("2024-01-01", "2024-01-01"), **kwargs
+        )
+    assert rec.requests == 0
+
+
+def test_band_map_checked_before_any_header_fetch(stac_api, tmp_path):
+    with fetch.recording() as rec, pytest.raises(BuildError, match=r"band 'B99'.*offers:.*red"):
+        cogdex.build_from_stac(
+            stac_api.url, COLLECTION, name="bad", bands=["B99"], cache_dir=tmp_path
+        )
+    assert rec.requests == 0
+    with pytest.raises(BuildError, match=r"sample 7 of asset 'stack'.*has 4 samples"):
+        cogdex.build_from_stac(
+            stac_api.url, COLLECTION, name="bad", bands={"x": ("stack", 7)}, cache_dir=tmp_path
+        )
+
+
+def test_multiband_asset_and_default_bands(stac_files, tmp_path):
+    coll = cogdex.build_from_stac(
+        stac_files.items_json, name="multi", bands=["stack:0", "stack:3"], cache_dir=tmp_path
+    )
+    source = coll.band_source("stack:3")
+    assert source.band_index == 3 and set(source.samples_per_pixel) == {4}
+    default = cogdex.build_from_stac(stac_files.items_json, name="all", cache_dir=tmp_path)
+    assert default.bands == [
+        "blue",
+        "green",
+        "red",
+        "nir",
+        "stack:0",
+        "stack:1",
+        "stack:2",
+        "stack:3",
+    ]
+
+
+def test_static_item_collection_on_disk_with_relative_hrefs(stac_files, scenes, tmp_path):
+    items = copy.deepcopy(stac_files.items)
+    for item in items:
+        for asset in item["assets"].values():
+            asset["href"] = "../data/" + asset["href"].removeprefix(stac_files.base_url + "/")
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    (tmp_path / "data").symlink_to(scenes.root)
+    path = _write_items(folder / "items.json", items)
+    coll = cogdex.build_from_stac(
+        path, name="rel", bands=["B04"], cache_dir=tmp_path, bbox=(77.0, 19.0, 78.0, 21.0)
+    )
+    assert len(coll) == len(scenes.scenes)  # bbox touches both tiles
+    href = coll.band_source("B04").hrefs[0]
+    assert href.startswith("file://") and "/data/scenes/" in href
+    clear = cogdex.build_from_stac(
+        path,
+        name="rel",
+        bands=["B04"],
+        cache_dir=tmp_path,
+        query={"eo:cloud_cover": {"lt": 20}},
+    )
+    assert sorted(clear.ids) == sorted(s.id for s in scenes.scenes if s.cloud_cover < 20)
+    with pytest.raises(NotImplementedError, match="needs a STAC API"):
+        cogdex.build_from_stac(path, name="rel", cache_dir=tmp_path, filter={"op": "="})
+
+
+def test_static_item_collection_over_http(stac_files, http_server, scenes, tmp_path):
+    coll = cogdex.build_from_stac(
+        f"{http_server.url}/items.json", name="http", bands=["B02"], cache_dir=tmp_path
+    )
+    assert len(coll) == len(scenes.scenes)
+
+
+def test_failed_headers_are_skipped_with_reasons_or_fatal_when_strict(
+    stac_files, http_server, tmp_path
+):
+    items = copy.deepcopy(stac_files.items)
+    items[0]["assets"]["red"]["href"] = f"{http_server.url}/scenes/missing.tif"
+    items[1]["assets"]["red"]["href"] = f"{http_server.url}/collection.json"
+    del items[2]["assets"]["red"]
+    path = _write_items(tmp_path / "items.json", items)
+    coll = cogdex.build_from_stac(path, name="fail", bands=["B02", "B04"], cache_dir=tmp_path)
+    assert len(coll) == len(items)  # records keep their other band
+    reasons = {(s["id"], s["asset"]): s["reason"] for s in coll.skipped}
+    assert "NotFoundError" in reasons[(items[0]["id"], "red")]
+    assert "TIFF" in reasons[(items[1]["id"], "red")]
+    assert reasons[(items[2]["id"], "red")] == "no such asset"
+    assert len(coll.band_source("B04")) == len(items) - 3
+    assert cogdex.load(coll.location).skipped == coll.skipped
+    with pytest.raises(BuildError, match=r"strict build: 3 problems.*missing\.tif"):
+        cogdex.build_from_stac(
+            path, name="fail", bands=["B02", "B04"], cache_dir=tmp_path, strict=True, force=True
+        )
+
+
+def test_crs_from_every_projection_key_and_from_geokeys(stac_files, tmp_path):
+    from pyproj import CRS
+
+    items = copy.deepcopy(stac_files.items)[:4]
+    wkt = CRS.from_epsg(items[0]["properties"]["proj:epsg"]).to_wkt()
+    projjson = CRS.from_epsg(items[1]["properties"]["proj:epsg"]).to_json_dict()
+    for item in items:
+        for key in ("proj:epsg", "proj:code"):
+            item["properties"].pop(key)
+    items[0]["properties"]["proj:wkt2"] = wkt
+    items[1]["properties"]["proj:projjson"] = projjson
+    items[2]["properties"]["proj:epsg"] = 32644 if "43" in items[2]["id"] else 32643
+    path = _write_items(tmp_path / "items.json", items)
+    coll = cogdex.build_from_stac(path, name="crs", bands=["B04"], cache_dir=tmp_path)
+    by_id = dict(zip(coll.ids, coll.to_arrow().column("crs").to_pylist(), strict=True))
+    epsg = dict(zip(coll.ids, coll.to_arrow().column("epsg").to_pylist(), strict=True))
+    assert by_id[items[0]["id"]] == wkt and epsg[items[0]["id"]] is None
+    assert json.loads(by_id[items[1]["id"]]) == projjson
+    assert epsg[items[2]["id"]] == items[2]["properties"]["proj:epsg"]  # the item wins
+    tile = 32643 if "43QHV" in items[3]["id"] else 32644
+    assert epsg[items[3]["id"]] == tile and by_id[items[3]["id"]] == f"EPSG:{tile}"  # GeoKeys
+
+
+def test_s3_build_with_rewrites_keeps_no_secret(stac_files, s3_server, tmp_path):
+    rewrites = {stac_files.base_url + "/": f"s3://{s3_server.bucket}/"}
+    with fetch.recording() as rec:
+        coll = cogdex.build_from_stac(
+            stac_files.items_json,
+            name="s3",
+            bands=["B04", "B08"],
+            href_rewrites=rewrites,
+            store_options=s3_server.options,
+            cache_dir=tmp_path,
+        )
+    assert coll.skipped == [] and rec.requests <= 2 * 2 * len(coll)
+    assert coll.band_source("B04").hrefs[0].startswith(f"s3://{s3_server.bucket}/scenes/")
+    assert coll.store_options == {"endpoint": s3_server.endpoint, "region": "us-east-1"}
+    raw = b"".join(p.read_bytes() for p in tmp_path.rglob("*.parquet"))
+    assert raw and s3_server.options["secret_access_key"].encode() not in raw
+    assert s3_server.options["access_key_id"].encode() not in raw
+
+
+def test_signed_hrefs_lose_their_signature(stac_files, tmp_path):
+    sas = "?sv=2021-06-08&se=2030-01-01&sp=r&sig=SECRETSIGNATURE%3D"
+    items = copy.deepcopy(stac_files.items)[:2]
+    for item in items:
+        for asset in item["assets"].values():
+            asset["href"] += sas
+    path = _write_items(tmp_path / "items.json", items)
+    coll = cogdex.build_from_stac(path, name="signed", bands=["B04"], cache_dir=tmp_path)
+    assert coll.skipped == [] and "?" not in coll.band_source("B04").hrefs[0]
+    for file in tmp_path.rglob("*.parquet"):
+        assert b"SECRETSIGNATURE" not in file.read_bytes()
+        assert "SECRETSIGNATURE" not in str(pq.read_metadata(file).metadata)
+    assert clean_href("https://h/a.tif?X-Amz-Signature=abc&X-Amz-Credential=k") == "https://h/a.tif"
+    with pytest.raises(BuildError, match="query string"):
+        clean_href("https://h/a.tif?version=3")
+
+
+def test_catalog_build_needs_the_cloud_extra(monkeypatch, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "cogdex_azure" else real(name, *a),
+    )
+    with pytest.raises(cogdex.MissingPluginError, match=r'pip install "cogdex\[azure\]"'):
+        cogdex.build("pc/sentinel-2-l2a", name="pc", bbox=(0, 0, 1, 1), cache_dir=tmp_path)
+    with pytest.raises(BuildError, match=r"has no band\(s\) \['B99'\]"):
+        cogdex.build("earthsearch/sentinel-2-l2a", name="es", bands=["B99"], cache_dir=tmp_path)

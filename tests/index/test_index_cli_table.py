@@ -1,0 +1,116 @@
+"""`cogdex collections ...` and `cogdex inspect`, in process and as a subprocess; builds
+from Parquet tables of TIFF URLs (stac-geoparquet and flat ones)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import cogdex
+from cogdex.cli import main
+from cogdex.errors import BuildError
+
+
+def _run(argv: list[str], capsys) -> tuple[int, str, str]:
+    code = main(argv)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_collections_commands(stac_api, tmp_path, capsys):
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    argv = ["collections", "build", "--stac", stac_api.url, "--collection", "sentinel-2-l2a"]
+    code, out, _ = _run([*argv, "--name", "cli", "--bands", "B04,B08", *cache], capsys)
+    assert code == 0 and "8 records" in out and "saved to" in out
+    code, out, _ = _run(["collections", "list", "--json", *cache], capsys)
+    listed = json.loads(out)
+    assert [c["name"] for c in listed] == ["cli"] and listed[0]["records"] == 8
+    code, out, _ = _run(["collections", "info", "cli", *cache], capsys)
+    assert code == 0 and "B04=red[0]" in out and "EPSG:32643" in out
+    target = tmp_path / "exported.parquet"
+    code, out, _ = _run(["collections", "export", "cli", str(target), *cache], capsys)
+    assert code == 0 and len(cogdex.load(target)) == 8
+    code, out, _ = _run(["collections", "delete", "cli", *cache], capsys)
+    assert code == 0
+    code, out, err = _run(["collections", "info", "cli", *cache], capsys)
+    assert code == 1 and out == "" and err.count("\n") == 1 and "no cached collection" in err
+
+
+def test_build_errors_are_one_line(stac_api, tmp_path, capsys):
+    argv = ["collections", "build", "--stac", stac_api.url, "--collection", "sentinel-2-l2a"]
+    code, _, err = _run(
+        [*argv, "--name", "x", "--bands", "B99", "--cache-dir", str(tmp_path)], capsys
+    )
+    assert code == 1 and err.startswith("cogdex: error: band 'B99'") and err.count("\n") == 1
+
+
+def test_inspect(scenes, http_server, capsys):
+    url = f"{http_server.url}/{scenes.scenes[0].keys['stack']}"
+    code, out, _ = _run(["inspect", url], capsys)
+    assert code == 0
+    assert "1024 x 1024, 4 band(s), uint16" in out and "DEFLATE" in out.upper()
+    assert f"EPSG:{scenes.scenes[0].epsg}" in out and "levels" in out
+    code, out, _ = _run(["inspect", url, "--json"], capsys)
+    doc = json.loads(out)
+    assert doc["levels"][0]["width"] == 1024 and len(doc["levels"][0]["tile_offsets"]) == 4
+    code, _, err = _run(["inspect", f"{http_server.url}/nope.tif"], capsys)
+    assert code == 1 and "not found" in err and err.count("\n") == 1
+
+
+def test_cli_subprocess(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "cogdex.cli", "collections", "list", "--cache-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0 and proc.stdout.strip() == "no cached collections"
+
+
+def test_build_from_stac_geoparquet(stac_files, scenes, tmp_path):
+    coll = cogdex.build_from_table(
+        stac_files.items_parquet, name="geoparquet", bands=["B04"], cache_dir=tmp_path
+    )
+    assert sorted(coll.ids) == sorted(s.id for s in scenes.scenes)
+    assert coll.skipped == [] and coll.epsg_codes == [32643, 32644]
+    assert "platform" in coll.columns
+
+
+def test_build_from_flat_table_infers_or_names_what_it_cannot(stac_files, scenes, tmp_path):
+    flat = pa.table(
+        {
+            "tile_id": [s.id for s in scenes.scenes],
+            "year": [s.datetime.year for s in scenes.scenes],
+            "path": [f"{stac_files.base_url}/{s.keys['stack']}" for s in scenes.scenes],
+        }
+    )
+    path = tmp_path / "flat.parquet"
+    pq.write_table(flat, path)
+    bands = {"B02": ("data", 0), "B08": ("data", 3)}
+    coll = cogdex.build_from_table(path, name="flat", bands=bands, cache_dir=tmp_path)
+    assert len(coll) == len(scenes.scenes) and coll.epsg_codes == [32643, 32644]  # GeoKeys
+    # footprints come from the headers: each contains the AOI point
+    import shapely
+
+    footprints = shapely.from_wkb(coll.to_arrow().column("geometry").to_numpy(False))
+    assert shapely.contains_xy(footprints, 78.0, 20.0).all()
+    pq.write_table(flat.drop_columns(["year"]), path)
+    with pytest.raises(BuildError, match=r"cannot infer the datetime column.*columns=\{'datetime'"):
+        cogdex.build_from_table(path, name="flat", bands=bands, cache_dir=tmp_path)
+    renamed = flat.rename_columns(["tile_id", "acq", "link"])
+    pq.write_table(renamed, Path(path))
+    coll = cogdex.build_from_table(
+        path,
+        name="flat",
+        bands=bands,
+        columns={"datetime": "acq"},
+        href_columns={"data": "link"},
+        cache_dir=tmp_path,
+    )
+    assert len(coll) == len(scenes.scenes)

@@ -1,0 +1,288 @@
+"""Collection: filters, user columns, extend, export/load, Arrow interop (pyarrow, DuckDB,
+Polars, geopandas), the band accessor, partitioned files and atomic writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+import shapely
+
+import cogdex
+from cogdex.errors import IndexSchemaError
+from cogdex.index import store
+
+
+@pytest.fixture(scope="module")
+def coll(stac_files, tmp_path_factory):
+    cache = tmp_path_factory.mktemp("cache")
+    return cogdex.build_from_stac(
+        stac_files.items_json, name="coll", bands=["B04", "B08"], cache_dir=cache
+    )
+
+
+def test_repr_len_bands_crs(coll, scenes):
+    text = repr(coll)
+    assert f"{len(scenes.scenes)} records" in text and "B04, B08" in text
+    assert "EPSG:32643" in text and "items.json" in text
+    assert coll.crs == ["EPSG:32643", "EPSG:32644"]
+
+
+def test_subset_matches_a_plain_python_filter(coll, scenes):
+    sub = coll.subset(cloud_cover_lt=50, date_range=("2024-01-01", "2024-01-11"))
+    expected = {
+        s.id
+        for s in scenes.scenes
+        if s.cloud_cover < 50 and s.datetime.date() <= dt.date(2024, 1, 11)
+    }
+    assert set(sub.ids) == expected
+    west = coll.subset(bbox=(77.0, 19.9, 77.95, 20.1))  # only the 43N tile reaches this far west
+    assert set(west.ids) == {s.id for s in scenes.scenes if s.epsg == 32643}
+    point = shapely.Point(78.0, 20.0).buffer(0.001)
+    assert len(coll.subset(geometries=[point])) == len(scenes.scenes)
+    assert len(coll.subset(geometries=shapely.box(10, 10, 11, 11))) == 0
+    platform = coll.where(pc.field("platform") == "sentinel-2a")
+    assert set(platform.ids) == {s.id for s in scenes.scenes if s.platform == "sentinel-2a"}
+
+
+def test_user_columns_splits_and_join(coll):
+    ids = coll.ids
+    labelled = coll.with_column("split", ["train" if i % 2 else "val" for i in range(len(ids))])
+    assert set(labelled.subset(split="val").ids) == set(ids[::2])
+    by_fn = labelled.with_column("doubled", lambda r: r["cloud_cover"] * 2)
+    assert by_fn.to_arrow().column("doubled").to_pylist() == [
+        c * 2 for c in coll.to_arrow().column("cloud_cover").to_pylist()
+    ]
+    labels = pa.table({"id": ids[:3], "label": [1, 2, 3], "note": ["a", "b", "c"]})
+    joined = by_fn.join(labels)
+    table = joined.to_arrow()
+    assert table.column("id").to_pylist() == ids  # order and records kept
+    assert table.column("label").to_pylist() == [1, 2, 3] + [None] * (len(ids) - 3)
+    assert table.column_names[-1] == "assets"
+    with pytest.raises(IndexSchemaError, match="no column 'fold'"):
+        coll.subset(split="a", split_column="fold")
+
+
+def _by_id(c) -> pa.Table:
+    """Rows in id order (an export sorts rows spatially)."""
+    table = c.to_arrow()
+    return table.take(pc.sort_indices(table.column("id")))
+
+
+def test_export_load_round_trip_keeps_records_and_columns(coll, tmp_path):
+    labelled = coll.with_column("label", list(range(len(coll))))
+    path = labelled.export(tmp_path / "out.parquet")
+    back = cogdex.load(path)
+    assert _by_id(back).equals(_by_id(labelled))
+    assert back.bands == coll.bands and back.name == coll.name
+    b04 = back.band_source("B04")
+    for i in range(len(b04)):
+        assert b04.header(i) == coll.header(b04.ids[i], "B04")
+
+
+def test_export_to_s3_and_load(coll, s3_server, tmp_path):
+    url = f"s3://{s3_server.bucket}/indexes/coll.parquet"
+    coll.export(url, store_options=s3_server.options)
+    back = cogdex.load(url, store_options=s3_server.options, cache_dir=tmp_path)
+    assert _by_id(back).equals(_by_id(coll))
+
+
+def test_geoparquet_readers(coll, tmp_path):
+    import duckdb
+    import geopandas
+    import polars as pl
+
+    path = coll.export(tmp_path / "geo.parquet")
+    gdf = geopandas.read_parquet(path)
+    assert gdf.crs.to_string() == "OGC:CRS84" and len(gdf) == len(coll)
+    assert gdf.geometry.iloc[0].geom_type == "Polygon"
+    meta = pq.read_schema(path).metadata
+    geo = __import__("json").loads(meta[b"geo"])
+    assert geo["version"] == "1.1.0" and geo["columns"]["geometry"]["covering"]["bbox"]["xmin"] == [
+        "bbox",
+        "xmin",
+    ]
+    rows = duckdb.sql(
+        f"SELECT id, assets.red.href AS href FROM read_parquet('{path}') WHERE cloud_cover < 50"
+    ).fetchall()
+    assert {r[0] for r in rows} == set(coll.subset(cloud_cover_lt=50).ids)
+    # the Arrow stream interface: DuckDB, Polars and pyarrow take the Collection itself
+    assert duckdb.sql("SELECT count(*) FROM coll").fetchone()[0] == len(coll)
+    assert pl.from_arrow(pa.table(coll)).height == len(coll)
+    assert pa.table(coll).num_rows == len(coll)
+    assert len(coll.to_geopandas()) == len(coll)
+
+
+def test_as_collection_from_duckdb_and_polars(coll):
+    import duckdb
+    import polars as pl
+
+    reshaped = pa.table(
+        duckdb.sql("SELECT *, cloud_cover < 30 AS clear FROM coll ORDER BY datetime")
+    )
+    with pytest.raises(IndexSchemaError, match=r"assets.blue \(bands B02\) is missing"):
+        cogdex.as_collection(reshaped, bands={"B02": "blue"})
+    again = cogdex.as_collection(reshaped, name="again", bands=coll.band_map)
+    assert again.bands == coll.bands and "clear" in again.columns
+    assert again.header(again.ids[0], "B08") == coll.header(again.ids[0], "B08")
+    frame = pl.from_arrow(coll.to_arrow()).drop("bbox", "epsg")
+    with pytest.raises(IndexSchemaError, match=r"column 'bbox' is missing; column 'epsg'"):
+        cogdex.as_collection(frame.to_arrow())
+
+
+def test_extend_replaces_same_ids(coll):
+    first, rest = coll[:3], coll[3:]
+    grown = first.extend(rest)
+    assert sorted(grown.ids) == sorted(coll.ids)
+    relabelled = coll[:2].with_column("label", [9, 9])
+    merged = grown.extend(relabelled)
+    assert len(merged) == len(coll)
+    labels = dict(zip(merged.ids, merged.to_arrow().column("label").to_pylist(), strict=True))
+    assert [labels[i] for i in coll.ids[:2]] == [9, 9]
+
+
+def test_band_source_columns_match_the_headers(coll):
+    src = coll.band_source("B08")
+    for i in range(len(src)):
+        header = src.header(i)
+        levels = range(src.level_start[i], src.level_start[i + 1])
+        assert [src.width[k] for k in levels] == [lv.width for lv in header.levels]
+        for k, level in zip(levels, header.levels, strict=True):
+            tiles = slice(src.tile_start[k], src.tile_start[k + 1])
+            assert np.array_equal(src.tile_offsets[tiles], level.tile_offsets)
+            assert np.array_equal(src.tile_byte_counts[tiles], level.tile_byte_counts)
+        assert tuple(src.transform[i]) == header.georef.transform
+        assert src.has_nodata[i] and src.nodata[i] == header.nodata
+    assert src.tile_offsets.dtype == np.uint64
+
+
+def _synthetic(n: int) -> pa.Table:
+    """`n` scenes spread over lon/lat and 3 years, sharing one real header layout."""
+    rng = np.random.default_rng(1)
+    lon = rng.uniform(-170, 170, n)
+    lat = rng.uniform(-70, 70, n)
+    boxes = shapely.box(lon, lat, lon + 1, lat + 1)
+    start = np.datetime64("2021-01-01T00:00:00", "us")
+    when = start + (rng.uniform(0, 3 * 365, n) * 86400e6).astype("timedelta64[us]")
+    return pa.table(
+        {
+            "id": [f"s{i}" for i in range(n)],
+            "datetime": pa.array(when).cast(pa.timestamp("us", tz="UTC")),
+            "cloud_cover": rng.uniform(0, 100, n),
+            "geometry": shapely.to_wkb(boxes),
+            "lon": lon,
+            "lat": lat,
+        }
+    )
+
+
+def test_partitioned_spatially_sorted_index_prunes_row_groups(coll, tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "PARTITION_ROWS", 1000)
+    monkeypatch.setattr(store, "ROW_GROUP_ROWS", 256)
+    synth = _synthetic(6000)
+    template = coll.to_arrow().slice(0, 1)
+    table = template.take(np.zeros(len(synth), np.int64))
+    bounds = shapely.bounds(shapely.from_wkb(synth.column("geometry").to_numpy(False)))
+    table = table.set_column(0, "id", synth.column("id"))
+    table = table.set_column(1, "datetime", synth.column("datetime"))
+    table = table.set_column(3, "cloud_cover", synth.column("cloud_cover"))
+    table = table.set_column(4, "geometry", synth.column("geometry"))
+    bbox = pa.StructArray.from_arrays(
+        [pa.array(bounds[:, i]) for i in range(4)], names=["xmin", "ymin", "xmax", "ymax"]
+    )
+    table = table.set_column(5, "bbox", bbox)
+    big = cogdex.as_collection(table, name="big")
+    path = Path(big.export(tmp_path / "big.parquet"))
+    assert sorted(p.name for p in path.iterdir()) == [
+        "2021.parquet",
+        "2022.parquet",
+        "2023.parquet",
+    ]
+    loaded = cogdex.load(path)
+    assert len(loaded) == 6000
+    area = (10.0, 10.0, 15.0, 15.0)
+    sub = loaded.subset(bbox=area, date_range=("2022-01-01", "2022-06-30"), cloud_cover_lt=60)
+    lon, lat = synth.column("lon").to_numpy(), synth.column("lat").to_numpy()
+    when = synth.column("datetime").to_numpy()
+    ok = (
+        (lon <= 15)
+        & (lon + 1 >= 10)
+        & (lat <= 15)
+        & (lat + 1 >= 10)
+        & (when >= np.datetime64("2022-01-01"))
+        & (when < np.datetime64("2022-07-01"))
+        & (synth.column("cloud_cover").to_numpy() < 60)
+    )
+    assert set(sub.ids) == {f"s{i}" for i in np.flatnonzero(ok)}
+    # the sort makes a small bbox touch few row groups
+    from cogdex.index import query as Q
+
+    conds = [Q.Range("bbox.xmin", hi=15.0), Q.Range("bbox.xmax", lo=10.0)]
+    conds += [Q.Range("bbox.ymin", hi=15.0), Q.Range("bbox.ymax", lo=10.0)]
+    meta = pq.ParquetFile(path / "2022.parquet").metadata
+    assert len(Q.row_groups(meta, conds)) <= meta.num_row_groups // 3
+
+
+def test_failed_write_leaves_the_previous_index(coll, tmp_path, monkeypatch):
+    path = Path(coll.export(tmp_path / "keep.parquet"))
+    before = path.read_bytes()
+
+    def broken(table, meta, target):
+        Path(target).write_bytes(b"partial")
+        raise KeyboardInterrupt("interrupted mid-write")
+
+    monkeypatch.setattr(store, "_write_file", broken)
+    with pytest.raises(KeyboardInterrupt):
+        coll.with_column("x", list(range(len(coll)))).export(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.parquet"]  # no temporary left
+    assert os.path.getsize(path) == len(before)
+
+
+def test_newer_version_on_disk_is_refused(coll, tmp_path):
+    path = coll.export(tmp_path / "v.parquet")
+    table = pq.read_table(path)
+    meta = dict(table.schema.metadata)
+    meta[b"cogdex"] = meta[b"cogdex"].replace(b'"schema_version": 1', b'"schema_version": 99')
+    pq.write_table(table.replace_schema_metadata(meta), path)
+    with pytest.raises(IndexSchemaError, match="schema version 99"):
+        cogdex.load(path)
+
+
+def test_adapters_dispatch_or_name_the_missing_extra(coll):
+    from cogdex import plugins
+    from cogdex.adapters import OutputAdapter
+    from cogdex.hookspecs import hookimpl
+
+    pm = plugins.plugin_manager()
+    installed = {n: pm.get_plugin(n) for n in ("torchgeo", "xarray") if pm.get_plugin(n)}
+    for plugin in installed.values():
+        plugins.unregister(plugin)
+    try:
+        with pytest.raises(cogdex.MissingPluginError, match=r"cogdex\[torchgeo\]"):
+            coll.to_torchgeo_dataset(["B04"])
+        with pytest.raises(cogdex.MissingPluginError, match=r"cogdex\[xarray\]"):
+            coll.get_xarray((78, 20, 78.01, 20.01), ["B04"])
+
+        class Fake:
+            @hookimpl
+            def cogdex_adapters(self):
+                return [OutputAdapter("xarray", lambda c, *a, **k: (len(c), a, k))]
+
+        fake = Fake()
+        plugins.register(fake, name="fake-xarray")
+        assert coll.get_xarray("g", ["B04"], chunks=None) == (
+            len(coll),
+            ("g", ["B04"]),
+            {"chunks": None},
+        )
+        plugins.unregister(fake)
+    finally:
+        for name, plugin in installed.items():
+            plugins.register(plugin, name=name)
