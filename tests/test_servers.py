@@ -149,9 +149,10 @@ def test_http_200_only_server(http_server_no_range: RangeServer, blob):
     assert [bytes(p) for p in parts] == [data[s:e] for s, e in _ranges(len(data))]
     assert runtime.run(fetch.read_head(url, 100)) == (data[:100], len(data))
     gets = [r.range for r in http_server_no_range.requests if r.method == "GET"]
-    # The range GETs in flight before the 200 was seen, then one whole-object GET for both
+    # The range GETs in flight before the 200 was seen (none when an earlier test already
+    # taught this process that the origin ignores Range), then one whole-object GET for both
     # reads: the origin is remembered and the body cached.
-    assert gets[-1] is None and None not in gets[:-1] and 1 <= len(gets[:-1]) <= 3
+    assert gets[-1] is None and None not in gets[:-1] and len(gets[:-1]) <= 3
 
 
 # -- the fault server ------------------------------------------------------------------------
