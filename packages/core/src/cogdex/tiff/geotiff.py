@@ -143,7 +143,7 @@ class GeoTIFF:
 
     @property
     def band_descriptions(self) -> tuple[str | None, ...]:
-        return self.header.descriptions
+        return self.header.descriptions or (None,) * self.count
 
     @property
     def scale_offset(self) -> tuple[tuple[float, float], ...]:
@@ -151,7 +151,9 @@ class GeoTIFF:
         h = self.header
         return tuple(
             (1.0 if s is None else s, 0.0 if o is None else o)
-            for s, o in zip(h.scales, h.offsets, strict=True)
+            for s, o in zip(
+                h.scales or (None,) * self.count, h.offsets or (None,) * self.count, strict=True
+            )
         )
 
     # -- reading -------------------------------------------------------------------------
@@ -257,7 +259,11 @@ class GeoTIFF:
             )
             for i, data in zip(fetched.tolist(), datas, strict=True)
         ]
-        await asyncio.gather(*jobs)
+        # Wait for every tile, even after one fails: none may write into the array later.
+        results = await asyncio.gather(*jobs, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     def _decoder(self, level: Level) -> codecs.Decoder:
         decode = self._decoders.get(level.ifd_offset)

@@ -290,7 +290,7 @@ def _level(view: ByteView, layout: Layout, ifd: IFD) -> Level:
         raise bad("no tile or strip byte counts")
     if not tiled and planar == 1 and compression == T.NONE and tiles == 1 and counts.size:
         tile_height, offsets, counts = _chop_strip(
-            width * spp * bits, height, tile_height, int(offsets[0]), int(counts[0])
+            width * spp * bits, height, tile_height, int(offsets[0]), int(counts[0]), view.size
         )
         tiles = offsets.size
     if offsets.size < tiles or counts.size < tiles:
@@ -333,16 +333,20 @@ def _level(view: ByteView, layout: Layout, ifd: IFD) -> Level:
 
 
 def _chop_strip(
-    row_bits: int, height: int, rows: int, offset: int, count: int
+    row_bits: int, height: int, rows: int, offset: int, count: int, size: int
 ) -> tuple[int, np.ndarray, np.ndarray]:
     """libtiff's split of one uncompressed strip into strips of about 8 KiB, which GDAL
-    reports as the block size (and which lets small windows read only the rows they need)."""
+    reports as the block size (and which lets small windows read only the rows they need).
+
+    Not done when the file could not hold that many strips' worth of pixels (a lying
+    header must not make cogdex allocate arrays larger than the file).
+    """
     row_bytes = (row_bits + 7) // 8
     per_strip = max(1, STRIP_CHOP_BYTES // row_bytes) if row_bytes <= STRIP_CHOP_BYTES else 1
-    if per_strip >= rows:
-        return rows, np.array([offset], np.uint64), np.array([count], np.uint64)
     n = -(-height // per_strip)
     step = per_strip * row_bytes
+    if per_strip >= rows or n > size // step + 1:
+        return rows, np.array([offset], np.uint64), np.array([count], np.uint64)
     starts = np.arange(n, dtype=np.uint64) * np.uint64(step)
     sizes = np.clip(np.int64(count) - starts.astype(np.int64), 0, step).astype(np.uint64)
     offsets = np.where(sizes > 0, np.uint64(offset) + starts, np.uint64(0))
@@ -396,6 +400,12 @@ def _nodata(value: float | None, dtype: str) -> float | None:
     return float(np.float32(value))
 
 
+def _per_band[V](values: dict[int, V], bands: range, missing: V) -> tuple[V, ...]:
+    """One value per band, or () when no band has one (a header that claims thousands of
+    bands costs nothing unless its metadata really lists them)."""
+    return tuple(values.get(b, missing) for b in bands) if values else ()
+
+
 def _georeferenced(
     view: ByteView, layout: Layout, ifd: IFD, levels: tuple[Level, ...]
 ) -> TIFFHeader:
@@ -430,10 +440,10 @@ def _georeferenced(
         levels=levels,
         georef=georef,
         nodata=_nodata(parse_nodata(tags.text(T.GDAL_NODATA)), levels[0].dtype),
-        descriptions=tuple(meta.descriptions.get(b) for b in bands),
-        scales=tuple(meta.scales.get(b) for b in bands),
-        offsets=tuple(meta.offsets.get(b) for b in bands),
-        units=tuple(meta.units.get(b) for b in bands),
+        descriptions=_per_band(meta.descriptions, bands, None),
+        scales=_per_band(meta.scales, bands, None),
+        offsets=_per_band(meta.offsets, bands, None),
+        units=_per_band(meta.units, bands, None),
         metadata=meta.dataset,
-        band_metadata=tuple(meta.bands.get(b, {}) for b in bands),
+        band_metadata=_per_band(meta.bands, bands, {}),
     )

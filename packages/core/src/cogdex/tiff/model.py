@@ -145,8 +145,9 @@ class TIFFHeader:
     """Everything cogdex knows about one TIFF after reading its header.
 
     `levels[0]` is full resolution, `levels[1:]` the overviews from largest to smallest.
-    `nodata` is GDAL_NODATA parsed as a float (NaN allowed). Per-band lists (descriptions,
-    scales, offsets, units, band_metadata) have one entry per sample of `levels[0]`.
+    `nodata` is GDAL_NODATA parsed as a float (NaN allowed). Per-band tuples (descriptions,
+    scales, offsets, units, band_metadata) have one entry per sample of `levels[0]` (None or
+    {} where a band has none), or are empty when no band has any.
     `metadata` holds GDAL_METADATA's dataset items of the default domain.
     """
 
