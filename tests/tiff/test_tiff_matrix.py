@@ -8,7 +8,6 @@ compared with tifffile's decoding.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,7 @@ WINDOWS = [
     (149, 0, 1, 130),  # last column
 ]
 
-warnings.filterwarnings("ignore", category=rasterio.errors.NotGeoreferencedWarning)
+pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
 
 
 def _same(ours: np.ndarray, theirs: np.ndarray, what: str) -> None:

@@ -124,7 +124,8 @@ def check(level: Level, source: str) -> None:
     if level.predictor not in (T.PREDICTOR_NONE, T.PREDICTOR_HORIZONTAL, T.PREDICTOR_FLOAT):
         raise no(f"predictor {level.predictor}")
     if comp in _STREAM_CODECS:
-        odd = bits % 8 != 0
+        complex_samples = level.sample_format in (T.SAMPLE_COMPLEX_INT, T.SAMPLE_COMPLEX_FLOAT)
+        odd = bits not in ((32, 64, 128) if complex_samples else (8, 16, 32, 64))
         if odd and level.sample_format not in (T.SAMPLE_UINT, T.SAMPLE_VOID):
             raise no(f"{bits}-bit samples of sample format {level.sample_format}")
         if level.predictor == T.PREDICTOR_HORIZONTAL and (odd or level.sample_format > 3):
@@ -165,7 +166,7 @@ def _stream_decoder(level: Level, byte_order: str, samples: int) -> Decoder:
     stored = _stored_dtype(level, byte_order)
     out_dtype = np.dtype(level.dtype)
     values_per_row = width * samples * (2 if level.sample_format in (5, 6) else 1)
-    packed = bits % 8 != 0
+    packed = level.sample_format not in (5, 6) and bits != stored.itemsize * 8
     row_bytes = (values_per_row * bits + 7) // 8 if packed else values_per_row * stored.itemsize
     if level.sample_format in (5, 6):
         row_bytes = width * samples * bits // 8

@@ -1,0 +1,134 @@
+"""Layouts no common writer produces, built byte by byte and read by cogdex and GDAL."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import imagecodecs
+import numpy as np
+import pytest
+import rasterio
+
+import cogdex
+from cogdex.tiff import tags as T
+
+pytestmark = pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")
+
+_FORMATS = {1: "B", 2: "s", 3: "H", 4: "I", 12: "d"}
+
+
+def tiff(entries: dict[int, tuple[int, list[int | float] | bytes]], strips: list[bytes]) -> bytes:
+    """A little-endian classic TIFF: one IFD with `entries` ({tag: (type, values)}) plus
+    StripOffsets/StripByteCounts for `strips`, values and strips placed after the IFD."""
+    entries = dict(entries)
+    entries[T.STRIP_BYTE_COUNTS] = (4, [len(s) for s in strips])
+    entries[T.STRIP_OFFSETS] = (4, [0] * len(strips))  # patched below
+    n = len(entries)
+    ifd_size = 2 + 12 * n + 4
+    out_of_line = bytearray()
+    base = 8 + ifd_size
+
+    def encode(ftype: int, values: list[int | float] | bytes) -> tuple[int, bytes]:
+        if ftype == 2:
+            assert isinstance(values, bytes)
+            return len(values), values
+        assert isinstance(values, list)
+        return len(values), struct.pack(f"<{len(values)}{_FORMATS[ftype]}", *values)
+
+    sizes = {tag: encode(*value) for tag, value in entries.items()}
+    positions = {}
+    for tag, (_, blob) in sizes.items():
+        if len(blob) > 4:
+            positions[tag] = base + len(out_of_line)
+            out_of_line += blob + b"\0" * (len(blob) % 2)
+    data_start = base + len(out_of_line)
+    starts, at = [], data_start
+    for s in strips:
+        starts.append(at)
+        at += len(s)
+    entries[T.STRIP_OFFSETS] = (4, starts)
+    count, blob = encode(*entries[T.STRIP_OFFSETS])
+    if T.STRIP_OFFSETS in positions:
+        p = positions[T.STRIP_OFFSETS] - base
+        out_of_line[p : p + len(blob)] = blob
+    sizes[T.STRIP_OFFSETS] = (count, blob)
+    ifd = bytearray(struct.pack("<H", n))
+    for tag in sorted(entries):
+        ftype = entries[tag][0]
+        count, blob = sizes[tag]
+        value = struct.pack("<I", positions[tag]) if tag in positions else blob.ljust(4, b"\0")
+        ifd += struct.pack("<HHI", tag, ftype, count) + value
+    ifd += struct.pack("<I", 0)
+    return b"II*\0" + struct.pack("<I", 8) + bytes(ifd) + bytes(out_of_line) + b"".join(strips)
+
+
+def _compare_with_gdal(data: bytes, path: Path) -> np.ndarray:
+    path.write_bytes(data)
+    ours = cogdex.open(path).read()
+    with rasterio.open(path) as ds:
+        gdal = ds.read()
+    assert ours.dtype == gdal.dtype
+    assert np.array_equal(ours, gdal)
+    return ours
+
+
+def _basic(width: int, height: int, bits: int, rows: int, **extra: int) -> dict:
+    entries = {
+        T.IMAGE_WIDTH: (4, [width]),
+        T.IMAGE_LENGTH: (4, [height]),
+        T.BITS_PER_SAMPLE: (3, [bits]),
+        T.COMPRESSION: (3, [1]),
+        T.PHOTOMETRIC: (3, [1]),
+        T.ROWS_PER_STRIP: (4, [rows]),
+    }
+    entries.update({tag: (3, [value]) for tag, value in extra.items()})
+    return entries
+
+
+@pytest.mark.parametrize("fill_order", [1, 2])
+def test_one_bit_strips_in_both_fill_orders(fill_order: int, tmp_path: Path) -> None:
+    rng = np.random.default_rng(fill_order)
+    image = rng.integers(0, 2, (37, 53)).astype(np.uint8)
+    strips = []
+    for row in range(0, 37, 10):
+        packed = np.packbits(image[row : row + 10], axis=-1).tobytes()
+        strips.append(imagecodecs.bitorder_encode(packed) if fill_order == 2 else packed)
+    entries = _basic(53, 37, 1, 10)
+    entries[T.FILL_ORDER] = (3, [fill_order])
+    ours = _compare_with_gdal(tiff(entries, strips), tmp_path / "bits.tif")
+    assert np.array_equal(ours[0], image)
+
+
+@pytest.mark.parametrize("bits", [2, 6, 10, 24])
+def test_odd_unsigned_bit_depths(bits: int, tmp_path: Path) -> None:
+    rng = np.random.default_rng(bits)
+    image = rng.integers(0, 2**bits, (9, 13)).astype(np.uint32)
+    bitstream = "".join(
+        "".join(format(int(v), f"0{bits}b") for v in row).ljust(-(-13 * bits // 8) * 8, "0")
+        for row in image
+    )
+    strip = int(bitstream, 2).to_bytes(len(bitstream) // 8, "big")
+    ours = _compare_with_gdal(tiff(_basic(13, 9, bits, 9), [strip]), tmp_path / "odd.tif")
+    assert np.array_equal(ours[0], image)
+
+
+def test_geokeys_with_a_user_defined_geographic_crs_in_grads(tmp_path: Path) -> None:
+    """Angular units other than degrees (GeogAngularUnitsGeoKey 9105, grad)."""
+    keys = [1, 1, 0, 5, 1024, 0, 1, 2, 1025, 0, 1, 1, 2048, 0, 1, 32767, 2050, 0, 1, 6326]
+    keys += [2054, 0, 1, 9105]
+    entries = _basic(4, 3, 8, 3)
+    entries[T.GEO_KEY_DIRECTORY] = (3, keys)
+    entries[T.MODEL_PIXEL_SCALE] = (12, [0.5, 0.5, 0.0])
+    entries[T.MODEL_TIEPOINT] = (12, [0.0, 0.0, 0.0, 10.0, 50.0, 0.0])
+    path = tmp_path / "grads.tif"
+    path.write_bytes(tiff(entries, [bytes(range(12))]))
+    tif = cogdex.open(path)
+    with rasterio.open(path) as ds:
+        gdal = ds.crs
+        assert tif.transform == tuple(ds.transform)[:6]
+    assert tif.epsg is None
+    import pyproj
+
+    assert tif.crs.equals(pyproj.CRS(gdal.to_wkt(version="WKT2_2019")))
+    assert "grad" in tif.crs.to_wkt()
