@@ -55,6 +55,7 @@ class Collection:
         if table is None and files is None:
             raise ValueError("a Collection needs a table or index files")
         self._table = table
+        self._light_table: pa.Table | None = None
         self._meta = meta
         self._files = files
         self._conditions = tuple(conditions)
@@ -102,16 +103,30 @@ class Collection:
 
     # -- rows --------------------------------------------------------------------------------
 
+    def _light(self) -> pa.Table:
+        """The rows without `assets` (plus their location in the files when lazy)."""
+        if self._table is not None:
+            return self._table
+        if self._light_table is None:
+            assert self._files is not None
+            self._light_table = self._files.read(self._conditions, light=True)
+        return self._light_table
+
     def _rows(self) -> pa.Table:
         if self._table is None:
             assert self._files is not None
-            self._table = S.conform(self._files.read(self._conditions))
+            from cogdex.index.store import LOCATION
+
+            light = self._light()
+            assets = self._files.read_assets(light)
+            table = light.drop_columns(list(LOCATION)).append_column("assets", assets)
+            self._table = S.conform(table)
         return self._table
 
     def __len__(self) -> int:
         if self._table is None and not self._conditions and self._files is not None:
             return self._files.count()
-        return self._rows().num_rows
+        return self._light().num_rows
 
     def _schema(self) -> pa.Schema:
         if self._table is not None:
@@ -126,17 +141,17 @@ class Collection:
     @property
     def epsg_codes(self) -> list[int]:
         """Distinct EPSG codes of the scenes (scenes without one are in `crs` only)."""
-        codes = pc.unique(self._rows().column("epsg").drop_null()).to_pylist()
+        codes = pc.unique(self._light().column("epsg").drop_null()).to_pylist()
         return sorted(int(c) for c in codes)
 
     @property
     def crs(self) -> list[str]:
         """Distinct scene CRSs: "EPSG:n", or WKT2/PROJJSON for CRSs without a code."""
-        return sorted(pc.unique(self._rows().column("crs").drop_null()).to_pylist())
+        return sorted(pc.unique(self._light().column("crs").drop_null()).to_pylist())
 
     @property
     def ids(self) -> list[str]:
-        return self._rows().column("id").to_pylist()
+        return self._light().column("id").to_pylist()
 
     def __repr__(self) -> str:
         source = self._meta.source

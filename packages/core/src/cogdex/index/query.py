@@ -46,6 +46,20 @@ def _raw(value: Any) -> Any:
     return value
 
 
+def _scalar(value: Any, typ: pa.DataType) -> pa.Scalar:
+    """An Arrow scalar built from a numpy buffer: `pa.scalar` would import pandas (a quarter
+    second on a cold process) through pyarrow's pandas shim."""
+    if pa.types.is_timestamp(typ):
+        raw = np.array([_raw(value)], np.int64) if typ.unit == "us" else None
+    elif pa.types.is_floating(typ) or pa.types.is_integer(typ):
+        raw = np.array([value], typ.to_pandas_dtype())
+    else:
+        raw = None
+    if raw is None:
+        return pa.scalar(value, typ)
+    return pa.Array.from_buffers(typ, 1, [None, pa.py_buffer(raw)])[0]
+
+
 def _leaf(table: pa.Table, path: str) -> pa.Array | pa.ChunkedArray:
     head, *rest = path.split(".")
     column: Any = table.column(head)
@@ -55,7 +69,8 @@ def _leaf(table: pa.Table, path: str) -> pa.Array | pa.ChunkedArray:
 
 
 def mask(table: pa.Table, conditions: Sequence[Condition]) -> pa.Array | pa.ChunkedArray | None:
-    """The rows of `table` meeting every condition (nulls never match), or None for all."""
+    """The rows of `table` meeting every condition (null where a value is null, which
+    `Table.filter` drops), or None for all."""
     result = None
     for cond in conditions:
         column = _leaf(table, cond.column)
@@ -66,12 +81,11 @@ def mask(table: pa.Table, conditions: Sequence[Condition]) -> pa.Array | pa.Chun
             typ = column.type
             if cond.lo is not None:
                 above = pc.greater if cond.strict_lo else pc.greater_equal
-                parts.append(above(column, pa.scalar(cond.lo, typ)))
+                parts.append(above(column, _scalar(cond.lo, typ)))
             if cond.hi is not None:
                 below = pc.less if cond.strict_hi else pc.less_equal
-                parts.append(below(column, pa.scalar(cond.hi, typ)))
-        for part in parts:
-            part = pc.fill_null(part, False)
+                parts.append(below(column, _scalar(cond.hi, typ)))
+        for part in parts:  # a null stays null, and `Table.filter` drops null rows
             result = part if result is None else pc.and_(result, part)
     return result
 

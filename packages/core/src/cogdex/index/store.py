@@ -327,18 +327,70 @@ class IndexFiles:
     def count(self) -> int:
         return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
 
-    def read(self, conditions: Sequence[Q.Condition] = ()) -> pa.Table:
-        """The rows meeting `conditions`: row groups pruned by statistics, rows filtered."""
+    def read(self, conditions: Sequence[Q.Condition] = (), *, light: bool = False) -> pa.Table:
+        """The rows meeting `conditions`: row groups pruned by statistics, rows filtered.
+
+        `light` leaves out `assets` (the headers, nearly all the bytes) and adds the row's
+        location (`__file`, `__group`, `__row`), from which `read_assets` reads them later.
+        """
+        columns = [n for n in self.schema.names if n != "assets"] if light else None
         parts = []
-        for path in self.files:
+        for number, path in enumerate(self.files):
             pf = pq.ParquetFile(path)
-            groups = Q.row_groups(pf.metadata, conditions)
-            if groups:
-                parts.append(Q.apply(pf.read_row_groups(groups), conditions))
+            for group in Q.row_groups(pf.metadata, conditions):
+                table = pf.read_row_group(group, columns=columns)
+                if light:
+                    n = table.num_rows
+                    table = table.append_column("__file", _ints(np.full(n, number)))
+                    table = table.append_column("__group", _ints(np.full(n, group)))
+                    table = table.append_column("__row", _ints(np.arange(n)))
+                table = Q.apply(table, conditions)
+                if table.num_rows:
+                    parts.append(table)
         if not parts:
-            return self.schema.empty_table()
-        table = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
-        return table.replace_schema_metadata(None)
+            empty = self.schema.empty_table()
+            if light:
+                empty = empty.drop_columns(["assets"])
+                for name in LOCATION:
+                    empty = empty.append_column(name, pa.chunked_array([], pa.int64()))
+            return empty
+        return pa.concat_tables(parts).replace_schema_metadata(None)
+
+    def read_assets(self, where: pa.Table, keys: Sequence[str] | None = None) -> pa.ChunkedArray:
+        """The `assets` (only `keys`, if given) of the rows located by `where`'s location
+        columns, in its order: each row group holding some of them is read once."""
+        files = where.column("__file").to_numpy()
+        groups = where.column("__group").to_numpy()
+        rows = where.column("__row").to_numpy()
+        columns = ["assets"] if keys is None else [f"assets.{k}" for k in keys]
+        order = np.lexsort((rows, groups, files))
+        pieces = []
+        handles: dict[int, pq.ParquetFile] = {}
+        start = 0
+        while start < len(order):
+            f, g = files[order[start]], groups[order[start]]
+            end = start
+            while end < len(order) and files[order[end]] == f and groups[order[end]] == g:
+                end += 1
+            pf = handles.setdefault(int(f), pq.ParquetFile(self.files[int(f)]))
+            column = pf.read_row_group(int(g), columns=columns).column("assets")
+            pieces.append(column.take(_ints(rows[order[start:end]])))
+            start = end
+        if not pieces:
+            return pa.chunked_array([], self.schema.field("assets").type)
+        combined = pa.chunked_array([c for p in pieces for c in p.chunks]).combine_chunks()
+        back = np.empty(len(order), np.int64)
+        back[order] = np.arange(len(order))
+        return pa.chunked_array([combined.take(_ints(back))])
+
+
+LOCATION = ("__file", "__group", "__row")
+
+
+def _ints(values: np.ndarray) -> pa.Array:
+    """int64 Arrow array from numpy without `pa.array` (which imports pandas)."""
+    data = np.ascontiguousarray(values, np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
 
 
 def open_index(
