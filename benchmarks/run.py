@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -49,9 +50,42 @@ def window_read(local: bool) -> list[Candidate]:
     ]
 
 
+def index_build(extra: list[str]) -> list[Candidate]:
+    return [
+        Candidate("cogdex build", [PY, str(HERE / "index_build_cogdex.py"), *extra]),
+        Candidate(
+            "rasteret 0.4.1 build",
+            [PEER, str(HERE / "index_build_rasteret.py"), *extra],
+            baseline=True,
+        ),
+    ]
+
+
+def index_subset() -> list[Candidate]:
+    """Needs the synthetic indexes of benchmarks/make_synthetic_index.py (paths by env)."""
+    env = {
+        "INDEX_PATH": os.environ.get("INDEX_PATH", "/tmp/cogdex-bench/synth500k-cogdex"),
+        "RASTERET_INDEX_PATH": os.environ.get(
+            "RASTERET_INDEX_PATH", "/tmp/cogdex-bench/synth500k-rasteret"
+        ),
+    }
+    return [
+        Candidate("cogdex load+subset", [PY, str(HERE / "index_subset_cogdex.py")], env=env),
+        Candidate(
+            "rasteret 0.4.1 load+subset",
+            [PEER, str(HERE / "index_subset_rasteret.py")],
+            baseline=True,
+            env=env,
+        ),
+    ]
+
+
 SCENARIOS = {
     "window-read": lambda: window_read(local=False),
     "window-read-local": lambda: window_read(local=True),
+    "index-build": lambda: index_build([]),
+    "index-build-all": lambda: index_build(["--all"]),
+    "index-subset": index_subset,
 }
 
 
