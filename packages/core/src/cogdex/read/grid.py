@@ -1,0 +1,578 @@
+"""Pixel grids (CRS + affine transform + shape) and the arithmetic between two grids.
+
+A `Grid` is the plain, picklable description of a raster's pixels: it describes both a source
+image (its CRS, geotransform and size) and the target a read resamples onto. The functions
+here answer what the reader must know before fetching: which source pixels a target needs
+(`source_window`), whether the target is just a window of the source (`aligned_window`), and
+where every target pixel centre falls in the source (`source_coords`, used by `warp`).
+
+Conventions (GDAL's): transforms are (a, b, c, d, e, f) mapping pixel (col, row) corners to
+CRS coordinates, x = a*col + b*row + c, y = d*col + e*row + f; pixel (i, j) covers [i, i+1)
+x [j, j+1) and its centre is (i + 0.5, j + 0.5). Coordinates go through pyproj with
+`always_xy`, so geographic CRSs are (lon, lat) whatever their axis order.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal, NamedTuple
+
+import numpy as np
+import pyproj
+import shapely
+
+Affine = tuple[float, float, float, float, float, float]
+Bounds = tuple[float, float, float, float]
+"""(left, bottom, right, top) in CRS units."""
+Resampling = Literal["nearest", "bilinear"]
+
+ALIGN_TOLERANCE = 1e-6
+"""Largest misfit, in source pixels, at which two grids still count as aligned."""
+DEFAULT_APPROX_ERROR = 0.125
+"""Default coordinate error budget in source pixels (GDAL's approximate transformer's)."""
+
+_EDGE_SLACK = 1e-10  # GDAL's: a coordinate this close below a pixel edge counts as on it
+_EPSG = re.compile(r"(?i)^\s*epsg:(\d+)\s*$")
+_FIRST_STEP = 32  # lattice spacing (target pixels) tried first by the approximate mapping
+_EXACT_BELOW = 4096  # targets with fewer pixels are always mapped exactly
+
+
+class Window(NamedTuple):
+    """A block of pixels: offsets and size in pixels (offsets may be negative)."""
+
+    row_off: int
+    col_off: int
+    height: int
+    width: int
+
+
+def _normalise_crs(crs: int | str | pyproj.CRS) -> int | str:
+    """An EPSG code when the CRS is exactly one, else the string as given (or WKT)."""
+    if isinstance(crs, pyproj.CRS):
+        code = crs.to_epsg(min_confidence=100)
+        return code if code is not None else crs.to_wkt()
+    if isinstance(crs, bool) or not isinstance(crs, int | np.integer | str):
+        raise TypeError(f"crs must be an EPSG code, a CRS string or a pyproj.CRS, not {crs!r}")
+    if isinstance(crs, str):
+        m = _EPSG.match(crs)
+        return int(m.group(1)) if m else crs
+    return int(crs)
+
+
+@lru_cache(maxsize=256)
+def to_crs(crs: int | str) -> pyproj.CRS:
+    """The pyproj CRS of a grid's `crs` value, built once per process."""
+    return pyproj.CRS.from_user_input(crs)
+
+
+@lru_cache(maxsize=1024)
+def same_crs(a: int | str, b: int | str) -> bool:
+    """Whether two CRS values describe the same coordinates (names and axis order aside)."""
+    return a == b or to_crs(a).equals(to_crs(b), ignore_axis_order=True)
+
+
+@lru_cache(maxsize=256)
+def transformer(src: int | str, dst: int | str) -> pyproj.Transformer:
+    """The (lon, lat)-ordered transformer from `src` to `dst`, built once per process.
+
+    Sharing it between threads is safe: since pyproj 3.1 a `Transformer` keeps one PROJ
+    object per thread (`TransformerLocal`, a `threading.local`), so concurrent calls never
+    share PROJ state. The caches are cleared in a forked child, which builds its own.
+    """
+    return pyproj.Transformer.from_crs(to_crs(src), to_crs(dst), always_xy=True)
+
+
+def _clear_caches() -> None:
+    for cached in (to_crs, same_crs, transformer):
+        cached.cache_clear()
+
+
+os.register_at_fork(after_in_child=_clear_caches)
+
+
+def _invert(t: Affine) -> Affine:
+    a, b, c, d, e, f = t
+    if b == 0 and d == 0:  # north-up: the same float operations as GDAL's inverse
+        return (1.0 / a, 0.0, -c / a, 0.0, 1.0 / e, -f / e)
+    det = a * e - b * d
+    ia, ib, id_, ie = e / det, -b / det, -d / det, a / det
+    return (ia, ib, -(ia * c + ib * f), id_, ie, -(id_ * c + ie * f))
+
+
+def _compose(outer: Affine, inner: Affine) -> Affine:
+    """The affine `outer(inner(p))`."""
+    a1, b1, c1, d1, e1, f1 = outer
+    a2, b2, c2, d2, e2, f2 = inner
+    return (
+        a1 * a2 + b1 * d2,
+        a1 * b2 + b1 * e2,
+        a1 * c2 + b1 * f2 + c1,
+        d1 * a2 + e1 * d2,
+        d1 * b2 + e1 * e2,
+        d1 * c2 + e1 * f2 + f1,
+    )
+
+
+def _apply(t: Affine, cols: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a, b, c, d, e, f = t
+    return a * cols + b * rows + c, d * cols + e * rows + f
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """A raster's pixel grid: `crs`, affine `transform` (a..f) and `shape` (height, width).
+
+    `crs` is kept as plain data, an EPSG code or any string pyproj reads (WKT, PROJJSON,
+    PROJ), so grids pickle cheaply; `pyproj_crs` builds the CRS lazily, once per process.
+    """
+
+    crs: int | str
+    transform: Affine
+    shape: tuple[int, int]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "crs", _normalise_crs(self.crs))
+        t = tuple(float(v) for v in self.transform)
+        if len(t) == 9 and t[6:] == (0.0, 0.0, 1.0):  # an affine.Affine
+            t = t[:6]
+        if len(t) != 6 or not all(map(math.isfinite, t)) or t[0] * t[4] - t[1] * t[3] == 0:
+            raise ValueError(f"transform must be 6 finite, invertible terms, got {self.transform}")
+        object.__setattr__(self, "transform", t)
+        height, width = (int(v) for v in self.shape)
+        if height < 0 or width < 0:
+            raise ValueError(f"shape must be non-negative, got {self.shape}")
+        object.__setattr__(self, "shape", (height, width))
+
+    @classmethod
+    def from_bounds(
+        cls,
+        crs: int | str | pyproj.CRS,
+        bounds: Bounds,
+        resolution: float | tuple[float, float],
+        *,
+        tap: bool = False,
+    ) -> Grid:
+        """The north-up grid of `resolution` (x, y; positive) covering `bounds`.
+
+        Without `tap` the grid starts at (left, top) and has as many pixels as cover the
+        bounds: the last column/row may overhang right/bottom by less than a pixel. With
+        `tap` (GDAL's target-aligned pixels) the edges are first snapped outwards to
+        multiples of the resolution, so grids made from different bounds share one pixel
+        lattice and cut from each other without resampling. Edges within 1e-9 pixel of a
+        multiple count as on it, so float noise never adds a pixel.
+        """
+        left, bottom, right, top = (float(v) for v in bounds)
+        xres, yres = (resolution, resolution) if np.isscalar(resolution) else resolution
+        xres, yres = float(xres), float(yres)
+        if not (xres > 0 and yres > 0):
+            raise ValueError(f"resolution must be positive, got {resolution}")
+        if not (right > left and top > bottom):
+            raise ValueError(f"bounds must have right > left and top > bottom, got {bounds}")
+        eps = 1e-9
+        if tap:
+            left = math.floor(left / xres + eps) * xres
+            right = math.ceil(right / xres - eps) * xres
+            bottom = math.floor(bottom / yres + eps) * yres
+            top = math.ceil(top / yres - eps) * yres
+        width = max(1, math.ceil((right - left) / xres - eps))
+        height = max(1, math.ceil((top - bottom) / yres - eps))
+        return cls(crs, (xres, 0.0, left, 0.0, -yres, top), (height, width))
+
+    @classmethod
+    def from_geometry(
+        cls,
+        geometry: shapely.Geometry | Bounds,
+        crs: int | str | pyproj.CRS,
+        resolution: float | tuple[float, float],
+        *,
+        tap: bool = True,
+    ) -> Grid:
+        """The grid in `crs` covering a lon/lat (EPSG:4326) geometry or (w, s, e, n) box.
+
+        `tap` defaults to True so that grids made for different areas of interest share
+        one pixel lattice (see `from_bounds`).
+        """
+        crs = _normalise_crs(crs)
+        return cls.from_bounds(crs, geometry_bounds(geometry, crs), resolution, tap=tap)
+
+    @property
+    def pyproj_crs(self) -> pyproj.CRS:
+        return to_crs(self.crs)
+
+    @property
+    def height(self) -> int:
+        return self.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.shape[1]
+
+    @property
+    def res(self) -> tuple[float, float]:
+        """Pixel size (x, y) in CRS units, positive."""
+        a, b, _, d, e, _ = self.transform
+        return math.hypot(a, d), math.hypot(b, e)
+
+    @property
+    def bounds(self) -> Bounds:
+        """(left, bottom, right, top) of the pixel corners."""
+        cols = np.array([0.0, self.width, 0.0, self.width])
+        rows = np.array([0.0, 0.0, self.height, self.height])
+        x, y = _apply(self.transform, cols, rows)
+        return float(x.min()), float(y.min()), float(x.max()), float(y.max())
+
+    def window_grid(self, window: Window) -> Grid:
+        """The grid of a pixel window of this grid (it may hang off the edges)."""
+        x, y = _apply(self.transform, np.float64(window.col_off), np.float64(window.row_off))
+        a, b, _, d, e, _ = self.transform
+        return Grid(self.crs, (a, b, float(x), d, e, float(y)), (window.height, window.width))
+
+
+def geometry_bounds(
+    geometry: shapely.Geometry | Bounds, crs: int | str | pyproj.CRS, *, points: int = 100
+) -> Bounds:
+    """Bounds in `crs` of a lon/lat (EPSG:4326) geometry or (w, s, e, n) box.
+
+    Edges are densified to at least `points` vertices across the geometry's extent before
+    transforming, because projected edges curve: the UTM bounds of a lon/lat box are wider
+    than its transformed corners. Geometries crossing the antimeridian must be split first.
+    """
+    if not isinstance(geometry, shapely.Geometry):
+        geometry = shapely.box(*geometry)
+    w, s, e, n = geometry.bounds
+    step = max(e - w, n - s) / points
+    if step > 0:
+        geometry = shapely.segmentize(geometry, step)
+    coords = shapely.get_coordinates(geometry)
+    x, y = transformer(4326, _normalise_crs(crs)).transform(coords[:, 0], coords[:, 1])
+    x, y = np.asarray(x), np.asarray(y)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.any():
+        raise ValueError(f"the geometry does not project into {crs}")
+    return float(x[ok].min()), float(y[ok].min()), float(x[ok].max()), float(y[ok].max())
+
+
+def aligned_window(source: Grid, target: Grid) -> Window | None:
+    """The window of `source` that `target` is, when `target` needs no resampling.
+
+    Aligned means: same CRS, same pixel size and orientation, and an integer pixel offset,
+    each to within `ALIGN_TOLERANCE` source pixels over the whole target; then reading the
+    target is a plain window cut. The window may hang off the source. None otherwise.
+    """
+    if not same_crs(source.crs, target.crs):
+        return None
+    m = _compose(_invert(source.transform), target.transform)
+    col, row = round(m[2]), round(m[5])
+    corners_c = np.array([0.0, target.width, 0.0, target.width])
+    corners_r = np.array([0.0, 0.0, target.height, target.height])
+    sx, sy = _apply(m, corners_c, corners_r)
+    misfit = max(np.abs(sx - corners_c - col).max(), np.abs(sy - corners_r - row).max())
+    if misfit > ALIGN_TOLERANCE:
+        return None
+    return Window(row, col, target.height, target.width)
+
+
+def aligned(a: Grid, b: Grid) -> bool:
+    """Whether `b` is a window of `a` (see `aligned_window`): the reader can skip warping."""
+    return aligned_window(a, b) is not None
+
+
+def _to_source_pixels(
+    source: Grid, target: Grid, cols: np.ndarray, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Source pixel coordinates of target pixel coordinates, exactly; NaN where PROJ fails."""
+    x, y = _apply(target.transform, cols, rows)
+    if not same_crs(source.crs, target.crs):
+        x, y = transformer(target.crs, source.crs).transform(x, y)
+        x, y = np.array(x, dtype=np.float64), np.array(y, dtype=np.float64)
+        bad = ~(np.isfinite(x) & np.isfinite(y))  # PROJ's failures come back as inf
+        x[bad] = np.nan
+        y[bad] = np.nan
+    return _apply(_invert(source.transform), x, y)
+
+
+def _nodes(n: int, step: int) -> np.ndarray:
+    """Lattice node indices 0, step, 2*step, ... always ending on the last pixel."""
+    idx = np.arange(0, n, step)
+    return idx if idx[-1] == n - 1 else np.append(idx, n - 1)
+
+
+class _Lattice(NamedTuple):
+    rows: np.ndarray  # node row indices (H_n,)
+    cols: np.ndarray  # node column indices (W_n,)
+    sx: np.ndarray  # source coordinates at the nodes (H_n, W_n)
+    sy: np.ndarray
+
+
+def _lattice(source: Grid, target: Grid, max_error: float) -> _Lattice | None:
+    """Exact source coordinates on a lattice of target pixel centres, coarse enough to be
+    cheap and fine enough that bilinear interpolation between nodes errs by at most
+    `max_error` source pixels; None when only an exact mapping meets the budget.
+
+    The error is measured, as GDAL's approximate transformer does, at midpoints (cell
+    centres and edge midpoints) against the exact transform. Cells that land nowhere near
+    the source are left out of the check: pixels there sample nothing anyway.
+    """
+    h, w = target.shape
+    step = _FIRST_STEP
+    while step >= 2 and min(h, w) > step:
+        r, c = _nodes(h, step), _nodes(w, step)
+        sx, sy = _to_source_pixels(source, target, c[None, :] + 0.5, r[:, None] + 0.5)
+        rm, cm = (r[:-1] + r[1:]) / 2 + 0.5, (c[:-1] + c[1:]) / 2 + 0.5
+        # cell centres, midpoints of horizontal edges, midpoints of vertical edges
+        checks = (
+            (rm[:, None], cm[None, :], _mean4),
+            (r[:, None] + 0.5, cm[None, :], _mean_x),
+            (rm[:, None], c[None, :] + 0.5, _mean_y),
+        )
+        sh, sw = source.shape
+        worst = 0.0
+        for rows, cols, interp in checks:
+            ex, ey = _to_source_pixels(source, target, cols, rows)
+            ax, ay = interp(sx), interp(sy)
+            near = (
+                (np.minimum(ax, ex) > -2) & (np.maximum(ax, ex) < sw + 2)
+                & (np.minimum(ay, ey) > -2) & (np.maximum(ay, ey) < sh + 2)
+            )  # fmt: skip
+            if near.any():
+                worst = max(worst, float(np.hypot(ax - ex, ay - ey)[near].max()))
+        if worst <= max_error:
+            return _Lattice(r, c, sx, sy)
+        step //= 2
+    return None
+
+
+def _mean4(v: np.ndarray) -> np.ndarray:
+    return (v[:-1, :-1] + v[:-1, 1:] + v[1:, :-1] + v[1:, 1:]) / 4
+
+
+def _mean_x(v: np.ndarray) -> np.ndarray:
+    return (v[:, :-1] + v[:, 1:]) / 2
+
+
+def _mean_y(v: np.ndarray) -> np.ndarray:
+    return (v[:-1, :] + v[1:, :]) / 2
+
+
+class _Rows(NamedTuple):
+    """Scanline segments: target row, first column, length (arrays of one length)."""
+
+    row: np.ndarray
+    col: np.ndarray
+    n: np.ndarray
+
+
+def _exact_at(source: Grid, target: Grid, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Exact source coordinates of target pixel centres, stacked as (2, N)."""
+    return np.stack(_to_source_pixels(source, target, cols + 0.5, rows + 0.5))
+
+
+def _scanline_pieces(source: Grid, target: Grid, max_error: float):
+    """GDAL's approximate transformer, for every target row at once.
+
+    Per row segment, the first, middle and last pixel centres are transformed exactly; when
+    the straight line from first to last misses the middle by at most `max_error` (L1, in
+    source pixels) the whole segment is interpolated along that line, else it is split
+    in two (the left half ends just before the middle) and each half is tried again;
+    segments of 5 pixels or fewer, or touching a failed transform, are mapped exactly.
+    Segments of one level are processed together, so Python loops over levels (about
+    log2(width)), never over rows or pixels. Returns the accepted lines (segments, start
+    point (2, N), slope (2, N)) and the segments to map exactly.
+    """
+    h, w = target.shape
+    seg = _Rows(np.arange(h), np.zeros(h, dtype=np.intp), np.full(h, w, dtype=np.intp))
+    ends = np.concatenate([seg.col, seg.col + (seg.n - 1) // 2, seg.col + seg.n - 1])
+    p = _exact_at(source, target, np.tile(seg.row, 3), ends).reshape(2, 3, h)
+    first, middle, last = p[:, 0], p[:, 1], p[:, 2]
+    lines: list[tuple[_Rows, np.ndarray, np.ndarray]] = []
+    exact: list[_Rows] = []
+    while len(seg.row):
+        finite = np.isfinite(first).all(0) & np.isfinite(middle).all(0) & np.isfinite(last).all(0)
+        half = (seg.n - 1) // 2
+        slope = (last - first) / (seg.n - 1)
+        error = np.abs(first + slope * half - middle).sum(axis=0)
+        good = finite & ~(error > max_error)
+        lines.append((_Rows(*(v[good] for v in seg)), first[:, good], slope[:, good]))
+        exact.append(_Rows(*(v[~finite] for v in seg)))
+        split = finite & ~good
+        row, col, n = (v[split] for v in seg)
+        first, middle, last, half = first[:, split], middle[:, split], last[:, split], half[split]
+        left = _Rows(row, col, half)
+        right = _Rows(row, col + half, n - half)
+        # the new exact points: the left half's middle and end, the right half's middle
+        new = _exact_at(
+            source,
+            target,
+            np.tile(row, 3),
+            np.concatenate([col + (half - 1) // 2, col + half - 1, right.col + (right.n - 1) // 2]),
+        ).reshape(2, 3, len(row))
+        failed = ~np.isfinite(new).all(axis=(0, 1))
+        tiny_left, tiny_right = failed | (left.n <= 5), failed | (right.n <= 5)
+        exact.append(_Rows(*(v[tiny_left] for v in left)))
+        exact.append(_Rows(*(v[tiny_right] for v in right)))
+        kl, kr = ~tiny_left, ~tiny_right
+        seg = _Rows(*(np.concatenate([a[kl], b[kr]]) for a, b in zip(left, right, strict=True)))
+        first = np.concatenate([first[:, kl], middle[:, kr]], axis=1)
+        middle = np.concatenate([new[:, 0, kl], new[:, 2, kr]], axis=1)
+        last = np.concatenate([new[:, 1, kl], last[:, kr]], axis=1)
+    return lines, exact
+
+
+def _expand(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The flat indices of runs (start, length), and each one's offset in its run."""
+    offset = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(starts, lengths) + offset, offset
+
+
+def _edge_candidates(
+    seg: _Rows, first: np.ndarray, slope: np.ndarray, shape: tuple[int, int], width: int
+) -> np.ndarray:
+    """Flat indices of interpolated points that may lie less than a pixel outside the
+    source: solved per segment on its line, so only a few pixels per row are looked at."""
+    runs = []
+    for axis, size in ((0, shape[1]), (1, shape[0])):
+        f, d = first[axis], slope[axis]
+        for lo, hi in ((-1.0, 0.0), (size, size + 1.0)):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                a, b = (lo - f) / d, (hi - f) / d
+            level = d == 0  # the line runs along the edge: all or nothing
+            on = (f > lo - 1e-6) & (f < hi + 1e-6)
+            i0 = np.where(level, np.where(on, 0, seg.n), np.floor(np.minimum(a, b)) - 1)
+            i1 = np.where(level, -1, np.ceil(np.maximum(a, b)) + 1)
+            i0 = np.clip(i0, 0, seg.n).astype(np.intp)
+            i1 = np.where(level & on, seg.n - 1, np.clip(i1, -1, seg.n - 1)).astype(np.intp)
+            runs.append((seg.row * width + seg.col + i0, np.maximum(i1 - i0 + 1, 0)))
+    idx, _ = _expand(*(np.concatenate(v) for v in zip(*runs, strict=True)))
+    return idx
+
+
+class CoordinateMap:
+    """Where target pixel centres fall in the source, handed out a block of rows at a time.
+
+    Calling it with (start, stop) gives the (col, row) arrays, in continuous source pixel
+    coordinates, of target rows start..stop; NaN where the CRS transform fails. `warp`
+    samples block by block, so the whole target's coordinates never need to exist at once.
+
+    The mapping follows GDAL's approximate transformer (see `_scanline_pieces`): a few
+    points per row go through pyproj (or, in one CRS, just the two affines) and the rest
+    are interpolated, within `approx_error` source pixels, so coordinates agree with GDAL's
+    to the last bit, which decides ties on pixel edges; `approx_error=0` transforms every
+    pixel exactly. Like GDAL, interpolated points less than a pixel outside the source are
+    redone exactly, so the approximation never drops a pixel on the source's edges.
+    """
+
+    def __init__(
+        self, source: Grid, target: Grid, *, approx_error: float = DEFAULT_APPROX_ERROR
+    ) -> None:
+        h, w = target.shape
+        self._width = w
+        self._offset = np.arange(w, dtype=np.float64)
+        self._full: np.ndarray | None = None  # (2, H, W) when not computed per block
+        if approx_error <= 0 or w <= 5:
+            cols, rows = self._offset[None, :] + 0.5, np.arange(h, dtype=np.float64)[:, None]
+            self._full = np.stack(_to_source_pixels(source, target, cols, rows + 0.5))
+            return
+        lines, exact = _scanline_pieces(source, target, approx_error)
+        seg, first, slope = lines[0]
+        candidates = np.unique(
+            np.concatenate([_edge_candidates(*line, source.shape, w) for line in lines])
+        )
+        if len(seg.row) == h:  # every row is one line, rows in order: computed per block
+            self._first, self._slope = first, slope
+            r, c = np.divmod(candidates, w)
+            near = first[:, r] + slope[:, r] * c
+        else:
+            self._full = _assemble(source, target, lines, exact)
+            near = self._full.reshape(2, -1)[:, candidates]
+        sh, sw = source.shape
+        outside = np.maximum(np.maximum(-near[0], near[0] - sw), np.maximum(-near[1], near[1] - sh))
+        self._redo = candidates[(outside > -_EDGE_SLACK) & (outside < 1)]
+        self._redo_at = _exact_at(source, target, *np.divmod(self._redo, w))
+        if self._full is not None:
+            self._full.reshape(2, -1)[:, self._redo] = self._redo_at
+
+    def __call__(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._full is not None:
+            return self._full[0, start:stop], self._full[1, start:stop]
+        coords = []
+        for first, slope in zip(self._first, self._slope, strict=True):
+            v = slope[start:stop, None] * self._offset
+            v += first[start:stop, None]
+            coords.append(v)
+        w = self._width
+        lo, hi = np.searchsorted(self._redo, [start * w, stop * w])
+        if hi > lo:
+            at = self._redo[lo:hi] - start * w
+            for v, redone in zip(coords, self._redo_at[:, lo:hi], strict=True):
+                v.reshape(-1)[at] = redone
+        return coords[0], coords[1]
+
+
+def _assemble(source: Grid, target: Grid, lines, exact: list[_Rows]) -> np.ndarray:
+    """All coordinates (2, H, W) from accepted lines and exactly mapped segments."""
+    h, w = target.shape
+    out = np.empty((2, h * w))
+    for seg, first, slope in lines:
+        idx, offset = _expand(seg.row * w + seg.col, seg.n)
+        out[:, idx] = np.repeat(first, seg.n, axis=1) + np.repeat(slope, seg.n, axis=1) * offset
+    seg = _Rows(*(np.concatenate(v) for v in zip(*exact, strict=True)))
+    idx, _ = _expand(seg.row * w + seg.col, seg.n)
+    out[:, idx] = _exact_at(source, target, idx // w, idx % w)
+    return out.reshape(2, h, w)
+
+
+def source_coords(
+    source: Grid, target: Grid, *, approx_error: float = DEFAULT_APPROX_ERROR
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where each target pixel centre falls in the source: (col, row) arrays of the target's
+    shape (see `CoordinateMap` for the rules)."""
+    return CoordinateMap(source, target, approx_error=approx_error)(0, target.height)
+
+
+def source_window(
+    source: Grid, target: Grid, *, resampling: Resampling = "nearest"
+) -> Window | None:
+    """The source pixels that warping onto `target` reads, clipped to the source; None when
+    the target sees none of the source (wholly outside it, or outside the CRS's domain).
+
+    The bounding box of the target's pixel centres mapped into the source (on the same
+    lattice `source_coords` uses), widened by the resampling kernel (bilinear reads one
+    neighbour further), the approximation budget and one pixel of safety: a cut to this
+    window warps exactly as the whole source does.
+    """
+    if target.height == 0 or target.width == 0:
+        return None
+    win = aligned_window(source, target)
+    if win is None:
+        lat = None
+        if target.height * target.width >= _EXACT_BELOW:
+            lat = _lattice(source, target, DEFAULT_APPROX_ERROR)
+        if lat is not None:
+            sx, sy = lat.sx, lat.sy
+        else:
+            cols = np.arange(target.width, dtype=np.float64) + 0.5
+            rows = np.arange(target.height, dtype=np.float64) + 0.5
+            sx, sy = _to_source_pixels(source, target, cols[None, :], rows[:, None])
+        ok = np.isfinite(sx)
+        if not ok.any():
+            return None
+        pad = DEFAULT_APPROX_ERROR + (0.5 if resampling == "bilinear" else 0.0) + 1.0
+        x0, x1 = math.floor(sx[ok].min() - pad), math.floor(sx[ok].max() + pad) + 1
+        y0, y1 = math.floor(sy[ok].min() - pad), math.floor(sy[ok].max() + pad) + 1
+        win = Window(y0, x0, y1 - y0, x1 - x0)
+    return clip_window(win, source.shape)
+
+
+def clip_window(window: Window, shape: Sequence[int]) -> Window | None:
+    """`window` cut to an image of `shape` (height, width); None when nothing is left."""
+    r0, c0 = max(window.row_off, 0), max(window.col_off, 0)
+    r1 = min(window.row_off + window.height, shape[0])
+    c1 = min(window.col_off + window.width, shape[1])
+    if r1 <= r0 or c1 <= c0:
+        return None
+    return Window(r0, c0, r1 - r0, c1 - c0)
