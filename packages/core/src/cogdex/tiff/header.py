@@ -266,7 +266,9 @@ def _level(view: ByteView, layout: Layout, ifd: IFD) -> Level:
         raise bad(f"PlanarConfiguration {planar}")
     compression = tags.scalar(T.COMPRESSION, "Compression", T.NONE)
     photometric = tags.scalar(
-        T.PHOTOMETRIC, "PhotometricInterpretation", T.PHOTOMETRIC_RGB if spp >= 3 else 1
+        T.PHOTOMETRIC,
+        "PhotometricInterpretation",
+        T.PHOTOMETRIC_RGB if spp >= 3 else T.PHOTOMETRIC_MINISBLACK,
     )
     tiled = tags.entry(T.TILE_WIDTH) is not None or tags.entry(T.TILE_OFFSETS) is not None
     if tiled:

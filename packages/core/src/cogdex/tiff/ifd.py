@@ -151,6 +151,9 @@ class IFD:
 
 _INT_FORMATS = {1: "B", 3: "H", 4: "I", 6: "b", 8: "h", 9: "i", 13: "I", 16: "Q", 17: "q", 18: "Q"}
 _INT_STRUCTS = {(bo, t): struct.Struct(bo + c) for bo in "<>" for t, c in _INT_FORMATS.items()}
+_UNSIGNED_CLASSIC = frozenset({1, 3, 4, 13})  # BYTE, SHORT, LONG, IFD: fit the 4-byte field
+_UNSIGNED_BIG = frozenset({1, 3, 4, 13, 16, 18})  # + LONG8, IFD8 in BigTIFF's 8-byte field
+_MASKS = {1: 0xFF, 2: 0xFFFF, 4: 0xFFFFFFFF, 8: 0xFFFFFFFFFFFFFFFF}
 _ENTRY_FORMATS = {
     (bo, big): bo + ("HHQQ" if big else "HHII") for bo in "<>" for big in (False, True)
 }
@@ -182,6 +185,8 @@ def read_ifd(view: ByteView, layout: Layout, offset: int, wanted: frozenset[int]
     value_at = 12 if big else 8
     entries: dict[int, Entry] = {}
     fmt = _ENTRY_FORMATS[layout.byte_order, big]
+    little = layout.byte_order == "<"
+    unsigned = _UNSIGNED_BIG if big else _UNSIGNED_CLASSIC
     for i, (tag, ftype, count, value) in enumerate(struct.iter_unpack(fmt, raw[: n * entry_size])):
         if tag not in wanted or tag in entries:  # libtiff keeps the first of duplicated tags
             continue
@@ -200,7 +205,10 @@ def read_ifd(view: ByteView, layout: Layout, offset: int, wanted: frozenset[int]
                 offset=where,
             )
         scalar = None
-        if count == 1 and nbytes <= inline and ftype in _INT_FORMATS:
+        if count == 1 and ftype in unsigned:
+            # The value field, read as an unsigned int, holds the value in its first bytes.
+            scalar = value & _MASKS[nbytes] if little else value >> 8 * (inline - nbytes)
+        elif count == 1 and nbytes <= inline and ftype in _INT_FORMATS:
             scalar = _INT_STRUCTS[layout.byte_order, ftype].unpack_from(raw, pos - first)[0]
         entries[tag] = Entry(tag, ftype, count, pos, scalar)
     return IFD(offset, entries, next_offset)

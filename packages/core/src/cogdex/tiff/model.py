@@ -220,8 +220,8 @@ class TIFFHeader:
         if not isinstance(other, TIFFHeader):
             return NotImplemented
         a, b = self.to_dict(), other.to_dict()
-        la, lb = a.pop("levels"), b.pop("levels")
-        return a == b and self.levels == other.levels and len(la) == len(lb)
+        del a["levels"], b["levels"]  # arrays: compared by Level.__eq__
+        return a == b and self.levels == other.levels
 
     __hash__ = None  # type: ignore[assignment]
 
