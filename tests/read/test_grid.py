@@ -164,7 +164,9 @@ def _warp_in_child(args):
     return warp(data, SRC, target, resampling="bilinear", nodata=0)
 
 
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_transformers_are_shared_across_threads_and_rebuilt_after_fork():
+    """Forking is the point (DataLoader workers fork a process that has warped before)."""
     assert transformer(32643, 32644) is transformer(32643, 32644)
     data = scene(*SRC.shape)[None]
     targets = [covering(SRC, crs, res) for crs, res in [(32644, 10.0), (LAEA, 10.0)]] * 4

@@ -4,7 +4,8 @@ A `Grid` is the plain, picklable description of a raster's pixels: it describes 
 image (its CRS, geotransform and size) and the target a read resamples onto. The functions
 here answer what the reader must know before fetching: which source pixels a target needs
 (`source_window`), whether the target is just a window of the source (`aligned_window`), and
-where every target pixel centre falls in the source (`source_coords`, used by `warp`).
+where every target pixel centre falls in the source (`CoordinateMap`, used by `warp`, which
+reproduces GDAL's approximate transformer so that warps agree with GDAL's bit for bit).
 
 Conventions (GDAL's): transforms are (a, b, c, d, e, f) mapping pixel (col, row) corners to
 CRS coordinates, x = a*col + b*row + c, y = d*col + e*row + f; pixel (i, j) covers [i, i+1)
@@ -38,8 +39,6 @@ DEFAULT_APPROX_ERROR = 0.125
 
 _EDGE_SLACK = 1e-10  # GDAL's: a coordinate this close below a pixel edge counts as on it
 _EPSG = re.compile(r"(?i)^\s*epsg:(\d+)\s*$")
-_FIRST_STEP = 32  # lattice spacing (target pixels) tried first by the approximate mapping
-_EXACT_BELOW = 4096  # targets with fewer pixels are always mapped exactly
 
 
 class Window(NamedTuple):
@@ -296,69 +295,6 @@ def _to_source_pixels(
     return _apply(_invert(source.transform), x, y)
 
 
-def _nodes(n: int, step: int) -> np.ndarray:
-    """Lattice node indices 0, step, 2*step, ... always ending on the last pixel."""
-    idx = np.arange(0, n, step)
-    return idx if idx[-1] == n - 1 else np.append(idx, n - 1)
-
-
-class _Lattice(NamedTuple):
-    rows: np.ndarray  # node row indices (H_n,)
-    cols: np.ndarray  # node column indices (W_n,)
-    sx: np.ndarray  # source coordinates at the nodes (H_n, W_n)
-    sy: np.ndarray
-
-
-def _lattice(source: Grid, target: Grid, max_error: float) -> _Lattice | None:
-    """Exact source coordinates on a lattice of target pixel centres, coarse enough to be
-    cheap and fine enough that bilinear interpolation between nodes errs by at most
-    `max_error` source pixels; None when only an exact mapping meets the budget.
-
-    The error is measured, as GDAL's approximate transformer does, at midpoints (cell
-    centres and edge midpoints) against the exact transform. Cells that land nowhere near
-    the source are left out of the check: pixels there sample nothing anyway.
-    """
-    h, w = target.shape
-    step = _FIRST_STEP
-    while step >= 2 and min(h, w) > step:
-        r, c = _nodes(h, step), _nodes(w, step)
-        sx, sy = _to_source_pixels(source, target, c[None, :] + 0.5, r[:, None] + 0.5)
-        rm, cm = (r[:-1] + r[1:]) / 2 + 0.5, (c[:-1] + c[1:]) / 2 + 0.5
-        # cell centres, midpoints of horizontal edges, midpoints of vertical edges
-        checks = (
-            (rm[:, None], cm[None, :], _mean4),
-            (r[:, None] + 0.5, cm[None, :], _mean_x),
-            (rm[:, None], c[None, :] + 0.5, _mean_y),
-        )
-        sh, sw = source.shape
-        worst = 0.0
-        for rows, cols, interp in checks:
-            ex, ey = _to_source_pixels(source, target, cols, rows)
-            ax, ay = interp(sx), interp(sy)
-            near = (
-                (np.minimum(ax, ex) > -2) & (np.maximum(ax, ex) < sw + 2)
-                & (np.minimum(ay, ey) > -2) & (np.maximum(ay, ey) < sh + 2)
-            )  # fmt: skip
-            if near.any():
-                worst = max(worst, float(np.hypot(ax - ex, ay - ey)[near].max()))
-        if worst <= max_error:
-            return _Lattice(r, c, sx, sy)
-        step //= 2
-    return None
-
-
-def _mean4(v: np.ndarray) -> np.ndarray:
-    return (v[:-1, :-1] + v[:-1, 1:] + v[1:, :-1] + v[1:, 1:]) / 4
-
-
-def _mean_x(v: np.ndarray) -> np.ndarray:
-    return (v[:, :-1] + v[:, 1:]) / 2
-
-
-def _mean_y(v: np.ndarray) -> np.ndarray:
-    return (v[:-1, :] + v[1:, :]) / 2
-
-
 class _Rows(NamedTuple):
     """Scanline segments: target row, first column, length (arrays of one length)."""
 
@@ -496,6 +432,18 @@ class CoordinateMap:
         if self._full is not None:
             self._full.reshape(2, -1)[:, self._redo] = self._redo_at
 
+    def extent(self) -> tuple[float, float, float, float] | None:
+        """(min col, max col, min row, max row) over every mapped point; None if none maps."""
+        if self._full is not None:
+            x, y = self._full.reshape(2, -1)
+        else:  # lines: their ends bound them
+            ends = self._first + self._slope * (self._width - 1)
+            x, y = np.concatenate([self._first, ends, self._redo_at], axis=1)
+        ok = np.isfinite(x)
+        if not ok.any():
+            return None
+        return float(x[ok].min()), float(x[ok].max()), float(y[ok].min()), float(y[ok].max())
+
     def __call__(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         if self._full is not None:
             return self._full[0, start:stop], self._full[1, start:stop]
@@ -540,30 +488,21 @@ def source_window(
     """The source pixels that warping onto `target` reads, clipped to the source; None when
     the target sees none of the source (wholly outside it, or outside the CRS's domain).
 
-    The bounding box of the target's pixel centres mapped into the source (on the same
-    lattice `source_coords` uses), widened by the resampling kernel (bilinear reads one
-    neighbour further), the approximation budget and one pixel of safety: a cut to this
-    window warps exactly as the whole source does.
+    The extent of the very coordinates `warp` samples at (`CoordinateMap`), widened by the
+    kernel (bilinear reads the next pixel too) and one pixel against float noise: a cut to
+    this window warps exactly as the whole source does.
     """
     if target.height == 0 or target.width == 0:
         return None
     win = aligned_window(source, target)
     if win is None:
-        lat = None
-        if target.height * target.width >= _EXACT_BELOW:
-            lat = _lattice(source, target, DEFAULT_APPROX_ERROR)
-        if lat is not None:
-            sx, sy = lat.sx, lat.sy
-        else:
-            cols = np.arange(target.width, dtype=np.float64) + 0.5
-            rows = np.arange(target.height, dtype=np.float64) + 0.5
-            sx, sy = _to_source_pixels(source, target, cols[None, :], rows[:, None])
-        ok = np.isfinite(sx)
-        if not ok.any():
+        extent = CoordinateMap(source, target).extent()
+        if extent is None:
             return None
-        pad = DEFAULT_APPROX_ERROR + (0.5 if resampling == "bilinear" else 0.0) + 1.0
-        x0, x1 = math.floor(sx[ok].min() - pad), math.floor(sx[ok].max() + pad) + 1
-        y0, y1 = math.floor(sy[ok].min() - pad), math.floor(sy[ok].max() + pad) + 1
+        x_min, x_max, y_min, y_max = extent
+        reach = 0.5 if resampling == "bilinear" else 0.0
+        x0, x1 = math.floor(x_min - reach) - 1, math.floor(x_max + reach) + 2
+        y0, y1 = math.floor(y_min - reach) - 1, math.floor(y_max + reach) + 2
         win = Window(y0, x0, y1 - y0, x1 - x0)
     return clip_window(win, source.shape)
 
