@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -206,3 +207,17 @@ def test_fuzz_mutated_tile_data(data: st.DataObject, seeds: list[Seed], tmp_path
         )
     )
     check(mutate(seed, edits, None), tmp_path / "fuzz.tif")
+
+
+def test_tile_offsets_that_overflow_are_truncation_errors(tiled: Seed, tmp_path: Path) -> None:
+    """A stored header with wrapping offset + count (2**64 - 16 + 32) must not reach I/O."""
+    header = parse_header(tiled.data)
+    offsets = header.base.tile_offsets.copy()
+    counts = header.base.tile_byte_counts.copy()
+    offsets[0], counts[0] = 2**64 - 16, 32
+    base = replace(header.base, tile_offsets=offsets, tile_byte_counts=counts)
+    path = tmp_path / "wrap.tif"
+    path.write_bytes(tiled.data)
+    tif = cogdex.GeoTIFF.from_header(replace(header, levels=(base, *header.levels[1:])), path)
+    with pytest.raises(TruncatedTIFF, match="tile 0"):
+        tif.read(window=(0, 0, 8, 8))

@@ -239,8 +239,9 @@ class GeoTIFF:
         if fetched.size == 0:
             return
         offsets = level.tile_offsets[plan.index[fetched]]
-        ends = offsets + level.tile_byte_counts[plan.index[fetched]]
-        past = np.flatnonzero(ends > self.header.size)
+        counts = level.tile_byte_counts[plan.index[fetched]]
+        size = np.uint64(self.header.size)
+        past = np.flatnonzero((offsets > size) | (counts > size) | (offsets + counts > size))
         if past.size:
             tile = int(plan.index[fetched[past[0]]])
             raise TruncatedTIFF(
@@ -248,7 +249,7 @@ class GeoTIFF:
                 source=self.url,
                 offset=int(offsets[past[0]]),
             )
-        ranges = list(zip(offsets.tolist(), ends.tolist(), strict=True))
+        ranges = list(zip(offsets.tolist(), (offsets + counts).tolist(), strict=True))
         datas = await fetch.read_ranges(self.url, ranges, options=self.options)
         decode = self._decoder(level)
         loop = asyncio.get_running_loop()
