@@ -7,6 +7,7 @@ from pathlib import Path
 
 import imagecodecs
 import numpy as np
+import pyproj
 import pytest
 import rasterio
 
@@ -113,22 +114,52 @@ def test_odd_unsigned_bit_depths(bits: int, tmp_path: Path) -> None:
     assert np.array_equal(ours[0], image)
 
 
-def test_geokeys_with_a_user_defined_geographic_crs_in_grads(tmp_path: Path) -> None:
-    """Angular units other than degrees (GeogAngularUnitsGeoKey 9105, grad)."""
-    keys = [1, 1, 0, 5, 1024, 0, 1, 2, 1025, 0, 1, 1, 2048, 0, 1, 32767, 2050, 0, 1, 6326]
-    keys += [2054, 0, 1, 9105]
+_GRADS = [(1024, 2), (1025, 1), (2048, 32767), (2050, 6326), (2054, 9105)]
+_GEOCENTRIC = [(1024, 3), (1025, 1), (2048, 4326), (3076, 9001)]
+_LOCAL = [(1024, 32767), (1025, 1), (1026, "my local grid"), (3076, 9002)]
+_UTM_FEET = [(1024, 1), (1025, 1), (3072, 32633), (3076, 9002)]
+_UTM_BY_CONVERSION = [(1024, 1), (1025, 1), (2048, 4326), (3072, 32767), (3074, 16031)]
+
+
+def _geotiff(keys: list[tuple[int, int | str]], path: Path) -> Path:
+    """A 4x3 GeoTIFF with these GeoKeys (ints in the directory, strs as ASCII params)."""
+    directory = [1, 1, 0, len(keys)]
+    ascii_params = ""
+    for key, value in keys:
+        if isinstance(value, str):
+            directory += [key, T.GEO_ASCII_PARAMS, len(value) + 1, len(ascii_params)]
+            ascii_params += value + "|"
+        else:
+            directory += [key, 0, 1, value]
     entries = _basic(4, 3, 8, 3)
-    entries[T.GEO_KEY_DIRECTORY] = (3, keys)
+    entries[T.GEO_KEY_DIRECTORY] = (3, directory)
+    if ascii_params:
+        entries[T.GEO_ASCII_PARAMS] = (2, ascii_params.encode() + b"\0")
     entries[T.MODEL_PIXEL_SCALE] = (12, [0.5, 0.5, 0.0])
     entries[T.MODEL_TIEPOINT] = (12, [0.0, 0.0, 0.0, 10.0, 50.0, 0.0])
-    path = tmp_path / "grads.tif"
     path.write_bytes(tiff(entries, [bytes(range(12))]))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("keys", "epsg", "word"),
+    [
+        (_GRADS, None, "grad"),
+        (_GEOCENTRIC, None, "geocentricZ"),
+        (_LOCAL, None, "my local grid"),
+        (_UTM_FEET, None, "foot"),
+        (_UTM_BY_CONVERSION, None, "UTM zone 31N"),
+    ],
+    ids=["grads", "geocentric", "local", "utm-feet", "utm-by-conversion"],
+)
+def test_geokey_variants_give_gdals_crs(
+    keys: list[tuple[int, int | str]], epsg: int | None, word: str, tmp_path: Path
+) -> None:
+    path = _geotiff(keys, tmp_path / "keys.tif")
     tif = cogdex.open(path)
     with rasterio.open(path) as ds:
-        gdal = ds.crs
+        gdal = pyproj.CRS(ds.crs.to_wkt(version="WKT2_2019"))
         assert tif.transform == tuple(ds.transform)[:6]
-    assert tif.epsg is None
-    import pyproj
-
-    assert tif.crs.equals(pyproj.CRS(gdal.to_wkt(version="WKT2_2019")))
-    assert "grad" in tif.crs.to_wkt()
+    assert tif.epsg == epsg
+    assert tif.crs.equals(gdal), f"{tif.crs.to_wkt()}\n!=\n{gdal.to_wkt()}"
+    assert word in tif.crs.to_wkt()

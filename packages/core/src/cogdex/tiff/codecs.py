@@ -165,17 +165,17 @@ def _stream_decoder(level: Level, byte_order: str, samples: int) -> Decoder:
     bits = level.bits_per_sample
     stored = _stored_dtype(level, byte_order)
     out_dtype = np.dtype(level.dtype)
-    values_per_row = width * samples * (2 if level.sample_format in (5, 6) else 1)
-    packed = level.sample_format not in (5, 6) and bits != stored.itemsize * 8
+    complex_out = level.sample_format in (T.SAMPLE_COMPLEX_INT, T.SAMPLE_COMPLEX_FLOAT)
+    values_per_row = width * samples * (2 if complex_out else 1)
+    packed = not complex_out and bits != stored.itemsize * 8
     row_bytes = (values_per_row * bits + 7) // 8 if packed else values_per_row * stored.itemsize
-    if level.sample_format in (5, 6):
+    if complex_out:
         row_bytes = width * samples * bits // 8
     tile_bytes = row_bytes * height
     reverse_bits = level.fill_order == 2 and comp in _BITREV_CODECS
     predictor = level.predictor
     native = stored.newbyteorder("=")
     unsigned = np.dtype(f"u{native.itemsize}")
-    complex_out = level.sample_format in (5, 6)
     fax = _FAX_CODECS.get(comp)
     codec = _STREAM_CODECS.get(comp)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -259,12 +259,10 @@ def _geographic(keys: GeoKeys) -> int | str | None:
 
 def _geocentric(keys: GeoKeys) -> str | None:
     name = _key_text(keys, GT_CITATION) or _key_text(keys, GEOG_CITATION) or "unnamed"
-    geog = _geogcs_wkt(keys)
-    datum = geog[geog.index("DATUM[") : geog.index(",PRIMEM[")]
-    primem = geog[geog.index("PRIMEM[") : geog.index(",UNIT[")]
+    p = _geographic_parts(keys)
     unit = _unit_wkt(_linear_unit(keys))
     axes = 'AXIS["Geocentric X",OTHER],AXIS["Geocentric Y",OTHER],AXIS["Geocentric Z",NORTH]'
-    return _projjson(f"GEOCCS[{_q(name)},{datum},{primem},{unit},{axes}]")
+    return _projjson(f"GEOCCS[{_q(name)},{p.datum},{p.primem},{unit},{axes}]")
 
 
 # ------------------------------------------------------------------ geographic part
@@ -310,8 +308,24 @@ def _massage_datum(name: str) -> str:
     }.get(text, text)
 
 
+class _GeogParts(NamedTuple):
+    """The WKT1 pieces of a geographic CRS (a geocentric CRS reuses datum and meridian)."""
+
+    name: str
+    datum: str
+    primem: str
+    unit: str
+    authority: str
+
+
 def _geogcs_wkt(keys: GeoKeys) -> str:
     """The geographic CRS of the keys as GDAL-dialect WKT1 (with AUTHORITY where coded)."""
+    p = _geographic_parts(keys)
+    axes = 'AXIS["Latitude",NORTH],AXIS["Longitude",EAST]'
+    return f"GEOGCS[{_q(p.name)},{p.datum},{p.primem},{p.unit},{axes}{p.authority}]"
+
+
+def _geographic_parts(keys: GeoKeys) -> _GeogParts:
     gcs = _key_int(keys, GEOGRAPHIC_TYPE)
     db = _gcs_definition(gcs) if _coded(gcs) else None
     names = {} if db else _citation_names(_key_text(keys, GEOG_CITATION))
@@ -368,14 +382,9 @@ def _geogcs_wkt(keys: GeoKeys) -> str:
         parts.append(f',AUTHORITY["EPSG","{datum_code}"]')
     datum = f"DATUM[{_q(datum_name)},{''.join(parts)}]"
     pm_in_unit = pm_lon * (math.pi / 180) / unit[1]
-    out = (
-        f"GEOGCS[{_q(gcs_name)},{datum},PRIMEM[{_q(pm_name)},{_num(pm_in_unit)}],"
-        f"UNIT[{_q(unit[0])},{_num(unit[1])}],"
-        'AXIS["Latitude",NORTH],AXIS["Longitude",EAST]'
-    )
-    if _coded(gcs):
-        out += f',AUTHORITY["EPSG","{gcs}"]'
-    return out + "]"
+    primem = f"PRIMEM[{_q(pm_name)},{_num(pm_in_unit)}]"
+    authority = f',AUTHORITY["EPSG","{gcs}"]' if _coded(gcs) else ""
+    return _GeogParts(gcs_name, datum, primem, f"UNIT[{_q(unit[0])},{_num(unit[1])}]", authority)
 
 
 # ------------------------------------------------------------------ projected part
