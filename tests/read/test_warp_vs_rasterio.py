@@ -245,3 +245,32 @@ def test_pixel_edge_ties_in_degrees_match_gdal(resampling, nodata, offset):
     assert np.array_equal(mine, gdal)
     if nodata is not None:
         assert np.array_equal(valid, gdal[0] != 0)
+
+
+@pytest.mark.parametrize("resampling", ["nearest", "bilinear"])
+@pytest.mark.parametrize("shape", [(1, 1), (8, 8), (32, 32), (100, 100)])
+def test_small_chips_across_zones_match_gdal(resampling, shape):
+    """Chips much smaller than a row's approximation span: exact rows (<= 5 pixels wide)
+    and whole-chip lines alike. (Elongated chips, like 24 x 64 across these zones, make
+    GDAL widen its bilinear kernel: docs/warp.md.)"""
+    data = scene(*SRC.shape)[None]
+    a, b, c, d, e, f = CROSS["utm43-to-utm44"][1].transform
+    target = Grid(32644, (a, b, c + 1530.0, d, e, f - 2170.0), shape)
+    mine, valid = warp(data, SRC, target, resampling=resampling, nodata=0)
+    gdal = gdal_warp(data, SRC, target, resampling=resampling, nodata=0)
+    assert valid.any() and np.array_equal(valid, gdal[0] != 0) and np.array_equal(mine, gdal)
+
+
+@pytest.mark.parametrize("resampling", ["nearest", "bilinear"])
+@pytest.mark.parametrize(
+    ("shape", "nodata"), [((1, 1), 0), ((2, 6), 0), ((6, 2), 0), ((1, 6), None), ((6, 1), None)]
+)
+def test_tiny_sources_match_gdal(resampling, shape, nodata):
+    """Sources with no whole 2x2 block inside. (GDAL's bilinear with a validity mask on a
+    source one pixel high or wide degenerates to nearest along it: docs/warp.md.)"""
+    data = (np.arange(np.prod(shape), dtype=np.uint16) * 100 + 500).reshape(1, *shape)
+    source = Grid(32643, (10.0, 0.0, 740000.0, 0.0, -10.0, 3110000.0), shape)
+    target = Grid(32643, (2.0, 0.0, 739992.0, 0.0, -2.0, 3110008.0), (40, 40))
+    mine, valid = warp(data, source, target, resampling=resampling, nodata=nodata)
+    gdal = gdal_warp(data, source, target, resampling=resampling, nodata=nodata)
+    assert valid.any() and np.array_equal(valid, gdal[0] != 0) and np.array_equal(mine, gdal)

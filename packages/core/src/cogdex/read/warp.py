@@ -210,22 +210,23 @@ def _bilinear(src: _Source, sx, sy, fill, out: np.ndarray, mask: np.ndarray) -> 
         total += weights[2]
         total += weights[3]
     values = np.empty((len(src.bands), *sx.shape), dtype=np.float64)
-    for acc, v in zip(values, src.bands, strict=True):
-        # shifted views gather the right and lower neighbours without index arithmetic
-        block = (v[tl], v[1:][tl], v[w:][tl], v[w + 1 :][tl])
-        if src.ok is None:  # (ul*rx + ur*ox)*ry + (ll*rx + lr*ox)*oy
-            np.multiply(block[0], rx, out=acc)
-            acc += block[1] * ox
-            acc *= ry
-            lower = block[2] * rx
-            lower += block[3] * ox
-            lower *= oy
-            acc += lower
-        else:  # ul*w_ul + ur*w_ur + ll*w_ll + lr*w_lr, over the sum of the weights
-            np.multiply(block[0], weights[0], out=acc)
-            for value, weight in zip(block[1:], weights[1:], strict=True):
-                acc += value * weight
-            acc /= total
+    if h > 1 and w > 1:  # (a source one pixel wide or high has no whole 2x2 block)
+        for acc, v in zip(values, src.bands, strict=True):
+            # shifted views gather the right and lower neighbours without index arithmetic
+            block = (v[tl], v[1:][tl], v[w:][tl], v[w + 1 :][tl])
+            if src.ok is None:  # (ul*rx + ur*ox)*ry + (ll*rx + lr*ox)*oy
+                np.multiply(block[0], rx, out=acc)
+                acc += block[1] * ox
+                acc *= ry
+                lower = block[2] * rx
+                lower += block[3] * ox
+                lower *= oy
+                acc += lower
+            else:  # ul*w_ul + ur*w_ur + ll*w_ll + lr*w_lr, over the sum of the weights
+                np.multiply(block[0], weights[0], out=acc)
+                for value, weight in zip(block[1:], weights[1:], strict=True):
+                    acc += value * weight
+                acc /= total
     (special,) = np.nonzero((mask & ~regular).reshape(-1))
     if len(special):
         pick = (v.reshape(-1)[special] for v in (x0, y0, rx, ry))
