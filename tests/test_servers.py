@@ -272,11 +272,6 @@ def test_stores_resolve_cloud_urls_against_emulators(
     assert (head, size) == (data[:4096], len(data))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cogdex.io.stores.default_spec sets skip_signature=true whenever the environment "
-    "holds no credentials, even when the options carry keys, so keyed reads go unsigned",
-)
 @pytest.mark.parametrize(("server_fixture", "form"), _CLOUD_URLS)
 def test_stores_sign_with_keys_given_in_options(
     request: pytest.FixtureRequest, server_fixture: str, form: str, blob

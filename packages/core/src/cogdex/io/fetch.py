@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import os
 import random
 import re
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -315,8 +316,7 @@ async def _whole_object(store: Any, key: str, url: str) -> memoryview:
         async with _limit():
             _count(1, 0)
             try:
-                result = await runtime.obstore().get_async(store, key)
-                data = memoryview(await result.bytes_async())
+                data = memoryview(await _blocking(_get_whole, store, key))
             except Exception as exc:
                 raise _classify(exc, url, None) from exc
         _count(0, len(data))
@@ -328,6 +328,22 @@ async def _whole_object(store: Any, key: str, url: str) -> memoryview:
 
 
 # -- the reads ------------------------------------------------------------------------------
+
+
+async def _blocking[T](function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run one blocking obstore call on the I/O threads (see `runtime.io_pool`)."""
+    loop = asyncio.get_running_loop()
+    pool = runtime.io_pool(_config.max_concurrency)
+    return await loop.run_in_executor(pool, functools.partial(function, *args, **kwargs))
+
+
+def _get_whole(store: Any, key: str) -> Any:
+    return runtime.obstore().get(store, key).bytes()
+
+
+def _get_head(store: Any, key: str, length: int) -> tuple[bytes, int]:
+    result = runtime.obstore().get(store, key, options={"range": (0, length)})
+    return bytes(result.bytes()), int(result.meta["size"])
 
 
 async def _gather[T](coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
@@ -354,7 +370,9 @@ async def _get_range(store: Any, key: str, parsed: ObjectURL, start: int, end: i
         async with _limit():
             _count(1, 0)
             try:
-                data = await runtime.obstore().get_range_async(store, key, start=start, end=end)
+                data = await _blocking(
+                    runtime.obstore().get_range, store, key, start=start, end=end
+                )
             except Exception as exc:
                 raise _classify(exc, url, (start, end)) from exc
         view = memoryview(data)
@@ -438,13 +456,9 @@ async def read_head(
         async with _limit():
             _count(1, 0)
             try:
-                result = await runtime.obstore().get_async(
-                    store, key, options={"range": (0, length)}
-                )
-                data = bytes(await result.bytes_async())
+                data, size = await _blocking(_get_head, store, key, length)
             except Exception as exc:
                 raise _classify(exc, parsed.url, (0, length)) from exc
-        size = int(result.meta["size"])
         _count(0, len(data))
         if len(data) != min(length, size):
             raise _Retryable(

@@ -29,14 +29,15 @@ _obstore: ModuleType | None = None
 _loop: asyncio.AbstractEventLoop | None = None
 _loop_thread: threading.Thread | None = None
 _pool: concurrent.futures.ThreadPoolExecutor | None = None
+_io_pool: concurrent.futures.ThreadPoolExecutor | None = None
 
 
 def _after_fork_in_child() -> None:
-    global _pid, _inherited_obstore, _obstore, _loop, _loop_thread, _pool, _lock
+    global _pid, _inherited_obstore, _obstore, _loop, _loop_thread, _pool, _io_pool, _lock
     _pid = os.getpid()
     _inherited_obstore = _inherited_obstore or "obstore._obstore" in sys.modules
     _obstore = None
-    _loop = _loop_thread = _pool = None
+    _loop = _loop_thread = _pool = _io_pool = None
     _lock = threading.Lock()
 
 
@@ -119,6 +120,24 @@ def run[T](coro: Coroutine[Any, Any, T]) -> T:
     except BaseException:
         future.cancel()
         raise
+
+
+def io_pool(size: int) -> concurrent.futures.ThreadPoolExecutor:
+    """The threads that wait on obstore's blocking calls (at most `size` at once).
+
+    cogdex calls obstore's synchronous API from these threads rather than its async API:
+    obstore's async futures drop Python references on tokio threads after completion, and
+    when that races with interpreter shutdown the process aborts (seen in ~1 of 4 short-lived
+    processes). Blocking calls keep every Python object on Python threads.
+    """
+    global _io_pool
+    if _io_pool is None or _io_pool._max_workers != size:
+        with _lock:
+            if _io_pool is None or _io_pool._max_workers != size:
+                _io_pool = concurrent.futures.ThreadPoolExecutor(
+                    size, thread_name_prefix="cogdex-io"
+                )
+    return _io_pool
 
 
 def decode_pool() -> concurrent.futures.ThreadPoolExecutor:

@@ -49,39 +49,39 @@ _CLIENT_DEFAULTS: dict[str, Any] = {
 
 def default_spec(url: ObjectURL, options: Mapping[str, Any]) -> StoreSpec:
     """Core's store for URLs no plugin claims: anonymous where no credentials are configured."""
-    opts = dict(options)
-    client = {**_CLIENT_DEFAULTS, **opts.pop("client_options", {})}
+    config = dict(options)
+    client = {**_CLIENT_DEFAULTS, **config.pop("client_options", {})}
+    provider = config.pop("credential_provider", None)
     if url.kind == "local":
         return StoreSpec("local", url.root)
     if url.kind == "http":
         if url.root.startswith("http://"):
             client.setdefault("allow_http", True)
         return StoreSpec("http", url.root, client_options=client)
-    if url.kind == "s3":
-        config = {k: v for k, v in opts.items() if k != "credential_provider"}
-        endpoint = config.get("endpoint") or os.environ.get("AWS_ENDPOINT_URL")
-        if endpoint and endpoint.startswith("http://"):
-            client.setdefault("allow_http", True)
-        if not _aws_credentials_in_env() and "skip_signature" not in config:
-            config["skip_signature"] = True  # public buckets need no credentials
-        return StoreSpec("s3", url.root, config, client, opts.get("credential_provider"))
     if url.kind == "azure":
-        config = {k: v for k, v in opts.items() if k != "credential_provider"}
         config.setdefault("account_name", url.account)
-        endpoint = config.get("endpoint") or _azurite_endpoint(url)
-        if endpoint:
+        if endpoint := config.get("endpoint") or _azurite_endpoint(url):
             config["endpoint"] = endpoint
-            if endpoint.startswith("http://"):
-                client.setdefault("allow_http", True)
-        if not _azure_credentials_in_env() and "skip_signature" not in config:
-            config["skip_signature"] = True
-        return StoreSpec("azure", url.root, config, client, opts.get("credential_provider"))
-    if url.kind == "gcs":
-        config = {k: v for k, v in opts.items() if k != "credential_provider"}
-        if not _gcs_credentials_in_env() and "skip_signature" not in config:
-            config["skip_signature"] = True
-        return StoreSpec("gcs", url.root, config, client, opts.get("credential_provider"))
-    raise StoreError(f"no store for {url.url}")
+    endpoint = config.get("endpoint") or (
+        os.environ.get("AWS_ENDPOINT_URL") if url.kind == "s3" else None
+    )
+    if endpoint and endpoint.startswith("http://"):
+        client.setdefault("allow_http", True)
+    in_env = {"s3": _aws_credentials_in_env, "azure": _azure_credentials_in_env,
+              "gcs": _gcs_credentials_in_env}[url.kind]  # fmt: skip
+    if not (in_env() or _has_credentials(config, provider)):
+        config.setdefault("skip_signature", True)  # public data needs no credentials
+    return StoreSpec(url.kind, url.root, config, client, provider)
+
+
+_CREDENTIAL_WORDS = ("key", "secret", "token", "sas", "password", "credential")
+
+
+def _has_credentials(config: Mapping[str, Any], provider: Any) -> bool:
+    """Whether the options carry credentials of their own (then requests must be signed)."""
+    return provider is not None or any(
+        word in name.lower() for name in config for word in _CREDENTIAL_WORDS
+    )
 
 
 def _aws_credentials_in_env() -> bool:

@@ -11,7 +11,7 @@ carries the parsed header (from `cogdex.open` or from the index).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,16 +52,37 @@ class WindowRead:
     fill: float | None = None
 
     def image(self) -> Level:
-        level = self.source.header.levels[self.level]
-        if self.mask:
-            if level.mask is None:
-                raise ValueError(f"{self.source.url} has no internal mask at level {self.level}")
-            return level.mask
-        return level
+        return _image(self.source, self.level, self.mask)
+
+
+def _image(source: Source, level: int, mask: bool) -> Level:
+    """Level `level` of the file, or its internal mask."""
+    image = source.header.levels[level]
+    if mask:
+        if image.mask is None:
+            raise ValueError(f"{source.url} has no internal mask at level {level}")
+        return image.mask
+    return image
 
 
 TileKey = tuple[str, int, int]
 """(url, IFD offset of the level, tile index)."""
+
+OnTile = Callable[[TileKey, np.ndarray], None]
+"""Called on the decode pool with each tile of a call, once per tile."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TileRead:
+    """One tile (index as TIFF numbers them, planes included) of a level of a file."""
+
+    source: Source
+    tile: int
+    level: int = 0
+    mask: bool = False
+
+    def image(self) -> Level:
+        return _image(self.source, self.level, self.mask)
 
 
 @dataclass(slots=True)
@@ -87,53 +108,89 @@ async def read_windows(
     Windows may hang off the image (fill). `cache` defaults to this process's tile cache;
     pass `TileCache(0)` to read without keeping tiles.
     """
-    cache = tile_cache() if cache is None else cache
     images = [r.image() for r in reads]
     plans = [plan_window(img, r.window, r.bands) for img, r in zip(images, reads, strict=True)]
-    outs = [
-        mosaic.allocate(
-            len(r.bands),
-            r.window[3],
-            r.window[2],
-            np.dtype(img.dtype),
-            _fill_for(r, np.dtype(img.dtype)),
+    outs = []
+    for r, img in zip(reads, images, strict=True):
+        dtype = np.dtype(img.dtype)
+        outs.append(
+            mosaic.allocate(len(r.bands), r.window[3], r.window[2], dtype, _fill_for(r, dtype))
         )
-        for r, img in zip(reads, images, strict=True)
-    ]
     uses: dict[TileKey, list[_Use]] = {}
+    tiles: dict[TileKey, tuple[Source, Level]] = {}
     for i, (read, img, plan) in enumerate(zip(reads, images, plans, strict=True)):
         for j in np.flatnonzero(~plan.sparse).tolist():
             key = (read.source.url, img.ifd_offset, int(plan.index[j]))
             uses.setdefault(key, []).append(_Use(i, j))
-    if not uses:
-        return outs
-
-    claim = cache.claim(uses)
+            tiles.setdefault(key, (read.source, img))
     paster = _Paster(reads, images, plans, outs)
+    await _obtain(tiles, lambda key, tile: paster.paste(tile, uses[key]), cache)
+    return outs
+
+
+async def for_each_tile(
+    tiles: Sequence[TileRead],
+    consume: Callable[[int, np.ndarray], None],
+    *,
+    cache: TileCache | None = None,
+    max_files: int | None = None,
+) -> None:
+    """Decode each tile and hand it to `consume(position, tile)` on the decode pool.
+
+    For workloads that use each tile once (point sampling): tiles are dropped after
+    `consume` unless the cache keeps them, and at most `max_files` files are fetched at a
+    time, which bounds memory. Sparse tiles (no data in the file) are not passed.
+    """
+    wanted: dict[TileKey, tuple[Source, Level]] = {}
+    positions: dict[TileKey, list[int]] = {}
+    for n, t in enumerate(tiles):
+        level = t.image()
+        if level.tile_offsets[t.tile] == 0 or level.tile_byte_counts[t.tile] == 0:
+            continue
+        key = (t.source.url, level.ifd_offset, t.tile)
+        wanted.setdefault(key, (t.source, level))
+        positions.setdefault(key, []).append(n)
+
+    def on_tile(key: TileKey, tile: np.ndarray) -> None:
+        for n in positions[key]:
+            consume(n, tile)
+
+    await _obtain(wanted, on_tile, cache, max_files=max_files)
+
+
+async def _obtain(
+    tiles: dict[TileKey, tuple[Source, Level]],
+    on_tile: OnTile,
+    cache: TileCache | None,
+    *,
+    max_files: int | None = None,
+) -> None:
+    """Every tile of `tiles` to `on_tile`: cached ones at once, tiles other readers are
+    loading when they arrive, the rest fetched per file (coalesced) and decoded."""
+    if not tiles:
+        return
+    cache = tile_cache() if cache is None else cache
+    claim = cache.claim(tiles)
     loop = asyncio.get_running_loop()
     pool = runtime.decode_pool()
     jobs: list[asyncio.Future] = []
-    if claim.hits:
-        hits = [(claim.hits[k], uses[k]) for k in claim.hits]
-        jobs.append(loop.run_in_executor(pool, paster.paste_many, hits))
-
+    for key, tile in claim.hits.items():
+        jobs.append(loop.run_in_executor(pool, on_tile, key, tile))
     by_file: dict[str, list[TileKey]] = {}
     for key in claim.mine:
         by_file.setdefault(key[0], []).append(key)
-    first = {r.source.url: i for i, r in reversed(list(enumerate(reads)))}
+    limit = asyncio.Semaphore(max_files) if max_files else None
     try:
-        for url, keys in by_file.items():
-            read = reads[first[url]]
-            jobs.append(
-                loop.create_task(_load_file(read.source, keys, uses, images, reads, paster, cache))
-            )
+        for keys in by_file.values():
+            source = tiles[keys[0]][0]
+            levels = [tiles[k][1] for k in keys]
+            jobs.append(loop.create_task(_load_file(source, keys, levels, on_tile, cache, limit)))
         for key, future in claim.waiting.items():
-            jobs.append(loop.create_task(_await_and_paste(future, uses[key], paster)))
+            jobs.append(loop.create_task(_await_tile(key, future, on_tile)))
         await _gather(jobs)
     except BaseException as exc:
         cache.fail(claim.mine, exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
         raise
-    return outs
 
 
 async def _gather(jobs: list[asyncio.Future]) -> None:
@@ -147,36 +204,36 @@ async def _gather(jobs: list[asyncio.Future]) -> None:
         raise
 
 
-async def _await_and_paste(future: asyncio.Future, uses: list[_Use], paster: _Paster) -> None:
+async def _await_tile(key: TileKey, future: asyncio.Future, on_tile: OnTile) -> None:
     tile = await future
-    await asyncio.get_running_loop().run_in_executor(
-        runtime.decode_pool(), paster.paste_many, [(tile, uses)]
-    )
+    await asyncio.get_running_loop().run_in_executor(runtime.decode_pool(), on_tile, key, tile)
 
 
 async def _load_file(
     source: Source,
     keys: list[TileKey],
-    uses: dict[TileKey, list[_Use]],
-    images: list[Level],
-    reads: Sequence[WindowRead],
-    paster: _Paster,
+    levels: list[Level],
+    on_tile: OnTile,
     cache: TileCache,
+    limit: asyncio.Semaphore | None,
 ) -> None:
-    """Fetch this file's missing tiles in coalesced requests, then decode and paste each."""
+    """Fetch this file's missing tiles in coalesced requests, then decode each on the pool
+    and hand it to `on_tile`."""
+    if limit is not None:
+        async with limit:
+            return await _load_file(source, keys, levels, on_tile, cache, None)
     header = source.header
-    levels = {}
-    for key in keys:
-        use = uses[key][0]
-        levels[key] = images[use.read]
-    offsets = np.array([int(levels[k].tile_offsets[k[2]]) for k in keys], dtype=np.int64)
-    counts = np.array([int(levels[k].tile_byte_counts[k[2]]) for k in keys], dtype=np.int64)
+    offsets = np.array(
+        [int(lv.tile_offsets[k[2]]) for k, lv in zip(keys, levels, strict=True)], dtype=np.int64
+    )
+    counts = np.array(
+        [int(lv.tile_byte_counts[k[2]]) for k, lv in zip(keys, levels, strict=True)], dtype=np.int64
+    )
     ends = offsets + counts
     past = np.flatnonzero(ends > header.size)
     if past.size:
-        k = keys[int(past[0])]
         raise TruncatedTIFF(
-            f"tile {k[2]} ends past the end of the {header.size}-byte file",
+            f"tile {keys[int(past[0])][2]} ends past the end of the {header.size}-byte file",
             source=source.url,
             offset=int(offsets[past[0]]),
         )
@@ -187,17 +244,43 @@ async def _load_file(
     loop = asyncio.get_running_loop()
     pool = runtime.decode_pool()
 
-    async def one(key: TileKey, data: memoryview) -> None:
-        level = levels[key]
+    async def one(key: TileKey, level: Level, data: memoryview) -> None:
         decode = decoders.get(level.ifd_offset)
         if decode is None:
             decode = decoders[level.ifd_offset] = codecs.decoder(level, header.byte_order)
         tile = await loop.run_in_executor(
-            pool, paster.decode_and_paste, decode, data, key, level, uses[key], source.url
+            pool, _decode_and_use, decode, data, key, level, source.url, on_tile
         )
         cache.fill(key, tile)
 
-    await _gather([loop.create_task(one(k, d)) for k, d in zip(keys, datas, strict=True)])
+    await _gather(
+        [loop.create_task(one(k, lv, d)) for k, lv, d in zip(keys, levels, datas, strict=True)]
+    )
+
+
+def _decode_and_use(
+    decode: codecs.Decoder, data: memoryview, key: TileKey, level: Level, url: str, on_tile: OnTile
+) -> np.ndarray:
+    tile_index = key[2]
+    try:
+        tile = decode(data)
+    except Exception as exc:
+        raise DecodeError(
+            f"tile {tile_index} of the image at IFD offset {level.ifd_offset} cannot be "
+            f"decoded: {exc}",
+            source=url,
+            offset=int(level.tile_offsets[tile_index]),
+        ) from exc
+    row = (tile_index % (level.tiles_across * level.tiles_down)) // level.tiles_across
+    needed = min(level.tile_height, level.height - row * level.tile_height)
+    if tile.shape[0] < needed:
+        raise DecodeError(
+            f"tile {tile_index} decoded to {tile.shape[0]} rows, {needed} needed",
+            source=url,
+            offset=int(level.tile_offsets[tile_index]),
+        )
+    on_tile(key, tile)
+    return tile
 
 
 class _Paster:
@@ -216,40 +299,9 @@ class _Paster:
         self.plans = plans
         self.outs = outs
 
-    def decode_and_paste(
-        self,
-        decode: codecs.Decoder,
-        data: memoryview,
-        key: TileKey,
-        level: Level,
-        uses: list[_Use],
-        url: str,
-    ) -> np.ndarray:
-        tile_index = key[2]
-        try:
-            tile = decode(data)
-        except Exception as exc:
-            raise DecodeError(
-                f"tile {tile_index} of the image at IFD offset {level.ifd_offset} cannot be "
-                f"decoded: {exc}",
-                source=url,
-                offset=int(level.tile_offsets[tile_index]),
-            ) from exc
-        row = (tile_index % (level.tiles_across * level.tiles_down)) // level.tiles_across
-        needed = min(level.tile_height, level.height - row * level.tile_height)
-        if tile.shape[0] < needed:
-            raise DecodeError(
-                f"tile {tile_index} decoded to {tile.shape[0]} rows, {needed} needed",
-                source=url,
-                offset=int(level.tile_offsets[tile_index]),
-            )
-        self.paste_many([(tile, uses)])
-        return tile
-
-    def paste_many(self, items: list[tuple[np.ndarray, list[_Use]]]) -> None:
-        for tile, uses in items:
-            for use in uses:
-                self._paste(tile, use)
+    def paste(self, tile: np.ndarray, uses: list[_Use]) -> None:
+        for use in uses:
+            self._paste(tile, use)
 
     def _paste(self, tile: np.ndarray, use: _Use) -> None:
         read, level, plan = self.reads[use.read], self.images[use.read], self.plans[use.read]
