@@ -410,6 +410,21 @@ class Collection:
             i = int(matches[0])
         return source.header(i)
 
+    # -- pixels ------------------------------------------------------------------------------
+
+    def get_numpy(self, geometries: Any, bands: str | Sequence[str], **kwargs: Any) -> Any:
+        """Pixels of `bands` over `geometries` as [N, C, H, W] (see `cogdex.pixels.get_numpy`)."""
+        from cogdex.pixels import get_numpy
+
+        return get_numpy(self, geometries, bands, **kwargs)
+
+    def get_time_series(self, geometry: Any, bands: str | Sequence[str], **kwargs: Any) -> Any:
+        """All records over one geometry in time order: ([T, C, H, W], dates)
+        (see `cogdex.pixels.get_time_series`)."""
+        from cogdex.pixels import get_time_series
+
+        return get_time_series(self, geometry, bands, **kwargs)
+
     # -- adapters ----------------------------------------------------------------------------
 
     def to_torchgeo_dataset(self, *args: Any, **kwargs: Any) -> Any:

@@ -1,0 +1,255 @@
+"""The pixel API of a Collection: `get_numpy` and `get_time_series`.
+
+Both reduce to `read.scenes.read_slots`: one output image ("slot") per geometry and record
+(or per geometry and date when records are merged), every slot on its geometry's target grid,
+all windows of all slots read as one concurrent plan. See docs/pixels.md for the rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import shapely
+
+from cogdex.errors import MemoryLimitError
+from cogdex.io import runtime
+from cogdex.read import grid as G
+from cogdex.read import targets
+from cogdex.read.geometries import as_geometries
+from cogdex.read.scenes import MERGES, Slot, default_fill, output_dtype, read_slots
+
+if TYPE_CHECKING:
+    from cogdex.collection import Collection
+    from cogdex.index.band import BandSource
+
+DEFAULT_MAX_MEMORY = 4 * 1024**3
+
+
+def _band_list(collection: Collection, bands: str | Sequence[str]) -> list[str]:
+    names = [bands] if isinstance(bands, str) else list(bands)
+    if not names:
+        raise ValueError("no bands given")
+    unknown = [b for b in names if b not in collection.band_map]
+    if unknown:
+        raise KeyError(
+            f"unknown band(s) {', '.join(unknown)} in {collection.name!r}; "
+            f"bands: {', '.join(collection.bands)}"
+        )
+    return names
+
+
+def _footprint_hits(collection: Collection, shapes: np.ndarray) -> list[np.ndarray]:
+    """For each geometry, the collection rows whose footprint intersects it (sorted)."""
+    table = collection.to_arrow()
+    footprints = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
+    g, r = shapely.STRtree(footprints).query(shapes, predicate="intersects")
+    order = np.lexsort((r, g))
+    g, r = g[order], r[order]
+    return [r[g == k] for k in range(len(shapes))]
+
+
+def _anchor(sources: Sequence[BandSource], rows: np.ndarray) -> G.Grid | None:
+    """Level-0 grid of the first row (in order) that has the first available band."""
+    from cogdex.read.scenes import _level_grid
+
+    for src in sources:
+        pos = {int(r): i for i, r in enumerate(src.rows)}
+        for row in rows.tolist():
+            if row in pos and np.isfinite(src.transform[pos[row]]).all():
+                return _level_grid(src, pos[row], 0)
+    return None
+
+
+def _group_keys(table: pa.Table, rows: np.ndarray, group_by: str | None) -> list[Any]:
+    if group_by is None:
+        return [0] * len(rows)
+    if group_by == "date":
+        days = table.column("datetime").to_numpy(zero_copy_only=False)[rows]
+        return days.astype("datetime64[D]").tolist()
+    if group_by not in table.column_names:
+        raise KeyError(f"group_by column {group_by!r} is not in the collection")
+    return table.column(group_by).to_numpy(zero_copy_only=False)[rows].tolist()
+
+
+def plan_slots(
+    collection: Collection,
+    geometries: Any,
+    bands: str | Sequence[str],
+    *,
+    geometry_crs: int | str = 4326,
+    resolution: float | tuple[float, float] | None = None,
+    crs: int | str | None = None,
+    merge: str | None = None,
+    group_by: str | None = "date",
+) -> tuple[list[Slot], list[int], np.ndarray, list[BandSource], pa.Table]:
+    """(slots, geometry index of each slot, lon/lat geometries, band sources, table)."""
+    names = _band_list(collection, bands)
+    shapes = as_geometries(geometries, geometry_crs)
+    sources = [collection.band_source(b) for b in names]
+    hits = _footprint_hits(collection, shapes)
+    table = collection.to_arrow()
+    grids: list[G.Grid | None] = []
+    for shape, rows in zip(shapes, hits, strict=True):
+        anchor = _anchor(sources, rows)
+        grids.append(
+            None
+            if anchor is None
+            else targets.target_grid(shape, anchor, crs=crs, resolution=resolution)
+        )
+    known = [g for g in grids if g is not None]
+    if not known:
+        return [], [], shapes, sources, table
+    grids = targets.same_shape(known) if len(known) == len(grids) else _fill_missing(grids)
+    slots: list[Slot] = []
+    owner: list[int] = []
+    for k, (grid, rows) in enumerate(zip(grids, hits, strict=True)):
+        if grid is None or len(rows) == 0:
+            continue
+        if merge is None:
+            for row in rows.tolist():
+                slots.append(Slot(grid, (row,)))
+                owner.append(k)
+            continue
+        keys = _group_keys(table, rows, group_by)
+        groups: dict[Any, list[int]] = {}
+        for key, row in zip(keys, rows.tolist(), strict=True):
+            groups.setdefault(key, []).append(row)
+        for key in sorted(groups, key=lambda v: (v is None, v)):
+            slots.append(Slot(grid, tuple(groups[key])))
+            owner.append(k)
+    return slots, owner, shapes, sources, table
+
+
+def _fill_missing(grids: list[G.Grid | None]) -> list[G.Grid | None]:
+    known = targets.same_shape([g for g in grids if g is not None])
+    it = iter(known)
+    return [None if g is None else next(it) for g in grids]
+
+
+def get_numpy(
+    collection: Collection,
+    geometries: Any,
+    bands: str | Sequence[str],
+    *,
+    geometry_crs: int | str = 4326,
+    resolution: float | tuple[float, float] | None = None,
+    crs: int | str | None = None,
+    resampling: G.Resampling = "nearest",
+    fill_value: float | None = None,
+    mask: bool = False,
+    merge: str | None = None,
+    group_by: str | None = "date",
+    dtype: Any = None,
+    max_memory: int = DEFAULT_MAX_MEMORY,
+    return_mask: bool = False,
+    return_table: bool = False,
+    use_overviews: bool = True,
+) -> Any:
+    """Pixels of `bands` over `geometries`, as [N, C, H, W] ([N, H, W] for one band).
+
+    One N per (geometry, intersecting record), or with `merge` one per (geometry, group of
+    records: same day by default, `group_by=None` for all), merged by that rule. With
+    `return_mask` a boolean valid-pixel mask of the same shape follows the array; with
+    `return_table` a pyarrow Table says which geometry and record(s) each N is, its date
+    and its grid. See docs/pixels.md.
+    """
+    if merge is not None and merge not in MERGES:
+        raise ValueError(f"merge must be None or one of {', '.join(MERGES)}, not {merge!r}")
+    slots, owner, shapes, sources, table = plan_slots(
+        collection, geometries, bands, geometry_crs=geometry_crs, resolution=resolution,
+        crs=crs, merge=merge, group_by=group_by,
+    )  # fmt: skip
+    data, valid = _read(slots, sources, resampling, fill_value, merge, dtype, max_memory,
+                        use_overviews, return_mask)  # fmt: skip
+    if mask:
+        _apply_geometry_mask(data, valid, slots, owner, shapes, sources, fill_value)
+    result: list[Any] = [_squeeze(data, sources)]
+    if return_mask:
+        result.append(_squeeze(valid, sources))
+    if return_table:
+        result.append(_slot_table(slots, owner, table))
+    return result[0] if len(result) == 1 else tuple(result)
+
+
+def _read(slots, sources, resampling, fill_value, merge, dtype, max_memory, use_overviews,
+          with_mask) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    native = output_dtype(sources, sorted({r for s in slots for r in s.rows}) or None)
+    out_dtype = np.dtype(dtype) if dtype is not None else native
+    if slots:
+        h, w = slots[0].grid.shape
+        itemsize = max(out_dtype.itemsize, 4 if resampling == "bilinear" else 1)
+        need = len(slots) * len(sources) * h * w * (itemsize + (1 if with_mask else 0))
+        if need > max_memory:
+            raise MemoryLimitError(
+                f"this read needs {need / 2**20:,.0f} MiB ({len(slots)} x {len(sources)} x "
+                f"{h} x {w} {out_dtype}), over max_memory={max_memory / 2**20:,.0f} MiB; "
+                "read fewer geometries or records at a time, or raise max_memory"
+            )
+        return runtime.run(read_slots(slots, sources, resampling=resampling, fill=fill_value,
+                                      merge=merge or "first", dtype=dtype,
+                                      use_overviews=use_overviews))  # fmt: skip
+    empty = np.zeros((0, len(sources), 0, 0), dtype=out_dtype)
+    return empty, empty.astype(bool)
+
+
+def _apply_geometry_mask(data, valid, slots, owner, shapes, sources, fill_value) -> None:
+    fill = default_fill(sources, data.dtype, fill_value)
+    cache: dict[int, np.ndarray] = {}
+    for s, (slot, k) in enumerate(zip(slots, owner, strict=True)):
+        inside = cache.get(k)
+        if inside is None:
+            inside = cache[k] = targets.inside(shapes[k], slot.grid)
+        data[s][:, ~inside] = fill
+        valid[s][:, ~inside] = False
+
+
+def _squeeze(array: np.ndarray, sources: Sequence[Any]) -> np.ndarray:
+    return array[:, 0] if len(sources) == 1 else array
+
+
+def _slot_table(slots: list[Slot], owner: list[int], table: pa.Table) -> pa.Table:
+    ids = table.column("id").to_pylist()
+    times = table.column("datetime")
+    return pa.table(
+        {
+            "geometry_index": pa.array(owner, pa.int64()),
+            "id": pa.array([ids[s.rows[0]] for s in slots], pa.string()),
+            "ids": pa.array([[ids[r] for r in s.rows] for s in slots], pa.list_(pa.string())),
+            "datetime": pa.array([times[s.rows[0]].as_py() for s in slots], times.type),
+            "crs": pa.array([str(s.grid.crs) for s in slots], pa.string()),
+            "transform": pa.array(
+                [list(s.grid.transform) for s in slots], pa.list_(pa.float64(), 6)
+            ),
+        }
+    )
+
+
+def get_time_series(
+    collection: Collection,
+    geometry: Any,
+    bands: str | Sequence[str],
+    *,
+    merge: str = "first",
+    **kwargs: Any,
+) -> tuple[np.ndarray, ...]:
+    """All records over one geometry stacked in time: ([T, C, H, W], dates), or
+    ([T, C, H, W], valid mask, dates) with `return_mask=True`.
+
+    Records of the same day (e.g. two tiles of one overpass) are merged into one time step
+    with `merge`; `dates` are numpy datetime64[D], ascending.
+    """
+    shapes = as_geometries(geometry, kwargs.pop("geometry_crs", 4326))
+    if len(shapes) != 1:
+        raise ValueError(f"get_time_series takes one geometry, got {len(shapes)}")
+    with_mask = kwargs.pop("return_mask", False)
+    result = get_numpy(collection, shapes, bands, merge=merge, group_by="date",
+                       return_mask=with_mask, return_table=True, **kwargs)  # fmt: skip
+    table = result[-1]
+    dates = table.column("datetime").to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    order = np.argsort(dates, kind="stable")
+    if with_mask:
+        return result[0][order], result[1][order], dates[order]
+    return result[0][order], dates[order]

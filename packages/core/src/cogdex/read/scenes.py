@@ -1,0 +1,307 @@
+"""Bands of many scenes onto target grids: the read plan, the reads, warping and merging.
+
+A `Slot` is one output image: a target `Grid` and the collection rows drawn into it, in
+order. For every (slot, record, file) the plan picks the coarsest level that is still at
+least as fine as the target (overviews for coarse targets), cuts the window the target
+needs, and reads every window of every slot in one concurrent `read_windows` call. Pieces
+whose grid is aligned with the target are window cuts; the others (another CRS, another
+resolution) are warped. A slot with several records merges them with an explicit rule:
+`first` valid pixel in record order, `last`, or a reducer over valid pixels (`min`, `max`,
+`mean`, `median`).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from cogdex.errors import CogdexError
+from cogdex.index.band import BandSource
+from cogdex.read import grid as G
+from cogdex.read.mosaic import fill_value
+from cogdex.read.reader import Source, WindowRead, read_windows
+from cogdex.read.warp import warp
+
+Merge = Literal["first", "last", "min", "max", "mean", "median"]
+MERGES = ("first", "last", "min", "max", "mean", "median")
+_OVERVIEW_SLACK = 1.01  # a level may be this much coarser than the target and still serve it
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One output image: `grid`, and the collection rows that may cover it, merge order."""
+
+    grid: G.Grid
+    rows: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """One file window to read for one slot: which bands of the output it fills."""
+
+    slot: int
+    rank: int  # position of the record in the slot (merge order)
+    read: WindowRead
+    targets: tuple[int, ...]  # output band positions, parallel to read.bands
+    source_grid: G.Grid | None  # None: the window is the target grid (no warp)
+    nodata: float | None
+
+
+def output_dtype(sources: Sequence[BandSource], rows: Sequence[int] | None = None) -> np.dtype:
+    """The one dtype of these bands over the given collection rows (default: all); a clash
+    names the bands."""
+    found: dict[str, set[str]] = {}
+    for src in sources:
+        first = src.level_start[:-1]
+        if rows is not None:
+            first = first[np.isin(src.rows, np.asarray(rows, dtype=np.int64))]
+        found[src.band] = set(np.unique(np.asarray(src.dtype, dtype=object)[first]).tolist())
+    all_types = set().union(*found.values()) if found else set()
+    if len(all_types) > 1:
+        detail = ", ".join(f"{n}: {'/'.join(sorted(t))}" for n, t in found.items())
+        raise CogdexError(f"bands have different data types ({detail}); read them separately")
+    if not all_types:
+        raise CogdexError(f"no readable records for bands {', '.join(found)}")
+    return np.dtype(all_types.pop())
+
+
+def default_fill(sources: Sequence[BandSource], dtype: np.dtype, fill: float | None) -> float:
+    """The user's fill value, else the first record's nodata, else 0 (every read path)."""
+    if fill is None:
+        for src in sources:
+            known = np.flatnonzero(src.has_nodata)
+            if known.size:
+                fill = float(src.nodata[known[0]])
+                break
+    return fill_value(fill, dtype)
+
+
+def _level_grid(src: BandSource, i: int, k: int) -> G.Grid:
+    """Grid of level k of record i: the base transform scaled to the level's pixel size."""
+    lv = int(src.level_start[i]) + k
+    base = int(src.level_start[i])
+    w0, h0 = int(src.levels["width"][base]), int(src.levels["height"][base])
+    wk, hk = int(src.levels["width"][lv]), int(src.levels["height"][lv])
+    a, b, c, d, e, f = (float(v) for v in src.transform[i])
+    sx, sy = w0 / wk, h0 / hk
+    crs = int(src.epsg[i]) or src.crs[i]
+    return G.Grid(crs, (a * sx, b * sy, c, d * sx, e * sy, f), (hk, wk))
+
+
+def _target_pixel_in_source(base: G.Grid, target: G.Grid) -> float:
+    """Size of one target pixel measured in base-level source pixels (near the centre)."""
+    cx, cy = target.width / 2, target.height / 2
+    cols = np.array([cx, cx + 1, cx])
+    rows = np.array([cy, cy, cy + 1])
+    sx, sy = G._to_source_pixels(base, target, cols, rows)
+    if not np.isfinite(sx).all():
+        return 1.0
+    return min(math.hypot(sx[1] - sx[0], sy[1] - sy[0]), math.hypot(sx[2] - sx[0], sy[2] - sy[0]))
+
+
+def choose_level(src: BandSource, i: int, target: G.Grid) -> int:
+    """The coarsest level of record i whose pixels are no larger than the target's."""
+    n_levels = int(src.level_start[i + 1] - src.level_start[i])
+    if n_levels == 1:
+        return 0
+    scale = _target_pixel_in_source(_level_grid(src, i, 0), target)
+    w0 = int(src.levels["width"][int(src.level_start[i])])
+    best = 0
+    for k in range(1, n_levels):
+        factor = w0 / int(src.levels["width"][int(src.level_start[i]) + k])
+        if factor <= scale * _OVERVIEW_SLACK:
+            best = k
+    return best
+
+
+def plan(
+    slots: Sequence[Slot],
+    sources: Sequence[BandSource],
+    *,
+    resampling: G.Resampling,
+    fill: float,
+    use_overviews: bool = True,
+) -> list[_Piece]:
+    """The file windows every slot needs (one per slot, record and file)."""
+    position = []
+    for src in sources:
+        n = int(src.rows.max()) + 1 if len(src.rows) else 0
+        pos = np.full(n, -1, np.int64)
+        pos[src.rows] = np.arange(len(src.rows))
+        position.append(pos)
+    pieces: list[_Piece] = []
+    for s, slot in enumerate(slots):
+        for rank, row in enumerate(slot.rows):
+            by_href: dict[str, list[tuple[int, int]]] = {}
+            for c, (src, pos) in enumerate(zip(sources, position, strict=True)):
+                i = int(pos[row]) if row < len(pos) else -1
+                if i >= 0:  # a band missing in this record stays fill
+                    by_href.setdefault(src.hrefs[i], []).append((c, i))
+            for href, entries in by_href.items():
+                c0, i0 = entries[0]
+                src = sources[c0]
+                piece = _piece(s, rank, slot.grid, src, i0, href, entries, sources,
+                               resampling, fill, use_overviews)  # fmt: skip
+                if piece is not None:
+                    pieces.append(piece)
+    return pieces
+
+
+def _piece(
+    slot: int,
+    rank: int,
+    target: G.Grid,
+    src: BandSource,
+    i: int,
+    href: str,
+    entries: list[tuple[int, int]],
+    sources: Sequence[BandSource],
+    resampling: G.Resampling,
+    fill: float,
+    use_overviews: bool,
+) -> _Piece | None:
+    if not np.isfinite(src.transform[i]).all():
+        raise CogdexError(f"{href} has no geotransform: it cannot be placed on a grid")
+    k = choose_level(src, i, target) if use_overviews else 0
+    level_grid = _level_grid(src, i, k)
+    header = src.header(i)
+    bands = tuple(sources[c].band_index for c, _ in entries)
+    targets = tuple(c for c, _ in entries)
+    nodata = header.nodata
+    source = Source(href, header, src.store_options)
+    aligned = G.aligned_window(level_grid, target)
+    if aligned is not None:
+        window = (aligned.col_off, aligned.row_off, aligned.width, aligned.height)
+        return _Piece(slot, rank, WindowRead(source, window, bands, k, fill=fill), targets,
+                      None, nodata)  # fmt: skip
+    win = G.source_window(level_grid, target, resampling=resampling)
+    if win is None:
+        return None
+    window = (win.col_off, win.row_off, win.width, win.height)
+    return _Piece(slot, rank, WindowRead(source, window, bands, k, fill=fill), targets,
+                  level_grid.window_grid(win), nodata)  # fmt: skip
+
+
+def _valid(data: np.ndarray, read: WindowRead, nodata: float | None) -> np.ndarray:
+    """Pixels of an aligned window that lie in the image and are not nodata, per band."""
+    level = read.image()
+    col, row, w, h = read.window
+    inside = np.zeros((h, w), bool)
+    r0, r1 = max(0, -row), max(0, min(h, level.height - row))
+    c0, c1 = max(0, -col), max(0, min(w, level.width - col))
+    inside[r0:r1, c0:c1] = True
+    valid = np.broadcast_to(inside, data.shape).copy()
+    if nodata is not None:
+        valid &= ~(np.isnan(data) if math.isnan(nodata) else data == nodata)
+    return valid
+
+
+async def read_slots(
+    slots: Sequence[Slot],
+    sources: Sequence[BandSource],
+    *,
+    resampling: G.Resampling = "nearest",
+    fill: float | None = None,
+    merge: Merge = "first",
+    dtype: np.dtype | None = None,
+    use_overviews: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read `sources` (one per output band) onto every slot: ([S, C, H, W], valid mask).
+
+    All slots must share one shape. Pixels no record covers hold the fill value.
+    """
+    if merge not in MERGES:
+        raise ValueError(f"merge must be one of {', '.join(MERGES)}, not {merge!r}")
+    shapes = {s.grid.shape for s in slots}
+    if len(shapes) > 1:
+        raise ValueError(f"slots have different shapes {sorted(shapes)}")
+    native = output_dtype(sources, sorted({r for s in slots for r in s.rows}))
+    out_dtype = np.dtype(dtype) if dtype is not None else native
+    if dtype is None and resampling == "bilinear" and native.kind in "iu":
+        out_dtype = np.dtype(np.float32)
+        warnings.warn(
+            f"bilinear resampling of {native} bands returns float32; pass dtype={native.name!r} "
+            "to round back to the native type",
+            stacklevel=3,
+        )
+    fill_v = default_fill(sources, out_dtype, fill)
+    (h, w) = shapes.pop() if shapes else (0, 0)
+    n_bands = len(sources)
+    out = np.full((len(slots), n_bands, h, w), fill_v, dtype=out_dtype)
+    valid = np.zeros(out.shape, dtype=bool)
+    pieces = plan(slots, sources, resampling=resampling, fill=fill_v, use_overviews=use_overviews)
+    arrays = await read_windows([p.read for p in pieces])
+    placed: list[tuple[_Piece, np.ndarray, np.ndarray]] = []
+    for piece, data in zip(pieces, arrays, strict=True):
+        if piece.source_grid is None:
+            ok = _valid(data, piece.read, piece.nodata)
+            if data.dtype != out_dtype:
+                data = data.astype(out_dtype)
+        else:
+            data, ok2 = warp(
+                data, piece.source_grid, slots[piece.slot].grid, resampling=resampling,
+                nodata=piece.nodata, fill=fill_v, dtype=out_dtype,
+            )  # fmt: skip
+            ok = np.broadcast_to(ok2, data.shape)
+            if piece.nodata is not None and not math.isnan(piece.nodata):
+                ok = ok & (data != piece.nodata)
+        placed.append((piece, data, ok))
+    _merge(out, valid, placed, merge, fill_v)
+    return out, valid
+
+
+def _merge(
+    out: np.ndarray,
+    valid: np.ndarray,
+    placed: list[tuple[_Piece, np.ndarray, np.ndarray]],
+    merge: Merge,
+    fill: float,
+) -> None:
+    by_slot: dict[int, list[tuple[_Piece, np.ndarray, np.ndarray]]] = {}
+    for item in placed:
+        by_slot.setdefault(item[0].slot, []).append(item)
+    for s, items in by_slot.items():
+        items.sort(key=lambda it: it[0].rank, reverse=merge == "last")
+        if merge in ("first", "last") or len({it[0].rank for it in items}) == 1:
+            for piece, data, ok in items:
+                for j, c in enumerate(piece.targets):
+                    take = ok[j] & ~valid[s, c]
+                    out[s, c][take] = data[j][take]
+                    valid[s, c] |= ok[j]
+            continue
+        _reduce(out[s], valid[s], items, merge, fill)
+
+
+def _reduce(
+    out: np.ndarray,
+    valid: np.ndarray,
+    items: list[tuple[_Piece, np.ndarray, np.ndarray]],
+    merge: Merge,
+    fill: float,
+) -> None:
+    """min/max/mean/median over the valid pixels of every record, band by band."""
+    reducer = {"min": np.nanmin, "max": np.nanmax, "mean": np.nanmean, "median": np.nanmedian}[
+        merge
+    ]
+    for c in range(out.shape[0]):
+        layers = [
+            (data[j], ok[j]) for piece, data, ok in items for j, t in enumerate(piece.targets)
+            if t == c
+        ]  # fmt: skip
+        if not layers:
+            continue
+        stack = np.stack([np.where(ok, d.astype(np.float64), np.nan) for d, ok in layers])
+        any_ok = np.any([ok for _, ok in layers], axis=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: no valid record
+            reduced = reducer(stack, axis=0)
+        if out.dtype.kind in "iu":
+            info = np.iinfo(out.dtype)
+            reduced = np.clip(np.floor(reduced + 0.5), info.min, info.max)
+        out[c] = np.where(any_ok, reduced, fill).astype(out.dtype)
+        valid[c] = any_ok
