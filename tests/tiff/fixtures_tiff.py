@@ -34,6 +34,8 @@ class Case:
     sparse: bool = False
     tags: bool = False
     nbits: int | None = None
+    nan_block: bool = False
+    """Float cases: a NaN block in the first band (LERC stores it as a validity mask)."""
 
 
 def _cases() -> list[Case]:
@@ -86,9 +88,8 @@ def _cases() -> list[Case]:
         Case("gray-jpeg-separate", "uint8", 2, {**tiled, "compress": "jpeg", "interleave": "band"})
     )
     for comp in ("lerc", "lerc_deflate", "lerc_zstd"):
-        cases.append(
-            Case(f"float32-{comp}", "float32", 2, {**tiled, "compress": comp, "max_z_error": 0})
-        )
+        opts = {**tiled, "compress": comp, "max_z_error": 0}
+        cases.append(Case(f"float32-{comp}", "float32", 2, opts, nan_block=True))
     cases.append(
         Case("uint16-lerc-lossy", "uint16", 1, {**tiled, "compress": "lerc", "max_z_error": 2})
     )
@@ -252,6 +253,8 @@ def pixels(case: Case) -> np.ndarray:
         )
     info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
     values = base * 7.3 + noise * 5
+    if case.nan_block:
+        values[0, 40:75, 30:100] = np.nan
     if info is not None:
         if info.min < 0:
             values = values - values.mean()

@@ -146,7 +146,7 @@ def decoder(level: Level, byte_order: str) -> Decoder:
     if comp == T.JPEG:
         return _image_decoder(_jpeg_function(level, samples), width, height, samples, out_dtype)
     if comp == T.LERC:
-        return _image_decoder(_lerc_function(level), width, height, samples, out_dtype)
+        return _image_decoder(_lerc_function(level, samples), width, height, samples, out_dtype)
     if comp == T.WEBP:
         # A tile whose alpha is all opaque may be stored without alpha: ask for it back.
         alpha = samples == 4
@@ -255,14 +255,25 @@ def _jpeg_function(level: Level, samples: int) -> Callable[[bytes], np.ndarray]:
     return function
 
 
-def _lerc_function(level: Level) -> Callable[[bytes], np.ndarray]:
+def _lerc_function(level: Level, samples: int) -> Callable[[bytes], np.ndarray]:
     extra = level.lerc_parameters[1] if len(level.lerc_parameters) > 1 else T.LERC_ADD_NONE
+    floats = np.dtype(level.dtype).kind == "f"
 
     def function(data: bytes) -> np.ndarray:
         if extra == T.LERC_ADD_DEFLATE:
             data = imagecodecs.zlib_decode(data)
         elif extra == T.LERC_ADD_ZSTD:
             data = imagecodecs.zstd_decode(data)
-        return imagecodecs.lerc_decode(data)
+        image, valid = imagecodecs.lerc_decode(data, masks=True)
+        if samples > 1 and image.ndim == 3 and image.shape[0] == samples != image.shape[2]:
+            # Blobs with per-band masks hold bands one after the other, not interleaved.
+            image = np.moveaxis(image, 0, -1)
+            valid = None if valid is None else np.moveaxis(valid, 0, -1)
+        if valid is not None and floats:
+            # libtiff gives invalid pixels of float LERC data as NaN (integers stay 0).
+            if valid.ndim < image.ndim:
+                valid = valid[..., None]
+            image = np.where(valid, image, np.nan).astype(image.dtype, copy=False)
+        return image
 
     return function
