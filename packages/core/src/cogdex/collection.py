@@ -425,6 +425,13 @@ class Collection:
 
         return get_time_series(self, geometry, bands, **kwargs)
 
+    def sample_points(self, points: Any, bands: str | Sequence[str], **kwargs: Any) -> Any:
+        """Band values at points, one row per (point, band, record), as a pyarrow Table
+        (see `cogdex.pixels.sample_points`)."""
+        from cogdex.pixels import sample_points
+
+        return sample_points(self, points, bands, **kwargs)
+
     # -- adapters ----------------------------------------------------------------------------
 
     def to_torchgeo_dataset(self, *args: Any, **kwargs: Any) -> Any:

@@ -253,3 +253,83 @@ def get_time_series(
     if with_mask:
         return result[0][order], result[1][order], dates[order]
     return result[0][order], dates[order]
+
+
+def sample_points(
+    collection: Collection,
+    points: Any,
+    bands: str | Sequence[str],
+    *,
+    geometry_crs: int | str = 4326,
+    x_column: str = "x",
+    y_column: str = "y",
+    id_column: str | None = None,
+    max_files: int = 16,
+) -> pa.Table:
+    """The value of every band at every point, in every record whose file covers it.
+
+    One row per (point, band, record): `point_id` (position in `points`, or `id_column`),
+    `id` (record), `datetime`, `band`, `value` (native type), `row`/`col` (pixel). Points
+    in a record's nodata or sparse tiles get its nodata value (else 0).
+    """
+    from cogdex.read.geometries import as_points
+    from cogdex.read.points import sample
+
+    names = _band_list(collection, bands)
+    lon, lat, point_ids = as_points(points, geometry_crs, x_column=x_column, y_column=y_column,
+                                    id_column=id_column)  # fmt: skip
+    sources = [collection.band_source(b) for b in names]
+    table = collection.to_arrow()
+    rows = _rows_near(table, lon, lat)
+    dtype = output_dtype(sources, rows.tolist() or None)
+    fill = default_fill(sources, dtype, None)
+    found = runtime.run(
+        sample(sources, lon, lat, rows.tolist(), fill=fill, dtype=dtype, max_files=max_files)
+    )
+    return _samples_table(found, names, point_ids, table, dtype)
+
+
+def _rows_near(table: pa.Table, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """Collection rows whose lon/lat bbox contains at least one point (a cheap prefilter)."""
+    if len(lon) == 0:
+        return np.zeros(0, np.int64)
+    bbox = table.column("bbox").combine_chunks()
+    xmin, ymin, xmax, ymax = (
+        bbox.field(k).to_numpy(zero_copy_only=False) for k in ("xmin", "ymin", "xmax", "ymax")
+    )
+    lo_x, hi_x, lo_y, hi_y = np.nanmin(lon), np.nanmax(lon), np.nanmin(lat), np.nanmax(lat)
+    near = (xmin <= hi_x) & (xmax >= lo_x) & (ymin <= hi_y) & (ymax >= lo_y)
+    return np.flatnonzero(near)
+
+
+def _samples_table(found, names: list[str], point_ids: np.ndarray, table: pa.Table,
+                   dtype: np.dtype) -> pa.Table:  # fmt: skip
+    ids = table.column("id").combine_chunks()
+    times = table.column("datetime").combine_chunks()
+    parts: dict[str, list[np.ndarray]] = {
+        k: [] for k in ("point", "record", "band", "value", "row", "col")
+    }
+    for s in found:
+        for k, band in enumerate(s.bands):
+            n = s.points.size
+            parts["point"].append(s.points)
+            parts["record"].append(np.full(n, s.record, np.int64))
+            parts["band"].append(np.full(n, band, np.int32))
+            parts["value"].append(s.values[k])
+            parts["row"].append(s.rows.astype(np.int32))
+            parts["col"].append(s.cols.astype(np.int32))
+    cat = {k: (np.concatenate(v) if v else np.zeros(0, np.int64)) for k, v in parts.items()}
+    record = pa.array(cat["record"], pa.int64())
+    return pa.table(
+        {
+            "point_id": pa.array(np.asarray(point_ids)[cat["point"].astype(np.int64)]),
+            "id": pa.DictionaryArray.from_arrays(record.cast(pa.int32()), ids),
+            "datetime": times.take(record),
+            "band": pa.DictionaryArray.from_arrays(
+                pa.array(cat["band"], pa.int32()), pa.array(names, pa.string())
+            ),
+            "value": pa.array(cat["value"].astype(dtype, copy=False)),
+            "row": pa.array(cat["row"], pa.int32()),
+            "col": pa.array(cat["col"], pa.int32()),
+        }
+    )

@@ -102,3 +102,67 @@ def as_geometries(geometries: Any, geometry_crs: int | str = 4326) -> np.ndarray
             shapes, lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1]))
         )
     return shapes
+
+
+def as_points(
+    points: Any,
+    geometry_crs: int | str = 4326,
+    *,
+    x_column: str = "x",
+    y_column: str = "y",
+    id_column: str | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(lon, lat, point ids) as numpy arrays from Shapely points, an (xs, ys) pair of arrays,
+    or an Arrow table (or anything with `__arrow_c_stream__`, e.g. Polars, DuckDB) with x/y
+    columns or a WKB/GeoArrow geometry column. Ids are `id_column`'s values, else 0..n-1."""
+    ids = None
+    if (
+        isinstance(points, tuple)
+        and len(points) == 2
+        and all(isinstance(p, np.ndarray | list) for p in points)
+    ):
+        x = np.asarray(points[0], dtype=np.float64)
+        y = np.asarray(points[1], dtype=np.float64)
+    elif isinstance(points, pa.Table) or hasattr(points, "__arrow_c_stream__"):
+        table = points if isinstance(points, pa.Table) else pa.table(points)
+        if x_column in table.column_names and y_column in table.column_names:
+            x = table.column(x_column).to_numpy().astype(np.float64)
+            y = table.column(y_column).to_numpy().astype(np.float64)
+        else:
+            geom = next((c for c in ("geometry", "geom", "wkb") if c in table.column_names), None)
+            if geom is None:
+                raise KeyError(
+                    f"the points table needs {x_column!r}/{y_column!r} columns or a geometry "
+                    f"column; it has {table.column_names}"
+                )
+            x, y = _xy(_from_arrow(table.column(geom)))
+        if id_column is not None:
+            if id_column not in table.column_names:
+                raise KeyError(f"no id column {id_column!r} in the points table")
+            ids = table.column(id_column).to_numpy(zero_copy_only=False)
+    else:
+        x, y = _xy(as_geometries(points, 4326) if _is_bbox(points) else _point_array(points))
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"x and y must be 1-D arrays of one length, got {x.shape} and {y.shape}")
+    if geometry_crs not in (4326, "EPSG:4326", "epsg:4326", "OGC:CRS84"):
+        x, y = (np.asarray(v) for v in transformer(geometry_crs, 4326).transform(x, y))
+    return x, y, np.arange(len(x), dtype=np.int64) if ids is None else ids
+
+
+def _point_array(points: Any) -> np.ndarray:
+    if hasattr(points, "to_crs") and getattr(points, "crs", None) is not None:
+        return as_geometries(points)
+    if isinstance(points, shapely.Geometry):
+        return np.array([points], dtype=object)
+    return np.asarray(list(points), dtype=object)
+
+
+def _xy(shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    kinds = shapely.get_type_id(shapes)
+    if np.any(kinds != 0):  # 0 = Point
+        bad = int(np.flatnonzero(kinds != 0)[0])
+        raise ValueError(
+            f"point {bad} is a {shapely.get_type_id(shapes[bad])!r}-type geometry, not a Point"
+        )
+    coords = shapely.get_coordinates(shapes)
+    return coords[:, 0].astype(np.float64), coords[:, 1].astype(np.float64)

@@ -1,0 +1,99 @@
+"""sample_points against rasterio's `sample` on the same files, over the HTTP server."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+import rasterio
+import shapely
+from pyproj import Transformer
+
+from cogdex.io import fetch
+from tests.servers.scenes import AOI_LONLAT, SceneSet
+
+LON, LAT = AOI_LONLAT
+
+
+@pytest.fixture(scope="module")
+def points() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    n = 3000
+    return LON + rng.uniform(-0.08, 0.08, n), LAT + rng.uniform(-0.08, 0.08, n)
+
+
+def _expected(scenes: SceneSet, lon, lat, bands) -> set[tuple]:
+    """(point, record, band, value, row, col) from rasterio for every point inside a file."""
+    rows = set()
+    for scene in scenes.scenes:
+        x, y = Transformer.from_crs(4326, scene.epsg, always_xy=True).transform(lon, lat)
+        for band in bands:
+            with rasterio.open(scene.files[band]) as ds:
+                r, c = rasterio.transform.rowcol(ds.transform, x, y, op=np.floor)
+                r, c = np.asarray(r), np.asarray(c)
+                inside = np.flatnonzero((r >= 0) & (r < ds.height) & (c >= 0) & (c < ds.width))
+                values = [v[0] for v in ds.sample(zip(x[inside], y[inside], strict=True))]
+            for p, v, rr, cc in zip(inside, values, r[inside], c[inside], strict=True):
+                rows.add((int(p), scene.id, band, int(v), int(rr), int(cc)))
+    return rows
+
+
+def test_values_equal_rasterio_sample(pixel_coll, scenes: SceneSet, points):
+    lon, lat = points
+    table = pixel_coll.sample_points((lon, lat), ["B04", "B08"])
+    assert table.schema.field("value").type == pa.uint16()  # native type
+    got = set(
+        zip(
+            table.column("point_id").to_pylist(),
+            table.column("id").to_pylist(),
+            table.column("band").to_pylist(),
+            table.column("value").to_pylist(),
+            table.column("row").to_pylist(),
+            table.column("col").to_pylist(),
+            strict=True,
+        )
+    )
+    assert got == _expected(scenes, lon, lat, ["B04", "B08"])
+    assert table.num_rows == len(got)
+    by_id = {s.id: s.datetime for s in scenes.scenes}
+    for rid, when in zip(
+        table.column("id").to_pylist()[:50], table.column("datetime").to_pylist()[:50], strict=True
+    ):
+        assert when == by_id[rid]
+
+
+def test_each_tile_is_fetched_once(pixel_coll, points):
+    lon, lat = points
+    with fetch.recording() as rec:
+        pixel_coll.sample_points((lon, lat), "B04")
+    source = pixel_coll.band_source("B04")
+    all_tiles = sum(int(source.header(i).base.tile_byte_counts.sum()) for i in range(len(source)))
+    assert rec.bytes <= all_tiles * 1.01  # never the same tile twice
+
+
+def test_point_inputs_and_ids(pixel_coll, points):
+    lon, lat = points
+    lon, lat = lon[:20], lat[:20]
+    by_arrays = pixel_coll.sample_points((lon, lat), "B04")
+    shapes = shapely.points(lon, lat)
+    by_shapely = pixel_coll.sample_points(list(shapes), "B04")
+    wkb = pa.table({"geometry": shapely.to_wkb(shapes), "name": [f"p{i}" for i in range(20)]})
+    by_table = pixel_coll.sample_points(wkb, "B04", id_column="name")
+    utm = Transformer.from_crs(4326, 32644, always_xy=True).transform(lon, lat)
+    by_utm = pixel_coll.sample_points(pa.table({"x": utm[0], "y": utm[1]}), "B04",
+                                      geometry_crs=32644)  # fmt: skip
+
+    def rows(table: pa.Table) -> list[tuple]:
+        cols = [table.column(k).to_pylist() for k in ("point_id", "id", "value")]
+        return sorted(zip(*cols, strict=True))
+
+    assert rows(by_shapely) == rows(by_arrays) == rows(by_utm)
+    names = by_table.column("point_id").to_pylist()
+    assert set(names) <= {f"p{i}" for i in range(20)}
+    with pytest.raises(ValueError, match="not a Point"):
+        pixel_coll.sample_points([shapely.box(0, 0, 1, 1)], "B04")
+
+
+def test_points_outside_every_scene_give_no_rows(pixel_coll):
+    table = pixel_coll.sample_points((np.array([10.0]), np.array([10.0])), "B04")
+    assert table.num_rows == 0
