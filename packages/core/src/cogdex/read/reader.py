@@ -40,8 +40,9 @@ class WindowRead:
     """A window of one level of one file, for some bands (0-based samples).
 
     `level` indexes `header.levels` (0 = full resolution, 1 = first overview); `mask` reads
-    the level's internal mask instead (GDAL's 0/255). `fill` overrides the fill value
-    (default: the file's nodata, else 0).
+    the level's internal mask instead (its stored values: 0/1 for 1-bit masks). `fill`
+    overrides the fill value (default: the file's nodata, else 0). `out`, when given, is
+    the (bands, height, width) array to read into.
     """
 
     source: Source
@@ -50,6 +51,7 @@ class WindowRead:
     level: int = 0
     mask: bool = False
     fill: float | None = None
+    out: np.ndarray | None = None
 
     def image(self) -> Level:
         return _image(self.source, self.level, self.mask)
@@ -65,8 +67,24 @@ def _image(source: Source, level: int, mask: bool) -> Level:
     return image
 
 
-TileKey = tuple[str, int, int]
-"""(url, IFD offset of the level, tile index)."""
+TileKey = tuple[str, int, int, int, int, int, str, int]
+"""(url, IFD offset of the level, tile index, tile offset, byte count, file size, dtype,
+samples): the position and layout of a tile, so that a file rewritten in place with another
+layout never serves a stale cached tile (see `tile_key`)."""
+
+
+def tile_key(source: Source, level: Level, tile: int) -> TileKey:
+    return (
+        source.url,
+        level.ifd_offset,
+        tile,
+        int(level.tile_offsets[tile]),
+        int(level.tile_byte_counts[tile]),
+        source.header.size,
+        level.dtype,
+        level.samples_per_pixel,
+    )
+
 
 OnTile = Callable[[TileKey, np.ndarray], None]
 """Called on the decode pool with each tile of a call, once per tile."""
@@ -100,6 +118,20 @@ def _fill_for(read: WindowRead, dtype: np.dtype) -> Any:
     return mosaic.fill_value(nodata, dtype)
 
 
+def _output(read: WindowRead, dtype: np.dtype) -> np.ndarray:
+    """The array a window is read into, filled with its fill value."""
+    fill = _fill_for(read, dtype)
+    shape = (len(read.bands), read.window[3], read.window[2])
+    if read.out is None:
+        return mosaic.allocate(*shape, dtype, fill)
+    if read.out.shape != shape or read.out.dtype != dtype:
+        raise ValueError(
+            f"out must be {dtype} of shape {shape}, not {read.out.dtype} {read.out.shape}"
+        )
+    read.out[...] = fill
+    return read.out
+
+
 async def read_windows(
     reads: Sequence[WindowRead], *, cache: TileCache | None = None
 ) -> list[np.ndarray]:
@@ -110,17 +142,12 @@ async def read_windows(
     """
     images = [r.image() for r in reads]
     plans = [plan_window(img, r.window, r.bands) for img, r in zip(images, reads, strict=True)]
-    outs = []
-    for r, img in zip(reads, images, strict=True):
-        dtype = np.dtype(img.dtype)
-        outs.append(
-            mosaic.allocate(len(r.bands), r.window[3], r.window[2], dtype, _fill_for(r, dtype))
-        )
+    outs = [_output(r, np.dtype(img.dtype)) for r, img in zip(reads, images, strict=True)]
     uses: dict[TileKey, list[_Use]] = {}
     tiles: dict[TileKey, tuple[Source, Level]] = {}
     for i, (read, img, plan) in enumerate(zip(reads, images, plans, strict=True)):
         for j in np.flatnonzero(~plan.sparse).tolist():
-            key = (read.source.url, img.ifd_offset, int(plan.index[j]))
+            key = tile_key(read.source, img, int(plan.index[j]))
             uses.setdefault(key, []).append(_Use(i, j))
             tiles.setdefault(key, (read.source, img))
     paster = _Paster(reads, images, plans, outs)
@@ -147,7 +174,7 @@ async def for_each_tile(
         level = t.image()
         if level.tile_offsets[t.tile] == 0 or level.tile_byte_counts[t.tile] == 0:
             continue
-        key = (t.source.url, level.ifd_offset, t.tile)
+        key = tile_key(t.source, level, t.tile)
         wanted.setdefault(key, (t.source, level))
         positions.setdefault(key, []).append(n)
 
@@ -223,23 +250,15 @@ async def _load_file(
         async with limit:
             return await _load_file(source, keys, levels, on_tile, cache, None)
     header = source.header
-    offsets = np.array(
-        [int(lv.tile_offsets[k[2]]) for k, lv in zip(keys, levels, strict=True)], dtype=np.int64
-    )
-    counts = np.array(
-        [int(lv.tile_byte_counts[k[2]]) for k, lv in zip(keys, levels, strict=True)], dtype=np.int64
-    )
-    ends = offsets + counts
-    past = np.flatnonzero(ends > header.size)
-    if past.size:
-        raise TruncatedTIFF(
-            f"tile {keys[int(past[0])][2]} ends past the end of the {header.size}-byte file",
-            source=source.url,
-            offset=int(offsets[past[0]]),
-        )
-    datas = await fetch.read_ranges(
-        source.url, list(zip(offsets.tolist(), ends.tolist(), strict=True)), options=source.options
-    )
+    ranges = [(k[3], k[3] + k[4]) for k in keys]  # the key holds the tile's offset and size
+    for key, (start, end) in zip(keys, ranges, strict=True):
+        if end > header.size:
+            raise TruncatedTIFF(
+                f"tile {key[2]} ends past the end of the {header.size}-byte file",
+                source=source.url,
+                offset=start,
+            )
+    datas = await fetch.read_ranges(source.url, ranges, options=source.options)
     decoders: dict[int, codecs.Decoder] = {}
     loop = asyncio.get_running_loop()
     pool = runtime.decode_pool()
@@ -272,10 +291,12 @@ def _decode_and_use(
             offset=int(level.tile_offsets[tile_index]),
         ) from exc
     row = (tile_index % (level.tiles_across * level.tiles_down)) // level.tiles_across
-    needed = min(level.tile_height, level.height - row * level.tile_height)
-    if tile.shape[0] < needed:
+    rows = min(level.tile_height, level.height - row * level.tile_height)
+    samples = level.samples_per_pixel if level.planar == 1 else 1
+    if tile.ndim != 3 or tile.shape[0] < rows or tile.shape[1:] != (level.tile_width, samples):
         raise DecodeError(
-            f"tile {tile_index} decoded to {tile.shape[0]} rows, {needed} needed",
+            f"tile {tile_index} decoded to shape {tile.shape}, not ({rows}+, "
+            f"{level.tile_width}, {samples})",
             source=url,
             offset=int(level.tile_offsets[tile_index]),
         )

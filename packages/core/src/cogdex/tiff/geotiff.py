@@ -1,14 +1,13 @@
 """`GeoTIFF`, `open`, `open_async`: the user-facing view of one GeoTIFF.
 
-A `GeoTIFF` is a URL plus its parsed `TIFFHeader`; reading fetches only the tiles a window
-needs (one coalesced request), decodes them on the decode pool and pastes them into the
-window. It can be built from a stored header with no request at all (`from_header`), and it
+A `GeoTIFF` is a URL plus its parsed `TIFFHeader`; reading goes through the data plane's
+window reader (`cogdex.read.reader`): only the tiles a window needs, one coalesced request,
+decoded on the decode pool, kept in the shared tile cache. It can be built from a stored header with no request at all (`from_header`), and it
 pickles as its URL, store options and header.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 from collections.abc import Mapping, Sequence
@@ -16,12 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cogdex.errors import DecodeError, TruncatedTIFF
-from cogdex.io import fetch, runtime
+from cogdex.io import runtime
 from cogdex.io.urls import ObjectURL
-from cogdex.read import mosaic
-from cogdex.read.plan import TilePlan, Window, plan_window
-from cogdex.tiff import codecs
+from cogdex.read.plan import Window
+from cogdex.read.reader import Source, WindowRead, read_windows
 from cogdex.tiff.header import read_header
 from cogdex.tiff.model import Level, TIFFHeader
 
@@ -42,7 +39,6 @@ class GeoTIFF:
         self.url = url.url if isinstance(url, ObjectURL) else os.fspath(url)
         self.header = header
         self.options = options
-        self._decoders: dict[int, codecs.Decoder] = {}
 
     @classmethod
     def from_header(
@@ -177,13 +173,14 @@ class GeoTIFF:
     ) -> np.ndarray:
         """`read`, awaitable."""
         level = self._level(overview)
-        window = _window(window, level)
-        band_list = self._bands(bands)
-        array = self._output(out, len(band_list), window, np.dtype(level.dtype))
-        fill = mosaic.fill_value(self.nodata, array.dtype)
-        array[...] = fill
-        await self._read_into(array, level, window, band_list)
-        return array
+        read = WindowRead(
+            self._source,
+            _window(window, level),
+            tuple(self._bands(bands)),
+            self.header.levels.index(level),
+            out=out,
+        )
+        return (await read_windows([read]))[0]
 
     def read_mask(self, window: Window | None = None, overview: int | None = None) -> np.ndarray:
         """The internal mask of `window` as GDAL returns it: uint8, 255 valid, 0 not."""
@@ -196,12 +193,17 @@ class GeoTIFF:
         level = self._level(overview)
         if level.mask is None:
             raise ValueError(f"{self.url} has no internal mask at this level")
-        window = _window(window, level)
-        array = mosaic.allocate(1, window[3], window[2], np.dtype(np.uint8), 0)
-        await self._read_into(array, level.mask, window, [0])
+        read = WindowRead(
+            self._source, _window(window, level), (0,), self.header.levels.index(level), mask=True
+        )
+        array = (await read_windows([read]))[0]
         if level.mask.bits_per_sample == 1:
             np.multiply(array, 255, out=array)
         return array[0]
+
+    @functools.cached_property
+    def _source(self) -> Source:
+        return Source(self.url, self.header, self.options)
 
     def _level(self, overview: int | None) -> Level:
         if overview is None:
@@ -221,103 +223,6 @@ class GeoTIFF:
         if bad:
             raise ValueError(f"bands {bad} out of range 0..{self.count - 1} for {self.url}")
         return band_list
-
-    @staticmethod
-    def _output(out: np.ndarray | None, bands: int, window: Window, dtype: np.dtype) -> np.ndarray:
-        shape = (bands, window[3], window[2])
-        if out is None:
-            return np.empty(shape, dtype=dtype)
-        if out.shape != shape or out.dtype != dtype:
-            raise ValueError(f"out must be {dtype} of shape {shape}, not {out.dtype} {out.shape}")
-        return out
-
-    async def _read_into(
-        self, array: np.ndarray, level: Level, window: Window, bands: list[int]
-    ) -> None:
-        plan = plan_window(level, window, bands)
-        fetched = np.flatnonzero(~plan.sparse)
-        if fetched.size == 0:
-            return
-        offsets = level.tile_offsets[plan.index[fetched]]
-        counts = level.tile_byte_counts[plan.index[fetched]]
-        size = np.uint64(self.header.size)
-        past = np.flatnonzero((offsets > size) | (counts > size) | (offsets + counts > size))
-        if past.size:
-            tile = int(plan.index[fetched[past[0]]])
-            raise TruncatedTIFF(
-                f"tile {tile} ends past the end of the {self.header.size}-byte file",
-                source=self.url,
-                offset=int(offsets[past[0]]),
-            )
-        ranges = list(zip(offsets.tolist(), (offsets + counts).tolist(), strict=True))
-        datas = await fetch.read_ranges(self.url, ranges, options=self.options)
-        decode = self._decoder(level)
-        loop = asyncio.get_running_loop()
-        pool = runtime.decode_pool()
-        jobs = [
-            loop.run_in_executor(
-                pool, self._decode_and_paste, decode, data, array, level, plan, int(i), bands
-            )
-            for i, data in zip(fetched.tolist(), datas, strict=True)
-        ]
-        # Wait for every tile, even after one fails: none may write into the array later.
-        results = await asyncio.gather(*jobs, return_exceptions=True)
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-
-    def _decoder(self, level: Level) -> codecs.Decoder:
-        decode = self._decoders.get(level.ifd_offset)
-        if decode is None:
-            decode = codecs.decoder(level, self.header.byte_order)
-            self._decoders[level.ifd_offset] = decode
-        return decode
-
-    def _decode_and_paste(
-        self,
-        decode: codecs.Decoder,
-        data: memoryview,
-        array: np.ndarray,
-        level: Level,
-        plan: TilePlan,
-        i: int,
-        bands: list[int],
-    ) -> None:
-        tile_index = int(plan.index[i])
-        try:
-            tile = decode(data)
-        except Exception as exc:
-            raise DecodeError(
-                f"tile {tile_index} of the image at IFD offset {level.ifd_offset} cannot be "
-                f"decoded: {exc}",
-                source=self.url,
-                offset=int(level.tile_offsets[tile_index]),
-            ) from exc
-        row = int(plan.row[i]) * level.tile_height
-        col = int(plan.col[i]) * level.tile_width
-        if level.planar == 2:
-            plane = int(plan.plane[i])
-            targets = [k for k, b in enumerate(bands) if b == plane]
-            samples = [0] * len(targets)
-        else:
-            targets = list(range(len(bands)))
-            samples = bands
-        needed = min(level.tile_height, level.height - row)
-        if tile.shape[0] < needed:
-            raise DecodeError(
-                f"tile {tile_index} decoded to {tile.shape[0]} rows, {needed} needed",
-                source=self.url,
-                offset=int(level.tile_offsets[tile_index]),
-            )
-        mosaic.paste(
-            array,
-            tile,
-            window=plan.window,
-            origin=(row, col),
-            image=(level.width, level.height),
-            samples=samples,
-            targets=targets,
-        )
 
 
 def _window(window: Window | None, level: Level) -> Window:
