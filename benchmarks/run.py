@@ -85,7 +85,7 @@ def get_numpy() -> list[Candidate]:
         Candidate("cogdex get_numpy", [PY, str(HERE / "get_numpy_cogdex.py")]),
         Candidate(
             "rasteret 0.4.1 get_numpy", [PEER, str(HERE / "get_numpy_rasteret.py")], baseline=True
-        ),  # fmt: skip
+        ),
         Candidate("floor", [PY, str(HERE / "window_read_floor.py")]),
     ]
 

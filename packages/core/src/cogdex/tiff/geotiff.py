@@ -2,8 +2,9 @@
 
 A `GeoTIFF` is a URL plus its parsed `TIFFHeader`; reading goes through the data plane's
 window reader (`cogdex.read.reader`): only the tiles a window needs, one coalesced request,
-decoded on the decode pool, kept in the shared tile cache. It can be built from a stored header with no request at all (`from_header`), and it
-pickles as its URL, store options and header.
+decoded on the decode pool, kept in the shared tile cache. It can be built from a stored
+header with no request at all (`from_header`), and it pickles as its URL, store options and
+header.
 """
 
 from __future__ import annotations
