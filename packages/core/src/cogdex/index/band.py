@@ -69,8 +69,10 @@ class BandSource:
         return len(self.ids)
 
     def __getattr__(self, name: str) -> np.ndarray:
+        # Through __dict__: unpickling probes attributes before `levels` is set, and
+        # `self.levels` would recurse back here.
         try:
-            return self.levels[name]
+            return self.__dict__["levels"][name]
         except KeyError:
             raise AttributeError(name) from None
 
