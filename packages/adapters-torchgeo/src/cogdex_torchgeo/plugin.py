@@ -1,15 +1,29 @@
-"""Registers the `torchgeo` output (Collection.to_torchgeo_dataset)."""
+"""Registers the `torchgeo` output (Collection.to_torchgeo_dataset).
+
+Entry points load with the plugin manager, for every cogdex command; torch is imported only
+when a dataset is made.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from cogdex.adapters import OutputAdapter
 from cogdex.hookspecs import hookimpl
 
+if TYPE_CHECKING:
+    from cogdex.collection import Collection
+    from cogdex_torchgeo.dataset import CogdexGeoDataset
 
-def to_torchgeo_dataset(collection: Any, *args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("the TorchGeo GeoDataset adapter is not implemented yet")
+
+def to_torchgeo_dataset(
+    collection: Collection, bands: str | Sequence[str], **options: Any
+) -> CogdexGeoDataset:
+    """A TorchGeo GeoDataset over the collection (options: see CogdexGeoDataset)."""
+    from cogdex_torchgeo.dataset import CogdexGeoDataset
+
+    return CogdexGeoDataset(collection, bands, **options)
 
 
 @hookimpl

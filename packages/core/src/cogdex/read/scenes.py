@@ -93,6 +93,12 @@ def _level_grid(src: BandSource, i: int, k: int) -> G.Grid:
     return G.Grid(crs, (a * sx, b * sy, c, d * sx, e * sy, f), (hk, wk))
 
 
+def record_grid(src: BandSource, i: int) -> G.Grid:
+    """Full-resolution grid of record i of `src` (its position in the BandSource, not the
+    collection row): where the record lies, for adapters that index records by footprint."""
+    return _level_grid(src, i, 0)
+
+
 def _target_pixel_in_source(base: G.Grid, target: G.Grid) -> float:
     """Size of one target pixel measured in base-level source pixels (near the centre)."""
     cx, cy = target.width / 2, target.height / 2

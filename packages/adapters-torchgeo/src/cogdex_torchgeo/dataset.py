@@ -1,0 +1,169 @@
+"""`CogdexGeoDataset`: a TorchGeo GeoDataset whose pixels come through cogdex's reader.
+
+The index (footprints, times, collection rows) and the band sources (parsed headers as
+Arrow columns) are plain data, so the dataset pickles to DataLoader workers whole: a worker
+reads tiles with its own stores and event loop (cogdex's per-process runtime) and never
+fetches a header. A sample is one `read_slots` plan: every record x band of the chip, in
+one concurrent read, onto the chip's grid in the dataset CRS (other CRSs are warped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyproj
+import torch
+from torchgeo.datasets import GeoDataset
+from torchgeo.datasets.utils import GeoSlice, Sample
+
+from cogdex.collection import Collection
+from cogdex.io import runtime
+from cogdex.read import grid as G
+from cogdex.read.scenes import MERGES, Merge, Slot, output_dtype, read_slots
+from cogdex_torchgeo import tensors
+from cogdex_torchgeo.index import build_index, crs_key
+
+
+def _pair(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    h, w = (size, size) if isinstance(size, int) else size
+    if h < 1 or w < 1:
+        raise ValueError(f"chip_size must be positive, got {size}")
+    return int(h), int(w)
+
+
+def _labels(table: pa.Table, field: str) -> np.ndarray:
+    if field not in table.column_names:
+        raise KeyError(f"label_field {field!r} is not a column of the collection")
+    column = table.column(field)
+    kind = column.type
+    if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
+        raise TypeError(f"label_field {field!r} must be numeric or boolean for tensors, not {kind}")
+    if column.null_count:
+        raise ValueError(f"label_field {field!r} has {column.null_count} missing value(s)")
+    return column.to_numpy(zero_copy_only=False)
+
+
+class CogdexGeoDataset(GeoDataset):
+    """Chips of `bands` over the records of a cogdex Collection, for TorchGeo samplers.
+
+    Built by `collection.to_torchgeo_dataset(...)` (see docs/torchgeo.md). A sample is
+    `{"image" | "mask", "bounds", "transform"}` (+ `"label"`): `[C, H, W]`, the records
+    under the chip merged by `merge` in index (time) order, or `[T, C, H, W]` with
+    `time_series`, one step per record.
+    """
+
+    def __init__(
+        self,
+        collection: Collection,
+        bands: str | Sequence[str],
+        *,
+        chip_size: int | tuple[int, int] | None = None,
+        crs: int | str | pyproj.CRS | None = None,
+        res: float | tuple[float, float] | None = None,
+        time_series: bool = False,
+        label_field: str | None = None,
+        is_image: bool = True,
+        dtype: torch.dtype | None = None,
+        transforms: Callable[[Sample], Sample] | None = None,
+        resampling: G.Resampling | None = None,
+        merge: Merge = "first",
+        fill_value: float | None = None,
+    ) -> None:
+        names = [bands] if isinstance(bands, str) else list(bands)
+        if not names:
+            raise ValueError("no bands given")
+        unknown = [b for b in names if b not in collection.band_map]
+        if unknown:
+            raise KeyError(f"unknown band(s) {', '.join(unknown)}; bands: {collection.bands}")
+        if merge not in MERGES:
+            raise ValueError(f"merge must be one of {', '.join(MERGES)}, not {merge!r}")
+        self.bands = names
+        self._sources = [collection.band_source(b) for b in names]
+        table = collection.to_arrow()
+        self.index, self._res = build_index(table, self._sources, crs, res)
+        self._native = output_dtype(self._sources, self.index["row"].tolist())
+        self._labels = None if label_field is None else _labels(table, label_field)
+        self.label_field = label_field
+        self.chip_size = _pair(chip_size)
+        self.time_series = time_series
+        self.is_image = is_image
+        self.dtype = tensors.sample_dtype(dtype, is_image)
+        self.resampling: G.Resampling = resampling or tensors.default_resampling(self.dtype)
+        self.merge: Merge = merge
+        self.fill_value = fill_value
+        self.transforms = transforms
+        self._crs_seen: pyproj.CRS | None = None
+        self._crs_value: int | str = 0
+
+    def _grid_crs(self) -> int | str:
+        """The dataset CRS as grids carry it; follows `crs` changes (IntersectionDataset
+        moves its second dataset into the first one's CRS)."""
+        current = self.crs
+        if current is not self._crs_seen:
+            self._crs_value, self._crs_seen = crs_key(current), current
+        return self._crs_value
+
+    def _chip(self, x: slice, y: slice) -> tuple[slice, slice, tuple[int, int]]:
+        """The chip's x/y extent and (height, width): from the slice, or `chip_size` pixels
+        from its upper-left corner."""
+        if self.chip_size is not None:
+            h, w = self.chip_size
+            x = slice(x.start, x.start + w * x.step, x.step)
+            y = slice(y.stop - h * y.step, y.stop, y.step)
+            return x, y, (h, w)
+        w = round((x.stop - x.start) / x.step)
+        h = round((y.stop - y.start) / y.step)
+        if h < 1 or w < 1:
+            raise ValueError(f"the slice {x}, {y} is smaller than one pixel")
+        return x, y, (h, w)
+
+    def _hits(self, x: slice, y: slice, t: slice) -> pd.DataFrame:
+        """Records whose time interval meets [t.start, t.stop] (every t.step-th one) and
+        whose footprint meets the chip. The query interval is closed, so records with an
+        instant as their time are found at both ends."""
+        interval = pd.Interval(pd.Timestamp(t.start), pd.Timestamp(t.stop), closed="both")
+        found = self.index.iloc[self.index.index.overlaps(interval)]
+        found = found.iloc[:: t.step]
+        return found.cx[x.start : x.stop, y.start : y.stop]
+
+    def __getitem__(self, index: GeoSlice) -> Sample:
+        """The sample at a (possibly partial) spatiotemporal slice; IndexError when no
+        record meets it."""
+        x, y, t = self._disambiguate_slice(index)
+        x, y, shape = self._chip(x, y)
+        hits = self._hits(x, y, t)
+        if hits.empty:
+            raise IndexError(f"index: {index} not found in dataset with bounds: {self.bounds}")
+        grid = G.Grid(self._grid_crs(), (x.step, 0.0, x.start, 0.0, -y.step, y.stop), shape)
+        rows = [int(r) for r in hits["row"]]
+        slots = [Slot(grid, (r,)) for r in rows] if self.time_series else [Slot(grid, tuple(rows))]
+        data, _ = runtime.run(
+            read_slots(
+                slots,
+                self._sources,
+                resampling=self.resampling,
+                fill=self.fill_value,
+                merge=self.merge,
+                dtype=self._native,
+            )
+        )
+        pixels = tensors.to_tensor(data if self.time_series else data[0], self.dtype)
+        sample: Sample = {
+            "bounds": self._slice_to_tensor((x, y, t)),
+            "transform": torch.tensor([x.step, 0.0, x.start, 0.0, -y.step, y.stop, 0.0, 0.0, 1.0]),
+        }
+        if self.is_image:
+            sample["image"] = pixels
+        else:
+            sample["mask"] = pixels.squeeze(-3)
+        if self._labels is not None:
+            values = self._labels[rows]
+            sample["label"] = torch.as_tensor(values if self.time_series else values[0])
+        if self.transforms is not None:
+            sample = self.transforms(sample)
+        return sample

@@ -1,0 +1,138 @@
+"""Records -> the GeoDataFrame TorchGeo samplers walk: one footprint per record.
+
+Footprints come from the headers in the collection (no request): a record's extent is its
+raster's, taken from the first requested band it has, and records in another CRS are placed
+by transforming points along their edges, so a sampler never skips them. The index holds
+each record's collection row, which is all `__getitem__` needs to plan a read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyproj
+import shapely
+
+from cogdex.index.band import BandSource
+from cogdex.read import grid as G
+from cogdex.read.scenes import record_grid
+from cogdex.read.targets import pixel_size_in
+
+EDGE_POINTS = 21
+"""Points per edge when a footprint is transformed to another CRS (GDAL samples as many)."""
+
+
+def crs_key(crs: int | str | pyproj.CRS) -> int | str:
+    """The plain value cogdex grids carry for a CRS: its EPSG code, else its WKT."""
+    parsed = pyproj.CRS.from_user_input(crs)
+    code = parsed.to_epsg(min_confidence=100)
+    return code if code is not None else parsed.to_wkt()
+
+
+def _placed(sources: Sequence[BandSource]) -> dict[int, tuple[BandSource, int]]:
+    """Collection row -> (band source, position) of the first requested band it has."""
+    found: dict[int, tuple[BandSource, int]] = {}
+    for src in sources:
+        finite = np.isfinite(src.transform).all(axis=1)
+        for i in np.flatnonzero(finite).tolist():
+            found.setdefault(int(src.rows[i]), (src, i))
+    return found
+
+
+def _edge_pixels() -> tuple[np.ndarray, np.ndarray]:
+    """(col, row) fractions of the width/height along the four edges of an image."""
+    s = np.linspace(0.0, 1.0, EDGE_POINTS)
+    ones, zeros = np.ones_like(s), np.zeros_like(s)
+    return np.concatenate([s, ones, s[::-1], zeros]), np.concatenate([zeros, s, ones, s[::-1]])
+
+
+def _footprints(grids: list[G.Grid], target: int | str) -> list[shapely.Polygon]:
+    """Axis-aligned boxes around each grid's extent, in the target CRS."""
+    fx, fy = _edge_pixels()
+    boxes: list[shapely.Polygon | None] = [None] * len(grids)
+    by_crs: dict[int | str, list[int]] = {}
+    for k, grid in enumerate(grids):
+        by_crs.setdefault(grid.crs, []).append(k)
+    for crs, members in by_crs.items():
+        t = np.array([grids[k].transform for k in members])  # (n, 6)
+        w = np.array([grids[k].width for k in members], dtype=np.float64)[:, None]
+        h = np.array([grids[k].height for k in members], dtype=np.float64)[:, None]
+        cols, rows = fx[None, :] * w, fy[None, :] * h
+        x = t[:, 0:1] * cols + t[:, 1:2] * rows + t[:, 2:3]
+        y = t[:, 3:4] * cols + t[:, 4:5] * rows + t[:, 5:6]
+        if not G.same_crs(crs, target):
+            tx, ty = G.transformer(crs, target).transform(x.ravel(), y.ravel())
+            x, y = np.asarray(tx).reshape(x.shape), np.asarray(ty).reshape(y.shape)
+        with np.errstate(invalid="ignore"):
+            x = np.where(np.isfinite(x), x, np.nan)
+            y = np.where(np.isfinite(y), y, np.nan)
+        for j, k in enumerate(members):
+            if np.isnan(x[j]).all() or np.isnan(y[j]).all():
+                continue  # wholly outside the target CRS's domain
+            boxes[k] = shapely.box(
+                np.nanmin(x[j]), np.nanmin(y[j]), np.nanmax(x[j]), np.nanmax(y[j])
+            )
+    return [b if b is not None else shapely.Polygon() for b in boxes]
+
+
+def _intervals(table: pa.Table, rows: np.ndarray) -> pd.IntervalIndex:
+    """[datetime, datetime] per record (closed both, naive UTC, as TorchGeo compares them);
+    records without a datetime span all time, like undated files in a RasterDataset."""
+    stamps = table.column("datetime").to_numpy(zero_copy_only=False)[rows]
+    stamps = np.asarray(stamps, dtype="datetime64[ns]")
+    missing = np.isnat(stamps)
+    left = np.where(missing, pd.Timestamp.min.to_datetime64(), stamps)
+    right = np.where(missing, pd.Timestamp.max.to_datetime64(), stamps)
+    return pd.IntervalIndex.from_arrays(left, right, closed="both", name="datetime")
+
+
+def build_index(
+    table: pa.Table,
+    sources: Sequence[BandSource],
+    crs: int | str | pyproj.CRS | None,
+    res: float | tuple[float, float] | None,
+) -> tuple[gpd.GeoDataFrame, tuple[float, float]]:
+    """(index, resolution): footprints of every placeable record in the dataset CRS (the
+    given one, else the first record's), in time order (ties keep collection order), and
+    the pixel size (the given one, else that of the first record in the dataset CRS, else the
+    first record's measured in the dataset CRS)."""
+    placed = _placed(sources)
+    if not placed:
+        bands = ", ".join(s.band for s in sources)
+        raise ValueError(f"no record of the collection has a georeferenced file for {bands}")
+    rows = np.array(sorted(placed), dtype=np.int64)
+    grids = [record_grid(*placed[int(r)]) for r in rows]
+    target = grids[0].crs if crs is None else crs_key(crs)
+    intervals = _intervals(table, rows)
+    order = np.lexsort((rows, intervals.left.to_numpy()))
+    rows, grids = rows[order], [grids[k] for k in order]
+    footprints = _footprints(grids, target)
+    keep = np.array([not f.is_empty for f in footprints])
+    ids = table.column("id").to_numpy(zero_copy_only=False)[rows]
+    index = gpd.GeoDataFrame(
+        {"id": ids[keep], "row": rows[keep]},
+        index=intervals[order][keep],
+        geometry=[f for f, k in zip(footprints, keep, strict=True) if k],
+        crs=G.to_crs(target),
+    )
+    return index, _resolution(res, grids, target)
+
+
+def _resolution(
+    res: float | tuple[float, float] | None, grids: list[G.Grid], target: int | str
+) -> tuple[float, float]:
+    if res is not None:
+        xres, yres = (res, res) if np.isscalar(res) else res
+        return float(xres), float(yres)
+    for grid in grids:
+        if G.same_crs(grid.crs, target):
+            return grid.res
+    first = grids[0]
+    left, bottom, right, top = first.bounds
+    lon, lat = G.transformer(first.crs, 4326).transform((left + right) / 2, (bottom + top) / 2)
+    size = pixel_size_in(target, first, (float(lon), float(lat)))
+    return size, size
