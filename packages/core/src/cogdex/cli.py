@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from cogdex.demo import HELP as DEMO_HELP
 from cogdex.errors import CogdexError
 
 if TYPE_CHECKING:
@@ -239,6 +240,25 @@ def describe_header(url: str, h: TIFFHeader) -> list[str]:
     return lines
 
 
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from cogdex.demo.run import run
+
+    run(scenes=args.scenes, size=args.size, keep=args.keep, quiet=args.quiet)
+
+
+def _int_in(lo: int, hi: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from exc
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi}, not {value}")
+        return value
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cogdex", description=__doc__)
     parser.add_argument("--debug", action="store_true", help="show full tracebacks")
@@ -304,6 +324,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("url")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_inspect)
+
+    p = sub.add_parser(
+        "demo",
+        help="run the whole pipeline on synthetic COGs served from this machine",
+        description=DEMO_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--keep", metavar="DIR", help="write the data to DIR and keep it there")
+    p.add_argument("--scenes", type=_int_in(1, 64), default=8, metavar="N",
+                   help="scenes to write, two per date, one per UTM tile (default 8)")  # fmt: skip
+    p.add_argument("--size", type=_int_in(64, 8192), default=1024, metavar="PX",
+                   help="scene width and height in 10 m pixels (default 1024)")  # fmt: skip
+    p.add_argument("--quiet", action="store_true", help="one line per step, no details")
+    p.set_defaults(func=_cmd_demo)
     return parser
 
 
