@@ -1,1 +1,1 @@
-"""cogdex output adapter: xarray."""
+"""cogdex output adapter: xarray Datasets, eager or Dask-backed (`collection.get_xarray`)."""

@@ -1,15 +1,30 @@
-"""Registers the `xarray` output (Collection.get_xarray)."""
+"""Registers the `xarray` output (Collection.get_xarray).
+
+Entry points load with the plugin manager, for every cogdex command; xarray and Dask are
+imported only when a Dataset is made.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from cogdex.adapters import OutputAdapter
 from cogdex.hookspecs import hookimpl
 
+if TYPE_CHECKING:
+    import xarray
 
-def get_xarray(collection: Any, *args: Any, **kwargs: Any) -> Any:
-    raise NotImplementedError("the xarray adapter is not implemented yet")
+    from cogdex.collection import Collection
+
+
+def get_xarray(
+    collection: Collection, geometries: Any, bands: str | Sequence[str], **options: Any
+) -> xarray.Dataset:
+    """An xarray Dataset of `bands` over `geometries` (options: see cogdex_xarray.dataset)."""
+    from cogdex_xarray.dataset import get_xarray as build
+
+    return build(collection, geometries, bands, **options)
 
 
 @hookimpl

@@ -3,8 +3,9 @@
 Points are projected once per CRS, turned into pixel rows/cols with each record's inverse
 affine (vectorised), and sorted by the tile they fall in, so each tile is fetched and
 decoded once and all its points are gathered with one indexing step on the decode pool.
-Files are fetched a few at a time and tiles are dropped after use, so a million points over
-whole scenes needs memory only for the tiles in flight.
+Files are fetched a few at a time and decoded tiles go to the bounded shared tile cache (so
+tiles a previous read decoded are reused), so a million points over whole scenes needs
+memory only for the tiles in flight plus the cache.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import numpy as np
 from cogdex.index.band import BandSource
 from cogdex.read import grid as G
 from cogdex.read.reader import Source, TileRead, for_each_tile
-from cogdex.read.tilecache import TileCache
 from cogdex.tiff.model import Level
 
 
@@ -155,5 +155,5 @@ async def sample(
         for k, sample in job.gather:
             s.values[k, members] = tile[tr, tc, sample]
 
-    await for_each_tile(tiles, consume, cache=TileCache(0), max_files=max_files)
+    await for_each_tile(tiles, consume, max_files=max_files)
     return found

@@ -1,0 +1,139 @@
+"""`get_xarray`: the cube of `plan_slots` as an xarray Dataset, eager or Dask-backed.
+
+One variable per band, dims (time, y, x), or (geometry, time, y, x) for several geometries
+(each on its own grid, all of one shape: x/y are then per geometry). Lazily, the cube is
+one Dask array whose chunks hold every band, so variables computed together read each
+chunk's tiles once.
+"""
+
+from __future__ import annotations
+
+import uuid
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from cogdex.collection import Collection
+from cogdex.errors import MemoryLimitError
+from cogdex.pixels import DEFAULT_MAX_MEMORY, plan_slots
+from cogdex.read import grid as G
+from cogdex.read.scenes import MERGES, default_fill, output_dtype
+from cogdex_xarray import cf
+from cogdex_xarray.cube import CubeReader, cube_chunks
+from cogdex_xarray.layout import layout
+
+CHUNK_DIMS = ("geometry", "time", "y", "x")
+
+
+def _dtype(sources, rows, dtype, resampling) -> np.dtype:
+    native = output_dtype(sources, rows)
+    if dtype is not None:
+        return np.dtype(dtype)
+    if resampling == "bilinear" and native.kind in "iu":
+        warnings.warn(
+            f"bilinear resampling of {native} bands returns float32; pass dtype={native.name!r} "
+            "to round back to the native type",
+            stacklevel=4,
+        )
+        return np.dtype(np.float32)
+    return native
+
+
+def _band_attrs(src, fill: float, fill_value: float | None) -> dict[str, Any]:
+    attrs: dict[str, Any] = {"grid_mapping": "spatial_ref"}
+    known = np.flatnonzero(src.has_nodata)
+    if known.size:
+        attrs["nodata"] = src.nodata[known[0]].item()
+    if fill_value is not None or known.size:
+        attrs["_FillValue"] = fill
+    return attrs
+
+
+def get_xarray(
+    collection: Collection,
+    geometries: Any,
+    bands: str | Sequence[str],
+    *,
+    geometry_crs: int | str = 4326,
+    resolution: float | tuple[float, float] | None = None,
+    crs: int | str | None = None,
+    chunks: Mapping[str, int] | None = None,
+    resampling: G.Resampling = "nearest",
+    fill_value: float | None = None,
+    merge: str | None = None,
+    dtype: Any = None,
+    use_overviews: bool = True,
+    max_memory: int = DEFAULT_MAX_MEMORY,
+) -> xr.Dataset:
+    """`bands` over `geometries` as an xarray Dataset (see docs/xarray.md).
+
+    Grids follow `get_numpy`: the first covering record's pixel lattice, or `crs` and
+    `resolution`. A time step is a record, or with `merge` (a `get_numpy` merge rule) a
+    UTC day of records merged by it. `chunks=None` reads now; a dict (dims `time`, `y`,
+    `x`, `geometry`; -1 for one chunk) makes a lazy Dask-backed Dataset read on compute.
+    """
+    if merge is not None and merge not in MERGES:
+        raise ValueError(f"merge must be None or one of {', '.join(MERGES)}, not {merge!r}")
+    unknown = set(chunks or {}) - set(CHUNK_DIMS)
+    if unknown:
+        raise ValueError(f"chunks has unknown dims {sorted(unknown)}; dims: {CHUNK_DIMS}")
+    slots, owner, shapes, sources, table = plan_slots(
+        collection, geometries, bands, geometry_crs=geometry_crs, resolution=resolution,
+        crs=crs, merge=merge, group_by="date",
+    )  # fmt: skip
+    if not slots:
+        raise ValueError(f"no record of {collection.name!r} covers the geometries")
+    cube = layout(slots, owner, table, merged=merge is not None)
+    rows = sorted({r for s in slots for r in s.rows})
+    out_dtype = _dtype(sources, rows, dtype, resampling)
+    reader = CubeReader(
+        layout=cube, sources=tuple(sources), dtype=out_dtype,
+        fill=default_fill(sources, out_dtype, fill_value), resampling=resampling,
+        merge=merge or "first", use_overviews=use_overviews,
+    )  # fmt: skip
+    if chunks is None:
+        need = int(np.prod(reader.shape)) * out_dtype.itemsize
+        if need > max_memory:
+            raise MemoryLimitError(
+                f"this read needs {need / 2**20:,.0f} MiB {reader.shape}, over max_memory="
+                f"{max_memory / 2**20:,.0f} MiB; pass chunks= to read lazily with Dask"
+            )
+        data: Any = reader[tuple(slice(None) for _ in reader.shape)]
+    else:
+        import dask.array as da
+
+        data = da.from_array(
+            reader, chunks=cube_chunks(reader, dict(chunks)), name=f"cogdex-{uuid.uuid4().hex}",
+            meta=np.empty((0,) * 5, out_dtype), asarray=False, fancy=False,
+        )  # fmt: skip
+    return _dataset(reader, data, len(shapes) > 1, fill_value)
+
+
+def _dataset(reader: CubeReader, data: Any, several: bool, fill_value: float | None) -> xr.Dataset:
+    cube = reader.layout
+    crs = G.to_crs(cube.grids[0].crs)
+    x_attrs, y_attrs = cf.axis_attrs(crs)
+    xy = [cf.centres(g) for g in cube.grids]
+    coords: dict[str, Any] = {
+        "time": ("time", cube.times),
+        "id": ("time", np.array(cube.ids, dtype=object)),
+        "spatial_ref": ((), 0, cf.grid_mapping(crs, None if several else cube.grids[0])),
+    }
+    if several:
+        dims = ("geometry", "time", "y", "x")
+        coords["geometry"] = ("geometry", np.array(cube.geometries))
+        coords["x"] = (("geometry", "x"), np.stack([x for x, _ in xy]), x_attrs)
+        coords["y"] = (("geometry", "y"), np.stack([y for _, y in xy]), y_attrs)
+    else:
+        dims = ("time", "y", "x")
+        data = data[:, 0]
+        coords["x"] = ("x", xy[0][0], x_attrs)
+        coords["y"] = ("y", xy[0][1], y_attrs)
+    variables = {
+        src.band: (dims, data[c], _band_attrs(src, reader.fill, fill_value))
+        for c, src in enumerate(reader.sources)
+    }
+    return xr.Dataset(variables, coords=coords)
