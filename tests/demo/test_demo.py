@@ -54,7 +54,9 @@ def test_demo_command_runs_and_leaves_nothing_behind(tmp_path):
     requests = {m.group(2): int(m.group(4).replace(",", "")) for m in steps if m}
     assert requests["write data"] == requests["serve"] == requests["subset"] == 0
     assert requests["build index"] == 16  # one header request per COG: 8 scenes x 2 bands
-    assert requests["NDVI series"] > 0 and requests["sample"] > 0
+    assert requests["NDVI series"] > 0
+    # The points lie in the tiles the NDVI step decoded: the shared tile cache serves them.
+    assert requests["sample"] <= requests["NDVI series"]
     assert not any(line.startswith("      ") for line in lines)  # --quiet: no details
     done = next(line for line in lines if line.startswith("done in"))
     client, server = re.search(r": ([\d,]+) requests, .* answered ([\d,]+) requests", done).groups()
