@@ -8,13 +8,13 @@ and replaces it atomically (a failed build leaves the old one).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from cogdex.collection import Collection, load
+from cogdex.datasets import DatasetEntry, StacSource
 from cogdex.errors import BuildError, MissingPluginError
 from cogdex.index import cache as C
 from cogdex.index import schema as S
@@ -293,7 +293,19 @@ def build_from_table(
     )
 
 
-_CLOUD_MODULES = {"aws": "cogdex_aws", "azure": "cogdex_azure", "earthdata": "cogdex_earthdata"}
+def dataset_store_options(entry: DatasetEntry) -> dict[str, Any]:
+    """The store options a catalog entry's files are read with: its own `store_options`,
+    plus the flags that make its cloud plugin claim them (`request_payer` for requester-pays
+    buckets, `planetary_computer` or `earthdata` for those sign-ins). They are kept in the
+    index, so reads of a loaded collection are signed the same way."""
+    options: dict[str, Any] = dict(entry.store_options)
+    if entry.requester_pays:
+        options["request_payer"] = True
+    if entry.auth == "planetary-computer":
+        options["planetary_computer"] = True
+    if entry.auth == "earthdata":
+        options["earthdata"] = True
+    return options
 
 
 def build(
@@ -316,19 +328,11 @@ def build(
     band names, href rewrites and store options. Datasets behind a cloud's credentials need
     that cloud's plugin; without it the error names the extra to install."""
     from cogdex import plugins
-    from cogdex.datasets import StacSource
 
     entry = plugins.dataset(dataset_id)
-    if entry.cloud:
-        module = _CLOUD_MODULES.get(entry.cloud, f"cogdex_{entry.cloud}")
-        if importlib.util.find_spec(module) is None:
-            raise MissingPluginError(f"dataset {dataset_id!r}", entry.cloud)
-    options: dict[str, Any] = dict(entry.store_options)
-    if entry.requester_pays:
-        options["request_payer"] = True
-    if entry.auth == "planetary-computer":
-        options["planetary_computer"] = True
-    options.update(store_options or {})
+    if entry.cloud and not plugins.loaded(entry.cloud):
+        raise MissingPluginError(f"dataset {dataset_id!r}", entry.cloud)
+    options = {**dataset_store_options(entry), **(store_options or {})}
     band_map: BandsArg = None
     if entry.bands:
         wanted = list(bands) if bands is not None else list(entry.bands)

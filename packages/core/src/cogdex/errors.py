@@ -58,6 +58,27 @@ class StoreError(CogdexError):
     """A URL that no store can serve, or store options that do not fit it."""
 
 
+class MissingCredentialsError(StoreError):
+    """A store that only answers signed requests, and no credential source has any.
+
+    Raised before any request is sent; `root` names the bucket or host, and the message says
+    what to configure (and `extra` the plugin to install, when it is missing).
+    """
+
+    def __init__(self, message: str, *, root: str, extra: str | None = None):
+        self.root = root
+        self.extra = extra
+        self.reason = message
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (_rebuild_credentials_error, (type(self), self.reason, self.root, self.extra))
+
+
+def _rebuild_credentials_error(cls, reason, root, extra):
+    return cls(reason, root=root, extra=extra)
+
+
 class FetchError(CogdexError):
     """A read from a store failed after every retry. `url` and `byte_range` say which."""
 

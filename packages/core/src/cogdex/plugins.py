@@ -40,6 +40,12 @@ def unregister(plugin: object) -> None:
     _clear_caches()
 
 
+def loaded(name: str) -> bool:
+    """Whether a plugin of that name is registered (installed and not blocked): cloud
+    plugins are registered under the name of their extra (`aws`, `azure`, `earthdata`)."""
+    return plugin_manager().get_plugin(name) is not None
+
+
 def _clear_caches() -> None:
     _datasets.cache_clear()
     _adapters.cache_clear()

@@ -12,8 +12,9 @@ from types import MappingProxyType
 from typing import Any
 
 from cogdex import plugins
-from cogdex.errors import StoreError
+from cogdex.errors import MissingCredentialsError, MissingPluginError, StoreError
 from cogdex.io import runtime
+from cogdex.io.regions import bucket_region
 from cogdex.io.urls import ObjectURL, StoreKind, parse_url
 
 
@@ -48,8 +49,17 @@ _CLIENT_DEFAULTS: dict[str, Any] = {
 
 
 def default_spec(url: ObjectURL, options: Mapping[str, Any]) -> StoreSpec:
-    """Core's store for URLs no plugin claims: anonymous where no credentials are configured."""
+    """Core's store for URLs no plugin claims, and the base that plugins extend.
+
+    Signs with what obstore finds natively (options, environment, well-known files) and is
+    anonymous where there is nothing. S3 buckets without a `region` option get the one S3
+    reports (`regions.bucket_region`); `endpoint` (or `AWS_ENDPOINT_URL_S3`,
+    `AWS_ENDPOINT_URL`) points at an S3-compatible store. Options that only a plugin
+    understands raise `MissingPluginError`, and a requester-pays bucket without credentials
+    `MissingCredentialsError`, before any request is sent.
+    """
     config = dict(options)
+    _refuse_plugin_options(url, config)
     client = {**_CLIENT_DEFAULTS, **config.pop("client_options", {})}
     provider = config.pop("credential_provider", None)
     if url.kind == "local":
@@ -62,35 +72,83 @@ def default_spec(url: ObjectURL, options: Mapping[str, Any]) -> StoreSpec:
         config.setdefault("account_name", url.account)
         if endpoint := config.get("endpoint") or _azurite_endpoint(url):
             config["endpoint"] = endpoint
-    endpoint = config.get("endpoint") or (
-        os.environ.get("AWS_ENDPOINT_URL") if url.kind == "s3" else None
-    )
+    if url.kind == "s3":
+        _s3_endpoint_and_region(url, config)
+    endpoint = config.get("endpoint") or config.get("base_url")  # base_url: GCS's
     if endpoint and endpoint.startswith("http://"):
         client.setdefault("allow_http", True)
-    in_env = {"s3": _aws_credentials_in_env, "azure": _azure_credentials_in_env,
-              "gcs": _gcs_credentials_in_env}[url.kind]  # fmt: skip
-    if not (in_env() or _has_credentials(config, provider)):
+    signed = _CREDENTIALS_IN_ENV[url.kind]() or has_credentials(config, provider)
+    if url.kind == "s3" and config.get("request_payer") and not signed:
+        raise requester_pays_error(url, plugin_missing=not plugins.loaded("aws"))
+    if not signed:
         config.setdefault("skip_signature", True)  # public data needs no credentials
     return StoreSpec(url.kind, url.root, config, client, provider)
 
 
-_CREDENTIAL_WORDS = ("key", "secret", "token", "sas", "password", "credential")
+# Store options that only a cloud plugin understands: (extra, what it does).
+_PLUGIN_OPTIONS = {
+    "planetary_computer": ("azure", "Planetary Computer signing"),
+    "earthdata": ("earthdata", "NASA Earthdata login"),
+    "profile": ("aws", "AWS profiles"),
+}
 
 
-def _has_credentials(config: Mapping[str, Any], provider: Any) -> bool:
-    """Whether the options carry credentials of their own (then requests must be signed)."""
-    return provider is not None or any(
-        word in name.lower() for name in config for word in _CREDENTIAL_WORDS
+def _refuse_plugin_options(url: ObjectURL, config: Mapping[str, Any]) -> None:
+    for name, (extra, feature) in _PLUGIN_OPTIONS.items():
+        if not config.get(name):
+            continue
+        if not plugins.loaded(extra):
+            raise MissingPluginError(f"{feature} ({url.root})", extra)
+        raise StoreError(f"store option {name!r} does not apply to {url.url}")
+
+
+def requester_pays_error(url: ObjectURL, *, plugin_missing: bool) -> MissingCredentialsError:
+    """The error for a requester-pays bucket read without AWS credentials."""
+    todo = (
+        "install cogdex[aws] and configure AWS credentials"
+        if plugin_missing
+        else "configure AWS credentials"
     )
+    return MissingCredentialsError(
+        f"{url.root} is a requester-pays bucket: its reads are billed to the reader's AWS "
+        f"account, so they must be signed, and no AWS credentials were found; {todo} "
+        "(environment variables, a profile, SSO or an instance role)",
+        root=url.root,
+        extra="aws" if plugin_missing else None,
+    )
+
+
+def _s3_endpoint_and_region(url: ObjectURL, config: dict[str, Any]) -> None:
+    env = os.environ
+    endpoint = (
+        config.get("endpoint") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    )
+    if endpoint:
+        config["endpoint"] = endpoint
+    if "region" not in config and url.bucket:
+        region = bucket_region(url.bucket, endpoint)
+        if region:
+            config["region"] = region
+
+
+_CREDENTIAL_WORDS = (
+    "key", "secret", "token", "sas", "password", "credential", "service_account",
+    "client_id", "azure_cli", "federated", "msi", "role_arn", "web_identity",
+)  # fmt: skip
+
+
+def has_credentials(options: Mapping[str, Any], provider: Any = None) -> bool:
+    """Whether store options carry credentials of their own (keys, tokens, a credential
+    file, a provider), so requests must be signed and no other source is consulted."""
+    if provider is not None or options.get("credential_provider") is not None:
+        return True
+    return any(word in name.lower() for name in options for word in _CREDENTIAL_WORDS)
 
 
 def _aws_credentials_in_env() -> bool:
+    """Credentials obstore reads itself (it has no profiles: those need cogdex[aws])."""
     env = os.environ
-    return bool(
-        env.get("AWS_ACCESS_KEY_ID")
-        or env.get("AWS_PROFILE")
-        or env.get("AWS_WEB_IDENTITY_TOKEN_FILE")
-    )
+    return bool(env.get("AWS_ACCESS_KEY_ID") or env.get("AWS_WEB_IDENTITY_TOKEN_FILE"))
 
 
 def _azure_credentials_in_env() -> bool:
@@ -107,10 +165,32 @@ def _azure_credentials_in_env() -> bool:
     )
 
 
+_GCS_ENV = (
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "GOOGLE_SERVICE_ACCOUNT",
+    "GOOGLE_SERVICE_ACCOUNT_PATH",
+    "GOOGLE_SERVICE_ACCOUNT_KEY",
+    "GOOGLE_BEARER_TOKEN",
+)
+
+
 def _gcs_credentials_in_env() -> bool:
-    return bool(
-        os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") or os.environ.get("GOOGLE_SERVICE_ACCOUNT")
-    )
+    """A credential variable, or the application-default credentials that
+    `gcloud auth application-default login` writes where obstore looks for them."""
+    if any(os.environ.get(k) for k in _GCS_ENV):
+        return True
+    home = os.environ.get("APPDATA" if os.name == "nt" else "HOME")
+    if not home:
+        return False
+    folder = "gcloud" if os.name == "nt" else os.path.join(".config", "gcloud")
+    return os.path.isfile(os.path.join(home, folder, "application_default_credentials.json"))
+
+
+_CREDENTIALS_IN_ENV = {
+    "s3": _aws_credentials_in_env,
+    "azure": _azure_credentials_in_env,
+    "gcs": _gcs_credentials_in_env,
+}
 
 
 def _azurite_endpoint(url: ObjectURL) -> str | None:
@@ -169,6 +249,12 @@ class StoreRegistry:
                     self._stores[cache_key] = store
         key = parsed.key.lstrip("/") if parsed.kind == "local" else parsed.key
         return store, key, parsed
+
+    def clear(self) -> None:
+        """Drop every store, so the next read asks the plugins and credential sources again
+        (after credentials or plugins changed in a running process)."""
+        with self._lock:
+            self._stores.clear()
 
 
 def _freeze(value: Any) -> Any:
