@@ -1,1 +1,1 @@
-"""cogdex plugin for Amazon S3: boto3 credentials and requester-pays buckets."""
+"""cogdex plugin for Amazon S3: the boto3 credential chain and requester-pays buckets."""

@@ -1,28 +1,42 @@
-"""S3 through the boto3 credential chain (env, profile, SSO, instance role), requester-pays."""
+"""S3 with the boto3 credential chain, requester-pays buckets, bucket regions.
+
+Credentials come from boto3 (env, profile, SSO, instance role) and are refreshed during
+reads; requester-pays buckets send the request-payer header. Options: `request_payer` (set
+by catalog entries of requester-pays buckets), `profile` (an AWS profile name), `region`,
+`endpoint` (S3-compatible stores) and obstore's S3 keys. Keys given in the options, or
+`skip_signature`, are used as they are and the chain is not consulted.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from cogdex.errors import MissingCredentialsError
 from cogdex.hookspecs import hookimpl
-from cogdex.io.stores import StoreSpec, default_spec
+from cogdex.io.stores import StoreSpec, default_spec, has_credentials, requester_pays_error
 from cogdex.io.urls import ObjectURL
+from cogdex_aws.credentials import CredentialChainError, credential_provider
 
 
 @hookimpl
 def cogdex_store_spec(url: ObjectURL, options: Mapping[str, Any]) -> StoreSpec | None:
     if url.kind != "s3":
         return None
-    import boto3
-    from obstore.auth.boto3 import Boto3CredentialProvider
-
-    session = boto3.Session(profile_name=options.get("profile"))
-    opts = {k: v for k, v in options.items() if k != "profile"}
-    if session.get_credentials() is None:
+    opts = dict(options)
+    profile = opts.pop("profile", None)
+    if has_credentials(opts) or opts.get("skip_signature"):
         return default_spec(url, opts)
-    opts.setdefault("region", session.region_name or "us-east-1")
-    spec = default_spec(url, {**opts, "skip_signature": False})
-    return StoreSpec(
-        spec.kind, spec.root, spec.config, spec.client_options, Boto3CredentialProvider(session)
-    )
+    try:
+        provider = credential_provider(profile)
+    except CredentialChainError as exc:
+        raise MissingCredentialsError(
+            f"AWS credentials for {url.root} could not be loaded: {exc}; configure AWS "
+            "credentials (environment variables, a profile, SSO or an instance role)",
+            root=url.root,
+        ) from exc
+    if provider is None:
+        if opts.get("request_payer"):
+            raise requester_pays_error(url, plugin_missing=False)
+        return default_spec(url, opts)  # public buckets, anonymously
+    return default_spec(url, {**opts, "credential_provider": provider})
