@@ -1,4 +1,13 @@
-"""Azure Blob; Planetary Computer assets signed at read time with cached SAS tokens."""
+"""Azure Blob; Planetary Computer assets signed at read time with cached SAS tokens.
+
+A read is signed for the Planetary Computer when its store options say
+`planetary_computer: true`: catalog entries with `auth="planetary-computer"` put it in the
+options of their builds, and the index keeps it (with the unsigned URLs), so every later
+read asks this plugin for a token. Storage accounts are not recognised by name: the
+Planetary Computer's list changes, and a token request for someone else's account would
+fail. Plain Azure Blob (account keys, SAS, Azure AD from options or the environment) is
+left to core's store, which obstore signs natively.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +15,17 @@ from collections.abc import Mapping
 from typing import Any
 
 from cogdex.hookspecs import hookimpl
-from cogdex.io.stores import StoreSpec, default_spec
+from cogdex.io.stores import StoreSpec, default_spec, has_credentials
 from cogdex.io.urls import ObjectURL
+from cogdex_azure.planetary import PlanetaryComputerSigner
 
 
 @hookimpl
 def cogdex_store_spec(url: ObjectURL, options: Mapping[str, Any]) -> StoreSpec | None:
     if url.kind != "azure" or not options.get("planetary_computer"):
         return None
-    from obstore.auth.planetary_computer import PlanetaryComputerCredentialProvider
-
-    provider = PlanetaryComputerCredentialProvider(
-        account_name=url.account, container_name=url.bucket
-    )
     opts = {k: v for k, v in options.items() if k != "planetary_computer"}
-    spec = default_spec(url, {**opts, "skip_signature": False})
-    return StoreSpec(spec.kind, spec.root, spec.config, spec.client_options, provider)
+    if has_credentials(opts):
+        return default_spec(url, opts)  # the caller's own key or SAS for the container
+    signer = PlanetaryComputerSigner(account_name=url.account, container_name=url.bucket)
+    return default_spec(url, {**opts, "credential_provider": signer})
