@@ -1,1 +1,1 @@
-"""cogdex plugin for NASA Earthdata: bearer tokens for HTTPS assets."""
+"""cogdex plugin for NASA Earthdata: bearer tokens for DAAC HTTPS assets, S3 keys in-region."""
