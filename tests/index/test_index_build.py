@@ -198,7 +198,7 @@ def test_s3_build_with_rewrites_keeps_no_secret(stac_files, s3_server, tmp_path)
         )
     assert coll.skipped == [] and rec.requests <= 2 * 2 * len(coll)
     assert coll.band_source("B04").hrefs[0].startswith(f"s3://{s3_server.bucket}/scenes/")
-    assert coll.store_options == {"endpoint": s3_server.endpoint, "region": "us-east-1"}
+    assert coll.metadata.store_options == {"endpoint": s3_server.endpoint, "region": "us-east-1"}
     raw = b"".join(p.read_bytes() for p in tmp_path.rglob("*.parquet"))
     assert raw and s3_server.options["secret_access_key"].encode() not in raw
     assert s3_server.options["access_key_id"].encode() not in raw

@@ -16,7 +16,6 @@ from cogdex.errors import MissingCredentialsError
 from cogdex.hookspecs import hookimpl
 from cogdex.io.stores import StoreSpec, default_spec, has_credentials, requester_pays_error
 from cogdex.io.urls import ObjectURL
-from cogdex_aws.credentials import CredentialChainError, credential_provider
 
 
 @hookimpl
@@ -27,6 +26,9 @@ def cogdex_store_spec(url: ObjectURL, options: Mapping[str, Any]) -> StoreSpec |
     profile = opts.pop("profile", None)
     if has_credentials(opts) or opts.get("skip_signature"):
         return default_spec(url, opts)
+    # boto3 costs ~0.2 s to import: only S3 reads that need the chain pay for it.
+    from cogdex_aws.credentials import CredentialChainError, credential_provider
+
     try:
         provider = credential_provider(profile)
     except CredentialChainError as exc:

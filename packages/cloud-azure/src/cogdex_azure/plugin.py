@@ -17,7 +17,6 @@ from typing import Any
 from cogdex.hookspecs import hookimpl
 from cogdex.io.stores import StoreSpec, default_spec, has_credentials
 from cogdex.io.urls import ObjectURL
-from cogdex_azure.planetary import PlanetaryComputerSigner
 
 
 @hookimpl
@@ -27,5 +26,7 @@ def cogdex_store_spec(url: ObjectURL, options: Mapping[str, Any]) -> StoreSpec |
     opts = {k: v for k, v in options.items() if k != "planetary_computer"}
     if has_credentials(opts):
         return default_spec(url, opts)  # the caller's own key or SAS for the container
+    from cogdex_azure.planetary import PlanetaryComputerSigner  # obstore.auth, requests: lazily
+
     signer = PlanetaryComputerSigner(account_name=url.account, container_name=url.bucket)
     return default_spec(url, {**opts, "credential_provider": signer})

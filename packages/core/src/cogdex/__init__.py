@@ -6,7 +6,6 @@ Heavy dependencies load on first use, so `import cogdex` stays cheap for short-l
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 from cogdex.errors import (
@@ -51,6 +50,14 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # importlib.metadata costs ~50 ms: only when asked
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            globals()["__version__"] = version("cogdex-core")
+        except PackageNotFoundError:  # pragma: no cover - a source tree
+            globals()["__version__"] = "0+unknown"
+        return globals()["__version__"]
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'cogdex' has no attribute {name!r}")
@@ -62,11 +69,6 @@ def __getattr__(name: str) -> Any:
 def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
 
-
-try:
-    __version__ = version("cogdex-core")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0+unknown"
 
 __all__ = [
     "AccessDeniedError",

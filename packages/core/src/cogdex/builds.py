@@ -21,15 +21,15 @@ from cogdex.index import schema as S
 from cogdex.index.build import BandsArg, build_rows
 from cogdex.index.stac import Bbox, DateRange, date_bounds
 
-_SECRET_WORDS = ("secret", "token", "password", "sas", "credential", "access_key", "private")
-
 
 def public_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
     """Store options safe to write into an index: secrets and non-JSON values are left out
     (pass them again to `load(..., store_options=...)`)."""
+    from cogdex.io.stores import is_credential_option
+
     out = {}
     for key, value in (options or {}).items():
-        if any(word in key.lower() for word in _SECRET_WORDS):
+        if is_credential_option(key) or "private" in key.lower():
             continue
         if value is None or isinstance(value, bool | int | float | str):
             out[key] = value
@@ -108,8 +108,8 @@ def _cached_or_build(
 
     table = built.table.take(spatial_order(built.table))  # the order the file will have
     if not cache:
-        return Collection(table, meta)
-    return Collection(table, meta, location=write(table, meta, path))
+        return Collection(table, meta, read_options=store_options)
+    return Collection(table, meta, location=write(table, meta, path), read_options=store_options)
 
 
 def build_from_stac(

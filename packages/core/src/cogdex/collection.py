@@ -51,9 +51,13 @@ class Collection:
         files: IndexFiles | None = None,
         conditions: Sequence[Q.Condition] = (),
         location: str | None = None,
+        read_options: Mapping[str, Any] | None = None,
     ):
         if table is None and files is None:
             raise ValueError("a Collection needs a table or index files")
+        # Store options given to the build or to `load` (credentials included): used for
+        # reads in this process, never written to an index.
+        self._read_options = dict(read_options or {})
         self._table = table
         self._light_table: pa.Table | None = None
         self._meta = meta
@@ -79,7 +83,9 @@ class Collection:
 
     @property
     def store_options(self) -> Mapping[str, Any]:
-        return self._meta.store_options
+        """The store options reads use: the index's (never secret) and those given to the
+        build or to `load` in this process."""
+        return {**self._meta.store_options, **self._read_options}
 
     @property
     def location(self) -> str | None:
@@ -178,7 +184,9 @@ class Collection:
     # -- filters -----------------------------------------------------------------------------
 
     def _derive(self, table: pa.Table) -> Collection:
-        return Collection(table, self._meta, location=self._location)
+        return Collection(
+            table, self._meta, location=self._location, read_options=self._read_options
+        )
 
     def _filtered(self, conditions: Sequence[Q.Condition]) -> Collection:
         if self._table is None:
@@ -188,6 +196,7 @@ class Collection:
                 files=self._files,
                 conditions=(*self._conditions, *conditions),
                 location=self._location,
+                read_options=self._read_options,
             )
         return self._derive(Q.apply(self._table, conditions))
 
@@ -334,7 +343,9 @@ class Collection:
             bands={**mine, **theirs},
             skipped=tuple(self._meta.skipped) + tuple(incoming._meta.skipped),
         )
-        return Collection(S.conform(table), meta, location=self._location)
+        return Collection(
+            S.conform(table), meta, location=self._location, read_options=self._read_options
+        )
 
     # -- output ------------------------------------------------------------------------------
 
@@ -391,7 +402,7 @@ class Collection:
             ref = self._meta.bands.get(band)
             if ref is None:
                 raise KeyError(f"no band {band!r} in {self.name!r}; bands: {', '.join(self.bands)}")
-            cached = band_source(self._rows(), band, ref, self._meta.store_options)
+            cached = band_source(self._rows(), band, ref, self.store_options)
             self._bands_cache[band] = cached
         return cached
 
@@ -547,4 +558,6 @@ def load(
     files = open_index(
         location, store_options=store_options, download_dir=cache_root(cache_dir) / "remote"
     )
-    return Collection(None, files.meta, files=files, location=files.location)
+    return Collection(
+        None, files.meta, files=files, location=files.location, read_options=store_options
+    )

@@ -14,7 +14,6 @@ from typing import Any
 from cogdex import plugins
 from cogdex.errors import MissingCredentialsError, MissingPluginError, StoreError
 from cogdex.io import runtime
-from cogdex.io.regions import bucket_region
 from cogdex.io.urls import ObjectURL, StoreKind, parse_url
 
 
@@ -126,6 +125,8 @@ def _s3_endpoint_and_region(url: ObjectURL, config: dict[str, Any]) -> None:
     if endpoint:
         config["endpoint"] = endpoint
     if "region" not in config and url.bucket:
+        from cogdex.io.regions import bucket_region  # urllib/ssl: only when needed
+
         region = bucket_region(url.bucket, endpoint)
         if region:
             config["region"] = region
@@ -137,12 +138,17 @@ _CREDENTIAL_WORDS = (
 )  # fmt: skip
 
 
+def is_credential_option(name: str) -> bool:
+    """Whether a store option names a credential (never written to an index file)."""
+    return any(word in name.lower() for word in _CREDENTIAL_WORDS)
+
+
 def has_credentials(options: Mapping[str, Any], provider: Any = None) -> bool:
     """Whether store options carry credentials of their own (keys, tokens, a credential
     file, a provider), so requests must be signed and no other source is consulted."""
     if provider is not None or options.get("credential_provider") is not None:
         return True
-    return any(word in name.lower() for name in options for word in _CREDENTIAL_WORDS)
+    return any(is_credential_option(name) for name in options)
 
 
 def _aws_credentials_in_env() -> bool:
