@@ -155,3 +155,22 @@ def test_corrupt_tile_bytes_raise_decode_error_and_do_not_poison_the_cache(scene
     with pytest.raises(DecodeError, match="tile 0"):
         read_windows_sync([WindowRead(source, (0, 0, 10, 10))], cache=cache)
     assert len(cache) == 0
+
+
+@pytest.mark.parametrize("store", ["local", "http", "s3", "azure"])
+def test_every_store_reads_edge_windows_like_rasterio(store, request, scenes: SceneSet):
+    scene = scenes.scenes[2]  # one with a nodata corner
+    key, path = scene.keys["stack"], scene.files["stack"]
+    if store == "local":
+        url, options = str(path), {}
+    elif store == "http":
+        url, options = f"{request.getfixturevalue('http_server').url}/{key}", {}
+    else:
+        server = request.getfixturevalue(f"{store}_server")
+        url, options = server.url(key), server.options
+    tif = cogdex.open(url, **options)
+    assert tif.header == cogdex.open(path).header
+    windows = [*WINDOWS, (1000, -5, 40, 1040), (-3, 1020, 1030, 10), (511, 511, 2, 2)]
+    reads = [WindowRead(Source(tif.url, tif.header, options), w, (3, 1)) for w in windows]
+    for got, window in zip(read_windows_sync(reads, cache=TileCache(0)), windows, strict=True):
+        np.testing.assert_array_equal(got, _expected(path, window, (3, 1)))
