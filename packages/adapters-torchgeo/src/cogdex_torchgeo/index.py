@@ -1,13 +1,17 @@
 """Records -> the GeoDataFrame TorchGeo samplers walk: one footprint per record.
 
 Footprints come from the headers in the collection (no request): a record's extent is its
-raster's, taken from the first requested band it has, and records in another CRS are placed
-by transforming points along their edges, so a sampler never skips them. The index holds
-each record's collection row, which is all `__getitem__` needs to plan a read.
+raster's, taken from the first requested band it has. A record in another CRS gets the box
+around points along its edges, transformed, so a sampler never skips it; that box is
+widened to the dataset's pixel lattice (the first native record's, else multiples of the
+resolution), because TorchGeo's samplers snap chips to the index bounds: on the lattice,
+chips of native records are window cuts rather than resampled. The index holds each
+record's collection row, which is all `__getitem__` needs to plan a read.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import geopandas as gpd
@@ -50,8 +54,23 @@ def _edge_pixels() -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([s, ones, s[::-1], zeros]), np.concatenate([zeros, s, ones, s[::-1]])
 
 
-def _footprints(grids: list[G.Grid], target: int | str) -> list[shapely.Polygon]:
-    """Axis-aligned boxes around each grid's extent, in the target CRS."""
+def _snap(lo: float, hi: float, origin: float, step: float) -> tuple[float, float]:
+    """[lo, hi] widened to the lattice origin + k * step."""
+    eps = 1e-9
+    return (
+        origin + math.floor((lo - origin) / step + eps) * step,
+        origin + math.ceil((hi - origin) / step - eps) * step,
+    )
+
+
+def _footprints(
+    grids: list[G.Grid],
+    target: int | str,
+    res: tuple[float, float],
+    origin: tuple[float, float],
+) -> list[shapely.Polygon]:
+    """Axis-aligned boxes around each grid's extent in the target CRS; transformed ones
+    widened to the lattice of `res` through `origin`."""
     fx, fy = _edge_pixels()
     boxes: list[shapely.Polygon | None] = [None] * len(grids)
     by_crs: dict[int | str, list[int]] = {}
@@ -64,18 +83,21 @@ def _footprints(grids: list[G.Grid], target: int | str) -> list[shapely.Polygon]
         cols, rows = fx[None, :] * w, fy[None, :] * h
         x = t[:, 0:1] * cols + t[:, 1:2] * rows + t[:, 2:3]
         y = t[:, 3:4] * cols + t[:, 4:5] * rows + t[:, 5:6]
-        if not G.same_crs(crs, target):
+        native = G.same_crs(crs, target)
+        if not native:
             tx, ty = G.transformer(crs, target).transform(x.ravel(), y.ravel())
             x, y = np.asarray(tx).reshape(x.shape), np.asarray(ty).reshape(y.shape)
-        with np.errstate(invalid="ignore"):
             x = np.where(np.isfinite(x), x, np.nan)
             y = np.where(np.isfinite(y), y, np.nan)
         for j, k in enumerate(members):
             if np.isnan(x[j]).all() or np.isnan(y[j]).all():
                 continue  # wholly outside the target CRS's domain
-            boxes[k] = shapely.box(
-                np.nanmin(x[j]), np.nanmin(y[j]), np.nanmax(x[j]), np.nanmax(y[j])
-            )
+            x0, x1 = float(np.nanmin(x[j])), float(np.nanmax(x[j]))
+            y0, y1 = float(np.nanmin(y[j])), float(np.nanmax(y[j]))
+            if not native:
+                x0, x1 = _snap(x0, x1, origin[0], res[0])
+                y0, y1 = _snap(y0, y1, origin[1], res[1])
+            boxes[k] = shapely.box(x0, y0, x1, y1)
     return [b if b is not None else shapely.Polygon() for b in boxes]
 
 
@@ -107,10 +129,13 @@ def build_index(
     rows = np.array(sorted(placed), dtype=np.int64)
     grids = [record_grid(*placed[int(r)]) for r in rows]
     target = grids[0].crs if crs is None else crs_key(crs)
+    resolution = _resolution(res, grids, target)
+    native = [g for g in grids if G.same_crs(g.crs, target)]
+    origin = (native[0].transform[2], native[0].transform[5]) if native else (0.0, 0.0)
     intervals = _intervals(table, rows)
     order = np.lexsort((rows, intervals.left.to_numpy()))
     rows, grids = rows[order], [grids[k] for k in order]
-    footprints = _footprints(grids, target)
+    footprints = _footprints(grids, target, resolution, origin)
     keep = np.array([not f.is_empty for f in footprints])
     ids = table.column("id").to_numpy(zero_copy_only=False)[rows]
     index = gpd.GeoDataFrame(
@@ -119,7 +144,7 @@ def build_index(
         geometry=[f for f, k in zip(footprints, keep, strict=True) if k],
         crs=G.to_crs(target),
     )
-    return index, _resolution(res, grids, target)
+    return index, resolution
 
 
 def _resolution(
