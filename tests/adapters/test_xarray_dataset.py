@@ -104,6 +104,12 @@ def test_lazy_dataset_reads_on_compute_in_tile_aligned_chunks(adapter_coll):
     xr.testing.assert_identical(whole.compute(), eager)  # one chunk per grid: the same warp
 
 
+def test_lazy_chunks_compute_in_worker_processes(adapter_coll):
+    lazy = adapter_coll.get_xarray(AOI, BANDS, chunks={"time": 4})
+    in_processes = lazy.compute(scheduler="processes", num_workers=2)
+    xr.testing.assert_identical(in_processes, lazy.compute(scheduler="threads"))
+
+
 def test_several_geometries_share_time_steps(adapter_coll):
     east = (LON + 0.03, LAT, LON + 0.04, LAT + 0.01)  # 44QKE only
     nowhere = (10.0, 10.0, 10.01, 10.01)
