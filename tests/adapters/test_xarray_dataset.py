@@ -141,3 +141,5 @@ def test_eager_reads_respect_max_memory(adapter_coll):
         adapter_coll.get_xarray(WIDE, BANDS, max_memory=1024)
     with pytest.raises(ValueError, match="unknown dims"):
         adapter_coll.get_xarray(AOI, BANDS, chunks={"band": 1})
+    with pytest.raises(ValueError, match="positive"):
+        adapter_coll.get_xarray(AOI, BANDS, chunks={"x": 0})

@@ -80,6 +80,11 @@ def get_xarray(
     unknown = set(chunks or {}) - set(CHUNK_DIMS)
     if unknown:
         raise ValueError(f"chunks has unknown dims {sorted(unknown)}; dims: {CHUNK_DIMS}")
+    bad = {
+        k: v for k, v in (chunks or {}).items() if not (isinstance(v, int) and (v > 0 or v == -1))
+    }
+    if bad:
+        raise ValueError(f"chunk sizes must be positive integers or -1, got {bad}")
     slots, owner, shapes, sources, table = plan_slots(
         collection, geometries, bands, geometry_crs=geometry_crs, resolution=resolution,
         crs=crs, merge=merge, group_by="date",
