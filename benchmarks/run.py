@@ -90,6 +90,25 @@ def get_numpy() -> list[Candidate]:
     ]
 
 
+def sample_points() -> list[Candidate]:
+    n = os.environ.get("BENCH_POINTS", "1000000")
+    slow = os.environ.get("BENCH_POINTS_RASTERIO", "20000")
+    return [
+        Candidate(
+            "cogdex sample_points", [PY, str(HERE / "sample_points_cogdex.py"), "--points", n]
+        ),
+        Candidate(
+            "rasterio sample (20 threads)",
+            [PY, str(HERE / "sample_points_rasterio.py"), "--points", slow],
+            baseline=True,
+        ),
+        Candidate(
+            "rasteret 0.4.1 sample_points",
+            [PEER, str(HERE / "sample_points_rasteret.py"), "--points", n],
+        ),
+    ]
+
+
 SCENARIOS = {
     "window-read": lambda: window_read(local=False),
     "window-read-local": lambda: window_read(local=True),
@@ -97,6 +116,7 @@ SCENARIOS = {
     "index-build-all": lambda: index_build(["--all"]),
     "index-subset": index_subset,
     "get-numpy": get_numpy,
+    "sample-points": sample_points,
 }
 
 
@@ -167,11 +187,19 @@ def main() -> None:
     base = next(r for r, c in zip(rows, candidates, strict=True) if c.baseline)
     digests = {r["digest"] for r in rows if r["digest"]}
     print(f"\n{a.scenario}, RTT {a.rtt} ms, median of {a.repeat} cold processes")
-    print("| candidate | wall (s) | vs baseline | HTTP requests |\n|---|---|---|---|")
+    rate = all("points_per_s" in r["runs"][-1] for r in rows)
+    extra = " points/s (ratio) |" if rate else ""
+    print(f"| candidate | wall (s) | vs baseline | HTTP requests |{extra}")
+    print("|---|---|---|---|" + ("---|" if rate else ""))
     for r in rows:
+        cells = ""
+        if rate:
+            pps = statistics.median(x["points_per_s"] for x in r["runs"])
+            base_pps = statistics.median(x["points_per_s"] for x in base["runs"])
+            cells = f" {pps:,.0f} ({pps / base_pps:.1f}x) |"
         print(
             f"| {r['candidate']} | {r['median_s']:.3f} ({r['min_s']:.3f}-{r['max_s']:.3f}) "
-            f"| {r['median_s'] / base['median_s']:.2f}x | {r['http_requests']} |"
+            f"| {r['median_s'] / base['median_s']:.2f}x | {r['http_requests']} |{cells}"
         )
     print(f"outputs agree: {len(digests) <= 1} ({', '.join(sorted(digests))})")
     out = REPO / "bench-results" / f"{a.scenario}-rtt{a.rtt}.json"

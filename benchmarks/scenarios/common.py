@@ -48,3 +48,18 @@ def report(**fields) -> None:
     print(json.dumps(fields), flush=True)
     sys.stdout.flush()
     os._exit(0)
+
+
+def points(n: int, seed: int = 42):
+    """n lon/lat points where both UTM tiles overlap (every scene covers every point)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    lon = AOI_CENTER[0] + rng.uniform(-0.25, 0.25, n)
+    lat = AOI_CENTER[1] + rng.uniform(-0.45, 0.45, n)
+    return lon, lat
+
+
+def scene_ids(n: int) -> list[str]:
+    """The ids of the first n scenes of the lab, by date (both UTM zones)."""
+    return [it["id"] for it in sorted(items(), key=lambda it: it["properties"]["datetime"])][:n]
