@@ -25,7 +25,7 @@ from cogdex.cli import main
 from cogdex.demo.data import random_points
 from cogdex.demo.run import N_POINTS, run
 
-STEP = re.compile(r"^\[(\d)/6\] (.+?)\s+(\d+\.\d\d) s\s+([\d,]+) requests\s+(\d+\.\d\d) MB  (.*)$")
+STEP = re.compile(r"^\[(\d)/\d\] (.+?)\s+(\d+\.\d\d) s\s+([\d,]+) requests\s+(\d+\.\d\d) MB  (.*)$")
 
 
 def _demo(tmp: Path, *args: str) -> subprocess.Popen[str]:
@@ -50,7 +50,8 @@ def test_demo_command_runs_and_leaves_nothing_behind(tmp_path):
     lines = out.splitlines()
     steps = [STEP.match(line) for line in lines]
     titles = [m.group(2) for m in steps if m]
-    assert titles == ["write data", "serve", "build index", "subset", "NDVI series", "sample"]
+    steps_run = ["write data", "serve", "build index", "subset", "NDVI series", "sample", "xarray"]
+    assert titles == steps_run  # the xarray adapter is installed in the test environment
     requests = {m.group(2): int(m.group(4).replace(",", "")) for m in steps if m}
     assert requests["write data"] == requests["serve"] == requests["subset"] == 0
     assert requests["build index"] == 16  # one header request per COG: 8 scenes x 2 bands
@@ -85,7 +86,7 @@ def kept(tmp_path_factory):
 
 
 def _details(lines: list[str], title: str) -> list[str]:
-    start = next(i for i, line in enumerate(lines) if re.match(rf"\[\d/6\] {title} ", line))
+    start = next(i for i, line in enumerate(lines) if re.match(rf"\[\d/\d\] {title} ", line))
     block = []
     for line in lines[start + 1 :]:
         if not line.startswith("      "):
@@ -149,7 +150,7 @@ def test_printed_ndvi_series_equals_rasterio_on_the_printed_grid(kept):
 
 def test_printed_samples_equal_rasterio(kept):
     root, lines = kept
-    summary = next(line for line in lines if line.startswith("[6/6] sample"))
+    summary = next(line for line in lines if re.match(r"\[6/\d\] sample", line))
     count = int(re.search(r"-> ([\d,]+) values", summary).group(1).replace(",", ""))
     lon, lat = random_points(N_POINTS, 1024)
     expect = 0
@@ -202,7 +203,7 @@ def test_demo_cleans_up_after_an_error(tmp_path, monkeypatch):
     out = _ClosedAfterServe()
     with pytest.raises(BrokenPipeError):
         run(out=out)
-    url = re.search(r"\[2/6\] serve .*(http://127\.0\.0\.1:\d+)", out.getvalue()).group(1)
+    url = re.search(r"\[2/\d\] serve .*(http://127\.0\.0\.1:\d+)", out.getvalue()).group(1)
     assert _port_closed(url)
     assert list(tmp_path.iterdir()) == []
 
@@ -211,3 +212,11 @@ def test_cli_main_rejects_bad_options(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--size", "10"])
     assert "between 64 and 8192" in capsys.readouterr().err
+
+
+def test_the_torchgeo_step_reads_a_chip_through_the_adapter(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    out = io.StringIO()
+    run(scenes=2, size=256, quiet=True, torchgeo=True, out=out)
+    line = next(x for x in out.getvalue().splitlines() if re.match(r"\[8/8\] torchgeo ", x))
+    assert "image (2, 64, 64) torch.float32" in line

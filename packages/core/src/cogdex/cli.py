@@ -244,7 +244,8 @@ def describe_header(url: str, h: TIFFHeader) -> list[str]:
 def _cmd_demo(args: argparse.Namespace) -> None:
     from cogdex.demo.run import run
 
-    run(scenes=args.scenes, size=args.size, keep=args.keep, quiet=args.quiet)
+    run(scenes=args.scenes, size=args.size, keep=args.keep, quiet=args.quiet,
+        torchgeo=args.torchgeo)  # fmt: skip
 
 
 def _int_in(lo: int, hi: int) -> Callable[[str], int]:
@@ -338,6 +339,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=_int_in(64, 8192), default=1024, metavar="PX",
                    help="scene width and height in 10 m pixels (default 1024)")  # fmt: skip
     p.add_argument("--quiet", action="store_true", help="one line per step, no details")
+    p.add_argument(
+        "--torchgeo",
+        action="store_true",
+        help="also read a chip through the TorchGeo adapter (imports PyTorch: slow)",
+    )
     p.set_defaults(func=_cmd_demo)
     return parser
 

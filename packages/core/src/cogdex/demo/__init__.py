@@ -19,5 +19,8 @@ Steps, each printed with its wall time, the HTTP requests it made and the bytes 
                  and valid share per date
   6 sample       sample_points at random points: how many values, and one point's
                  values in every record
+  7 xarray       (with cogdex[xarray]) the AOI as an xarray Dataset, NDVI per date
+  8 torchgeo     (with cogdex[torchgeo] and --torchgeo) a TorchGeo GeoDataset over the
+                 records and one 64 x 64 chip read from it
 Then a summary: total time, requests and bytes (client and server counts), cleanup.
 The temporary folder is removed and the server stopped, also on errors and Ctrl-C."""

@@ -30,7 +30,6 @@ import pyarrow.compute as pc
 if TYPE_CHECKING:
     from cogdex.collection import Collection
 
-STEPS = 6
 N_POINTS = 1000
 
 
@@ -44,9 +43,10 @@ class _Step:
 class _Report:
     """Times each step, counts its requests, and prints it when it ends."""
 
-    def __init__(self, out: TextIO, quiet: bool):
+    def __init__(self, out: TextIO, quiet: bool, steps: int):
         self.out = out
         self.quiet = quiet
+        self.steps = steps
         self.done = 0
         self.requests = 0
         self.bytes = 0
@@ -67,8 +67,8 @@ class _Report:
         self.requests += counted.requests
         self.bytes += counted.bytes
         self.line(
-            f"[{self.done}/{STEPS}] {title:<12} {seconds:6.2f} s {counted.requests:5,d} requests "
-            f"{counted.bytes / 1e6:7.2f} MB  {step.summary}"
+            f"[{self.done}/{self.steps}] {title:<12} {seconds:6.2f} s "
+            f"{counted.requests:5,d} requests {counted.bytes / 1e6:7.2f} MB  {step.summary}"
         )
         if not self.quiet:
             for text in step.details:
@@ -97,6 +97,7 @@ def run(
     size: int = 1024,
     keep: str | Path | None = None,
     quiet: bool = False,
+    torchgeo: bool = False,
     out: TextIO | None = None,
 ) -> None:
     """Run the demo, printing to `out` (default stdout). With `keep`, the data is written
@@ -105,9 +106,10 @@ def run(
     root.mkdir(parents=True, exist_ok=True)
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _sigterm) if main else None
-    report = _Report(out or sys.stdout, quiet)
+    adapters = _adapters(torchgeo)
+    report = _Report(out or sys.stdout, quiet, 6 + len(adapters))
     try:
-        _steps(report, root, scenes, size)
+        _steps(report, root, scenes, size, adapters)
     finally:
         if keep is None:
             shutil.rmtree(root, ignore_errors=True)
@@ -120,7 +122,7 @@ def run(
                     "them name the stopped server)")  # fmt: skip
 
 
-def _steps(report: _Report, root: Path, n_scenes: int, size: int) -> None:
+def _steps(report: _Report, root: Path, n_scenes: int, size: int, adapters: list[str]) -> None:
     started = time.perf_counter()
     # First-use costs (imports, plugin entry points) are paid here, not inside a step.
     import cogdex.builds
@@ -129,7 +131,6 @@ def _steps(report: _Report, root: Path, n_scenes: int, size: int) -> None:
     from cogdex.demo.server import RangeServer
     from cogdex.tiff.header import parse_header
 
-    adapters = _adapters()
     report.line(
         "cogdex demo: index-first reads of synthetic Sentinel-2-like COGs from a local HTTP "
         f"server, no network, no GDAL (imports and plugins: {time.perf_counter() - started:.2f} s)"
@@ -193,11 +194,22 @@ def _steps(report: _Report, root: Path, n_scenes: int, size: int) -> None:
         with report.step("sample") as step:
             step.summary, step.details = _sample(sub, size)
 
+        if "xarray" in adapters:
+            with report.step("xarray") as step:
+                step.summary, step.details = _xarray(sub, bbox)
+        if "torchgeo" in adapters:
+            with report.step("torchgeo") as step:
+                step.summary, step.details = _torchgeo(sub)
+
         served = (server.requests, server.bytes_sent)
-    report.line(
-        "skipped: xarray and TorchGeo steps, which join when those adapters are done "
-        f"(adapter plugins installed: {', '.join(adapters) or 'none'})"
-    )
+    from cogdex import plugins
+
+    if plugins.adapter("xarray") is None:
+        report.line('skipped: the xarray step (pip install "cogdex[xarray]")')
+    if "torchgeo" not in adapters:
+        installed = plugins.adapter("torchgeo") is not None
+        how = "--torchgeo shows it" if installed else 'pip install "cogdex[torchgeo]"'
+        report.line(f"skipped: the TorchGeo step ({how})")
     report.line(
         f"done in {time.perf_counter() - started:.2f} s: {report.requests:,} requests, "
         f"{_mb(report.bytes)} read (the COGs hold {_mb(total)}); the server answered "
@@ -271,7 +283,50 @@ def _sample(sub: Collection, size: int) -> tuple[str, list[str]]:
     return summary, details
 
 
-def _adapters() -> list[str]:
+def _xarray(sub: Collection, bbox: tuple[float, float, float, float]) -> tuple[str, list[str]]:
+    """The same AOI as an xarray Dataset (the adapter plugin; no xarray import here)."""
+    ds = sub.get_xarray(bbox, ["B04", "B08"], merge="first")
+    dims = ", ".join(f"{k}: {v}" for k, v in ds.sizes.items())
+    ndvi = (ds["B08"].astype("float64") - ds["B04"]) / (ds["B08"].astype("float64") + ds["B04"])
+    means = ndvi.mean(dim=("y", "x")).values
+    summary = f"xarray.Dataset ({dims}), variables {', '.join(ds.data_vars)}"
+    details = [
+        "get_xarray(bbox, ['B04', 'B08'], merge='first'): one variable per band, a CF "
+        "'spatial_ref' grid mapping that rioxarray reads",
+        f"mean NDVI per date: {', '.join(f'{v:.3f}' for v in means)}",
+    ]
+    return summary, details
+
+
+def _torchgeo(sub: Collection) -> tuple[str, list[str]]:
+    """A TorchGeo GeoDataset over the records and one chip read from it (duck-typed: the
+    adapter plugin owns torch)."""
+    dataset = sub.to_torchgeo_dataset(["B04", "B08"])
+    minx, maxx, miny, maxy = dataset.bounds[0].start, dataset.bounds[0].stop, *(
+        (dataset.bounds[1].start, dataset.bounds[1].stop)
+    )  # fmt: skip
+    res_x, res_y = dataset.res
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    half = 32
+    chip = slice(cx - half * res_x, cx + half * res_x), slice(cy - half * res_y, cy + half * res_y)
+    sample = dataset[chip]
+    image = sample["image"]
+    summary = (
+        f"{type(dataset).__name__}: {len(dataset)} records in {dataset.crs}, res {res_x:g} m; "
+        f"a 64 x 64 chip -> image {tuple(image.shape)} {image.dtype}"
+    )
+    details = [
+        "to_torchgeo_dataset(['B04', 'B08']): a GeoDataset for TorchGeo's samplers and "
+        "DataLoader (fork- and spawn-safe; no header requests in workers)",
+        f"sample keys: {', '.join(sorted(sample))}",
+    ]
+    return summary, details
+
+
+def _adapters(torchgeo: bool) -> list[str]:
+    """The adapter steps to run: xarray when installed, TorchGeo when asked for (importing
+    PyTorch takes seconds) and installed."""
     from cogdex import plugins
 
-    return [name for name in ("xarray", "torchgeo") if plugins.adapter(name) is not None]
+    wanted = ["xarray", "torchgeo"] if torchgeo else ["xarray"]
+    return [name for name in wanted if plugins.adapter(name) is not None]
