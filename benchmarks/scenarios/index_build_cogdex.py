@@ -11,9 +11,10 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import BANDS, aoi, report
+from common import BANDS, T0, aoi, report
 
 import cogdex
 from cogdex.io import fetch
@@ -41,5 +42,6 @@ report(
     skipped=len(coll.skipped),
     requests=rec.requests,
     requests_per_cog=round(rec.requests / (len(coll) * len(BANDS)), 2),
+    headers_per_s=round(len(coll) * len(BANDS) / (time.perf_counter() - T0)),
     index=coll.location,
 )
