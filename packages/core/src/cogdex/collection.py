@@ -19,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cogdex.errors import CogdexError, IndexSchemaError, MissingPluginError
+from cogdex.index import arrays as A
 from cogdex.index import query as Q
 from cogdex.index import schema as S
 
@@ -253,10 +254,10 @@ class Collection:
         import shapely
 
         table = self._rows()
-        footprints = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
+        footprints = shapely.from_wkb(A.to_numpy(table.column("geometry")))
         tree = shapely.STRtree(footprints)
         hit = np.unique(tree.query(shapes, predicate="intersects")[1])
-        return self._derive(table.take(pa.array(np.sort(hit), pa.int64())))
+        return self._derive(table.take(A.from_numpy(np.sort(hit).astype(np.int64))))
 
     def head(self, n: int = 5) -> Collection:
         return self._derive(self._rows().slice(0, n))
@@ -267,8 +268,8 @@ class Collection:
             idx = key + len(table) if key < 0 else key
             return self._derive(table.slice(idx, 1))
         if isinstance(key, slice):
-            return self._derive(table.take(pa.array(range(len(table))[key], pa.int64())))
-        return self._derive(table.take(pa.array(np.asarray(key), pa.int64())))
+            return self._derive(table.take(A.from_numpy(np.arange(len(table))[key])))
+        return self._derive(table.take(A.from_numpy(np.asarray(key, np.int64))))
 
     # -- user columns ------------------------------------------------------------------------
 
@@ -480,7 +481,7 @@ def _shapes(geometries: Any) -> np.ndarray:
     if isinstance(geometries, bytes):
         return np.array([shapely.from_wkb(geometries)])
     if isinstance(geometries, pa.Array | pa.ChunkedArray):
-        return shapely.from_wkb(geometries.to_numpy(zero_copy_only=False))
+        return shapely.from_wkb(A.to_numpy(geometries))
     if isinstance(geometries, shapely.Geometry):
         return np.array([geometries])
     if isinstance(geometries, Iterable):

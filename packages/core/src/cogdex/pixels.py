@@ -15,6 +15,7 @@ import pyarrow as pa
 import shapely
 
 from cogdex.errors import MemoryLimitError
+from cogdex.index import arrays as A
 from cogdex.io import runtime
 from cogdex.read import grid as G
 from cogdex.read import targets
@@ -44,7 +45,7 @@ def _band_list(collection: Collection, bands: str | Sequence[str]) -> list[str]:
 def _footprint_hits(collection: Collection, shapes: np.ndarray) -> list[np.ndarray]:
     """For each geometry, the collection rows whose footprint intersects it (sorted)."""
     table = collection.to_arrow()
-    footprints = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
+    footprints = shapely.from_wkb(A.to_numpy(table.column("geometry")))
     g, r = shapely.STRtree(footprints).query(shapes, predicate="intersects")
     order = np.lexsort((r, g))
     g, r = g[order], r[order]
@@ -67,11 +68,11 @@ def _group_keys(table: pa.Table, rows: np.ndarray, group_by: str | None) -> list
     if group_by is None:
         return [0] * len(rows)
     if group_by == "date":
-        days = table.column("datetime").to_numpy(zero_copy_only=False)[rows]
+        days = A.to_numpy(table.column("datetime"))[rows]
         return days.astype("datetime64[D]").tolist()
     if group_by not in table.column_names:
         raise KeyError(f"group_by column {group_by!r} is not in the collection")
-    return table.column(group_by).to_numpy(zero_copy_only=False)[rows].tolist()
+    return A.to_numpy(table.column(group_by), fill=None)[rows].tolist()
 
 
 def plan_slots(
@@ -211,18 +212,21 @@ def _squeeze(array: np.ndarray, sources: Sequence[Any]) -> np.ndarray:
 
 
 def _slot_table(slots: list[Slot], owner: list[int], table: pa.Table) -> pa.Table:
-    ids = table.column("id").to_pylist()
+    ids = table.column("id")
     times = table.column("datetime")
+    first = np.array([s.rows[0] for s in slots], np.int64)
+    members = np.array([r for s in slots for r in s.rows], np.int64)
+    offsets = np.zeros(len(slots) + 1, np.int32)
+    np.cumsum([len(s.rows) for s in slots], out=offsets[1:])
+    flat = np.array([v for s in slots for v in s.grid.transform], np.float64)
     return pa.table(
         {
-            "geometry_index": pa.array(owner, pa.int64()),
-            "id": pa.array([ids[s.rows[0]] for s in slots], pa.string()),
-            "ids": pa.array([[ids[r] for r in s.rows] for s in slots], pa.list_(pa.string())),
-            "datetime": pa.array([times[s.rows[0]].as_py() for s in slots], times.type),
-            "crs": pa.array([str(s.grid.crs) for s in slots], pa.string()),
-            "transform": pa.array(
-                [list(s.grid.transform) for s in slots], pa.list_(pa.float64(), 6)
-            ),
+            "geometry_index": A.from_numpy(np.asarray(owner, np.int64)),
+            "id": A.take(ids, first),
+            "ids": pa.ListArray.from_arrays(A.from_numpy(offsets), A.take(ids, members)),
+            "datetime": A.take(times, first),
+            "crs": A.strings([str(s.grid.crs) for s in slots]),
+            "transform": pa.FixedSizeListArray.from_arrays(A.from_numpy(flat), 6),
         }
     )
 
@@ -248,7 +252,7 @@ def get_time_series(
     result = get_numpy(collection, shapes, bands, merge=merge, group_by="date",
                        return_mask=with_mask, return_table=True, **kwargs)  # fmt: skip
     table = result[-1]
-    dates = table.column("datetime").to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    dates = A.to_numpy(table.column("datetime")).astype("datetime64[D]")
     order = np.argsort(dates, kind="stable")
     if with_mask:
         return result[0][order], result[1][order], dates[order]
@@ -295,7 +299,7 @@ def _rows_near(table: pa.Table, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         return np.zeros(0, np.int64)
     bbox = table.column("bbox").combine_chunks()
     xmin, ymin, xmax, ymax = (
-        bbox.field(k).to_numpy(zero_copy_only=False) for k in ("xmin", "ymin", "xmax", "ymax")
+        A.to_numpy(bbox.field(k), fill=np.nan) for k in ("xmin", "ymin", "xmax", "ymax")
     )
     lo_x, hi_x, lo_y, hi_y = np.nanmin(lon), np.nanmax(lon), np.nanmin(lat), np.nanmax(lat)
     near = (xmin <= hi_x) & (xmax >= lo_x) & (ymin <= hi_y) & (ymax >= lo_y)
@@ -319,17 +323,21 @@ def _samples_table(found, names: list[str], point_ids: np.ndarray, table: pa.Tab
             parts["row"].append(s.rows.astype(np.int32))
             parts["col"].append(s.cols.astype(np.int32))
     cat = {k: (np.concatenate(v) if v else np.zeros(0, np.int64)) for k, v in parts.items()}
-    record = pa.array(cat["record"], pa.int64())
+    points = cat["point"].astype(np.int64)
+    if isinstance(point_ids, pa.Array | pa.ChunkedArray):
+        point_column = A.take(point_ids, points)
+    else:
+        point_column = A.from_numpy(np.asarray(point_ids)[points])
     return pa.table(
         {
-            "point_id": pa.array(np.asarray(point_ids)[cat["point"].astype(np.int64)]),
-            "id": pa.DictionaryArray.from_arrays(record.cast(pa.int32()), ids),
-            "datetime": times.take(record),
+            "point_id": point_column,
+            "id": pa.DictionaryArray.from_arrays(A.from_numpy(cat["record"].astype(np.int32)), ids),
+            "datetime": A.take(times, cat["record"]),
             "band": pa.DictionaryArray.from_arrays(
-                pa.array(cat["band"], pa.int32()), pa.array(names, pa.string())
+                A.from_numpy(cat["band"].astype(np.int32)), A.strings(names)
             ),
-            "value": pa.array(cat["value"].astype(dtype, copy=False)),
-            "row": pa.array(cat["row"], pa.int32()),
-            "col": pa.array(cat["col"], pa.int32()),
+            "value": A.from_numpy(cat["value"].astype(dtype, copy=False)),
+            "row": A.from_numpy(cat["row"].astype(np.int32)),
+            "col": A.from_numpy(cat["col"].astype(np.int32)),
         }
     )

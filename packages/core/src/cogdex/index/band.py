@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from cogdex.index import arrays as A
 from cogdex.index import schema as S
 from cogdex.tiff.model import Level, TIFFHeader
 
@@ -90,8 +91,8 @@ class BandSource:
         return self.header(i).levels[k]
 
 
-def _numpy(array: pa.Array) -> np.ndarray:
-    return array.to_numpy(zero_copy_only=False)
+def _numpy(array: pa.Array, fill: Any = None) -> np.ndarray:
+    return A.to_numpy(array, fill)
 
 
 def _flat_list(lists: pa.ListArray) -> tuple[np.ndarray, pa.Array]:
@@ -114,7 +115,7 @@ def band_source(
     valid = _numpy(headers.is_valid()) & _numpy(asset.is_valid()) & _numpy(assets.is_valid())
     rows = np.flatnonzero(valid)
     if len(rows) != len(valid):
-        indices = pa.array(rows)
+        indices = A.from_numpy(rows)
         asset, headers = asset.take(indices), headers.take(indices)
         picked = table.take(indices)
     else:
@@ -129,7 +130,7 @@ def band_source(
     if tf_valid.any():
         transform[tf_valid] = _numpy(tf.flatten()).reshape(-1, 6)
     nodata_col = headers.field("nodata")
-    epsg = _numpy(picked.column("epsg").combine_chunks().fill_null(0)).astype(np.int32)
+    epsg = _numpy(picked.column("epsg"), fill=0).astype(np.int32)
     return BandSource(
         band=band,
         asset=ref.asset,
@@ -141,7 +142,7 @@ def band_source(
         epsg=epsg,
         crs=picked.column("crs").to_pylist(),
         transform=transform,
-        nodata=_numpy(nodata_col.fill_null(np.nan)).astype(np.float64),
+        nodata=_numpy(nodata_col, fill=np.nan).astype(np.float64),
         has_nodata=_numpy(nodata_col.is_valid()),
         level_start=level_start,
         levels={k: _numpy(flat.field(k)).astype(np.int64) for k in _LEVEL_INTS},

@@ -17,6 +17,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cogdex.index import arrays as A
+
 
 @dataclass(frozen=True)
 class Range:
@@ -76,7 +78,10 @@ def mask(table: pa.Table, conditions: Sequence[Condition]) -> pa.Array | pa.Chun
         column = _leaf(table, cond.column)
         parts = []
         if isinstance(cond, IsIn):
-            parts.append(pc.is_in(column, value_set=pa.array(cond.values)))
+            values = cond.values
+            strings = all(isinstance(v, str) for v in values)
+            value_set = A.strings(values) if strings else pa.array(values)
+            parts.append(pc.is_in(column, value_set=value_set))
         else:
             typ = column.type
             if cond.lo is not None:

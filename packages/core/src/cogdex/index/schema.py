@@ -20,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from cogdex.errors import IndexSchemaError
+from cogdex.index import arrays as A
 from cogdex.tiff.model import HEADER_VERSION, Georeference, Level, TIFFHeader
 
 SCHEMA_VERSION = 1
@@ -201,8 +202,8 @@ def _levels_from_arrow(struct: pa.StructArray, *, with_mask: bool) -> list[Level
     for name in _LEVEL_TYPES:
         if name in ("tile_offsets", "tile_byte_counts"):
             lists = struct.field(name)
-            offsets = lists.offsets.to_numpy()
-            flat = lists.values.to_numpy(zero_copy_only=False)
+            offsets = A.to_numpy(lists.offsets)
+            flat = A.to_numpy(lists.values)
             kw[name] = [flat[offsets[i] : offsets[i + 1]] for i in range(n)]
         else:
             kw[name] = _column_values(struct, name)
@@ -211,7 +212,7 @@ def _levels_from_arrow(struct: pa.StructArray, *, with_mask: bool) -> list[Level
     masks: list[Level | None] = [None] * n
     if with_mask:
         masks = _levels_from_arrow(struct.field("mask"), with_mask=False)
-    valid = struct.is_valid().to_numpy(zero_copy_only=False)
+    valid = A.valid(struct)
     out: list[Level | None] = []
     for i in range(n):
         if not valid[i]:
@@ -228,11 +229,11 @@ def headers_from_arrow(array: pa.Array | pa.ChunkedArray) -> list[TIFFHeader | N
         return [h for chunk in array.chunks for h in headers_from_arrow(chunk)]
     struct: pa.StructArray = array  # type: ignore[assignment]
     levels_list = struct.field("levels")
-    level_offsets = levels_list.offsets.to_numpy()
+    level_offsets = A.to_numpy(levels_list.offsets)
     first, last = int(level_offsets[0]), int(level_offsets[-1])
     flat = _levels_from_arrow(levels_list.values.slice(first, last - first), with_mask=True)
     cols = {name: _column_values(struct, name) for name in HEADER_TYPE.names if name != "levels"}
-    valid = struct.is_valid().to_numpy(zero_copy_only=False)
+    valid = A.valid(struct)
     out: list[TIFFHeader | None] = []
     for i in range(len(struct)):
         if not valid[i]:

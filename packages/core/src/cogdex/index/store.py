@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cogdex.errors import IndexSchemaError, StoreError
+from cogdex.index import arrays as A
 from cogdex.index import query as Q
 from cogdex.index import schema as S
 from cogdex.io.urls import parse_url
@@ -79,7 +80,7 @@ def _geometry_types(column: pa.ChunkedArray) -> list[str]:
         if len(chunk) == 0:
             continue
         chunk = chunk.cast(pa.binary()) if chunk.type != pa.binary() else chunk
-        valid = chunk.is_valid().to_numpy(zero_copy_only=False)
+        valid = A.valid(chunk)
         bounds = np.frombuffer(chunk.buffers()[1], np.int32)
         offsets = bounds[chunk.offset : chunk.offset + len(chunk)][valid]
         data = np.frombuffer(chunk.buffers()[2], np.uint8)
@@ -126,14 +127,8 @@ def spatial_order(table: pa.Table) -> np.ndarray:
     if len(table) < 2:
         return np.arange(len(table))
     bbox = table.column("bbox").combine_chunks()
-    cx = (
-        bbox.field("xmin").to_numpy(zero_copy_only=False)
-        + bbox.field("xmax").to_numpy(zero_copy_only=False)
-    ) / 2
-    cy = (
-        bbox.field("ymin").to_numpy(zero_copy_only=False)
-        + bbox.field("ymax").to_numpy(zero_copy_only=False)
-    ) / 2
+    cx = (A.to_numpy(bbox.field("xmin"), np.nan) + A.to_numpy(bbox.field("xmax"), np.nan)) / 2
+    cy = (A.to_numpy(bbox.field("ymin"), np.nan) + A.to_numpy(bbox.field("ymax"), np.nan)) / 2
     cells = (1 << 16) - 1
     gx = np.clip(np.nan_to_num((cx + 180) / 360 * cells), 0, cells)
     gy = np.clip(np.nan_to_num((cy + 90) / 180 * cells), 0, cells)
@@ -143,7 +138,7 @@ def spatial_order(table: pa.Table) -> np.ndarray:
 
 
 def _years(table: pa.Table) -> np.ndarray:
-    return pa.compute.year(table.column("datetime")).to_numpy(zero_copy_only=False)
+    return A.to_numpy(pa.compute.year(table.column("datetime")), fill=0)
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -359,9 +354,9 @@ class IndexFiles:
     def read_assets(self, where: pa.Table, keys: Sequence[str] | None = None) -> pa.ChunkedArray:
         """The `assets` (only `keys`, if given) of the rows located by `where`'s location
         columns, in its order: each row group holding some of them is read once."""
-        files = where.column("__file").to_numpy()
-        groups = where.column("__group").to_numpy()
-        rows = where.column("__row").to_numpy()
+        files = A.to_numpy(where.column("__file"))
+        groups = A.to_numpy(where.column("__group"))
+        rows = A.to_numpy(where.column("__row"))
         columns = ["assets"] if keys is None else [f"assets.{k}" for k in keys]
         order = np.lexsort((rows, groups, files))
         pieces = []

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
+from cogdex.index import arrays as A
 from cogdex.read.grid import transformer
 
 
@@ -36,15 +37,15 @@ def _from_arrow(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if kind in (None, "geoarrow.wkb", "ogc.wkb") and pa.types.is_binary(
         array.type
     ) | pa.types.is_large_binary(array.type):
-        return shapely.from_wkb(array.to_numpy(zero_copy_only=False))
+        return shapely.from_wkb(A.to_numpy(array))
     if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-        return shapely.from_wkt(array.to_numpy(zero_copy_only=False))
+        return shapely.from_wkt(A.to_numpy(array))
     if kind == "geoarrow.point" or (kind is None and _is_xy_struct(array.type)):
         if pa.types.is_struct(array.type):
-            x = array.field(0).to_numpy(zero_copy_only=False)
-            y = array.field(1).to_numpy(zero_copy_only=False)
+            x = A.to_numpy(array.field(0))
+            y = A.to_numpy(array.field(1))
         else:  # fixed-size list interleaved xy
-            xy = array.flatten().to_numpy(zero_copy_only=False).reshape(len(array), -1)
+            xy = A.to_numpy(array.flatten()).reshape(len(array), -1)
             x, y = xy[:, 0], xy[:, 1]
         return shapely.points(x, y)
     raise TypeError(
@@ -111,7 +112,7 @@ def as_points(
     x_column: str = "x",
     y_column: str = "y",
     id_column: str | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | pa.ChunkedArray]:
     """(lon, lat, point ids) as numpy arrays from Shapely points, an (xs, ys) pair of arrays,
     or an Arrow table (or anything with `__arrow_c_stream__`, e.g. Polars, DuckDB) with x/y
     columns or a WKB/GeoArrow geometry column. Ids are `id_column`'s values, else 0..n-1."""
@@ -126,8 +127,8 @@ def as_points(
     elif isinstance(points, pa.Table) or hasattr(points, "__arrow_c_stream__"):
         table = points if isinstance(points, pa.Table) else pa.table(points)
         if x_column in table.column_names and y_column in table.column_names:
-            x = table.column(x_column).to_numpy().astype(np.float64)
-            y = table.column(y_column).to_numpy().astype(np.float64)
+            x = A.to_numpy(table.column(x_column)).astype(np.float64)
+            y = A.to_numpy(table.column(y_column)).astype(np.float64)
         else:
             geom = next((c for c in ("geometry", "geom", "wkb") if c in table.column_names), None)
             if geom is None:
@@ -139,7 +140,7 @@ def as_points(
         if id_column is not None:
             if id_column not in table.column_names:
                 raise KeyError(f"no id column {id_column!r} in the points table")
-            ids = table.column(id_column).to_numpy(zero_copy_only=False)
+            ids = table.column(id_column)
     else:
         x, y = _xy(as_geometries(points, 4326) if _is_bbox(points) else _point_array(points))
     if x.shape != y.shape or x.ndim != 1:

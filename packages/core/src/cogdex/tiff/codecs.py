@@ -23,6 +23,7 @@ from cogdex.tiff.model import Level
 
 Decoder = Callable[[bytes], np.ndarray]
 
+
 # Codecs that yield a byte stream to be laid out as samples (the others yield images).
 def _inflate(data: bytes, out: int | None = None) -> bytes:
     """Deflate with libdeflate (about twice zlib's speed), falling back to zlib for the
