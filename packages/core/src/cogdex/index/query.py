@@ -96,6 +96,8 @@ def mask(table: pa.Table, conditions: Sequence[Condition]) -> pa.Array | pa.Chun
 
 
 def apply(table: pa.Table, conditions: Sequence[Condition]) -> pa.Table:
+    if not conditions:
+        return table
     keep = mask(table, conditions)
     return table if keep is None else table.filter(keep)
 
