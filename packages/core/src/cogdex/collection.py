@@ -257,7 +257,7 @@ class Collection:
         footprints = shapely.from_wkb(A.to_numpy(table.column("geometry")))
         tree = shapely.STRtree(footprints)
         hit = np.unique(tree.query(shapes, predicate="intersects")[1])
-        return self._derive(table.take(A.from_numpy(np.sort(hit).astype(np.int64))))
+        return self._derive(A.take(table, np.sort(hit)))
 
     def head(self, n: int = 5) -> Collection:
         return self._derive(self._rows().slice(0, n))
@@ -268,8 +268,8 @@ class Collection:
             idx = key + len(table) if key < 0 else key
             return self._derive(table.slice(idx, 1))
         if isinstance(key, slice):
-            return self._derive(table.take(A.from_numpy(np.arange(len(table))[key])))
-        return self._derive(table.take(A.from_numpy(np.asarray(key, np.int64))))
+            return self._derive(A.take(table, np.arange(len(table))[key]))
+        return self._derive(A.take(table, key))
 
     # -- user columns ------------------------------------------------------------------------
 
@@ -307,8 +307,8 @@ class Collection:
             raise ValueError(f"the table to join has repeated values in {on!r}")
         table = self._rows()
         # Arrow joins cannot carry struct columns: join row numbers, then take.
-        keys = pa.table({on: table.column(on), "__row": np.arange(len(table))})
-        marked = right.append_column("__hit", pa.array(np.ones(len(right), bool)))
+        keys = pa.table({on: table.column(on), "__row": A.from_numpy(np.arange(len(table)))})
+        marked = right.append_column("__hit", A.from_numpy(np.ones(len(right), bool)))
         joined = keys.join(marked, on, join_type="left outer").sort_by("__row")
         if how == "inner":
             joined = joined.filter(pc.fill_null(joined.column("__hit"), False))
@@ -497,8 +497,8 @@ def _as_table(data: Any) -> pa.Table:
         return data
     if isinstance(data, pa.RecordBatchReader):
         return data.read_all()
-    if hasattr(data, "__arrow_c_stream__"):
-        return pa.table(data)
+    if hasattr(data, "__arrow_c_stream__"):  # not `pa.table`, which imports pandas
+        return pa.RecordBatchReader.from_stream(data).read_all()
     if hasattr(data, "to_arrow"):  # DuckDB relations, Polars frames
         result = data.to_arrow()
         return result.read_all() if isinstance(result, pa.RecordBatchReader) else result

@@ -72,7 +72,7 @@ def _group_keys(table: pa.Table, rows: np.ndarray, group_by: str | None) -> list
         return days.astype("datetime64[D]").tolist()
     if group_by not in table.column_names:
         raise KeyError(f"group_by column {group_by!r} is not in the collection")
-    return A.to_numpy(table.column(group_by), fill=None)[rows].tolist()
+    return A.to_numpy(table.column(group_by))[rows].tolist()
 
 
 def plan_slots(
@@ -225,7 +225,7 @@ def _slot_table(slots: list[Slot], owner: list[int], table: pa.Table) -> pa.Tabl
             "id": A.take(ids, first),
             "ids": pa.ListArray.from_arrays(A.from_numpy(offsets), A.take(ids, members)),
             "datetime": A.take(times, first),
-            "crs": A.strings([str(s.grid.crs) for s in slots]),
+            "crs": A.from_pylist([str(s.grid.crs) for s in slots], pa.string()),
             "transform": pa.FixedSizeListArray.from_arrays(A.from_numpy(flat), 6),
         }
     )
@@ -298,9 +298,7 @@ def _rows_near(table: pa.Table, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     if len(lon) == 0:
         return np.zeros(0, np.int64)
     bbox = table.column("bbox").combine_chunks()
-    xmin, ymin, xmax, ymax = (
-        A.to_numpy(bbox.field(k), fill=np.nan) for k in ("xmin", "ymin", "xmax", "ymax")
-    )
+    xmin, ymin, xmax, ymax = (A.to_numpy(bbox.field(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
     lo_x, hi_x, lo_y, hi_y = np.nanmin(lon), np.nanmax(lon), np.nanmin(lat), np.nanmax(lat)
     near = (xmin <= hi_x) & (xmax >= lo_x) & (ymin <= hi_y) & (ymax >= lo_y)
     return np.flatnonzero(near)
@@ -334,7 +332,7 @@ def _samples_table(found, names: list[str], point_ids: np.ndarray, table: pa.Tab
             "id": pa.DictionaryArray.from_arrays(A.from_numpy(cat["record"].astype(np.int32)), ids),
             "datetime": A.take(times, cat["record"]),
             "band": pa.DictionaryArray.from_arrays(
-                A.from_numpy(cat["band"].astype(np.int32)), A.strings(names)
+                A.from_numpy(cat["band"].astype(np.int32)), A.from_pylist(names, pa.string())
             ),
             "value": A.from_numpy(cat["value"].astype(dtype, copy=False)),
             "row": A.from_numpy(cat["row"].astype(np.int32)),

@@ -91,13 +91,9 @@ class BandSource:
         return self.header(i).levels[k]
 
 
-def _numpy(array: pa.Array, fill: Any = None) -> np.ndarray:
-    return A.to_numpy(array, fill)
-
-
 def _flat_list(lists: pa.ListArray) -> tuple[np.ndarray, pa.Array]:
     """(offsets from 0, the values they index) of a possibly sliced list array."""
-    offsets = _numpy(lists.offsets).astype(np.int64)
+    offsets = A.to_numpy(lists.offsets).astype(np.int64)
     values = lists.values.slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
     return offsets - offsets[0], values
 
@@ -112,7 +108,7 @@ def band_source(
     assets = table.column("assets").combine_chunks()
     asset = assets.field(ref.asset)
     headers = asset.field("header")
-    valid = _numpy(headers.is_valid()) & _numpy(asset.is_valid()) & _numpy(assets.is_valid())
+    valid = A.valid(headers) & A.valid(asset) & A.valid(assets)
     rows = np.flatnonzero(valid)
     if len(rows) != len(valid):
         indices = A.from_numpy(rows)
@@ -126,11 +122,11 @@ def band_source(
     n = len(rows)
     transform = np.full((n, 6), np.nan)
     tf = headers.field("transform")
-    tf_valid = _numpy(tf.is_valid())
+    tf_valid = A.valid(tf)
     if tf_valid.any():
-        transform[tf_valid] = _numpy(tf.flatten()).reshape(-1, 6)
+        transform[tf_valid] = A.to_numpy(tf.flatten()).reshape(-1, 6)
     nodata_col = headers.field("nodata")
-    epsg = _numpy(picked.column("epsg"), fill=0).astype(np.int32)
+    epsg = A.to_numpy(picked.column("epsg"), fill=0).astype(np.int32)
     return BandSource(
         band=band,
         asset=ref.asset,
@@ -138,18 +134,18 @@ def band_source(
         rows=rows,
         ids=picked.column("id").to_pylist(),
         hrefs=asset.field("href").to_pylist(),
-        datetime=_numpy(picked.column("datetime").combine_chunks()),
+        datetime=A.to_numpy(picked.column("datetime").combine_chunks()),
         epsg=epsg,
         crs=picked.column("crs").to_pylist(),
         transform=transform,
-        nodata=_numpy(nodata_col, fill=np.nan).astype(np.float64),
-        has_nodata=_numpy(nodata_col.is_valid()),
+        nodata=A.to_numpy(nodata_col, fill=np.nan).astype(np.float64),
+        has_nodata=A.valid(nodata_col),
         level_start=level_start,
-        levels={k: _numpy(flat.field(k)).astype(np.int64) for k in _LEVEL_INTS},
+        levels={k: A.to_numpy(flat.field(k)).astype(np.int64) for k in _LEVEL_INTS},
         dtype=flat.field("dtype").to_pylist(),
         tile_start=tile_start,
-        tile_offsets=_numpy(offsets),
-        tile_byte_counts=_numpy(counts),
+        tile_offsets=A.to_numpy(offsets),
+        tile_byte_counts=A.to_numpy(counts),
         headers=headers,
         store_options=dict(store_options or {}),
     )

@@ -49,17 +49,8 @@ def _raw(value: Any) -> Any:
 
 
 def _scalar(value: Any, typ: pa.DataType) -> pa.Scalar:
-    """An Arrow scalar built from a numpy buffer: `pa.scalar` would import pandas (a quarter
-    second on a cold process) through pyarrow's pandas shim."""
-    if pa.types.is_timestamp(typ):
-        raw = np.array([_raw(value)], np.int64) if typ.unit == "us" else None
-    elif pa.types.is_floating(typ) or pa.types.is_integer(typ):
-        raw = np.array([value], typ.to_pandas_dtype())
-    else:
-        raw = None
-    if raw is None:
-        return pa.scalar(value, typ)
-    return pa.Array.from_buffers(typ, 1, [None, pa.py_buffer(raw)])[0]
+    """`value` as an Arrow scalar of the column's type (`pa.scalar` imports pandas)."""
+    return A.from_pylist([value], typ)[0]
 
 
 def _leaf(table: pa.Table, path: str) -> pa.Array | pa.ChunkedArray:
@@ -80,7 +71,7 @@ def mask(table: pa.Table, conditions: Sequence[Condition]) -> pa.Array | pa.Chun
         if isinstance(cond, IsIn):
             values = cond.values
             strings = all(isinstance(v, str) for v in values)
-            value_set = A.strings(values) if strings else pa.array(values)
+            value_set = A.from_pylist(values, pa.string()) if strings else pa.array(values)
             parts.append(pc.is_in(column, value_set=value_set))
         else:
             typ = column.type

@@ -127,8 +127,8 @@ def spatial_order(table: pa.Table) -> np.ndarray:
     if len(table) < 2:
         return np.arange(len(table))
     bbox = table.column("bbox").combine_chunks()
-    cx = (A.to_numpy(bbox.field("xmin"), np.nan) + A.to_numpy(bbox.field("xmax"), np.nan)) / 2
-    cy = (A.to_numpy(bbox.field("ymin"), np.nan) + A.to_numpy(bbox.field("ymax"), np.nan)) / 2
+    cx = (A.to_numpy(bbox.field("xmin")) + A.to_numpy(bbox.field("xmax"))) / 2
+    cy = (A.to_numpy(bbox.field("ymin")) + A.to_numpy(bbox.field("ymax"))) / 2
     cells = (1 << 16) - 1
     gx = np.clip(np.nan_to_num((cx + 180) / 360 * cells), 0, cells)
     gy = np.clip(np.nan_to_num((cy + 90) / 180 * cells), 0, cells)
@@ -138,7 +138,7 @@ def spatial_order(table: pa.Table) -> np.ndarray:
 
 
 def _years(table: pa.Table) -> np.ndarray:
-    return A.to_numpy(pa.compute.year(table.column("datetime")), fill=0)
+    return A.to_numpy(pa.compute.year(table.column("datetime")))
 
 
 # -- writing ---------------------------------------------------------------------------------
@@ -197,7 +197,7 @@ def write(
     """
     order = spatial_order(table)
     if not np.array_equal(order, np.arange(len(table))):
-        table = table.take(order)
+        table = A.take(table, order)
     years = _years(table) if len(table) else np.zeros(0, np.int64)
     distinct = np.unique(years)
     if partition is None:
@@ -336,9 +336,9 @@ class IndexFiles:
                 table = pf.read_row_group(group, columns=columns)
                 if light:
                     n = table.num_rows
-                    table = table.append_column("__file", _ints(np.full(n, number)))
-                    table = table.append_column("__group", _ints(np.full(n, group)))
-                    table = table.append_column("__row", _ints(np.arange(n)))
+                    where = (np.full(n, number), np.full(n, group), np.arange(n))
+                    for name, values in zip(LOCATION, where, strict=True):
+                        table = table.append_column(name, A.from_numpy(values, pa.int64()))
                 table = Q.apply(table, conditions)
                 if table.num_rows:
                     parts.append(table)
@@ -367,25 +367,20 @@ class IndexFiles:
             end = start
             while end < len(order) and files[order[end]] == f and groups[order[end]] == g:
                 end += 1
-            pf = handles.setdefault(int(f), pq.ParquetFile(self.files[int(f)]))
-            column = pf.read_row_group(int(g), columns=columns).column("assets")
-            pieces.append(column.take(_ints(rows[order[start:end]])))
+            if int(f) not in handles:
+                handles[int(f)] = pq.ParquetFile(self.files[int(f)])
+            column = handles[int(f)].read_row_group(int(g), columns=columns).column("assets")
+            pieces.append(A.take(column, rows[order[start:end]]))
             start = end
         if not pieces:
             return pa.chunked_array([], self.schema.field("assets").type)
-        combined = pa.chunked_array([c for p in pieces for c in p.chunks]).combine_chunks()
+        combined = pa.concat_arrays(pieces)
         back = np.empty(len(order), np.int64)
         back[order] = np.arange(len(order))
-        return pa.chunked_array([combined.take(_ints(back))])
+        return pa.chunked_array([A.take(combined, back)])
 
 
 LOCATION = ("__file", "__group", "__row")
-
-
-def _ints(values: np.ndarray) -> pa.Array:
-    """int64 Arrow array from numpy without `pa.array` (which imports pandas)."""
-    data = np.ascontiguousarray(values, np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
 
 
 def open_index(

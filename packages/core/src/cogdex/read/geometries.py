@@ -125,7 +125,9 @@ def as_points(
         x = np.asarray(points[0], dtype=np.float64)
         y = np.asarray(points[1], dtype=np.float64)
     elif isinstance(points, pa.Table) or hasattr(points, "__arrow_c_stream__"):
-        table = points if isinstance(points, pa.Table) else pa.table(points)
+        table = points  # `pa.table(stream)` would import pandas to rule out a DataFrame
+        if not isinstance(points, pa.Table):
+            table = pa.RecordBatchReader.from_stream(points).read_all()
         if x_column in table.column_names and y_column in table.column_names:
             x = A.to_numpy(table.column(x_column)).astype(np.float64)
             y = A.to_numpy(table.column(y_column)).astype(np.float64)
