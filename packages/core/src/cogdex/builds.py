@@ -104,9 +104,10 @@ def _cached_or_build(
         skipped=tuple(built.skipped),
         cache_key=key if cache else None,
     )
+    from cogdex.index import arrays as A
     from cogdex.index.store import spatial_order, write
 
-    table = built.table.take(spatial_order(built.table))  # the order the file will have
+    table = A.take(built.table, spatial_order(built.table))  # the order the file will have
     if not cache:
         return Collection(table, meta, read_options=store_options)
     return Collection(table, meta, location=write(table, meta, path), read_options=store_options)

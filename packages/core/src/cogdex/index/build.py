@@ -24,6 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from cogdex.errors import BuildError, CogdexError
+from cogdex.index import arrays as A
 from cogdex.index import schema as S
 from cogdex.index.stac import item_datetime
 from cogdex.tiff.model import TIFFHeader
@@ -296,22 +297,22 @@ def _property_column(name: str, values: list[Any]) -> pa.Array | None:
     if name in _TIME_PROPERTIES and all(isinstance(v, str) for v in present):
         try:
             parsed = [None if v is None else item_time(v) for v in values]
-            return pa.array(parsed, S.TIMESTAMP)
+            return A.from_pylist(parsed, S.TIMESTAMP)
         except ValueError:
             pass
     kinds = {type(v) for v in present}
     if kinds == {bool}:
-        return pa.array(values, pa.bool_())
+        return A.from_pylist(values, pa.bool_())
     if kinds == {int}:
         try:
-            return pa.array(values, pa.int64())
-        except (pa.ArrowInvalid, OverflowError):
-            return pa.array([None if v is None else str(v) for v in values], pa.string())
+            return A.from_pylist(values, pa.int64())
+        except OverflowError:
+            return A.from_pylist([None if v is None else str(v) for v in values], pa.string())
     if kinds <= {int, float}:
-        return pa.array([None if v is None else float(v) for v in values], pa.float64())
+        return A.from_pylist([None if v is None else float(v) for v in values], pa.float64())
     if kinds == {str}:
-        return pa.array(values, pa.string())
-    return pa.array(
+        return A.from_pylist(values, pa.string())
+    return A.from_pylist(
         [None if v is None else json.dumps(v, sort_keys=True) for v in values], pa.string()
     )
 
@@ -515,34 +516,36 @@ def _table(
     shapes = shapely.from_wkb(geometries)
     bounds = shapely.bounds(shapes) if len(shapes) else np.zeros((0, 4))
     bbox = pa.StructArray.from_arrays(
-        [pa.array(bounds[:, i], pa.float64()) for i in range(4)],
+        [A.from_numpy(bounds[:, i], pa.float64()) for i in range(4)],
         fields=list(S.BBOX_TYPE),
     )
     asset_arrays = []
     for key in keys:
         header_array = S.headers_to_arrow(headers[key])
-        href_array = pa.array(hrefs[key], pa.string())
+        href_array = A.from_pylist(hrefs[key], pa.string())
         present = np.array([h is not None for h in headers[key]], bool)
         asset_arrays.append(
             pa.StructArray.from_arrays(
                 [href_array, header_array],
                 fields=list(S.ASSET_TYPE),
-                mask=pa.array(~present),
+                mask=A.from_numpy(~present),
             )
         )
     assets = pa.StructArray.from_arrays(asset_arrays, fields=list(S.assets_type(keys)))
     cloud = [(it.get("properties") or {}).get("eo:cloud_cover") for it in items]
     columns: dict[str, pa.Array] = {
-        "id": pa.array([str(it.get("id")) for it in items], pa.string()),
-        "datetime": pa.array([item_datetime(it) for it in items], S.TIMESTAMP),
-        "collection": pa.array([it.get("collection") or collection for it in items], pa.string()),
-        "cloud_cover": pa.array(
+        "id": A.from_pylist([str(it.get("id")) for it in items], pa.string()),
+        "datetime": A.from_pylist([item_datetime(it) for it in items], S.TIMESTAMP),
+        "collection": A.from_pylist(
+            [it.get("collection") or collection for it in items], pa.string()
+        ),
+        "cloud_cover": A.from_pylist(
             [None if c is None or not _is_number(c) else float(c) for c in cloud], pa.float64()
         ),
-        "geometry": pa.array(geometries, pa.binary()),
+        "geometry": A.from_pylist(geometries, pa.binary()),
         "bbox": bbox,
-        "epsg": pa.array(epsgs, pa.int32()),
-        "crs": pa.array(crss, pa.string()),
+        "epsg": A.from_pylist(epsgs, pa.int32()),
+        "crs": A.from_pylist(crss, pa.string()),
     }
     for name, column in property_columns(items).items():
         columns.setdefault(name, column)

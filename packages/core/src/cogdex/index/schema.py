@@ -127,8 +127,8 @@ def check_model() -> None:
 def _list_of_arrays(arrays: Sequence[np.ndarray]) -> pa.ListArray:
     offsets = np.zeros(len(arrays) + 1, np.int32)
     np.cumsum([len(a) for a in arrays], out=offsets[1:])
-    values = np.concatenate(arrays).astype(np.uint64) if arrays else np.zeros(0, np.uint64)
-    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, _U64))
+    values = np.concatenate(arrays) if arrays else np.zeros(0, np.uint64)
+    return pa.ListArray.from_arrays(A.from_numpy(offsets), A.from_numpy(values, _U64))
 
 
 def _expand(array: pa.Array, present: Sequence[bool]) -> pa.Array:
@@ -136,7 +136,7 @@ def _expand(array: pa.Array, present: Sequence[bool]) -> pa.Array:
     if all(present):
         return array
     index = np.cumsum(present) - 1
-    return array.take(pa.array(index, pa.int64(), mask=~np.asarray(present, bool)))
+    return array.take(A.from_numpy(index, pa.int64(), mask=~np.asarray(present, bool)))
 
 
 def _levels_array(levels: Sequence[Level], *, with_mask: bool) -> pa.StructArray:
@@ -145,7 +145,7 @@ def _levels_array(levels: Sequence[Level], *, with_mask: bool) -> pa.StructArray
         if name in ("tile_offsets", "tile_byte_counts"):
             columns.append(_list_of_arrays([getattr(lv, name) for lv in levels]))
         else:
-            columns.append(pa.array([getattr(lv, name) for lv in levels], typ))
+            columns.append(A.from_pylist([getattr(lv, name) for lv in levels], typ))
     fields = list(MASK_TYPE)
     if with_mask:
         present = [lv.mask is not None for lv in levels]
@@ -163,7 +163,9 @@ def headers_to_arrow(headers: Sequence[TIFFHeader | None]) -> pa.StructArray:
     flat = [lv for h in hs for lv in h.levels]
     level_offsets = np.zeros(len(hs) + 1, np.int32)
     np.cumsum([len(h.levels) for h in hs], out=level_offsets[1:])
-    levels = pa.ListArray.from_arrays(pa.array(level_offsets), _levels_array(flat, with_mask=True))
+    levels = pa.ListArray.from_arrays(
+        A.from_numpy(level_offsets), _levels_array(flat, with_mask=True)
+    )
     crs = [h.georef.crs for h in hs]
     values: dict[str, Any] = {
         "size": [h.size for h in hs],
@@ -183,7 +185,7 @@ def headers_to_arrow(headers: Sequence[TIFFHeader | None]) -> pa.StructArray:
         "band_metadata": [[list(m.items()) for m in h.band_metadata] for h in hs],
     }
     columns = [
-        levels if f.name == "levels" else pa.array(values[f.name], f.type) for f in HEADER_TYPE
+        levels if f.name == "levels" else A.from_pylist(values[f.name], f.type) for f in HEADER_TYPE
     ]
     array = pa.StructArray.from_arrays(columns, fields=list(HEADER_TYPE))
     return _expand(array, present)
