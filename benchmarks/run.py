@@ -1,4 +1,4 @@
-"""Run a scenario benchmark on the lab: each candidate as a fresh process, N times.
+"""Run a scenario benchmark on the lab: each candidate as a fresh process, N rounds.
 
     uv run python benchmarks/run.py window-read --data /tmp/labdata/big --rtt 20 --repeat 3
 
@@ -173,17 +173,21 @@ def main() -> None:
         keep = set(a.only.split(","))
         candidates = [c for c in candidates if c.name in keep or c.baseline]
     compile_bytecode()
-    rows = []
+    runs: list[list[dict]] = [[] for _ in candidates]
     with lab(a.data.resolve(), a.rtt) as env:
         for c in candidates:
             run_once(c, env)  # warm the page cache and the servers, not counted
-            rows.append(summarize(c.name, [run_once(c, env) for _ in range(a.repeat)]))
-            r = rows[-1]
-            print(
-                f"{c.name:24s} {r['median_s']:7.3f} s ({r['min_s']:.3f}-{r['max_s']:.3f})"
-                f"  {r['http_requests']:4d} req",
-                flush=True,
-            )
+        # Round-robin, so drift in the machine's load falls on every candidate alike.
+        for _ in range(a.repeat):
+            for c, done in zip(candidates, runs, strict=True):
+                done.append(run_once(c, env))
+    rows = [summarize(c.name, done) for c, done in zip(candidates, runs, strict=True)]
+    for r in rows:
+        print(
+            f"{r['candidate']:24s} {r['median_s']:7.3f} s ({r['min_s']:.3f}-{r['max_s']:.3f})"
+            f"  {r['http_requests']:4d} req",
+            flush=True,
+        )
     base = next(r for r, c in zip(rows, candidates, strict=True) if c.baseline)
     digests = {r["digest"] for r in rows if r["digest"]}
     print(f"\n{a.scenario}, RTT {a.rtt} ms, median of {a.repeat} cold processes")

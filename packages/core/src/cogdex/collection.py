@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from cogdex.errors import CogdexError, IndexSchemaError, MissingPluginError
 from cogdex.index import arrays as A
@@ -24,6 +23,8 @@ from cogdex.index import query as Q
 from cogdex.index import schema as S
 
 if TYPE_CHECKING:
+    import pyarrow.compute as pc
+
     from cogdex.index.band import BandSource
     from cogdex.index.store import IndexFiles
 
@@ -148,12 +149,16 @@ class Collection:
     @property
     def epsg_codes(self) -> list[int]:
         """Distinct EPSG codes of the scenes (scenes without one are in `crs` only)."""
+        import pyarrow.compute as pc
+
         codes = pc.unique(self._light().column("epsg").drop_null()).to_pylist()
         return sorted(int(c) for c in codes)
 
     @property
     def crs(self) -> list[str]:
         """Distinct scene CRSs: "EPSG:n", or WKT2/PROJJSON for CRSs without a code."""
+        import pyarrow.compute as pc
+
         return sorted(pc.unique(self._light().column("crs").drop_null()).to_pylist())
 
     @property
@@ -297,6 +302,8 @@ class Collection:
     def join(self, other: Any, on: str = "id", *, how: str = "left outer") -> Collection:
         """Add the columns of an Arrow table (or anything with `__arrow_c_stream__`) matched
         on `on`; every record is kept (`how="inner"` keeps matched ones only)."""
+        import pyarrow.compute as pc
+
         right = _as_table(other)
         if on not in right.column_names:
             raise IndexSchemaError(f"the table to join has no {on!r} column")
@@ -330,6 +337,8 @@ class Collection:
     def extend(self, other: Collection | Any) -> Collection:
         """This collection plus the records of `other` (a Collection or a table of the same
         layout); a record whose id is already here is replaced by the new one."""
+        import pyarrow.compute as pc
+
         incoming = other if isinstance(other, Collection) else as_collection(other, self.name)
         mine, theirs = self.band_map, incoming.band_map
         clash = {b for b in set(mine) & set(theirs) if mine[b] != theirs[b]}

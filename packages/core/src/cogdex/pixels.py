@@ -44,8 +44,8 @@ def _band_list(collection: Collection, bands: str | Sequence[str]) -> list[str]:
 
 def _footprint_hits(collection: Collection, shapes: np.ndarray) -> list[np.ndarray]:
     """For each geometry, the collection rows whose footprint intersects it (sorted)."""
-    table = collection.to_arrow()
-    footprints = shapely.from_wkb(A.to_numpy(table.column("geometry")))
+    geometry = collection._light().column("geometry")  # not to_arrow(): no asset columns
+    footprints = shapely.from_wkb(A.to_numpy(geometry))
     g, r = shapely.STRtree(footprints).query(shapes, predicate="intersects")
     order = np.lexsort((r, g))
     g, r = g[order], r[order]

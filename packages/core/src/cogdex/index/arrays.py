@@ -50,6 +50,18 @@ def _bitmap(flags: np.ndarray) -> pa.Buffer:
     return pa.py_buffer(np.packbits(flags, bitorder="little"))
 
 
+def struct(
+    children: Sequence[pa.Array], fields: Sequence[pa.Field], valid: np.ndarray | None = None
+) -> pa.StructArray:
+    """A struct array of `children`, null where `valid` is False (`StructArray.from_arrays`'
+    own `mask=` goes through pyarrow.compute)."""
+    if valid is None or bool(np.all(valid)):
+        return pa.StructArray.from_arrays(children, fields=list(fields))
+    return pa.StructArray.from_buffers(
+        pa.struct(list(fields)), len(valid), [_bitmap(valid)], children=list(children)
+    )
+
+
 def _numpy_type(t: pa.DataType) -> np.dtype | None:
     """The numpy dtype of a fixed-width Arrow type's values, or None (no buffer view)."""
     if pa.types.is_timestamp(t):
@@ -219,4 +231,9 @@ def take(data: pa.Array | pa.ChunkedArray | pa.Table, indices: np.ndarray | Sequ
     one would go through the pandas bridge)."""
     if isinstance(data, pa.ChunkedArray):
         data = _contiguous(data)
-    return data.take(from_numpy(np.asarray(indices, np.int64)))
+    index = np.asarray(indices, np.int64)
+    if len(index) == 0:
+        return data.slice(0, 0)
+    if index[-1] - index[0] == len(index) - 1 and bool((np.diff(index) == 1).all()):
+        return data.slice(int(index[0]), len(index))  # a run: no copy, no compute kernel
+    return data.take(from_numpy(index))

@@ -123,8 +123,9 @@ def band_source(
     transform = np.full((n, 6), np.nan)
     tf = headers.field("transform")
     tf_valid = A.valid(tf)
-    if tf_valid.any():
-        transform[tf_valid] = A.to_numpy(tf.flatten()).reshape(-1, 6)
+    if tf_valid.any():  # the child values, not `flatten()`: that loads pyarrow.compute
+        values = A.to_numpy(tf.values.slice(tf.offset * 6, len(tf) * 6), fill=np.nan)
+        transform[tf_valid] = values.reshape(-1, 6)[tf_valid]
     nodata_col = headers.field("nodata")
     epsg = A.to_numpy(picked.column("epsg"), fill=0).astype(np.int32)
     return BandSource(

@@ -513,8 +513,22 @@ def _table(
 ) -> pa.Table:
     import shapely
 
+    from cogdex.index.store import order_of
+
     shapes = shapely.from_wkb(geometries)
     bounds = shapely.bounds(shapes) if len(shapes) else np.zeros((0, 4))
+    # Rows in the order the file keeps (year, then Hilbert), so no Arrow take is needed later.
+    moments = np.array([_naive_utc(item_datetime(it)) for it in items], "datetime64[us]")
+    order = order_of(bounds, moments)
+    if not np.array_equal(order, np.arange(len(order))):
+        items, epsgs, crss = (
+            [items[i] for i in order],
+            [epsgs[i] for i in order],
+            [crss[i] for i in order],
+        )
+        geometries, bounds = [geometries[i] for i in order], bounds[order]
+        headers = {k: [v[i] for i in order] for k, v in headers.items()}
+        hrefs = {k: [v[i] for i in order] for k, v in hrefs.items()}
     bbox = pa.StructArray.from_arrays(
         [A.from_numpy(bounds[:, i], pa.float64()) for i in range(4)],
         fields=list(S.BBOX_TYPE),
@@ -524,13 +538,7 @@ def _table(
         header_array = S.headers_to_arrow(headers[key])
         href_array = A.from_pylist(hrefs[key], pa.string())
         present = np.array([h is not None for h in headers[key]], bool)
-        asset_arrays.append(
-            pa.StructArray.from_arrays(
-                [href_array, header_array],
-                fields=list(S.ASSET_TYPE),
-                mask=A.from_numpy(~present),
-            )
-        )
+        asset_arrays.append(A.struct([href_array, header_array], list(S.ASSET_TYPE), present))
     assets = pa.StructArray.from_arrays(asset_arrays, fields=list(S.assets_type(keys)))
     cloud = [(it.get("properties") or {}).get("eo:cloud_cover") for it in items]
     columns: dict[str, pa.Array] = {
@@ -551,6 +559,10 @@ def _table(
         columns.setdefault(name, column)
     columns["assets"] = assets
     return pa.table(columns)
+
+
+def _naive_utc(moment: dt.datetime | None) -> dt.datetime | None:
+    return None if moment is None else moment.astimezone(dt.UTC).replace(tzinfo=None)
 
 
 def _shape(geometry: Any) -> Any:

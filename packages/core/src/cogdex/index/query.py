@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from cogdex.index import arrays as A
 
@@ -54,6 +53,8 @@ def _scalar(value: Any, typ: pa.DataType) -> pa.Scalar:
 
 
 def _leaf(table: pa.Table, path: str) -> pa.Array | pa.ChunkedArray:
+    import pyarrow.compute as pc
+
     head, *rest = path.split(".")
     column: Any = table.column(head)
     for name in rest:
@@ -64,6 +65,8 @@ def _leaf(table: pa.Table, path: str) -> pa.Array | pa.ChunkedArray:
 def mask(table: pa.Table, conditions: Sequence[Condition]) -> pa.Array | pa.ChunkedArray | None:
     """The rows of `table` meeting every condition (null where a value is null, which
     `Table.filter` drops), or None for all."""
+    import pyarrow.compute as pc  # here: a read without conditions never pays its import
+
     result = None
     for cond in conditions:
         column = _leaf(table, cond.column)

@@ -135,6 +135,8 @@ def _expand(array: pa.Array, present: Sequence[bool]) -> pa.Array:
     """`array` (one value per True of `present`) spread out with nulls where False."""
     if all(present):
         return array
+    if not any(present):  # e.g. no level has a mask: no take (and no compute import)
+        return pa.nulls(len(present), array.type)
     index = np.cumsum(present) - 1
     return array.take(A.from_numpy(index, pa.int64(), mask=~np.asarray(present, bool)))
 

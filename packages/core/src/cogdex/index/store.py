@@ -48,17 +48,13 @@ _WKB_NAMES = {
 
 def geo_metadata(table: pa.Table) -> dict[str, Any]:
     """The GeoParquet 1.1 `geo` metadata of an index table (CRS84 WKB, bbox covering)."""
-    bbox = table.column("bbox")
+    bbox = table.column("bbox").combine_chunks()
+    extent = []
     if len(table):
-        extent = [
-            _finite(pa.compute.min(bbox.combine_chunks().field(k)).as_py(), 0.0)
-            for k in ("xmin", "ymin")
-        ] + [
-            _finite(pa.compute.max(bbox.combine_chunks().field(k)).as_py(), 0.0)
-            for k in ("xmax", "ymax")
-        ]
-    else:
-        extent = []
+        for key, reduce in (("xmin", np.min), ("ymin", np.min), ("xmax", np.max), ("ymax", np.max)):
+            values = A.to_numpy(bbox.field(key), fill=np.nan)
+            values = values[np.isfinite(values)]
+            extent.append(float(reduce(values)) if len(values) else 0.0)
     column: dict[str, Any] = {
         "encoding": "WKB",
         "geometry_types": _geometry_types(table.column("geometry")),
@@ -67,10 +63,6 @@ def geo_metadata(table: pa.Table) -> dict[str, Any]:
     if extent:
         column["bbox"] = extent
     return {"version": "1.1.0", "primary_column": "geometry", "columns": {"geometry": column}}
-
-
-def _finite(value: float | None, default: float) -> float:
-    return default if value is None else float(value)
 
 
 def _geometry_types(column: pa.ChunkedArray) -> list[str]:
@@ -127,18 +119,28 @@ def spatial_order(table: pa.Table) -> np.ndarray:
     if len(table) < 2:
         return np.arange(len(table))
     bbox = table.column("bbox").combine_chunks()
-    cx = (A.to_numpy(bbox.field("xmin")) + A.to_numpy(bbox.field("xmax"))) / 2
-    cy = (A.to_numpy(bbox.field("ymin")) + A.to_numpy(bbox.field("ymax"))) / 2
+    bounds = np.column_stack([A.to_numpy(bbox.field(k)) for k in ("xmin", "ymin", "xmax", "ymax")])
+    return order_of(bounds, A.to_numpy(table.column("datetime")))
+
+
+def order_of(bounds: np.ndarray, moments: np.ndarray) -> np.ndarray:
+    """`spatial_order` of records given their (n, 4) lon/lat bounds and datetime64 times."""
+    cx = (bounds[:, 0] + bounds[:, 2]) / 2
+    cy = (bounds[:, 1] + bounds[:, 3]) / 2
     cells = (1 << 16) - 1
     gx = np.clip(np.nan_to_num((cx + 180) / 360 * cells), 0, cells)
     gy = np.clip(np.nan_to_num((cy + 90) / 180 * cells), 0, cells)
-    key = hilbert_index(gx, gy)
-    years = _years(table)
-    return np.lexsort((key, years))
+    return np.lexsort((hilbert_index(gx, gy), _year(moments)))
+
+
+def _year(moments: np.ndarray) -> np.ndarray:
+    """UTC year of datetime64 values (-1 for NaT)."""
+    years = moments.astype("datetime64[Y]")
+    return np.where(np.isnat(years), -1, years.astype(np.int64) + 1970)
 
 
 def _years(table: pa.Table) -> np.ndarray:
-    return A.to_numpy(pa.compute.year(table.column("datetime")))
+    return _year(A.to_numpy(table.column("datetime")))
 
 
 # -- writing ---------------------------------------------------------------------------------
