@@ -4,8 +4,11 @@ request counts, failures per asset, CRS keys, and no signature or secret in any 
 from __future__ import annotations
 
 import copy
+import http.server
 import json
+import threading
 from pathlib import Path
+from typing import ClassVar
 
 import pyarrow.parquet as pq
 import pytest
@@ -51,6 +54,60 @@ def test_stac_api_build_one_request_per_cog_then_cached(stac_api, stac_files, sc
     scene = scenes.scenes[0]
     expected = parse_header(scene.files["B04"].read_bytes())
     assert again.header(scene.id, "B04") == expected
+
+
+class _LandingOnly(http.server.BaseHTTPRequestHandler):
+    """A landing page whose `search` link points at the real API elsewhere; no `/search`."""
+
+    search_href = ""
+    paths: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.paths.append(self.path)
+        if self.path.rstrip("/") != "":
+            self.send_error(404)
+            return
+        root = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        body = json.dumps({
+            "type": "Catalog", "stac_version": "1.0.0", "id": "elsewhere", "description": "x",
+            "conformsTo": [
+                "https://api.stacspec.org/v1.0.0/core",
+                "https://api.stacspec.org/v1.0.0/item-search",
+            ],
+            "links": [
+                {"rel": "self", "href": root, "type": "application/json"},
+                {"rel": "root", "href": root, "type": "application/json"},
+                {"rel": "search", "href": self.search_href, "type": "application/geo+json",
+                 "method": "POST"},
+            ],
+        }).encode()  # fmt: skip
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_POST = do_GET
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_search_endpoint_found_from_the_landing_page_when_not_at_search(stac_api, scenes, tmp_path):
+    """The fast path posts to `<api>/search`; an API that answers 404 there is opened from
+    its landing page, whose search link leads to the real STAC API."""
+    handler = type("H", (_LandingOnly,), {"search_href": stac_api.url + "/search", "paths": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        coll = cogdex.build_from_stac(url, COLLECTION, name="elsewhere", bands=BANDS,
+                                      cache_dir=tmp_path)  # fmt: skip
+    finally:
+        server.shutdown()
+    assert sorted(coll.ids) == sorted(s.id for s in scenes.scenes)
+    assert handler.paths[0] == "/search" and "/" in handler.paths[1:]
 
 
 def test_a_different_query_rebuilds(stac_api, scenes, tmp_path):

@@ -99,23 +99,32 @@ def search(
     ids: Sequence[str] | None = None,
     max_items: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Every item of `collection` the API returns for the search, as dicts."""
-    from pystac_client import Client
+    """Every item of `collection` the API returns for the search, as dicts.
+
+    The search goes straight to the API's `/search` endpoint (the STAC API spec's path under
+    the landing page): skipping the landing page saves a round trip and pystac's object
+    migration on every cold build. An API that serves search elsewhere answers 404/405
+    there, and is then opened from its landing page like pystac-client always does."""
+    from pystac_client import Client, ItemSearch
     from pystac_client.exceptions import APIError
 
+    params: dict[str, Any] = {
+        "collections": [collection],
+        "bbox": list(bbox) if bbox is not None else None,
+        "datetime": _interval(date_range),
+        "query": dict(query) if query else None,
+        "filter": filter,
+        "ids": list(ids) if ids else None,
+        "max_items": max_items,
+        "limit": 250,
+    }
     try:
-        client = Client.open(api_url)
-        result = client.search(
-            collections=[collection],
-            bbox=list(bbox) if bbox is not None else None,
-            datetime=_interval(date_range),
-            query=dict(query) if query else None,
-            filter=filter,
-            ids=list(ids) if ids else None,
-            max_items=max_items,
-            limit=250,
-        )
-        items = list(result.items_as_dicts())
+        try:
+            items = list(ItemSearch(_search_url(api_url), **params).items_as_dicts())
+        except APIError as exc:
+            if exc.status_code not in (404, 405):
+                raise
+            items = list(Client.open(api_url).search(**params).items_as_dicts())
     except APIError as exc:
         raise BuildError(f"STAC API {api_url} refused the search: {exc}") from exc
     except (OSError, ValueError) as exc:
@@ -127,6 +136,13 @@ def search(
     for item in items:
         _absolutize(item, _self_href(item) or api_url)
     return items
+
+
+def _search_url(api_url: str) -> str:
+    """The Item Search endpoint of an API given by its landing page (or by that endpoint)."""
+    parts = urlsplit(api_url)
+    path = parts.path.rstrip("/")
+    return parts._replace(path=path if path.endswith("/search") else f"{path}/search").geturl()
 
 
 # -- static files ----------------------------------------------------------------------------
