@@ -196,3 +196,23 @@ def test_import_cogdex_stays_light() -> None:
     code = "import sys, cogdex; print(sorted(m for m in ('numpy', 'pyproj', 'imagecodecs') if m in sys.modules))"  # noqa: E501
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_known_units_are_what_proj_reports() -> None:
+    """The units kept in code to skip PROJ lookups agree with PROJ's own database."""
+    import pyproj
+    from pyproj.database import get_units_map
+
+    from cogdex.tiff import geokeys
+
+    units = {unit.code: unit for unit in get_units_map(auth_name="EPSG").values()}
+    for code, (name, factor, category) in geokeys.KNOWN_UNITS.items():
+        unit = units[str(code)]
+        assert (unit.name, unit.conv_factor, unit.category) == (name, factor, category)
+    for table, kind in ((geokeys.KNOWN_LINEAR_UNITS, "is_projected"),
+                        (geokeys.KNOWN_ANGULAR_UNITS, "is_geographic")):  # fmt: skip
+        for code, expected in table.items():
+            crs = pyproj.CRS.from_epsg(code)
+            axis = crs.axis_info[0]
+            assert getattr(crs, kind), code
+            assert (axis.unit_name, axis.unit_conversion_factor, int(axis.unit_code)) == expected

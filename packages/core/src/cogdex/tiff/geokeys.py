@@ -641,7 +641,7 @@ def _linear_unit(
     code = _key_int(keys, PROJ_LINEAR_UNITS)
     if _coded(code):
         assert code is not None
-        unit = _units().get(code)
+        unit = KNOWN_UNITS.get(code) or _units().get(code)
         if unit is not None and unit[2] == "linear":
             return unit[0], unit[1], code
     size = _key_float(keys, PROJ_LINEAR_UNIT_SIZE)
@@ -656,7 +656,7 @@ def _angular_unit(
     code = _key_int(keys, GEOG_ANGULAR_UNITS)
     if _coded(code):
         assert code is not None
-        unit = _units().get(code)
+        unit = KNOWN_UNITS.get(code) or _units().get(code)
         if unit is not None and unit[2] == "angular" and unit[1] > 0:
             return unit[0], unit[1], code
     size = _key_float(keys, GEOG_ANGULAR_UNIT_SIZE)
@@ -684,8 +684,27 @@ def _units() -> dict[int, tuple[str, float, str]]:
     return out
 
 
+# Units, and axis units of the commonest EPSG codes in Earth observation (WGS 84 / UTM
+# zones, Web Mercator, WGS 84), as PROJ reports them: parsing those headers then needs no
+# PROJ lookup, whose import is a sizeable part of a cold build. A test checks them.
+KNOWN_UNITS: dict[int, tuple[str, float, str]] = {
+    9001: ("metre", 1.0, "linear"),
+    9102: ("degree", 0.017453292519943278, "angular"),
+}
+_METRE = ("metre", 1.0, 9001)
+KNOWN_LINEAR_UNITS: dict[int, tuple[str, float, int | None]] = {
+    3857: _METRE,
+    **{code: _METRE for code in (*range(32601, 32661), *range(32701, 32761))},
+}
+KNOWN_ANGULAR_UNITS: dict[int, tuple[str, float, int | None]] = {
+    4326: ("degree", 0.017453292519943295, 9122)
+}
+
+
 @functools.cache
 def _epsg_linear_unit(code: int) -> tuple[str, float, int | None] | None:
+    if code in KNOWN_LINEAR_UNITS:
+        return KNOWN_LINEAR_UNITS[code]
     import pyproj
 
     try:
@@ -701,6 +720,8 @@ def _epsg_linear_unit(code: int) -> tuple[str, float, int | None] | None:
 
 @functools.cache
 def _epsg_angular_unit(code: int) -> tuple[str, float, int | None] | None:
+    if code in KNOWN_ANGULAR_UNITS:
+        return KNOWN_ANGULAR_UNITS[code]
     import pyproj
 
     try:
