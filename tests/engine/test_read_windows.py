@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import numpy as np
 import pytest
@@ -66,6 +67,30 @@ def test_many_windows_of_many_files_equal_rasterio(sources):
     for got, want in zip(arrays, expected, strict=True):
         assert got.dtype == want.dtype == np.uint16
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_each_window_is_handed_over_once_when_complete(sources, cached):
+    """`on_window` sees every window exactly once (those needing no tile too), already
+    complete, on the decode pool while other windows may still be loading; with a warm
+    cache the tiles come from it and the windows are handed over all the same."""
+    reads = [WindowRead(s, w, (0,)) for s, _ in sources.values() for w in WINDOWS]
+    cache = TileCache(64) if cached else TileCache(0)
+    if cached:
+        read_windows_sync(reads, cache=cache)
+    seen: dict[int, np.ndarray] = {}
+    threads = set()
+
+    def on_window(i: int, array: np.ndarray) -> None:
+        assert i not in seen
+        seen[i] = array.copy()
+        threads.add(threading.current_thread().name)
+
+    arrays = runtime.run(read_windows(reads, cache=cache, on_window=on_window))
+    assert sorted(seen) == list(range(len(reads)))
+    for i, array in enumerate(arrays):
+        np.testing.assert_array_equal(seen[i], array)
+    assert any(name != threading.main_thread().name for name in threads)
 
 
 def test_overview_levels_equal_rasterio(sources):

@@ -11,6 +11,7 @@ carries the parsed header (from `cogdex.open` or from the index).
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -133,12 +134,18 @@ def _output(read: WindowRead, dtype: np.dtype) -> np.ndarray:
 
 
 async def read_windows(
-    reads: Sequence[WindowRead], *, cache: TileCache | None = None
+    reads: Sequence[WindowRead],
+    *,
+    cache: TileCache | None = None,
+    on_window: Callable[[int, np.ndarray], None] | None = None,
 ) -> list[np.ndarray]:
     """Read every window; returns one (bands, height, width) array per read, in order.
 
     Windows may hang off the image (fill). `cache` defaults to this process's tile cache;
-    pass `TileCache(0)` to read without keeping tiles.
+    pass `TileCache(0)` to read without keeping tiles. `on_window(i, array)` is called once
+    per window as soon as its last tile is in, on the decode pool (so work on a finished
+    window, a warp say, overlaps the fetch of the others); windows that need no tile are
+    handed over at the end.
     """
     images = [r.image() for r in reads]
     plans = [plan_window(img, r.window, r.bands) for img, r in zip(images, reads, strict=True)]
@@ -150,8 +157,12 @@ async def read_windows(
             key = tile_key(read.source, img, int(plan.index[j]))
             uses.setdefault(key, []).append(_Use(i, j))
             tiles.setdefault(key, (read.source, img))
-    paster = _Paster(reads, images, plans, outs)
+    paster = _Paster(reads, images, plans, outs, on_window)
     await _obtain(tiles, lambda key, tile: paster.paste(tile, uses[key]), cache)
+    if on_window is not None:
+        for i in np.flatnonzero(paster.remaining == 0).tolist():
+            if not paster.handed[i]:
+                on_window(i, outs[i])
     return outs
 
 
@@ -306,7 +317,8 @@ def _decode_and_use(
 
 class _Paster:
     """Pastes decoded tiles into the call's output windows (runs on the decode pool; tiles
-    write disjoint regions, so several threads can paste into one window at once)."""
+    write disjoint regions, so several threads can paste into one window at once), and
+    hands each window to `on_window` when its last tile is pasted."""
 
     def __init__(
         self,
@@ -314,15 +326,31 @@ class _Paster:
         images: list[Level],
         plans: list[TilePlan],
         outs: list[np.ndarray],
+        on_window: Callable[[int, np.ndarray], None] | None = None,
     ) -> None:
         self.reads = reads
         self.images = images
         self.plans = plans
         self.outs = outs
+        self.on_window = on_window
+        self.remaining = np.array([int((~p.sparse).sum()) for p in plans], np.int64)
+        self.handed = np.zeros(len(plans), bool)
+        self._lock = threading.Lock()
 
     def paste(self, tile: np.ndarray, uses: list[_Use]) -> None:
         for use in uses:
             self._paste(tile, use)
+        if self.on_window is None:
+            return
+        done = []
+        with self._lock:
+            for use in uses:
+                self.remaining[use.read] -= 1
+                if self.remaining[use.read] == 0:
+                    self.handed[use.read] = True
+                    done.append(use.read)
+        for i in done:
+            self.on_window(i, self.outs[i])
 
     def _paste(self, tile: np.ndarray, use: _Use) -> None:
         read, level, plan = self.reads[use.read], self.images[use.read], self.plans[use.read]

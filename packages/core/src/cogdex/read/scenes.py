@@ -141,6 +141,7 @@ def plan(
         pos[src.rows] = np.arange(len(src.rows))
         position.append(pos)
     pieces: list[_Piece] = []
+    windows: dict[tuple[G.Grid, G.Grid], G.Window | None] = {}  # bands of a scene share one
     for s, slot in enumerate(slots):
         for rank, row in enumerate(slot.rows):
             by_href: dict[str, list[tuple[int, int]]] = {}
@@ -152,7 +153,7 @@ def plan(
                 c0, i0 = entries[0]
                 src = sources[c0]
                 piece = _piece(s, rank, slot.grid, src, i0, href, entries, sources,
-                               resampling, fill, use_overviews)  # fmt: skip
+                               resampling, fill, use_overviews, windows)  # fmt: skip
                 if piece is not None:
                     pieces.append(piece)
     return pieces
@@ -170,6 +171,7 @@ def _piece(
     resampling: G.Resampling,
     fill: float,
     use_overviews: bool,
+    windows: dict[tuple[G.Grid, G.Grid], G.Window | None],
 ) -> _Piece | None:
     if not np.isfinite(src.transform[i]).all():
         raise CogdexError(f"{href} has no geotransform: it cannot be placed on a grid")
@@ -185,7 +187,9 @@ def _piece(
         window = (aligned.col_off, aligned.row_off, aligned.width, aligned.height)
         return _Piece(slot, rank, WindowRead(source, window, bands, k, fill=fill), targets,
                       None, nodata)  # fmt: skip
-    win = G.source_window(level_grid, target, resampling=resampling)
+    if (level_grid, target) not in windows:
+        windows[level_grid, target] = G.source_window(level_grid, target, resampling=resampling)
+    win = windows[level_grid, target]
     if win is None:
         return None
     window = (win.col_off, win.row_off, win.width, win.height)
@@ -241,23 +245,33 @@ async def read_slots(
     out = np.full((len(slots), n_bands, h, w), fill_v, dtype=out_dtype)
     valid = np.zeros(out.shape, dtype=bool)
     pieces = plan(slots, sources, resampling=resampling, fill=fill_v, use_overviews=use_overviews)
-    arrays = await read_windows([p.read for p in pieces])
-    placed: list[tuple[_Piece, np.ndarray, np.ndarray]] = []
-    for piece, data in zip(pieces, arrays, strict=True):
+    placed: list[tuple[_Piece, np.ndarray, np.ndarray] | None] = [None] * len(pieces)
+    maps: dict[tuple[G.Grid, G.Grid], G.CoordinateMap] = {}
+
+    def place(i: int, data: np.ndarray) -> None:
+        """Onto the slot's grid, as soon as the piece is read (on the decode pool)."""
+        piece = pieces[i]
         if piece.source_grid is None:
             ok = _valid(data, piece.read, piece.nodata)
             if data.dtype != out_dtype:
                 data = data.astype(out_dtype)
         else:
+            target = slots[piece.slot].grid
+            key = (piece.source_grid, target)
+            coords = maps.get(key)
+            if coords is None:  # two threads may both compute it: same result, no harm
+                coords = maps.setdefault(key, G.CoordinateMap(*key))
             data, ok2 = warp(
-                data, piece.source_grid, slots[piece.slot].grid, resampling=resampling,
-                nodata=piece.nodata, fill=fill_v, dtype=out_dtype,
+                data, piece.source_grid, target, resampling=resampling,
+                nodata=piece.nodata, fill=fill_v, dtype=out_dtype, coords=coords,
             )  # fmt: skip
             ok = np.broadcast_to(ok2, data.shape)
             if piece.nodata is not None and not math.isnan(piece.nodata):
                 ok = ok & (data != piece.nodata)
-        placed.append((piece, data, ok))
-    _merge(out, valid, placed, merge, fill_v)
+        placed[i] = (piece, data, ok)
+
+    await read_windows([p.read for p in pieces], on_window=place)
+    _merge(out, valid, [p for p in placed if p is not None], merge, fill_v)
     return out, valid
 
 

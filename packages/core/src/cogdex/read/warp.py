@@ -58,6 +58,7 @@ def warp(
     fill: float | None = None,
     dtype: DTypeLike | None = None,
     approx_error: float = DEFAULT_APPROX_ERROR,
+    coords: CoordinateMap | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Resample `data` (bands, height, width) on `source` onto `target`.
 
@@ -67,6 +68,8 @@ def warp(
     None keeps the source dtype: bilinear results on integers are rounded half up and
     clipped to the type's range, as GDAL does; pass np.float32 to keep the fractions.
     `approx_error` is the coordinate error budget in source pixels (0: exact, slower).
+    `coords`, the `CoordinateMap(source, target)` when the caller already has it (bands of
+    one scene share it), saves computing it again.
     Aligned grids (see `aligned_window`) are a plain window cut, byte for byte.
     """
     if resampling not in ("nearest", "bilinear"):
@@ -83,7 +86,8 @@ def warp(
     win = aligned_window(source, target)
     if win is not None:
         return _cut(data, src_ok, win, fill, out_dtype)
-    coords = CoordinateMap(source, target, approx_error=approx_error)
+    if coords is None:
+        coords = CoordinateMap(source, target, approx_error=approx_error)
     src = _prepare(data, src_ok, with_blocks=resampling == "bilinear")
     sample: Callable[..., None] = _nearest if resampling == "nearest" else _bilinear
     out = np.empty((data.shape[0], *target.shape), dtype=out_dtype)
