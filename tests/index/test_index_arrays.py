@@ -173,6 +173,25 @@ def test_from_numpy_round_trips_with_mask():
         A.from_numpy(np.array(["a"]))
 
 
+def test_from_numpy_timestamps_with_nat_and_mask():
+    moments = np.array(["2024-01-01T00:00:01.5", "NaT", "1969-12-31T23:59:59"], "datetime64[ms]")
+    for unit, tz in [("us", "UTC"), ("ms", None), ("ns", "UTC")]:
+        typ = pa.timestamp(unit, tz=tz)
+        got = A.from_numpy(moments, typ, mask=np.array([False, False, True]))
+        got.validate(full=True)
+        want = pa.array([moments[0].astype("datetime64[us]").item(), None, None], typ)
+        assert got.equals(want)
+        assert A.to_numpy(got)[0] == moments[0]
+
+
+def test_take_runs_are_slices_and_other_orders_take():
+    array = pa.array(np.arange(10))
+    run = A.take(array, np.array([3, 4, 5]))
+    assert run.to_pylist() == [3, 4, 5] and run.buffers()[1] == array.buffers()[1]  # no copy
+    assert A.take(array, np.array([5, 4])).to_pylist() == [5, 4]
+    assert A.take(array, np.array([], np.int64)).to_pylist() == []
+
+
 def test_take_of_arrays_chunked_arrays_and_tables():
     chunked = pa.chunked_array([["a", "b"], ["c"]])
     assert A.take(chunked, np.array([2, 0])).to_pylist() == ["c", "a"]

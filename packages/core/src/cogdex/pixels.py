@@ -306,36 +306,38 @@ def _rows_near(table: pa.Table, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
 
 def _samples_table(found, names: list[str], point_ids: np.ndarray, table: pa.Table,
                    dtype: np.dtype) -> pa.Table:  # fmt: skip
+    """One row per (point, band, record), every column written once into its final array."""
     ids = table.column("id").combine_chunks()
     times = table.column("datetime").combine_chunks()
-    parts: dict[str, list[np.ndarray]] = {
-        k: [] for k in ("point", "record", "band", "value", "row", "col")
-    }
+    total = sum(s.points.size * len(s.bands) for s in found)
+    point = np.empty(total, np.int64)
+    record = np.empty(total, np.int32)
+    band = np.empty(total, np.int32)
+    value = np.empty(total, dtype)
+    row = np.empty(total, np.int32)
+    col = np.empty(total, np.int32)
+    at = 0
     for s in found:
-        for k, band in enumerate(s.bands):
-            n = s.points.size
-            parts["point"].append(s.points)
-            parts["record"].append(np.full(n, s.record, np.int64))
-            parts["band"].append(np.full(n, band, np.int32))
-            parts["value"].append(s.values[k])
-            parts["row"].append(s.rows.astype(np.int32))
-            parts["col"].append(s.cols.astype(np.int32))
-    cat = {k: (np.concatenate(v) if v else np.zeros(0, np.int64)) for k, v in parts.items()}
-    points = cat["point"].astype(np.int64)
+        n = s.points.size
+        for k, b in enumerate(s.bands):
+            part = slice(at, at + n)
+            point[part], record[part], band[part] = s.points, s.record, b
+            value[part], row[part], col[part] = s.values[k], s.rows, s.cols
+            at += n
     if isinstance(point_ids, pa.Array | pa.ChunkedArray):
-        point_column = A.take(point_ids, points)
+        point_column = A.take(point_ids, point)
     else:
-        point_column = A.from_numpy(np.asarray(point_ids)[points])
+        point_column = A.from_numpy(np.asarray(point_ids)[point])
     return pa.table(
         {
             "point_id": point_column,
-            "id": pa.DictionaryArray.from_arrays(A.from_numpy(cat["record"].astype(np.int32)), ids),
-            "datetime": A.take(times, cat["record"]),
+            "id": pa.DictionaryArray.from_arrays(A.from_numpy(record), ids),
+            "datetime": A.from_numpy(A.to_numpy(times)[record], times.type),
             "band": pa.DictionaryArray.from_arrays(
-                A.from_numpy(cat["band"].astype(np.int32)), A.from_pylist(names, pa.string())
+                A.from_numpy(band), A.from_pylist(names, pa.string())
             ),
-            "value": A.from_numpy(cat["value"].astype(dtype, copy=False)),
-            "row": A.from_numpy(cat["row"].astype(np.int32)),
-            "col": A.from_numpy(cat["col"].astype(np.int32)),
+            "value": A.from_numpy(value),
+            "row": A.from_numpy(row),
+            "col": A.from_numpy(col),
         }
     )

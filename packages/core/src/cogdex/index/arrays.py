@@ -123,9 +123,17 @@ def from_numpy(
     *,
     mask: np.ndarray | None = None,
 ) -> pa.Array:
-    """A numeric or boolean Arrow array of numpy values, by buffer; `mask` is True where
-    a value is null (as `pa.array(..., mask=)`). `type` converts the values first."""
+    """A numeric, boolean or timestamp Arrow array of numpy values, by buffer; `mask` is
+    True where a value is null (as `pa.array(..., mask=)`; NaT is null too). `type`
+    converts the values first."""
     data = np.asarray(values)
+    if type is not None and pa.types.is_timestamp(type):
+        moments = data.astype(f"datetime64[{type.unit}]")
+        nat = np.isnat(moments)
+        if nat.any():
+            mask = nat if mask is None else (np.asarray(mask, bool) | nat)
+        values = from_numpy(moments.view(np.int64), pa.int64(), mask=mask)
+        return pa.Array.from_buffers(type, len(values), values.buffers(), values.null_count)
     arrow_type = type or _ARROW.get(data.dtype)
     if arrow_type is None or arrow_type not in _NUMPY:
         raise TypeError(f"no buffer conversion from {data.dtype} to {arrow_type}")

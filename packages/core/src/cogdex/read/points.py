@@ -87,8 +87,12 @@ def _tile_jobs(samples: Samples, level: Level, band_index: list[int]) -> list[tu
         planes = {b: [(k, 0) for k, bb in enumerate(band_index) if bb == b] for b in band_index}
     else:
         planes = {0: [(k, b) for k, b in enumerate(band_index)]}
-    order = np.argsort(tile, kind="stable")
-    uniq, starts = np.unique(tile[order], return_index=True)
+    # Tile numbers fit 16 bits in all but huge images: numpy sorts those by radix.
+    narrow = np.uint16 if per_plane <= 1 << 16 else np.int64
+    order = np.argsort(tile.astype(narrow), kind="stable")
+    ordered = tile[order]
+    starts = np.flatnonzero(np.diff(ordered, prepend=-1))  # where a new tile begins
+    uniq = ordered[starts]
     bounds = np.append(starts, len(order)).tolist()
     jobs = []
     for plane, pairs in planes.items():
