@@ -1,8 +1,10 @@
-"""Cold processes that build, load, filter and read an index never import pandas.
+"""Cold processes that build, load, filter and read an index never import pandas, and the
+plain build and read paths skip pyarrow.compute and (for a build) pyproj too.
 
 pyarrow imports pandas (when installed, as here) the first time its pandas-compatible
 converter runs (`to_numpy()`, `pa.array(...)`, `Table.take(ndarray)`): ~0.3 s of every
-short-lived job. Each scenario runs in a fresh interpreter and checks `sys.modules` at its end.
+short-lived job; pyarrow.compute and pyproj cost ~0.05 s each. Each scenario runs in a fresh
+interpreter and checks `sys.modules` at its end.
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import textwrap
 AOI = (77.99, 19.99, 78.01, 20.01)
 
 
-def _run_without_pandas(body: str) -> int | None:
-    """Run `body` in a fresh interpreter; the first number it prints, if any."""
+def _run_without_pandas(body: str, *, also: tuple[str, ...] = ()) -> int | None:
+    """Run `body` in a fresh interpreter; the first number it prints, if any. Neither pandas
+    nor any module of `also` may have been imported at its end."""
     script = "import sys\nimport cogdex\n" + textwrap.dedent(body)
-    script += '\nassert "pandas" not in sys.modules, "pandas was imported"\n'
+    for module in ("pandas", *also):
+        script += f"\nassert {module!r} not in sys.modules, '{module} was imported'\n"
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
     return int(out.stdout.split()[0]) if out.stdout.strip() else None
@@ -53,8 +57,22 @@ def test_building_from_static_stac_then_reading_never_imports_pandas(stac_files,
 
 
 def test_building_from_a_stac_api_never_imports_pandas(stac_api, tmp_path):
-    _run_without_pandas(f"""
+    _run_without_pandas(
+        f"""
         coll = cogdex.build_from_stac({stac_api.url!r}, "sentinel-2-l2a", name="cold-api",
                                       bbox={AOI}, bands=["B04"], cache_dir={str(tmp_path)!r})
         assert len(coll)
-    """)
+        """,
+        also=("pyarrow.compute", "pyproj"),  # UTM headers: no PROJ lookup while parsing
+    )
+
+
+def test_reading_pixels_of_a_whole_loaded_index_skips_pyarrow_compute(pixel_coll):
+    """Without filter conditions, loading and reading take rows by slices, not kernels."""
+    _run_without_pandas(
+        f"""
+        coll = cogdex.load({str(pixel_coll.location)!r})
+        assert coll.get_numpy({AOI}, ["B04", "B08"]).size
+        """,
+        also=("pyarrow.compute",),
+    )
