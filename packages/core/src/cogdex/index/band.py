@@ -8,7 +8,7 @@ decoder needs `Level` objects, and `level()` builds them on demand.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +85,19 @@ class BandSource:
             assert header is not None  # rows with null headers are not in a BandSource
             self._decoded[i] = header
         return header
+
+    def decode_headers(self, indices: Sequence[int] | np.ndarray) -> None:
+        """Rebuild the headers of these records ahead of `header`, one Arrow slice per run
+        of consecutive records: per call overhead dominates a single row's rebuild."""
+        todo = np.unique(np.asarray(indices, np.int64))
+        todo = todo[[int(i) not in self._decoded for i in todo]]
+        if not len(todo):
+            return
+        for run in np.split(todo, np.flatnonzero(np.diff(todo) != 1) + 1):
+            lo = int(run[0])
+            for k, header in enumerate(S.headers_from_arrow(self.headers.slice(lo, len(run)))):
+                assert header is not None  # rows with null headers are not in a BandSource
+                self._decoded[lo + k] = header
 
     def level(self, i: int, k: int) -> Level:
         """Level k (0 = full resolution) of record i, as the decoder wants it."""
