@@ -136,7 +136,11 @@ def build_from_stac(
 ) -> Collection:
     """Index the items of a STAC API search, or of static STAC files (an ItemCollection,
     catalog, item or ndjson file, on disk or at a URL: then `collection` may be None and the
-    search arguments are applied locally).
+    search arguments are applied locally, as an API applies them).
+
+    `filter` is CQL2 (a cql2-json dict or string, or cql2-text), checked against the CQL2
+    schema before anything is fetched; static sources evaluate it per item with cql2 (see
+    `cogdex.index.stac.filter_items`).
 
     `bands`: band names (asset keys, or band names/common names the assets declare, or
     `"asset:i"`), or a mapping name -> asset key / (asset key, band_index); None indexes
@@ -150,6 +154,8 @@ def build_from_stac(
     static = stac.is_static(location)
     if not static and not collection:
         raise BuildError(f"a STAC API search needs a collection id ({location})")
+    if filter is not None:
+        stac.parse_filter(filter)  # a bad filter fails here, not after a search or a read
     search = {
         "bbox": list(bbox) if bbox is not None else None,
         "date_range": _date_key(date_range),

@@ -3,20 +3,25 @@ catalogs, items, ndjson) on disk, a web server or an object store.
 
 Items come back as plain dicts whose asset hrefs are absolute: relative hrefs are resolved
 against the item's own location (its `self` link, else the file it was read from). Static
-sources are filtered here with the same bbox/datetime/query semantics as an API.
+sources are filtered here with the same bbox/datetime/query/CQL2-filter semantics as an API.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from textwrap import shorten
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from cogdex.errors import BuildError
+
+if TYPE_CHECKING:
+    import cql2
 
 Bbox = tuple[float, float, float, float]
 DateRange = tuple[Any, Any]
@@ -248,6 +253,12 @@ def _bbox_of(item: Mapping[str, Any]) -> Bbox | None:
     return None
 
 
+def _overlaps(box: Bbox | None, bbox: Bbox) -> bool:
+    return box is not None and not (
+        box[0] > bbox[2] or box[2] < bbox[0] or box[1] > bbox[3] or box[3] < bbox[1]
+    )
+
+
 _QUERY_OPS = {
     "eq": lambda a, b: a == b,
     "neq": lambda a, b: a != b,
@@ -279,6 +290,94 @@ def _matches_query(props: Mapping[str, Any], query: Mapping[str, Any]) -> bool:
     return True
 
 
+def _one_line(exc: Exception) -> str:
+    """cql2's parse errors draw the text with a caret over several lines: keep the position
+    (`--> line:col`) and the reason (`= expected ...`); other errors are one line already."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    where = next((line[4:] for line in lines if line.startswith("--> ")), None)
+    why = next((line[2:] for line in lines if line.startswith("= ")), " ".join(lines))
+    return f"at {where}: {why}" if where else why
+
+
+def parse_filter(filter: Mapping[str, Any] | str) -> cql2.Expr:
+    """A CQL2 filter (a cql2-json dict or string, or cql2-text), parsed and validated against
+    the CQL2 schema, so a bad filter fails the build before any request.
+
+    Imports cql2 here: builds and loads without a filter never pay for it."""
+    import cql2
+
+    is_text = isinstance(filter, str) and not filter.lstrip().startswith("{")
+    language = "cql2-text" if is_text else "cql2-json"
+    try:
+        if isinstance(filter, str):
+            expr = cql2.parse_text(filter) if is_text else cql2.parse_json(filter)
+        else:
+            expr = cql2.parse_json(json.dumps(filter))
+    except (cql2.ParseError, TypeError) as exc:
+        shown = shorten(repr(filter), 120)
+        raise BuildError(f"filter {shown} does not parse as {language}: {_one_line(exc)}") from exc
+    try:
+        expr.validate()
+    except cql2.ValidationError as exc:
+        raise BuildError(f"filter is not valid CQL2: {_one_line(exc)}") from exc
+    return expr
+
+
+def _evaluate(expr: cql2.Expr, item: dict[str, Any]) -> bool | str:
+    """Whether `item` satisfies `expr`; where cql2 cannot tell, the part of the filter it could
+    not reduce (cql2-text).
+
+    cql2 resolves a property name against the item's top-level fields (`id`, `collection`,
+    `geometry`, ...) first, then its `properties` (so `eo:cloud_cover` and
+    `properties.eo:cloud_cover` both work), and compares ISO strings as instants against
+    TIMESTAMP/DATE/INTERVAL. What it cannot reduce (a property the item lacks, a number
+    compared with a string) is SQL's NULL, which a search API's WHERE clause leaves out."""
+    reduced = expr.reduce(item)
+    verdict = reduced.to_json()
+    return verdict if isinstance(verdict, bool) else str(reduced)
+
+
+def _matching(expr: cql2.Expr, items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """The items that satisfy `expr`. A filter that can be evaluated on none of them names
+    something no item has (a misspelt property, a function cql2 cannot evaluate): the build
+    of nothing would fail anyway, so this raises with the part that is left over."""
+    evaluated, left_over = False, None
+    for item in items:
+        verdict = _evaluate(expr, item)
+        if verdict is True:
+            yield item
+        evaluated = evaluated or isinstance(verdict, bool)
+        left_over = left_over or (verdict if isinstance(verdict, str) else None)
+    if left_over is not None and not evaluated:
+        raise BuildError(
+            f"filter cannot be evaluated on any item: {shorten(left_over, 160)!r} is left over "
+            "(a property no item has, a type mismatch, or a function cql2 cannot evaluate)"
+        )
+
+
+def _in_search(
+    item: Mapping[str, Any],
+    collection: str | None,
+    ids: set[str] | None,
+    bbox: Bbox | None,
+    dates: tuple[dt.datetime | None, dt.datetime | None],
+    query: Mapping[str, Any] | None,
+) -> bool:
+    """Whether `item` passes the search arguments other than the CQL2 filter."""
+    if collection and item.get("collection") not in (None, collection):
+        return False
+    if ids is not None and item.get("id") not in ids:
+        return False
+    if bbox is not None and not _overlaps(_bbox_of(item), bbox):
+        return False
+    lo, hi = dates
+    if lo is not None or hi is not None:
+        when = item_datetime(item)
+        if when is None or (lo is not None and when < lo) or (hi is not None and when > hi):
+            return False
+    return not query or _matches_query(item.get("properties") or {}, query)
+
+
 def filter_items(
     items: Sequence[dict[str, Any]],
     *,
@@ -290,40 +389,17 @@ def filter_items(
     ids: Sequence[str] | None = None,
     max_items: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The items a STAC API would return for the same search (CQL2 `filter` excepted)."""
-    if filter is not None:
-        raise NotImplementedError(
-            "filter= (CQL2) needs a STAC API; for static STAC sources use query= or filter "
-            "the built collection with Collection.where()"
-        )
-    lo, hi = date_bounds(date_range)
+    """The items a STAC API would return for the same search, `filter` (CQL2, evaluated by
+    cql2 after the other arguments: see `_evaluate` for how it reads an item) included."""
+    expr = parse_filter(filter) if filter is not None else None
+    dates = date_bounds(date_range)
     wanted = set(ids) if ids else None
-    out = []
-    for item in items:
-        if collection and item.get("collection") not in (None, collection):
-            continue
-        if wanted is not None and item.get("id") not in wanted:
-            continue
-        if bbox is not None:
-            box = _bbox_of(item)
-            if (
-                box is None
-                or box[0] > bbox[2]
-                or box[2] < bbox[0]
-                or box[1] > bbox[3]
-                or (box[3] < bbox[1])
-            ):
-                continue
-        if lo is not None or hi is not None:
-            when = item_datetime(item)
-            if when is None or (lo is not None and when < lo) or (hi is not None and when > hi):
-                continue
-        if query and not _matches_query(item.get("properties") or {}, query):
-            continue
-        out.append(item)
-        if max_items is not None and len(out) >= max_items:
-            break
-    return out
+    kept: Iterable[dict[str, Any]] = (
+        item for item in items if _in_search(item, collection, wanted, bbox, dates, query)
+    )
+    if expr is not None:
+        kept = _matching(expr, kept)
+    return list(itertools.islice(kept, max_items))
 
 
 def is_static(location: str | os.PathLike[str]) -> bool:
