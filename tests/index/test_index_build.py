@@ -17,6 +17,7 @@ import cogdex
 from cogdex.errors import BuildError
 from cogdex.index import schema as S
 from cogdex.index.build import clean_href
+from cogdex.index.cache import collection_path
 from cogdex.io import fetch
 from tests.servers.scenes import COLLECTION
 
@@ -130,6 +131,120 @@ def test_a_different_query_rebuilds(stac_api, scenes, tmp_path):
             stac_api.url, COLLECTION, date_range=("2024-01-01", "2024-01-01"), **kwargs
         )
     assert rec.requests == 0
+
+
+# Scenes alternate tiles 43QHV/44QKE, platforms 2A/2B every 5 days from 2024-01-01; every
+# third scene lacks its upper-left corner (see tests/servers/scenes.py).
+_UPPER_LEFT_OF_43QHV = {
+    "type": "Polygon",
+    "coordinates": [[[77.933, 20.04], [77.936, 20.04], [77.936, 20.045], [77.933, 20.04]]],
+}
+CQL2_FILTERS = {
+    "json-lt": {"op": "<", "args": [{"property": "eo:cloud_cover"}, 20]},
+    "json-string": json.dumps({"op": ">=", "args": [{"property": "eo:cloud_cover"}, 20]}),
+    "text-and": "eo:cloud_cover >= 10 AND platform = 'sentinel-2b'",
+    "json-in-ids": {
+        "op": "in",
+        "args": [{"property": "id"}, ["S2A_43QHV_20240101_0_L2A", "S2B_44QKE_20240106_0_L2A"]],
+    },
+    "text-in-property": "\"grid:code\" IN ('MGRS-44QKE')",
+    "text-timestamp": "datetime > TIMESTAMP('2024-01-06T00:00:00Z')",
+    "json-t-intersects": {
+        "op": "t_intersects",
+        "args": [
+            {"property": "datetime"},
+            {"interval": ["2024-01-05T00:00:00Z", "2024-01-12T00:00:00Z"]},
+        ],
+    },
+    "json-s-intersects": {
+        "op": "s_intersects",
+        "args": [{"property": "geometry"}, _UPPER_LEFT_OF_43QHV],
+    },
+    "text-not-or": "NOT (platform = 'sentinel-2a') OR eo:cloud_cover < 5",
+    "text-like-between": "platform LIKE '%2b' AND eo:cloud_cover BETWEEN 5 AND 50",
+}
+
+
+@pytest.mark.parametrize("cql2", CQL2_FILTERS.values(), ids=CQL2_FILTERS.keys())
+def test_cql2_filter_on_static_files_selects_what_the_api_does(
+    cql2, stac_api, stac_files, scenes, tmp_path
+):
+    kwargs = {"bands": ["B04"], "cache_dir": tmp_path, "filter": cql2}
+    api = cogdex.build_from_stac(stac_api.url, COLLECTION, name="api", **kwargs)
+    static = cogdex.build_from_stac(stac_files.items_json, name="static", **kwargs)
+    assert sorted(static.ids) == sorted(api.ids)
+    assert 0 < len(static) < len(scenes.scenes)  # the filter does select
+
+
+def test_cql2_filter_selects_by_footprint_not_bbox(stac_files, scenes, tmp_path):
+    coll = cogdex.build_from_stac(
+        stac_files.items_json,
+        name="corner",
+        bands=["B04"],
+        cache_dir=tmp_path,
+        filter=CQL2_FILTERS["json-s-intersects"],
+    )
+    expected = [s.id for s in scenes.scenes if s.mgrs == "43QHV" and not s.nodata_corner]
+    assert sorted(coll.ids) == sorted(expected)
+
+
+def test_cql2_filter_leaves_out_items_it_cannot_evaluate(stac_files, scenes, tmp_path):
+    """An item without the property is SQL's NULL: neither `< 20` nor `NOT (< 20)` holds."""
+    items = copy.deepcopy(stac_files.items)
+    del items[0]["properties"]["eo:cloud_cover"]
+    path = _write_items(tmp_path / "items.json", items)
+    kwargs = {"bands": ["B04"], "cache_dir": tmp_path}
+    rest = [s for s in scenes.scenes if s.id != items[0]["id"]]
+    clear = cogdex.build_from_stac(path, name="c", filter="eo:cloud_cover < 20", **kwargs)
+    assert sorted(clear.ids) == sorted(s.id for s in rest if s.cloud_cover < 20)
+    cloudy = cogdex.build_from_stac(path, name="c", filter="NOT (eo:cloud_cover < 20)", **kwargs)
+    assert sorted(cloudy.ids) == sorted(s.id for s in rest if s.cloud_cover >= 20)
+    unknown = cogdex.build_from_stac(path, name="c", filter="eo:cloud_cover IS NULL", **kwargs)
+    assert unknown.ids == [items[0]["id"]]
+
+
+@pytest.mark.parametrize(
+    ("cql2", "problem"),
+    [
+        ("eo:cloud_cover <", r"filter 'eo:cloud_cover <' does not parse as cql2-text: at 1:17: "),
+        ({"op": "="}, r"filter \{'op': '='\} does not parse as cql2-json: "),
+        ('{"op": "<", "args": [', r"does not parse as cql2-json: EOF while parsing"),
+        (
+            {"op": "<", "args": [{"property": "eo:cloud_cover"}]},
+            r"filter is not valid CQL2: .*\"args\":\[\{\"property\":\"eo:cloud_cover\"\}\]",
+        ),
+        ("eo:clod_cover < 20", r"cannot be evaluated on any item: 'eo:clod_cover < 20' is left"),
+    ],
+)
+def test_bad_cql2_filter_fails_before_any_header_fetch(cql2, problem, stac_files, tmp_path):
+    with fetch.recording() as rec, pytest.raises(BuildError, match=problem) as caught:
+        cogdex.build_from_stac(stac_files.items_json, name="bad", filter=cql2, cache_dir=tmp_path)
+    assert rec.requests == 0 and "\n" not in str(caught.value)
+    assert not collection_path("bad", tmp_path).exists()
+
+
+def test_bad_cql2_filter_fails_before_an_api_search(stac_api, tmp_path):
+    with pytest.raises(BuildError, match=r"filter 'cloud <' does not parse as cql2-text"):
+        cogdex.build_from_stac(
+            stac_api.url, COLLECTION, name="bad", filter="cloud <", cache_dir=tmp_path
+        )
+
+
+def test_a_different_cql2_filter_rebuilds_a_static_source(stac_files, scenes, tmp_path):
+    kwargs = {"name": "f", "bands": ["B04"], "cache_dir": tmp_path}
+    clear = cogdex.build_from_stac(stac_files.items_json, filter="eo:cloud_cover < 20", **kwargs)
+    with fetch.recording() as rec:
+        cached = cogdex.build_from_stac(
+            stac_files.items_json, filter="eo:cloud_cover < 20", **kwargs
+        )
+    assert rec.requests == 0 and cached.ids == clear.ids
+    with fetch.recording() as rec:
+        cloudy = cogdex.build_from_stac(
+            stac_files.items_json, filter="eo:cloud_cover >= 20", **kwargs
+        )
+    assert rec.requests > 0
+    assert sorted(cloudy.ids) == sorted(s.id for s in scenes.scenes if s.cloud_cover >= 20)
+    assert cloudy.metadata.cache_key != clear.metadata.cache_key
 
 
 def test_band_map_checked_before_any_header_fetch(stac_api, tmp_path):
