@@ -50,6 +50,24 @@ def test_build_errors_are_one_line(stac_api, tmp_path, capsys):
     assert code == 1 and err.startswith("cogdex: error: band 'B99'") and err.count("\n") == 1
 
 
+def test_build_filter_as_cql2_text_or_json(stac_files, tmp_path, capsys):
+    """`--filter` takes cql2-text or CQL2-JSON; both select the same records, and a filter
+    that does not parse is a one-line error."""
+    argv = ["collections", "build", "--stac", str(stac_files.items_json), "--bands", "B04"]
+    cache = ["--cache-dir", str(tmp_path)]
+    text = "eo:cloud_cover < 20"
+    as_json = json.dumps({"op": "<", "args": [{"property": "eo:cloud_cover"}, 20]})
+    ids = []
+    for name, cql2 in (("text", text), ("json", as_json)):
+        code, out, _ = _run([*argv, "--name", name, "--filter", cql2, *cache], capsys)
+        assert code == 0, out
+        ids.append(sorted(cogdex.load(tmp_path / "collections" / f"{name}.parquet").ids))
+    everything = len(json.loads(stac_files.items_json.read_text())["features"])
+    assert ids[0] == ids[1] and 0 < len(ids[0]) < everything
+    code, _, err = _run([*argv, "--name", "bad", "--filter", "eo:cloud_cover <", *cache], capsys)
+    assert code == 1 and "filter" in err and err.count("\n") == 1
+
+
 def test_inspect(scenes, http_server, capsys):
     url = f"{http_server.url}/{scenes.scenes[0].keys['stack']}"
     code, out, _ = _run(["inspect", url], capsys)

@@ -77,6 +77,12 @@ def _json_arg(text: str) -> object:
         raise argparse.ArgumentTypeError(f"not JSON: {exc}") from exc
 
 
+def _filter_arg(text: str) -> object:
+    """CQL2-JSON when the text is a JSON object, else cql2-text (checked by the build)."""
+    stripped = text.strip()
+    return _json_arg(stripped) if stripped.startswith("{") else stripped
+
+
 def _cmd_collections_build(args: argparse.Namespace) -> None:
     import cogdex
 
@@ -300,7 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--date-range", nargs=2, metavar=("START", "END"), help="inclusive ISO dates")
     p.add_argument("--bands", help="comma-separated band names")
     p.add_argument("--query", type=_json_arg, help="STAC query JSON")
-    p.add_argument("--filter", type=_json_arg, help="CQL2-JSON filter")
+    p.add_argument(
+        "--filter", type=_filter_arg, help='CQL2 filter: JSON, or text like "eo:cloud_cover < 20"'
+    )
     p.add_argument("--href-columns", help="comma-separated URL columns (with --table)")
     p.add_argument("--strict", action="store_true", help="fail if any header cannot be read")
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
