@@ -7,7 +7,7 @@
 - `OpenFileServer`: that other origin, serving the files to anyone and logging the
   Authorization header of every request (it must never see the token; the GCS tests use it
   as a bucket's XML API).
-- `EdlServer`: Earthdata Login's token API over HTTPS (a self-signed certificate):
+- `EdlServer`: Earthdata Login's token API over HTTPS (a certificate from a test CA):
   `POST /api/users/find_or_create_token` with HTTP basic auth answers the user's token.
 """
 
@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import ipaddress
 import json
-import ssl
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Self
 
 from tests.servers.http_range import RangeHandler, RangeServer
+from tests.servers.tls import LocalTLS
 
 
 class _AuthLogging(RangeHandler):
@@ -114,43 +113,6 @@ class DaacServer(RangeServer):
             return sum(1 for p, _ in self.auth_log if p == path)
 
 
-def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
-    """(certificate, key) PEM files for 127.0.0.1, the certificate its own CA."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cogdex test EDL")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = folder / "edl-cert.pem", folder / "edl-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
-
-
 class _EdlHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: EdlServer
@@ -183,11 +145,10 @@ class EdlServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, certificate: tuple[Path, Path], user: str, password: str, token: str):
+    def __init__(self, tls: LocalTLS, user: str, password: str, token: str):
         super().__init__(("127.0.0.1", 0), _EdlHandler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(*certificate)
-        self.socket = context.wrap_socket(self.socket, server_side=True)
+        self.socket = tls.server_context().wrap_socket(self.socket, server_side=True)
+        self.tls = tls
         self.user, self.password, self.token = user, password, token
         self.logins: list[bool] = []
         self.lock = threading.Lock()

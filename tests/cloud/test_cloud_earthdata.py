@@ -16,13 +16,9 @@ from cogdex.io.stores import stores
 from cogdex.io.urls import parse_url
 from cogdex_earthdata.hosts import token_allowed
 from tests.cloud.conftest import without_plugin
-from tests.cloud.earthdata_servers import (
-    DaacServer,
-    EdlServer,
-    OpenFileServer,
-    self_signed_certificate,
-)
+from tests.cloud.earthdata_servers import DaacServer, EdlServer, OpenFileServer
 from tests.servers.scenes import SceneSet
+from tests.servers.tls import local_tls
 
 TOKEN = "edl-token-0123456789"
 
@@ -129,17 +125,16 @@ def test_temporary_s3_keys_for_in_region_reads(daac, s3_server, cloud_blob, monk
 
 @pytest.fixture
 def edl(tmp_path) -> Iterator[EdlServer]:
-    certificate = self_signed_certificate(tmp_path)
-    server = EdlServer(certificate, "cogdex-user", "cogdex-pass", TOKEN).start()
+    server = EdlServer(local_tls(tmp_path, "edl"), "cogdex-user", "cogdex-pass", TOKEN).start()
     yield server
     server.close()
 
 
 @pytest.mark.parametrize("source", ["environment", "netrc"])
 def test_username_and_password_are_exchanged_for_the_token(
-    daac, edl, cloud_blob, monkeypatch, clean_cloud_env, tmp_path, source
+    daac, edl, cloud_blob, monkeypatch, clean_cloud_env, source
 ):
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "edl-cert.pem"))
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(edl.tls.ca))
     monkeypatch.setenv("EARTHDATA_HOST", edl.host)
     if source == "environment":
         monkeypatch.setenv("EARTHDATA_USERNAME", "cogdex-user")
@@ -153,8 +148,8 @@ def test_username_and_password_are_exchanged_for_the_token(
     assert edl.logins == [True]  # one login for the process, then the token is kept
 
 
-def test_a_refused_login_is_a_credentials_error(daac, edl, cloud_blob, monkeypatch, tmp_path):
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "edl-cert.pem"))
+def test_a_refused_login_is_a_credentials_error(daac, edl, cloud_blob, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(edl.tls.ca))
     monkeypatch.setenv("EARTHDATA_HOST", edl.host)
     monkeypatch.setenv("EARTHDATA_USERNAME", "cogdex-user")
     monkeypatch.setenv("EARTHDATA_PASSWORD", "wrong")
