@@ -6,7 +6,7 @@ start fails the test with the reason and its log, it never skips. The one fallba
 documented in the README: without nginx, `http_server` is the Python Range server.
 
 Fixtures: `scenes` (synthetic COGs, metadata), `http_server`, `http_server_no_range`,
-`fault_server`, `stac_files`, `stac_api`, `s3_server`, `azure_server`.
+`fault_server`, `stac_files`, `stac_api`, `s3_server`, `azure_server`, `azure_oauth_server`.
 """
 
 from __future__ import annotations
@@ -124,5 +124,13 @@ def s3_server(scenes: SceneSet, server_logs: Path) -> Iterator[S3Emulator]:
 def azure_server(scenes: SceneSet, server_logs: Path) -> Iterator[AzureEmulator]:
     """Azurite with every scene file in a private and a public container."""
     azure = _timed("azurite", start_azurite, server_logs, _scene_files(scenes))
+    yield azure
+    azure.process.stop()
+
+
+@pytest.fixture(scope="session")
+def azure_oauth_server(scenes: SceneSet, server_logs: Path) -> Iterator[AzureEmulator]:
+    """The same over HTTPS with Azure AD bearer tokens accepted (`azure.tls` holds the CA)."""
+    azure = _timed("azurite-oauth", start_azurite, server_logs, _scene_files(scenes), oauth=True)
     yield azure
     azure.process.stop()

@@ -4,6 +4,11 @@ Azurite lives in `<repo>/.cache/node`. `.ci/run` installs it with
 `python -m tests.servers.azurite --install`; the fixture does the same on first use when it
 is missing and npm is available, so a plain `uv run pytest` works on a fresh machine that
 has Node.js.
+
+With `oauth=True` Azurite serves HTTPS and runs `--oauth basic`: it then accepts Azure AD
+bearer tokens, checking their issuer, audience and lifetime but not their signature (its
+README, "OAuth Configuration"; `BlobTokenAuthenticator.authenticateBasic`), and it refuses
+bearer tokens over plain HTTP, hence the certificate.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import hashlib
 import hmac
 import json
 import shutil
+import ssl
 import subprocess
 import urllib.error
 import urllib.request
@@ -24,7 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.servers.objects import upload
-from tests.servers.process import REPO_ROOT, ServerProcess, free_port
+from tests.servers.process import REPO_ROOT, ServerProcess, direct_opener, free_port
+from tests.servers.tls import LocalTLS, local_tls
 
 VERSION = "3.35.0"
 PREFIX = REPO_ROOT / ".cache" / "node"
@@ -40,12 +47,14 @@ class AzureEmulator:
     the account key or a SAS) and `public_container` (anonymous reads allowed)."""
 
     blob_endpoint: str
-    """http://127.0.0.1:<port>/devstoreaccount1"""
+    """http://127.0.0.1:<port>/devstoreaccount1 (https:// with `tls`)"""
     container: str
     public_container: str
     process: ServerProcess
     account: str = ACCOUNT
     key: str = KEY
+    tls: LocalTLS | None = None
+    """The CA and certificate of an HTTPS Azurite (`oauth=True`); None over plain HTTP."""
 
     def url(self, key: str, container: str | None = None) -> str:
         """az://container@account/key"""
@@ -56,13 +65,28 @@ class AzureEmulator:
         return f"https://{self.account}.blob.core.windows.net/{container or self.container}/{key}"
 
     @property
+    def endpoint_options(self) -> dict[str, Any]:
+        """Store options that reach this Azurite and nothing more: its `endpoint`, and over
+        HTTPS the obstore client option that trusts its CA (cogdex allows http itself)."""
+        if self.tls is None:
+            return {"endpoint": self.blob_endpoint}
+        return {"endpoint": self.blob_endpoint, "client_options": self.client_options}
+
+    @property
+    def client_options(self) -> dict[str, Any]:
+        """obstore client options for this Azurite's scheme."""
+        if self.tls is None:
+            return {"allow_http": True}
+        return {"root_certificate": self.tls.ca_pem}
+
+    @property
     def options(self) -> dict[str, Any]:
         """Store options (obstore Azure config keys) for `cogdex.io` reads with the key."""
-        return {"endpoint": self.blob_endpoint, "account_key": self.key}
+        return {**self.endpoint_options, "account_key": self.key}
 
     @property
     def anonymous_options(self) -> dict[str, Any]:
-        return {"endpoint": self.blob_endpoint, "skip_signature": True}
+        return {**self.endpoint_options, "skip_signature": True}
 
     @property
     def env(self) -> dict[str, str]:
@@ -75,7 +99,7 @@ class AzureEmulator:
             "AZURE_STORAGE_USE_EMULATOR": "true",
             "AZURITE_BLOB_STORAGE_URL": base,
             "AZURE_STORAGE_CONNECTION_STRING": (
-                f"DefaultEndpointsProtocol=http;AccountName={self.account};"
+                f"DefaultEndpointsProtocol={base.split(':', 1)[0]};AccountName={self.account};"
                 f"AccountKey={self.key};BlobEndpoint={self.blob_endpoint};"
             ),
         }
@@ -89,7 +113,7 @@ class AzureEmulator:
             account_name=self.account,
             account_key=self.key,
             endpoint=self.blob_endpoint,
-            client_options={"allow_http": True},
+            client_options=self.client_options,
         )
 
 
@@ -118,9 +142,11 @@ def install() -> Path:
     return BLOB_BIN
 
 
-def _create_container(base: str, name: str, public: bool) -> None:
+def _create_container(
+    base: str, name: str, public: bool, context: ssl.SSLContext | None = None
+) -> None:
     """PUT a container with a SharedKey signature made by hand (obstore cannot create
-    containers, and the Azure SDK is not a dependency)."""
+    containers, and the Azure SDK is not a dependency); `context` verifies HTTPS."""
     headers = {"x-ms-date": email.utils.formatdate(usegmt=True), "x-ms-version": "2021-08-06"}
     if public:
         headers["x-ms-blob-public-access"] = "container"
@@ -134,31 +160,35 @@ def _create_container(base: str, name: str, public: bool) -> None:
         method="PUT",
         headers={**headers, "Content-Length": "0"},
     )
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
-        opener.open(request, timeout=10).close()
+        direct_opener(context).open(request, timeout=10).close()
     except urllib.error.HTTPError as e:
         if e.code != 409:  # 409: it exists already
             raise
 
 
-def start_azurite(log_dir: Path, files: Mapping[str, Path]) -> AzureEmulator:
+def start_azurite(
+    log_dir: Path, files: Mapping[str, Path], *, oauth: bool = False
+) -> AzureEmulator:
     """Start Azurite (installing it first if needed), create both containers and upload
-    `files` (key -> path) to each."""
+    `files` (key -> path) to each. `oauth`: HTTPS with a certificate from a throwaway CA,
+    and Azure AD bearer tokens accepted (`--oauth basic`) besides keys and SAS."""
     executable = install()
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    process = ServerProcess(
-        "azurite",
-        [executable, "--blobHost", "127.0.0.1", "--blobPort", str(port),
-         "--location", log_dir / "azurite-data",
-         "--skipApiVersionCheck", "--loose", "--disableTelemetry"],
-        log_dir,
-    )  # fmt: skip
-    process.wait_http(f"{base}/", timeout=60)
-    azure = AzureEmulator(f"{base}/{ACCOUNT}", "cogdex", "cogdex-public", process)
-    _create_container(base, azure.container, public=False)
-    _create_container(base, azure.public_container, public=True)
+    name = "azurite-oauth" if oauth else "azurite"
+    tls = local_tls(log_dir, name) if oauth else None
+    base = f"{'https' if tls else 'http'}://127.0.0.1:{port}"
+    args = [executable, "--blobHost", "127.0.0.1", "--blobPort", str(port),
+            "--location", log_dir / f"{name}-data",
+            "--skipApiVersionCheck", "--loose", "--disableTelemetry"]  # fmt: skip
+    if tls is not None:
+        args += ["--oauth", "basic", "--cert", tls.cert, "--key", tls.key]
+    process = ServerProcess(name, args, log_dir)
+    context = tls.client_context() if tls else None
+    process.wait_http(f"{base}/", timeout=60, context=context)
+    azure = AzureEmulator(f"{base}/{ACCOUNT}", "cogdex", "cogdex-public", process, tls=tls)
+    _create_container(base, azure.container, public=False, context=context)
+    _create_container(base, azure.public_container, public=True, context=context)
     for container in (azure.container, azure.public_container):
         upload(azure.store(container), files)
     return azure

@@ -13,6 +13,7 @@ import ctypes
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -90,9 +91,14 @@ class ServerProcess:
                 )
             time.sleep(0.05)
 
-    def wait_http(self, url: str, timeout: float = 60.0) -> None:
-        """Wait until `url` answers with any HTTP status (a 4xx still means it is up)."""
-        self.wait_until(lambda: http_status(url) is not None, f"HTTP answer at {url}", timeout)
+    def wait_http(
+        self, url: str, timeout: float = 60.0, context: ssl.SSLContext | None = None
+    ) -> None:
+        """Wait until `url` answers with any HTTP status (a 4xx still means it is up);
+        `context` verifies an https server's certificate."""
+        self.wait_until(
+            lambda: http_status(url, context=context) is not None, f"HTTP answer at {url}", timeout
+        )
 
     def stop(self) -> None:
         """SIGTERM to the whole process group, SIGKILL after 5 s."""
@@ -108,14 +114,25 @@ class ServerProcess:
             self.proc.wait()
 
 
-# Loopback servers must never be reached through a proxy from the environment.
-_direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+def direct_opener(context: ssl.SSLContext | None = None) -> urllib.request.OpenerDirector:
+    """A urllib opener that ignores proxies from the environment (loopback servers must be
+    reached directly) and verifies https servers with `context` when given."""
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
+    if context is not None:
+        handlers.append(urllib.request.HTTPSHandler(context=context))
+    return urllib.request.build_opener(*handlers)
 
 
-def http_status(url: str, timeout: float = 2.0) -> int | None:
+_direct = direct_opener()
+
+
+def http_status(
+    url: str, timeout: float = 2.0, context: ssl.SSLContext | None = None
+) -> int | None:
     """The HTTP status `url` answers with, or None when nothing answers."""
+    opener = _direct if context is None else direct_opener(context)
     try:
-        with _direct.open(url, timeout=timeout) as response:
+        with opener.open(url, timeout=timeout) as response:
             return response.status
     except urllib.error.HTTPError as e:
         return e.code
