@@ -149,6 +149,8 @@ def _count(requests: int, nbytes: int, retries: int = 0) -> None:
 # -- errors and retries ---------------------------------------------------------------------
 
 _STATUS = re.compile(r"status code: (\d{3})")
+# object_store's wording when a credential provider's exchange (Azure AD, GCP) fails.
+_TOKEN_REQUEST = "Error performing token request"
 
 
 class _Retryable(Exception):
@@ -171,6 +173,10 @@ def _classify(exc: Exception, url: str, byte_range: tuple[int, int] | None) -> E
         return _RangeNotSupported(text)
     match = _STATUS.search(text)
     status = int(match.group(1)) if match else None
+    if _TOKEN_REQUEST in text and status is not None and 400 <= status < 500 and status != 429:
+        # OAuth token endpoints refuse an unknown client, tenant or scope with 400 (RFC 6749
+        # 5.2), a bad secret with 401: a credential problem, never a missing object.
+        return AccessDeniedError(f"access denied ({text})", url=url, byte_range=byte_range)
     if name == "NotFoundError" or status == 404:
         return NotFoundError("not found", url=url, byte_range=byte_range)
     if name in ("PermissionDeniedError", "UnauthenticatedError") or status in (401, 403):
