@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,7 +56,7 @@ def _as_if_in_a_new_process() -> None:
     tile_cache().clear()
 
 
-def _local(path, window: tuple[int, int, int, int]) -> np.ndarray:
+def _local(path: Path, window: tuple[int, int, int, int]) -> np.ndarray:
     with rasterio.open(path) as src:
         return src.read(window=Window(*window))
 
@@ -74,8 +75,8 @@ def test_service_principal_in_options_reads_the_pixels(azure_oauth_server, aad, 
 
 
 def test_service_principal_from_the_environment(azure_oauth_server, aad, scenes, monkeypatch):
-    """The variables azure-identity and the Azure CLI use; the options only say where
-    Azurite is and which CA to trust."""
+    """The variables azure-identity's EnvironmentCredential reads as well; the options only
+    say where Azurite is and which CA to trust."""
     monkeypatch.setenv("AZURE_TENANT_ID", TENANT)
     monkeypatch.setenv("AZURE_CLIENT_ID", CLIENT_ID)
     monkeypatch.setenv("AZURE_CLIENT_SECRET", SECRET)
