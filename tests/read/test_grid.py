@@ -13,11 +13,13 @@ import shapely
 from rasterio.warp import transform_bounds
 
 from cogdex.read.grid import (
+    CoordinateMap,
     Grid,
     Window,
     aligned,
     aligned_window,
     geometry_bounds,
+    sampled_window,
     source_coords,
     source_window,
     transformer,
@@ -127,6 +129,49 @@ def test_a_cut_to_source_window_warps_like_the_whole_source(target, resampling):
     assert whole_ok.any()
     if target.width < 300:  # a small target must not read the whole source
         assert win.height * win.width < 0.25 * SRC.height * SRC.width
+
+
+@pytest.mark.parametrize("resampling", ["nearest", "bilinear"])
+@pytest.mark.parametrize("approx_error", [0.125, 0.002, 0.0])  # lines, split lines, exact
+@pytest.mark.parametrize(
+    "target",
+    [
+        covering(SRC, 32644, 10.0),  # all of the source, across zones
+        Grid(32644, (10.0, 0.0, 149000.0, 0.0, -10.0, 3113500.0), (100, 200)),  # over an edge
+        covering(SRC, 4326, (1e-4, 9e-5), tap=False),  # degrees: points redone on edges
+    ],
+    ids=["all", "edge", "degrees"],
+)
+def test_blocks_of_a_target_warp_exactly_like_the_whole_target(target, approx_error, resampling):
+    """A block maps with the whole target's coordinates (whole rows, the same row ends),
+    reads only the source window they sample, and gets the whole warp's pixels there."""
+    data = scene(*SRC.shape)[None]
+    whole, whole_ok = warp(data, SRC, target, resampling=resampling, nodata=0,
+                           approx_error=approx_error)  # fmt: skip
+    everywhere = np.stack(source_coords(SRC, target, approx_error=approx_error))
+    h, w = target.shape
+    for r0, c0 in ((r, c) for r in range(0, h, 37) for c in range(0, w, 53)):
+        block = Window(r0, c0, min(37, h - r0), min(53, w - c0))
+        rows, cols = slice(r0, r0 + block.height), slice(c0, c0 + block.width)
+        coords = CoordinateMap(SRC, target, approx_error=approx_error, window=block)
+        assert np.array_equal(np.stack(coords(0, block.height)), everywhere[:, rows, cols],
+                              equal_nan=True)  # fmt: skip
+        win = sampled_window(coords, SRC.shape, resampling=resampling)
+        if win is None:
+            assert not whole_ok[rows, cols].any()
+            continue
+        cut = data[:, win.row_off : win.row_off + win.height, win.col_off : win.col_off + win.width]
+        part, part_ok = warp(
+            cut, SRC.window_grid(win), target.window_grid(block), resampling=resampling,
+            nodata=0, coords=coords.shifted(win),
+        )  # fmt: skip
+        assert np.array_equal(part, whole[:, rows, cols])
+        assert np.array_equal(part_ok, whole_ok[rows, cols])
+
+
+def test_coordinate_map_window_must_lie_in_the_target():
+    with pytest.raises(ValueError, match="block"):
+        CoordinateMap(SRC, SRC, window=Window(500, 0, 20, 10))
 
 
 def test_source_window_is_none_without_overlap():

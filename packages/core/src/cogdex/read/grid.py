@@ -15,6 +15,7 @@ x [j, j+1) and its centre is (i + 0.5, j + 0.5). Coordinates go through pyproj w
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import re
@@ -308,8 +309,8 @@ def _exact_at(source: Grid, target: Grid, rows: np.ndarray, cols: np.ndarray) ->
     return np.stack(_to_source_pixels(source, target, cols + 0.5, rows + 0.5))
 
 
-def _scanline_pieces(source: Grid, target: Grid, max_error: float):
-    """GDAL's approximate transformer, for every target row at once.
+def _scanline_pieces(source: Grid, target: Grid, max_error: float, rows: range):
+    """GDAL's approximate transformer, for target `rows` (whole rows) at once.
 
     Per row segment, the first, middle and last pixel centres are transformed exactly; when
     the straight line from first to last misses the middle by at most `max_error` (L1, in
@@ -318,12 +319,13 @@ def _scanline_pieces(source: Grid, target: Grid, max_error: float):
     segments of 5 pixels or fewer, or touching a failed transform, are mapped exactly.
     Segments of one level are processed together, so Python loops over levels (about
     log2(width)), never over rows or pixels. Returns the accepted lines (segments, start
-    point (2, N), slope (2, N)) and the segments to map exactly.
+    point (2, N), slope (2, N)) and the segments to map exactly; segment rows count from
+    `rows.start`.
     """
-    h, w = target.shape
+    h, w = len(rows), target.width
     seg = _Rows(np.arange(h), np.zeros(h, dtype=np.intp), np.full(h, w, dtype=np.intp))
     ends = np.concatenate([seg.col, seg.col + (seg.n - 1) // 2, seg.col + seg.n - 1])
-    p = _exact_at(source, target, np.tile(seg.row, 3), ends).reshape(2, 3, h)
+    p = _exact_at(source, target, np.tile(seg.row, 3) + rows.start, ends).reshape(2, 3, h)
     first, middle, last = p[:, 0], p[:, 1], p[:, 2]
     lines: list[tuple[_Rows, np.ndarray, np.ndarray]] = []
     exact: list[_Rows] = []
@@ -344,7 +346,7 @@ def _scanline_pieces(source: Grid, target: Grid, max_error: float):
         new = _exact_at(
             source,
             target,
-            np.tile(row, 3),
+            np.tile(row, 3) + rows.start,
             np.concatenate([col + (half - 1) // 2, col + half - 1, right.col + (right.n - 1) // 2]),
         ).reshape(2, 3, len(row))
         failed = ~np.isfinite(new).all(axis=(0, 1))
@@ -400,78 +402,127 @@ class CoordinateMap:
     to the last bit, which decides ties on pixel edges; `approx_error=0` transforms every
     pixel exactly. Like GDAL, interpolated points less than a pixel outside the source are
     redone exactly, so the approximation never drops a pixel on the source's edges.
+
+    `window` maps only that block of the target (rows and columns then count from its
+    corner) to the very coordinates the whole target's map has there: the approximation
+    still runs over the target's full rows, as it does for the whole target, so a target
+    warped block by block (Dask chunks) samples exactly where one warp of it does.
     """
 
     def __init__(
-        self, source: Grid, target: Grid, *, approx_error: float = DEFAULT_APPROX_ERROR
+        self,
+        source: Grid,
+        target: Grid,
+        *,
+        approx_error: float = DEFAULT_APPROX_ERROR,
+        window: Window | None = None,
     ) -> None:
-        h, w = target.shape
-        self._width = w
-        self._offset = np.arange(w, dtype=np.float64)
-        self._full: np.ndarray | None = None  # (2, H, W) when not computed per block
-        if approx_error <= 0 or w <= 5:
-            cols, rows = self._offset[None, :] + 0.5, np.arange(h, dtype=np.float64)[:, None]
-            self._full = np.stack(_to_source_pixels(source, target, cols, rows + 0.5))
+        part = Window(0, 0, *target.shape) if window is None else window
+        if window is not None and clip_window(window, target.shape) != window:
+            raise ValueError(f"window {window} is not a non-empty block of {target.shape}")
+        rows = range(part.row_off, part.row_off + part.height)
+        cols = range(part.col_off, part.col_off + part.width)
+        self._cols = np.arange(cols.start, cols.stop, dtype=np.float64)
+        self._origin = (0, 0)  # the source pixel the coordinates count from (see `shifted`)
+        self._full: np.ndarray | None = None  # (2, rows, cols) when not computed per block
+        if approx_error <= 0 or target.width <= 5:
+            centres = np.arange(rows.start, rows.stop, dtype=np.float64)[:, None] + 0.5
+            self._full = np.stack(_to_source_pixels(source, target, self._cols + 0.5, centres))
             return
-        lines, exact = _scanline_pieces(source, target, approx_error)
+        lines, exact = _scanline_pieces(source, target, approx_error, rows)
         seg, first, slope = lines[0]
         candidates = np.unique(
-            np.concatenate([_edge_candidates(*line, source.shape, w) for line in lines])
+            np.concatenate([_edge_candidates(*line, source.shape, target.width) for line in lines])
         )
-        if len(seg.row) == h:  # every row is one line, rows in order: computed per block
+        r, c = np.divmod(candidates, target.width)
+        in_window = (c >= cols.start) & (c < cols.stop)
+        r, c = r[in_window], c[in_window]
+        if len(seg.row) == len(rows):  # every row is one line, rows in order: per block
             self._first, self._slope = first, slope
-            r, c = np.divmod(candidates, w)
             near = first[:, r] + slope[:, r] * c
         else:
-            self._full = _assemble(source, target, lines, exact)
-            near = self._full.reshape(2, -1)[:, candidates]
+            self._full = _assemble(source, target, lines, exact, rows, cols)
+            near = self._full[:, r, c - cols.start]
         sh, sw = source.shape
         outside = np.maximum(np.maximum(-near[0], near[0] - sw), np.maximum(-near[1], near[1] - sh))
-        self._redo = candidates[(outside > -_EDGE_SLACK) & (outside < 1)]
-        self._redo_at = _exact_at(source, target, *np.divmod(self._redo, w))
+        redo = (outside > -_EDGE_SLACK) & (outside < 1)
+        r, c = r[redo], c[redo]
+        self._redo = r * part.width + (c - cols.start)  # flat indices in the window, ascending
+        self._redo_at = _exact_at(source, target, r + rows.start, c)
         if self._full is not None:
-            self._full.reshape(2, -1)[:, self._redo] = self._redo_at
+            self._full[:, r, c - cols.start] = self._redo_at
+
+    def shifted(self, window: Window) -> CoordinateMap:
+        """This map in the pixels of `window` of the source, which a read of it holds.
+
+        Subtracting the window's whole-pixel offset from coordinates at or past it is exact
+        in float64, so a cut of the source is sampled exactly where the whole source would
+        be, whatever the window; mapping onto a `Grid.window_grid` of the source instead
+        rounds that grid's own transform, which moved 14 % of the coordinates of a
+        cross-zone warp in their last bits, enough to flip a tie between two windows.
+        """
+        moved = copy.copy(self)
+        moved._origin = (self._origin[0] + window.col_off, self._origin[1] + window.row_off)
+        return moved
 
     def extent(self) -> tuple[float, float, float, float] | None:
         """(min col, max col, min row, max row) over every mapped point; None if none maps."""
         if self._full is not None:
             x, y = self._full.reshape(2, -1)
-        else:  # lines: their ends bound them
-            ends = self._first + self._slope * (self._width - 1)
-            x, y = np.concatenate([self._first, ends, self._redo_at], axis=1)
+        else:  # lines: their values at the window's first and last column bound them
+            ends = [self._slope * self._cols[k] + self._first for k in (0, -1)]
+            x, y = np.concatenate([*ends, self._redo_at], axis=1)
         ok = np.isfinite(x)
         if not ok.any():
             return None
-        return float(x[ok].min()), float(x[ok].max()), float(y[ok].min()), float(y[ok].max())
+        ox, oy = self._origin
+        x, y = x[ok], y[ok]
+        return float(x.min()) - ox, float(x.max()) - ox, float(y.min()) - oy, float(y.max()) - oy
 
     def __call__(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        ox, oy = self._origin
         if self._full is not None:
-            return self._full[0, start:stop], self._full[1, start:stop]
+            x, y = self._full[0, start:stop], self._full[1, start:stop]
+            return (x, y) if self._origin == (0, 0) else (x - ox, y - oy)
         coords = []
-        for first, slope in zip(self._first, self._slope, strict=True):
-            v = slope[start:stop, None] * self._offset
+        for first, slope, origin in zip(self._first, self._slope, (ox, oy), strict=True):
+            v = slope[start:stop, None] * self._cols
             v += first[start:stop, None]
+            if origin:
+                v -= origin
             coords.append(v)
-        w = self._width
+        w = len(self._cols)
         lo, hi = np.searchsorted(self._redo, [start * w, stop * w])
         if hi > lo:
             at = self._redo[lo:hi] - start * w
-            for v, redone in zip(coords, self._redo_at[:, lo:hi], strict=True):
-                v.reshape(-1)[at] = redone
+            for v, redone, origin in zip(coords, self._redo_at[:, lo:hi], (ox, oy), strict=True):
+                v.reshape(-1)[at] = redone - origin
         return coords[0], coords[1]
 
 
-def _assemble(source: Grid, target: Grid, lines, exact: list[_Rows]) -> np.ndarray:
-    """All coordinates (2, H, W) from accepted lines and exactly mapped segments."""
-    h, w = target.shape
-    out = np.empty((2, h * w))
+def _clip(seg: _Rows, cols: range) -> tuple[_Rows, np.ndarray]:
+    """Segments cut to the columns `cols`, and how far into its segment each cut starts."""
+    start = np.maximum(seg.col, cols.start)
+    n = np.maximum(np.minimum(seg.col + seg.n, cols.stop) - start, 0)
+    return _Rows(seg.row, start, n), start - seg.col
+
+
+def _assemble(
+    source: Grid, target: Grid, lines, exact: list[_Rows], rows: range, cols: range
+) -> np.ndarray:
+    """Coordinates (2, rows, cols) of a block of target pixels, from accepted lines (each
+    point at its offset along its whole segment) and exactly mapped segments."""
+    w = len(cols)
+    out = np.empty((2, len(rows) * w))
     for seg, first, slope in lines:
-        idx, offset = _expand(seg.row * w + seg.col, seg.n)
-        out[:, idx] = np.repeat(first, seg.n, axis=1) + np.repeat(slope, seg.n, axis=1) * offset
-    seg = _Rows(*(np.concatenate(v) for v in zip(*exact, strict=True)))
-    idx, _ = _expand(seg.row * w + seg.col, seg.n)
-    out[:, idx] = _exact_at(source, target, idx // w, idx % w)
-    return out.reshape(2, h, w)
+        part, skip = _clip(seg, cols)
+        idx, offset = _expand(part.row * w + part.col - cols.start, part.n)
+        offset += np.repeat(skip, part.n)
+        out[:, idx] = np.repeat(first, part.n, axis=1) + np.repeat(slope, part.n, axis=1) * offset
+    part, _ = _clip(_Rows(*(np.concatenate(v) for v in zip(*exact, strict=True))), cols)
+    idx, _ = _expand(part.row * w + part.col - cols.start, part.n)
+    out[:, idx] = _exact_at(source, target, idx // w + rows.start, idx % w + cols.start)
+    return out.reshape(2, len(rows), w)
 
 
 def source_coords(
@@ -487,24 +538,33 @@ def source_window(
 ) -> Window | None:
     """The source pixels that warping onto `target` reads, clipped to the source; None when
     the target sees none of the source (wholly outside it, or outside the CRS's domain).
-
-    The extent of the very coordinates `warp` samples at (`CoordinateMap`), widened by the
-    kernel (bilinear reads the next pixel too) and one pixel against float noise: a cut to
-    this window warps exactly as the whole source does.
+    Warped targets read `sampled_window` of their coordinates.
     """
     if target.height == 0 or target.width == 0:
         return None
     win = aligned_window(source, target)
     if win is None:
-        extent = CoordinateMap(source, target).extent()
-        if extent is None:
-            return None
-        x_min, x_max, y_min, y_max = extent
-        reach = 0.5 if resampling == "bilinear" else 0.0
-        x0, x1 = math.floor(x_min - reach) - 1, math.floor(x_max + reach) + 2
-        y0, y1 = math.floor(y_min - reach) - 1, math.floor(y_max + reach) + 2
-        win = Window(y0, x0, y1 - y0, x1 - x0)
+        return sampled_window(CoordinateMap(source, target), source.shape, resampling=resampling)
     return clip_window(win, source.shape)
+
+
+def sampled_window(
+    coords: CoordinateMap, shape: Sequence[int], *, resampling: Resampling = "nearest"
+) -> Window | None:
+    """The pixels of a source of `shape` that sampling at `coords` reads; None when none.
+
+    The extent of the very coordinates `warp` samples at, widened by the kernel (bilinear
+    reads the next pixel too) and one pixel against float noise: a cut to this window,
+    sampled at `coords.shifted(window)`, warps exactly as the whole source does.
+    """
+    extent = coords.extent()
+    if extent is None:
+        return None
+    x_min, x_max, y_min, y_max = extent
+    reach = 0.5 if resampling == "bilinear" else 0.0
+    x0, x1 = math.floor(x_min - reach) - 1, math.floor(x_max + reach) + 2
+    y0, y1 = math.floor(y_min - reach) - 1, math.floor(y_max + reach) + 2
+    return clip_window(Window(y0, x0, y1 - y0, x1 - x0), shape)
 
 
 def clip_window(window: Window, shape: Sequence[int]) -> Window | None:

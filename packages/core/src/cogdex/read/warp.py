@@ -68,8 +68,10 @@ def warp(
     None keeps the source dtype: bilinear results on integers are rounded half up and
     clipped to the type's range, as GDAL does; pass np.float32 to keep the fractions.
     `approx_error` is the coordinate error budget in source pixels (0: exact, slower).
-    `coords`, the `CoordinateMap(source, target)` when the caller already has it (bands of
-    one scene share it), saves computing it again.
+    `coords`, where target pixels fall in `data`'s pixels, when the caller has them: bands
+    of one scene share one map, and a window of a larger target maps with that target's
+    coordinates (`CoordinateMap(..., window=...).shifted(...)`); default
+    `CoordinateMap(source, target)`.
     Aligned grids (see `aligned_window`) are a plain window cut, byte for byte.
     """
     if resampling not in ("nearest", "bilinear"):
