@@ -16,7 +16,7 @@ import math
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 
@@ -34,10 +34,26 @@ _OVERVIEW_SLACK = 1.01  # a level may be this much coarser than the target and s
 
 @dataclass(frozen=True, slots=True)
 class Slot:
-    """One output image: `grid`, and the collection rows that may cover it, merge order."""
+    """One output image: `grid`, and the collection rows that may cover it, merge order.
+
+    With `window` only that block of the grid is read (a Dask chunk, say), and its pixels
+    are exactly those a read of the whole grid has there: the overview level is chosen for,
+    and warp coordinates are computed on, the whole grid.
+    """
 
     grid: G.Grid
     rows: tuple[int, ...]
+    window: G.Window | None = None
+
+    @property
+    def block(self) -> G.Window:
+        """The block of `grid` read: `window`, else all of it."""
+        return G.Window(0, 0, *self.grid.shape) if self.window is None else self.window
+
+    @property
+    def target(self) -> G.Grid:
+        """The grid of the pixels read: `grid`, or the grid of its `window`."""
+        return self.grid if self.window is None else self.grid.window_grid(self.window)
 
 
 _NONE = np.zeros(0, np.int64)
@@ -52,6 +68,7 @@ class _Piece:
     read: WindowRead
     targets: tuple[int, ...]  # output band positions, parallel to read.bands
     source_grid: G.Grid | None  # None: the window is the target grid (no warp)
+    coords: G.CoordinateMap | None  # where the target samples, in the window's pixels
     nodata: float | None
 
 
@@ -147,7 +164,7 @@ def plan(
         at = pos[wanted[wanted < n]]
         src.decode_headers(at[at >= 0])
     pieces: list[_Piece] = []
-    windows: dict[tuple[G.Grid, G.Grid], G.Window | None] = {}  # bands of a scene share one
+    warps: dict[tuple[G.Grid, G.Grid, G.Window | None], _Warp | None] = {}  # per scene
     for s, slot in enumerate(slots):
         for rank, row in enumerate(slot.rows):
             by_href: dict[str, list[tuple[int, int]]] = {}
@@ -158,17 +175,33 @@ def plan(
             for href, entries in by_href.items():
                 c0, i0 = entries[0]
                 src = sources[c0]
-                piece = _piece(s, rank, slot.grid, src, i0, href, entries, sources,
-                               resampling, fill, use_overviews, windows)  # fmt: skip
+                piece = _piece(s, rank, slot, src, i0, href, entries, sources,
+                               resampling, fill, use_overviews, warps)  # fmt: skip
                 if piece is not None:
                     pieces.append(piece)
     return pieces
 
 
+class _Warp(NamedTuple):
+    """How a level of a file is warped onto a slot: the window read and its coordinates."""
+
+    window: G.Window
+    coords: G.CoordinateMap
+
+
+def _warp_of(level_grid: G.Grid, slot: Slot, resampling: G.Resampling) -> _Warp | None:
+    """The source window the slot samples, and where: coordinates of the slot's window
+    computed on its whole grid, in the level's pixels, so any window the slot is cut into
+    samples where the whole slot does; None when the slot sees none of the level."""
+    coords = G.CoordinateMap(level_grid, slot.grid, window=slot.window)
+    window = G.sampled_window(coords, level_grid.shape, resampling=resampling)
+    return None if window is None else _Warp(window, coords.shifted(window))
+
+
 def _piece(
-    slot: int,
+    s: int,
     rank: int,
-    target: G.Grid,
+    slot: Slot,
     src: BandSource,
     i: int,
     href: str,
@@ -177,30 +210,34 @@ def _piece(
     resampling: G.Resampling,
     fill: float,
     use_overviews: bool,
-    windows: dict[tuple[G.Grid, G.Grid], G.Window | None],
+    warps: dict[tuple[G.Grid, G.Grid, G.Window | None], _Warp | None],
 ) -> _Piece | None:
     if not np.isfinite(src.transform[i]).all():
         raise CogdexError(f"{href} has no geotransform: it cannot be placed on a grid")
-    k = choose_level(src, i, target) if use_overviews else 0
+    k = choose_level(src, i, slot.grid) if use_overviews else 0
     level_grid = _level_grid(src, i, k)
     header = src.header(i)
     bands = tuple(sources[c].band_index for c, _ in entries)
     targets = tuple(c for c, _ in entries)
     nodata = header.nodata
     source = Source(href, header, src.store_options)
-    aligned = G.aligned_window(level_grid, target)
+    aligned = G.aligned_window(level_grid, slot.grid)
     if aligned is not None:
-        window = (aligned.col_off, aligned.row_off, aligned.width, aligned.height)
-        return _Piece(slot, rank, WindowRead(source, window, bands, k, fill=fill), targets,
-                      None, nodata)  # fmt: skip
-    if (level_grid, target) not in windows:
-        windows[level_grid, target] = G.source_window(level_grid, target, resampling=resampling)
-    win = windows[level_grid, target]
-    if win is None:
+        part = slot.block
+        window = (aligned.col_off + part.col_off, aligned.row_off + part.row_off, part.width,
+                  part.height)  # fmt: skip
+        return _Piece(s, rank, WindowRead(source, window, bands, k, fill=fill), targets,
+                      None, None, nodata)  # fmt: skip
+    key = (level_grid, slot.grid, slot.window)
+    if key not in warps:
+        warps[key] = _warp_of(level_grid, slot, resampling)
+    how = warps[key]
+    if how is None:
         return None
+    win = how.window
     window = (win.col_off, win.row_off, win.width, win.height)
-    return _Piece(slot, rank, WindowRead(source, window, bands, k, fill=fill), targets,
-                  level_grid.window_grid(win), nodata)  # fmt: skip
+    return _Piece(s, rank, WindowRead(source, window, bands, k, fill=fill), targets,
+                  level_grid.window_grid(win), how.coords, nodata)  # fmt: skip
 
 
 def _valid(data: np.ndarray, read: WindowRead, nodata: float | None) -> np.ndarray:
@@ -233,7 +270,7 @@ async def read_slots(
     """
     if merge not in MERGES:
         raise ValueError(f"merge must be one of {', '.join(MERGES)}, not {merge!r}")
-    shapes = {s.grid.shape for s in slots}
+    shapes = {s.target.shape for s in slots}
     if len(shapes) > 1:
         raise ValueError(f"slots have different shapes {sorted(shapes)}")
     native = output_dtype(sources, sorted({r for s in slots for r in s.rows}))
@@ -252,7 +289,7 @@ async def read_slots(
     valid = np.zeros(out.shape, dtype=bool)
     pieces = plan(slots, sources, resampling=resampling, fill=fill_v, use_overviews=use_overviews)
     placed: list[tuple[_Piece, np.ndarray, np.ndarray] | None] = [None] * len(pieces)
-    maps: dict[tuple[G.Grid, G.Grid], G.CoordinateMap] = {}
+    targets = [s.target for s in slots]
 
     def place(i: int, data: np.ndarray) -> None:
         """Onto the slot's grid, as soon as the piece is read (on the decode pool)."""
@@ -262,14 +299,9 @@ async def read_slots(
             if data.dtype != out_dtype:
                 data = data.astype(out_dtype)
         else:
-            target = slots[piece.slot].grid
-            key = (piece.source_grid, target)
-            coords = maps.get(key)
-            if coords is None:  # two threads may both compute it: same result, no harm
-                coords = maps.setdefault(key, G.CoordinateMap(*key))
             data, ok2 = warp(
-                data, piece.source_grid, target, resampling=resampling,
-                nodata=piece.nodata, fill=fill_v, dtype=out_dtype, coords=coords,
+                data, piece.source_grid, targets[piece.slot], resampling=resampling,
+                nodata=piece.nodata, fill=fill_v, dtype=out_dtype, coords=piece.coords,
             )  # fmt: skip
             ok = np.broadcast_to(ok2, data.shape)
             if piece.nodata is not None and not math.isnan(piece.nodata):
