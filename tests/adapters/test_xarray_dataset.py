@@ -90,18 +90,34 @@ def test_lazy_dataset_reads_on_compute_in_tile_aligned_chunks(adapter_coll):
     computed = lazy[BANDS].compute()
     assert fetch.stats().requests > before.requests
     eager = adapter_coll.get_xarray(WIDE, BANDS)
-    xr.testing.assert_identical(computed.drop_vars(BANDS), eager.drop_vars(BANDS))
-    epsg = lazy.rio.crs.to_epsg()
-    warped = np.array([f"{epsg % 100}Q" not in i for i in lazy["id"].to_numpy()])
-    for band in BANDS:  # records on the grid's lattice are window cuts: identical
-        np.testing.assert_array_equal(computed[band][~warped], eager[band][~warped])
-        # warped records: GDAL's approximate transformer runs per chunk (as GDAL's warper
-        # runs per block), so a nearest pick may move to a neighbour where a pixel centre
-        # lies within its 0.125-pixel error of an edge
-        differ = (computed[band][warped] != eager[band][warped]).to_numpy()
-        assert differ.mean() < 0.02
+    xr.testing.assert_identical(computed, eager)  # warped records of the other zone too
     whole = adapter_coll.get_xarray(WIDE, BANDS, chunks={"time": 2, "y": -1, "x": -1})
-    xr.testing.assert_identical(whole.compute(), eager)  # one chunk per grid: the same warp
+    xr.testing.assert_identical(whole.compute(), eager)
+
+
+@pytest.mark.parametrize(
+    ("resampling", "dtype", "crs", "resolution", "chunk_sizes"),
+    [
+        ("nearest", None, 32643, 10.0, ((300, 300, 85), (350, 350, 350, 10))),
+        ("bilinear", "float32", 32643, 10.0, ((300, 300, 85), (350, 350, 350, 10))),
+        ("nearest", None, 32644, 20.0, ((300, 43), (350, 181))),  # 43N from overviews
+    ],
+    ids=["nearest", "bilinear", "overviews"],
+)
+def test_lazy_chunks_of_warped_records_equal_the_eager_read(
+    adapter_coll, resampling, dtype, crs, resolution, chunk_sizes
+):
+    """Records of the other zone are warped chunk by chunk, in plain blocks smaller than the
+    grid both ways that neither divide it nor follow the files' tiles: each chunk samples at
+    the eager read's coordinates, so its pixels (and fill where none) are the same."""
+    options = dict(crs=crs, resolution=resolution, resampling=resampling, dtype=dtype)
+    eager = adapter_coll.get_xarray(WIDE, BANDS, **options)
+    lazy = adapter_coll.get_xarray(WIDE, BANDS, chunks={"time": 3, "y": 300, "x": 350},
+                                   **options)  # fmt: skip
+    assert lazy["B04"].data.chunks[1:] == chunk_sizes  # plain blocks: not a tile lattice
+    warped = np.array([f"{crs % 100}Q" not in i for i in eager["id"].to_numpy()])
+    assert warped.any() and not warped.all()
+    xr.testing.assert_identical(lazy.compute(), eager)
 
 
 def test_lazy_chunks_compute_in_worker_processes(adapter_coll):

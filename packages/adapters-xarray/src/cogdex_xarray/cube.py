@@ -1,10 +1,11 @@
 """Any box of the (band, geometry, time, y, x) cube, read through cogdex.
 
 `CubeReader` is what Dask calls per chunk (and the eager path once for the whole cube): it
-cuts every slot the box touches to the box's pixel window and reads them all with one
-`read_slots` plan. It holds only plain data (the layout, the band sources with their parsed
-headers), so it pickles to Dask workers, which read with their own runtime and fetch no
-header.
+reads the box's pixel window of every slot the box touches with one `read_slots` plan. The
+slots keep their whole grids (`Slot.window`), so a chunk's pixels are exactly the eager
+read's there, warped records included. It holds only plain data (the layout, the band
+sources with their parsed headers), so it pickles to Dask workers, which read with their
+own runtime and fetch no header.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class CubeReader:
                 s = int(self.layout.cell[gk, tk])
                 if s >= 0:
                     slot = self.layout.slots[s]
-                    slots.append(Slot(slot.grid.window_grid(window), slot.rows))
+                    slots.append(Slot(slot.grid, slot.rows, window))
                     picks.append((gi, ti))
         if not slots or not bands or not len(y) or not len(x):
             return out
