@@ -9,9 +9,11 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
+import numpy as np
 from common import T0, points, report, scene_ids
 
 import cogdex
+from cogdex.index import arrays as A
 from cogdex.io import fetch
 
 ap = argparse.ArgumentParser()
@@ -26,6 +28,7 @@ with fetch.recording() as rec:
     )  # fmt: skip
     table = coll.sample_points((lon, lat), ["B04", "B08"])
 wall = time.perf_counter() - T0
+value_sum = int(A.to_numpy(table.column("value")).sum(dtype=np.int64))  # a digest, no overflow
 report(tool=f"cogdex {cogdex.__version__}", points=a.points, values=table.num_rows,
-       points_per_s=round(a.points / wall), value_sum=int(sum(table.column("value").to_numpy())),
+       points_per_s=round(a.points / wall), value_sum=value_sum,
        requests=rec.requests, bytes=rec.bytes)  # fmt: skip
