@@ -701,34 +701,25 @@ KNOWN_ANGULAR_UNITS: dict[int, tuple[str, float, int | None]] = {
 }
 
 
-@functools.cache
 def _epsg_linear_unit(code: int) -> tuple[str, float, int | None] | None:
-    if code in KNOWN_LINEAR_UNITS:
-        return KNOWN_LINEAR_UNITS[code]
-    import pyproj
+    return KNOWN_LINEAR_UNITS.get(code) or _epsg_axis_unit(code, projected=True)
 
-    try:
-        crs = pyproj.CRS.from_epsg(code)
-    except pyproj.exceptions.CRSError:
-        return None
-    if not crs.is_projected or not crs.axis_info:
-        return None
-    axis = crs.axis_info[0]
-    unit_code = int(axis.unit_code) if axis.unit_code and axis.unit_code.isdigit() else None
-    return axis.unit_name, axis.unit_conversion_factor, unit_code
+
+def _epsg_angular_unit(code: int) -> tuple[str, float, int | None] | None:
+    return KNOWN_ANGULAR_UNITS.get(code) or _epsg_axis_unit(code, projected=False)
 
 
 @functools.cache
-def _epsg_angular_unit(code: int) -> tuple[str, float, int | None] | None:
-    if code in KNOWN_ANGULAR_UNITS:
-        return KNOWN_ANGULAR_UNITS[code]
+def _epsg_axis_unit(code: int, *, projected: bool) -> tuple[str, float, int | None] | None:
+    """The first axis' unit of EPSG:code as PROJ has it, if the code is a projected
+    (`projected`) or geographic CRS PROJ knows; else None."""
     import pyproj
 
     try:
         crs = pyproj.CRS.from_epsg(code)
     except pyproj.exceptions.CRSError:
         return None
-    if not crs.is_geographic or not crs.axis_info:
+    if not (crs.is_projected if projected else crs.is_geographic) or not crs.axis_info:
         return None
     axis = crs.axis_info[0]
     unit_code = int(axis.unit_code) if axis.unit_code and axis.unit_code.isdigit() else None
