@@ -25,11 +25,11 @@ from cogdex.index.stac import Bbox, DateRange, date_bounds
 def public_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
     """Store options safe to write into an index: secrets and non-JSON values are left out
     (pass them again to `load(..., store_options=...)`)."""
-    from cogdex.io.stores import is_credential_option
+    from cogdex.io.stores import is_credential_option, is_identity_option
 
     out = {}
     for key, value in (options or {}).items():
-        if is_credential_option(key) or "private" in key.lower():
+        if is_credential_option(key) or is_identity_option(key) or "private" in key.lower():
             continue
         if value is None or isinstance(value, bool | int | float | str):
             out[key] = value

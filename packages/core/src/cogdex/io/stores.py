@@ -143,6 +143,17 @@ def is_credential_option(name: str) -> bool:
     return any(word in name.lower() for word in _CREDENTIAL_WORDS)
 
 
+_IDENTITY_WORDS = ("tenant", "authority")
+
+
+def is_identity_option(name: str) -> bool:
+    """Whether a store option says who the reader is rather than where the data is (an
+    Azure AD tenant, its authority host): not a secret, so it does not make requests
+    signed, but one user's value must not override another's, so it stays out of an
+    index file too."""
+    return any(word in name.lower() for word in _IDENTITY_WORDS)
+
+
 def has_credentials(options: Mapping[str, Any], provider: Any = None) -> bool:
     """Whether store options carry credentials of their own (keys, tokens, a credential
     file, a provider), so requests must be signed and no other source is consulted."""
