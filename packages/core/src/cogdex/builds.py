@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from cogdex.collection import Collection, load
+from cogdex.collection import Collection, from_files
 from cogdex.datasets import DatasetEntry, StacSource
 from cogdex.errors import BuildError, MissingPluginError
 from cogdex.index import cache as C
@@ -83,8 +83,9 @@ def _cached_or_build(
 ) -> Collection:
     C.check_name(name)
     path = C.collection_path(name, cache_dir)
-    if cache and not force and C.cached_key(path) == key:
-        return load(path, store_options=store_options)
+    cached = C.cached_index(path) if cache and not force else None
+    if cached is not None and cached.meta.cache_key == key:
+        return from_files(cached, store_options)  # footers read once, for the key and the load
     items = items_fn()
     built = build_rows(
         items,

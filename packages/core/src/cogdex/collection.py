@@ -568,6 +568,11 @@ def load(
     files = open_index(
         location, store_options=store_options, download_dir=cache_root(cache_dir) / "remote"
     )
+    return from_files(files, store_options)
+
+
+def from_files(files: IndexFiles, store_options: Mapping[str, Any] | None = None) -> Collection:
+    """The collection of an opened index (`load` once its footers are read)."""
     return Collection(
         None, files.meta, files=files, location=files.location, read_options=store_options
     )

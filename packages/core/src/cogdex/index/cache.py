@@ -15,9 +15,12 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cogdex.errors import BuildError, CogdexError
+
+if TYPE_CHECKING:
+    from cogdex.index.store import IndexFiles
 
 ENV = "COGDEX_CACHE_DIR"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -74,14 +77,15 @@ def cache_key(**arguments: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def cached_key(path: Path) -> str | None:
-    """The cache key stored in the index at `path`, or None (absent, unreadable, old)."""
+def cached_index(path: Path) -> IndexFiles | None:
+    """The index cached at `path` (its footers read), or None (absent, unreadable, old);
+    its `meta.cache_key` says which arguments built it."""
     from cogdex.index.store import open_index
 
     if not path.exists():
         return None
     try:
-        return open_index(path).meta.cache_key
+        return open_index(path)
     except CogdexError:
         return None
 
