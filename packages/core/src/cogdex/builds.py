@@ -105,10 +105,9 @@ def _cached_or_build(
         skipped=tuple(built.skipped),
         cache_key=key if cache else None,
     )
-    from cogdex.index import arrays as A
-    from cogdex.index.store import spatial_order, write
+    from cogdex.index.store import write
 
-    table = A.take(built.table, spatial_order(built.table))  # the order the file will have
+    table = built.table  # already in the order the file keeps (see build_rows)
     if not cache:
         return Collection(table, meta, read_options=store_options)
     return Collection(table, meta, location=write(table, meta, path), read_options=store_options)

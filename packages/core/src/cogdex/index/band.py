@@ -86,10 +86,15 @@ class BandSource:
             self._decoded[i] = header
         return header
 
-    def decode_headers(self, indices: Sequence[int] | np.ndarray) -> None:
-        """Rebuild the headers of these records ahead of `header`, one Arrow slice per run
-        of consecutive records: per call overhead dominates a single row's rebuild."""
-        todo = np.unique(np.asarray(indices, np.int64))
+    def decode_headers(self, rows: Sequence[int] | np.ndarray) -> None:
+        """Rebuild ahead of `header` the headers of the records at these collection rows
+        (rows without this band are skipped), one Arrow slice per run of consecutive
+        records: per call overhead dominates a single row's rebuild."""
+        rows = np.asarray(rows, np.int64)
+        at = np.searchsorted(self.rows, rows)  # `rows` of a BandSource ascend
+        found = at < len(self.rows)
+        at = at[found][self.rows[at[found]] == rows[found]]
+        todo = np.unique(at)
         todo = todo[[int(i) not in self._decoded for i in todo]]
         if not len(todo):
             return

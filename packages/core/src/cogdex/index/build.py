@@ -352,7 +352,8 @@ def build_rows(
     strict: bool = False,
     progress: bool | None = None,
 ) -> Built:
-    """Fetch the headers of `items`' band assets and return the index rows."""
+    """Fetch the headers of `items`' band assets and return the index rows, in the order
+    the index file keeps them (year, then Hilbert order of the bbox centres)."""
     from cogdex.io import runtime
 
     if not items:
@@ -521,14 +522,14 @@ def _table(
     moments = np.array([_naive_utc(item_datetime(it)) for it in items], "datetime64[us]")
     order = order_of(bounds, moments)
     if not np.array_equal(order, np.arange(len(order))):
-        items, epsgs, crss = (
-            [items[i] for i in order],
-            [epsgs[i] for i in order],
-            [crss[i] for i in order],
-        )
-        geometries, bounds = [geometries[i] for i in order], bounds[order]
-        headers = {k: [v[i] for i in order] for k, v in headers.items()}
-        hrefs = {k: [v[i] for i in order] for k, v in hrefs.items()}
+
+        def pick(values: Sequence[Any]) -> list[Any]:
+            return [values[i] for i in order]
+
+        items, epsgs, crss, geometries = pick(items), pick(epsgs), pick(crss), pick(geometries)
+        bounds = bounds[order]
+        headers = {k: pick(v) for k, v in headers.items()}
+        hrefs = {k: pick(v) for k, v in hrefs.items()}
     bbox = pa.StructArray.from_arrays(
         [A.from_numpy(bounds[:, i], pa.float64()) for i in range(4)],
         fields=list(S.BBOX_TYPE),

@@ -113,10 +113,8 @@ async def sample(
 ) -> list[Samples]:
     """Sample every band of `sources` at every lon/lat point, in the collection `rows`."""
     positions = _positions(sources)
-    wanted = np.asarray(rows, np.int64)
-    for src, pos in zip(sources, positions, strict=True):
-        at = pos[wanted[wanted < len(pos)]]
-        src.decode_headers(at[at >= 0])
+    for src in sources:
+        src.decode_headers(rows)
     projected: dict[int | str, tuple[np.ndarray, np.ndarray]] = {}
     found: list[Samples] = []
     tiles: list[TileRead] = []

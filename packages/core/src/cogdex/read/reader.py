@@ -145,7 +145,7 @@ async def read_windows(
     pass `TileCache(0)` to read without keeping tiles. `on_window(i, array)` is called once
     per window as soon as its last tile is in, on the decode pool (so work on a finished
     window, a warp say, overlaps the fetch of the others); windows that need no tile are
-    handed over at the end.
+    handed over at once.
     """
     images = [r.image() for r in reads]
     plans = [plan_window(img, r.window, r.bands) for img, r in zip(images, reads, strict=True)]
@@ -158,11 +158,10 @@ async def read_windows(
             uses.setdefault(key, []).append(_Use(i, j))
             tiles.setdefault(key, (read.source, img))
     paster = _Paster(reads, images, plans, outs, on_window)
-    await _obtain(tiles, lambda key, tile: paster.paste(tile, uses[key]), cache)
     if on_window is not None:
         for i in np.flatnonzero(paster.remaining == 0).tolist():
-            if not paster.handed[i]:
-                on_window(i, outs[i])
+            on_window(i, outs[i])
+    await _obtain(tiles, lambda key, tile: paster.paste(tile, uses[key]), cache)
     return outs
 
 
@@ -334,7 +333,6 @@ class _Paster:
         self.outs = outs
         self.on_window = on_window
         self.remaining = np.array([int((~p.sparse).sum()) for p in plans], np.int64)
-        self.handed = np.zeros(len(plans), bool)
         self._lock = threading.Lock()
 
     def paste(self, tile: np.ndarray, uses: list[_Use]) -> None:
@@ -347,7 +345,6 @@ class _Paster:
             for use in uses:
                 self.remaining[use.read] -= 1
                 if self.remaining[use.read] == 0:
-                    self.handed[use.read] = True
                     done.append(use.read)
         for i in done:
             self.on_window(i, self.outs[i])

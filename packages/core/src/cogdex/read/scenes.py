@@ -56,9 +56,6 @@ class Slot:
         return self.grid if self.window is None else self.grid.window_grid(self.window)
 
 
-_NONE = np.zeros(0, np.int64)
-
-
 @dataclass(frozen=True, slots=True)
 class _Piece:
     """One file window to read for one slot: which bands of the output it fills."""
@@ -155,14 +152,13 @@ def plan(
 ) -> list[_Piece]:
     """The file windows every slot needs (one per slot, record and file)."""
     position = []
-    wanted = np.unique(np.concatenate([np.asarray(s.rows, np.int64) for s in slots] or [_NONE]))
+    wanted = sorted({r for s in slots for r in s.rows})
     for src in sources:
         n = int(src.rows.max()) + 1 if len(src.rows) else 0
         pos = np.full(n, -1, np.int64)
         pos[src.rows] = np.arange(len(src.rows))
         position.append(pos)
-        at = pos[wanted[wanted < n]]
-        src.decode_headers(at[at >= 0])
+        src.decode_headers(wanted)
     pieces: list[_Piece] = []
     warps: dict[tuple[G.Grid, G.Grid, G.Window | None], _Warp | None] = {}  # per scene
     for s, slot in enumerate(slots):
