@@ -18,10 +18,11 @@ import json
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Self
+from http.server import BaseHTTPRequestHandler
+from typing import Any
 from urllib.parse import parse_qs
 
+from tests.servers.background import BackgroundServer
 from tests.servers.tls import LocalTLS
 
 STORAGE_SCOPE = "https://storage.azure.com/.default"
@@ -32,10 +33,11 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-class AadTokenServer(ThreadingHTTPServer):
+class AadTokenServer(BackgroundServer):
     """The token endpoint on https://127.0.0.1:<port> (`authority`, what obstore's
     `authority_host` / `AZURE_AUTHORITY_HOST` take) for `client_id` in `tenant`."""
 
+    thread_name = "aad-token"
     daemon_threads = True
     request_queue_size = 1024
 
@@ -61,14 +63,6 @@ class AadTokenServer(ThreadingHTTPServer):
     @property
     def authority(self) -> str:
         return f"https://127.0.0.1:{self.server_address[1]}"
-
-    def start(self) -> Self:
-        threading.Thread(target=self.serve_forever, name="aad-token", daemon=True).start()
-        return self
-
-    def close(self) -> None:
-        self.shutdown()
-        self.server_close()
 
     def counts(self) -> tuple[int, int]:
         """(tokens granted, requests refused) so far."""

@@ -17,10 +17,10 @@ import base64
 import datetime as dt
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Self
 
+from tests.servers.background import BackgroundServer
 from tests.servers.http_range import RangeHandler, RangeServer
 from tests.servers.tls import LocalTLS
 
@@ -140,9 +140,10 @@ class _EdlHandler(BaseHTTPRequestHandler):
         pass
 
 
-class EdlServer(ThreadingHTTPServer):
+class EdlServer(BackgroundServer):
     """Earthdata Login's token API on https://127.0.0.1:<port> for one user."""
 
+    thread_name = "edl"
     daemon_threads = True
 
     def __init__(self, tls: LocalTLS, user: str, password: str, token: str):
@@ -157,11 +158,3 @@ class EdlServer(ThreadingHTTPServer):
     def host(self) -> str:
         """What `EARTHDATA_HOST` takes."""
         return f"127.0.0.1:{self.server_address[1]}"
-
-    def start(self) -> Self:
-        threading.Thread(target=self.serve_forever, name="edl", daemon=True).start()
-        return self
-
-    def close(self) -> None:
-        self.shutdown()
-        self.server_close()

@@ -17,9 +17,10 @@ import json
 import re
 import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Self
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import quote
+
+from tests.servers.background import BackgroundServer
 
 SAS_VERSION = "2021-08-06"
 _PATH = re.compile(r"^/api/sas/v1/token/(?P<account>[a-z0-9]+)/(?P<container>[a-z0-9-]+)$")
@@ -56,9 +57,10 @@ def container_sas(account: str, key: str, container: str, expiry: dt.datetime) -
     return "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
 
 
-class SasTokenServer(ThreadingHTTPServer):
+class SasTokenServer(BackgroundServer):
     """The token API on 127.0.0.1 in a thread; `sas_url` is what `PC_SDK_SAS_URL` takes."""
 
+    thread_name = "pc-sas-api"
     daemon_threads = True
     request_queue_size = 1024
 
@@ -75,14 +77,6 @@ class SasTokenServer(ThreadingHTTPServer):
     @property
     def sas_url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/api/sas/v1/token"
-
-    def start(self) -> Self:
-        threading.Thread(target=self.serve_forever, name="pc-sas-api", daemon=True).start()
-        return self
-
-    def close(self) -> None:
-        self.shutdown()
-        self.server_close()
 
     def mint(self, account: str, container: str, subscription_key: str | None) -> dict[str, str]:
         # Whole seconds: a SAS expiry has no fraction, and the two must agree.
