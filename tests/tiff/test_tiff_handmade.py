@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import imagecodecs
@@ -163,3 +164,22 @@ def test_geokey_variants_give_gdals_crs(
     assert tif.epsg == epsg
     assert tif.crs.equals(gdal), f"{tif.crs.to_wkt()}\n!=\n{gdal.to_wkt()}"
     assert word in tif.crs.to_wkt()
+
+
+@pytest.mark.parametrize(
+    ("compression", "encode"), [(8, imagecodecs.zlib_encode), (5, imagecodecs.lzw_encode)]
+)
+def test_strips_that_decode_to_more_rows_than_they_hold(
+    compression: int, encode: Callable[[bytes], bytes], tmp_path: Path
+) -> None:
+    """Some writers compress whole blocks past the image's last row; readers keep the rows
+    the strip holds (the decoder's own buffer is too small, so it falls back to a growing one)."""
+    image = np.arange(16 * 8, dtype=np.uint16).reshape(8, 16) * 7
+    padded = np.vstack([image, np.full((4, 16), 9, np.uint16)])
+    diffs = np.diff(padded.astype(np.int32), axis=1, prepend=0).astype(np.uint16)
+    strips = [encode(diffs[0:6].tobytes()), encode(diffs[4:12].tobytes())]  # 2 and 4 rows extra
+    entries = _basic(16, 8, 16, 4)
+    entries[T.COMPRESSION] = (3, [compression])
+    entries[T.PREDICTOR] = (3, [2])
+    ours = _compare_with_gdal(tiff(entries, strips), tmp_path / "long.tif")
+    assert np.array_equal(ours[0], image)

@@ -25,9 +25,9 @@ Decoder = Callable[[bytes], np.ndarray]
 
 
 # Codecs that yield a byte stream to be laid out as samples (the others yield images).
-def _inflate(data: bytes, out: int | None = None) -> bytes:
+def _inflate(data: bytes, out: np.ndarray | None = None) -> np.ndarray | bytes:
     """Deflate with libdeflate (about twice zlib's speed), falling back to zlib for the
-    streams libdeflate refuses (a size hint too small, trailing garbage GDAL tolerates)."""
+    streams libdeflate refuses."""
     if out is not None:
         try:
             return imagecodecs.deflate_decode(data, out=out)
@@ -200,9 +200,15 @@ def _stream_decoder(level: Level, byte_order: str, samples: int) -> Decoder:
         assert codec is not None
         if comp == T.NONE:
             buf = data
+        elif tile_bytes <= _MAX_RATIO * len(data) + 65536:
+            # Decode into one array of our own, so the predictor below can run in place: a
+            # second tile-sized allocation costs as much as the predictor itself.
+            try:
+                buf = codec(data, out=np.empty(tile_bytes, np.uint8))
+            except RuntimeError:  # more bytes than the tile holds: let the codec grow a buffer
+                buf = codec(data)
         else:
-            hint = tile_bytes if tile_bytes <= _MAX_RATIO * len(data) + 65536 else None
-            buf = codec(data, out=hint)
+            buf = codec(data)
         rows = min(len(buf) // row_bytes, height)
         if rows == 0:
             raise DecodeError(f"tile decoded to {len(buf)} bytes, less than one row")
@@ -211,14 +217,21 @@ def _stream_decoder(level: Level, byte_order: str, samples: int) -> Decoder:
                 bytes(buf[: rows * row_bytes]), out_dtype, bits, runlen=values_per_row
             )
             return flat.reshape(rows, width, samples)
-        arr = np.frombuffer(buf, stored, count=rows * values_per_row).reshape(rows, width, -1)
+        owned = isinstance(buf, np.ndarray)  # ours to change in place (else: a codec's bytes)
+        if owned:
+            arr = buf[: rows * row_bytes].view(stored)
+        else:
+            arr = np.frombuffer(buf, stored, count=rows * values_per_row)
+        arr = arr.reshape(rows, width, -1)
         if predictor == T.PREDICTOR_FLOAT:
-            arr = imagecodecs.floatpred_decode(arr, axis=-2)
+            arr, owned = imagecodecs.floatpred_decode(arr, axis=-2), True
         if not arr.dtype.isnative:
-            arr = arr.astype(native)
+            arr = (arr.byteswap(inplace=True) if owned else arr.byteswap()).view(native)
+            owned = True
         if predictor == T.PREDICTOR_HORIZONTAL:
             # libtiff differences the bit patterns as unsigned integers, floats included.
-            arr = imagecodecs.delta_decode(arr.view(unsigned), axis=-2).view(native)
+            raw = arr.view(unsigned)
+            arr = imagecodecs.delta_decode(raw, axis=-2, out=raw if owned else None).view(native)
         if complex_out:
             arr = arr.astype(np.float32 if out_dtype == np.complex64 else np.float64)
             arr = arr.view(out_dtype)
