@@ -170,7 +170,11 @@ def test_float_with_nan_nodata_matches_gdal(resampling):
     gdal = gdal_warp(data, source, target, resampling=resampling, nodata=np.nan)
     assert mine.dtype == np.float32
     assert np.array_equal(valid, ~np.isnan(gdal[0])) and np.isnan(mine[0][~valid]).all()
-    assert np.array_equal(mine[:, valid], gdal[:, valid])
+    if resampling == "nearest":
+        assert np.array_equal(mine[:, valid], gdal[:, valid])
+    else:  # UTM coordinates are ours, not PROJ's (within 1e-9 m): weights differ in last bits
+        np.testing.assert_array_max_ulp(mine[:, valid], gdal[:, valid], maxulp=4)
+        assert np.mean(mine[:, valid] != gdal[:, valid]) < 0.001
 
 
 @pytest.mark.parametrize("resampling", ["nearest", "bilinear"])

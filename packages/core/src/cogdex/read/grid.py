@@ -10,7 +10,9 @@ reproduces GDAL's approximate transformer so that warps agree with GDAL's bit fo
 Conventions (GDAL's): transforms are (a, b, c, d, e, f) mapping pixel (col, row) corners to
 CRS coordinates, x = a*col + b*row + c, y = d*col + e*row + f; pixel (i, j) covers [i, i+1)
 x [j, j+1) and its centre is (i + 0.5, j + 0.5). Coordinates go through pyproj with
-`always_xy`, so geographic CRSs are (lon, lat) whatever their axis order.
+`always_xy`, so geographic CRSs are (lon, lat) whatever their axis order; between WGS 84,
+its UTM zones and Web Mercator they go through `projections` instead, so reads of the usual
+collections never import pyproj.
 """
 
 from __future__ import annotations
@@ -19,14 +21,19 @@ import copy
 import math
 import os
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal, NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
-import pyproj
 import shapely
+
+from cogdex.read import projections
+
+if TYPE_CHECKING:
+    import pyproj
 
 Affine = tuple[float, float, float, float, float, float]
 Bounds = tuple[float, float, float, float]
@@ -53,7 +60,8 @@ class Window(NamedTuple):
 
 def _normalise_crs(crs: int | str | pyproj.CRS) -> int | str:
     """An EPSG code when the CRS is exactly one, else the string as given (or WKT)."""
-    if isinstance(crs, pyproj.CRS):
+    proj = sys.modules.get("pyproj")  # a pyproj.CRS exists only once pyproj is imported
+    if proj is not None and isinstance(crs, proj.CRS):
         code = crs.to_epsg(min_confidence=100)
         return code if code is not None else crs.to_wkt()
     if isinstance(crs, bool) or not isinstance(crs, int | np.integer | str):
@@ -67,23 +75,35 @@ def _normalise_crs(crs: int | str | pyproj.CRS) -> int | str:
 @lru_cache(maxsize=256)
 def to_crs(crs: int | str) -> pyproj.CRS:
     """The pyproj CRS of a grid's `crs` value, built once per process."""
+    import pyproj
+
     return pyproj.CRS.from_user_input(crs)
 
 
 @lru_cache(maxsize=1024)
 def same_crs(a: int | str, b: int | str) -> bool:
     """Whether two CRS values describe the same coordinates (names and axis order aside)."""
-    return a == b or to_crs(a).equals(to_crs(b), ignore_axis_order=True)
+    if a == b:
+        return True
+    if projections.known(a) and projections.known(b):
+        return False  # distinct built-in codes are distinct coordinate systems
+    return to_crs(a).equals(to_crs(b), ignore_axis_order=True)
 
 
 @lru_cache(maxsize=256)
-def transformer(src: int | str, dst: int | str) -> pyproj.Transformer:
-    """The (lon, lat)-ordered transformer from `src` to `dst`, built once per process.
+def transformer(src: int | str, dst: int | str) -> projections.Transform | pyproj.Transformer:
+    """The (lon, lat)-ordered transformer from `src` to `dst`, built once per process:
+    `projections.builtin` where it has one, else pyproj's.
 
     Sharing it between threads is safe: since pyproj 3.1 a `Transformer` keeps one PROJ
     object per thread (`TransformerLocal`, a `threading.local`), so concurrent calls never
     share PROJ state. The caches are cleared in a forked child, which builds its own.
     """
+    builtin = projections.builtin(src, dst)
+    if builtin is not None:
+        return builtin
+    import pyproj
+
     return pyproj.Transformer.from_crs(to_crs(src), to_crs(dst), always_xy=True)
 
 

@@ -1,4 +1,4 @@
-"""Resample a source array onto a target `Grid`: nearest or bilinear, pyproj + numpy only.
+"""Resample a source array onto a target `Grid`: nearest or bilinear, numpy only.
 
 The rules are GDAL's warper's, down to its float arithmetic, so that results match
 `rasterio.warp.reproject` bit for bit (docs/warp.md has the measurements): a target pixel
