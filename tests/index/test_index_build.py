@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import http.server
 import json
+import sys
 import threading
 from pathlib import Path
 from typing import ClassVar
@@ -407,3 +408,29 @@ def test_catalog_build_needs_the_cloud_extra(tmp_path):
         plugins.register(azure, name="azure")
     with pytest.raises(BuildError, match=r"has no band\(s\) \['B99'\]"):
         cogdex.build("earthsearch/sentinel-2-l2a", name="es", bands=["B99"], cache_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("platform", "env", "expected"),
+    [
+        ("linux", {}, "{home}/.cache/cogdex"),
+        ("linux", {"XDG_CACHE_HOME": "/x/cache"}, "/x/cache/cogdex"),
+        ("linux", {"XDG_CACHE_HOME": "  "}, "{home}/.cache/cogdex"),  # blank: as unset
+        ("darwin", {"XDG_CACHE_HOME": "/x/cache"}, "{home}/Library/Caches/cogdex"),
+        ("win32", {"LOCALAPPDATA": "/x/local"}, "/x/local/cogdex/Cache"),
+        ("linux", {"COGDEX_CACHE_DIR": "/x/mine", "XDG_CACHE_HOME": "/x/cache"}, "/x/mine"),
+    ],
+)
+def test_default_cache_folder_follows_each_platforms_convention(
+    platform: str, env: dict[str, str], expected: str, monkeypatch, tmp_path
+) -> None:
+    from cogdex.index.cache import cache_root
+
+    for name in ("COGDEX_CACHE_DIR", "XDG_CACHE_HOME", "LOCALAPPDATA"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(sys, "platform", platform)
+    assert cache_root() == Path(expected.format(home=tmp_path))
+    assert cache_root(tmp_path / "given") == tmp_path / "given"

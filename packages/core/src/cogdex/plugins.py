@@ -46,10 +46,9 @@ def _environment_key() -> list:
 
 
 def _cache_file() -> str:
-    import platformdirs
+    from cogdex.index.cache import cache_root
 
-    folder = os.environ.get("COGDEX_CACHE_DIR") or platformdirs.user_cache_dir("cogdex")
-    return os.path.join(folder, "entry-points.json")
+    return str(cache_root() / "entry-points.json")
 
 
 def _scan() -> list[EntryPoint]:

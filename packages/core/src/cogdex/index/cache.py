@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,14 +28,24 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """`cache_dir`, else `$COGDEX_CACHE_DIR`, else the platform's per-user cache folder."""
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
     env = os.environ.get(ENV)
     if env:
         return Path(env).expanduser()
-    import platformdirs
+    return _user_cache_dir()
 
-    return Path(platformdirs.user_cache_dir("cogdex", appauthor=False))
+
+def _user_cache_dir() -> Path:
+    """The platform's convention (platformdirs' answers, without its ~20 ms import)."""
+    if sys.platform == "win32":
+        local = os.environ.get("LOCALAPPDATA") or os.path.expanduser(r"~\AppData\Local")
+        return Path(local, "cogdex", "Cache")
+    if sys.platform == "darwin":
+        return Path("~/Library/Caches/cogdex").expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    return Path(xdg if xdg.strip() else os.path.expanduser("~/.cache"), "cogdex")
 
 
 def check_name(name: str) -> str:
