@@ -91,7 +91,7 @@ def plan_slots(
     shapes = as_geometries(geometries, geometry_crs)
     sources = [collection.band_source(b) for b in names]
     hits = _footprint_hits(collection, shapes)
-    table = collection.to_arrow()
+    table = collection._light()  # ids, dates and keys: no assets, no geo metadata
     grids: list[G.Grid | None] = []
     for shape, rows in zip(shapes, hits, strict=True):
         anchor = _anchor(sources, rows)
@@ -283,7 +283,7 @@ def sample_points(
     lon, lat, point_ids = as_points(points, geometry_crs, x_column=x_column, y_column=y_column,
                                     id_column=id_column)  # fmt: skip
     sources = [collection.band_source(b) for b in names]
-    table = collection.to_arrow()
+    table = collection._light()  # ids, dates and keys: no assets, no geo metadata
     rows = _rows_near(table, lon, lat)
     dtype = output_dtype(sources, rows.tolist() or None)
     fill = default_fill(sources, dtype, None)

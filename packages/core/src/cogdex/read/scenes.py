@@ -77,7 +77,7 @@ def output_dtype(sources: Sequence[BandSource], rows: Sequence[int] | None = Non
         first = src.level_start[:-1]
         if rows is not None:
             first = first[np.isin(src.rows, np.asarray(rows, dtype=np.int64))]
-        found[src.band] = set(np.unique(np.asarray(src.dtype, dtype=object)[first]).tolist())
+        found[src.band] = set(np.asarray(src.dtype, dtype=object)[first].tolist())
     all_types = set().union(*found.values()) if found else set()
     if len(all_types) > 1:
         detail = ", ".join(f"{n}: {'/'.join(sorted(t))}" for n, t in found.items())
