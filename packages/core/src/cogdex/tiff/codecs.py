@@ -36,27 +36,40 @@ def _inflate(data: bytes, out: np.ndarray | None = None) -> np.ndarray | bytes:
     return imagecodecs.zlib_decode(data, out=out)
 
 
-_STREAM_CODECS: dict[int, Callable[..., bytes]] = {
-    T.NONE: lambda data, out=None: data,
-    T.LZW: imagecodecs.lzw_decode,
-    T.ADOBE_DEFLATE: _inflate if imagecodecs.DEFLATE.available else imagecodecs.zlib_decode,
-    T.DEFLATE: _inflate if imagecodecs.DEFLATE.available else imagecodecs.zlib_decode,
-    T.PACKBITS: imagecodecs.packbits_decode,
-    T.ZSTD: imagecodecs.zstd_decode,
-    T.LZMA: imagecodecs.lzma_decode,
+# imagecodecs loads each codec's extension module on first access (~2 ms each), so the
+# tables hold names, resolved when a level's decoder is built.
+_STREAM_CODECS: dict[int, str] = {
+    T.NONE: "",
+    T.LZW: "lzw_decode",
+    T.ADOBE_DEFLATE: "inflate",
+    T.DEFLATE: "inflate",
+    T.PACKBITS: "packbits_decode",
+    T.ZSTD: "zstd_decode",
+    T.LZMA: "lzma_decode",
 }
-_IMAGE_CODECS: dict[int, Callable[..., np.ndarray]] = {
-    T.JPEG2000: imagecodecs.jpeg2k_decode,
-    T.JPEGXL: imagecodecs.jpegxl_decode,
-    T.JPEGXL_DNG: imagecodecs.jpegxl_decode,
-    T.PNG: imagecodecs.png_decode,
+_IMAGE_CODECS: dict[int, str] = {
+    T.JPEG2000: "jpeg2k_decode",
+    T.JPEGXL: "jpegxl_decode",
+    T.JPEGXL_DNG: "jpegxl_decode",
+    T.PNG: "png_decode",
 }
 _OTHER_CODECS = frozenset({T.JPEG, T.LERC, T.WEBP})
-_FAX_CODECS = {
-    T.CCITT_RLE: imagecodecs.ccittrle_decode,
-    T.CCITT_FAX3: imagecodecs.ccittfax3_decode,
-    T.CCITT_FAX4: imagecodecs.ccittfax4_decode,
+_FAX_CODECS: dict[int, str] = {
+    T.CCITT_RLE: "ccittrle_decode",
+    T.CCITT_FAX3: "ccittfax3_decode",
+    T.CCITT_FAX4: "ccittfax4_decode",
 }
+
+
+def _stream_codec(comp: int) -> Callable[..., np.ndarray | bytes]:
+    name = _STREAM_CODECS[comp]
+    if name == "":
+        return lambda data, out=None: data
+    if name == "inflate":
+        return _inflate if imagecodecs.DEFLATE.available else imagecodecs.zlib_decode
+    return getattr(imagecodecs, name)
+
+
 # Bit order matters only for codecs that read the raw bit stream as stored.
 _BITREV_CODECS = frozenset({T.NONE, T.PACKBITS, T.CCITT_RLE, T.CCITT_FAX3, T.CCITT_FAX4})
 
@@ -167,7 +180,8 @@ def decoder(level: Level, byte_order: str) -> Decoder:
             return imagecodecs.webp_decode(data, hasalpha=alpha)
 
         return _image_decoder(webp, width, height, samples, out_dtype)
-    return _image_decoder(_IMAGE_CODECS[comp], width, height, samples, out_dtype)
+    function = getattr(imagecodecs, _IMAGE_CODECS[comp])
+    return _image_decoder(function, width, height, samples, out_dtype)
 
 
 def _stream_decoder(level: Level, byte_order: str, samples: int) -> Decoder:
@@ -188,8 +202,8 @@ def _stream_decoder(level: Level, byte_order: str, samples: int) -> Decoder:
     predictor = level.predictor
     native = stored.newbyteorder("=")
     unsigned = np.dtype(f"u{native.itemsize}")
-    fax = _FAX_CODECS.get(comp)
-    codec = _STREAM_CODECS.get(comp)
+    fax = getattr(imagecodecs, _FAX_CODECS[comp]) if comp in _FAX_CODECS else None
+    codec = _stream_codec(comp) if comp in _STREAM_CODECS else None
 
     def decode(data: bytes) -> np.ndarray:
         if reverse_bits:
