@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -118,3 +120,46 @@ def test_catalog_ships_the_seed_list():
     assert seed <= ids
     naip = plugins.dataset("earthsearch/naip")
     assert naip.requester_pays and naip.cloud == "aws" and naip.band_index["NIR"] == 3
+
+
+_LIST_PLUGINS = """
+import json, sys
+from cogdex import plugins
+names = [name for name, *_ in plugins.entry_points()]
+print(json.dumps({"names": names, "scanned": "importlib.metadata" in sys.modules}))
+"""
+
+
+def _list_plugins(site: Path, script_dir: Path, cache: Path) -> dict:
+    """Entry points as a fresh process run from `script_dir` sees them, with `site` (named
+    like an install folder) on PYTHONPATH, and whether it scanned the distributions."""
+    script = script_dir / "list_plugins.py"
+    script.write_text(_LIST_PLUGINS)
+    env = {**os.environ, "PYTHONPATH": str(site), "COGDEX_CACHE_DIR": str(cache)}
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def _install(site: Path, name: str) -> None:
+    """A distribution with one `cogdex` entry point, laid out as installers do."""
+    info = site / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[cogdex]\n{name} = {name}\n")
+    (site / f"{name}.py").write_text("")
+
+
+def test_entry_point_cache_follows_installs_not_the_scripts_folder(tmp_path: Path) -> None:
+    site, work, cache = tmp_path / "site-packages", tmp_path / "work", tmp_path / "cache"
+    site.mkdir()
+    work.mkdir()
+    _install(site, "first_plugin")
+    found = _list_plugins(site, work, cache)
+    assert found["scanned"] and "first_plugin" in found["names"]
+    (work / "output.csv").write_text("a notebook writing next to itself")
+    again = _list_plugins(site, work, cache)
+    assert not again["scanned"] and again["names"] == found["names"]  # the cache held
+    _install(site, "second_plugin")
+    after = _list_plugins(site, work, cache)
+    assert after["scanned"] and {"first_plugin", "second_plugin"} <= set(after["names"])

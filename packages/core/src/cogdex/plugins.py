@@ -2,8 +2,13 @@
 
 Finding entry points means reading the metadata of every installed distribution (~70 ms in
 a data-science environment, paid by every short-lived job), so the list is cached on disk,
-keyed by the modification times of the folders on `sys.path`: installing or removing a
-distribution changes its folder's time, which invalidates the cache.
+keyed by the interpreter, the install folders on `sys.path` and the modification times of
+the folders that hold distributions: installing or removing one changes its folder's time,
+which invalidates the cache. Other `sys.path` folders (a script's or notebook's own, whose
+times change with every file written there) do not take part, so a distribution placed in a
+folder that held none and is not a site-packages (`pip install --target` into a
+`PYTHONPATH` folder) is found once the cache file, `entry-points.json` in the cache folder,
+is removed.
 """
 
 from __future__ import annotations
@@ -35,14 +40,22 @@ EntryPoint = tuple[str, str, str, str]
 _distributions: dict[str, tuple[str, str]] = {}
 
 
-def _environment_key() -> list:
-    key: list = [sys.executable]
-    for folder in sys.path:
+_INSTALL_FOLDERS = ("site-packages", "dist-packages")
+
+
+def _install_folders() -> list[str]:
+    """The `sys.path` folders that installers write distributions into."""
+    return [p for p in sys.path if os.path.basename(os.path.normpath(p)) in _INSTALL_FOLDERS]
+
+
+def _times(folders: list[str]) -> dict[str, int | None]:
+    times: dict[str, int | None] = {}
+    for folder in folders:
         try:
-            key.append([folder, os.stat(folder or ".").st_mtime_ns])
+            times[folder] = os.stat(folder).st_mtime_ns
         except OSError:
-            continue
-    return key
+            times[folder] = None
+    return times
 
 
 def _cache_file() -> str:
@@ -51,34 +64,47 @@ def _cache_file() -> str:
     return str(cache_root() / "entry-points.json")
 
 
-def _scan() -> list[EntryPoint]:
+def _scan() -> tuple[list[EntryPoint], list[str]]:
+    """The `cogdex` entry points of every distribution, and the folders holding them all."""
     from importlib.metadata import distributions
 
     found: dict[str, EntryPoint] = {}
+    folders: set[str] = set()
     for dist in distributions():
+        folders.add(os.fspath(dist.locate_file("")))
         for ep in dist.entry_points:
             if ep.group == hookspecs.PROJECT:
                 found.setdefault(ep.name, (ep.name, ep.value, dist.metadata["name"], dist.version))
-    return sorted(found.values())
+    return sorted(found.values()), sorted(folders)
 
 
 def entry_points() -> list[EntryPoint]:
     """The installed `cogdex` entry points (from the on-disk cache when still valid)."""
-    key = _environment_key()
     path = _cache_file()
+    installs = _install_folders()
     try:
         with open(path) as f:
             cached = json.load(f)
-        if cached["key"] == key:
+        if (
+            cached["executable"] == sys.executable
+            and cached["installs"] == installs
+            and cached["folders"] == _times(list(cached["folders"]))
+        ):
             return [tuple(e) for e in cached["entry_points"]]  # type: ignore[misc]
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         pass
-    found = _scan()
+    found, folders = _scan()
+    entry = {
+        "executable": sys.executable,
+        "installs": installs,
+        "folders": _times(sorted({*folders, *installs})),
+        "entry_points": found,
+    }
     try:  # best effort: a read-only cache folder only costs the scan next time
         os.makedirs(os.path.dirname(path), exist_ok=True)
         tmp = f"{path}.{os.getpid()}.tmp"
         with open(tmp, "w") as f:
-            json.dump({"key": key, "entry_points": found}, f)
+            json.dump(entry, f)
         os.replace(tmp, path)
     except OSError:
         pass
