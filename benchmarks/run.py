@@ -4,8 +4,9 @@
 
 Reports per candidate the whole-process wall time (interpreter start and imports included,
 measured from outside), the HTTP requests nginx logged, and the candidate's own JSON fields;
-then ratios against the baseline candidate measured in the same run, and whether every
-candidate's output digest agrees. Results go to bench-results/<scenario>-rtt<N>.json.
+then ratios against the baseline candidate measured in the same run (median over median,
+and paired: round by round, with its interquartile range), and whether every candidate's
+output digest agrees. Results go to bench-results/<scenario>-rtt<N>.json.
 """
 
 from __future__ import annotations
@@ -160,6 +161,16 @@ def summarize(name: str, runs: list[dict]) -> dict:
     }
 
 
+def paired_ratio(runs: list[dict], base: list[dict]) -> tuple[float, float, float]:
+    """Quartiles of wall / baseline wall taken round by round: both ran back to back, so
+    the machine's load in that round cancels out, unlike in a ratio of two medians."""
+    ratios = [r["wall_s"] / b["wall_s"] for r, b in zip(runs, base, strict=True)]
+    if len(ratios) < 2:
+        return ratios[0], ratios[0], ratios[0]
+    low, mid, high = statistics.quantiles(ratios, n=4)
+    return low, mid, high
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("scenario", choices=sorted(SCENARIOS))
@@ -182,6 +193,9 @@ def main() -> None:
             for c, done in zip(candidates, runs, strict=True):
                 done.append(run_once(c, env))
     rows = [summarize(c.name, done) for c, done in zip(candidates, runs, strict=True)]
+    base_runs = next(done for c, done in zip(candidates, runs, strict=True) if c.baseline)
+    for r in rows:
+        r["paired"] = paired_ratio(r["runs"], base_runs)
     for r in rows:
         print(
             f"{r['candidate']:24s} {r['median_s']:7.3f} s ({r['min_s']:.3f}-{r['max_s']:.3f})"
@@ -193,17 +207,19 @@ def main() -> None:
     print(f"\n{a.scenario}, RTT {a.rtt} ms, median of {a.repeat} cold processes")
     rate = all("points_per_s" in r["runs"][-1] for r in rows)
     extra = " points/s (ratio) |" if rate else ""
-    print(f"| candidate | wall (s) | vs baseline | HTTP requests |{extra}")
-    print("|---|---|---|---|" + ("---|" if rate else ""))
+    print(f"| candidate | wall (s) | vs baseline | paired (IQR) | HTTP requests |{extra}")
+    print("|---|---|---|---|---|" + ("---|" if rate else ""))
     for r in rows:
         cells = ""
         if rate:
             pps = statistics.median(x["points_per_s"] for x in r["runs"])
             base_pps = statistics.median(x["points_per_s"] for x in base["runs"])
             cells = f" {pps:,.0f} ({pps / base_pps:.1f}x) |"
+        low, mid, high = r["paired"]
         print(
             f"| {r['candidate']} | {r['median_s']:.3f} ({r['min_s']:.3f}-{r['max_s']:.3f}) "
-            f"| {r['median_s'] / base['median_s']:.2f}x | {r['http_requests']} |{cells}"
+            f"| {r['median_s'] / base['median_s']:.2f}x | {mid:.2f}x ({low:.2f}-{high:.2f}) "
+            f"| {r['http_requests']} |{cells}"
         )
     print(f"outputs agree: {len(digests) <= 1} ({', '.join(sorted(digests))})")
     out = REPO / "bench-results" / f"{a.scenario}-rtt{a.rtt}.json"
