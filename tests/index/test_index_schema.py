@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
+import shapely
 
 from cogdex.errors import IndexSchemaError
 from cogdex.index import schema as S
+from cogdex.index.store import geo_metadata
 from cogdex.tiff.header import parse_header
 from cogdex.tiff.model import Georeference, Level, TIFFHeader
 from tests.tiff.fixtures_tiff import generate
@@ -132,3 +134,22 @@ def test_validate_names_each_missing_column_and_field() -> None:
         "assets.nir (bands B08) is missing",
     ):
         assert expected in text
+
+
+def test_geometry_types_read_from_iso_and_extended_wkb_headers() -> None:
+    polygon = shapely.box(0, 0, 1, 1)
+    point_z = shapely.Point(1, 2, 3)
+    wkb = [
+        shapely.to_wkb(polygon),
+        None,
+        shapely.to_wkb(point_z, flavor="iso"),
+        shapely.to_wkb(point_z, flavor="extended", byte_order=0),  # big-endian, EWKB Z flag
+    ]
+    bbox = pa.array([dict.fromkeys(("xmin", "ymin", "xmax", "ymax"), 0.0)] * len(wkb))
+
+    def types(rows: slice) -> list[str]:
+        table = pa.table({"geometry": pa.array(wkb[rows], pa.binary()), "bbox": bbox[rows]})
+        return geo_metadata(table)["columns"]["geometry"]["geometry_types"]
+
+    assert types(slice(None)) == ["Point Z", "Polygon"]
+    assert types(slice(3, 4)) == ["Point Z"]  # the flag alone marks Z

@@ -3,8 +3,8 @@ plain build and read paths skip pyarrow.compute and pyproj too.
 
 pyarrow imports pandas (when installed, as here) the first time its pandas-compatible
 converter runs (`to_numpy()`, `pa.array(...)`, `Table.take(ndarray)`): ~0.3 s of every
-short-lived job; pyarrow.compute costs ~0.05 s and pyproj ~0.1 s. Each scenario runs in a fresh
-interpreter and checks `sys.modules` at its end.
+short-lived job; pyarrow.compute costs ~0.05 s, pyproj ~0.1 s and numpy.ma ~0.01 s.
+Each scenario runs in a fresh interpreter and checks `sys.modules` at its end.
 """
 
 from __future__ import annotations
@@ -76,6 +76,6 @@ def test_reading_pixels_of_a_whole_loaded_index_skips_pyarrow_compute(pixel_coll
         assert coll.get_numpy({AOI}, ["B04", "B08"]).size
         assert len(coll.sample_points(([78.0], [20.0]), ["B04"]))
         """,
-        also=("pyarrow.compute", "pyproj"),
+        also=("pyarrow.compute", "pyproj", "numpy.ma"),  # np.unique imports numpy.ma
     )
     assert len(pixel_coll.epsg_codes) == 2

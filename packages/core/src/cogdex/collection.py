@@ -261,7 +261,7 @@ class Collection:
         table = self._rows()
         footprints = shapely.from_wkb(A.to_numpy(table.column("geometry")))
         tree = shapely.STRtree(footprints)
-        hit = np.unique(tree.query(shapes, predicate="intersects")[1])
+        hit = A.distinct(tree.query(shapes, predicate="intersects")[1])
         return self._derive(A.take(table, np.sort(hit)))
 
     def head(self, n: int = 5) -> Collection:

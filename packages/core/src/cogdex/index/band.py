@@ -94,7 +94,7 @@ class BandSource:
         at = np.searchsorted(self.rows, rows)  # `rows` of a BandSource ascend
         found = at < len(self.rows)
         at = at[found][self.rows[at[found]] == rows[found]]
-        todo = np.unique(at)
+        todo = A.distinct(at)
         todo = todo[[int(i) not in self._decoded for i in todo]]
         if not len(todo):
             return

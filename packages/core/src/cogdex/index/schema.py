@@ -214,8 +214,9 @@ def _levels_from_arrow(struct: pa.StructArray, *, with_mask: bool) -> list[Level
     for name in ("ycbcr_subsampling", "extra_samples", "lerc_parameters"):
         kw[name] = [tuple(v or ()) for v in kw[name]]
     masks: list[Level | None] = [None] * n
-    if with_mask:
-        masks = _levels_from_arrow(struct.field("mask"), with_mask=False)
+    mask = struct.field("mask") if with_mask else None
+    if mask is not None and mask.null_count < len(mask):  # most files have no mask at all
+        masks = _levels_from_arrow(mask, with_mask=False)
     valid = A.valid(struct)
     out: list[Level | None] = []
     for i in range(n):

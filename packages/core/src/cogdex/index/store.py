@@ -83,8 +83,9 @@ def _geometry_types(column: pa.ChunkedArray) -> list[str]:
             b[0] | (b[1] << 8) | (b[2] << 16) | (b[3] << 24),
             b[3] | (b[2] << 8) | (b[1] << 16) | (b[0] << 24),
         )
-        for c in np.unique(code & 0x0FFFFFFF):
-            base, dims = int(c) % 1000, int(c) // 1000
+        for c in A.distinct(code).tolist():
+            iso = c & 0x0FFFFFFF  # ISO codes count dimensions in thousands, EWKB sets flags
+            base, dims = iso % 1000, iso // 1000
             name = _WKB_NAMES.get(base)
             if name:
                 found.add(name + (" Z" if dims in (1, 3) or c & 0x80000000 else ""))
@@ -201,7 +202,7 @@ def write(
     if not np.array_equal(order, np.arange(len(table))):
         table = A.take(table, order)
     years = _years(table) if len(table) else np.zeros(0, np.int64)
-    distinct = np.unique(years)
+    distinct = A.distinct(years)
     if partition is None:
         partition = len(table) > PARTITION_ROWS and len(distinct) > 1
     dest = os.fspath(destination)

@@ -451,9 +451,10 @@ class CoordinateMap:
             return
         lines, exact = _scanline_pieces(source, target, approx_error, rows)
         seg, first, slope = lines[0]
-        candidates = np.unique(
+        candidates = np.sort(
             np.concatenate([_edge_candidates(*line, source.shape, target.width) for line in lines])
         )
+        candidates = candidates[np.diff(candidates, prepend=-1) != 0]  # distinct (indices >= 0)
         r, c = np.divmod(candidates, target.width)
         in_window = (c >= cols.start) & (c < cols.stop)
         r, c = r[in_window], c[in_window]

@@ -57,7 +57,7 @@ def plan_window(level: Level, window: Window, bands: Sequence[int]) -> TilePlan:
     cols = np.arange(c0 // tw, (c0 + w - 1) // tw + 1, dtype=np.int64)
     rows = np.arange(r0 // th, (r0 + h - 1) // th + 1, dtype=np.int64)
     if level.planar == 2:
-        planes = np.unique(np.asarray(bands, dtype=np.int64))
+        planes = np.array(sorted(set(bands)), dtype=np.int64)
     else:
         planes = np.zeros(1, dtype=np.int64)
     plane, row, col = (a.ravel() for a in np.meshgrid(planes, rows, cols, indexing="ij"))
