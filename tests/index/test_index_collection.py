@@ -162,6 +162,33 @@ def test_band_source_columns_match_the_headers(coll):
     assert src.tile_offsets.dtype == np.uint64
 
 
+def test_band_sources_of_a_lazy_index_read_only_their_assets(coll, tmp_path):
+    """Loaded lazily, the reader's columns come from just the wanted assets' headers, and
+    equal those of the fully loaded rows."""
+    path = coll.export(tmp_path / "lazy.parquet")
+    lazy = cogdex.load(path).subset(cloud_cover_lt=100)
+    eager = cogdex.load(path).subset(cloud_cover_lt=100)
+    eager.to_arrow()  # every asset's headers in memory
+    read: list[list[str] | None] = []
+    files = lazy._files
+    original = files.read_assets
+
+    def spy(where, keys=None):
+        read.append(keys)
+        return original(where, keys)
+
+    object.__setattr__(files, "read_assets", spy)  # records what the reader asks the files for
+    ours, theirs = lazy.band_sources(["B08"])[0], eager.band_source("B08")
+    assert read == [[coll.band_map["B08"].asset]]
+    assert ours.hrefs == theirs.hrefs and ours.ids == theirs.ids
+    assert np.array_equal(ours.tile_offsets, theirs.tile_offsets)
+    assert [ours.header(i) for i in range(len(ours))] == [
+        theirs.header(i) for i in range(len(theirs))
+    ]
+    with pytest.raises(KeyError, match="no band 'B99'"):
+        lazy.band_sources(["B08", "B99"])
+
+
 def _synthetic(n: int) -> pa.Table:
     """`n` scenes spread over lon/lat and 3 years, sharing one real header layout."""
     rng = np.random.default_rng(1)

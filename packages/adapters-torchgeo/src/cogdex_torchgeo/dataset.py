@@ -83,7 +83,7 @@ class CogdexGeoDataset(GeoDataset):
         if merge not in MERGES:
             raise ValueError(f"merge must be one of {', '.join(MERGES)}, not {merge!r}")
         self.bands = names
-        self._sources = [collection.band_source(b) for b in names]
+        self._sources = collection.band_sources(names)
         table = collection.to_arrow()
         self.index, self._res = build_index(table, self._sources, crs, res)
         self._native = output_dtype(self._sources, self.index["row"].tolist())

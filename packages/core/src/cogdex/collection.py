@@ -405,16 +405,35 @@ class Collection:
 
     def band_source(self, band: str) -> BandSource:
         """Band `band` as flat column arrays for the reader (see `cogdex.index.band`)."""
-        cached = self._bands_cache.get(band)
-        if cached is None:
-            from cogdex.index.band import band_source
+        return self.band_sources([band])[0]
 
+    def band_sources(self, bands: Sequence[str]) -> list[BandSource]:
+        """`band_source` of several bands at once: from index files not yet loaded, only
+        their assets' headers are read (a Sentinel-2 index holds a dozen assets per row)."""
+        refs: dict[str, S.BandRef] = {}
+        for band in bands:
             ref = self._meta.bands.get(band)
             if ref is None:
                 raise KeyError(f"no band {band!r} in {self.name!r}; bands: {', '.join(self.bands)}")
-            cached = band_source(self._rows(), band, ref, self.store_options)
-            self._bands_cache[band] = cached
-        return cached
+            if band not in self._bands_cache:
+                refs[band] = ref
+        if refs:
+            from cogdex.index.band import band_source
+
+            table = self._with_assets(sorted({ref.asset for ref in refs.values()}))
+            for band, ref in refs.items():
+                self._bands_cache[band] = band_source(table, band, ref, self.store_options)
+        return [self._bands_cache[band] for band in bands]
+
+    def _with_assets(self, keys: list[str]) -> pa.Table:
+        """Rows whose `assets` hold at least `keys`: the loaded rows, else the light rows with
+        just those assets read from the files."""
+        if self._table is not None or self._files is None:
+            return self._rows()
+        if not set(keys) <= set(self._files.schema.field("assets").type.names):
+            return self._rows()  # reports the missing asset as a full read does
+        light = self._light()
+        return light.append_column("assets", self._files.read_assets(light, keys))
 
     def header(self, record: int | str, band: str) -> Any:
         """The parsed COG header of one record's band (by row number or id)."""

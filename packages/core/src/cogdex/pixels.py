@@ -89,7 +89,7 @@ def plan_slots(
     """(slots, geometry index of each slot, lon/lat geometries, band sources, table)."""
     names = _band_list(collection, bands)
     shapes = as_geometries(geometries, geometry_crs)
-    sources = [collection.band_source(b) for b in names]
+    sources = collection.band_sources(names)
     hits = _footprint_hits(collection, shapes)
     table = collection._light()  # ids, dates and keys: no assets, no geo metadata
     grids: list[G.Grid | None] = []
@@ -282,7 +282,7 @@ def sample_points(
     names = _band_list(collection, bands)
     lon, lat, point_ids = as_points(points, geometry_crs, x_column=x_column, y_column=y_column,
                                     id_column=id_column)  # fmt: skip
-    sources = [collection.band_source(b) for b in names]
+    sources = collection.band_sources(names)
     table = collection._light()  # ids, dates and keys: no assets, no geo metadata
     rows = _rows_near(table, lon, lat)
     dtype = output_dtype(sources, rows.tolist() or None)
