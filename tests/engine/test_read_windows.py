@@ -11,7 +11,7 @@ import rasterio
 from rasterio.windows import Window
 
 import cogdex
-from cogdex.errors import DecodeError, NotFoundError
+from cogdex.errors import AccessDeniedError, DecodeError, NotFoundError
 from cogdex.io import fetch, runtime
 from cogdex.read.reader import Source, WindowRead, read_windows, read_windows_sync
 from cogdex.read.tilecache import TileCache
@@ -199,3 +199,21 @@ def test_every_store_reads_edge_windows_like_rasterio(store, request, scenes: Sc
     reads = [WindowRead(Source(tif.url, tif.header, options), w, (3, 1)) for w in windows]
     for got, window in zip(read_windows_sync(reads, cache=TileCache(0)), windows, strict=True):
         np.testing.assert_array_equal(got, _expected(path, window, (3, 1)))
+
+
+def test_cached_tiles_are_not_served_to_a_reader_with_other_credentials(azure_server, scenes):
+    """A tile cached by a read with the account key must not reach a read whose key Azurite
+    refuses: that read goes to the server and fails, as it would without the cache."""
+    key = scenes.scenes[0].keys["B04"]
+    url = azure_server.url(key)
+    good = azure_server.options
+    header = cogdex.open(url, **good).header
+    cache = TileCache(64 << 20)
+    window = (0, 0, 64, 64)
+    (first,) = read_windows_sync([WindowRead(Source(url, header, good), window)], cache=cache)
+    with fetch.recording() as again:
+        (second,) = read_windows_sync([WindowRead(Source(url, header, good), window)], cache=cache)
+    assert again.requests == 0 and np.array_equal(first, second)  # same reader: cached
+    wrong = {**good, "account_key": "d3Jvbmcga2V5IGZvciB0aGlzIGFjY291bnQ="}
+    with pytest.raises(AccessDeniedError):
+        read_windows_sync([WindowRead(Source(url, header, wrong), window)], cache=cache)

@@ -75,6 +75,9 @@ layout never serves a stale cached tile (see `tile_key`)."""
 
 
 def tile_key(source: Source, level: Level, tile: int) -> TileKey:
+    """What makes a decoded tile reusable: the file (URL, size), the tile and its bytes, and
+    who reads it (the store options, credentials included), so a tile cached by a signed read
+    is never handed to a read without those credentials."""
     return (
         source.url,
         level.ifd_offset,
@@ -84,7 +87,12 @@ def tile_key(source: Source, level: Level, tile: int) -> TileKey:
         source.header.size,
         level.dtype,
         level.samples_per_pixel,
+        _reader(source.options),
     )
+
+
+def _reader(options: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((str(k), repr(v)) for k, v in options.items())) if options else ()
 
 
 OnTile = Callable[[TileKey, np.ndarray], None]
@@ -213,9 +221,9 @@ async def _obtain(
     jobs: list[asyncio.Future] = []
     for key, tile in claim.hits.items():
         jobs.append(loop.run_in_executor(pool, on_tile, key, tile))
-    by_file: dict[str, list[TileKey]] = {}
+    by_file: dict[tuple[str, Any], list[TileKey]] = {}
     for key in claim.mine:
-        by_file.setdefault(key[0], []).append(key)
+        by_file.setdefault((key[0], key[-1]), []).append(key)  # one file, one reader
     limit = asyncio.Semaphore(max_files) if max_files else None
     try:
         for keys in by_file.values():
