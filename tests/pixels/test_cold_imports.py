@@ -63,7 +63,8 @@ def test_building_from_a_stac_api_never_imports_pandas(stac_api, tmp_path):
                                       bbox={AOI}, bands=["B04"], cache_dir={str(tmp_path)!r})
         assert len(coll)
         """,
-        also=("pyarrow.compute", "pyproj"),  # UTM headers: no PROJ lookup while parsing
+        # UTM headers: no PROJ lookup while parsing; the search is urllib's, not requests'
+        also=("pyarrow.compute", "pyproj", "pystac_client", "requests"),
     )
 
 

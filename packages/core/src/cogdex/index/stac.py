@@ -1,4 +1,4 @@
-"""STAC items from an API search (pystac-client) or from static files (ItemCollections,
+"""STAC items from an API search (`stac_api`) or from static files (ItemCollections,
 catalogs, items, ndjson) on disk, a web server or an object store.
 
 Items come back as plain dicts whose asset hrefs are absolute: relative hrefs are resolved
@@ -104,50 +104,31 @@ def search(
     ids: Sequence[str] | None = None,
     max_items: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Every item of `collection` the API returns for the search, as dicts.
+    """Every item of `collection` the API returns for the search, as dicts (see
+    `stac_api`: a POST to `<api>/search`, then its `next` links). A filter is sent as
+    cql2-json, whichever form it was given in."""
+    from cogdex.index import stac_api
 
-    The search goes straight to the API's `/search` endpoint (the STAC API spec's path under
-    the landing page): skipping the landing page saves a round trip and pystac's object
-    migration on every cold build. An API that serves search elsewhere answers 404/405
-    there, and is then opened from its landing page like pystac-client always does."""
-    from pystac_client import Client, ItemSearch
-    from pystac_client.exceptions import APIError
-
-    params: dict[str, Any] = {
-        "collections": [collection],
-        "bbox": list(bbox) if bbox is not None else None,
-        "datetime": _interval(date_range),
-        "query": dict(query) if query else None,
-        "filter": filter,
-        "ids": list(ids) if ids else None,
-        "max_items": max_items,
-        "limit": 250,
-    }
+    body: dict[str, Any] = {"collections": [collection]}
+    if bbox is not None:
+        body["bbox"] = list(bbox)
+    if date_range is not None:
+        body["datetime"] = _interval(date_range)
+    if query:
+        body["query"] = dict(query)
+    if filter is not None:
+        body["filter"] = parse_filter(filter).to_json()
+        body["filter-lang"] = "cql2-json"
+    if ids:
+        body["ids"] = list(ids)
     try:
-        try:
-            items = list(ItemSearch(_search_url(api_url), **params).items_as_dicts())
-        except APIError as exc:
-            if exc.status_code not in (404, 405):
-                raise
-            items = list(Client.open(api_url).search(**params).items_as_dicts())
-    except APIError as exc:
-        raise BuildError(f"STAC API {api_url} refused the search: {exc}") from exc
-    except (OSError, ValueError) as exc:
-        raise BuildError(f"STAC API {api_url}: {exc}") from exc
-    except Exception as exc:  # requests' and pystac-client's own errors
-        if type(exc).__module__.split(".")[0] in ("requests", "urllib3", "pystac_client"):
-            raise BuildError(f"STAC API {api_url}: {exc}") from exc
-        raise
+        items = stac_api.search(api_url, body, max_items=max_items)
+    except stac_api.SearchError as exc:
+        verb = "refused the search" if exc.status is not None else "did not answer"
+        raise BuildError(f"STAC API {api_url} {verb}: {exc}") from exc
     for item in items:
         _absolutize(item, _self_href(item) or api_url)
     return items
-
-
-def _search_url(api_url: str) -> str:
-    """The Item Search endpoint of an API given by its landing page (or by that endpoint)."""
-    parts = urlsplit(api_url)
-    path = parts.path.rstrip("/")
-    return parts._replace(path=path if path.endswith("/search") else f"{path}/search").geturl()
 
 
 # -- static files ----------------------------------------------------------------------------

@@ -1,0 +1,134 @@
+"""STAC API Item Search (cogdex.index.stac_api) against the real STAC API and against a
+small server speaking the other forms the spec allows (merged POST bodies, GET paging, GET
+search links, gzip, error documents)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import urllib.parse
+from http.server import BaseHTTPRequestHandler
+from typing import Any, ClassVar
+
+import pytest
+
+import cogdex
+from cogdex.errors import BuildError
+from cogdex.index import stac_api as client
+from tests.servers.background import BackgroundServer
+from tests.servers.scenes import SceneSet
+
+COLLECTION = "sentinel-2-l2a"
+
+
+def test_pages_of_the_real_api_are_followed_to_the_end(stac_api, scenes: SceneSet, monkeypatch):
+    monkeypatch.setattr(client, "PAGE_SIZE", 2)  # 12 scenes: 6 POST pages
+    items = client.search(stac_api.url, {"collections": [COLLECTION]})
+    assert sorted(i["id"] for i in items) == sorted(s.id for s in scenes.scenes)
+    first = client.search(stac_api.url, {"collections": [COLLECTION]}, max_items=3)
+    assert [i["id"] for i in first] == [i["id"] for i in items[:3]]
+
+
+class _Spec(BaseHTTPRequestHandler):
+    """An Item Search API over 5 made-up items, 2 per page. `/search` takes POST and pages
+    with a merged POST body (`{"page": n}`, merge true); `/get-search` takes GET and pages
+    with GET links; `/` is a landing page whose search link is GET-only; `/broken` answers
+    400 with a STAC error document. Answers are gzipped when the client accepts it."""
+
+    requests: ClassVar[list[tuple[str, str, dict[str, Any] | None]]] = []
+    ITEMS: ClassVar[list[dict[str, Any]]] = [
+        {"type": "Feature", "id": f"item-{n}", "properties": {}, "assets": {}, "links": []}
+        for n in range(5)
+    ]
+
+    def _send(self, status: int, doc: dict[str, Any]) -> None:
+        raw = json.dumps(doc).encode()
+        zipped = "gzip" in self.headers.get("Accept-Encoding", "")
+        if zipped:
+            raw = gzip.compress(raw)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/geo+json")
+        if zipped:
+            self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def _page(self, page: int, next_link: dict[str, Any]) -> dict[str, Any]:
+        features = self.ITEMS[2 * page : 2 * page + 2]
+        links = [next_link] if 2 * page + 2 < len(self.ITEMS) else []
+        return {"type": "FeatureCollection", "features": features, "links": links}
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.requests.append(("POST", self.path, body))
+        if self.path == "/broken/search":
+            self._send(400, {"code": "BadRequest", "description": "limit must be below 100"})
+            return
+        if self.path != "/search" or body.get("collections") != [COLLECTION]:
+            self._send(404, {"code": "NotFound", "description": self.path})
+            return
+        page = body.get("page", 0)
+        link = {"rel": "next", "href": self._root() + "/search", "method": "POST",
+                "body": {"page": page + 1}, "merge": True}  # fmt: skip
+        self._send(200, self._page(page, link))
+
+    def do_GET(self) -> None:
+        url = urllib.parse.urlsplit(self.path)
+        query = dict(urllib.parse.parse_qsl(url.query))
+        self.requests.append(("GET", url.path, query))
+        if url.path == "/get-only":
+            search = {"rel": "search", "href": "/get-search", "method": "GET"}
+            self._send(200, {"type": "Catalog", "id": "x", "links": [search]})
+        elif url.path == "/get-search" and query.get("collections") == COLLECTION:
+            page = int(query.get("page", 0))
+            nxt = urllib.parse.urlencode({**query, "page": page + 1})
+            link = {"rel": "next", "href": f"{self._root()}/get-search?{nxt}"}
+            self._send(200, self._page(page, link))
+        else:
+            self._send(404, {"code": "NotFound", "description": url.path})
+
+    def _root(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def spec_api():
+    handler = type("Handler", (_Spec,), {"requests": []})
+    server = BackgroundServer(("127.0.0.1", 0), handler).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", handler.requests
+    server.close()
+
+
+def test_post_next_links_merge_their_body_into_the_search(spec_api):
+    url, requests = spec_api
+    items = client.search(url, {"collections": [COLLECTION], "bbox": [1, 2, 3, 4]})
+    assert [i["id"] for i in items] == [f"item-{n}" for n in range(5)]
+    bodies = [body for method, _, body in requests if method == "POST"]
+    assert [b.get("page", 0) for b in bodies] == [0, 1, 2]
+    assert all(b["bbox"] == [1, 2, 3, 4] and b["limit"] == 250 for b in bodies)  # merged
+
+
+def test_a_get_only_search_link_pages_with_get(spec_api):
+    url, requests = spec_api
+    filter_ = {"op": "=", "args": [{"property": "platform"}, "sentinel-2b"]}
+    body = {"collections": [COLLECTION], "bbox": [1, 2, 3, 4], "filter": filter_}
+    items = client.search(f"{url}/get-only", body, max_items=4)
+    assert [i["id"] for i in items] == [f"item-{n}" for n in range(4)]
+    gets = [(path, query) for method, path, query in requests if method == "GET"]
+    assert [path for path, _ in gets] == ["/get-only", "/get-search", "/get-search"]
+    first = gets[1][1]
+    assert first["bbox"] == "1,2,3,4" and first["limit"] == "4"  # no more than max_items
+    assert first["filter"] == "platform = 'sentinel-2b'" and first["filter-lang"] == "cql2-text"
+
+
+def test_errors_name_the_api_and_say_why(spec_api, tmp_path):
+    url, _ = spec_api
+    with pytest.raises(BuildError, match=r"refused the search: .*400 limit must be below 100"):
+        cogdex.build_from_stac(f"{url}/broken", COLLECTION, name="x", cache_dir=tmp_path)
+    closed = "http://127.0.0.1:9"  # discard port: nothing listens
+    with pytest.raises(BuildError, match=r"STAC API http://127\.0\.0\.1:9 did not answer"):
+        cogdex.build_from_stac(closed, COLLECTION, name="x", cache_dir=tmp_path)
