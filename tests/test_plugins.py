@@ -163,3 +163,12 @@ def test_entry_point_cache_follows_installs_not_the_scripts_folder(tmp_path: Pat
     _install(site, "second_plugin")
     after = _list_plugins(site, work, cache)
     assert after["scanned"] and {"first_plugin", "second_plugin"} <= set(after["names"])
+
+
+def test_version_has_one_source() -> None:
+    """The build backend and `cogdex.__version__` read the same file."""
+    from importlib.metadata import version
+
+    import cogdex
+
+    assert cogdex.__version__ == version("cogdex-core")

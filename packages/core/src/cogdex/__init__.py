@@ -50,14 +50,10 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> Any:
-    if name == "__version__":  # importlib.metadata costs ~50 ms: only when asked
-        from importlib.metadata import PackageNotFoundError, version
+    if name == "__version__":
+        from cogdex._version import __version__
 
-        try:
-            globals()["__version__"] = version("cogdex-core")
-        except PackageNotFoundError:  # pragma: no cover - a source tree
-            globals()["__version__"] = "0+unknown"
-        return globals()["__version__"]
+        return __version__
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'cogdex' has no attribute {name!r}")
