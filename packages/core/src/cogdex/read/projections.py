@@ -28,6 +28,7 @@ _UTM_SCALE = 0.9996
 _UTM_EASTING = 500000.0
 _UTM_SOUTH_NORTHING = 10000000.0
 _LIMIT = 2.623395162778  # PROJ's bound on the normalised easting (past it: no result)
+_BLOCK = 16384  # points per block of a large transform
 
 
 def _series(coefficients: list[list[float]]) -> np.ndarray:
@@ -62,17 +63,23 @@ _BETA = _series(
 Coords = tuple[np.ndarray, np.ndarray]
 
 
-def _sine_series(z: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
-    """sum_j c_j sin(2 j z) for complex z, by the recurrence sin((k+1)w) = 2 cos(w) sin(kw)
-    - sin((k-1)w): two complex trigonometric calls whatever the order."""
-    w = 2 * z
-    two_cos = 2 * np.cos(w)
-    previous, current = np.zeros_like(w), np.sin(w)
-    total = coefficients[0] * current
+def _sine_series(
+    xi: np.ndarray, eta: np.ndarray, coefficients: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """sum_j c_j sin(2j(xi + i eta)) as (real, imaginary) parts: four real transcendental
+    calls, then the recurrence sin((k+1)w) = 2 cos(w) sin(kw) - sin((k-1)w) in real
+    arithmetic, whatever the order."""
+    sin_a, cos_a = np.sin(2 * xi), np.cos(2 * xi)
+    sinh_b, cosh_b = np.sinh(2 * eta), np.cosh(2 * eta)
+    u, v = 2 * cos_a * cosh_b, -2 * sin_a * sinh_b  # 2 cos(w)
+    p0, q0 = np.zeros_like(xi), np.zeros_like(xi)
+    p1, q1 = sin_a * cosh_b, cos_a * sinh_b  # sin(w)
+    real, imag = coefficients[0] * p1, coefficients[0] * q1
     for c in coefficients[1:]:
-        previous, current = current, two_cos * current - previous
-        total += c * current
-    return total
+        p0, q0, p1, q1 = p1, q1, u * p1 - v * q1 - p0, u * q1 + v * p1 - q0
+        real += c * p1
+        imag += c * q1
+    return real, imag
 
 
 def _conformal_tan(tau: np.ndarray) -> np.ndarray:
@@ -104,13 +111,14 @@ def _utm_forward(zone: int, south: bool) -> Callable[[np.ndarray, np.ndarray], C
         lam = (lam + np.pi) % (2 * np.pi) - np.pi  # PROJ wraps longitudes about the meridian
         phi = np.radians(lat)
         taup = _conformal_tan(np.tan(phi))
-        xip = np.arctan2(taup, np.cos(lam))
-        etap = np.arcsinh(np.sin(lam) / np.hypot(taup, np.cos(lam)))
-        zeta = xip + 1j * etap
-        zeta = zeta + _sine_series(zeta, _ALPHA)
-        bad = ~(np.abs(phi) <= np.pi / 2) | ~(np.abs(zeta.imag) <= _LIMIT)
-        x = np.where(bad, np.inf, scale * zeta.imag + _UTM_EASTING)
-        y = np.where(bad, np.inf, scale * zeta.real + northing)
+        cos_lam = np.cos(lam)
+        xip = np.arctan2(taup, cos_lam)
+        etap = np.arcsinh(np.sin(lam) / np.hypot(taup, cos_lam))
+        dxi, deta = _sine_series(xip, etap, _ALPHA)
+        xi, eta = xip + dxi, etap + deta
+        bad = ~(np.abs(phi) <= np.pi / 2) | ~(np.abs(eta) <= _LIMIT)
+        x = np.where(bad, np.inf, scale * eta + _UTM_EASTING)
+        y = np.where(bad, np.inf, scale * xi + northing)
         return x, y
 
     return forward
@@ -122,11 +130,11 @@ def _utm_inverse(zone: int, south: bool) -> Callable[[np.ndarray, np.ndarray], C
     scale = _UTM_SCALE * _RECTIFYING
 
     def inverse(x: np.ndarray, y: np.ndarray) -> Coords:
-        zeta = (y - northing) / scale + 1j * (x - _UTM_EASTING) / scale
-        bad = ~(np.abs(zeta.imag) <= _LIMIT) | ~np.isfinite(zeta.real)
-        zeta = np.where(bad, 0, zeta)
-        zetap = zeta - _sine_series(zeta, _BETA)
-        xip, etap = zetap.real, zetap.imag
+        xi, eta = (y - northing) / scale, (x - _UTM_EASTING) / scale
+        bad = ~(np.abs(eta) <= _LIMIT) | ~np.isfinite(xi)
+        xi, eta = np.where(bad, 0, xi), np.where(bad, 0, eta)
+        dxi, deta = _sine_series(xi, eta, _BETA)
+        xip, etap = xi - dxi, eta - deta
         taup = np.sin(xip) / np.hypot(np.sinh(etap), np.cos(xip))
         lam = np.arctan2(np.sinh(etap), np.cos(xip))
         lat = np.degrees(np.arctan(_geodetic_tan(taup)))
@@ -191,19 +199,30 @@ class Transform:
 
     def transform(self, x: ArrayLike, y: ArrayLike) -> tuple[Any, Any]:
         scalar = np.ndim(x) == 0 and np.ndim(y) == 0
-        xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
-        if self._steps:
-            missing = np.isnan(xs) | np.isnan(ys)
-            with np.errstate(invalid="ignore", over="ignore"):
-                for step in self._steps:
-                    xs, ys = step(xs, ys)
-            failed = ~(np.isfinite(xs) & np.isfinite(ys))
-            if failed.any():  # as PROJ: NaN in gives NaN out, any other failure infinity
-                fill = np.where(missing, np.nan, np.inf)
-                xs, ys = np.where(failed, fill, xs), np.where(failed, fill, ys)
+        xs, ys = np.broadcast_arrays(np.asarray(x, np.float64), np.asarray(y, np.float64))
+        if not self._steps:
+            out_x, out_y = xs.copy(), ys.copy()
+        else:  # in blocks whose temporaries stay in cache (a third faster for 1M points)
+            out_x, out_y = np.empty(xs.shape), np.empty(ys.shape)
+            flat = (xs.reshape(-1), ys.reshape(-1), out_x.reshape(-1), out_y.reshape(-1))
+            for start in range(0, xs.size, _BLOCK):
+                block = slice(start, start + _BLOCK)
+                bx, by = flat[0][block], flat[1][block]
+                flat[2][block], flat[3][block] = self._apply(bx, by)
         if scalar:
-            return float(xs), float(ys)
-        return np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)
+            return float(out_x), float(out_y)
+        return out_x, out_y
+
+    def _apply(self, x: np.ndarray, y: np.ndarray) -> Coords:
+        missing = np.isnan(x) | np.isnan(y)
+        with np.errstate(invalid="ignore", over="ignore"):
+            for step in self._steps:
+                x, y = step(x, y)
+        failed = ~(np.isfinite(x) & np.isfinite(y))
+        if failed.any():  # as PROJ: NaN in gives NaN out, any other failure infinity
+            fill = np.where(missing, np.nan, np.inf)
+            x, y = np.where(failed, fill, x), np.where(failed, fill, y)
+        return x, y
 
 
 @lru_cache(maxsize=256)
