@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pyproj
 import pytest
@@ -72,7 +75,10 @@ def test_edge_points_and_scalars_as_proj(point: tuple[float, float], dst: int) -
     np.testing.assert_allclose(mine, theirs, rtol=0, atol=1e-6)  # inf and NaN where PROJ has
 
 
-def test_grid_uses_builtin_transforms_only_for_known_codes() -> None:
+def test_grid_uses_builtin_transforms_for_known_codes_while_pyproj_is_not_loaded(monkeypatch):
+    # this test process has pyproj loaded: PROJ everywhere (its calls cost ~5 us, not ~0.1 ms)
+    assert isinstance(G.transformer(4326, 32643), pyproj.Transformer)
+    monkeypatch.setattr(G, "_proj_loaded", lambda: False)  # as in a cold process
     assert isinstance(G.transformer(4326, 32643), P.Transform)
     assert isinstance(G.transformer(32643, 3857), P.Transform)
     assert isinstance(G.transformer(4326, 3035), pyproj.Transformer)  # LAEA Europe: PROJ
@@ -81,3 +87,16 @@ def test_grid_uses_builtin_transforms_only_for_known_codes() -> None:
     assert P.builtin(4326, 32661) is None  # UPS north is not UTM
     assert not G.same_crs(32643, 32644) and G.same_crs(32643, 32643)
     assert G.same_crs(4326, "OGC:CRS84")  # axis order aside: still PROJ's question
+
+
+def test_a_cold_read_of_a_utm_collection_never_loads_pyproj() -> None:
+    """What the dispatch is for; tests/pixels/test_cold_imports.py runs whole reads so."""
+    code = (
+        "import sys, numpy as np\n"
+        "from cogdex.read.grid import Grid, source_coords\n"
+        "src = Grid(32643, (10.0, 0.0, 700000.0, 0.0, -10.0, 3100000.0), (64, 64))\n"
+        "dst = Grid(32644, (10.0, 0.0, 110000.0, 0.0, -10.0, 3105000.0), (64, 64))\n"
+        "x, y = source_coords(src, dst)\n"
+        "assert np.isfinite(x).all() and 'pyproj' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -63,23 +63,14 @@ _BETA = _series(
 Coords = tuple[np.ndarray, np.ndarray]
 
 
-def _sine_series(
-    xi: np.ndarray, eta: np.ndarray, coefficients: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """sum_j c_j sin(2j(xi + i eta)) as (real, imaginary) parts: four real transcendental
-    calls, then the recurrence sin((k+1)w) = 2 cos(w) sin(kw) - sin((k-1)w) in real
-    arithmetic, whatever the order."""
-    sin_a, cos_a = np.sin(2 * xi), np.cos(2 * xi)
-    sinh_b, cosh_b = np.sinh(2 * eta), np.cosh(2 * eta)
-    u, v = 2 * cos_a * cosh_b, -2 * sin_a * sinh_b  # 2 cos(w)
-    p0, q0 = np.zeros_like(xi), np.zeros_like(xi)
-    p1, q1 = sin_a * cosh_b, cos_a * sinh_b  # sin(w)
-    real, imag = coefficients[0] * p1, coefficients[0] * q1
-    for c in coefficients[1:]:
-        p0, q0, p1, q1 = p1, q1, u * p1 - v * q1 - p0, u * q1 + v * p1 - q0
-        real += c * p1
-        imag += c * q1
-    return real, imag
+def _sine_series(z: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
+    """sum_j c_j sin(2j z) for complex z, by Clenshaw's recurrence: one complex sine and
+    cosine, then three array operations per coefficient (small arrays pay per operation)."""
+    two_cos = 2 * np.cos(2 * z)
+    later, last = coefficients[-1], 0.0
+    for c in coefficients[-2::-1]:
+        later, last = c + two_cos * later - last, later
+    return np.sin(2 * z) * later
 
 
 def _conformal_tan(tau: np.ndarray) -> np.ndarray:
@@ -89,10 +80,11 @@ def _conformal_tan(tau: np.ndarray) -> np.ndarray:
 
 
 def _geodetic_tan(taup: np.ndarray) -> np.ndarray:
-    """The inverse of `_conformal_tan`, by Newton's method (Karney 2011, eqs. 19-21)."""
-    tau = taup.copy()
+    """The inverse of `_conformal_tan`, by Newton's method (Karney 2011, eqs. 19-21),
+    started at taup / (1 - e^2): two steps reach machine precision, a third confirms."""
     e2m = 1 - _E**2
-    for _ in range(5):  # quadratic convergence: machine precision after 2-3 steps
+    tau = taup / e2m
+    for _ in range(4):
         taui = _conformal_tan(tau)
         step = (taup - taui) / np.hypot(1, taui) * (1 + e2m * tau**2) / (e2m * np.hypot(1, tau))
         tau = tau + step
@@ -101,47 +93,86 @@ def _geodetic_tan(taup: np.ndarray) -> np.ndarray:
     return tau
 
 
-def _utm_forward(zone: int, south: bool) -> Callable[[np.ndarray, np.ndarray], Coords]:
+# UTM coordinates are computed through conformal coordinates (tan of the conformal
+# latitude, absolute longitude in radians): between two zones the geodetic latitude is
+# never needed, which saves the Newton iterations and keeps the last bits.
+Conformal = tuple[np.ndarray, np.ndarray]
+
+
+def _utm_to_conformal(zone: int, south: bool) -> Callable[[np.ndarray, np.ndarray], Conformal]:
     lon0 = math.radians(6 * zone - 183)
     northing = _UTM_SOUTH_NORTHING if south else 0.0
     scale = _UTM_SCALE * _RECTIFYING
 
-    def forward(lon: np.ndarray, lat: np.ndarray) -> Coords:
-        lam = np.radians(lon) - lon0
-        lam = (lam + np.pi) % (2 * np.pi) - np.pi  # PROJ wraps longitudes about the meridian
-        phi = np.radians(lat)
-        taup = _conformal_tan(np.tan(phi))
+    def to_conformal(x: np.ndarray, y: np.ndarray) -> Conformal:
+        zeta = (y - northing) / scale + 1j * ((x - _UTM_EASTING) / scale)
+        bad = ~(np.abs(zeta.imag) <= _LIMIT) | ~np.isfinite(zeta.real)
+        if bad.any():
+            zeta = np.where(bad, 0, zeta)
+        zeta = zeta - _sine_series(zeta, _BETA)
+        sinh_eta, cos_xi = np.sinh(zeta.imag), np.cos(zeta.real)
+        taup = np.sin(zeta.real) / np.hypot(sinh_eta, cos_xi)
+        lam = np.arctan2(sinh_eta, cos_xi) + lon0
+        if bad.any():
+            taup, lam = np.where(bad, np.inf, taup), np.where(bad, np.inf, lam)
+        return taup, lam
+
+    return to_conformal
+
+
+def _conformal_to_utm(zone: int, south: bool) -> Callable[[np.ndarray, np.ndarray], Coords]:
+    lon0 = math.radians(6 * zone - 183)
+    northing = _UTM_SOUTH_NORTHING if south else 0.0
+    scale = _UTM_SCALE * _RECTIFYING
+
+    def from_conformal(taup: np.ndarray, lam: np.ndarray) -> Coords:
+        lam = (lam - lon0 + np.pi) % (2 * np.pi) - np.pi  # PROJ wraps about the meridian
         cos_lam = np.cos(lam)
-        xip = np.arctan2(taup, cos_lam)
-        etap = np.arcsinh(np.sin(lam) / np.hypot(taup, cos_lam))
-        dxi, deta = _sine_series(xip, etap, _ALPHA)
-        xi, eta = xip + dxi, etap + deta
-        bad = ~(np.abs(phi) <= np.pi / 2) | ~(np.abs(eta) <= _LIMIT)
-        x = np.where(bad, np.inf, scale * eta + _UTM_EASTING)
-        y = np.where(bad, np.inf, scale * xi + northing)
+        zeta = np.arctan2(taup, cos_lam) + 1j * np.arcsinh(np.sin(lam) / np.hypot(taup, cos_lam))
+        zeta = zeta + _sine_series(zeta, _ALPHA)
+        x, y = scale * zeta.imag + _UTM_EASTING, scale * zeta.real + northing
+        bad = ~(np.abs(zeta.imag) <= _LIMIT)
+        if bad.any():
+            x, y = np.where(bad, np.inf, x), np.where(bad, np.inf, y)
+        return x, y
+
+    return from_conformal
+
+
+def _utm_forward(zone: int, south: bool) -> Callable[[np.ndarray, np.ndarray], Coords]:
+    to_utm = _conformal_to_utm(zone, south)
+
+    def forward(lon: np.ndarray, lat: np.ndarray) -> Coords:
+        outside = ~(np.abs(lat) <= 90)
+        taup = _conformal_tan(np.tan(np.radians(np.where(outside, 0, lat))))
+        x, y = to_utm(taup, np.radians(lon))
+        if outside.any():
+            x, y = np.where(outside, np.inf, x), np.where(outside, np.inf, y)
         return x, y
 
     return forward
 
 
 def _utm_inverse(zone: int, south: bool) -> Callable[[np.ndarray, np.ndarray], Coords]:
-    lon0 = 6 * zone - 183
-    northing = _UTM_SOUTH_NORTHING if south else 0.0
-    scale = _UTM_SCALE * _RECTIFYING
+    to_conformal = _utm_to_conformal(zone, south)
 
     def inverse(x: np.ndarray, y: np.ndarray) -> Coords:
-        xi, eta = (y - northing) / scale, (x - _UTM_EASTING) / scale
-        bad = ~(np.abs(eta) <= _LIMIT) | ~np.isfinite(xi)
-        xi, eta = np.where(bad, 0, xi), np.where(bad, 0, eta)
-        dxi, deta = _sine_series(xi, eta, _BETA)
-        xip, etap = xi - dxi, eta - deta
-        taup = np.sin(xip) / np.hypot(np.sinh(etap), np.cos(xip))
-        lam = np.arctan2(np.sinh(etap), np.cos(xip))
+        taup, lam = to_conformal(x, y)
         lat = np.degrees(np.arctan(_geodetic_tan(taup)))
-        lon = (np.degrees(lam) + lon0 + 180) % 360 - 180
-        return np.where(bad, np.inf, lon), np.where(bad, np.inf, lat)
+        lon = (np.degrees(lam) + 180) % 360 - 180
+        return lon, lat
 
     return inverse
+
+
+def _utm_to_utm(source: int, target: int) -> Callable[[np.ndarray, np.ndarray], Coords]:
+    to_conformal = _utm_to_conformal(source % 100, source > 32700)
+    to_utm = _conformal_to_utm(target % 100, target > 32700)
+
+    def between(x: np.ndarray, y: np.ndarray) -> Coords:
+        return to_utm(*to_conformal(x, y))
+
+    return between
 
 
 def _mercator_forward(lon: np.ndarray, lat: np.ndarray) -> Coords:
@@ -160,12 +191,16 @@ def _identity(x: np.ndarray, y: np.ndarray) -> Coords:
     return x, y
 
 
+def _is_utm(code: int) -> bool:
+    return 32601 <= code <= 32660 or 32701 <= code <= 32760
+
+
 def _to_lonlat(code: int) -> Callable[[np.ndarray, np.ndarray], Coords] | None:
     if code == 4326:
         return _identity
     if code == 3857:
         return _mercator_inverse
-    if 32601 <= code <= 32660 or 32701 <= code <= 32760:
+    if _is_utm(code):
         return _utm_inverse(code % 100, code > 32700)
     return None
 
@@ -175,7 +210,7 @@ def _from_lonlat(code: int) -> Callable[[np.ndarray, np.ndarray], Coords] | None
         return _identity
     if code == 3857:
         return _mercator_forward
-    if 32601 <= code <= 32660 or 32701 <= code <= 32760:
+    if _is_utm(code):
         return _utm_forward(code % 100, code > 32700)
     return None
 
@@ -192,7 +227,9 @@ class Transform:
 
     def __init__(self, src: int, dst: int) -> None:
         self._steps: list[Callable[[np.ndarray, np.ndarray], Coords]] = []
-        if src != dst:
+        if src != dst and _is_utm(src) and _is_utm(dst):
+            self._steps = [_utm_to_utm(src, dst)]
+        elif src != dst:
             inverse, forward = _to_lonlat(src), _from_lonlat(dst)
             assert inverse is not None and forward is not None
             self._steps = [s for s in (inverse, forward) if s is not _identity]
