@@ -29,11 +29,14 @@ STEP = re.compile(r"^\[(\d)/\d\] (.+?)\s+(\d+\.\d\d) s\s+([\d,]+) requests\s+(\d
 
 
 def _demo(tmp: Path, *args: str) -> subprocess.Popen[str]:
-    """`python -m cogdex.cli demo ARGS` with its temporary files under `tmp`."""
+    """`python -m cogdex.cli demo ARGS` with its temporary files under `tmp`. SIGINT is
+    given back its default first: a shell running the suite in the background ignores it,
+    and a child would inherit that (Python then never raises KeyboardInterrupt)."""
     env = {**os.environ, "TMPDIR": str(tmp), "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(
         [sys.executable, "-m", "cogdex.cli", "demo", *args],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
 
 
