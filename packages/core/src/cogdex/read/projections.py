@@ -100,10 +100,24 @@ def _geodetic_tan(taup: np.ndarray) -> np.ndarray:
 Conformal = tuple[np.ndarray, np.ndarray]
 
 
+def _failed(where: np.ndarray, a: np.ndarray, b: np.ndarray) -> Coords:
+    """`a` and `b` with infinity where the points failed (PROJ's answer outside a domain)."""
+    if where.any():
+        return np.where(where, np.inf, a), np.where(where, np.inf, b)
+    return a, b
+
+
+def _zone(zone: int, south: bool) -> tuple[float, float, float]:
+    """(central meridian in radians, false northing, k0 x rectifying radius) of a zone."""
+    return (
+        math.radians(6 * zone - 183),
+        _UTM_SOUTH_NORTHING if south else 0.0,
+        _UTM_SCALE * _RECTIFYING,
+    )
+
+
 def _utm_to_conformal(zone: int, south: bool) -> Callable[[np.ndarray, np.ndarray], Conformal]:
-    lon0 = math.radians(6 * zone - 183)
-    northing = _UTM_SOUTH_NORTHING if south else 0.0
-    scale = _UTM_SCALE * _RECTIFYING
+    lon0, northing, scale = _zone(zone, south)
 
     def to_conformal(x: np.ndarray, y: np.ndarray) -> Conformal:
         zeta = (y - northing) / scale + 1j * ((x - _UTM_EASTING) / scale)
@@ -114,17 +128,13 @@ def _utm_to_conformal(zone: int, south: bool) -> Callable[[np.ndarray, np.ndarra
         sinh_eta, cos_xi = np.sinh(zeta.imag), np.cos(zeta.real)
         taup = np.sin(zeta.real) / np.hypot(sinh_eta, cos_xi)
         lam = np.arctan2(sinh_eta, cos_xi) + lon0
-        if bad.any():
-            taup, lam = np.where(bad, np.inf, taup), np.where(bad, np.inf, lam)
-        return taup, lam
+        return _failed(bad, taup, lam)
 
     return to_conformal
 
 
 def _conformal_to_utm(zone: int, south: bool) -> Callable[[np.ndarray, np.ndarray], Coords]:
-    lon0 = math.radians(6 * zone - 183)
-    northing = _UTM_SOUTH_NORTHING if south else 0.0
-    scale = _UTM_SCALE * _RECTIFYING
+    lon0, northing, scale = _zone(zone, south)
 
     def from_conformal(taup: np.ndarray, lam: np.ndarray) -> Coords:
         lam = (lam - lon0 + np.pi) % (2 * np.pi) - np.pi  # PROJ wraps about the meridian
@@ -132,10 +142,7 @@ def _conformal_to_utm(zone: int, south: bool) -> Callable[[np.ndarray, np.ndarra
         zeta = np.arctan2(taup, cos_lam) + 1j * np.arcsinh(np.sin(lam) / np.hypot(taup, cos_lam))
         zeta = zeta + _sine_series(zeta, _ALPHA)
         x, y = scale * zeta.imag + _UTM_EASTING, scale * zeta.real + northing
-        bad = ~(np.abs(zeta.imag) <= _LIMIT)
-        if bad.any():
-            x, y = np.where(bad, np.inf, x), np.where(bad, np.inf, y)
-        return x, y
+        return _failed(~(np.abs(zeta.imag) <= _LIMIT), x, y)
 
     return from_conformal
 
@@ -146,10 +153,7 @@ def _utm_forward(zone: int, south: bool) -> Callable[[np.ndarray, np.ndarray], C
     def forward(lon: np.ndarray, lat: np.ndarray) -> Coords:
         outside = ~(np.abs(lat) <= 90)
         taup = _conformal_tan(np.tan(np.radians(np.where(outside, 0, lat))))
-        x, y = to_utm(taup, np.radians(lon))
-        if outside.any():
-            x, y = np.where(outside, np.inf, x), np.where(outside, np.inf, y)
-        return x, y
+        return _failed(outside, *to_utm(taup, np.radians(lon)))
 
     return forward
 
