@@ -32,8 +32,9 @@ def test_pages_of_the_real_api_are_followed_to_the_end(stac_api, scenes: SceneSe
 class _Spec(BaseHTTPRequestHandler):
     """An Item Search API over 5 made-up items, 2 per page. `/search` takes POST and pages
     with a merged POST body (`{"page": n}`, merge true); `/get-search` takes GET and pages
-    with GET links; `/` is a landing page whose search link is GET-only; `/broken` answers
-    400 with a STAC error document. Answers are gzipped when the client accepts it."""
+    with GET links; `/get-only` is a landing page whose search link is GET-only; `/broken`
+    answers 400 with a STAC error document; `/moved/search` redirects (308) to `/search`.
+    Answers are gzipped when the client accepts it."""
 
     requests: ClassVar[list[tuple[str, str, dict[str, Any] | None]]] = []
     ITEMS: ClassVar[list[dict[str, Any]]] = [
@@ -64,6 +65,12 @@ class _Spec(BaseHTTPRequestHandler):
         self.requests.append(("POST", self.path, body))
         if self.path == "/broken/search":
             self._send(400, {"code": "BadRequest", "description": "limit must be below 100"})
+            return
+        if self.path == "/moved/search":  # permanent redirect that keeps the method and body
+            self.send_response(308)
+            self.send_header("Location", "/search")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         if self.path != "/search" or body.get("collections") != [COLLECTION]:
             self._send(404, {"code": "NotFound", "description": self.path})
@@ -132,3 +139,10 @@ def test_errors_name_the_api_and_say_why(spec_api, tmp_path):
     closed = "http://127.0.0.1:9"  # discard port: nothing listens
     with pytest.raises(BuildError, match=r"STAC API http://127\.0\.0\.1:9 did not answer"):
         cogdex.build_from_stac(closed, COLLECTION, name="x", cache_dir=tmp_path)
+
+
+def test_a_redirected_search_keeps_its_method_and_body(spec_api):
+    url, requests = spec_api
+    items = client.search(f"{url}/moved", {"collections": [COLLECTION]})
+    assert len(items) == 5
+    assert [(m, p) for m, p, _ in requests][:2] == [("POST", "/moved/search"), ("POST", "/search")]

@@ -27,6 +27,7 @@ TIMEOUT = 120.0
 """Seconds one request may take (connect + response)."""
 PAGE_SIZE = 250
 """Items asked for per page (`limit`); APIs may return fewer."""
+_MAX_REDIRECTS = 5
 
 
 class SearchError(Exception):
@@ -118,16 +119,24 @@ def _request(
         send["Content-Type"] = "application/json"
     elif body:
         url = _with_query(url, body)
-    request = urllib.request.Request(url, data=data, headers=send, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT, context=_tls()) as response:
-            raw = response.read()
-            encoding = response.headers.get("Content-Encoding", "")
-    except urllib.error.HTTPError as exc:
-        raise SearchError(f"{method} {url}: {exc.code} {_reason(exc)}", exc.code) from exc
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise SearchError(f"{method} {url}: {reason}") from exc
+    for _ in range(_MAX_REDIRECTS):
+        request = urllib.request.Request(url, data=data, headers=send, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT, context=_tls()) as response:
+                raw = response.read()
+                encoding = response.headers.get("Content-Encoding", "")
+            break
+        except urllib.error.HTTPError as exc:
+            location = exc.headers.get("Location")
+            if exc.code in (307, 308) and location:  # urllib follows these for GET only
+                url = urllib.parse.urljoin(url, location)
+                continue
+            raise SearchError(f"{method} {url}: {exc.code} {_reason(exc)}", exc.code) from exc
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise SearchError(f"{method} {url}: {reason}") from exc
+    else:
+        raise SearchError(f"{method} {url}: more than {_MAX_REDIRECTS} redirects")
     if encoding == "gzip":
         raw = gzip.decompress(raw)
     try:
