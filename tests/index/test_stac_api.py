@@ -33,8 +33,8 @@ class _Spec(BaseHTTPRequestHandler):
     """An Item Search API over 5 made-up items, 2 per page. `/search` takes POST and pages
     with a merged POST body (`{"page": n}`, merge true); `/get-search` takes GET and pages
     with GET links; `/get-only` is a landing page whose search link is GET-only; `/broken`
-    answers 400 with a STAC error document; `/moved/search` redirects (308) to `/search`.
-    Answers are gzipped when the client accepts it."""
+    answers 400 with a STAC error document; `/moved/search` redirects (308) to `/search`;
+    `/short/search` breaks off its answer. Answers are gzipped when the client accepts it."""
 
     requests: ClassVar[list[tuple[str, str, dict[str, Any] | None]]] = []
     ITEMS: ClassVar[list[dict[str, Any]]] = [
@@ -65,6 +65,13 @@ class _Spec(BaseHTTPRequestHandler):
         self.requests.append(("POST", self.path, body))
         if self.path == "/broken/search":
             self._send(400, {"code": "BadRequest", "description": "limit must be below 100"})
+            return
+        if self.path == "/short/search":  # a body cut short: the connection dies mid-answer
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b'{"type": "FeatureCollection", "feat')
+            self.close_connection = True
             return
         if self.path == "/moved/search":  # permanent redirect that keeps the method and body
             self.send_response(308)
@@ -136,6 +143,8 @@ def test_errors_name_the_api_and_say_why(spec_api, tmp_path):
     url, _ = spec_api
     with pytest.raises(BuildError, match=r"refused the search: .*400 limit must be below 100"):
         cogdex.build_from_stac(f"{url}/broken", COLLECTION, name="x", cache_dir=tmp_path)
+    with pytest.raises(BuildError, match=r"did not answer: .*IncompleteRead"):
+        cogdex.build_from_stac(f"{url}/short", COLLECTION, name="x", cache_dir=tmp_path)
     closed = "http://127.0.0.1:9"  # discard port: nothing listens
     with pytest.raises(BuildError, match=r"STAC API http://127\.0\.0\.1:9 did not answer"):
         cogdex.build_from_stac(closed, COLLECTION, name="x", cache_dir=tmp_path)

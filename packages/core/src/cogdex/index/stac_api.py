@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import http.client
 import json
 import os
 import ssl
@@ -132,8 +133,8 @@ def _request(
                 url = urllib.parse.urljoin(url, location)
                 continue
             raise SearchError(f"{method} {url}: {exc.code} {_reason(exc)}", exc.code) from exc
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            reason = getattr(exc, "reason", None) or exc
             raise SearchError(f"{method} {url}: {reason}") from exc
     else:
         raise SearchError(f"{method} {url}: more than {_MAX_REDIRECTS} redirects")
