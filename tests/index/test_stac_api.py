@@ -37,6 +37,7 @@ class _Spec(BaseHTTPRequestHandler):
     `/short/search` breaks off its answer. Answers are gzipped when the client accepts it."""
 
     requests: ClassVar[list[tuple[str, str, dict[str, Any] | None]]] = []
+    agents: ClassVar[list[str]] = []
     ITEMS: ClassVar[list[dict[str, Any]]] = [
         {"type": "Feature", "id": f"item-{n}", "properties": {}, "assets": {}, "links": []}
         for n in range(5)
@@ -63,6 +64,7 @@ class _Spec(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.requests.append(("POST", self.path, body))
+        self.agents.append(self.headers.get("User-Agent", ""))
         if self.path == "/broken/search":
             self._send(400, {"code": "BadRequest", "description": "limit must be below 100"})
             return
@@ -111,23 +113,24 @@ class _Spec(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def spec_api():
-    handler = type("Handler", (_Spec,), {"requests": []})
+    handler = type("Handler", (_Spec,), {"requests": [], "agents": []})
     server = BackgroundServer(("127.0.0.1", 0), handler).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", handler.requests
+    yield f"http://127.0.0.1:{server.server_address[1]}", handler.requests, handler.agents
     server.close()
 
 
 def test_post_next_links_merge_their_body_into_the_search(spec_api):
-    url, requests = spec_api
+    url, requests, agents = spec_api
     items = client.search(url, {"collections": [COLLECTION], "bbox": [1, 2, 3, 4]})
     assert [i["id"] for i in items] == [f"item-{n}" for n in range(5)]
     bodies = [body for method, _, body in requests if method == "POST"]
     assert [b.get("page", 0) for b in bodies] == [0, 1, 2]
+    assert set(agents) == {f"cogdex/{cogdex.__version__}"}  # not "Python-urllib/3.x"
     assert all(b["bbox"] == [1, 2, 3, 4] and b["limit"] == 250 for b in bodies)  # merged
 
 
 def test_a_get_only_search_link_pages_with_get(spec_api):
-    url, requests = spec_api
+    url, requests, _ = spec_api
     filter_ = {"op": "=", "args": [{"property": "platform"}, "sentinel-2b"]}
     body = {"collections": [COLLECTION], "bbox": [1, 2, 3, 4], "filter": filter_}
     items = client.search(f"{url}/get-only", body, max_items=4)
@@ -140,7 +143,7 @@ def test_a_get_only_search_link_pages_with_get(spec_api):
 
 
 def test_errors_name_the_api_and_say_why(spec_api, tmp_path):
-    url, _ = spec_api
+    url, _, _ = spec_api
     with pytest.raises(BuildError, match=r"refused the search: .*400 limit must be below 100"):
         cogdex.build_from_stac(f"{url}/broken", COLLECTION, name="x", cache_dir=tmp_path)
     with pytest.raises(BuildError, match=r"did not answer: .*IncompleteRead"):
@@ -151,7 +154,7 @@ def test_errors_name_the_api_and_say_why(spec_api, tmp_path):
 
 
 def test_a_redirected_search_keeps_its_method_and_body(spec_api):
-    url, requests = spec_api
+    url, requests, _ = spec_api
     items = client.search(f"{url}/moved", {"collections": [COLLECTION]})
     assert len(items) == 5
     assert [(m, p) for m, p, _ in requests][:2] == [("POST", "/moved/search"), ("POST", "/search")]

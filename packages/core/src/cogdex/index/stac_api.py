@@ -112,7 +112,11 @@ def _request(
     headers: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """One JSON request; the decoded answer, or SearchError naming the URL and the reason."""
-    send = {"Accept": "application/geo+json, application/json", "Accept-Encoding": "gzip"}
+    send = {
+        "Accept": "application/geo+json, application/json",
+        "Accept-Encoding": "gzip",
+        "User-Agent": _user_agent(),  # not urllib's own: some CDNs turn "Python-urllib" away
+    }
     send.update(headers or {})
     data = None
     if method == "POST":
@@ -184,6 +188,13 @@ def _with_query(url: str, body: Mapping[str, Any]) -> str:
             params[key] = str(value)
     joiner = "&" if urllib.parse.urlsplit(url).query else "?"
     return url + joiner + urllib.parse.urlencode(params)
+
+
+@functools.cache
+def _user_agent() -> str:
+    from cogdex._version import __version__
+
+    return f"cogdex/{__version__}"
 
 
 @functools.cache
