@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Literal, NamedTuple
 import numpy as np
 import shapely
 
+from cogdex.index import arrays as A
 from cogdex.read import projections
 
 if TYPE_CHECKING:
@@ -465,10 +466,9 @@ class CoordinateMap:
             return
         lines, exact = _scanline_pieces(source, target, approx_error, rows)
         seg, first, slope = lines[0]
-        candidates = np.sort(
+        candidates = A.distinct(
             np.concatenate([_edge_candidates(*line, source.shape, target.width) for line in lines])
         )
-        candidates = candidates[np.diff(candidates, prepend=-1) != 0]  # distinct (indices >= 0)
         r, c = np.divmod(candidates, target.width)
         in_window = (c >= cols.start) & (c < cols.stop)
         r, c = r[in_window], c[in_window]

@@ -62,6 +62,7 @@ _BETA = _series(
 )
 
 Coords = tuple[np.ndarray, np.ndarray]
+Step = Callable[[np.ndarray, np.ndarray], Coords]
 
 
 def _sine_series(z: np.ndarray, coefficients: np.ndarray) -> np.ndarray:
@@ -133,7 +134,7 @@ def _utm_to_conformal(zone: int, south: bool) -> Callable[[np.ndarray, np.ndarra
     return to_conformal
 
 
-def _conformal_to_utm(zone: int, south: bool) -> Callable[[np.ndarray, np.ndarray], Coords]:
+def _conformal_to_utm(zone: int, south: bool) -> Step:
     lon0, northing, scale = _zone(zone, south)
 
     def from_conformal(taup: np.ndarray, lam: np.ndarray) -> Coords:
@@ -147,7 +148,7 @@ def _conformal_to_utm(zone: int, south: bool) -> Callable[[np.ndarray, np.ndarra
     return from_conformal
 
 
-def _utm_forward(zone: int, south: bool) -> Callable[[np.ndarray, np.ndarray], Coords]:
+def _utm_forward(zone: int, south: bool) -> Step:
     to_utm = _conformal_to_utm(zone, south)
 
     def forward(lon: np.ndarray, lat: np.ndarray) -> Coords:
@@ -158,7 +159,7 @@ def _utm_forward(zone: int, south: bool) -> Callable[[np.ndarray, np.ndarray], C
     return forward
 
 
-def _utm_inverse(zone: int, south: bool) -> Callable[[np.ndarray, np.ndarray], Coords]:
+def _utm_inverse(zone: int, south: bool) -> Step:
     to_conformal = _utm_to_conformal(zone, south)
 
     def inverse(x: np.ndarray, y: np.ndarray) -> Coords:
@@ -170,7 +171,7 @@ def _utm_inverse(zone: int, south: bool) -> Callable[[np.ndarray, np.ndarray], C
     return inverse
 
 
-def _utm_to_utm(source: int, target: int) -> Callable[[np.ndarray, np.ndarray], Coords]:
+def _utm_to_utm(source: int, target: int) -> Step:
     to_conformal = _utm_to_conformal(source % 100, source > 32700)
     to_utm = _conformal_to_utm(target % 100, target > 32700)
 
@@ -200,29 +201,19 @@ def _is_utm(code: int) -> bool:
     return 32601 <= code <= 32660 or 32701 <= code <= 32760
 
 
-def _to_lonlat(code: int) -> Callable[[np.ndarray, np.ndarray], Coords] | None:
+def _through_lonlat(code: int) -> tuple[Step, Step]:
+    """(to lon/lat, from lon/lat) for a built-in code (see `known`)."""
     if code == 4326:
-        return _identity
+        return _identity, _identity
     if code == 3857:
-        return _mercator_inverse
-    if _is_utm(code):
-        return _utm_inverse(code % 100, code > 32700)
-    return None
-
-
-def _from_lonlat(code: int) -> Callable[[np.ndarray, np.ndarray], Coords] | None:
-    if code == 4326:
-        return _identity
-    if code == 3857:
-        return _mercator_forward
-    if _is_utm(code):
-        return _utm_forward(code % 100, code > 32700)
-    return None
+        return _mercator_inverse, _mercator_forward
+    zone, south = code % 100, code > 32700
+    return _utm_inverse(zone, south), _utm_forward(zone, south)
 
 
 def known(crs: int | str) -> bool:
     """Whether `crs` (a normalised grid CRS value) is one this module transforms."""
-    return isinstance(crs, int) and _to_lonlat(crs) is not None
+    return isinstance(crs, int) and (crs in (4326, 3857) or _is_utm(crs))
 
 
 class Transform:
@@ -231,13 +222,12 @@ class Transform:
     give infinity and NaN gives NaN."""
 
     def __init__(self, src: int, dst: int) -> None:
-        self._steps: list[Callable[[np.ndarray, np.ndarray], Coords]] = []
+        self._steps: list[Step] = []
         if src != dst and _is_utm(src) and _is_utm(dst):
             self._steps = [_utm_to_utm(src, dst)]
         elif src != dst:
-            inverse, forward = _to_lonlat(src), _from_lonlat(dst)
-            assert inverse is not None and forward is not None
-            self._steps = [s for s in (inverse, forward) if s is not _identity]
+            steps = (_through_lonlat(src)[0], _through_lonlat(dst)[1])
+            self._steps = [s for s in steps if s is not _identity]
 
     def transform(self, x: ArrayLike, y: ArrayLike) -> tuple[Any, Any]:
         scalar = np.ndim(x) == 0 and np.ndim(y) == 0

@@ -26,14 +26,14 @@ Decoder = Callable[[bytes], np.ndarray]
 
 # Codecs that yield a byte stream to be laid out as samples (the others yield images).
 def _inflate(data: bytes, out: np.ndarray | None = None) -> np.ndarray | bytes:
-    """Deflate with libdeflate (about twice zlib's speed), falling back to zlib for the
-    streams libdeflate refuses."""
+    """Deflate with libdeflate (about twice zlib's speed) into `out`, falling back to zlib,
+    which grows its own buffer, for the streams libdeflate refuses."""
     if out is not None:
         try:
             return imagecodecs.deflate_decode(data, out=out)
         except imagecodecs.DeflateError:
             pass
-    return imagecodecs.zlib_decode(data, out=out)
+    return imagecodecs.zlib_decode(data)
 
 
 # imagecodecs loads each codec's extension module on first access (~2 ms each), so the
@@ -61,10 +61,11 @@ _FAX_CODECS: dict[int, str] = {
 }
 
 
-def _stream_codec(comp: int) -> Callable[..., np.ndarray | bytes]:
+def _stream_codec(comp: int) -> Callable[..., np.ndarray | bytes] | None:
+    """The imagecodecs function of a stream compression; None for data stored as is."""
     name = _STREAM_CODECS[comp]
-    if name == "":
-        return lambda data, out=None: data
+    if not name:
+        return None
     if name == "inflate":
         return _inflate if imagecodecs.DEFLATE.available else imagecodecs.zlib_decode
     return getattr(imagecodecs, name)
@@ -211,8 +212,7 @@ def _stream_decoder(level: Level, byte_order: str, samples: int) -> Decoder:
         if fax is not None:
             image = fax(data, height, width)
             return image.reshape(image.shape[0], width, 1)
-        assert codec is not None
-        if comp == T.NONE:
+        if codec is None:  # stored as is
             buf = data
         elif tile_bytes <= _MAX_RATIO * len(data) + 65536:
             # Decode into one array of our own, so the predictor below can run in place: a
