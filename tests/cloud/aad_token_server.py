@@ -18,11 +18,10 @@ import json
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.servers.background import BackgroundServer
+from tests.servers.background import BackgroundServer, JSONHandler
 from tests.servers.tls import LocalTLS
 
 STORAGE_SCOPE = "https://storage.azure.com/.default"
@@ -139,9 +138,9 @@ def _error(error: str, code: int, message: str) -> dict[str, Any]:
     }
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(JSONHandler):
     server: AadTokenServer
+    content_type = "application/json; charset=utf-8"
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
@@ -153,13 +152,4 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(*self.server.answer(parts[0], form))
 
     def _reply(self, status: int, doc: dict[str, Any]) -> None:
-        body = json.dumps(doc).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
-        self.send_header("Cache-Control", "no-store, no-cache")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.reply(status, doc, {"Cache-Control": "no-store, no-cache"})

@@ -17,10 +17,9 @@ import base64
 import datetime as dt
 import json
 import threading
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-from tests.servers.background import BackgroundServer
+from tests.servers.background import BackgroundServer, JSONHandler
 from tests.servers.http_range import RangeHandler, RangeServer
 from tests.servers.tls import LocalTLS
 
@@ -113,8 +112,7 @@ class DaacServer(RangeServer):
             return sum(1 for p, _ in self.auth_log if p == path)
 
 
-class _EdlHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _EdlHandler(JSONHandler):
     server: EdlServer
 
     def do_POST(self) -> None:
@@ -124,20 +122,10 @@ class _EdlHandler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.logins.append(authorised)
         if self.path != "/api/users/find_or_create_token" or not authorised:
-            body = json.dumps({"error": "invalid_credentials"}).encode()
-            self.send_response(401)
+            self.reply(401, {"error": "invalid_credentials"})
         else:
-            doc = {"access_token": self.server.token, "token_type": "Bearer",
-                   "expiration_date": "12/31/2099"}  # fmt: skip
-            body = json.dumps(doc).encode()
-            self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+            self.reply(200, {"access_token": self.server.token, "token_type": "Bearer",
+                             "expiration_date": "12/31/2099"})  # fmt: skip
 
 
 class EdlServer(BackgroundServer):

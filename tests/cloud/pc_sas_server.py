@@ -13,14 +13,12 @@ import base64
 import datetime as dt
 import hashlib
 import hmac
-import json
 import re
 import threading
 from collections import Counter
-from http.server import BaseHTTPRequestHandler
 from urllib.parse import quote
 
-from tests.servers.background import BackgroundServer
+from tests.servers.background import BackgroundServer, JSONHandler
 
 SAS_VERSION = "2021-08-06"
 _PATH = re.compile(r"^/api/sas/v1/token/(?P<account>[a-z0-9]+)/(?P<container>[a-z0-9-]+)$")
@@ -89,25 +87,13 @@ class SasTokenServer(BackgroundServer):
         return {"msft:expiry": expiry.isoformat(), "token": token}
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(JSONHandler):
     server: SasTokenServer
 
     def do_GET(self) -> None:
         match = _PATH.match(self.path.split("?", 1)[0])
         if match is None or match.group("account") != self.server.account:
-            self._reply(404, {"detail": f"no such storage account or container: {self.path}"})
+            self.reply(404, {"detail": f"no such storage account or container: {self.path}"})
             return
         key = self.headers.get("Ocp-Apim-Subscription-Key")
-        self._reply(200, self.server.mint(match["account"], match["container"], key))
-
-    def _reply(self, status: int, doc: dict[str, str]) -> None:
-        body = json.dumps(doc).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.reply(200, self.server.mint(match["account"], match["container"], key))
