@@ -112,9 +112,14 @@ def test_search_endpoint_found_from_the_landing_page_when_not_at_search(stac_api
     assert handler.paths[0] == "/search" and "/" in handler.paths[1:]
 
 
-def test_a_different_query_rebuilds(stac_api, scenes, tmp_path):
+def test_a_different_query_rebuilds_with_force(stac_api, scenes, tmp_path):
     kwargs = {"name": "q", "bands": ["B04"], "cache_dir": tmp_path}
     full = cogdex.build_from_stac(stac_api.url, COLLECTION, **kwargs)
+    with pytest.raises(BuildError, match="built with other arguments"):
+        cogdex.build_from_stac(
+            stac_api.url, COLLECTION, query={"eo:cloud_cover": {"lt": 20}}, **kwargs
+        )
+    kwargs["force"] = True
     clear = cogdex.build_from_stac(
         stac_api.url, COLLECTION, query={"eo:cloud_cover": {"lt": 20}}, **kwargs
     )
@@ -127,6 +132,7 @@ def test_a_different_query_rebuilds(stac_api, scenes, tmp_path):
         s.id for s in scenes.scenes if s.datetime.date().isoformat() == "2024-01-01"
     )
     # the cached file now answers only the last call
+    kwargs["force"] = False
     with fetch.recording() as rec:
         cogdex.build_from_stac(
             stac_api.url, COLLECTION, date_range=("2024-01-01", "2024-01-01"), **kwargs
@@ -198,9 +204,9 @@ def test_cql2_filter_leaves_out_items_it_cannot_evaluate(stac_files, scenes, tmp
     rest = [s for s in scenes.scenes if s.id != items[0]["id"]]
     clear = cogdex.build_from_stac(path, name="c", filter="eo:cloud_cover < 20", **kwargs)
     assert sorted(clear.ids) == sorted(s.id for s in rest if s.cloud_cover < 20)
-    cloudy = cogdex.build_from_stac(path, name="c", filter="NOT (eo:cloud_cover < 20)", **kwargs)
+    cloudy = cogdex.build_from_stac(path, name="c2", filter="NOT (eo:cloud_cover < 20)", **kwargs)
     assert sorted(cloudy.ids) == sorted(s.id for s in rest if s.cloud_cover >= 20)
-    unknown = cogdex.build_from_stac(path, name="c", filter="eo:cloud_cover IS NULL", **kwargs)
+    unknown = cogdex.build_from_stac(path, name="c3", filter="eo:cloud_cover IS NULL", **kwargs)
     assert unknown.ids == [items[0]["id"]]
 
 
@@ -241,7 +247,7 @@ def test_a_different_cql2_filter_rebuilds_a_static_source(stac_files, scenes, tm
     assert rec.requests == 0 and cached.ids == clear.ids
     with fetch.recording() as rec:
         cloudy = cogdex.build_from_stac(
-            stac_files.items_json, filter="eo:cloud_cover >= 20", **kwargs
+            stac_files.items_json, filter="eo:cloud_cover >= 20", force=True, **kwargs
         )
     assert rec.requests > 0
     assert sorted(cloudy.ids) == sorted(s.id for s in scenes.scenes if s.cloud_cover >= 20)
@@ -296,14 +302,14 @@ def test_static_item_collection_on_disk_with_relative_hrefs(stac_files, scenes, 
     assert href.startswith("file://") and "/data/scenes/" in href
     clear = cogdex.build_from_stac(
         path,
-        name="rel",
+        name="rel-clear",
         bands=["B04"],
         cache_dir=tmp_path,
         query={"eo:cloud_cover": {"lt": 20}},
     )
     assert sorted(clear.ids) == sorted(s.id for s in scenes.scenes if s.cloud_cover < 20)
     same = cogdex.build_from_stac(
-        path, name="rel", bands=["B04"], cache_dir=tmp_path, filter="eo:cloud_cover < 20"
+        path, name="rel-cql2", bands=["B04"], cache_dir=tmp_path, filter="eo:cloud_cover < 20"
     )
     assert sorted(same.ids) == sorted(clear.ids)
 

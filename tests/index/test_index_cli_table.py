@@ -125,7 +125,7 @@ def test_build_from_flat_table_infers_or_names_what_it_cannot(stac_files, scenes
     pq.write_table(renamed, Path(path))
     coll = cogdex.build_from_table(
         path,
-        name="flat",
+        name="flat-renamed",
         bands=bands,
         columns={"datetime": "acq"},
         href_columns={"data": "link"},

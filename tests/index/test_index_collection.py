@@ -266,7 +266,7 @@ def test_failed_write_leaves_the_previous_index(coll, tmp_path, monkeypatch):
 
     monkeypatch.setattr(store, "_write_file", broken)
     with pytest.raises(KeyboardInterrupt):
-        coll.with_column("x", list(range(len(coll)))).export(path)
+        coll.with_column("x", list(range(len(coll)))).export(path, overwrite=True)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["keep.parquet"]  # no temporary left
     assert os.path.getsize(path) == len(before)

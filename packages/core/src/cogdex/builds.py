@@ -2,8 +2,9 @@
 dataset -> a cached `Collection`.
 
 Each build hashes the arguments that change its result into a cache key; when the cached
-collection of that name has the same key it is loaded (no network), otherwise the build runs
-and replaces it atomically (a failed build leaves the old one).
+collection of that name has the same key it is loaded (no network); when only its source
+changed it is rebuilt and replaced atomically (a failed build leaves the old one); other
+arguments under a cached name are refused unless `force=True` (see `cache.check_clash`).
 """
 
 from __future__ import annotations
@@ -84,8 +85,10 @@ def _cached_or_build(
     C.check_name(name)
     path = C.collection_path(name, cache_dir)
     cached = C.cached_index(path) if cache and not force else None
-    if cached is not None and cached.meta.cache_key == key:
-        return from_files(cached, store_options)  # footers read once, for the key and the load
+    if cached is not None:
+        if cached.meta.cache_key == key:
+            return from_files(cached, store_options)  # footers read once: key check and load
+        C.check_clash(name, path, cached.meta.cache_key, key)
     items = items_fn()
     built = build_rows(
         items,
@@ -146,7 +149,9 @@ def build_from_stac(
     `"asset:i"`), or a mapping name -> asset key / (asset key, band_index); None indexes
     every GeoTIFF asset. Headers of all files are fetched concurrently; failures are kept
     in `collection.skipped` (`strict=True` raises instead). The result is cached under
-    `name`; the same call again loads it without network (`force=True` rebuilds).
+    `name`; the same call again loads it without network. Other arguments under a cached
+    name raise `BuildError`; `force=True` rebuilds and replaces it (Collections loaded from
+    the old file then raise `StaleIndexError` rather than read the new one's rows).
     """
     from cogdex.index import stac
 
@@ -172,7 +177,7 @@ def build_from_stac(
     }
     key = C.cache_key(
         source=source,
-        stat=_stat(location) if static else None,
+        freshness=_stat(location) if static else None,
         bands=_bands_key(bands),
         band_index=band_index,
         href_rewrites=href_rewrites,
@@ -261,7 +266,7 @@ def build_from_table(
     }
     key = C.cache_key(
         source=source,
-        stat=_stat(location),
+        freshness=_stat(location),
         bands=_bands_key(bands),
         band_index=band_index,
         href_rewrites=href_rewrites,

@@ -176,7 +176,7 @@ def _cmd_collections_export(args: argparse.Namespace) -> None:
         from cogdex.errors import CogdexError
 
         raise CogdexError(f"no cached collection {args.name!r} (see `cogdex collections list`)")
-    written = cogdex.load(path).export(args.path)
+    written = cogdex.load(path).export(args.path, overwrite=args.overwrite)
     print(f"exported {args.name!r} to {written}")
 
 
@@ -324,7 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
         if action != "list":
             p.add_argument("name")
         if action == "export":
-            p.add_argument("path")
+            p.add_argument("path", help="index path, or a folder to write NAME.parquet into")
+            p.add_argument(
+                "--overwrite", action="store_true", help="replace a cogdex index already there"
+            )
         if action in ("list", "info"):
             p.add_argument("--json", action="store_true")
         p.add_argument("--cache-dir", help="cache folder")

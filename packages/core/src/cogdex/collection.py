@@ -391,17 +391,26 @@ class Collection:
         self,
         destination: str | os.PathLike[str],
         *,
+        overwrite: bool = False,
         partition: bool | None = None,
         store_options: Mapping[str, Any] | None = None,
     ) -> str:
-        """Write the collection as GeoParquet to a local path or object-store URL (atomic:
-        a failed export leaves what was there); `cogdex.load` reads it back."""
+        """Write the collection as GeoParquet to a local path or object-store URL; returns
+        where it went. `cogdex.load` reads it back.
+
+        A destination ending in a separator (`"out/"`), or an existing folder, receives
+        `<name>.parquet`. Nothing but a cogdex index is ever replaced, and that only with
+        `overwrite=True`; anything else there raises `ExportError` before a byte is written.
+        Writes are atomic: a failed export leaves what was there.
+        """
         from cogdex.index import store
 
-        written = store.write(
-            self._rows(), self._meta, destination, partition=partition, store_options=store_options
+        target = store.export_target(
+            destination, self.name, overwrite=overwrite, store_options=store_options
         )
-        return written
+        return store.write(
+            self._rows(), self._meta, target, partition=partition, store_options=store_options
+        )
 
     def band_source(self, band: str) -> BandSource:
         """Band `band` as flat column arrays for the reader (see `cogdex.index.band`)."""

@@ -129,5 +129,15 @@ class BuildError(CogdexError):
     """A collection build that cannot proceed (bad source, band map, or strict failures)."""
 
 
+class ExportError(CogdexError):
+    """An export refused before anything was written: the destination holds something that is
+    not a cogdex index, or an index that `overwrite=True` was not given to replace."""
+
+
+class StaleIndexError(CogdexError):
+    """An index file changed under a collection that was loaded from it (rebuilt, replaced or
+    edited): the collection's rows and the file's no longer match, so nothing is read."""
+
+
 class MemoryLimitError(CogdexError, MemoryError):
     """A read that would allocate more than the caller's `max_memory`."""

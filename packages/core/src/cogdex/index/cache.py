@@ -1,9 +1,11 @@
 """The on-disk cache of built collections: one index per name, keyed by its build arguments.
 
 The folder is the `cache_dir` argument, else `$COGDEX_CACHE_DIR`, else the platform's user
-cache folder. A build stores its key (a hash of every argument that changes the result) in
-the index metadata; the same call again finds the key equal and loads the index without
-network, and any other call rebuilds, so a different query never returns an old index.
+cache folder. A build stores its key in the index metadata: a hash of the arguments that
+change the result, then a hash of the source's freshness (a static file's size and mtime,
+cogdex's format versions). The same call again finds the key equal and loads the index
+without network; a changed source rebuilds it; other arguments under the same name are a
+clash that `check_clash` refuses, so one name never silently holds two queries.
 """
 
 from __future__ import annotations
@@ -78,14 +80,34 @@ def _canonical(value: Any) -> Any:
     return repr(value)
 
 
-def cache_key(**arguments: Any) -> str:
-    """A stable hash of the build arguments (order of keyword arguments does not matter)."""
+def _digest(doc: Any) -> str:
+    text = json.dumps(_canonical(doc), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def cache_key(*, freshness: Any = None, **arguments: Any) -> str:
+    """`<arguments hash>.<freshness hash>`: stable under keyword order; `freshness` is what
+    may change under the same arguments (a source file's stat)."""
     from cogdex.index.schema import SCHEMA_VERSION
     from cogdex.tiff.model import HEADER_VERSION
 
-    doc = {"schema": SCHEMA_VERSION, "header": HEADER_VERSION, **arguments}
-    text = json.dumps(_canonical(doc), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    fresh = {"schema": SCHEMA_VERSION, "header": HEADER_VERSION, "source": freshness}
+    return f"{_digest(arguments)}.{_digest(fresh)}"
+
+
+def check_clash(name: str, path: Path, cached_key: str | None, key: str) -> None:
+    """Refuse a build whose arguments differ from those that built the cached `name`.
+
+    Replacing it would change what earlier Collections of that name (and their `location`)
+    hold; keys of older cogdex versions (no arguments part) are rebuilt as before.
+    """
+    if cached_key is None or "." not in cached_key:
+        return
+    if cached_key.split(".")[0] != key.split(".")[0]:
+        raise BuildError(
+            f"collection {name!r} in the cache ({path}) was built with other arguments: give "
+            f"this build another name, or force=True to replace it"
+        )
 
 
 def cached_index(path: Path) -> IndexFiles | None:

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cogdex.errors import IndexSchemaError, StoreError
+from cogdex.errors import CogdexError, ExportError, IndexSchemaError, StaleIndexError, StoreError
 from cogdex.index import arrays as A
 from cogdex.index import query as Q
 from cogdex.index import schema as S
@@ -227,6 +227,104 @@ def write(
     return str(path)
 
 
+def export_target(
+    destination: str | os.PathLike[str],
+    name: str,
+    *,
+    overwrite: bool = False,
+    store_options: Mapping[str, Any] | None = None,
+) -> str:
+    """Where an export of collection `name` to `destination` goes, refusing before any write
+    whatever would lose data.
+
+    A destination ending in a separator, or an existing folder that is not itself an index,
+    is a folder to write `<name>.parquet` into (created if needed). The resulting path must
+    not exist, or, with `overwrite`, must hold a cogdex index: nothing else is ever replaced.
+    """
+    text = os.fspath(destination)
+    parsed = parse_url(text)
+    if parsed.kind != "local":
+        return _remote_target(text, name, overwrite, store_options)
+    path = Path(parsed.key)
+    if text.endswith(("/", os.sep)) or (path.is_dir() and not _is_local_index(path)):
+        path = path / _file_name(name, text)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ExportError(f"cannot create the folder {path.parent}: {exc.strerror}") from exc
+    if path.exists() or path.is_symlink():
+        _check_replaceable(str(path), overwrite, _is_local_index(path))
+    return str(path)
+
+
+def _file_name(name: str, destination: str) -> str:
+    from cogdex.index.cache import check_name
+
+    try:
+        return f"{check_name(name)}.parquet"
+    except CogdexError:
+        raise ExportError(
+            f"collection name {name!r} cannot name a file in {destination}: give the index's "
+            f"own path (e.g. {destination.rstrip('/' + os.sep)}/index.parquet)"
+        ) from None
+
+
+def _check_replaceable(where: str, overwrite: bool, is_index: bool) -> None:
+    if not is_index:
+        raise ExportError(
+            f"{where} exists and is not a cogdex index: export never replaces it (choose "
+            f"another path, or a folder to write into)"
+        )
+    if not overwrite:
+        raise ExportError(f"{where} holds a cogdex index: pass overwrite=True to replace it")
+
+
+def _is_local_index(path: Path) -> bool:
+    """A file with cogdex metadata, or a folder holding only such files (a partitioned index)."""
+    if path.is_file():
+        return _has_index_metadata(str(path))
+    if not path.is_dir():
+        return False
+    entries = list(path.iterdir())
+    return bool(entries) and all(
+        p.is_file() and p.suffix == ".parquet" and _has_index_metadata(str(p)) for p in entries
+    )
+
+
+def _has_index_metadata(source: Any) -> bool:
+    try:
+        schema = pq.read_schema(source)
+    except (pa.ArrowException, OSError):
+        return False
+    return S.METADATA_KEY in (schema.metadata or {})
+
+
+def _remote_target(url: str, name: str, overwrite: bool, options: Mapping[str, Any] | None) -> str:
+    """`export_target` for object stores: `url/` is a prefix to write into; an object or a
+    partitioned index already at the key is replaced only when it is a cogdex index."""
+    from cogdex.io import runtime
+    from cogdex.io.stores import stores
+
+    if url.endswith("/"):
+        url += _file_name(name, url)
+    store, key, _ = stores().resolve(url, options)
+    obs = runtime.obstore()
+    found = _remote_all_keys(store, key)
+    try:
+        obs.head(store, key)
+        found.insert(0, key)
+    except FileNotFoundError:
+        pass
+    if found:
+        is_index = all(
+            k.endswith(".parquet")
+            and _has_index_metadata(pa.BufferReader(bytes(obs.get(store, k).bytes())))
+            for k in found
+        )
+        _check_replaceable(url, overwrite, is_index)
+    return url
+
+
 def _parts(table: pa.Table, years: np.ndarray, distinct: np.ndarray) -> list[tuple[int, pa.Table]]:
     # rows are sorted by year first, so each year is one contiguous slice
     starts = np.searchsorted(years, distinct, side="left")
@@ -301,12 +399,16 @@ def _write_remote(
 
 
 def _remote_keys(store: Any, key: str) -> list[str]:
+    return [k for k in _remote_all_keys(store, key) if k.endswith(".parquet")]
+
+
+def _remote_all_keys(store: Any, key: str) -> list[str]:
     from cogdex.io import runtime
 
     prefix = key.rstrip("/") + "/"
     found = []
     for batch in runtime.obstore().list(store, prefix):
-        found += [m["path"] for m in batch if m["path"].endswith(".parquet")]
+        found += [m["path"] for m in batch]
     return sorted(found)
 
 
@@ -315,15 +417,39 @@ def _remote_keys(store: Any, key: str) -> list[str]:
 
 @dataclass(frozen=True)
 class IndexFiles:
-    """An index on disk: its Parquet files (read lazily), metadata and schema."""
+    """An index on disk: its Parquet files (read lazily), metadata and schema.
+
+    `stamps` pins each file's (size, mtime_ns, inode) as opened: rows are located by position, so
+    reading a file rebuilt since (same path, other scenes) must fail, never mix records.
+    """
 
     location: str
     files: tuple[str, ...]
     meta: S.IndexMetadata
     schema: pa.Schema
+    stamps: tuple[tuple[int, int, int], ...]
 
     def count(self) -> int:
-        return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
+        return sum(self.parquet(n).metadata.num_rows for n in range(len(self.files)))
+
+    def parquet(self, number: int) -> pq.ParquetFile:
+        """File `number`, opened and checked against its stamp (after opening: a file
+        replaced later still reads as opened)."""
+        path = self.files[number]
+        try:
+            handle = pq.ParquetFile(path)
+            stamp = _stamp(path)
+        except OSError as exc:
+            raise StaleIndexError(
+                f"{path} of index {self.location} is gone ({exc.strerror or exc}): load the "
+                f"index again"
+            ) from exc
+        if stamp != self.stamps[number]:
+            raise StaleIndexError(
+                f"{path} changed since index {self.location} was loaded (rebuilt or replaced): "
+                f"load it again to read the new records"
+            )
+        return handle
 
     def read(self, conditions: Sequence[Q.Condition] = (), *, light: bool = False) -> pa.Table:
         """The rows meeting `conditions`: row groups pruned by statistics, rows filtered.
@@ -333,8 +459,8 @@ class IndexFiles:
         """
         columns = [n for n in self.schema.names if n != "assets"] if light else None
         parts = []
-        for number, path in enumerate(self.files):
-            pf = pq.ParquetFile(path)
+        for number in range(len(self.files)):
+            pf = self.parquet(number)
             for group in Q.row_groups(pf.metadata, conditions):
                 table = pf.read_row_group(group, columns=columns)
                 if light:
@@ -371,7 +497,7 @@ class IndexFiles:
             while end < len(order) and files[order[end]] == f and groups[order[end]] == g:
                 end += 1
             if int(f) not in handles:
-                handles[int(f)] = pq.ParquetFile(self.files[int(f)])
+                handles[int(f)] = self.parquet(int(f))
             column = handles[int(f)].read_row_group(int(g), columns=columns).column("assets")
             pieces.append(A.take(column, rows[order[start:end]]))
             start = end
@@ -411,6 +537,7 @@ def open_index(
             raise StoreError(f"reading {where} needs a download folder")
         files = _download(where, store_options, download_dir)
     try:
+        stamps = tuple(_stamp(f) for f in files)
         first = pq.read_schema(files[0])
     except (pa.ArrowInvalid, OSError) as exc:
         raise IndexSchemaError(f"{files[0]} is not a Parquet file ({exc})") from exc
@@ -422,7 +549,12 @@ def open_index(
         )
     meta = S.IndexMetadata.from_json(raw, where)
     S.validate(first, meta.bands, where)
-    return IndexFiles(where, tuple(files), meta, first)
+    return IndexFiles(where, tuple(files), meta, first, stamps)
+
+
+def _stamp(path: str) -> tuple[int, int, int]:
+    st = os.stat(path)
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 def _download(url: str, options: Mapping[str, Any] | None, folder: Path) -> list[str]:
