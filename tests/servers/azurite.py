@@ -1,9 +1,8 @@
 """Azure Blob: Azurite (npm package `azurite`, pinned) in a subprocess.
 
-Azurite lives in `<repo>/.cache/node`. `.ci/run` installs it with
-`python -m tests.servers.azurite --install`; the fixture does the same on first use when it
-is missing and npm is available, so a plain `uv run pytest` works on a fresh machine that
-has Node.js.
+Azurite lives in `<repo>/.cache/node`. The fixture installs it there on first use when it is
+missing and npm is available, so a plain `uv run pytest` works on a fresh machine that has
+Node.js (`python -m tests.servers.azurite --install` does it ahead of time).
 
 With `oauth=True` Azurite serves HTTPS and runs `--oauth basic`: it then accepts Azure AD
 bearer tokens, checking their issuer, audience and lifetime but not their signature (its

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The README's "Install" commands, run as a user would: build every distribution's wheel,
+# pip-install cogdex with two extras into a fresh virtual environment, run the demo there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+uv build --all-packages --wheel -o "$work/dist" -q
+python3 -m venv "$work/env"
+"$work/env/bin/pip" install -q --find-links "$work/dist" "cogdex[xarray,aws]"
+"$work/env/bin/cogdex" plugins | grep -q "^xarray" || { echo "xarray plugin missing" >&2; exit 1; }
+(cd "$work" && "$work/env/bin/cogdex" demo --quiet --size 256)
+echo "wheels: pip install --find-links dist \"cogdex[xarray,aws]\" works"
