@@ -41,4 +41,7 @@ def test_xarray_ndvi_example(adapter_coll, capsys):
     valid = (red != 0) & (nir != 0)
     ndvi = np.where(valid, (nir - red) / np.where(valid, nir + red, 1), np.nan)
     np.testing.assert_allclose(series.to_numpy(), np.nanmean(ndvi, axis=(1, 2)), rtol=1e-5)
+    per_pixel = scope["ndvi"].compute().to_numpy()
+    finite = per_pixel[np.isfinite(per_pixel)]
+    assert finite.size and finite.min() >= -1 and finite.max() <= 1
     assert str(series.to_series().round(3).iloc[0]) in capsys.readouterr().out
