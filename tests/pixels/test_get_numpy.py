@@ -141,22 +141,3 @@ def test_coarse_resolution_reads_overviews(pixel_coll, scenes: SceneSet):
                       dst_transform=rasterio.Affine(*table.column("transform")[n].as_py()),
                       dst_nodata=0)  # fmt: skip
         np.testing.assert_array_equal(data[n], want)
-
-
-@pytest.mark.parametrize("resampling", ["nearest", "bilinear"])
-def test_builtin_transforms_read_what_proj_reads(pixel_coll, monkeypatch, resampling):
-    """A cold process warps with cogdex's own UTM transforms, this one (pyproj loaded) with
-    PROJ's: across the zone boundary both give the same pixels (bilinear: to 1e-3 of a DN)."""
-    from cogdex.read import grid
-
-    kwargs = {"resampling": resampling, "dtype": np.float32 if resampling == "bilinear" else None}
-    assert type(grid.transformer(4326, 32644)).__module__.startswith("pyproj")
-    with_proj = pixel_coll.get_numpy(AOI, ["B04", "B08"], **kwargs)
-    monkeypatch.setattr(grid, "_proj_loaded", lambda: False)
-    assert type(grid.transformer(4326, 32644)).__module__ == "cogdex.read.projections"
-    tile_cache().clear()
-    builtin = pixel_coll.get_numpy(AOI, ["B04", "B08"], **kwargs)
-    if resampling == "nearest":
-        np.testing.assert_array_equal(builtin, with_proj)
-    else:
-        np.testing.assert_allclose(builtin, with_proj, rtol=0, atol=1e-3)

@@ -9,10 +9,9 @@ reproduces GDAL's approximate transformer so that warps agree with GDAL's bit fo
 
 Conventions (GDAL's): transforms are (a, b, c, d, e, f) mapping pixel (col, row) corners to
 CRS coordinates, x = a*col + b*row + c, y = d*col + e*row + f; pixel (i, j) covers [i, i+1)
-x [j, j+1) and its centre is (i + 0.5, j + 0.5). Coordinates go through pyproj with
-`always_xy`, so geographic CRSs are (lon, lat) whatever their axis order; between WGS 84,
-its UTM zones and Web Mercator, in a process that has not loaded pyproj, they go through
-`projections` instead, so cold reads of the usual collections never import it.
+x [j, j+1) and its centre is (i + 0.5, j + 0.5). Coordinates go through PROJ (pyproj) with
+`always_xy`, so geographic CRSs are (lon, lat) whatever their axis order: one transform
+path for every pair, so a read's pixels never depend on what else the process imported.
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ import numpy as np
 import shapely
 
 from cogdex.index import arrays as A
-from cogdex.read import projections
 
 if TYPE_CHECKING:
     import pyproj
@@ -86,44 +84,23 @@ def same_crs(a: int | str, b: int | str) -> bool:
     """Whether two CRS values describe the same coordinates (names and axis order aside)."""
     if a == b:
         return True
-    if projections.known(a) and projections.known(b):
-        return False  # distinct built-in codes are distinct coordinate systems
     return to_crs(a).equals(to_crs(b), ignore_axis_order=True)
 
 
-def transformer(src: int | str, dst: int | str) -> projections.Transform | pyproj.Transformer:
-    """The (lon, lat)-ordered transformer from `src` to `dst`, built once per process.
-
-    PROJ's whenever pyproj is loaded in this process (as in any that uses rasterio,
-    TorchGeo or rioxarray): a call costs it ~5 us against ~0.1 ms for the numpy built-in
-    transforms, which matters to the thousands of small warps of a DataLoader epoch.
-    Otherwise `projections.builtin` where it has one, so a cold read of a UTM collection
-    never imports pyproj (~0.1 s). The two agree to 1e-8 m (see docs/warp.md).
-    """
-    if not _proj_loaded():
-        builtin = projections.builtin(src, dst)
-        if builtin is not None:
-            return builtin
-    return _proj_transformer(src, dst)
-
-
-def _proj_loaded() -> bool:
-    return "pyproj" in sys.modules
-
-
 @lru_cache(maxsize=256)
-def _proj_transformer(src: int | str, dst: int | str) -> pyproj.Transformer:
-    """PROJ's transformer for the pair, built once per process. Sharing it between threads
-    is safe: since pyproj 3.1 a `Transformer` keeps one PROJ object per thread
-    (`TransformerLocal`, a `threading.local`), so concurrent calls never share PROJ state.
-    The caches are cleared in a forked child, which builds its own."""
+def transformer(src: int | str, dst: int | str) -> pyproj.Transformer:
+    """PROJ's (lon, lat)-ordered transformer from `src` to `dst`, built once per process
+    and vectorised over arrays. Sharing it between threads is safe: since pyproj 3.1 a
+    `Transformer` keeps one PROJ object per thread (`TransformerLocal`, a
+    `threading.local`), so concurrent calls never share PROJ state. The caches are cleared
+    in a forked child, which builds its own."""
     import pyproj
 
     return pyproj.Transformer.from_crs(to_crs(src), to_crs(dst), always_xy=True)
 
 
 def _clear_caches() -> None:
-    for cached in (to_crs, same_crs, _proj_transformer):
+    for cached in (to_crs, same_crs, transformer):
         cached.cache_clear()
 
 
