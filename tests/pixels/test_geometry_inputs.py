@@ -86,3 +86,96 @@ def test_of_several_geometries_only_those_that_meet_nothing_are_named(pixel_coll
         data, table = pixel_coll.get_numpy([AOI, SWAPPED], "B04", return_table=True)
     assert len(caught) == 1
     assert set(table.column("geometry_index").to_pylist()) == {0} and len(data) == len(table)
+
+
+def _points(n: int = 12) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    return LON + rng.uniform(-0.05, 0.05, n), LAT + rng.uniform(-0.05, 0.05, n)
+
+
+def _rows(table) -> list[tuple]:
+    cols = [table.column(k).to_pylist() for k in ("point_id", "id", "value", "row", "col")]
+    return sorted(zip(*cols, strict=True))
+
+
+class _Shape:
+    """A foreign geometry type that only speaks `__geo_interface__`."""
+
+    def __init__(self, doc):
+        self.__geo_interface__ = doc
+
+
+@pytest.mark.parametrize("epsg", [4326, 32643, 32644, 3857])
+def test_geopandas_points_are_sampled_in_their_own_crs(pixel_coll, epsg):
+    gpd = pytest.importorskip("geopandas")
+    lon, lat = _points()
+    want = _rows(pixel_coll.sample_points((lon, lat), "B04"))
+    frame = gpd.GeoDataFrame(
+        {"name": [f"p{i}" for i in range(len(lon))]},
+        geometry=gpd.points_from_xy(lon, lat),
+        crs=4326,
+    ).to_crs(epsg)
+    assert _rows(pixel_coll.sample_points(frame, "B04")) == want
+    assert _rows(pixel_coll.sample_points(frame.geometry, "B04")) == want
+    assert _rows(pixel_coll.sample_points(frame, "B04", geometry_crs=epsg)) == want
+    named = pixel_coll.sample_points(frame, "B04", id_column="name")
+    assert set(named.column("point_id").to_pylist()) <= set(frame["name"])
+    plain = frame.geometry.set_crs(None, allow_override=True)  # no CRS: geometry_crs says
+    assert _rows(pixel_coll.sample_points(plain, "B04", geometry_crs=epsg)) == want
+    if epsg != 4326:
+        with pytest.raises(GeometryError, match=r"own CRS \(EPSG:\d+\) but geometry_crs=4326"):
+            pixel_coll.sample_points(frame, "B04", geometry_crs=4326)
+
+
+def test_geojson_points_are_lon_lat(pixel_coll):
+    lon, lat = _points()
+    want = _rows(pixel_coll.sample_points((lon, lat), "B04"))
+    features = [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": p}}
+        for p in zip(lon.tolist(), lat.tolist(), strict=True)
+    ]
+    collection = {"type": "FeatureCollection", "features": features}
+    assert _rows(pixel_coll.sample_points(collection, "B04")) == want
+    assert _rows(pixel_coll.sample_points(features, "B04")) == want
+    assert _rows(pixel_coll.sample_points(_Shape(collection), "B04")) == want
+    one = pixel_coll.sample_points(features[0]["geometry"], "B04")
+    assert _rows(one) == [r for r in want if r[0] == 0]
+    with pytest.raises(GeometryError, match="geometry_crs=32644"):
+        pixel_coll.sample_points(collection, "B04", geometry_crs=32644)
+
+
+@pytest.mark.parametrize("epsg", [32644, 32744, 3857])
+def test_geopandas_areas_are_read_in_their_own_crs(pixel_coll, epsg):
+    gpd = pytest.importorskip("geopandas")
+    import shapely
+
+    area = gpd.GeoSeries([shapely.box(*AOI)], crs=4326).to_crs(epsg)
+    box = area.iloc[0]
+    want, want_table = pixel_coll.get_numpy(box, "B04", geometry_crs=epsg, crs=epsg,
+                                            resolution=10.0, return_table=True)  # fmt: skip
+    for given in (area, gpd.GeoDataFrame({"k": [1]}, geometry=area)):
+        got, table = pixel_coll.get_numpy(given, "B04", crs=epsg, resolution=10.0,
+                                          return_table=True)  # fmt: skip
+        np.testing.assert_array_equal(got, want)
+        assert table.column("transform").to_pylist() == want_table.column("transform").to_pylist()
+    series, _ = pixel_coll.get_time_series(area, "B04", crs=epsg, resolution=10.0)
+    assert series.shape[1:] == want.shape[1:]
+    ds = pixel_coll.get_xarray(area, "B04", crs=epsg, resolution=10.0)
+    assert ds["B04"].shape[1:] == want.shape[1:]
+    assert len(pixel_coll.subset(geometries=area)) == len(pixel_coll.subset(geometries=AOI))
+    with pytest.raises(GeometryError, match="geometry_crs"):
+        pixel_coll.get_numpy(area, "B04", geometry_crs=4326)
+
+
+def test_geojson_areas_equal_the_shapely_box(pixel_coll):
+    import shapely
+
+    want = pixel_coll.get_numpy(AOI, "B04")
+    geometry = shapely.geometry.mapping(shapely.box(*AOI))
+    feature = {"type": "Feature", "properties": {"name": "aoi"}, "geometry": geometry}
+    for given in (geometry, feature, {"type": "FeatureCollection", "features": [feature]},
+                  [feature], _Shape(feature)):  # fmt: skip
+        np.testing.assert_array_equal(pixel_coll.get_numpy(given, "B04"), want)
+    assert len(pixel_coll.subset(geometries=feature)) == len(pixel_coll.subset(geometries=AOI))
+    with pytest.raises(GeometryError, match="geometry_crs"):
+        pixel_coll.get_xarray(feature, "B04", geometry_crs=32644)

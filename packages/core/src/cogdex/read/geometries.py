@@ -252,7 +252,7 @@ def as_points(
         if id_column is not None:
             if id_column not in getattr(points, "columns", ()):
                 raise KeyError(f"no id column {id_column!r} in the points")
-            ids = np.asarray(points[id_column])
+            ids = pa.chunked_array([pa.array(points[id_column])])  # pandas is loaded here
     elif isinstance(points, pa.Table) or hasattr(points, "__arrow_c_stream__"):
         table = points  # `pa.table(stream)` would import pandas to rule out a DataFrame
         if not isinstance(points, pa.Table):
