@@ -77,3 +77,16 @@ def test_box_in_the_target_crs_gets_rasterio_aligned_target(pixel_coll, crs, res
     for got in table.column("transform").to_pylist():
         np.testing.assert_allclose(got, tuple(transform)[:6], rtol=0, atol=res * 1e-9)
     assert G.Grid.from_bounds(crs, bounds, res, tap=True).shape == (height, width)
+
+
+def test_polygon_mask_is_cut_in_the_geometry_crs(zone44):
+    left, bottom, right, top = _box_in(32644, 10.0, (0.0, 0.0))
+    triangle = shapely.Polygon([(left, bottom), (right, bottom), (left, top)])
+    data, valid, table = zone44.get_numpy(triangle, "B04", geometry_crs=32644, mask=True,
+                                          return_mask=True, return_table=True)  # fmt: skip
+    a, _, c, _, e, f = table.column("transform")[0].as_py()
+    assert (c, f) == (left, top)
+    rows, cols = np.mgrid[0 : data.shape[1], 0 : data.shape[2]] + 0.5
+    inside = shapely.contains_xy(triangle, c + a * cols, f + e * rows)
+    assert (valid[0] == (inside & (data[0] != 0))).all()
+    assert (data[0][~inside] == 0).all()

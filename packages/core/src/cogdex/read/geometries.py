@@ -151,7 +151,7 @@ def _crs_name(crs: int | str) -> str:
     return f"EPSG:{crs}" if isinstance(crs, int) else crs[:60]
 
 
-def resolve_crs(value: Any, geometry_crs: Any, name: str = "geometries") -> int | str:
+def _resolve_crs(value: Any, geometry_crs: Any, name: str) -> int | str:
     """The CRS of `value`'s coordinates (see the module docstring)."""
     own = _own_crs(value)
     if own is None:
@@ -166,13 +166,13 @@ def resolve_crs(value: Any, geometry_crs: Any, name: str = "geometries") -> int 
     return own
 
 
-def to_lonlat(shapes: np.ndarray, crs: int | str) -> np.ndarray:
-    """`shapes` from `crs` to lon/lat (vertices only: densify first where edges matter)."""
+def _to_lonlat(shapes: np.ndarray, crs: int | str) -> np.ndarray:
+    """`shapes` from `crs` to lon/lat, densified first so projected edges keep their curve."""
     if same_crs(crs, 4326):
         return shapes
     to_lonlat = transformer(crs, 4326)
     return shapely.transform(
-        shapes, lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1]))
+        densify(shapes), lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1]))
     )
 
 
@@ -186,21 +186,16 @@ def as_areas(geometries: Any, geometry_crs: Any = None, *, name: str = "geometri
                 argument="geometry_crs",
             )
         return geometries
-    crs = resolve_crs(geometries, geometry_crs, name)
+    crs = _resolve_crs(geometries, geometry_crs, name)
     shapes = _shapes(geometries, crs, name)
     if shapes.size == 0:
         raise GeometryError(f"no {name} given", argument=name)
     bad = np.flatnonzero(shapely.is_missing(shapes) | shapely.is_empty(shapes))
     if bad.size:
         raise GeometryError(f"{name}: geometry {int(bad[0])} is empty or missing", argument=name)
-    lonlat = to_lonlat(shapes if same_crs(crs, 4326) else densify(shapes), crs)
+    lonlat = _to_lonlat(shapes, crs)
     check_bbox(shapely.total_bounds(lonlat), f"{name} (bounds in lon/lat)")
     return Areas(shapes, crs, lonlat)
-
-
-def as_geometries(geometries: Any, geometry_crs: Any = None) -> np.ndarray:
-    """A 1-D object array of Shapely geometries in lon/lat (see `as_areas`)."""
-    return as_areas(geometries, geometry_crs).lonlat
 
 
 def warn_empty(what: str, bounds: Any, crs: int | str) -> None:
@@ -238,7 +233,7 @@ def as_points(
     Polars, DuckDB) with x/y columns or a WKB/GeoArrow geometry column. Ids are
     `id_column`'s values (of a table or GeoDataFrame), else 0..n-1."""
     ids = None
-    crs = resolve_crs(points, geometry_crs, "points")
+    crs = _resolve_crs(points, geometry_crs, "points")
     if (
         isinstance(points, tuple)
         and len(points) == 2
