@@ -179,3 +179,18 @@ def test_geojson_areas_equal_the_shapely_box(pixel_coll):
     assert len(pixel_coll.subset(geometries=feature)) == len(pixel_coll.subset(geometries=AOI))
     with pytest.raises(GeometryError, match="geometry_crs"):
         pixel_coll.get_xarray(feature, "B04", geometry_crs=32644)
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        ({"x": [LON], "y": [LAT]}, "not a GeoJSON geometry"),
+        ({"type": "Polygon"}, "malformed GeoJSON Polygon"),
+        ({"type": "Feature", "properties": {}, "geometry": None}, "without a geometry"),
+    ],
+)
+def test_dicts_that_are_not_geojson_raise_a_geometry_error(pixel_coll, doc, message):
+    with pytest.raises(GeometryError, match=message):
+        pixel_coll.get_numpy(doc, "B04")
+    with pytest.raises(GeometryError, match=message):
+        pixel_coll.sample_points(doc, "B04")

@@ -96,6 +96,19 @@ def _is_xy_struct(t: pa.DataType) -> bool:
     ]
 
 
+_GEOJSON_GEOMETRIES = frozenset(
+    [
+        "Point",
+        "MultiPoint",
+        "LineString",
+        "MultiLineString",
+        "Polygon",
+        "MultiPolygon",
+        "GeometryCollection",
+    ]
+)
+
+
 def _geojson(value: Any, name: str) -> list[shapely.Geometry]:
     import shapely.geometry
 
@@ -106,8 +119,17 @@ def _geojson(value: Any, name: str) -> list[shapely.Geometry]:
     if kind == "Feature":
         if not doc.get("geometry"):
             raise GeometryError(f"{name}: a GeoJSON Feature without a geometry", argument=name)
-        return [shapely.geometry.shape(doc["geometry"])]
-    return [shapely.geometry.shape(doc)]
+        return _geojson(doc["geometry"], name)
+    if kind not in _GEOJSON_GEOMETRIES:
+        raise GeometryError(
+            f"{name}: a dict that is not a GeoJSON geometry, Feature or FeatureCollection "
+            f"(type {kind!r})",
+            argument=name,
+        )
+    try:
+        return [shapely.geometry.shape(doc)]
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise GeometryError(f"{name}: a malformed GeoJSON {kind}: {exc!r}", argument=name) from exc
 
 
 def _one(value: Any, position: int, crs: int | str, name: str) -> list[shapely.Geometry]:
