@@ -194,3 +194,16 @@ def test_dicts_that_are_not_geojson_raise_a_geometry_error(pixel_coll, doc, mess
         pixel_coll.get_numpy(doc, "B04")
     with pytest.raises(GeometryError, match=message):
         pixel_coll.sample_points(doc, "B04")
+
+
+def test_geojson_with_a_named_crs_as_geopandas_writes_it(pixel_coll):
+    gpd = pytest.importorskip("geopandas")
+    import json
+
+    lon, lat = _points()
+    frame = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs=4326).to_crs(32644)
+    doc = json.loads(frame.to_json())
+    assert "32644" in json.dumps(doc.get("crs"))  # GeoPandas names the CRS
+    want = _rows(pixel_coll.sample_points((lon, lat), "B04"))
+    assert _rows(pixel_coll.sample_points(doc, "B04")) == want
+    assert _rows(pixel_coll.sample_points(doc, "B04", geometry_crs=32644)) == want

@@ -5,11 +5,12 @@ bytes, WKT strings, GeoJSON (a geometry, Feature or FeatureCollection dict, or a
 with `__geo_interface__`), a pyarrow array of WKB/WKT or GeoArrow (WKB, WKT or native point
 coordinates), and GeoPandas GeoSeries/GeoDataFrames.
 
-Their CRS is the object's own (a GeoSeries' `.crs`; EPSG:4326 for GeoJSON, by its spec),
-else `geometry_crs`, else EPSG:4326; a `geometry_crs` that contradicts the object's own is
-an error, never a silent pick. Geometries stay in that CRS, so a grid in the same CRS is cut
-from their exact bounds (a round trip through lon/lat would add a row and a column);
-`Areas.lonlat` is the copy that meets the CRS84 footprints of the index.
+Their CRS is the object's own (a GeoSeries' `.crs`; EPSG:4326 for GeoJSON, by its spec, or
+the one its legacy `crs` member names), else `geometry_crs`, else EPSG:4326; a
+`geometry_crs` that contradicts the object's own is an error, never a silent pick.
+Geometries stay in that CRS, so a grid in the same CRS is cut from their exact bounds (a
+round trip through lon/lat would add a row and a column); `Areas.lonlat` is the copy that
+meets the CRS84 footprints of the index.
 """
 
 from __future__ import annotations
@@ -162,11 +163,21 @@ def _shapes(value: Any, crs: int | str, name: str) -> np.ndarray:
 
 
 def _own_crs(value: Any) -> Any:
-    """The CRS a geometries object carries (GeoPandas' `.crs`, GeoJSON's lon/lat), or None."""
+    """The CRS a geometries object carries (GeoPandas' `.crs`, GeoJSON's lon/lat), or None.
+
+    GeoJSON as GDAL and GeoPandas' `to_json` write it may name another CRS in a `crs`
+    member (dropped from the spec in RFC 7946, still common): that one is honoured."""
     if _is_geopandas(value):
         return value.crs
     first = value[0] if isinstance(value, list | tuple) and value else value
-    return 4326 if _is_geojson(first) else None
+    if not _is_geojson(first):
+        return None
+    named = first.get("crs") if isinstance(first, Mapping) else None
+    if isinstance(named, Mapping) and named.get("type") == "name":
+        from cogdex.read.grid import to_crs
+
+        return to_crs(str(named.get("properties", {}).get("name")))
+    return 4326
 
 
 def _crs_name(crs: int | str) -> str:
