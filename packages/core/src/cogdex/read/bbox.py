@@ -17,6 +17,8 @@ Bbox = tuple[float, float, float, float]
 
 def is_geographic(crs: Any) -> bool:
     """Whether `crs` has lon/lat coordinates (pyproj is asked only for non-built-in CRSs)."""
+    if crs == 4326:  # the default: no numpy/shapely import for a plain lon/lat bbox
+        return True
     from cogdex.read import grid as G
     from cogdex.read import projections
 
