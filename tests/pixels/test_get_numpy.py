@@ -8,7 +8,7 @@ import rasterio
 import shapely
 from rasterio.warp import Resampling, reproject
 
-from cogdex.errors import MemoryLimitError
+from cogdex.errors import EmptyReadWarning, MemoryLimitError
 from cogdex.io import fetch
 from cogdex.read.tilecache import tile_cache
 from tests.servers.scenes import AOI_LONLAT, SceneSet
@@ -104,8 +104,9 @@ def test_multi_band_stack_reads_like_single_files(pixel_coll):
 
 
 def test_outside_every_scene_gives_an_empty_stack(pixel_coll):
-    data = pixel_coll.get_numpy((10.0, 10.0, 10.01, 10.01), ["B04", "B08"])
-    assert data.shape[0] == 0
+    with pytest.warns(EmptyReadWarning, match=r"bounds \(10, 10, 10.01, 10.01\)"):
+        data = pixel_coll.get_numpy((10.0, 10.0, 10.01, 10.01), ["B04", "B08"])
+    assert data.shape == (0, 2, 0, 0)
 
 
 def test_memory_limit_fails_before_any_request(pixel_coll):

@@ -9,6 +9,7 @@ import rasterio
 import shapely
 from pyproj import Transformer
 
+from cogdex.errors import EmptyReadWarning
 from cogdex.io import fetch
 from tests.servers.scenes import AOI_LONLAT, SceneSet
 
@@ -95,5 +96,6 @@ def test_point_inputs_and_ids(pixel_coll, points):
 
 
 def test_points_outside_every_scene_give_no_rows(pixel_coll):
-    table = pixel_coll.sample_points((np.array([10.0]), np.array([10.0])), "B04")
+    with pytest.warns(EmptyReadWarning, match="covers the points"):
+        table = pixel_coll.sample_points((np.array([10.0]), np.array([10.0])), "B04")
     assert table.num_rows == 0

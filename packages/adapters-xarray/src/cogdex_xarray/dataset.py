@@ -57,7 +57,7 @@ def get_xarray(
     geometries: Any,
     bands: str | Sequence[str],
     *,
-    geometry_crs: int | str = 4326,
+    geometry_crs: int | str | None = None,
     resolution: float | tuple[float, float] | None = None,
     crs: int | str | None = None,
     chunks: Mapping[str, int] | None = None,
@@ -74,6 +74,8 @@ def get_xarray(
     `resolution`. A time step is a record, or with `merge` (a `get_numpy` merge rule) a
     UTC day of records merged by it. `chunks=None` reads now; a dict (dims `time`, `y`,
     `x`, `geometry`; -1 for one chunk) makes a lazy Dask-backed Dataset read on compute.
+    Geometries that meet no record give an empty Dataset and an `EmptyReadWarning`, as
+    `get_numpy` gives an empty array.
     """
     if merge is not None and merge not in MERGES:
         raise ValueError(f"merge must be None or one of {', '.join(MERGES)}, not {merge!r}")
@@ -85,12 +87,12 @@ def get_xarray(
     }
     if bad:
         raise ValueError(f"chunk sizes must be positive integers or -1, got {bad}")
-    slots, owner, shapes, sources, table = plan_slots(
+    slots, owner, areas, sources, table = plan_slots(
         collection, geometries, bands, geometry_crs=geometry_crs, resolution=resolution,
         crs=crs, merge=merge, group_by="date",
     )  # fmt: skip
     if not slots:
-        raise ValueError(f"no record of {collection.name!r} covers the geometries")
+        return _empty(sources, _dtype(sources, None, dtype, resampling), len(areas) > 1)
     cube = layout(slots, owner, table, merged=merge is not None)
     rows = sorted({r for s in slots for r in s.rows})
     out_dtype = _dtype(sources, rows, dtype, resampling)
@@ -114,7 +116,15 @@ def get_xarray(
             reader, chunks=cube_chunks(reader, dict(chunks)), name=f"cogdex-{uuid.uuid4().hex}",
             meta=np.empty((0,) * 5, out_dtype), asarray=False, fancy=False,
         )  # fmt: skip
-    return _dataset(reader, data, len(shapes) > 1, fill_value)
+    return _dataset(reader, data, len(areas) > 1, fill_value)
+
+
+def _empty(sources, dtype: np.dtype, several: bool) -> xr.Dataset:
+    """The Dataset of a read that found no record: every band, no time step, no pixel."""
+    dims = ("geometry", "time", "y", "x") if several else ("time", "y", "x")
+    data = np.empty((0,) * len(dims), dtype)
+    coords = {"time": ("time", np.empty(0, "datetime64[ns]")), "id": ("time", np.empty(0, object))}
+    return xr.Dataset({src.band: (dims, data) for src in sources}, coords=coords)
 
 
 def _dataset(reader: CubeReader, data: Any, several: bool, fill_value: float | None) -> xr.Dataset:

@@ -21,6 +21,7 @@ from cogdex.index import cache as C
 from cogdex.index import schema as S
 from cogdex.index.build import BandsArg, build_rows
 from cogdex.index.stac import Bbox, DateRange, date_bounds
+from cogdex.read.bbox import check_bbox
 
 
 def public_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -155,6 +156,8 @@ def build_from_stac(
     """
     from cogdex.index import stac
 
+    if bbox is not None:
+        check_bbox(bbox)
     location = os.fspath(stac_api_url)
     static = stac.is_static(location)
     if not static and not collection:
@@ -252,6 +255,8 @@ def build_from_table(
     from cogdex.index import stac
     from cogdex.index.table import items_from_table, read_table
 
+    if bbox is not None:
+        check_bbox(bbox)
     location = os.fspath(path_or_url)
     source = {
         "type": "table",

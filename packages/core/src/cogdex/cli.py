@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from cogdex.demo import HELP as DEMO_HELP
 from cogdex.errors import CogdexError
+from cogdex.read.bbox import check_bbox
 
 if TYPE_CHECKING:
     from cogdex.tiff.model import TIFFHeader
@@ -64,10 +65,9 @@ def _bbox(text: str) -> tuple[float, float, float, float]:
     if len(parts) != 4:
         raise argparse.ArgumentTypeError("bbox is 4 numbers: xmin,ymin,xmax,ymax (lon/lat)")
     try:
-        xmin, ymin, xmax, ymax = (float(p) for p in parts)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"bbox: {exc}") from exc
-    return xmin, ymin, xmax, ymax
+        return check_bbox([float(p) for p in parts], "--bbox")
+    except ValueError as exc:  # a bad number, or cogdex's GeometryError
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _json_arg(text: str) -> object:

@@ -10,7 +10,7 @@ network except `export`/`load` of object-store URLs.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,7 @@ from cogdex.errors import CogdexError, IndexSchemaError, MissingPluginError
 from cogdex.index import arrays as A
 from cogdex.index import query as Q
 from cogdex.index import schema as S
+from cogdex.read.bbox import check_bbox
 
 if TYPE_CHECKING:
     import pyarrow.compute as pc
@@ -218,12 +219,14 @@ class Collection:
         date_range: tuple[Any, Any] | None = None,
         bbox: Sequence[float] | None = None,
         geometries: Any = None,
+        geometry_crs: int | str | None = None,
         split: str | Sequence[str] | None = None,
         split_column: str = "split",
     ) -> Collection:
         """Records by cloud cover (strictly below), date range (inclusive, UTC; a bare end
-        date means its whole day), lon/lat bbox, intersection with geometries (Shapely,
-        WKB, or a bbox tuple, in lon/lat), and split label(s) in `split_column`."""
+        date means its whole day), lon/lat bbox, intersection with geometries (anything
+        `get_numpy` takes: their own CRS, else `geometry_crs`, else lon/lat), and split
+        label(s) in `split_column`."""
         from cogdex.index.stac import date_bounds
 
         conditions: list[Q.Condition] = []
@@ -233,9 +236,7 @@ class Collection:
             lo, hi = date_bounds(date_range)
             conditions.append(Q.Range("datetime", lo=lo, hi=hi))
         if bbox is not None:
-            if len(bbox) != 4:
-                raise ValueError(f"bbox must be (xmin, ymin, xmax, ymax), got {bbox!r}")
-            conditions += _bbox_conditions(bbox)
+            conditions += _bbox_conditions(check_bbox(bbox))
         if split is not None:
             if split_column not in self.columns:
                 raise IndexSchemaError(
@@ -248,7 +249,9 @@ class Collection:
         if geometries is not None:
             import shapely
 
-            shapes = _shapes(geometries)
+            from cogdex.read.geometries import as_areas
+
+            shapes = as_areas(geometries, geometry_crs).lonlat
             conditions += _bbox_conditions(shapely.total_bounds(shapes))
         result = self._filtered(conditions) if conditions else self
         if shapes is not None:
@@ -504,27 +507,6 @@ def _json(doc: Any) -> bytes:
     import json
 
     return json.dumps(doc).encode()
-
-
-def _shapes(geometries: Any) -> np.ndarray:
-    import shapely
-
-    if (
-        isinstance(geometries, tuple | list)
-        and len(geometries) == 4
-        and all(isinstance(v, int | float) for v in geometries)
-    ):
-        return np.array([shapely.box(*geometries)])
-    if isinstance(geometries, bytes):
-        return np.array([shapely.from_wkb(geometries)])
-    if isinstance(geometries, pa.Array | pa.ChunkedArray):
-        return shapely.from_wkb(A.to_numpy(geometries))
-    if isinstance(geometries, shapely.Geometry):
-        return np.array([geometries])
-    if isinstance(geometries, Iterable):
-        out = [g if isinstance(g, shapely.Geometry) else shapely.from_wkb(g) for g in geometries]
-        return np.array(out)
-    raise TypeError(f"cannot read geometries from {type(geometries).__name__}")
 
 
 def _as_table(data: Any) -> pa.Table:

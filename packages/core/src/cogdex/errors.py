@@ -125,6 +125,29 @@ class IndexSchemaError(CogdexError):
     """An index file or table that does not match the schema cogdex needs."""
 
 
+class GeometryError(CogdexError, ValueError):
+    """An area or points argument that cannot be used: a bbox that is not 4 finite numbers
+    in (xmin, ymin, xmax, ymax) order, coordinates outside lon/lat ranges, or a CRS that
+    conflicts with the one the geometries carry. `argument` names the argument."""
+
+    def __init__(self, message: str, *, argument: str):
+        self.argument = argument
+        self.reason = message
+        super().__init__(message)
+
+    def __reduce__(self):
+        return (_rebuild_geometry_error, (type(self), self.reason, self.argument))
+
+
+def _rebuild_geometry_error(cls, reason, argument):
+    return cls(reason, argument=argument)
+
+
+class EmptyReadWarning(UserWarning):
+    """A read whose geometries or points meet no record of the collection: the result is
+    empty, and the warning names the bounds that found nothing."""
+
+
 class BuildError(CogdexError):
     """A collection build that cannot proceed (bad source, band map, or strict failures)."""
 

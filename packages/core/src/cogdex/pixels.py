@@ -19,7 +19,7 @@ from cogdex.index import arrays as A
 from cogdex.io import runtime
 from cogdex.read import grid as G
 from cogdex.read import targets
-from cogdex.read.geometries import as_geometries
+from cogdex.read.geometries import Areas, as_areas, warn_empty
 from cogdex.read.scenes import MERGES, Slot, default_fill, output_dtype, read_slots
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ def _band_list(collection: Collection, bands: str | Sequence[str]) -> list[str]:
 
 
 def _footprint_hits(collection: Collection, shapes: np.ndarray) -> list[np.ndarray]:
-    """For each geometry, the collection rows whose footprint intersects it (sorted)."""
+    """For each lon/lat geometry, the collection rows whose footprint intersects it (sorted)."""
     geometry = collection._light().column("geometry")  # not to_arrow(): no asset columns
     footprints = shapely.from_wkb(A.to_numpy(geometry))
     g, r = shapely.STRtree(footprints).query(shapes, predicate="intersects")
@@ -80,29 +80,32 @@ def plan_slots(
     geometries: Any,
     bands: str | Sequence[str],
     *,
-    geometry_crs: int | str = 4326,
+    geometry_crs: int | str | None = None,
     resolution: float | tuple[float, float] | None = None,
     crs: int | str | None = None,
     merge: str | None = None,
     group_by: str | None = "date",
-) -> tuple[list[Slot], list[int], np.ndarray, list[BandSource], pa.Table]:
-    """(slots, geometry index of each slot, lon/lat geometries, band sources, table)."""
+) -> tuple[list[Slot], list[int], Areas, list[BandSource], pa.Table]:
+    """(slots, geometry index of each slot, geometries, band sources, table). A geometry
+    that meets no record has no slot, and an `EmptyReadWarning` names its bounds."""
     names = _band_list(collection, bands)
-    shapes = as_geometries(geometries, geometry_crs)
+    areas = as_areas(geometries, geometry_crs)
     sources = collection.band_sources(names)
-    hits = _footprint_hits(collection, shapes)
+    hits = _footprint_hits(collection, areas.lonlat)
     table = collection._light()  # ids, dates and keys: no assets, no geo metadata
     grids: list[G.Grid | None] = []
-    for shape, rows in zip(shapes, hits, strict=True):
+    for k, (shape, rows) in enumerate(zip(areas.shapes, hits, strict=True)):
         anchor = _anchor(sources, rows)
-        grids.append(
-            None
-            if anchor is None
-            else targets.target_grid(shape, anchor, crs=crs, resolution=resolution)
-        )
+        if anchor is None:
+            what = f"geometry {k}" if len(areas) > 1 else "the geometry"
+            warn_empty(what, shape.bounds, areas.crs)
+            grids.append(None)
+            continue
+        grids.append(targets.target_grid(shape, anchor, crs=crs, resolution=resolution,
+                                         geometry_crs=areas.crs))  # fmt: skip
     known = [g for g in grids if g is not None]
     if not known:
-        return [], [], shapes, sources, table
+        return [], [], areas, sources, table
     grids = targets.same_shape(known) if len(known) == len(grids) else _fill_missing(grids)
     slots: list[Slot] = []
     owner: list[int] = []
@@ -121,7 +124,7 @@ def plan_slots(
         for key in sorted(groups, key=lambda v: (v is None, v)):
             slots.append(Slot(grid, tuple(groups[key])))
             owner.append(k)
-    return slots, owner, shapes, sources, table
+    return slots, owner, areas, sources, table
 
 
 def _fill_missing(grids: list[G.Grid | None]) -> list[G.Grid | None]:
@@ -135,7 +138,7 @@ def get_numpy(
     geometries: Any,
     bands: str | Sequence[str],
     *,
-    geometry_crs: int | str = 4326,
+    geometry_crs: int | str | None = None,
     resolution: float | tuple[float, float] | None = None,
     crs: int | str | None = None,
     resampling: G.Resampling = "nearest",
@@ -155,18 +158,20 @@ def get_numpy(
     records: same day by default, `group_by=None` for all), merged by that rule. With
     `return_mask` a boolean valid-pixel mask of the same shape follows the array; with
     `return_table` a pyarrow Table says which geometry and record(s) each N is, its date
-    and its grid. See docs/pixels.md.
+    and its grid. `geometry_crs` is the CRS of `geometries` that carry none (default
+    lon/lat). A geometry that meets no record adds no N (an `EmptyReadWarning` says so). See
+    docs/pixels.md.
     """
     if merge is not None and merge not in MERGES:
         raise ValueError(f"merge must be None or one of {', '.join(MERGES)}, not {merge!r}")
-    slots, owner, shapes, sources, table = plan_slots(
+    slots, owner, areas, sources, table = plan_slots(
         collection, geometries, bands, geometry_crs=geometry_crs, resolution=resolution,
         crs=crs, merge=merge, group_by=group_by,
     )  # fmt: skip
     data, valid = _read(slots, sources, resampling, fill_value, merge, dtype, max_memory,
                         use_overviews, return_mask)  # fmt: skip
     if mask:
-        _apply_geometry_mask(data, valid, slots, owner, shapes, sources, fill_value)
+        _apply_geometry_mask(data, valid, slots, owner, areas, sources, fill_value)
     result: list[Any] = [_squeeze(data, sources)]
     if return_mask:
         result.append(_squeeze(valid, sources))
@@ -196,13 +201,13 @@ def _read(slots, sources, resampling, fill_value, merge, dtype, max_memory, use_
     return empty, empty.astype(bool)
 
 
-def _apply_geometry_mask(data, valid, slots, owner, shapes, sources, fill_value) -> None:
+def _apply_geometry_mask(data, valid, slots, owner, areas: Areas, sources, fill_value) -> None:
     fill = default_fill(sources, data.dtype, fill_value)
     cache: dict[int, np.ndarray] = {}
     for s, (slot, k) in enumerate(zip(slots, owner, strict=True)):
         inside = cache.get(k)
         if inside is None:
-            inside = cache[k] = targets.inside(shapes[k], slot.grid)
+            inside = cache[k] = targets.inside(areas.shapes[k], slot.grid, areas.crs)
         data[s][:, ~inside] = fill
         valid[s][:, ~inside] = False
 
@@ -245,11 +250,11 @@ def get_time_series(
     Records of the same day (e.g. two tiles of one overpass) are merged into one time step
     with `merge`; `dates` are numpy datetime64[D], ascending.
     """
-    shapes = as_geometries(geometry, kwargs.pop("geometry_crs", 4326))
-    if len(shapes) != 1:
-        raise ValueError(f"get_time_series takes one geometry, got {len(shapes)}")
+    areas = as_areas(geometry, kwargs.pop("geometry_crs", None))
+    if len(areas) != 1:
+        raise ValueError(f"get_time_series takes one geometry, got {len(areas)}")
     with_mask = kwargs.pop("return_mask", False)
-    result = get_numpy(collection, shapes, bands, merge=merge, group_by="date",
+    result = get_numpy(collection, areas, bands, merge=merge, group_by="date",
                        return_mask=with_mask, return_table=True, **kwargs)  # fmt: skip
     table = result[-1]
     dates = A.to_numpy(table.column("datetime")).astype("datetime64[D]")
@@ -264,7 +269,7 @@ def sample_points(
     points: Any,
     bands: str | Sequence[str],
     *,
-    geometry_crs: int | str = 4326,
+    geometry_crs: int | str | None = None,
     x_column: str = "x",
     y_column: str = "y",
     id_column: str | None = None,
@@ -274,7 +279,8 @@ def sample_points(
 
     One row per (point, band, record): `point_id` (position in `points`, or `id_column`),
     `id` (record), `datetime`, `band`, `value` (native type), `row`/`col` (pixel). Points
-    in a record's nodata or sparse tiles get its nodata value (else 0).
+    in a record's nodata or sparse tiles get its nodata value (else 0); points outside
+    every record give no rows, and when none meets a record an `EmptyReadWarning` says so.
     """
     from cogdex.read.geometries import as_points
     from cogdex.read.points import sample
@@ -290,6 +296,9 @@ def sample_points(
     found = runtime.run(
         sample(sources, lon, lat, rows.tolist(), fill=fill, dtype=dtype, max_files=max_files)
     )
+    if np.isfinite(lon).any() and not any(s.points.size for s in found):
+        warn_empty("the points", (np.nanmin(lon), np.nanmin(lat), np.nanmax(lon), np.nanmax(lat)),
+                   4326)  # fmt: skip
     return _samples_table(found, names, point_ids, table, dtype)
 
 

@@ -1,23 +1,49 @@
-"""What users pass as areas or points -> Shapely geometries in lon/lat (EPSG:4326).
+"""What users pass as areas or points -> Shapely geometries, kept in their own CRS.
 
 Accepted: a (xmin, ymin, xmax, ymax) tuple, a Shapely geometry or a sequence of them, WKB
-bytes, WKT strings, a pyarrow array of WKB/WKT or GeoArrow (WKB, WKT or native point
-coordinates), and GeoPandas GeoSeries/GeoDataFrames (their own CRS wins). Geometries in
-another CRS (`geometry_crs`) are transformed to lon/lat once, here.
+bytes, WKT strings, GeoJSON (a geometry, Feature or FeatureCollection dict, or any object
+with `__geo_interface__`), a pyarrow array of WKB/WKT or GeoArrow (WKB, WKT or native point
+coordinates), and GeoPandas GeoSeries/GeoDataFrames.
+
+Their CRS is the object's own (a GeoSeries' `.crs`; EPSG:4326 for GeoJSON, by its spec, or
+the one its legacy `crs` member names), else `geometry_crs`, else EPSG:4326; a
+`geometry_crs` that contradicts the object's own is an error, never a silent pick.
+Geometries stay in that CRS, so a grid in the same CRS is cut from their exact bounds (a
+round trip through lon/lat would add a row and a column); `Areas.lonlat` is the copy that
+meets the CRS84 footprints of the index.
 """
 
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable
+import os
+import sys
+import warnings
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import shapely
 
+from cogdex.errors import EmptyReadWarning, GeometryError
 from cogdex.index import arrays as A
-from cogdex.read.grid import transformer
+from cogdex.read.bbox import check_bbox
+from cogdex.read.grid import _normalise_crs, densify, same_crs, transformer
+
+
+@dataclass(frozen=True, eq=False)
+class Areas:
+    """Geometries in `crs`, which grids and masks are cut from, and their lon/lat copies
+    (`lonlat`, densified so projected edges keep their curve) for the index footprints."""
+
+    shapes: np.ndarray
+    crs: int | str
+    lonlat: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.shapes)
 
 
 def _is_bbox(value: Any) -> bool:
@@ -25,6 +51,16 @@ def _is_bbox(value: Any) -> bool:
         isinstance(value, tuple | list)
         and len(value) == 4
         and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value)
+    )
+
+
+def _is_geopandas(value: Any) -> bool:
+    return all(hasattr(value, k) for k in ("to_crs", "geometry", "crs"))
+
+
+def _is_geojson(value: Any) -> bool:
+    return isinstance(value, Mapping) or (
+        hasattr(value, "__geo_interface__") and not isinstance(value, shapely.Geometry)
     )
 
 
@@ -61,62 +97,176 @@ def _is_xy_struct(t: pa.DataType) -> bool:
     ]
 
 
-def _one(value: Any, position: int) -> shapely.Geometry:
+_GEOJSON_GEOMETRIES = frozenset(
+    [
+        "Point",
+        "MultiPoint",
+        "LineString",
+        "MultiLineString",
+        "Polygon",
+        "MultiPolygon",
+        "GeometryCollection",
+    ]
+)
+
+
+def _geojson(value: Any, name: str) -> list[shapely.Geometry]:
+    import shapely.geometry
+
+    doc = value if isinstance(value, Mapping) else value.__geo_interface__
+    kind = doc.get("type")
+    if kind == "FeatureCollection":
+        return [shape for feature in doc.get("features", ()) for shape in _geojson(feature, name)]
+    if kind == "Feature":
+        if not doc.get("geometry"):
+            raise GeometryError(f"{name}: a GeoJSON Feature without a geometry", argument=name)
+        return _geojson(doc["geometry"], name)
+    if kind not in _GEOJSON_GEOMETRIES:
+        raise GeometryError(
+            f"{name}: a dict that is not a GeoJSON geometry, Feature or FeatureCollection "
+            f"(type {kind!r})",
+            argument=name,
+        )
+    try:
+        return [shapely.geometry.shape(doc)]
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        raise GeometryError(f"{name}: a malformed GeoJSON {kind}: {exc!r}", argument=name) from exc
+
+
+def _one(value: Any, position: int, crs: int | str, name: str) -> list[shapely.Geometry]:
     if isinstance(value, shapely.Geometry):
-        return value
+        return [value]
     if isinstance(value, bytes | bytearray | memoryview):
-        return shapely.from_wkb(bytes(value))
+        return [shapely.from_wkb(bytes(value))]
     if isinstance(value, str):
-        return shapely.from_wkt(value)
+        return [shapely.from_wkt(value)]
     if _is_bbox(value):
-        return shapely.box(*value)
-    raise TypeError(f"geometry {position}: cannot read a geometry from {type(value).__name__}")
+        return [shapely.box(*check_bbox(value, name, crs))]
+    if _is_geojson(value):
+        return _geojson(value, name)
+    raise TypeError(f"{name} {position}: cannot read a geometry from {type(value).__name__}")
 
 
-def as_geometries(geometries: Any, geometry_crs: int | str = 4326) -> np.ndarray:
-    """A 1-D object array of Shapely geometries in lon/lat; raises on empty or missing ones."""
-    crs: Any = geometry_crs
-    if hasattr(geometries, "to_crs") and getattr(geometries, "crs", None) is not None:
-        geometries = geometries.to_crs(4326)  # GeoPandas: its own CRS
-        geometries = getattr(geometries, "geometry", geometries)
-        crs = 4326
-    if hasattr(geometries, "geometry") and not isinstance(geometries, shapely.Geometry):
-        geometries = geometries.geometry
-    if _is_bbox(geometries) or isinstance(geometries, shapely.Geometry | bytes | str):
-        shapes = np.array([_one(geometries, 0)], dtype=object)
-    elif isinstance(geometries, pa.Array | pa.ChunkedArray):
-        shapes = _from_arrow(geometries)
-    elif isinstance(geometries, np.ndarray) and geometries.dtype != object:
+def _shapes(value: Any, crs: int | str, name: str) -> np.ndarray:
+    if _is_geopandas(value):
+        return np.asarray(value.geometry, dtype=object)
+    if _is_bbox(value) or isinstance(value, shapely.Geometry | bytes | str) or _is_geojson(value):
+        return np.array(_one(value, 0, crs, name), dtype=object)
+    if isinstance(value, pa.Array | pa.ChunkedArray):
+        return _from_arrow(value)
+    if isinstance(value, np.ndarray) and value.dtype != object:
         raise TypeError("a numeric array is not a geometry; pass a bbox tuple or Shapely objects")
-    elif isinstance(geometries, Iterable):
-        shapes = np.array([_one(g, i) for i, g in enumerate(geometries)], dtype=object)
-    else:
-        raise TypeError(f"cannot read geometries from {type(geometries).__name__}")
+    if isinstance(value, Iterable):
+        shapes = [s for i, v in enumerate(value) for s in _one(v, i, crs, name)]
+        return np.array(shapes, dtype=object)
+    raise TypeError(f"cannot read {name} from {type(value).__name__}")
+
+
+def _own_crs(value: Any) -> Any:
+    """The CRS a geometries object carries (GeoPandas' `.crs`, GeoJSON's lon/lat), or None.
+
+    GeoJSON as GDAL and GeoPandas' `to_json` write it may name another CRS in a `crs`
+    member (dropped from the spec in RFC 7946, still common): that one is honoured."""
+    if _is_geopandas(value):
+        return value.crs
+    first = value[0] if isinstance(value, list | tuple) and value else value
+    if not _is_geojson(first):
+        return None
+    named = first.get("crs") if isinstance(first, Mapping) else None
+    if isinstance(named, Mapping) and named.get("type") == "name":
+        from cogdex.read.grid import to_crs
+
+        return to_crs(str(named.get("properties", {}).get("name")))
+    return 4326
+
+
+def _crs_name(crs: int | str) -> str:
+    return f"EPSG:{crs}" if isinstance(crs, int) else crs[:60]
+
+
+def _resolve_crs(value: Any, geometry_crs: Any, name: str) -> int | str:
+    """The CRS of `value`'s coordinates (see the module docstring)."""
+    own = _own_crs(value)
+    if own is None:
+        return _normalise_crs(4326 if geometry_crs is None else geometry_crs)
+    own = _normalise_crs(own)
+    if geometry_crs is not None and not same_crs(own, _normalise_crs(geometry_crs)):
+        raise GeometryError(
+            f"{name} carry their own CRS ({_crs_name(own)}) but geometry_crs={geometry_crs!r}; "
+            "leave geometry_crs out or reproject them first",
+            argument="geometry_crs",
+        )
+    return own
+
+
+def _to_lonlat(shapes: np.ndarray, crs: int | str) -> np.ndarray:
+    """`shapes` from `crs` to lon/lat, densified first so projected edges keep their curve."""
+    if same_crs(crs, 4326):
+        return shapes
+    to_lonlat = transformer(crs, 4326)
+    return shapely.transform(
+        densify(shapes), lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1]))
+    )
+
+
+def as_areas(geometries: Any, geometry_crs: Any = None, *, name: str = "geometries") -> Areas:
+    """`geometries` as `Areas`; raises on empty or missing geometries, and on coordinates
+    outside lon/lat ranges once in lon/lat. `Areas` pass through (their CRS must agree)."""
+    if isinstance(geometries, Areas):
+        if geometry_crs is not None and not same_crs(geometries.crs, _normalise_crs(geometry_crs)):
+            raise GeometryError(
+                f"{name} are in {_crs_name(geometries.crs)}, not {geometry_crs!r}",
+                argument="geometry_crs",
+            )
+        return geometries
+    crs = _resolve_crs(geometries, geometry_crs, name)
+    shapes = _shapes(geometries, crs, name)
     if shapes.size == 0:
-        raise ValueError("no geometries given")
+        raise GeometryError(f"no {name} given", argument=name)
     bad = np.flatnonzero(shapely.is_missing(shapes) | shapely.is_empty(shapes))
     if bad.size:
-        raise ValueError(f"geometry {int(bad[0])} is empty or missing")
-    if crs not in (4326, "EPSG:4326", "epsg:4326", "OGC:CRS84"):
-        to_lonlat = transformer(crs, 4326)
-        shapes = shapely.transform(
-            shapes, lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1]))
-        )
-    return shapes
+        raise GeometryError(f"{name}: geometry {int(bad[0])} is empty or missing", argument=name)
+    lonlat = _to_lonlat(shapes, crs)
+    check_bbox(shapely.total_bounds(lonlat), f"{name} (bounds in lon/lat)")
+    return Areas(shapes, crs, lonlat)
+
+
+def warn_empty(what: str, bounds: Any, crs: int | str) -> None:
+    """The `EmptyReadWarning` of a read that found no record, pointed at the caller's line."""
+    xmin, ymin, xmax, ymax = (float(v) for v in bounds)
+    warnings.warn(
+        f"no record of the collection covers {what} with bounds ({xmin:.10g}, {ymin:.10g}, "
+        f"{xmax:.10g}, {ymax:.10g}) in {_crs_name(crs)}: the result is empty",
+        EmptyReadWarning,
+        skip_file_prefixes=_package_dirs(),
+    )
+
+
+def _package_dirs() -> tuple[str, ...]:
+    """Folders of cogdex and its adapter packages, whose frames a warning skips."""
+    return tuple(
+        os.path.dirname(module.__file__)
+        for key, module in list(sys.modules.items())
+        if (key == "cogdex" or key.startswith("cogdex_"))
+        and "." not in key
+        and getattr(module, "__file__", None)
+    )
 
 
 def as_points(
     points: Any,
-    geometry_crs: int | str = 4326,
+    geometry_crs: Any = None,
     *,
     x_column: str = "x",
     y_column: str = "y",
     id_column: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | pa.ChunkedArray]:
     """(lon, lat, point ids) as numpy arrays from Shapely points, an (xs, ys) pair of arrays,
-    or an Arrow table (or anything with `__arrow_c_stream__`, e.g. Polars, DuckDB) with x/y
-    columns or a WKB/GeoArrow geometry column. Ids are `id_column`'s values, else 0..n-1."""
+    GeoPandas, GeoJSON, or an Arrow table (or anything with `__arrow_c_stream__`, e.g.
+    Polars, DuckDB) with x/y columns or a WKB/GeoArrow geometry column. Ids are
+    `id_column`'s values (of a table or GeoDataFrame), else 0..n-1."""
     ids = None
+    crs = _resolve_crs(points, geometry_crs, "points")
     if (
         isinstance(points, tuple)
         and len(points) == 2
@@ -124,6 +274,13 @@ def as_points(
     ):
         x = np.asarray(points[0], dtype=np.float64)
         y = np.asarray(points[1], dtype=np.float64)
+    elif _is_geopandas(points) or _is_geojson(points):
+        # before the Arrow stream: pandas objects have one, which cannot hold geometries
+        x, y = _xy(_shapes(points, crs, "points"))
+        if id_column is not None:
+            if id_column not in getattr(points, "columns", ()):
+                raise KeyError(f"no id column {id_column!r} in the points")
+            ids = pa.chunked_array([pa.array(points[id_column])])  # pandas is loaded here
     elif isinstance(points, pa.Table) or hasattr(points, "__arrow_c_stream__"):
         table = points  # `pa.table(stream)` would import pandas to rule out a DataFrame
         if not isinstance(points, pa.Table):
@@ -144,28 +301,22 @@ def as_points(
                 raise KeyError(f"no id column {id_column!r} in the points table")
             ids = table.column(id_column)
     else:
-        x, y = _xy(as_geometries(points, 4326) if _is_bbox(points) else _point_array(points))
+        x, y = _xy(_shapes(points, crs, "points"))
     if x.shape != y.shape or x.ndim != 1:
         raise ValueError(f"x and y must be 1-D arrays of one length, got {x.shape} and {y.shape}")
-    if geometry_crs not in (4326, "EPSG:4326", "epsg:4326", "OGC:CRS84"):
-        x, y = (np.asarray(v) for v in transformer(geometry_crs, 4326).transform(x, y))
+    if not same_crs(crs, 4326):
+        x, y = (np.asarray(v) for v in transformer(crs, 4326).transform(x, y))
+    known = np.isfinite(x) & np.isfinite(y)
+    if known.any():
+        bounds = (x[known].min(), y[known].min(), x[known].max(), y[known].max())
+        check_bbox(bounds, "points (bounds in lon/lat)")
     return x, y, np.arange(len(x), dtype=np.int64) if ids is None else ids
-
-
-def _point_array(points: Any) -> np.ndarray:
-    if hasattr(points, "to_crs") and getattr(points, "crs", None) is not None:
-        return as_geometries(points)
-    if isinstance(points, shapely.Geometry):
-        return np.array([points], dtype=object)
-    return np.asarray(list(points), dtype=object)
 
 
 def _xy(shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     kinds = shapely.get_type_id(shapes)
     if np.any(kinds != 0):  # 0 = Point
         bad = int(np.flatnonzero(kinds != 0)[0])
-        raise ValueError(
-            f"point {bad} is a {shapely.get_type_id(shapes[bad])!r}-type geometry, not a Point"
-        )
+        raise ValueError(f"point {bad} is a {shapes[bad].geom_type}, not a Point")
     coords = shapely.get_coordinates(shapes)
     return coords[:, 0].astype(np.float64), coords[:, 1].astype(np.float64)

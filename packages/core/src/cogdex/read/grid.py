@@ -24,7 +24,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import shapely
@@ -203,14 +203,16 @@ class Grid:
         resolution: float | tuple[float, float],
         *,
         tap: bool = True,
+        geometry_crs: int | str | pyproj.CRS = 4326,
     ) -> Grid:
-        """The grid in `crs` covering a lon/lat (EPSG:4326) geometry or (w, s, e, n) box.
+        """The grid in `crs` covering a geometry or (w, s, e, n) box in `geometry_crs`.
 
         `tap` defaults to True so that grids made for different areas of interest share
         one pixel lattice (see `from_bounds`).
         """
         crs = _normalise_crs(crs)
-        return cls.from_bounds(crs, geometry_bounds(geometry, crs), resolution, tap=tap)
+        bounds = geometry_bounds(geometry, crs, geometry_crs=geometry_crs)
+        return cls.from_bounds(crs, bounds, resolution, tap=tap)
 
     @property
     def pyproj_crs(self) -> pyproj.CRS:
@@ -246,27 +248,41 @@ class Grid:
 
 
 def geometry_bounds(
-    geometry: shapely.Geometry | Bounds, crs: int | str | pyproj.CRS, *, points: int = 100
+    geometry: shapely.Geometry | Bounds,
+    crs: int | str | pyproj.CRS,
+    *,
+    geometry_crs: int | str | pyproj.CRS = 4326,
+    points: int = 100,
 ) -> Bounds:
-    """Bounds in `crs` of a lon/lat (EPSG:4326) geometry or (w, s, e, n) box.
+    """Bounds in `crs` of a geometry or (w, s, e, n) box in `geometry_crs` (lon/lat).
 
-    Edges are densified to at least `points` vertices across the geometry's extent before
+    A geometry already in `crs` keeps its exact bounds: a round trip through another CRS
+    would move pixel-aligned edges by float noise and add a row or column. Otherwise edges
+    are densified to at least `points` vertices across the geometry's extent before
     transforming, because projected edges curve: the UTM bounds of a lon/lat box are wider
     than its transformed corners. Geometries crossing the antimeridian must be split first.
     """
     if not isinstance(geometry, shapely.Geometry):
         geometry = shapely.box(*geometry)
-    w, s, e, n = geometry.bounds
-    step = max(e - w, n - s) / points
-    if step > 0:
-        geometry = shapely.segmentize(geometry, step)
+    crs, geometry_crs = _normalise_crs(crs), _normalise_crs(geometry_crs)
+    if same_crs(geometry_crs, crs):
+        return geometry.bounds
+    geometry = densify(geometry, points)
     coords = shapely.get_coordinates(geometry)
-    x, y = transformer(4326, _normalise_crs(crs)).transform(coords[:, 0], coords[:, 1])
+    x, y = transformer(geometry_crs, crs).transform(coords[:, 0], coords[:, 1])
     x, y = np.asarray(x), np.asarray(y)
     ok = np.isfinite(x) & np.isfinite(y)
     if not ok.any():
         raise ValueError(f"the geometry does not project into {crs}")
     return float(x[ok].min()), float(y[ok].min()), float(x[ok].max()), float(y[ok].max())
+
+
+def densify(geometries: shapely.Geometry | np.ndarray, points: int = 100) -> Any:
+    """Geometries with at least `points` vertices across each one's extent, so that their
+    transformed edges follow the curves they become in another CRS."""
+    bounds = shapely.bounds(geometries)
+    step = np.maximum(bounds[..., 2] - bounds[..., 0], bounds[..., 3] - bounds[..., 1]) / points
+    return shapely.segmentize(geometries, np.where(step > 0, step, np.inf))
 
 
 def aligned_window(source: Grid, target: Grid) -> Window | None:

@@ -30,10 +30,13 @@ def pixel_size_in(crs: int | str, anchor: G.Grid, at: tuple[float, float]) -> fl
     )
 
 
-def on_lattice(geometry: shapely.Geometry, anchor: G.Grid) -> G.Grid:
+def on_lattice(
+    geometry: shapely.Geometry, anchor: G.Grid, geometry_crs: int | str = 4326
+) -> G.Grid:
     """The smallest window of `anchor`'s pixel lattice (extended past its edges if need be)
-    that covers the lon/lat `geometry`."""
-    left, bottom, right, top = G.geometry_bounds(geometry, anchor.crs)
+    that covers `geometry` (in `geometry_crs`)."""
+    bounds = G.geometry_bounds(geometry, anchor.crs, geometry_crs=geometry_crs)
+    left, bottom, right, top = bounds
     a, b, c, d, e, f = anchor.transform
     if b != 0 or d != 0:  # a rotated lattice: fall back to a north-up grid at its pixel size
         return G.Grid.from_bounds(anchor.crs, (left, bottom, right, top), anchor.res, tap=True)
@@ -52,15 +55,19 @@ def target_grid(
     *,
     crs: int | str | None = None,
     resolution: float | tuple[float, float] | None = None,
+    geometry_crs: int | str = 4326,
 ) -> G.Grid:
-    """The grid a read of `geometry` fills (see the module docstring)."""
+    """The grid a read of `geometry` (in `geometry_crs`) fills (see the module docstring)."""
     if crs is None and resolution is None:
-        return on_lattice(geometry, anchor)
+        return on_lattice(geometry, anchor, geometry_crs)
     target_crs = anchor.crs if crs is None else crs
     if resolution is None:
         centre = shapely.centroid(geometry)
-        resolution = pixel_size_in(target_crs, anchor, (centre.x, centre.y))
-    return G.Grid.from_geometry(geometry, target_crs, resolution, tap=True)
+        lon, lat = G.transformer(geometry_crs, 4326).transform(centre.x, centre.y)
+        resolution = pixel_size_in(target_crs, anchor, (float(lon), float(lat)))
+    return G.Grid.from_geometry(
+        geometry, target_crs, resolution, tap=True, geometry_crs=geometry_crs
+    )
 
 
 def same_shape(grids: list[G.Grid]) -> list[G.Grid]:
@@ -71,12 +78,15 @@ def same_shape(grids: list[G.Grid]) -> list[G.Grid]:
     return [g if g.shape == (h, w) else g.window_grid(G.Window(0, 0, h, w)) for g in grids]
 
 
-def inside(geometry: shapely.Geometry, grid: G.Grid) -> np.ndarray:
-    """Which pixel centres of `grid` lie inside the lon/lat `geometry` (height, width)."""
-    projected = shapely.transform(
-        geometry,
-        lambda xy: np.column_stack(G.transformer(4326, grid.crs).transform(xy[:, 0], xy[:, 1])),
-    )
+def inside(geometry: shapely.Geometry, grid: G.Grid, geometry_crs: int | str = 4326) -> np.ndarray:
+    """Which pixel centres of `grid` lie inside `geometry` (in `geometry_crs`), as
+    (height, width)."""
+    projected = geometry
+    if not G.same_crs(geometry_crs, grid.crs):
+        to_grid = G.transformer(geometry_crs, grid.crs)
+        projected = shapely.transform(
+            geometry, lambda xy: np.column_stack(to_grid.transform(xy[:, 0], xy[:, 1]))
+        )
     if isinstance(projected, shapely.Point | shapely.MultiPoint | shapely.LineString):
         return np.ones(grid.shape, bool)  # no area: keep the pixels that cover it
     a, b, c, d, e, f = grid.transform
