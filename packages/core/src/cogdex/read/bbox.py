@@ -16,16 +16,12 @@ Bbox = tuple[float, float, float, float]
 
 
 def is_geographic(crs: Any) -> bool:
-    """Whether `crs` has lon/lat coordinates (pyproj is asked only for non-built-in CRSs)."""
-    if crs == 4326:  # the default: no numpy/shapely import for a plain lon/lat bbox
+    """Whether `crs` has lon/lat coordinates (PROJ says, except for the lon/lat default)."""
+    if crs == 4326:  # the default: no numpy/shapely/pyproj import for a plain lon/lat bbox
         return True
     from cogdex.read import grid as G
-    from cogdex.read import projections
 
-    crs = G._normalise_crs(crs)
-    if projections.known(crs):
-        return crs == 4326
-    return bool(G.to_crs(crs).is_geographic)
+    return bool(G.to_crs(G._normalise_crs(crs)).is_geographic)
 
 
 def check_bbox(value: Any, name: str = "bbox", crs: Any = 4326) -> Bbox:
