@@ -4,6 +4,7 @@ from Parquet tables of TIFF URLs (stac-geoparquet and flat ones)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 import cogdex
 from cogdex.cli import main
 from cogdex.errors import BuildError
+from cogdex.index.stac import read_static
 
 
 def _run(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -132,3 +134,12 @@ def test_build_from_flat_table_infers_or_names_what_it_cannot(stac_files, scenes
         cache_dir=tmp_path,
     )
     assert len(coll) == len(scenes.scenes)
+
+
+def test_a_missing_table_or_stac_file_is_named_on_any_store(http_server, tmp_path):
+    for base in (str(tmp_path), http_server.url):
+        table = f"{base}/missing.parquet"
+        with pytest.raises(BuildError, match=re.escape(f"no table at {table}")):
+            cogdex.build_from_table(table, name="missing", cache=False)
+        with pytest.raises(BuildError, match=r"no STAC file at .*missing\.json"):
+            read_static(f"{base}/missing.json")
