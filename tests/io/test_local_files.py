@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import cogdex
-from cogdex.errors import MalformedTIFF, NotFoundError, TruncatedTIFF
+from cogdex.errors import FetchError, MalformedTIFF, NotFoundError, TruncatedTIFF
 from cogdex.io import fetch
 from tests.servers.scenes import SceneSet
 
@@ -26,6 +26,15 @@ def cog(scenes: SceneSet, tmp_path: Path) -> Path:
 def test_a_missing_file_is_not_found_at_once(tmp_path):
     path = tmp_path / "missing.tif"
     with fetch.recording() as rec, pytest.raises(NotFoundError, match=re.escape(str(path))):
+        cogdex.open(path)
+    assert (rec.requests, rec.retries) == (1, 0)
+
+
+def test_any_local_error_is_raised_at_once(tmp_path):
+    """A disk is not a network: what fails once fails again (here a file in the way)."""
+    (tmp_path / "file").write_bytes(b"")
+    path = tmp_path / "file" / "x.tif"
+    with fetch.recording() as rec, pytest.raises(FetchError, match="Not a directory"):
         cogdex.open(path)
     assert (rec.requests, rec.retries) == (1, 0)
 

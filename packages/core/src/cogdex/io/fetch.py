@@ -180,8 +180,10 @@ class _RangeNotSupported(Exception):
     pass
 
 
-def _classify(exc: Exception, url: str, byte_range: tuple[int, int] | None) -> Exception:
-    """obstore exception -> a cogdex error, wrapped in `_Retryable` when it may pass."""
+def _classify(exc: Exception, parsed: ObjectURL, byte_range: tuple[int, int] | None) -> Exception:
+    """obstore exception -> a cogdex error, wrapped in `_Retryable` when it may pass (never
+    for a local file: a disk gives the same answer every time)."""
+    url = parsed.url
     name = type(exc).__name__  # class identity differs in a private obstore copy (runtime.py)
     text = str(exc).split("\n", 1)[0]
     if name == "NotSupportedError" and "Range" in text:
@@ -201,6 +203,8 @@ def _classify(exc: Exception, url: str, byte_range: tuple[int, int] | None) -> E
             f"range outside the object ({text})", url=url, byte_range=byte_range
         )
     error = FetchError(text, url=url, byte_range=byte_range)
+    if parsed.kind == "local":
+        return error
     if status is None or status == 429 or status >= 500:
         return _Retryable(error)  # connection reset, timeout, body error, throttling, 5xx
     return error
@@ -330,7 +334,8 @@ class _WholeObjects:
 _whole = _WholeObjects()
 
 
-async def _whole_object(store: Any, key: str, url: str) -> memoryview:
+async def _whole_object(store: Any, key: str, parsed: ObjectURL) -> memoryview:
+    url = parsed.url
     body = _whole.get(url)
     if body is not None:
         return body
@@ -341,7 +346,7 @@ async def _whole_object(store: Any, key: str, url: str) -> memoryview:
             try:
                 data = memoryview(await _blocking(_get_whole, store, key))
             except Exception as exc:
-                raise _classify(exc, url, None) from exc
+                raise _classify(exc, parsed, None) from exc
         _count(0, len(data))
         return data
 
@@ -397,7 +402,7 @@ async def _get_range(store: Any, key: str, parsed: ObjectURL, start: int, end: i
                     runtime.obstore().get_range, store, key, start=start, end=end
                 )
             except Exception as exc:
-                raise _classify(exc, url, (start, end)) from exc
+                raise _classify(exc, parsed, (start, end)) from exc
         view = memoryview(data)
         _count(0, len(view))
         if len(view) != end - start:
@@ -426,7 +431,7 @@ async def read_ranges(
     if np.any(ends < starts) or np.any(starts < 0):
         raise ValueError(f"invalid byte ranges for {parsed.url}")
     if parsed.root in _whole.no_range_roots:
-        body = await _whole_object(store, key, parsed.url)
+        body = await _whole_object(store, key, parsed)
         return _slices(body, starts, ends, parsed.url)
     cfg = _config
     get_start, get_end, get_of = merge_ranges(starts, ends, cfg.gap, cfg.max_merge)
@@ -435,7 +440,7 @@ async def read_ranges(
         buffers = await _gather([_get_range(store, key, parsed, s, e) for s, e in gets])
     except _RangeNotSupported:
         _whole.no_range_roots.add(parsed.root)
-        body = await _whole_object(store, key, parsed.url)
+        body = await _whole_object(store, key, parsed)
         return _slices(body, starts, ends, parsed.url)
     return [
         buffers[g][s - get_start[g] : e - get_start[g]]
@@ -469,7 +474,7 @@ async def read_head(
     in one request."""
     store, key, parsed = stores().resolve(url, options)
     if parsed.root in _whole.no_range_roots:
-        body = await _whole_object(store, key, parsed.url)
+        body = await _whole_object(store, key, parsed)
         return bytes(body[:length]), len(body)
 
     async def get() -> tuple[bytes, int]:
@@ -478,7 +483,7 @@ async def read_head(
             try:
                 data, size = await _blocking(_get_head, store, key, length)
             except Exception as exc:
-                raise _classify(exc, parsed.url, (0, length)) from exc
+                raise _classify(exc, parsed, (0, length)) from exc
         _count(0, len(data))
         if len(data) != min(length, size):
             raise _Retryable(
@@ -492,5 +497,5 @@ async def read_head(
         return b"", 0  # a range from byte 0 is outside only an empty object
     except _RangeNotSupported:
         _whole.no_range_roots.add(parsed.root)
-        body = await _whole_object(store, key, parsed.url)
+        body = await _whole_object(store, key, parsed)
         return bytes(body[:length]), len(body)
