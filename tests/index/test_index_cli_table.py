@@ -52,6 +52,41 @@ def test_build_errors_are_one_line(stac_api, tmp_path, capsys):
     assert code == 1 and err.startswith("cogdex: error: band 'B99'") and err.count("\n") == 1
 
 
+def test_filesystem_errors_are_one_line(stac_files, tmp_path, capsys):
+    """What the user can get wrong on disk is `cogdex: error: ...` on one line, exit 1."""
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_bytes(b"")
+    build = ["collections", "build", "--table", str(stac_files.items_parquet), "--bands", "B04"]
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    assert _run([*build, "--name", "ok", *cache], capsys)[0] == 0
+    cases = [
+        ("Not a directory: ", [*build, "--name", "t", "--cache-dir", str(in_the_way)]),
+        ("Not a directory: ", [*build, "--name", "t", "--cache-dir", str(in_the_way / "sub")]),
+        ("no table at ", ["collections", "build", "--table", str(tmp_path / "no.parquet"),
+                          "--name", "t", *cache]),
+        ("not found: ", ["inspect", str(tmp_path / "missing.tif")]),
+        ("not a TIFF: only 0 bytes", ["inspect", str(in_the_way)]),
+        ("", ["collections", "export", "ok", str(in_the_way / "x.parquet"), *cache]),
+    ]  # fmt: skip
+    for expected, argv in cases:
+        code, _, err = _run(argv, capsys)
+        assert code == 1 and err.startswith(f"cogdex: error: {expected}"), (argv, err)
+        assert err.count("\n") == 1, err
+
+
+def test_a_filesystem_error_has_no_traceback_in_a_subprocess(stac_files, tmp_path):
+    (tmp_path / "a-file").write_bytes(b"")
+    argv = ["collections", "build", "--table", str(stac_files.items_parquet), "--name", "t"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "cogdex.cli", *argv, "--cache-dir", str(tmp_path / "a-file")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("cogdex: error: Not a directory: ")
+
+
 def test_build_filter_as_cql2_text_or_json(stac_files, tmp_path, capsys):
     """`--filter` takes cql2-text or CQL2-JSON; both select the same records, and a filter
     that does not parse is a one-line error."""
