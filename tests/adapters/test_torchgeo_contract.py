@@ -150,15 +150,17 @@ def test_labels_must_be_numeric(adapter_coll):
         adapter_coll.to_torchgeo_dataset(BANDS, label_field="nope")
 
 
-def test_chip_size_fixes_the_sample_shape(adapter_coll):
+def test_chip_size_sets_only_what_the_query_leaves_open(adapter_coll):
     ds = adapter_coll.to_torchgeo_dataset(BANDS, crs=32643, chip_size=(12, 20))
     x, y = _window(ds, 100, 100, 50)
-    sample = ds[x, y]
+    assert ds[x, y]["image"].shape == (2, 50, 50)  # the query's box wins (TorchGeo's contract)
+    whole = adapter_coll.to_torchgeo_dataset(BANDS, crs=32643)[x, y]["image"]
+    sample = ds[x.start :, : y.stop]  # 12 x 20 px from the corner the query gives
     assert sample["image"].shape == (2, 12, 20)
     left, right, _, bottom, top = sample["bounds"][[0, 1, 2, 3, 4]].tolist()
     assert (right - left, top - bottom) == pytest.approx((200.0, 120.0), abs=0.5)  # float32
-    free = adapter_coll.to_torchgeo_dataset(BANDS, crs=32643)
-    assert torch.equal(free[x, y]["image"][:, :12, :20], sample["image"])
+    assert torch.equal(whole[:, :12, :20], sample["image"])
+    assert torch.equal(whole[:, -12:, -20:], ds[: x.stop, y.start :]["image"])
 
 
 def test_other_crs_is_warped_onto_the_dataset_grid(adapter_coll, scenes: SceneSet):

@@ -130,6 +130,33 @@ def test_one_crs_time_series_and_masks(zone43_coll, scenes, tmp_path_factory):
         _same(masks[chip], ref_masks[chip], key="mask")
 
 
+@pytest.mark.parametrize("sampler", ["random_geo", "grid_geo"])
+def test_an_intersection_with_a_raster_dataset_cuts_the_query_box(
+    zone43_coll, scenes, tmp_path_factory, sampler
+):
+    """`cogdex & RasterDataset`: the sampler's slice decides both parts' extent (TorchGeo's
+    contract), whatever `chip_size` says, and each part equals its dataset alone."""
+    ds = zone43_coll.to_torchgeo_dataset(BANDS, chip_size=64, resampling="nearest")
+    folder = tmp_path_factory.mktemp("ref-and")
+    images = _reference(NearestReference, ds, scenes, folder)
+    masks = NearestReference(str(folder), bands=["B04"])
+    masks.is_image = False
+    both = ds & masks
+    torch.manual_seed(5)
+    if sampler == "random_geo":
+        chips = list(RandomGeoSampler(both, size=32, length=6))
+    else:
+        x, y = next(iter(RandomPatchSampler(ds, size=80, length=1, generator=2)))
+        roi = shapely.box(x.start, y.start, x.stop, y.stop)
+        chips = list(GridGeoSampler(both, size=32, stride=24, roi=roi))
+    assert chips
+    for chip in (c[:2] for c in chips):  # see _xy; an instant finds no file in RasterDataset
+        sample = both[chip]
+        assert sample["image"].shape == (2, 32, 32) and sample["mask"].shape == (32, 32)
+        assert torch.equal(sample["image"], images[chip]["image"])
+        assert torch.equal(sample["mask"], masks[chip]["mask"])
+
+
 def _gdal_first(ds, chip, scenes: SceneSet) -> torch.Tensor:
     """GDAL's one-step nearest warp of every matching record onto the chip, merged "first"."""
     x, y, t = ds._disambiguate_slice(chip)

@@ -156,6 +156,8 @@ def test_merge_makes_one_step_per_day(adapter_coll):
 def test_eager_reads_respect_max_memory(adapter_coll):
     with pytest.raises(MemoryLimitError, match="chunks="):
         adapter_coll.get_xarray(WIDE, BANDS, max_memory=1024)
+    unlimited = adapter_coll.get_xarray(AOI, BANDS, max_memory=None)  # None: no limit
+    xr.testing.assert_identical(unlimited, adapter_coll.get_xarray(AOI, BANDS))
     with pytest.raises(ValueError, match="unknown dims"):
         adapter_coll.get_xarray(AOI, BANDS, chunks={"band": 1})
     with pytest.raises(ValueError, match="positive"):

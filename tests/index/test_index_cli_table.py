@@ -4,6 +4,7 @@ from Parquet tables of TIFF URLs (stac-geoparquet and flat ones)."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 import cogdex
 from cogdex.cli import main
 from cogdex.errors import BuildError
+from cogdex.index.stac import read_static
 
 
 def _run(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -48,6 +50,41 @@ def test_build_errors_are_one_line(stac_api, tmp_path, capsys):
         [*argv, "--name", "x", "--bands", "B99", "--cache-dir", str(tmp_path)], capsys
     )
     assert code == 1 and err.startswith("cogdex: error: band 'B99'") and err.count("\n") == 1
+
+
+def test_filesystem_errors_are_one_line(stac_files, tmp_path, capsys):
+    """What the user can get wrong on disk is `cogdex: error: ...` on one line, exit 1."""
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_bytes(b"")
+    build = ["collections", "build", "--table", str(stac_files.items_parquet), "--bands", "B04"]
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    assert _run([*build, "--name", "ok", *cache], capsys)[0] == 0
+    cases = [
+        ("Not a directory: ", [*build, "--name", "t", "--cache-dir", str(in_the_way)]),
+        ("Not a directory: ", [*build, "--name", "t", "--cache-dir", str(in_the_way / "sub")]),
+        ("no table at ", ["collections", "build", "--table", str(tmp_path / "no.parquet"),
+                          "--name", "t", *cache]),
+        ("not found: ", ["inspect", str(tmp_path / "missing.tif")]),
+        ("not a TIFF: only 0 bytes", ["inspect", str(in_the_way)]),
+        ("", ["collections", "export", "ok", str(in_the_way / "x.parquet"), *cache]),
+    ]  # fmt: skip
+    for expected, argv in cases:
+        code, _, err = _run(argv, capsys)
+        assert code == 1 and err.startswith(f"cogdex: error: {expected}"), (argv, err)
+        assert err.count("\n") == 1, err
+
+
+def test_a_filesystem_error_has_no_traceback_in_a_subprocess(stac_files, tmp_path):
+    (tmp_path / "a-file").write_bytes(b"")
+    argv = ["collections", "build", "--table", str(stac_files.items_parquet), "--name", "t"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "cogdex.cli", *argv, "--cache-dir", str(tmp_path / "a-file")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("cogdex: error: Not a directory: ")
 
 
 def test_build_filter_as_cql2_text_or_json(stac_files, tmp_path, capsys):
@@ -132,3 +169,12 @@ def test_build_from_flat_table_infers_or_names_what_it_cannot(stac_files, scenes
         cache_dir=tmp_path,
     )
     assert len(coll) == len(scenes.scenes)
+
+
+def test_a_missing_table_or_stac_file_is_named_on_any_store(http_server, tmp_path):
+    for base in (str(tmp_path), http_server.url):
+        table = f"{base}/missing.parquet"
+        with pytest.raises(BuildError, match=re.escape(f"no table at {table}")):
+            cogdex.build_from_table(table, name="missing", cache=False)
+        with pytest.raises(BuildError, match=r"no STAC file at .*missing\.json"):
+            read_static(f"{base}/missing.json")

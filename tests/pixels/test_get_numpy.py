@@ -115,6 +115,15 @@ def test_memory_limit_fails_before_any_request(pixel_coll):
     assert rec.requests == 0
 
 
+def test_max_memory_none_lifts_the_limit(pixel_coll):
+    with pytest.raises(MemoryLimitError, match=r"None: no limit"):
+        pixel_coll.get_numpy(AOI, "B04", max_memory=1024)
+    unlimited = pixel_coll.get_numpy(AOI, "B04", max_memory=None)
+    np.testing.assert_array_equal(unlimited, pixel_coll.get_numpy(AOI, "B04"))
+    series, _ = pixel_coll.get_time_series(AOI, "B04", max_memory=None)
+    assert series.size > 1024
+
+
 def test_bilinear_on_integers_says_it_returns_float(pixel_coll):
     with pytest.warns(UserWarning, match="float32"):
         data = pixel_coll.get_numpy(AOI, "B04", resampling="bilinear", crs=4326)

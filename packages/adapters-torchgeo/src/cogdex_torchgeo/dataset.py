@@ -36,6 +36,18 @@ def _pair(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
     return int(h), int(w)
 
 
+def _span(asked: slice, resolved: slice, pixels: int, *, from_start: bool) -> slice:
+    """`resolved` (the query with the dataset's bounds filled in) as `pixels` pixels from
+    the end the query gave, or from the start (x) / stop (y) when it gave neither; as it is
+    when the query gave both."""
+    if asked.start is not None and asked.stop is not None:
+        return resolved
+    length = pixels * resolved.step
+    if asked.start is not None or (asked.stop is None and from_start):
+        return slice(resolved.start, resolved.start + length, resolved.step)
+    return slice(resolved.stop - length, resolved.stop, resolved.step)
+
+
 def _labels(table: pa.Table, field: str) -> np.ndarray:
     if field not in table.column_names:
         raise KeyError(f"label_field {field!r} is not a column of the collection")
@@ -108,19 +120,22 @@ class CogdexGeoDataset(GeoDataset):
             self._crs_value, self._crs_seen = crs_key(current), current
         return self._crs_value
 
-    def _chip(self, x: slice, y: slice) -> tuple[slice, slice, tuple[int, int]]:
-        """The chip's x/y extent and (height, width): from the slice, or `chip_size` pixels
-        from its upper-left corner."""
+    def _chip(self, index: GeoSlice) -> tuple[slice, slice, slice, tuple[int, int]]:
+        """The chip's x, y and t slices and (height, width). The query's bounds decide the
+        extent, as TorchGeo's contract says (`ds & other` cuts one box from both), in pixels
+        of the query's step, else the dataset's res; `chip_size` only sets an end the query
+        leaves open, counted from the end it gives (the upper-left corner when neither)."""
+        asked = (index,) if isinstance(index, slice) else tuple(index)
+        x, y, t = self._disambiguate_slice(index)
         if self.chip_size is not None:
             h, w = self.chip_size
-            x = slice(x.start, x.start + w * x.step, x.step)
-            y = slice(y.stop - h * y.step, y.stop, y.step)
-            return x, y, (h, w)
+            x = _span(asked[0] if asked else slice(None), x, w, from_start=True)
+            y = _span(asked[1] if len(asked) > 1 else slice(None), y, h, from_start=False)
         w = round((x.stop - x.start) / x.step)
         h = round((y.stop - y.start) / y.step)
         if h < 1 or w < 1:
             raise ValueError(f"the slice {x}, {y} is smaller than one pixel")
-        return x, y, (h, w)
+        return x, y, t, (h, w)
 
     def _hits(self, x: slice, y: slice, t: slice) -> pd.DataFrame:
         """Records whose time interval meets [t.start, t.stop] (every t.step-th one) and
@@ -134,8 +149,7 @@ class CogdexGeoDataset(GeoDataset):
     def __getitem__(self, index: GeoSlice) -> Sample:
         """The sample at a (possibly partial) spatiotemporal slice; IndexError when no
         record meets it."""
-        x, y, t = self._disambiguate_slice(index)
-        x, y, shape = self._chip(x, y)
+        x, y, t, shape = self._chip(index)
         hits = self._hits(x, y, t)
         if hits.empty:
             raise IndexError(f"index: {index} not found in dataset with bounds: {self.bounds}")

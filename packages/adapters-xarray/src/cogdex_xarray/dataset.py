@@ -66,7 +66,7 @@ def get_xarray(
     merge: str | None = None,
     dtype: Any = None,
     use_overviews: bool = True,
-    max_memory: int = DEFAULT_MAX_MEMORY,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
 ) -> xr.Dataset:
     """`bands` over `geometries` as an xarray Dataset (see docs/xarray.md).
 
@@ -75,7 +75,8 @@ def get_xarray(
     UTC day of records merged by it. `chunks=None` reads now; a dict (dims `time`, `y`,
     `x`, `geometry`; -1 for one chunk) makes a lazy Dask-backed Dataset read on compute.
     Geometries that meet no record give an empty Dataset and an `EmptyReadWarning`, as
-    `get_numpy` gives an empty array.
+    `get_numpy` gives an empty array. An eager read larger than `max_memory` bytes (default
+    4 GiB) raises `MemoryLimitError` before any request; `max_memory=None` lifts the guard.
     """
     if merge is not None and merge not in MERGES:
         raise ValueError(f"merge must be None or one of {', '.join(MERGES)}, not {merge!r}")
@@ -103,7 +104,7 @@ def get_xarray(
     )  # fmt: skip
     if chunks is None:
         need = int(np.prod(reader.shape)) * out_dtype.itemsize
-        if need > max_memory:
+        if max_memory is not None and need > max_memory:
             raise MemoryLimitError(
                 f"this read needs {need / 2**20:,.0f} MiB {reader.shape}, over max_memory="
                 f"{max_memory / 2**20:,.0f} MiB; pass chunks= to read lazily with Dask"

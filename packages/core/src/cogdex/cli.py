@@ -1,4 +1,5 @@
-"""The `cogdex` command. Errors print one line and exit non-zero; `--debug` shows tracebacks."""
+"""The `cogdex` command. Errors the user can fix (cogdex errors, filesystem errors) print one
+line and exit 1; `--debug` shows their tracebacks, and other exceptions (bugs) always do."""
 
 from __future__ import annotations
 
@@ -359,23 +360,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error_line(exc: BaseException) -> str:
+    """An error the user can fix, as the one line the CLI prints: an OSError as its reason
+    and path(s) (`[Errno 20]` says nothing to a user), any message's lines joined."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        paths = (exc.filename, exc.filename2)
+        text = f"{exc.strerror}: {' -> '.join(str(p) for p in paths if p is not None)}"
+    else:
+        text = str(exc) or type(exc).__name__
+    return " ".join(text.split())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     func: Command = args.func
     try:
         return int(func(args) or 0)
-    except CogdexError as exc:
+    except BrokenPipeError:  # `cogdex ... | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except (CogdexError, OSError) as exc:  # what the user can fix; anything else is a bug
         if args.debug:
             raise
-        print(f"cogdex: error: {exc}", file=sys.stderr)
+        print(f"cogdex: error: {_error_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("cogdex: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # `cogdex ... | head`: the reader left; stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
 
 
 if __name__ == "__main__":

@@ -147,7 +147,7 @@ def get_numpy(
     merge: str | None = None,
     group_by: str | None = "date",
     dtype: Any = None,
-    max_memory: int = DEFAULT_MAX_MEMORY,
+    max_memory: int | None = DEFAULT_MAX_MEMORY,
     return_mask: bool = False,
     return_table: bool = False,
     use_overviews: bool = True,
@@ -159,7 +159,9 @@ def get_numpy(
     `return_mask` a boolean valid-pixel mask of the same shape follows the array; with
     `return_table` a pyarrow Table says which geometry and record(s) each N is, its date
     and its grid. `geometry_crs` is the CRS of `geometries` that carry none (default
-    lon/lat). A geometry that meets no record adds no N (an `EmptyReadWarning` says so). See
+    lon/lat). A geometry that meets no record adds no N (an `EmptyReadWarning` says so). A
+    read that would allocate more than `max_memory` bytes (default 4 GiB) raises
+    `MemoryLimitError` before any request; `max_memory=None` lifts the guard. See
     docs/pixels.md.
     """
     if merge is not None and merge not in MERGES:
@@ -188,11 +190,12 @@ def _read(slots, sources, resampling, fill_value, merge, dtype, max_memory, use_
         h, w = slots[0].grid.shape
         itemsize = max(out_dtype.itemsize, 4 if resampling == "bilinear" else 1)
         need = len(slots) * len(sources) * h * w * (itemsize + (1 if with_mask else 0))
-        if need > max_memory:
+        if max_memory is not None and need > max_memory:
             raise MemoryLimitError(
                 f"this read needs {need / 2**20:,.0f} MiB ({len(slots)} x {len(sources)} x "
                 f"{h} x {w} {out_dtype}), over max_memory={max_memory / 2**20:,.0f} MiB; "
-                "read fewer geometries or records at a time, or raise max_memory"
+                "read fewer geometries or records at a time, or raise max_memory (None: "
+                "no limit)"
             )
         return runtime.run(read_slots(slots, sources, resampling=resampling, fill=fill_value,
                                       merge=merge or "first", dtype=dtype,

@@ -137,6 +137,7 @@ def search(
 def _read_text(location: str) -> str:
     """The text at a path or URL (HTTP and object stores through cogdex's stores)."""
     from cogdex.io import runtime
+    from cogdex.io.fetch import is_not_found
     from cogdex.io.stores import stores
     from cogdex.io.urls import parse_url
 
@@ -146,10 +147,8 @@ def _read_text(location: str) -> str:
             return Path(parsed.key).read_text()
         store, key, _ = stores().resolve(parsed)
         return bytes(runtime.obstore().get(store, key).bytes()).decode()
-    except FileNotFoundError as exc:
-        raise BuildError(f"no STAC file at {location}") from exc
     except Exception as exc:
-        if type(exc).__name__ == "NotFoundError":
+        if is_not_found(exc):
             raise BuildError(f"no STAC file at {location}") from exc
         raise BuildError(f"cannot read {location}: {str(exc).splitlines()[0]}") from exc
 

@@ -35,6 +35,7 @@ def read_table(
 ) -> pa.Table:
     """A local or object-store Parquet file (or folder of them) as one table."""
     from cogdex.io import runtime
+    from cogdex.io.fetch import is_not_found
     from cogdex.io.stores import stores
     from cogdex.io.urls import parse_url
 
@@ -48,13 +49,13 @@ def read_table(
         store, key, _ = stores().resolve(parsed, store_options)
         data = bytes(runtime.obstore().get(store, key).bytes())
         return pq.read_table(pa.BufferReader(data))
-    except (pa.ArrowInvalid, OSError) as exc:
-        raise BuildError(f"{location} is not a readable Parquet table ({exc})") from exc
     except BuildError:
         raise
     except Exception as exc:
-        if type(exc).__name__ == "NotFoundError":
+        if is_not_found(exc):  # a FileNotFoundError from the store: before OSError
             raise BuildError(f"no table at {location}") from exc
+        if isinstance(exc, pa.ArrowInvalid | OSError):
+            raise BuildError(f"{location} is not a readable Parquet table ({exc})") from exc
         raise BuildError(f"cannot read {location}: {str(exc).splitlines()[0]}") from exc
 
 

@@ -4,7 +4,8 @@ A read asks for ranges of one or many objects. Ranges of one object that are adj
 close (`gap`) are merged into one GET, up to `max_merge` bytes per GET; every GET of every
 object runs concurrently under one process-wide limit (`max_concurrency`). Failures that may
 pass (429, 5xx, timeouts, resets, short bodies) are retried with exponential backoff and
-jitter; what is left raises a typed `FetchError` naming the URL and byte range. Servers that
+jitter; what is left raises a typed `FetchError` naming the URL and byte range. A missing
+object or a range outside it never passes, on any store, so it is raised at once. Servers that
 ignore `Range` (HTTP 200) are detected once per origin and served from one whole-object GET.
 Every request is counted: process totals in `stats()`, a span of code with `recording()`.
 """
@@ -151,6 +152,20 @@ def _count(requests: int, nbytes: int, retries: int = 0) -> None:
 _STATUS = re.compile(r"status code: (\d{3})")
 # object_store's wording when a credential provider's exchange (Azure AD, GCP) fails.
 _TOKEN_REQUEST = "Error performing token request"
+# object_store's wording for a range past the end (local files, in-memory stores).
+_OUTSIDE = ("Requested range was invalid", "Wanted range")
+
+
+class OutsideObjectError(FetchError):
+    """A range that ends past the end of the object: the object is shorter than the caller
+    was told (empty, truncated, or replaced since its header was read)."""
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """Whether an obstore error says the object does not exist: obstore raises the builtin
+    `FileNotFoundError` (its own `NotFoundError` is deprecated; matched by name, because a
+    private obstore copy has its own classes, see runtime.py)."""
+    return isinstance(exc, FileNotFoundError) or type(exc).__name__ == "NotFoundError"
 
 
 class _Retryable(Exception):
@@ -165,8 +180,10 @@ class _RangeNotSupported(Exception):
     pass
 
 
-def _classify(exc: Exception, url: str, byte_range: tuple[int, int] | None) -> Exception:
-    """obstore exception -> a cogdex error, wrapped in `_Retryable` when it may pass."""
+def _classify(exc: Exception, parsed: ObjectURL, byte_range: tuple[int, int] | None) -> Exception:
+    """obstore exception -> a cogdex error, wrapped in `_Retryable` when it may pass (never
+    for a local file: a disk gives the same answer every time)."""
+    url = parsed.url
     name = type(exc).__name__  # class identity differs in a private obstore copy (runtime.py)
     text = str(exc).split("\n", 1)[0]
     if name == "NotSupportedError" and "Range" in text:
@@ -177,13 +194,17 @@ def _classify(exc: Exception, url: str, byte_range: tuple[int, int] | None) -> E
         # OAuth token endpoints refuse an unknown client, tenant or scope with 400 (RFC 6749
         # 5.2), a bad secret with 401: a credential problem, never a missing object.
         return AccessDeniedError(f"access denied ({text})", url=url, byte_range=byte_range)
-    if name == "NotFoundError" or status == 404:
+    if is_not_found(exc) or status == 404:
         return NotFoundError("not found", url=url, byte_range=byte_range)
     if name in ("PermissionDeniedError", "UnauthenticatedError") or status in (401, 403):
         return AccessDeniedError(f"access denied ({text})", url=url, byte_range=byte_range)
-    if status == 416 or "Wanted range" in text:
-        return FetchError(f"range outside the object ({text})", url=url, byte_range=byte_range)
+    if status == 416 or any(words in text for words in _OUTSIDE):
+        return OutsideObjectError(
+            f"range outside the object ({text})", url=url, byte_range=byte_range
+        )
     error = FetchError(text, url=url, byte_range=byte_range)
+    if parsed.kind == "local":
+        return error
     if status is None or status == 429 or status >= 500:
         return _Retryable(error)  # connection reset, timeout, body error, throttling, 5xx
     return error
@@ -313,7 +334,8 @@ class _WholeObjects:
 _whole = _WholeObjects()
 
 
-async def _whole_object(store: Any, key: str, url: str) -> memoryview:
+async def _whole_object(store: Any, key: str, parsed: ObjectURL) -> memoryview:
+    url = parsed.url
     body = _whole.get(url)
     if body is not None:
         return body
@@ -324,7 +346,7 @@ async def _whole_object(store: Any, key: str, url: str) -> memoryview:
             try:
                 data = memoryview(await _blocking(_get_whole, store, key))
             except Exception as exc:
-                raise _classify(exc, url, None) from exc
+                raise _classify(exc, parsed, None) from exc
         _count(0, len(data))
         return data
 
@@ -380,17 +402,14 @@ async def _get_range(store: Any, key: str, parsed: ObjectURL, start: int, end: i
                     runtime.obstore().get_range, store, key, start=start, end=end
                 )
             except Exception as exc:
-                raise _classify(exc, url, (start, end)) from exc
+                raise _classify(exc, parsed, (start, end)) from exc
         view = memoryview(data)
         _count(0, len(view))
         if len(view) != end - start:
-            raise _Retryable(
-                FetchError(
-                    f"short body: {len(view)} of {end - start} bytes",
-                    url=url,
-                    byte_range=(start, end),
-                )
-            )
+            reason = f"short body: {len(view)} of {end - start} bytes"
+            if parsed.kind == "local":  # the file ends there; a transfer cannot be cut short
+                raise OutsideObjectError(reason, url=url, byte_range=(start, end))
+            raise _Retryable(FetchError(reason, url=url, byte_range=(start, end)))
         return view
 
     return await _with_retries(get, url, (start, end))
@@ -412,7 +431,7 @@ async def read_ranges(
     if np.any(ends < starts) or np.any(starts < 0):
         raise ValueError(f"invalid byte ranges for {parsed.url}")
     if parsed.root in _whole.no_range_roots:
-        body = await _whole_object(store, key, parsed.url)
+        body = await _whole_object(store, key, parsed)
         return _slices(body, starts, ends, parsed.url)
     cfg = _config
     get_start, get_end, get_of = merge_ranges(starts, ends, cfg.gap, cfg.max_merge)
@@ -421,7 +440,7 @@ async def read_ranges(
         buffers = await _gather([_get_range(store, key, parsed, s, e) for s, e in gets])
     except _RangeNotSupported:
         _whole.no_range_roots.add(parsed.root)
-        body = await _whole_object(store, key, parsed.url)
+        body = await _whole_object(store, key, parsed)
         return _slices(body, starts, ends, parsed.url)
     return [
         buffers[g][s - get_start[g] : e - get_start[g]]
@@ -431,7 +450,7 @@ async def read_ranges(
 
 def _slices(body: memoryview, starts: np.ndarray, ends: np.ndarray, url: str) -> list[memoryview]:
     if len(ends) and int(ends.max()) > len(body):
-        raise FetchError(
+        raise OutsideObjectError(
             f"range past the end of the object ({len(body)} bytes)",
             url=url,
             byte_range=(int(starts.min()), int(ends.max())),
@@ -455,7 +474,7 @@ async def read_head(
     in one request."""
     store, key, parsed = stores().resolve(url, options)
     if parsed.root in _whole.no_range_roots:
-        body = await _whole_object(store, key, parsed.url)
+        body = await _whole_object(store, key, parsed)
         return bytes(body[:length]), len(body)
 
     async def get() -> tuple[bytes, int]:
@@ -464,7 +483,7 @@ async def read_head(
             try:
                 data, size = await _blocking(_get_head, store, key, length)
             except Exception as exc:
-                raise _classify(exc, parsed.url, (0, length)) from exc
+                raise _classify(exc, parsed, (0, length)) from exc
         _count(0, len(data))
         if len(data) != min(length, size):
             raise _Retryable(
@@ -474,7 +493,9 @@ async def read_head(
 
     try:
         return await _with_retries(get, parsed.url, (0, length))
+    except OutsideObjectError:
+        return b"", 0  # a range from byte 0 is outside only an empty object
     except _RangeNotSupported:
         _whole.no_range_roots.add(parsed.root)
-        body = await _whole_object(store, key, parsed.url)
+        body = await _whole_object(store, key, parsed)
         return bytes(body[:length]), len(body)

@@ -276,7 +276,14 @@ async def _load_file(
                 source=source.url,
                 offset=start,
             )
-    datas = await fetch.read_ranges(source.url, ranges, options=source.options)
+    try:
+        datas = await fetch.read_ranges(source.url, ranges, options=source.options)
+    except fetch.OutsideObjectError as exc:
+        raise TruncatedTIFF(
+            f"the file ends before a tile its header lists ({exc.reason})",
+            source=source.url,
+            offset=exc.byte_range[0] if exc.byte_range else None,
+        ) from exc
     decoders: dict[int, codecs.Decoder] = {}
     loop = asyncio.get_running_loop()
     pool = runtime.decode_pool()
