@@ -204,3 +204,11 @@ def test_a_replaced_partition_file_is_detected(coll, tmp_path):
     pq.write_table(table.slice(0, 1), path)  # edited in place, same path
     with pytest.raises(StaleIndexError):
         len(loaded.to_arrow())
+
+
+def test_loading_a_missing_remote_index_says_there_is_none(s3_server, tmp_path):
+    from cogdex.errors import IndexSchemaError
+
+    url = f"s3://{s3_server.bucket}/nowhere/none.parquet"
+    with pytest.raises(IndexSchemaError, match=f"no index at {url}"):
+        cogdex.load(url, store_options=s3_server.options, cache_dir=tmp_path)

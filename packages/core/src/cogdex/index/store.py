@@ -313,8 +313,11 @@ def _remote_target(url: str, name: str, overwrite: bool, options: Mapping[str, A
     try:
         obs.head(store, key)
         found.insert(0, key)
-    except FileNotFoundError:
-        pass
+    except Exception as exc:
+        from cogdex.io.fetch import is_not_found
+
+        if not is_not_found(exc):
+            raise StoreError(f"cannot check {url}: {str(exc).splitlines()[0]}") from exc
     if found:
         is_index = all(
             k.endswith(".parquet")
@@ -579,7 +582,9 @@ def _download(url: str, options: Mapping[str, Any] | None, folder: Path) -> list
             os.replace(tmp, local)
             files.append(str(local))
     except Exception as exc:
-        if type(exc).__name__ == "NotFoundError":
+        from cogdex.io.fetch import is_not_found
+
+        if is_not_found(exc):
             raise IndexSchemaError(f"no index at {url}") from exc
         raise StoreError(f"cannot read {url}: {str(exc).splitlines()[0]}") from exc
     return files
