@@ -24,6 +24,7 @@ from rasterio.warp import Resampling, reproject
 from cogdex.cli import main
 from cogdex.demo.data import random_points
 from cogdex.demo.run import N_POINTS, run
+from cogdex.errors import CogdexError
 
 STEP = re.compile(r"^\[(\d)/\d\] (.+?)\s+(\d+\.\d\d) s\s+([\d,]+) requests\s+(\d+\.\d\d) MB  (.*)$")
 
@@ -223,3 +224,15 @@ def test_the_torchgeo_step_reads_a_chip_through_the_adapter(tmp_path, monkeypatc
     run(scenes=2, size=256, quiet=True, torchgeo=True, out=out)
     line = next(x for x in out.getvalue().splitlines() if re.match(r"\[8/8\] torchgeo ", x))
     assert "image (2, 64, 64) torch.float32" in line
+
+
+def test_keep_never_writes_over_a_users_folder(tmp_path, kept):
+    """--keep takes a new, empty or earlier demo folder; a folder of the user's is refused
+    before anything is written (the demo writes items.json, scenes/, index/ there)."""
+    (tmp_path / "items.json").write_text("mine")
+    with pytest.raises(CogdexError, match="not empty"):
+        run(keep=tmp_path, out=io.StringIO(), scenes=1, size=64)
+    assert [p.name for p in tmp_path.iterdir()] == ["items.json"]
+    assert (tmp_path / "items.json").read_text() == "mine"
+    root, _ = kept
+    assert (root / ".cogdex-demo").is_file()  # a demo folder: a second run may reuse it

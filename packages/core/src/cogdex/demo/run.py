@@ -27,6 +27,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cogdex.errors import CogdexError
+
 if TYPE_CHECKING:
     from cogdex.collection import Collection
 
@@ -103,7 +105,8 @@ def run(
     """Run the demo, printing to `out` (default stdout). With `keep`, the data is written
     there and kept; otherwise in a temporary folder removed at the end, whatever happens."""
     root = Path(keep) if keep is not None else Path(tempfile.mkdtemp(prefix="cogdex-demo-"))
-    root.mkdir(parents=True, exist_ok=True)
+    if keep is not None:
+        _claim(root)
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _sigterm) if main else None
     adapters = _adapters(torchgeo)
@@ -120,6 +123,25 @@ def run(
     else:
         report.line(f"server stopped, kept {root}: items.json, scenes/, index/ (the hrefs in "
                     "them name the stopped server)")  # fmt: skip
+
+
+_MARK = ".cogdex-demo"
+
+
+def _claim(root: Path) -> None:
+    """Make `root` the demo's folder: new, empty, or one an earlier demo marked. The demo
+    writes items.json, scenes/ and index/ there, which must never replace a user's files."""
+    if root.exists() and not (root / _MARK).is_file():
+        if not root.is_dir() or any(root.iterdir()):
+            raise CogdexError(
+                f"--keep {root}: the folder is not empty (the demo writes items.json, scenes/ "
+                f"and index/ there): give a new or empty folder"
+            )
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        (root / _MARK).write_text("written by `cogdex demo`; it may write here again\n")
+    except OSError as exc:
+        raise CogdexError(f"--keep {root}: {exc.strerror or exc}") from exc
 
 
 def _steps(report: _Report, root: Path, n_scenes: int, size: int, adapters: list[str]) -> None:
