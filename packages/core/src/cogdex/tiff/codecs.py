@@ -172,7 +172,8 @@ def decoder(level: Level, byte_order: str) -> Decoder:
     if comp == T.JPEG:
         return _image_decoder(_jpeg_function(level, samples), width, height, samples, out_dtype)
     if comp == T.LERC:
-        return _image_decoder(_lerc_function(level, samples), width, height, samples, out_dtype)
+        lerc = _lerc_function(level, samples, byte_order)
+        return _image_decoder(lerc, width, height, samples, out_dtype)
     if comp == T.WEBP:
         # A tile whose alpha is all opaque may be stored without alpha: ask for it back.
         alpha = samples == 4
@@ -294,9 +295,12 @@ def _jpeg_function(level: Level, samples: int) -> Callable[[bytes], np.ndarray]:
     return function
 
 
-def _lerc_function(level: Level, samples: int) -> Callable[[bytes], np.ndarray]:
+def _lerc_function(level: Level, samples: int, byte_order: str) -> Callable[[bytes], np.ndarray]:
     extra = level.lerc_parameters[1] if len(level.lerc_parameters) > 1 else T.LERC_ADD_NONE
     floats = np.dtype(level.dtype).kind == "f"
+    # libtiff encodes the samples of a big-endian file as they are stored, byte-swapped:
+    # the blob decodes to values in file order, which must be swapped back.
+    swap = np.dtype(level.dtype).itemsize > 1 and not np.dtype(byte_order + "u2").isnative
 
     def function(data: bytes) -> np.ndarray:
         if extra == T.LERC_ADD_DEFLATE:
@@ -308,6 +312,8 @@ def _lerc_function(level: Level, samples: int) -> Callable[[bytes], np.ndarray]:
             # Blobs with per-band masks hold bands one after the other, not interleaved.
             image = np.moveaxis(image, 0, -1)
             valid = None if valid is None else np.moveaxis(valid, 0, -1)
+        if swap:
+            image = image.byteswap()
         if valid is not None and floats:
             # libtiff gives invalid pixels of float LERC data as NaN (integers stay 0).
             if valid.ndim < image.ndim:
