@@ -3,15 +3,20 @@ tifffile and read by cogdex and by rasterio, which must agree."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import rasterio
+import tifffile
 from rasterio.transform import from_origin
+from rasterio.windows import Window
 
 import cogdex
+from cogdex.errors import UnsupportedTIFF
+from cogdex.tiff import codecs
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::rasterio.errors.NotGeoreferencedWarning", "ignore::UserWarning"
@@ -43,7 +48,8 @@ def _ramp(dtype: str, bands: int = 1) -> np.ndarray:
     if np.dtype(dtype).kind == "f":
         return (values * 1.5 - 700).astype(dtype)
     info = np.iinfo(dtype)
-    return (values * 37 % (int(info.max) - int(info.min)) + int(info.min)).astype(dtype)
+    low, high = max(int(info.min), -(1 << 20)), min(int(info.max), 1 << 20)
+    return (values * 37 % (high - low) + low).astype(dtype)
 
 
 def _assert_reads_as_gdal(path: Path) -> None:
@@ -74,3 +80,80 @@ def test_lerc_of_either_byte_order(
             tmp_path / f"{name}.tif", data, compress=compress, ENDIANNESS=endianness, **extra
         )
         _assert_reads_as_gdal(path)
+
+
+def _complex(dtype: str) -> np.ndarray:
+    """CInt16 values as complex64 (numpy has no complex integers), else `dtype`."""
+    values = _ramp("int16", bands=2).astype(np.float64) / 3
+    data = values + 1j * (values[::-1] - 7)
+    return data.astype(np.complex64 if dtype == "complex_int16" else dtype)
+
+
+@pytest.mark.parametrize("dtype", ["complex_int16", "complex64", "complex128"])
+@pytest.mark.parametrize("endianness", ["LITTLE", "BIG"])
+@pytest.mark.parametrize(
+    "layout",
+    [
+        {},
+        {"compress": "DEFLATE", "predictor": 2},
+        {"compress": "LZW", "predictor": 2, "tiled": True, "interleave": "band"},
+        {"compress": "ZSTD", "tiled": True, "blockxsize": 16, "blockysize": 16, "nodata": 3},
+    ],
+)
+def test_complex_samples_read_as_gdal(
+    tmp_path: Path, dtype: str, endianness: str, layout: dict[str, Any]
+) -> None:
+    if dtype == "complex128" and "predictor" in layout:
+        pytest.skip("GDAL has no horizontal predictor for 128-bit samples")
+    path = _gdal_file(
+        tmp_path / "complex.tif", _complex(dtype), dtype=dtype, ENDIANNESS=endianness, **layout
+    )
+    _assert_reads_as_gdal(path)
+    with rasterio.open(path) as ds:
+        theirs = ds.read(window=Window(30, -4, 20, 12), boundless=True)
+    assert np.array_equal(cogdex.open(path).read(window=(30, -4, 20, 12)), theirs)
+
+
+def _with_sample_format(path: Path, sample_format: int) -> Path:
+    """Overwrite the SampleFormat values of the first IFD (GDAL writes no CInt32 or
+    CFloat16 through rasterio, nor complex formats of 8 or 16 bits)."""
+    with tifffile.TiffFile(path) as tf:
+        tag = tf.pages[0].tags["SampleFormat"]
+        offset, count, order = tag.valueoffset, tag.count, tf.byteorder
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        f.write(np.full(count, sample_format, f"{order}u2").tobytes())
+    return path
+
+
+@pytest.mark.parametrize(
+    ("written", "sample_format"),
+    [
+        ("int64", 5),  # CInt32
+        ("float32", 6),  # CFloat16
+        ("uint8", 5),  # too narrow for a complex pair: read as plain integers
+        ("int16", 5),
+        ("uint16", 6),
+    ],
+)
+@pytest.mark.parametrize("layout", [{}, {"compress": "DEFLATE", "predictor": 2}])
+def test_other_complex_formats_read_as_gdal(
+    tmp_path: Path, written: str, sample_format: int, layout: dict[str, Any]
+) -> None:
+    data = _ramp(written, bands=2)
+    if written == "float32":  # half-float pairs of small values: no NaN bit patterns
+        data = (np.arange(2 * SIZE * SIZE).reshape(2, SIZE, SIZE) % 500 + 15360).astype("<u2")
+        data = data.view("<u4").view("float32").reshape(2, SIZE, SIZE // 2).repeat(2, axis=2)
+    path = _with_sample_format(_gdal_file(tmp_path / "f.tif", data, **layout), sample_format)
+    _assert_reads_as_gdal(path)
+
+
+def test_complex_of_128_bits_with_a_predictor_is_unsupported(tmp_path: Path) -> None:
+    data = _ramp("int64", bands=2)
+    path = _gdal_file(tmp_path / "f.tif", data, compress="DEFLATE", predictor=2)
+    # 128-bit integers do not exist; a 64-bit file patched to complex (6) and 128 bits
+    # would need rewriting tile sizes, so check the rule on a level directly.
+    level = cogdex.open(path).header.base
+    bad = replace(level, sample_format=6, bits_per_sample=128, dtype="complex128")
+    with pytest.raises(UnsupportedTIFF, match="predictor"):
+        codecs.check(bad, str(path))

@@ -86,7 +86,22 @@ def sample_dtype(sample_format: int, bits: int) -> str | None:
     return None if dtype is None else dtype.name
 
 
+# GDAL's complex types as rasterio returns them: CInt16, CInt32 and CFloat16 have no numpy
+# twin and come back as complex64.
+_COMPLEX_DTYPES: dict[tuple[int, int], np.dtype] = {
+    (T.SAMPLE_COMPLEX_INT, 32): np.dtype(np.complex64),
+    (T.SAMPLE_COMPLEX_INT, 64): np.dtype(np.complex64),
+    (T.SAMPLE_COMPLEX_FLOAT, 32): np.dtype(np.complex64),
+    (T.SAMPLE_COMPLEX_FLOAT, 64): np.dtype(np.complex64),
+    (T.SAMPLE_COMPLEX_FLOAT, 128): np.dtype(np.complex128),
+}
+
+
 def _sample_dtype(sample_format: int, bits: int) -> np.dtype | None:
+    if sample_format in (T.SAMPLE_COMPLEX_INT, T.SAMPLE_COMPLEX_FLOAT):
+        if bits > 16:
+            return _COMPLEX_DTYPES.get((sample_format, bits))
+        sample_format = T.SAMPLE_UINT  # too narrow for a pair: GDAL reads plain integers
     if sample_format in (T.SAMPLE_UINT, T.SAMPLE_VOID):
         if 1 <= bits <= 8:
             return np.dtype(np.uint8)
@@ -104,22 +119,19 @@ def _sample_dtype(sample_format: int, bits: int) -> np.dtype | None:
         return {16: np.dtype(np.float16), 32: np.dtype(np.float32), 64: np.dtype(np.float64)}.get(
             bits
         )
-    elif sample_format == T.SAMPLE_COMPLEX_INT:
-        # GDAL's CInt16/CInt32 have no numpy twin; rasterio returns them as complex floats.
-        return {32: np.dtype(np.complex64), 64: np.dtype(np.complex128)}.get(bits)
-    elif sample_format == T.SAMPLE_COMPLEX_FLOAT:
-        return {64: np.dtype(np.complex64), 128: np.dtype(np.complex128)}.get(bits)
     return None
 
 
+def _is_complex(level: Level) -> bool:
+    return np.dtype(level.dtype).kind == "c"
+
+
 def _stored_dtype(level: Level, byte_order: str) -> np.dtype:
-    """The dtype of samples as stored in the decompressed stream (file byte order)."""
-    bits = level.bits_per_sample
-    fmt = level.sample_format
-    if fmt == T.SAMPLE_COMPLEX_INT:
-        return np.dtype(f"{byte_order}i{bits // 16}")
-    if fmt == T.SAMPLE_COMPLEX_FLOAT:
-        return np.dtype(f"{byte_order}f{bits // 16}")
+    """The dtype of samples as stored in the decompressed stream (file byte order); one
+    part (real or imaginary) of a complex sample."""
+    if _is_complex(level):
+        kind = "i" if level.sample_format == T.SAMPLE_COMPLEX_INT else "f"
+        return np.dtype(f"{byte_order}{kind}{level.bits_per_sample // 16}")
     return np.dtype(level.dtype).newbyteorder(byte_order)
 
 
@@ -150,11 +162,11 @@ def check(level: Level, source: str) -> None:
     if level.predictor not in (T.PREDICTOR_NONE, T.PREDICTOR_HORIZONTAL, T.PREDICTOR_FLOAT):
         raise no(f"predictor {level.predictor}")
     if comp in _STREAM_CODECS:
-        complex_samples = level.sample_format in (T.SAMPLE_COMPLEX_INT, T.SAMPLE_COMPLEX_FLOAT)
-        odd = bits not in ((32, 64, 128) if complex_samples else (8, 16, 32, 64))
-        if odd and level.sample_format not in (T.SAMPLE_UINT, T.SAMPLE_VOID):
+        odd = bits not in (8, 16, 32, 64, 128)
+        if odd and np.dtype(level.dtype).kind != "u":
             raise no(f"{bits}-bit samples of sample format {level.sample_format}")
-        if level.predictor == T.PREDICTOR_HORIZONTAL and (odd or level.sample_format > 3):
+        if level.predictor == T.PREDICTOR_HORIZONTAL and (odd or bits == 128):
+            # libtiff differences whole samples as integers, and has none of 128 bits.
             raise no(f"horizontal predictor on {bits}-bit format-{level.sample_format} samples")
         if level.predictor == T.PREDICTOR_FLOAT and level.sample_format != T.SAMPLE_FLOAT:
             raise no("floating-point predictor on integer samples")
@@ -193,7 +205,7 @@ def _stream_decoder(level: Level, byte_order: str, samples: int) -> Decoder:
     bits = level.bits_per_sample
     stored = _stored_dtype(level, byte_order)
     out_dtype = np.dtype(level.dtype)
-    complex_out = level.sample_format in (T.SAMPLE_COMPLEX_INT, T.SAMPLE_COMPLEX_FLOAT)
+    complex_out = _is_complex(level)
     values_per_row = width * samples * (2 if complex_out else 1)
     packed = not complex_out and bits != stored.itemsize * 8
     row_bytes = (values_per_row * bits + 7) // 8 if packed else values_per_row * stored.itemsize
@@ -203,7 +215,8 @@ def _stream_decoder(level: Level, byte_order: str, samples: int) -> Decoder:
     reverse_bits = level.fill_order == 2 and comp in _BITREV_CODECS
     predictor = level.predictor
     native = stored.newbyteorder("=")
-    unsigned = np.dtype(f"u{native.itemsize}")
+    # The unsigned integer of one sample (both parts of a complex one) for the predictor.
+    unsigned = np.dtype(f"u{min(bits // 8 if complex_out else native.itemsize, 8)}")
     fax = getattr(imagecodecs, _FAX_CODECS[comp]) if comp in _FAX_CODECS else None
     codec = _stream_codec(comp) if comp in _STREAM_CODECS else None
 
@@ -240,19 +253,34 @@ def _stream_decoder(level: Level, byte_order: str, samples: int) -> Decoder:
         arr = arr.reshape(rows, width, -1)
         if predictor == T.PREDICTOR_FLOAT:
             arr, owned = imagecodecs.floatpred_decode(arr, axis=-2), True
-        if not arr.dtype.isnative:
-            arr = (arr.byteswap(inplace=True) if owned else arr.byteswap()).view(native)
-            owned = True
-        if predictor == T.PREDICTOR_HORIZONTAL:
-            # libtiff differences the bit patterns as unsigned integers, floats included.
-            raw = arr.view(unsigned)
-            arr = imagecodecs.delta_decode(raw, axis=-2, out=raw if owned else None).view(native)
+        if complex_out and predictor == T.PREDICTOR_HORIZONTAL:
+            arr = _accumulate_complex(arr, unsigned)
+        else:
+            if not arr.dtype.isnative:
+                arr = (arr.byteswap(inplace=True) if owned else arr.byteswap()).view(native)
+                owned = True
+            if predictor == T.PREDICTOR_HORIZONTAL:
+                # libtiff differences the bit patterns as unsigned integers, floats included.
+                raw = arr.view(unsigned)
+                out = raw if owned else None
+                arr = imagecodecs.delta_decode(raw, axis=-2, out=out).view(native)
         if complex_out:
             arr = arr.astype(np.float32 if out_dtype == np.complex64 else np.float64)
             arr = arr.view(out_dtype)
         return arr
 
     return decode
+
+
+def _accumulate_complex(parts: np.ndarray, word: np.dtype) -> np.ndarray:
+    """Undo the horizontal predictor on complex samples, given as parts in file byte order.
+
+    libtiff differences a complex sample as one integer (both parts) in the file's byte
+    order, so a big-endian file holds the word whose native halves are (real, imaginary).
+    """
+    words = parts.view(word.newbyteorder(parts.dtype.byteorder)).astype(word)
+    imagecodecs.delta_decode(words, axis=-2, out=words)
+    return words.view(parts.dtype.newbyteorder("="))
 
 
 def _image_decoder(
