@@ -114,15 +114,15 @@ def test_complex_samples_read_as_gdal(
     assert np.array_equal(cogdex.open(path).read(window=(30, -4, 20, 12)), theirs)
 
 
-def _with_sample_format(path: Path, sample_format: int) -> Path:
-    """Overwrite the SampleFormat values of the first IFD (GDAL writes no CInt32 or
-    CFloat16 through rasterio, nor complex formats of 8 or 16 bits)."""
+def _patch_tag(path: Path, name: str, value: int) -> Path:
+    """Overwrite every value of a SHORT tag of the first IFD in place (for what GDAL will
+    not write: CInt32 or CFloat16 through rasterio, other compressions...)."""
     with tifffile.TiffFile(path) as tf:
-        tag = tf.pages[0].tags["SampleFormat"]
+        tag = tf.pages[0].tags[name]
         offset, count, order = tag.valueoffset, tag.count, tf.byteorder
     with open(path, "r+b") as f:
         f.seek(offset)
-        f.write(np.full(count, sample_format, f"{order}u2").tobytes())
+        f.write(np.full(count, value, f"{order}u2").tobytes())
     return path
 
 
@@ -144,7 +144,7 @@ def test_other_complex_formats_read_as_gdal(
     if written == "float32":  # half-float pairs of small values: no NaN bit patterns
         data = (np.arange(2 * SIZE * SIZE).reshape(2, SIZE, SIZE) % 500 + 15360).astype("<u2")
         data = data.view("<u4").view("float32").reshape(2, SIZE, SIZE // 2).repeat(2, axis=2)
-    path = _with_sample_format(_gdal_file(tmp_path / "f.tif", data, **layout), sample_format)
+    path = _patch_tag(_gdal_file(tmp_path / "f.tif", data, **layout), "SampleFormat", sample_format)
     _assert_reads_as_gdal(path)
 
 
@@ -157,3 +157,25 @@ def test_complex_of_128_bits_with_a_predictor_is_unsupported(tmp_path: Path) -> 
     bad = replace(level, sample_format=6, bits_per_sample=128, dtype="complex128")
     with pytest.raises(UnsupportedTIFF, match="predictor"):
         codecs.check(bad, str(path))
+
+
+@pytest.mark.parametrize(
+    ("code", "name"),
+    [
+        (34676, "SGILog"),
+        (34677, "SGILog24"),
+        (34661, "JBIG"),
+        (32909, "PixarLog"),
+        (6, "old-style JPEG"),
+    ],
+)
+def test_unsupported_compression_is_named(tmp_path: Path, code: int, name: str) -> None:
+    path = _patch_tag(_gdal_file(tmp_path / "f.tif", _ramp("uint8")), "Compression", code)
+    with pytest.raises(UnsupportedTIFF, match=rf"^compression {name} \({code}\) is not supported"):
+        cogdex.open(path)
+
+
+def test_unknown_compression_is_named_by_its_code(tmp_path: Path) -> None:
+    path = _patch_tag(_gdal_file(tmp_path / "f.tif", _ramp("uint8")), "Compression", 60123)
+    with pytest.raises(UnsupportedTIFF, match=r"^compression 60123 is not supported"):
+        cogdex.open(path)

@@ -147,8 +147,8 @@ def check(level: Level, source: str) -> None:
     bits = level.bits_per_sample
     if comp not in _STREAM_CODECS and comp not in _IMAGE_CODECS and comp not in _OTHER_CODECS:
         if comp not in _FAX_CODECS:
-            name = T.COMPRESSION_NAMES.get(comp, f"compression {comp}")
-            raise no(f"compression {name} ({comp})")
+            name = T.OTHER_COMPRESSION_NAMES.get(comp) or T.COMPRESSION_NAMES.get(comp)
+            raise no(f"compression {name} ({comp})" if name else f"compression {comp}")
         if bits != 1 or level.samples_per_pixel != 1:
             raise no(f"CCITT compression with {bits}-bit, {level.samples_per_pixel}-sample pixels")
     if comp == T.LERC and level.lerc_parameters[1:2] not in ((), (0,), (1,), (2,)):

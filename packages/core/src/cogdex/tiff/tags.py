@@ -161,6 +161,27 @@ COMPRESSION_NAMES: dict[int, str] = {
     PNG: "PNG",
 }
 
+# Compression schemes cogdex does not decode, named for UnsupportedTIFF messages.
+OTHER_COMPRESSION_NAMES: dict[int, str] = {
+    OJPEG: "old-style JPEG",
+    32771: "CCITT RLEW",
+    32766: "NeXT",
+    32809: "ThunderScan",
+    32895: "IT8 CT with padding",
+    32896: "IT8 line work",
+    32897: "IT8 monochrome picture",
+    32898: "IT8 binary line art",
+    32908: "PixarFilm",
+    32909: "PixarLog",
+    32947: "Kodak DCS",
+    34661: "JBIG",
+    34676: "SGILog",
+    34677: "SGILog24",
+    34692: "LuraDocument",
+    34892: "lossy JPEG (DNG)",
+    22610: "JPEG XR",
+}
+
 # LercParameters[1]: the compression applied on top of the LERC blob.
 LERC_ADD_NONE = 0
 LERC_ADD_DEFLATE = 1
