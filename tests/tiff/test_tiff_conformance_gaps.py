@@ -179,3 +179,50 @@ def test_unknown_compression_is_named_by_its_code(tmp_path: Path) -> None:
     path = _patch_tag(_gdal_file(tmp_path / "f.tif", _ramp("uint8")), "Compression", 60123)
     with pytest.raises(UnsupportedTIFF, match=r"^compression 60123 is not supported"):
         cogdex.open(path)
+
+
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        "uint8",
+        "int8",
+        "uint16",
+        "int16",
+        "uint32",
+        "int32",
+        "int64",
+        "uint64",
+        "float16",
+        "float32",
+    ],
+)
+@pytest.mark.parametrize(
+    "text",
+    [
+        *("9999", "-1", "1.5", "nan", "-inf", "255", "-129", "1e40", "4294967296", "-0", "abc"),
+        *("18446744073709551615", "-9223372036854775808"),
+    ],
+)
+def test_nodata_the_type_cannot_hold_is_none(tmp_path: Path, dtype: str, text: str) -> None:
+    path = tmp_path / "nodata.tif"
+    tifffile.imwrite(path, np.zeros((8, 8), dtype), extratags=[(42113, "s", 0, text, True)])
+    with rasterio.open(path) as ds:
+        theirs = ds.nodata
+    ours = cogdex.open(path).nodata
+    if theirs is None or ours is None:
+        assert ours is theirs
+    else:
+        assert ours == theirs or (np.isnan(ours) and np.isnan(theirs))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "nodata"), [("uint8", "999"), ("int16", "1.5"), ("int16", "-2.5")]
+)
+def test_windows_beyond_the_image_are_filled_as_gdal(
+    tmp_path: Path, dtype: str, nodata: str
+) -> None:
+    path = tmp_path / "nodata.tif"
+    tifffile.imwrite(path, np.full((8, 8), 7, dtype), extratags=[(42113, "s", 0, nodata, True)])
+    with rasterio.open(path) as ds:
+        theirs = ds.read(window=Window(-3, -3, 8, 8), boundless=True, fill_value=ds.nodata)
+    assert np.array_equal(cogdex.open(path).read(window=(-3, -3, 8, 8)), theirs)

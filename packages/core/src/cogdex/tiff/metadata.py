@@ -7,7 +7,10 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+import numpy as np
+
 _NUMBER = re.compile(r"\s*[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)")
+_INTEGER = re.compile(r"\s*([-+]?)(\d+)")
 
 
 def parse_nodata(text: str | None) -> float | None:
@@ -23,6 +26,50 @@ def parse_nodata(text: str | None) -> float | None:
         return -math.inf
     match = _NUMBER.match(text)
     return float(match.group()) if match else 0.0  # GDAL's CPLAtof yields 0 for junk
+
+
+def band_nodata(text: str | None, dtype: str) -> float | None:
+    """GDAL_NODATA as GDAL (rasterio) reports it for bands of `dtype`: None when the type
+    cannot hold it, so it neither masks nor fills pixels it could never match."""
+    if text is None:
+        return None
+    kind = np.dtype(dtype).kind
+    if dtype in ("int64", "uint64"):
+        value: float | None = _nodata_64(text, dtype == "uint64")
+    else:
+        value = parse_nodata(text)
+    if value is None or kind not in "iuf":
+        return value
+    if kind == "f":
+        return _float_nodata(value, np.finfo(dtype))
+    info = np.iinfo(dtype)
+    return value if info.min <= value <= info.max else None
+
+
+def _float_nodata(value: float, info: np.finfo) -> float | None:
+    """Float32 keeps GDAL's float32 rounding (overflowing to infinity); Float16 has no
+    nodata beyond its range."""
+    if not math.isfinite(value) or info.dtype == np.float64:
+        return value
+    if info.dtype == np.float16:
+        return value if abs(value) <= float(info.max) else None
+    with np.errstate(over="ignore"):
+        return float(np.float32(value))
+
+
+def _nodata_64(text: str, unsigned: bool) -> float:
+    """64-bit integer nodata is read as C's strtoll/strtoull read it: the leading integer
+    (0 if none), saturated, and wrapped modulo 2**64 when negative for unsigned types."""
+    match = _INTEGER.match(text)
+    if match is None:
+        return 0.0
+    value = int(match.group(1) + match.group(2))
+    if unsigned:
+        magnitude = min(int(match.group(2)), (1 << 64) - 1)
+        value = -magnitude % (1 << 64) if match.group(1) == "-" else magnitude
+    else:
+        value = min(max(value, -(1 << 63)), (1 << 63) - 1)
+    return float(value)
 
 
 @dataclass(frozen=True)
