@@ -226,3 +226,18 @@ def test_windows_beyond_the_image_are_filled_as_gdal(
     with rasterio.open(path) as ds:
         theirs = ds.read(window=Window(-3, -3, 8, 8), boundless=True, fill_value=ds.nodata)
     assert np.array_equal(cogdex.open(path).read(window=(-3, -3, 8, 8)), theirs)
+
+
+@pytest.mark.parametrize("scale", [(1, -1, 0), (-1, -1, 0), (2, -0.5, 0), (-1, 1, 0), (3, 0.25, 0)])
+@pytest.mark.parametrize("tiepoint", [(0, 0, 0, 100, 200, 0), (2, 3, 0, 100, 200, 0)])
+@pytest.mark.parametrize("raster_type", [1, 2])
+def test_pixel_scale_sign_as_gdal(
+    tmp_path: Path, scale: tuple[float, ...], tiepoint: tuple[float, ...], raster_type: int
+) -> None:
+    keys = (1, 1, 0, 3, 1024, 0, 1, 2, 1025, 0, 1, raster_type, 2048, 0, 1, 4326)
+    path = tmp_path / "scale.tif"
+    tags = [(33550, 12, 3, scale, True), (33922, 12, 6, tiepoint, True), (34735, 3, 16, keys, True)]
+    tifffile.imwrite(path, np.zeros((8, 8), "uint8"), extratags=tags)
+    with rasterio.open(path) as ds:
+        theirs = tuple(ds.transform)[:6]
+    assert cogdex.open(path).transform == pytest.approx(theirs)

@@ -128,7 +128,9 @@ def geotransform(
         and pixel_scale[0] != 0
         and pixel_scale[1] != 0
     ):
-        sx, sy = float(pixel_scale[0]), float(pixel_scale[1])
+        # GDAL ignores the sign of the Y scale: rows always go down (south-up grids need
+        # ModelTransformation).
+        sx, sy = float(pixel_scale[0]), abs(float(pixel_scale[1]))
         i, j, x, y = (float(v) for v in tiepoints[[0, 1, 3, 4]])
         gt = [x - i * sx, sx, 0.0, y + j * sy, 0.0, -sy]
     elif matrix is not None and matrix.size >= 16:
