@@ -241,3 +241,52 @@ def test_pixel_scale_sign_as_gdal(
     with rasterio.open(path) as ds:
         theirs = tuple(ds.transform)[:6]
     assert cogdex.open(path).transform == pytest.approx(theirs)
+
+
+TAG_VALUES = {
+    "quote": 'say "hi"',
+    "amp": "a & b",
+    "angle": "<tag>",
+    "apostrophe": "it's",
+    "escapes": '&quot; literal &amp; <x a="1">',
+    "lines": "line1\nline2",
+    "unicode": "ünï €",
+}
+
+
+def test_gdal_metadata_values_are_unescaped_as_gdal(tmp_path: Path) -> None:
+    path = tmp_path / "tags.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=8, height=8, count=2, dtype="uint8") as ds:
+        ds.write(np.zeros((2, 8, 8), "uint8"))
+        ds.update_tags(**TAG_VALUES)
+        ds.update_tags(2, **TAG_VALUES)
+        ds.set_band_description(1, 'd "q" & <x>')
+        ds.set_band_unit(1, 'm & "s"')
+    header = cogdex.open(path).header
+    with rasterio.open(path) as ds:
+        assert header.metadata == ds.tags()
+        assert header.band_metadata[1] == ds.tags(2)
+        assert header.descriptions == ds.descriptions
+        assert header.units == ds.units
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        *("&amp;#x41;&amp;#66;&amp;#X43;", "&amp;LT;&amp;Quot;", "ab&amp;amp;cd&amp;zz;ef"),
+        *("&amp;#x20AC;", "x&amp;#0;y", "&amp;#xZZ;", "&amp;#x41", "&amp;#1114112;", "&amp;#x;y"),
+    ],
+)
+@pytest.mark.parametrize("number", ["2&amp;amp;", "abc", " 3.5e1x", "", "-1e-2"])
+def test_hand_written_gdal_metadata_reads_as_gdal(tmp_path: Path, value: str, number: str) -> None:
+    xml = (
+        f'<GDALMetadata><Item name="X">{value}</Item>'
+        f'<Item name="S" sample="0" role="scale">{number}</Item>'
+        f'<Item name="O" sample="0" role="offset">{number}</Item></GDALMetadata>'
+    )
+    path = tmp_path / "tags.tif"
+    tifffile.imwrite(path, np.zeros((8, 8), "uint8"), extratags=[(42112, "s", 0, xml, True)])
+    tif = cogdex.open(path)
+    with rasterio.open(path) as ds:
+        assert tif.header.metadata.get("X") == ds.tags().get("X")
+        assert tif.scale_offset == ((ds.scales[0], ds.offsets[0]),)

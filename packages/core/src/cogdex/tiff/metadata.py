@@ -100,7 +100,7 @@ def parse_gdal_metadata(text: str | None) -> GDALMetadata:
         name = item.get("name")
         if name is None or item.get("domain"):
             continue
-        value = item.text or ""
+        value = _unescape(item.text or "")
         sample = item.get("sample")
         role = item.get("role")
         if sample is None:
@@ -124,8 +124,42 @@ def parse_gdal_metadata(text: str | None) -> GDALMetadata:
     return meta
 
 
+_ENTITY = re.compile(r"&(?:(lt|gt|amp|apos|quot);|#x([0-9a-f]*);|#([0-9]*);)", re.IGNORECASE)
+_NAMED = {"lt": "<", "gt": ">", "amp": "&", "apos": "'", "quot": '"'}
+
+
+def _unescape(text: str) -> str:
+    """GDAL escapes item values for XML before writing the XML (so twice), and after
+    parsing unescapes them once more as CPLUnescapeString does: the five named entities
+    (any case) and character references; the value ends at any other '&'."""
+    if "&" not in text:
+        return text
+    out: list[str] = []
+    pos = 0
+    while (at := text.find("&", pos)) >= 0:
+        out.append(text[pos:at])
+        match = _ENTITY.match(text, at)
+        if match is None:
+            return "".join(out)
+        out.append(_character(match))
+        pos = match.end()
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _character(match: re.Match[str]) -> str:
+    named, hexadecimal, decimal = match.groups()
+    if named:
+        return _NAMED[named.lower()]
+    code = int(hexadecimal or "0", 16) if hexadecimal is not None else int(decimal or "0")
+    if code == 0:
+        return ""
+    return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+
+
 def _float(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
+    """A scale or offset as GDAL's CPLAtof reads it: the leading number, else 0."""
+    if not text:
         return None
+    match = _NUMBER.match(text)
+    return float(match.group()) if match else 0.0
