@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyproj
 import pytest
 import rasterio
 import tifffile
@@ -290,3 +291,38 @@ def test_hand_written_gdal_metadata_reads_as_gdal(tmp_path: Path, value: str, nu
     with rasterio.open(path) as ds:
         assert tif.header.metadata.get("X") == ds.tags().get("X")
         assert tif.scale_offset == ((ds.scales[0], ds.offsets[0]),)
+
+
+def _assert_same_crs(path: Path) -> None:
+    """cogdex's CRS is GDAL's: the same EPSG code, or an equal PROJ CRS."""
+    tif = cogdex.open(path)
+    with rasterio.open(path) as ds:
+        gdal = pyproj.CRS(ds.crs.to_wkt(version="WKT2_2019"))
+    assert tif.crs is not None
+    if tif.epsg is not None:
+        assert tif.epsg == gdal.to_epsg(min_confidence=100)
+    else:
+        assert tif.crs.equals(gdal), f"{tif.crs.to_wkt()}\n!=\n{gdal.to_wkt()}"
+
+
+def _crs_file(path: Path, crs: str) -> Path:
+    return _gdal_file(path, _ramp("uint8"), crs=crs, transform=from_origin(5, 60, 0.1, 0.1))
+
+
+@pytest.mark.parametrize(
+    "crs",
+    [
+        "+proj=utm +zone=31 +ellps=intl +towgs84=-87,-98,-121,0,0,0,0 +units=m +no_defs",
+        "+proj=utm +zone=33 +south +ellps=WGS84 +towgs84=0,0,0,0,0,0,0 +units=m +no_defs",
+        "+proj=utm +zone=32 +ellps=bessel +towgs84=598.1,73.7,418.2,0.202,0.045,-2.455,6.7",
+        "+proj=tmerc +lat_0=0 +lon_0=9 +k=0.9996 +x_0=500000 +y_0=0 +ellps=bessel "
+        "+towgs84=598.1,73.7,418.2,0.202,0.045,-2.455,6.7 +units=m",
+        "+proj=lcc +lat_1=49 +lat_2=44 +lat_0=46.5 +lon_0=3 +x_0=700000 +y_0=6600000 "
+        "+ellps=clrk80ign +towgs84=-168,-60,320,0,0,0,0 +units=m",
+        "+proj=longlat +ellps=intl +towgs84=-87,-98,-121,0,0,0,0 +no_defs",
+        'GEOGCS["foo",DATUM["My Datum (x) y-z",SPHEROID["GRS 1980",6378137,298.257222101],'
+        'TOWGS84[1,2,3,0,0,0,0]],PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433]]',
+    ],
+)
+def test_datum_shifts_keep_the_crs(tmp_path: Path, crs: str) -> None:
+    _assert_same_crs(_crs_file(tmp_path / "crs.tif", crs))

@@ -361,8 +361,8 @@ def _geographic_parts(keys: GeoKeys) -> _GeogParts:
     if semi_major == 0.0:
         ellipsoid_name = "unretrievable - using WGS84"
         semi_major, inv_f = 6378137.0, 298.257223563
-    datum_name = names.get("datum") or (datum_db["name"] if datum_db else "unknown")
-    datum_name = _massage_datum(datum_name)
+    # GDAL keeps a citation's datum name as written and massages the others.
+    datum_name = names.get("datum") or _massage_datum(datum_db["name"] if datum_db else "unknown")
     pm_code = _key_int(keys, GEOG_PRIME_MERIDIAN)
     pm = _prime_meridian_definition(pm_code) if _coded(pm_code) else None
     pm_name = names.get("primem") or (pm["name"] if pm else "Greenwich")
@@ -597,14 +597,17 @@ def _projected_from_conversion(
     except pyproj.exceptions.CRSError as exc:
         raise _Rejected(str(exc)) from exc
     conversion.pop("id", None)
-    body = {
+    # A datum with TOWGS84 makes the base a BoundCRS; the projected CRS is then bound instead
+    # (as PROJ reads GDAL's PROJCS with that datum).
+    bound = base if base.get("type") == "BoundCRS" else None
+    body: dict[str, Any] = {
         "type": "ProjectedCRS",
         "name": name,
-        "base_crs": base,
+        "base_crs": base["source_crs"] if bound else base,
         "conversion": conversion,
         "coordinate_system": _cartesian_cs(unit),
     }
-    return _projjson(body)
+    return _projjson({**bound, "source_crs": body} if bound else body)
 
 
 def _cartesian_cs(unit: tuple[str, float, int | None]) -> dict[str, Any]:
