@@ -294,14 +294,15 @@ def test_hand_written_gdal_metadata_reads_as_gdal(tmp_path: Path, value: str, nu
 
 
 def _assert_same_crs(path: Path) -> None:
-    """cogdex's CRS is GDAL's: the same EPSG code, or an equal PROJ CRS."""
+    """cogdex's CRS is GDAL's: the same EPSG code (identified for user-defined CRSs, as
+    rasterio's `to_epsg()` does), and an equal PROJ CRS where the file has no code."""
     tif = cogdex.open(path)
     with rasterio.open(path) as ds:
         gdal = pyproj.CRS(ds.crs.to_wkt(version="WKT2_2019"))
+        gdal_epsg = ds.crs.to_epsg()
     assert tif.crs is not None
-    if tif.epsg is not None:
-        assert tif.epsg == gdal.to_epsg(min_confidence=100)
-    else:
+    assert tif.epsg == gdal_epsg
+    if not isinstance(tif.header.georef.crs, int):
         assert tif.crs.equals(gdal), f"{tif.crs.to_wkt()}\n!=\n{gdal.to_wkt()}"
 
 
@@ -326,3 +327,36 @@ def _crs_file(path: Path, crs: str) -> Path:
 )
 def test_datum_shifts_keep_the_crs(tmp_path: Path, crs: str) -> None:
     _assert_same_crs(_crs_file(tmp_path / "crs.tif", crs))
+
+
+NAD83 = "+datum=NAD83 +units=m +no_defs"
+
+
+@pytest.mark.parametrize(
+    "crs",
+    [
+        f"+proj=aea +lat_0=23 +lon_0=-96 +lat_1=29.5 +lat_2=45.5 +x_0=0 +y_0=0 {NAD83}",  # 5070
+        f"+proj=aea +lat_0=31.1666667 +lon_0=-100 +lat_1=27.5 +lat_2=35 +x_0=1500000 "
+        f"+y_0=6000000 {NAD83}",  # 3083
+        "+proj=lcc +lat_0=50.797815 +lon_0=4.35921583333333 +lat_1=49.8333333333333 "
+        "+lat_2=51.1666666666667 +x_0=649328 +y_0=665262 +ellps=GRS80 +units=m",  # 3812
+        f"+proj=lcc +lat_0=23 +lon_0=-96 +lat_1=33 +lat_2=45 +x_0=0 +y_0=0 {NAD83}",
+        "+proj=stere +lat_0=90 +lat_ts=70 +lon_0=-45 +datum=WGS84",  # 3413
+        "+proj=laea +lat_0=52 +lon_0=10 +x_0=4321000 +y_0=3210000 +ellps=GRS80 +units=m",
+        "+proj=eqc +lat_ts=0 +lat_0=0 +lon_0=0 +x_0=0 +y_0=0 +datum=WGS84 +units=m",  # 4087
+        "+proj=merc +lon_0=0 +k=1 +x_0=0 +y_0=0 +datum=WGS84 +units=m",  # 3395
+        "+proj=eqdc +lat_0=40 +lon_0=-96 +lat_1=20 +lat_2=60 +x_0=0 +y_0=0 +datum=NAD83",
+        "+proj=mill +lon_0=0 +x_0=0 +y_0=0 +datum=WGS84",
+        "+proj=utm +zone=31 +ellps=intl +towgs84=-87,-98,-121,0,0,0,0 +units=m",  # 23031
+        "+proj=aea +lat_1=29.5 +lat_2=45.5 +lat_0=23 +lon_0=-96 +ellps=GRS80",  # 70%: 5070
+    ],
+)
+def test_user_defined_crs_gets_the_epsg_code_gdal_identifies(tmp_path: Path, crs: str) -> None:
+    _assert_same_crs(_crs_file(tmp_path / "crs.tif", crs))
+
+
+def test_esri_crs_matched_by_its_esri_code_has_no_epsg(tmp_path: Path) -> None:
+    esri = pyproj.CRS("ESRI:102039").to_wkt(version="WKT1_ESRI")
+    path = _crs_file(tmp_path / "crs.tif", esri)
+    _assert_same_crs(path)
+    assert cogdex.open(path).epsg is None

@@ -20,6 +20,7 @@ from cogdex.io import runtime
 from cogdex.io.urls import ObjectURL
 from cogdex.read.plan import Window
 from cogdex.read.reader import Source, WindowRead, read_windows
+from cogdex.tiff import geokeys
 from cogdex.tiff.header import read_header
 from cogdex.tiff.model import Level, TIFFHeader
 
@@ -90,10 +91,11 @@ class GeoTIFF:
 
         return pyproj.CRS.from_epsg(crs) if isinstance(crs, int) else pyproj.CRS(crs)
 
-    @property
+    @functools.cached_property
     def epsg(self) -> int | None:
-        crs = self.header.georef.crs
-        return crs if isinstance(crs, int) and self.crs is not None else None
+        """The EPSG code GDAL reports: the file's, or the one a user-defined CRS is
+        equivalent to (`crs` keeps the file's own definition)."""
+        return None if self.crs is None else geokeys.epsg_code(self.header.georef.crs)
 
     @property
     def transform(self) -> tuple[float, float, float, float, float, float]:
