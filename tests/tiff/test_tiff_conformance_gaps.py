@@ -360,3 +360,44 @@ def test_esri_crs_matched_by_its_esri_code_has_no_epsg(tmp_path: Path) -> None:
     path = _crs_file(tmp_path / "crs.tif", esri)
     _assert_same_crs(path)
     assert cogdex.open(path).epsg is None
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int8", "uint16"])
+@pytest.mark.parametrize(
+    "layout",
+    [
+        {},
+        {"compress": "DEFLATE"},
+        {"compress": "JPEG"},
+        {"compress": "LZW", "predictor": 2, "tiled": True, "blockxsize": 16, "blockysize": 16},
+    ],
+)
+def test_cmyk_reads_as_gdal(tmp_path: Path, dtype: str, layout: dict[str, Any]) -> None:
+    if dtype == "uint16" and layout.get("compress") == "JPEG":
+        pytest.skip("no 16-bit JPEG")
+    data = np.random.default_rng(5).integers(0, 120, (4, SIZE, SIZE)).astype(dtype)
+    path = _gdal_file(tmp_path / "cmyk.tif", data, photometric="CMYK", crs=None, **layout)
+    _assert_reads_as_gdal(path)
+    with rasterio.open(path) as ds:
+        theirs = ds.read(window=Window(7, 9, 20, 30))
+    assert np.array_equal(cogdex.open(path).read(window=(7, 9, 20, 30)), theirs)
+
+
+@pytest.mark.parametrize("ink_set", [1, 2])
+def test_cmyk_ink_set_as_gdal(tmp_path: Path, ink_set: int) -> None:
+    """GDAL converts only InkSet CMYK (the default) to RGBA; other inks are plain bands."""
+    data = np.random.default_rng(6).integers(0, 255, (SIZE, SIZE, 4)).astype("uint8")
+    path = tmp_path / "inks.tif"
+    tifffile.imwrite(path, data, photometric="separated", extratags=[(332, 3, 1, ink_set, True)])
+    _assert_reads_as_gdal(path)
+
+
+@pytest.mark.parametrize(("bands", "interleave"), [(4, "band"), (5, "pixel"), (5, "band")])
+def test_cmyk_gdal_reshapes_is_unsupported(tmp_path: Path, bands: int, interleave: str) -> None:
+    """Separate CMYK planes, or CMYK with extra samples (GDAL returns 4 RGBA bands)."""
+    data = np.zeros((bands, SIZE, SIZE), "uint8")
+    path = _gdal_file(
+        tmp_path / "cmyk.tif", data, photometric="CMYK", crs=None, interleave=interleave
+    )
+    with pytest.raises(UnsupportedTIFF, match="CMYK"):
+        cogdex.open(path)

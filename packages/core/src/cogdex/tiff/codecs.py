@@ -122,6 +122,22 @@ def _sample_dtype(sample_format: int, bits: int) -> np.dtype | None:
     return None
 
 
+def cmyk_as_rgba(photometric: int, bits: int, samples: int) -> bool:
+    """Whether GDAL reads these samples as RGBA: 8-bit CMYK (InkSet CMYK, which the header
+    has checked) goes through libtiff's RGBA interface, which converts it to uint8 RGBA."""
+    return photometric == T.PHOTOMETRIC_SEPARATED and bits == 8 and samples >= 4
+
+
+def _cmyk_to_rgba(cmyk: np.ndarray) -> np.ndarray:
+    """libtiff's conversion of 8-bit CMYK (signed samples read as their bytes): each of R,
+    G, B is (255 - K) * (255 - C|M|Y) / 255 truncated; alpha is opaque."""
+    values = cmyk.view(np.uint8).astype(np.uint16)
+    rgba = np.empty(cmyk.shape, np.uint8)
+    rgba[..., :3] = (255 - values[..., 3:4]) * (255 - values[..., :3]) // 255
+    rgba[..., 3] = 255
+    return rgba
+
+
 def _is_complex(level: Level) -> bool:
     return np.dtype(level.dtype).kind == "c"
 
@@ -159,6 +175,11 @@ def check(level: Level, source: str) -> None:
         and level.ycbcr_subsampling != (1, 1)
     ):
         raise no("subsampled YCbCr without JPEG compression")
+    if cmyk_as_rgba(level.photometric, bits, level.samples_per_pixel) and (
+        level.planar == 2 or level.samples_per_pixel > 4
+    ):
+        # GDAL converts these to 4 RGBA bands, or fails to read separate planes of 5+.
+        raise no(f"8-bit CMYK with {level.samples_per_pixel} samples in planar {level.planar}")
     if level.predictor not in (T.PREDICTOR_NONE, T.PREDICTOR_HORIZONTAL, T.PREDICTOR_FLOAT):
         raise no(f"predictor {level.predictor}")
     if comp in _STREAM_CODECS:
@@ -174,6 +195,17 @@ def check(level: Level, source: str) -> None:
 
 def decoder(level: Level, byte_order: str) -> Decoder:
     """The function that decodes one tile of `level` (see the module docstring)."""
+    decode = _decoder(level, byte_order)
+    if not cmyk_as_rgba(level.photometric, level.bits_per_sample, level.samples_per_pixel):
+        return decode
+
+    def rgba(data: bytes) -> np.ndarray:
+        return _cmyk_to_rgba(decode(data))
+
+    return rgba
+
+
+def _decoder(level: Level, byte_order: str) -> Decoder:
     comp = level.compression
     samples = level.samples_per_pixel if level.planar == 1 else 1
     width = level.tile_width

@@ -269,6 +269,11 @@ def _level(view: ByteView, layout: Layout, ifd: IFD) -> Level:
         "PhotometricInterpretation",
         T.PHOTOMETRIC_RGB if spp >= 3 else T.PHOTOMETRIC_MINISBLACK,
     )
+    if photometric == T.PHOTOMETRIC_SEPARATED:
+        if tags.scalar(T.INK_SET, "InkSet", T.INK_SET_CMYK) != T.INK_SET_CMYK:
+            photometric = T.PHOTOMETRIC_MINISBLACK  # other inks: GDAL reads plain bands
+        elif codecs.cmyk_as_rgba(photometric, bits, spp):
+            dtype = "uint8"  # read as RGBA, signed samples too
     tiled = tags.entry(T.TILE_WIDTH) is not None or tags.entry(T.TILE_OFFSETS) is not None
     if tiled:
         tile_width = tags.scalar(T.TILE_WIDTH, "TileWidth")
