@@ -84,8 +84,8 @@ class GeoTIFF:
     @functools.cached_property
     def crs(self) -> pyproj.CRS | None:
         """The CRS of the geotransform (None without one, or when only GCPs locate it)."""
-        crs = self.header.georef.crs
-        if crs is None or (self.header.georef.transform is None and self.header.georef.gcps):
+        crs = self._dataset_crs
+        if crs is None:
             return None
         import pyproj
 
@@ -95,7 +95,14 @@ class GeoTIFF:
     def epsg(self) -> int | None:
         """The EPSG code GDAL reports: the file's, or the one a user-defined CRS is
         equivalent to (`crs` keeps the file's own definition)."""
-        return None if self.crs is None else geokeys.epsg_code(self.header.georef.crs)
+        return geokeys.epsg_code(self._dataset_crs)
+
+    @property
+    def _dataset_crs(self) -> int | str | None:
+        """The header's CRS, or None when only GCPs locate the pixels (GDAL gives the CRS
+        with the GCPs then, not as the dataset's)."""
+        georef = self.header.georef
+        return None if georef.transform is None and georef.gcps else georef.crs
 
     @property
     def transform(self) -> tuple[float, float, float, float, float, float]:

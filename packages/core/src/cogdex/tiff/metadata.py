@@ -13,10 +13,8 @@ _NUMBER = re.compile(r"\s*[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d
 _INTEGER = re.compile(r"\s*([-+]?)(\d+)")
 
 
-def parse_nodata(text: str | None) -> float | None:
+def parse_nodata(text: str) -> float:
     """GDAL_NODATA as GDAL reads it: "nan"/"inf" words, else the leading number."""
-    if text is None:
-        return None
     word = text.strip().lower()
     if word in ("nan", "-nan", "+nan"):
         return math.nan
@@ -33,12 +31,12 @@ def band_nodata(text: str | None, dtype: str) -> float | None:
     cannot hold it, so it neither masks nor fills pixels it could never match."""
     if text is None:
         return None
-    kind = np.dtype(dtype).kind
     if dtype in ("int64", "uint64"):
-        value: float | None = _nodata_64(text, dtype == "uint64")
+        value = _nodata_64(text, dtype == "uint64")
     else:
         value = parse_nodata(text)
-    if value is None or kind not in "iuf":
+    kind = np.dtype(dtype).kind
+    if kind not in "iuf":
         return value
     if kind == "f":
         return _float_nodata(value, np.finfo(dtype))
