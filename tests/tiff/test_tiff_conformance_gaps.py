@@ -138,14 +138,16 @@ def _patch_tag(path: Path, name: str, value: int) -> Path:
     ],
 )
 @pytest.mark.parametrize("layout", [{}, {"compress": "DEFLATE", "predictor": 2}])
+@pytest.mark.parametrize("endianness", ["LITTLE", "BIG"])
 def test_other_complex_formats_read_as_gdal(
-    tmp_path: Path, written: str, sample_format: int, layout: dict[str, Any]
+    tmp_path: Path, written: str, sample_format: int, layout: dict[str, Any], endianness: str
 ) -> None:
     data = _ramp(written, bands=2)
     if written == "float32":  # half-float pairs of small values: no NaN bit patterns
         data = (np.arange(2 * SIZE * SIZE).reshape(2, SIZE, SIZE) % 500 + 15360).astype("<u2")
         data = data.view("<u4").view("float32").reshape(2, SIZE, SIZE // 2).repeat(2, axis=2)
-    path = _patch_tag(_gdal_file(tmp_path / "f.tif", data, **layout), "SampleFormat", sample_format)
+    written_path = _gdal_file(tmp_path / "f.tif", data, ENDIANNESS=endianness, **layout)
+    path = _patch_tag(written_path, "SampleFormat", sample_format)
     _assert_reads_as_gdal(path)
 
 

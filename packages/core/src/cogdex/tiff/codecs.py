@@ -249,6 +249,9 @@ def _stream_decoder(level: Level, byte_order: str, samples: int) -> Decoder:
     native = stored.newbyteorder("=")
     # The unsigned integer of one sample (both parts of a complex one) for the predictor.
     unsigned = np.dtype(f"u{min(bits // 8 if complex_out else native.itemsize, 8)}")
+    # Complex samples libtiff treats as one integer in the file's byte order (see
+    # `_complex_words`): differenced by the predictor, and CFloat16 swapped as one word.
+    whole_words = complex_out and (predictor == T.PREDICTOR_HORIZONTAL or native == np.float16)
     fax = getattr(imagecodecs, _FAX_CODECS[comp]) if comp in _FAX_CODECS else None
     codec = _stream_codec(comp) if comp in _STREAM_CODECS else None
 
@@ -285,8 +288,8 @@ def _stream_decoder(level: Level, byte_order: str, samples: int) -> Decoder:
         arr = arr.reshape(rows, width, -1)
         if predictor == T.PREDICTOR_FLOAT:
             arr, owned = imagecodecs.floatpred_decode(arr, axis=-2), True
-        if complex_out and predictor == T.PREDICTOR_HORIZONTAL:
-            arr = _accumulate_complex(arr, unsigned)
+        if whole_words:
+            arr = _complex_words(arr, unsigned, accumulate=predictor == T.PREDICTOR_HORIZONTAL)
         else:
             if not arr.dtype.isnative:
                 arr = (arr.byteswap(inplace=True) if owned else arr.byteswap()).view(native)
@@ -304,14 +307,15 @@ def _stream_decoder(level: Level, byte_order: str, samples: int) -> Decoder:
     return decode
 
 
-def _accumulate_complex(parts: np.ndarray, word: np.dtype) -> np.ndarray:
-    """Undo the horizontal predictor on complex samples, given as parts in file byte order.
-
-    libtiff differences a complex sample as one integer (both parts) in the file's byte
-    order, so a big-endian file holds the word whose native halves are (real, imaginary).
-    """
+def _complex_words(parts: np.ndarray, word: np.dtype, *, accumulate: bool) -> np.ndarray:
+    """Complex samples read as libtiff reads them when it takes a sample as one integer in
+    the file's byte order (`accumulate`: undoing the horizontal predictor over it, which
+    differences whole samples; and for CFloat16, which GDAL swaps as one 32-bit word).
+    `parts` are the (real, imaginary) values in file byte order; the word's native halves
+    are what GDAL returns as (real, imaginary)."""
     words = parts.view(word.newbyteorder(parts.dtype.byteorder)).astype(word)
-    imagecodecs.delta_decode(words, axis=-2, out=words)
+    if accumulate:
+        imagecodecs.delta_decode(words, axis=-2, out=words)
     return words.view(parts.dtype.newbyteorder("="))
 
 
