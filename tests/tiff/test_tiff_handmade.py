@@ -146,10 +146,10 @@ def _geotiff(keys: list[tuple[int, int | str]], path: Path) -> Path:
     ("keys", "epsg", "word"),
     [
         (_GRADS, None, "grad"),
-        (_GEOCENTRIC, None, "geocentricZ"),
+        (_GEOCENTRIC, 4978, "geocentricZ"),  # identified, as GDAL does
         (_LOCAL, None, "my local grid"),
         (_UTM_FEET, None, "foot"),
-        (_UTM_BY_CONVERSION, None, "UTM zone 31N"),
+        (_UTM_BY_CONVERSION, 32631, "UTM zone 31N"),
     ],
     ids=["grads", "geocentric", "local", "utm-feet", "utm-by-conversion"],
 )
@@ -161,6 +161,7 @@ def test_geokey_variants_give_gdals_crs(
     with rasterio.open(path) as ds:
         gdal = pyproj.CRS(ds.crs.to_wkt(version="WKT2_2019"))
         assert tif.transform == tuple(ds.transform)[:6]
+        assert ds.crs.to_epsg() == epsg
     assert tif.epsg == epsg
     assert tif.crs.equals(gdal), f"{tif.crs.to_wkt()}\n!=\n{gdal.to_wkt()}"
     assert word in tif.crs.to_wkt()

@@ -19,7 +19,8 @@ from cogdex.read.plan import Window
 def fill_value(nodata: float | None, dtype: np.dtype) -> int | float | complex:
     """The value of pixels with no data: nodata as GDAL would store it in `dtype`, else 0.
 
-    Integer types clamp nodata into their range (NaN becomes 0), as GDAL's copy does.
+    Integer types round nodata half away from zero and clamp it into their range (NaN
+    becomes 0), as GDAL's copy does.
     """
     if nodata is None:
         return 0
@@ -27,7 +28,8 @@ def fill_value(nodata: float | None, dtype: np.dtype) -> int | float | complex:
         if math.isnan(nodata):
             return 0
         info = np.iinfo(dtype)
-        return int(min(max(nodata, info.min), info.max))
+        rounded = math.copysign(math.floor(abs(nodata) + 0.5), nodata)
+        return int(min(max(rounded, info.min), info.max))
     return nodata
 
 

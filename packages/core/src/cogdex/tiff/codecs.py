@@ -86,7 +86,22 @@ def sample_dtype(sample_format: int, bits: int) -> str | None:
     return None if dtype is None else dtype.name
 
 
+# GDAL's complex types as rasterio returns them: CInt16, CInt32 and CFloat16 have no numpy
+# twin and come back as complex64.
+_COMPLEX_DTYPES: dict[tuple[int, int], np.dtype] = {
+    (T.SAMPLE_COMPLEX_INT, 32): np.dtype(np.complex64),
+    (T.SAMPLE_COMPLEX_INT, 64): np.dtype(np.complex64),
+    (T.SAMPLE_COMPLEX_FLOAT, 32): np.dtype(np.complex64),
+    (T.SAMPLE_COMPLEX_FLOAT, 64): np.dtype(np.complex64),
+    (T.SAMPLE_COMPLEX_FLOAT, 128): np.dtype(np.complex128),
+}
+
+
 def _sample_dtype(sample_format: int, bits: int) -> np.dtype | None:
+    if sample_format in (T.SAMPLE_COMPLEX_INT, T.SAMPLE_COMPLEX_FLOAT):
+        if bits > 16:
+            return _COMPLEX_DTYPES.get((sample_format, bits))
+        sample_format = T.SAMPLE_UINT  # too narrow for a pair: GDAL reads plain integers
     if sample_format in (T.SAMPLE_UINT, T.SAMPLE_VOID):
         if 1 <= bits <= 8:
             return np.dtype(np.uint8)
@@ -104,22 +119,35 @@ def _sample_dtype(sample_format: int, bits: int) -> np.dtype | None:
         return {16: np.dtype(np.float16), 32: np.dtype(np.float32), 64: np.dtype(np.float64)}.get(
             bits
         )
-    elif sample_format == T.SAMPLE_COMPLEX_INT:
-        # GDAL's CInt16/CInt32 have no numpy twin; rasterio returns them as complex floats.
-        return {32: np.dtype(np.complex64), 64: np.dtype(np.complex128)}.get(bits)
-    elif sample_format == T.SAMPLE_COMPLEX_FLOAT:
-        return {64: np.dtype(np.complex64), 128: np.dtype(np.complex128)}.get(bits)
     return None
 
 
+def cmyk_as_rgba(photometric: int, bits: int, samples: int) -> bool:
+    """Whether GDAL reads these samples as RGBA: 8-bit CMYK (InkSet CMYK, which the header
+    has checked) goes through libtiff's RGBA interface, which converts it to uint8 RGBA."""
+    return photometric == T.PHOTOMETRIC_SEPARATED and bits == 8 and samples >= 4
+
+
+def _cmyk_to_rgba(cmyk: np.ndarray) -> np.ndarray:
+    """libtiff's conversion of 8-bit CMYK (signed samples read as their bytes): each of R,
+    G, B is (255 - K) * (255 - C|M|Y) / 255 truncated; alpha is opaque."""
+    values = cmyk.view(np.uint8).astype(np.uint16)
+    rgba = np.empty(cmyk.shape, np.uint8)
+    rgba[..., :3] = (255 - values[..., 3:4]) * (255 - values[..., :3]) // 255
+    rgba[..., 3] = 255
+    return rgba
+
+
+def _is_complex(level: Level) -> bool:
+    return np.dtype(level.dtype).kind == "c"
+
+
 def _stored_dtype(level: Level, byte_order: str) -> np.dtype:
-    """The dtype of samples as stored in the decompressed stream (file byte order)."""
-    bits = level.bits_per_sample
-    fmt = level.sample_format
-    if fmt == T.SAMPLE_COMPLEX_INT:
-        return np.dtype(f"{byte_order}i{bits // 16}")
-    if fmt == T.SAMPLE_COMPLEX_FLOAT:
-        return np.dtype(f"{byte_order}f{bits // 16}")
+    """The dtype of samples as stored in the decompressed stream (file byte order); one
+    part (real or imaginary) of a complex sample."""
+    if _is_complex(level):
+        kind = "i" if level.sample_format == T.SAMPLE_COMPLEX_INT else "f"
+        return np.dtype(f"{byte_order}{kind}{level.bits_per_sample // 16}")
     return np.dtype(level.dtype).newbyteorder(byte_order)
 
 
@@ -135,8 +163,8 @@ def check(level: Level, source: str) -> None:
     bits = level.bits_per_sample
     if comp not in _STREAM_CODECS and comp not in _IMAGE_CODECS and comp not in _OTHER_CODECS:
         if comp not in _FAX_CODECS:
-            name = T.COMPRESSION_NAMES.get(comp, f"compression {comp}")
-            raise no(f"compression {name} ({comp})")
+            name = T.OTHER_COMPRESSION_NAMES.get(comp) or T.COMPRESSION_NAMES.get(comp)
+            raise no(f"compression {name} ({comp})" if name else f"compression {comp}")
         if bits != 1 or level.samples_per_pixel != 1:
             raise no(f"CCITT compression with {bits}-bit, {level.samples_per_pixel}-sample pixels")
     if comp == T.LERC and level.lerc_parameters[1:2] not in ((), (0,), (1,), (2,)):
@@ -147,14 +175,19 @@ def check(level: Level, source: str) -> None:
         and level.ycbcr_subsampling != (1, 1)
     ):
         raise no("subsampled YCbCr without JPEG compression")
+    if cmyk_as_rgba(level.photometric, bits, level.samples_per_pixel) and (
+        level.planar == 2 or level.samples_per_pixel > 4
+    ):
+        # GDAL converts these to 4 RGBA bands, or fails to read separate planes of 5+.
+        raise no(f"8-bit CMYK with {level.samples_per_pixel} samples in planar {level.planar}")
     if level.predictor not in (T.PREDICTOR_NONE, T.PREDICTOR_HORIZONTAL, T.PREDICTOR_FLOAT):
         raise no(f"predictor {level.predictor}")
     if comp in _STREAM_CODECS:
-        complex_samples = level.sample_format in (T.SAMPLE_COMPLEX_INT, T.SAMPLE_COMPLEX_FLOAT)
-        odd = bits not in ((32, 64, 128) if complex_samples else (8, 16, 32, 64))
-        if odd and level.sample_format not in (T.SAMPLE_UINT, T.SAMPLE_VOID):
+        odd = bits not in (8, 16, 32, 64, 128)
+        if odd and np.dtype(level.dtype).kind != "u":
             raise no(f"{bits}-bit samples of sample format {level.sample_format}")
-        if level.predictor == T.PREDICTOR_HORIZONTAL and (odd or level.sample_format > 3):
+        if level.predictor == T.PREDICTOR_HORIZONTAL and (odd or bits == 128):
+            # libtiff differences whole samples as integers, and has none of 128 bits.
             raise no(f"horizontal predictor on {bits}-bit format-{level.sample_format} samples")
         if level.predictor == T.PREDICTOR_FLOAT and level.sample_format != T.SAMPLE_FLOAT:
             raise no("floating-point predictor on integer samples")
@@ -162,6 +195,17 @@ def check(level: Level, source: str) -> None:
 
 def decoder(level: Level, byte_order: str) -> Decoder:
     """The function that decodes one tile of `level` (see the module docstring)."""
+    decode = _decoder(level, byte_order)
+    if not cmyk_as_rgba(level.photometric, level.bits_per_sample, level.samples_per_pixel):
+        return decode
+
+    def rgba(data: bytes) -> np.ndarray:
+        return _cmyk_to_rgba(decode(data))
+
+    return rgba
+
+
+def _decoder(level: Level, byte_order: str) -> Decoder:
     comp = level.compression
     samples = level.samples_per_pixel if level.planar == 1 else 1
     width = level.tile_width
@@ -172,7 +216,8 @@ def decoder(level: Level, byte_order: str) -> Decoder:
     if comp == T.JPEG:
         return _image_decoder(_jpeg_function(level, samples), width, height, samples, out_dtype)
     if comp == T.LERC:
-        return _image_decoder(_lerc_function(level, samples), width, height, samples, out_dtype)
+        lerc = _lerc_function(level, samples, byte_order)
+        return _image_decoder(lerc, width, height, samples, out_dtype)
     if comp == T.WEBP:
         # A tile whose alpha is all opaque may be stored without alpha: ask for it back.
         alpha = samples == 4
@@ -192,7 +237,7 @@ def _stream_decoder(level: Level, byte_order: str, samples: int) -> Decoder:
     bits = level.bits_per_sample
     stored = _stored_dtype(level, byte_order)
     out_dtype = np.dtype(level.dtype)
-    complex_out = level.sample_format in (T.SAMPLE_COMPLEX_INT, T.SAMPLE_COMPLEX_FLOAT)
+    complex_out = _is_complex(level)
     values_per_row = width * samples * (2 if complex_out else 1)
     packed = not complex_out and bits != stored.itemsize * 8
     row_bytes = (values_per_row * bits + 7) // 8 if packed else values_per_row * stored.itemsize
@@ -202,7 +247,11 @@ def _stream_decoder(level: Level, byte_order: str, samples: int) -> Decoder:
     reverse_bits = level.fill_order == 2 and comp in _BITREV_CODECS
     predictor = level.predictor
     native = stored.newbyteorder("=")
-    unsigned = np.dtype(f"u{native.itemsize}")
+    # The unsigned integer of one sample (both parts of a complex one) for the predictor.
+    unsigned = np.dtype(f"u{min(bits // 8 if complex_out else native.itemsize, 8)}")
+    # Complex samples libtiff treats as one integer in the file's byte order (see
+    # `_complex_words`): differenced by the predictor, and CFloat16 swapped as one word.
+    whole_words = complex_out and (predictor == T.PREDICTOR_HORIZONTAL or native == np.float16)
     fax = getattr(imagecodecs, _FAX_CODECS[comp]) if comp in _FAX_CODECS else None
     codec = _stream_codec(comp) if comp in _STREAM_CODECS else None
 
@@ -239,19 +288,35 @@ def _stream_decoder(level: Level, byte_order: str, samples: int) -> Decoder:
         arr = arr.reshape(rows, width, -1)
         if predictor == T.PREDICTOR_FLOAT:
             arr, owned = imagecodecs.floatpred_decode(arr, axis=-2), True
-        if not arr.dtype.isnative:
-            arr = (arr.byteswap(inplace=True) if owned else arr.byteswap()).view(native)
-            owned = True
-        if predictor == T.PREDICTOR_HORIZONTAL:
-            # libtiff differences the bit patterns as unsigned integers, floats included.
-            raw = arr.view(unsigned)
-            arr = imagecodecs.delta_decode(raw, axis=-2, out=raw if owned else None).view(native)
+        if whole_words:
+            arr = _complex_words(arr, unsigned, accumulate=predictor == T.PREDICTOR_HORIZONTAL)
+        else:
+            if not arr.dtype.isnative:
+                arr = (arr.byteswap(inplace=True) if owned else arr.byteswap()).view(native)
+                owned = True
+            if predictor == T.PREDICTOR_HORIZONTAL:
+                # libtiff differences the bit patterns as unsigned integers, floats included.
+                raw = arr.view(unsigned)
+                out = raw if owned else None
+                arr = imagecodecs.delta_decode(raw, axis=-2, out=out).view(native)
         if complex_out:
             arr = arr.astype(np.float32 if out_dtype == np.complex64 else np.float64)
             arr = arr.view(out_dtype)
         return arr
 
     return decode
+
+
+def _complex_words(parts: np.ndarray, word: np.dtype, *, accumulate: bool) -> np.ndarray:
+    """Complex samples read as libtiff reads them when it takes a sample as one integer in
+    the file's byte order (`accumulate`: undoing the horizontal predictor over it, which
+    differences whole samples; and for CFloat16, which GDAL swaps as one 32-bit word).
+    `parts` are the (real, imaginary) values in file byte order; the word's native halves
+    are what GDAL returns as (real, imaginary)."""
+    words = parts.view(word.newbyteorder(parts.dtype.byteorder)).astype(word)
+    if accumulate:
+        imagecodecs.delta_decode(words, axis=-2, out=words)
+    return words.view(parts.dtype.newbyteorder("="))
 
 
 def _image_decoder(
@@ -294,9 +359,12 @@ def _jpeg_function(level: Level, samples: int) -> Callable[[bytes], np.ndarray]:
     return function
 
 
-def _lerc_function(level: Level, samples: int) -> Callable[[bytes], np.ndarray]:
+def _lerc_function(level: Level, samples: int, byte_order: str) -> Callable[[bytes], np.ndarray]:
     extra = level.lerc_parameters[1] if len(level.lerc_parameters) > 1 else T.LERC_ADD_NONE
     floats = np.dtype(level.dtype).kind == "f"
+    # libtiff encodes the samples of a big-endian file as they are stored, byte-swapped:
+    # the blob decodes to values in file order, which must be swapped back.
+    swap = np.dtype(level.dtype).itemsize > 1 and not np.dtype(byte_order + "u2").isnative
 
     def function(data: bytes) -> np.ndarray:
         if extra == T.LERC_ADD_DEFLATE:
@@ -308,6 +376,8 @@ def _lerc_function(level: Level, samples: int) -> Callable[[bytes], np.ndarray]:
             # Blobs with per-band masks hold bands one after the other, not interleaved.
             image = np.moveaxis(image, 0, -1)
             valid = None if valid is None else np.moveaxis(valid, 0, -1)
+        if swap:
+            image = image.byteswap()
         if valid is not None and floats:
             # libtiff gives invalid pixels of float LERC data as NaN (integers stay 0).
             if valid.ndim < image.ndim:

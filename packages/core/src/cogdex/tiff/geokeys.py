@@ -128,7 +128,9 @@ def geotransform(
         and pixel_scale[0] != 0
         and pixel_scale[1] != 0
     ):
-        sx, sy = float(pixel_scale[0]), float(pixel_scale[1])
+        # GDAL ignores the sign of the Y scale: rows always go down (south-up grids need
+        # ModelTransformation).
+        sx, sy = float(pixel_scale[0]), abs(float(pixel_scale[1]))
         i, j, x, y = (float(v) for v in tiepoints[[0, 1, 3, 4]])
         gt = [x - i * sx, sx, 0.0, y + j * sy, 0.0, -sy]
     elif matrix is not None and matrix.size >= 16:
@@ -161,6 +163,30 @@ def crs(keys: GeoKeys) -> int | str | None:
         return _crs(keys)
     except _Rejected:
         return None
+
+
+def epsg_code(crs: int | str | None) -> int | None:
+    """The EPSG code GDAL (rasterio) reports for a CRS `crs()` returned: the file's own code,
+    or the one PROJ identifies for a user-defined CRS (see `_identify`)."""
+    if crs is None or isinstance(crs, int):
+        return crs
+    return _identify(crs)
+
+
+@functools.lru_cache(maxsize=256)
+def _identify(definition: str) -> int | None:
+    """rasterio's `to_epsg()`: PROJ's matches among all authorities (for a BoundCRS, of its
+    source, as GDAL holds it) with confidence 70 or more, the first EPSG one. An ESRI CRS
+    matched exactly by its ESRI code gets none."""
+    import pyproj
+
+    crs = pyproj.CRS(definition)
+    if crs.is_bound and crs.source_crs is not None:
+        crs = crs.source_crs
+    for match in crs.list_authority(min_confidence=70):
+        if match.auth_name == "EPSG" and match.code.isdigit():
+            return int(match.code)
+    return None
 
 
 class _Rejected(Exception):
@@ -359,8 +385,8 @@ def _geographic_parts(keys: GeoKeys) -> _GeogParts:
     if semi_major == 0.0:
         ellipsoid_name = "unretrievable - using WGS84"
         semi_major, inv_f = 6378137.0, 298.257223563
-    datum_name = names.get("datum") or (datum_db["name"] if datum_db else "unknown")
-    datum_name = _massage_datum(datum_name)
+    # GDAL keeps a citation's datum name as written and massages the others.
+    datum_name = names.get("datum") or _massage_datum(datum_db["name"] if datum_db else "unknown")
     pm_code = _key_int(keys, GEOG_PRIME_MERIDIAN)
     pm = _prime_meridian_definition(pm_code) if _coded(pm_code) else None
     pm_name = names.get("primem") or (pm["name"] if pm else "Greenwich")
@@ -424,7 +450,11 @@ _SOUTH_POLE = 'AXIS["Easting",NORTH],AXIS["Northing",NORTH]'
 
 def _method_wkt(keys: GeoKeys) -> tuple[str, str] | None:
     """(PROJECTION + PARAMETERs, AXIS pair) for ProjCoordTransGeoKey, as GDAL's OSR setters
-    write them (south-oriented TM and polar stereographic get their own axes there too)."""
+    write them (south-oriented TM and polar stereographic get their own axes there too).
+
+    Parameters come in EPSG's order for the method, as GDAL's CRS has them: PROJ keeps the
+    order of WKT1 parameters, and identifies EPSG equivalents only in that order.
+    """
     ct = _key_int(keys, PROJ_COORD_TRANS)
     p = functools.partial(_param, keys)
     lat, lon = p(*_LAT), p(*_LON)
@@ -445,7 +475,7 @@ def _method_wkt(keys: GeoKeys) -> tuple[str, str] | None:
                 sp.append(("latitude_of_origin", lat))
             method = ("Mercator_2SP", [*sp, ("central_meridian", lon), *false])
         elif lat == 0.0:
-            method = ("Mercator_1SP", [*origin, ("scale_factor", k0), *false])
+            method = ("Mercator_1SP", [("central_meridian", lon), ("scale_factor", k0), *false])
         elif k0 == 1.0:
             sp = [("standard_parallel_1", lat), ("central_meridian", lon)]
             method = ("Mercator_2SP", [*sp, *false])
@@ -484,10 +514,10 @@ def _method_wkt(keys: GeoKeys) -> tuple[str, str] | None:
         method = (
             "Equidistant_Conic",
             [
-                ("standard_parallel_1", p(PROJ_STD_PARALLEL1)),
-                ("standard_parallel_2", p(PROJ_STD_PARALLEL2)),
                 ("latitude_of_center", lat),
                 ("longitude_of_center", lon),
+                ("standard_parallel_1", p(PROJ_STD_PARALLEL1)),
+                ("standard_parallel_2", p(PROJ_STD_PARALLEL2)),
                 *false,
             ],
         )
@@ -503,23 +533,16 @@ def _method_wkt(keys: GeoKeys) -> tuple[str, str] | None:
             origin if ct in (18, 22) else [("latitude_of_origin", clat), ("central_meridian", clon)]
         )
         method = (name, [*pair, *false])
-    elif ct in (12, 20, 10):
-        name = {
-            12: "Azimuthal_Equidistant",
-            20: "Miller_Cylindrical",
-            10: "Lambert_Azimuthal_Equal_Area",
-        }[ct]
+    elif ct in (12, 10):
+        name = "Azimuthal_Equidistant" if ct == 12 else "Lambert_Azimuthal_Equal_Area"
         method = (name, [("latitude_of_center", clat), ("longitude_of_center", clon), *false])
+    elif ct == 20:  # GDAL drops the latitude: PROJ's Miller has none
+        method = ("Miller_Cylindrical", [("longitude_of_center", clon), *false])
     elif ct == 17:
-        method = (
-            "Equirectangular",
-            [
-                ("latitude_of_origin", clat),
-                ("central_meridian", clon),
-                ("standard_parallel_1", p(PROJ_STD_PARALLEL1)),
-                *false,
-            ],
-        )
+        parallel = [("standard_parallel_1", p(PROJ_STD_PARALLEL1)), ("central_meridian", clon)]
+        if clat != 0.0:  # GDAL's extension of EPSG's method, which has no such latitude
+            parallel = [("latitude_of_origin", clat), parallel[1], parallel[0]]
+        method = ("Equirectangular", [*parallel, *false])
     elif ct in (23, 24):
         name = "Robinson" if ct == 23 else "Sinusoidal"
         method = (name, [("longitude_of_center", p(*_CENTER_LON)), *false])
@@ -542,13 +565,14 @@ def _method_wkt(keys: GeoKeys) -> tuple[str, str] | None:
         olon = p(PROJ_FALSE_ORIGIN_LONG, PROJ_NAT_ORIGIN_LONG, PROJ_CENTER_LONG)
         ofe = p(PROJ_FALSE_ORIGIN_EASTING, PROJ_FALSE_EASTING, PROJ_CENTER_EASTING)
         ofn = p(PROJ_FALSE_ORIGIN_NORTHING, PROJ_FALSE_NORTHING, PROJ_CENTER_NORTHING)
+        # GDAL's order: PROJ keeps it, and identifies an EPSG code only in that order.
         method = (
             "Lambert_Conformal_Conic_2SP",
             [
-                ("standard_parallel_1", p(PROJ_STD_PARALLEL1)),
-                ("standard_parallel_2", p(PROJ_STD_PARALLEL2)),
                 ("latitude_of_origin", olat),
                 ("central_meridian", olon),
+                ("standard_parallel_1", p(PROJ_STD_PARALLEL1)),
+                ("standard_parallel_2", p(PROJ_STD_PARALLEL2)),
                 ("false_easting", ofe),
                 ("false_northing", ofn),
             ],
@@ -559,10 +583,10 @@ def _method_wkt(keys: GeoKeys) -> tuple[str, str] | None:
         method = (
             "Albers_Conic_Equal_Area",
             [
-                ("standard_parallel_1", p(PROJ_STD_PARALLEL1)),
-                ("standard_parallel_2", p(PROJ_STD_PARALLEL2)),
                 ("latitude_of_center", lat),
                 ("longitude_of_center", lon),
+                ("standard_parallel_1", p(PROJ_STD_PARALLEL1)),
+                ("standard_parallel_2", p(PROJ_STD_PARALLEL2)),
                 *false,
             ],
         )
@@ -595,14 +619,17 @@ def _projected_from_conversion(
     except pyproj.exceptions.CRSError as exc:
         raise _Rejected(str(exc)) from exc
     conversion.pop("id", None)
-    body = {
+    # A datum with TOWGS84 makes the base a BoundCRS; the projected CRS is then bound instead
+    # (as PROJ reads GDAL's PROJCS with that datum).
+    bound = base if base.get("type") == "BoundCRS" else None
+    body: dict[str, Any] = {
         "type": "ProjectedCRS",
         "name": name,
-        "base_crs": base,
+        "base_crs": base["source_crs"] if bound else base,
         "conversion": conversion,
         "coordinate_system": _cartesian_cs(unit),
     }
-    return _projjson(body)
+    return _projjson({**bound, "source_crs": body} if bound else body)
 
 
 def _cartesian_cs(unit: tuple[str, float, int | None]) -> dict[str, Any]:

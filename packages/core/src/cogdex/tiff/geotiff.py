@@ -20,6 +20,7 @@ from cogdex.io import runtime
 from cogdex.io.urls import ObjectURL
 from cogdex.read.plan import Window
 from cogdex.read.reader import Source, WindowRead, read_windows
+from cogdex.tiff import geokeys
 from cogdex.tiff.header import read_header
 from cogdex.tiff.model import Level, TIFFHeader
 
@@ -83,17 +84,25 @@ class GeoTIFF:
     @functools.cached_property
     def crs(self) -> pyproj.CRS | None:
         """The CRS of the geotransform (None without one, or when only GCPs locate it)."""
-        crs = self.header.georef.crs
-        if crs is None or (self.header.georef.transform is None and self.header.georef.gcps):
+        crs = self._dataset_crs
+        if crs is None:
             return None
         import pyproj
 
         return pyproj.CRS.from_epsg(crs) if isinstance(crs, int) else pyproj.CRS(crs)
 
-    @property
+    @functools.cached_property
     def epsg(self) -> int | None:
-        crs = self.header.georef.crs
-        return crs if isinstance(crs, int) and self.crs is not None else None
+        """The EPSG code GDAL reports: the file's, or the one a user-defined CRS is
+        equivalent to (`crs` keeps the file's own definition)."""
+        return geokeys.epsg_code(self._dataset_crs)
+
+    @property
+    def _dataset_crs(self) -> int | str | None:
+        """The header's CRS, or None when only GCPs locate the pixels (GDAL gives the CRS
+        with the GCPs then, not as the dataset's)."""
+        georef = self.header.georef
+        return None if georef.transform is None and georef.gcps else georef.crs
 
     @property
     def transform(self) -> tuple[float, float, float, float, float, float]:

@@ -10,7 +10,6 @@ prefix: one request in all.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import replace
@@ -38,7 +37,7 @@ from cogdex.tiff.ifd import (
     text,
     values,
 )
-from cogdex.tiff.metadata import parse_gdal_metadata, parse_nodata
+from cogdex.tiff.metadata import band_nodata, parse_gdal_metadata
 from cogdex.tiff.model import Georeference, Level, TIFFHeader
 
 PREFIX = 64 * 1024
@@ -270,6 +269,11 @@ def _level(view: ByteView, layout: Layout, ifd: IFD) -> Level:
         "PhotometricInterpretation",
         T.PHOTOMETRIC_RGB if spp >= 3 else T.PHOTOMETRIC_MINISBLACK,
     )
+    if photometric == T.PHOTOMETRIC_SEPARATED:
+        if tags.scalar(T.INK_SET, "InkSet", T.INK_SET_CMYK) != T.INK_SET_CMYK:
+            photometric = T.PHOTOMETRIC_MINISBLACK  # other inks: GDAL reads plain bands
+        elif codecs.cmyk_as_rgba(photometric, bits, spp):
+            dtype = "uint8"  # read as RGBA, signed samples too
     tiled = tags.entry(T.TILE_WIDTH) is not None or tags.entry(T.TILE_OFFSETS) is not None
     if tiled:
         tile_width = tags.scalar(T.TILE_WIDTH, "TileWidth")
@@ -393,15 +397,6 @@ def _build(view: ByteView, layout: Layout, ifds: list[IFD]) -> TIFFHeader:
     return _georeferenced(view, layout, ifds[0], tuple(levels))
 
 
-def _nodata(value: float | None, dtype: str) -> float | None:
-    """GDAL keeps a Float32 band's nodata at float32 precision."""
-    if value is None or dtype != "float32" or not math.isfinite(value):
-        return value
-    if abs(value) > float(np.finfo(np.float32).max):
-        return value
-    return float(np.float32(value))
-
-
 def _per_band[V](values: dict[int, V], bands: range, missing: V) -> tuple[V, ...]:
     """One value per band, or () when no band has one (a header that claims thousands of
     bands costs nothing unless its metadata really lists them)."""
@@ -441,7 +436,7 @@ def _georeferenced(
         bigtiff=layout.bigtiff,
         levels=levels,
         georef=georef,
-        nodata=_nodata(parse_nodata(tags.text(T.GDAL_NODATA)), levels[0].dtype),
+        nodata=band_nodata(tags.text(T.GDAL_NODATA), levels[0].dtype),
         descriptions=_per_band(meta.descriptions, bands, None),
         scales=_per_band(meta.scales, bands, None),
         offsets=_per_band(meta.offsets, bands, None),

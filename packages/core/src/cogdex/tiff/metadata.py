@@ -7,13 +7,14 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
+import numpy as np
+
 _NUMBER = re.compile(r"\s*[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)")
+_INTEGER = re.compile(r"\s*([-+]?)(\d+)")
 
 
-def parse_nodata(text: str | None) -> float | None:
+def parse_nodata(text: str) -> float:
     """GDAL_NODATA as GDAL reads it: "nan"/"inf" words, else the leading number."""
-    if text is None:
-        return None
     word = text.strip().lower()
     if word in ("nan", "-nan", "+nan"):
         return math.nan
@@ -23,6 +24,50 @@ def parse_nodata(text: str | None) -> float | None:
         return -math.inf
     match = _NUMBER.match(text)
     return float(match.group()) if match else 0.0  # GDAL's CPLAtof yields 0 for junk
+
+
+def band_nodata(text: str | None, dtype: str) -> float | None:
+    """GDAL_NODATA as GDAL (rasterio) reports it for bands of `dtype`: None when the type
+    cannot hold it, so it neither masks nor fills pixels it could never match."""
+    if text is None:
+        return None
+    if dtype in ("int64", "uint64"):
+        value = _nodata_64(text, dtype == "uint64")
+    else:
+        value = parse_nodata(text)
+    kind = np.dtype(dtype).kind
+    if kind not in "iuf":
+        return value
+    if kind == "f":
+        return _float_nodata(value, np.finfo(dtype))
+    info = np.iinfo(dtype)
+    return value if info.min <= value <= info.max else None
+
+
+def _float_nodata(value: float, info: np.finfo) -> float | None:
+    """Float32 keeps GDAL's float32 rounding (overflowing to infinity); Float16 has no
+    nodata beyond its range."""
+    if not math.isfinite(value) or info.dtype == np.float64:
+        return value
+    if info.dtype == np.float16:
+        return value if abs(value) <= float(info.max) else None
+    with np.errstate(over="ignore"):
+        return float(np.float32(value))
+
+
+def _nodata_64(text: str, unsigned: bool) -> float:
+    """64-bit integer nodata is read as C's strtoll/strtoull read it: the leading integer
+    (0 if none), saturated, and wrapped modulo 2**64 when negative for unsigned types."""
+    match = _INTEGER.match(text)
+    if match is None:
+        return 0.0
+    value = int(match.group(1) + match.group(2))
+    if unsigned:
+        magnitude = min(int(match.group(2)), (1 << 64) - 1)
+        value = -magnitude % (1 << 64) if match.group(1) == "-" else magnitude
+    else:
+        value = min(max(value, -(1 << 63)), (1 << 63) - 1)
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -53,7 +98,7 @@ def parse_gdal_metadata(text: str | None) -> GDALMetadata:
         name = item.get("name")
         if name is None or item.get("domain"):
             continue
-        value = item.text or ""
+        value = _unescape(item.text or "")
         sample = item.get("sample")
         role = item.get("role")
         if sample is None:
@@ -77,8 +122,42 @@ def parse_gdal_metadata(text: str | None) -> GDALMetadata:
     return meta
 
 
+_ENTITY = re.compile(r"&(?:(lt|gt|amp|apos|quot);|#x([0-9a-f]*);|#([0-9]*);)", re.IGNORECASE)
+_NAMED = {"lt": "<", "gt": ">", "amp": "&", "apos": "'", "quot": '"'}
+
+
+def _unescape(text: str) -> str:
+    """GDAL escapes item values for XML before writing the XML (so twice), and after
+    parsing unescapes them once more as CPLUnescapeString does: the five named entities
+    (any case) and character references; the value ends at any other '&'."""
+    if "&" not in text:
+        return text
+    out: list[str] = []
+    pos = 0
+    while (at := text.find("&", pos)) >= 0:
+        out.append(text[pos:at])
+        match = _ENTITY.match(text, at)
+        if match is None:
+            return "".join(out)
+        out.append(_character(match))
+        pos = match.end()
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _character(match: re.Match[str]) -> str:
+    named, hexadecimal, decimal = match.groups()
+    if named:
+        return _NAMED[named.lower()]
+    code = int(hexadecimal or "0", 16) if hexadecimal is not None else int(decimal or "0")
+    if code == 0:
+        return ""
+    return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else "\ufffd"
+
+
 def _float(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
+    """A scale or offset as GDAL's CPLAtof reads it: the leading number, else 0."""
+    if not text:
         return None
+    match = _NUMBER.match(text)
+    return float(match.group()) if match else 0.0

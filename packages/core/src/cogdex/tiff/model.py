@@ -30,7 +30,9 @@ class Level:
     Strips are tiles as wide as the image (`tiled` False), so one code path reads both.
     `tile_offsets` and `tile_byte_counts` (uint64) list the tiles row by row, plane after
     plane when `planar` is 2; a tile with offset or byte count 0 is sparse (reads as the
-    fill value). `dtype` is the numpy type of decoded samples in native byte order.
+    fill value). `dtype` is the numpy type of decoded samples in native byte order (uint8
+    for 8-bit CMYK, which is read as RGBA as GDAL does). `photometric` is MinIsBlack for a
+    separated image whose InkSet is not CMYK: GDAL reads its samples as plain bands.
     """
 
     width: int

@@ -24,6 +24,7 @@ TILE_WIDTH = 322
 TILE_LENGTH = 323
 TILE_OFFSETS = 324
 TILE_BYTE_COUNTS = 325
+INK_SET = 332
 EXTRA_SAMPLES = 338
 SAMPLE_FORMAT = 339
 JPEG_TABLES = 347
@@ -59,6 +60,7 @@ IMAGE_TAGS = frozenset(
         TILE_LENGTH,
         TILE_OFFSETS,
         TILE_BYTE_COUNTS,
+        INK_SET,
         EXTRA_SAMPLES,
         SAMPLE_FORMAT,
         JPEG_TABLES,
@@ -110,7 +112,11 @@ SUBFILE_MASK = 4
 PHOTOMETRIC_MINISBLACK = 1
 PHOTOMETRIC_RGB = 2
 PHOTOMETRIC_MASK = 4
+PHOTOMETRIC_SEPARATED = 5
 PHOTOMETRIC_YCBCR = 6
+
+# InkSet.
+INK_SET_CMYK = 1
 
 # Sample formats.
 SAMPLE_UINT = 1
@@ -159,6 +165,27 @@ COMPRESSION_NAMES: dict[int, str] = {
     JPEGXL: "JXL",
     JPEGXL_DNG: "JXL",
     PNG: "PNG",
+}
+
+# Compression schemes cogdex does not decode, named for UnsupportedTIFF messages.
+OTHER_COMPRESSION_NAMES: dict[int, str] = {
+    OJPEG: "old-style JPEG",
+    32771: "CCITT RLEW",
+    32766: "NeXT",
+    32809: "ThunderScan",
+    32895: "IT8 CT with padding",
+    32896: "IT8 line work",
+    32897: "IT8 monochrome picture",
+    32898: "IT8 binary line art",
+    32908: "PixarFilm",
+    32909: "PixarLog",
+    32947: "Kodak DCS",
+    34661: "JBIG",
+    34676: "SGILog",
+    34677: "SGILog24",
+    34692: "LuraDocument",
+    34892: "lossy JPEG (DNG)",
+    22610: "JPEG XR",
 }
 
 # LercParameters[1]: the compression applied on top of the LERC blob.
