@@ -131,12 +131,12 @@ _MARK = ".cogdex-demo"
 def _claim(root: Path) -> None:
     """Make `root` the demo's folder: new, empty, or one an earlier demo marked. The demo
     writes items.json, scenes/ and index/ there, which must never replace a user's files."""
-    if root.exists() and not (root / _MARK).is_file():
-        if not root.is_dir() or any(root.iterdir()):
-            raise CogdexError(
-                f"--keep {root}: the folder is not empty (the demo writes items.json, scenes/ "
-                f"and index/ there): give a new or empty folder"
-            )
+    foreign = root.exists() and not (root / _MARK).is_file()
+    if foreign and (not root.is_dir() or any(root.iterdir())):
+        raise CogdexError(
+            f"--keep {root}: the folder is not empty (the demo writes items.json, scenes/ "
+            f"and index/ there): give a new or empty folder"
+        )
     try:
         root.mkdir(parents=True, exist_ok=True)
         (root / _MARK).write_text("written by `cogdex demo`; it may write here again\n")
