@@ -145,7 +145,8 @@ def band_source(
         values = A.to_numpy(tf.values.slice(tf.offset * 6, len(tf) * 6), fill=np.nan)
         transform[tf_valid] = values.reshape(-1, 6)[tf_valid]
     nodata_col = headers.field("nodata")
-    epsg = A.to_numpy(picked.column("epsg"), fill=0).astype(np.int32)
+    crs = picked.column("crs").to_pylist()
+    epsg = read_epsg(A.to_numpy(picked.column("epsg"), fill=0).astype(np.int32), crs)
     return BandSource(
         band=band,
         asset=ref.asset,
@@ -155,7 +156,7 @@ def band_source(
         hrefs=asset.field("href").to_pylist(),
         datetime=A.to_numpy(picked.column("datetime").combine_chunks()),
         epsg=epsg,
-        crs=picked.column("crs").to_pylist(),
+        crs=crs,
         transform=transform,
         nodata=A.to_numpy(nodata_col, fill=np.nan).astype(np.float64),
         has_nodata=A.valid(nodata_col),
@@ -168,3 +169,14 @@ def band_source(
         headers=headers,
         store_options=dict(store_options or {}),
     )
+
+
+def read_epsg(epsg: np.ndarray, crs: list[str | None]) -> np.ndarray:
+    """The codes reads use: 0 (read the `crs` definition) where a record's CRS is a file's
+    own definition that the index's `epsg` only identifies (PROJ's match at confidence 70:
+    equivalent for grouping, not always identical, e.g. a TOWGS84 datum shift)."""
+    own = [i for i, c in enumerate(crs) if c and not c.upper().startswith("EPSG:")]
+    if own:
+        epsg = epsg.copy()
+        epsg[own] = 0
+    return epsg

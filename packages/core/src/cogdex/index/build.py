@@ -218,10 +218,15 @@ def stac_crs(*sources: Mapping[str, Any]) -> tuple[int | None, str | None]:
 
 
 def header_crs(header: TIFFHeader) -> tuple[int | None, str | None]:
+    """(epsg, crs) of a file: a user-defined CRS keeps its own definition in `crs`, and
+    `epsg` is the code GDAL identifies for it, so that scenes sharing a CRS share a code
+    (reads keep using the definition: see `index.band.read_epsg`)."""
+    from cogdex.tiff.geokeys import epsg_code
+
     crs = header.georef.crs
     if isinstance(crs, int):
         return crs, f"EPSG:{crs}"
-    return None, crs
+    return epsg_code(crs), crs
 
 
 # -- footprints ------------------------------------------------------------------------------
