@@ -1,0 +1,85 @@
+"""Items whose time is a range (annual products: `datetime: null`, start/end) are found by
+`date_range` when the range overlaps it, on static files and tables as on a real STAC API,
+and keep their start and end in the index."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import rustac
+
+import cogdex
+from tests.index.annual_items import annual_items
+from tests.servers.stac_api import StacApi, start_stac_api
+
+JUNE_2021 = ("2021-06-01", "2021-06-30")
+IO_LULC = "io-lulc-annual-v02"
+WANTED = {
+    "esa-worldcover": ["ESA_WorldCover_10m_2021_v200_N18E075"],
+    IO_LULC: ["44Q-2021"],
+    "usda-cdl": ["2021_cropland_0"],
+}
+
+
+@pytest.fixture(scope="module")
+def annual(stac_files, tmp_path_factory) -> tuple[Path, Path]:
+    """(ItemCollection of every annual item, stac-geoparquet of the IO LULC ones: the API
+    serves one collection per file)."""
+    folder = tmp_path_factory.mktemp("annual")
+    items = annual_items(stac_files)
+    collection = folder / "items.json"
+    collection.write_text(json.dumps({"type": "FeatureCollection", "features": items}))
+    parquet = folder / "items.parquet"
+    rustac.write_sync(str(parquet), [i for i in items if i["collection"] == IO_LULC])
+    return collection, parquet
+
+
+@pytest.fixture(scope="module")
+def annual_api(annual, server_logs) -> Iterator[StacApi]:
+    api = start_stac_api(annual[1], server_logs / "annual")
+    yield api
+    api.process.stop()
+
+
+def test_static_date_range_finds_items_whose_range_overlaps_it(annual, annual_api, tmp_path):
+    kwargs = {"date_range": JUNE_2021, "cache_dir": tmp_path}
+    for collection, ids in WANTED.items():
+        static = cogdex.build_from_stac(annual[0], collection, name=collection, **kwargs)
+        assert static.ids == ids
+    api = cogdex.build_from_stac(annual_api.url, IO_LULC, name="api", **kwargs)
+    assert api.ids == WANTED[IO_LULC]
+
+
+def test_a_range_that_only_touches_the_search_is_found(annual, tmp_path):
+    """CDL 2021 ends 2021-12-31T23:59:59Z: a search that starts then still overlaps it."""
+    coll = cogdex.build_from_stac(
+        annual[0],
+        "usda-cdl",
+        name="cdl",
+        date_range=("2021-12-31T23:59:59Z", "2021-12-31T23:59:59Z"),
+        cache_dir=tmp_path,
+    )
+    assert coll.ids == ["2021_cropland_0"]
+
+
+def test_range_items_store_their_start_and_end(annual, tmp_path):
+    coll = cogdex.build_from_stac(annual[0], IO_LULC, name="io", cache_dir=tmp_path)
+    table = coll.to_arrow().sort_by("id")
+    utc = dt.UTC
+    starts = [dt.datetime(y, 1, 1, tzinfo=utc) for y in (2020, 2021, 2022)]
+    assert table.column("datetime").to_pylist() == starts
+    assert table.column("start_datetime").to_pylist() == starts
+    ends = [dt.datetime(y + 1, 1, 1, tzinfo=utc) for y in (2020, 2021, 2022)]
+    assert table.column("end_datetime").to_pylist() == ends
+
+
+def test_table_date_range_finds_range_items(annual, tmp_path):
+    """A stac-geoparquet export of range items has a null `datetime` column."""
+    coll = cogdex.build_from_table(
+        annual[1], name="table", date_range=JUNE_2021, cache_dir=tmp_path
+    )
+    assert coll.ids == WANTED[IO_LULC]
