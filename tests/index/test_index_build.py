@@ -434,3 +434,29 @@ def test_default_cache_folder_follows_each_platforms_convention(
     monkeypatch.setattr(sys, "platform", platform)
     assert cache_root() == Path(expected.format(home=tmp_path))
     assert cache_root(tmp_path / "given") == tmp_path / "given"
+
+
+def test_truncated_cogs_are_skipped_with_the_reason_or_fatal_when_strict(
+    stac_files, http_server, scenes, tmp_path
+):
+    """A COG cut short (an interrupted upload) has a whole header whose tiles run past the
+    end of the object: the build says so instead of indexing what no read can use."""
+    data = scenes.scenes[0].files["B04"].read_bytes()
+    folder = scenes.root / "truncated" / tmp_path.name
+    folder.mkdir(parents=True)
+    (folder / "B04.tif").write_bytes(data[: len(data) * 2 // 3])
+    (tmp_path / "B04.tif").write_bytes(data[: len(data) // 2])
+    items = copy.deepcopy(stac_files.items)[:3]
+    items[0]["assets"]["red"]["href"] = f"{http_server.url}/truncated/{tmp_path.name}/B04.tif"
+    items[1]["assets"]["red"]["href"] = str(tmp_path / "B04.tif")
+    path = _write_items(tmp_path / "items.json", items)
+    coll = cogdex.build_from_stac(path, name="cut", bands=["B02", "B04"], cache_dir=tmp_path)
+    reasons = {(s["id"], s["asset"]): s["reason"] for s in coll.skipped}
+    assert set(reasons) == {(items[0]["id"], "red"), (items[1]["id"], "red")}
+    for reason in reasons.values():
+        assert reason.startswith("TruncatedTIFF") and "past the end" in reason
+    assert len(coll.band_source("B04")) == 1 and len(coll.band_source("B02")) == 3
+    with pytest.raises(BuildError, match=r"strict build: 4 problems: .*TruncatedTIFF"):
+        cogdex.build_from_stac(
+            path, name="cut", bands=["B04"], cache_dir=tmp_path, strict=True, force=True
+        )

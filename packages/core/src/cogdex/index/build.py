@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 import numpy as np
 import pyarrow as pa
 
-from cogdex.errors import BuildError, CogdexError
+from cogdex.errors import BuildError, CogdexError, TruncatedTIFF
 from cogdex.index import arrays as A
 from cogdex.index import schema as S
 from cogdex.index.stac import item_datetime
@@ -255,6 +255,28 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
 
 
+def check_extent(header: TIFFHeader, source: str) -> None:
+    """Raise `TruncatedTIFF` where a tile ends past the end of the object (`header.size`).
+
+    A COG cut short (an interrupted upload or copy) keeps a whole header, so only a read of
+    its last tiles would fail; the TIFF engine still opens such files, for the tiles they
+    do hold, but an index of them would promise pixels it cannot deliver."""
+    size = np.uint64(header.size)
+    masks = (lv.mask for lv in header.levels if lv.mask is not None)
+    for level in (*header.levels, *masks):
+        offsets, counts = level.tile_offsets, level.tile_byte_counts
+        past = (counts > 0) & ((offsets > size) | (counts > size - np.minimum(offsets, size)))
+        if past.any():
+            tile = int(np.argmax(past))
+            raise TruncatedTIFF(
+                f"tile {tile} of the {level.width}x{level.height} image ends at byte "
+                f"{int(offsets[tile]) + int(counts[tile])}, past the end of the "
+                f"{header.size}-byte file",
+                source=source,
+                offset=int(offsets[tile]),
+            )
+
+
 async def fetch_headers(
     hrefs: Sequence[str],
     options: Mapping[str, Any] | None = None,
@@ -266,7 +288,9 @@ async def fetch_headers(
 
     async def one(href: str) -> TIFFHeader | BaseException:
         try:
-            return await read_header(href, options=options)
+            header = await read_header(href, options=options)
+            check_extent(header, href)
+            return header
         except (CogdexError, OSError, ValueError) as exc:
             return exc
         finally:
