@@ -20,7 +20,7 @@ from cogdex.index import schema as S
 from cogdex.index.build import clean_href
 from cogdex.index.cache import collection_path
 from cogdex.io import fetch
-from tests.servers.scenes import COLLECTION
+from tests.servers.scenes import AOI_LONLAT, COLLECTION
 
 BANDS = ["B02", "B04", "B08"]
 
@@ -350,14 +350,43 @@ def test_crs_from_every_projection_key_and_from_geokeys(stac_files, tmp_path):
     items[1]["properties"]["proj:projjson"] = projjson
     items[2]["properties"]["proj:epsg"] = 32644 if "43" in items[2]["id"] else 32643
     path = _write_items(tmp_path / "items.json", items)
-    coll = cogdex.build_from_stac(path, name="crs", bands=["B04"], cache_dir=tmp_path)
+    with pytest.warns(UserWarning, match=items[2]["id"]):
+        coll = cogdex.build_from_stac(path, name="crs", bands=["B04"], cache_dir=tmp_path)
     by_id = dict(zip(coll.ids, coll.to_arrow().column("crs").to_pylist(), strict=True))
     epsg = dict(zip(coll.ids, coll.to_arrow().column("epsg").to_pylist(), strict=True))
     assert by_id[items[0]["id"]] == wkt and epsg[items[0]["id"]] is None
     assert json.loads(by_id[items[1]["id"]]) == projjson
-    assert epsg[items[2]["id"]] == items[2]["properties"]["proj:epsg"]  # the item wins
+    assert epsg[items[2]["id"]] != items[2]["properties"]["proj:epsg"]  # the file wins
     tile = 32643 if "43QHV" in items[3]["id"] else 32644
     assert epsg[items[3]["id"]] == tile and by_id[items[3]["id"]] == f"EPSG:{tile}"  # GeoKeys
+
+
+def test_a_stac_crs_the_geokeys_contradict_warns_and_the_files_crs_is_read(stac_files, tmp_path):
+    """An item whose `proj:code`/`proj:epsg` names another CRS than its COGs' GeoKeys: the
+    pixels are in the file's CRS, so that one is indexed; the build warns and keeps a note."""
+    items = copy.deepcopy(stac_files.items)[:2]
+    swapped = {32643: 32644, 32644: 32643}
+    for item in items:
+        wrong = swapped[item["properties"]["proj:epsg"]]
+        item["properties"].update({"proj:epsg": wrong, "proj:code": f"EPSG:{wrong}"})
+    path = _write_items(tmp_path / "items.json", items)
+    with pytest.warns(UserWarning, match="disagree") as caught:
+        coll = cogdex.build_from_stac(path, name="swap", bands=["B04", "B08"], cache_dir=tmp_path)
+    message = " ".join(str(w.message) for w in caught)
+    for item in items:
+        true = swapped[item["properties"]["proj:epsg"]]
+        said = item["properties"]["proj:code"]
+        assert f"item {item['id']!r} asset 'red': {said} (STAC) vs EPSG:{true}" in message
+    table = coll.to_arrow()
+    rows = {r["id"]: r for r in table.select(["id", "epsg", "crs_conflict"]).to_pylist()}
+    for item in items:
+        row = rows[item["id"]]
+        assert row["epsg"] == swapped[item["properties"]["proj:epsg"]]
+        assert "STAC" in row["crs_conflict"] and "GeoKeys" in row["crs_conflict"]
+    lon, lat = AOI_LONLAT
+    data = coll.get_numpy((lon - 0.004, lat - 0.004, lon + 0.004, lat + 0.004), "B04")
+    assert data.shape[0] == 2 and (data > 0).all()  # pixels, not fill values
+    assert cogdex.load(coll.location).to_arrow().column("crs_conflict").null_count == 0
 
 
 def test_s3_build_with_rewrites_keeps_no_secret(stac_files, s3_server, tmp_path):

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
 import math
 import re
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from textwrap import shorten
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -222,6 +225,49 @@ def header_crs(header: TIFFHeader) -> tuple[int | None, str | None]:
     if isinstance(crs, int):
         return crs, f"EPSG:{crs}"
     return None, crs
+
+
+def same_crs(a: tuple[int | None, str | None], b: tuple[int | None, str | None]) -> bool:
+    """Whether two (epsg, crs) pairs name one CRS; where either is unknown or unparseable,
+    nothing says they differ."""
+    if a[0] is not None and b[0] is not None:
+        return a[0] == b[0]
+    if a[1] is None or b[1] is None or a[1] == b[1]:
+        return True
+    return _equivalent(a[1], b[1])
+
+
+@functools.lru_cache(maxsize=256)
+def _equivalent(a: str, b: str) -> bool:
+    import pyproj
+
+    try:
+        return pyproj.CRS.from_user_input(a).equals(
+            pyproj.CRS.from_user_input(b), ignore_axis_order=True
+        )
+    except pyproj.exceptions.CRSError:
+        return True
+
+
+def _crs_label(crs: tuple[int | None, str | None]) -> str:
+    return f"EPSG:{crs[0]}" if crs[0] is not None else shorten(str(crs[1]), 60)
+
+
+def _crs_conflicts(
+    item: Mapping[str, Any], keys: Sequence[str], headers: Sequence[TIFFHeader | None]
+) -> list[str]:
+    """'asset: CRS (STAC) vs CRS (GeoKeys)' for each asset whose file is georeferenced in
+    another CRS than the item's (or asset's) projection keys say."""
+    props = item.get("properties") or {}
+    assets = item.get("assets") or {}
+    out = []
+    for key, header in zip(keys, headers, strict=True):
+        if header is None:
+            continue
+        stated, found = stac_crs(assets.get(key) or {}, props), header_crs(header)
+        if not same_crs(stated, found):
+            out.append(f"{key!r}: {_crs_label(stated)} (STAC) vs {_crs_label(found)} (GeoKeys)")
+    return out
 
 
 # -- footprints ------------------------------------------------------------------------------
@@ -443,6 +489,8 @@ def build_rows(
     rows: list[Mapping[str, Any]] = []
     epsgs: list[int | None] = []
     crss: list[str | None] = []
+    notes: list[str | None] = []
+    conflicts: list[str] = []
     geometries: list[bytes] = []
     import shapely
 
@@ -467,8 +515,10 @@ def build_rows(
         props = item.get("properties") or {}
         first_asset = (item.get("assets") or {}).get(keys[0]) or {}
         epsg, crs = stac_crs(first_asset, props)
-        if crs is None:
+        conflict = _crs_conflicts(item, keys, got)
+        if crs is None or conflict:  # the pixels are in the file's CRS, whatever STAC says
             epsg, crs = header_crs(next(h for h in got if h is not None))
+        conflicts.extend(f"item {item_id!r} asset {c}" for c in conflict)
         if crs is None:
             skipped.append({"id": item_id, "asset": "*", "href": "", "reason": "no CRS: dropped"})
             continue
@@ -493,8 +543,18 @@ def build_rows(
         rows.append(item)
         epsgs.append(epsg)
         crss.append(crs)
+        notes.append("; ".join(conflict) + "; the file's CRS is indexed" if conflict else None)
         geometries.append(shapely.to_wkb(shape))
 
+    if conflicts:
+        listed = "; ".join(conflicts[:5])
+        more = f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""
+        warnings.warn(
+            f"the STAC CRS and the file's GeoKeys disagree for {len(conflicts)} asset(s): "
+            f"{listed}{more}; reads use the file's (noted in column crs_conflict)",
+            UserWarning,
+            stacklevel=2,
+        )
     if strict and skipped:
         listed = "; ".join(
             f"{s['id']}/{s['asset']}: {s['reason']}" + (f" ({s['href']})" if s["href"] else "")
@@ -502,7 +562,7 @@ def build_rows(
         )
         more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
         raise BuildError(f"strict build: {len(skipped)} problems: {listed}{more}")
-    table = _table(rows, keys, headers, asset_hrefs, epsgs, crss, geometries, collection)
+    table = _table(rows, keys, headers, asset_hrefs, epsgs, crss, notes, geometries, collection)
     return Built(table, band_map, skipped)
 
 
@@ -533,6 +593,7 @@ def _table(
     hrefs: Mapping[str, list[str | None]],
     epsgs: list[int | None],
     crss: list[str | None],
+    notes: list[str | None],
     geometries: list[bytes],
     collection: str | None,
 ) -> pa.Table:
@@ -550,7 +611,8 @@ def _table(
         def pick(values: Sequence[Any]) -> list[Any]:
             return [values[i] for i in order]
 
-        items, epsgs, crss, geometries = pick(items), pick(epsgs), pick(crss), pick(geometries)
+        items, epsgs, crss, notes = pick(items), pick(epsgs), pick(crss), pick(notes)
+        geometries = pick(geometries)
         bounds = bounds[order]
         headers = {k: pick(v) for k, v in headers.items()}
         hrefs = {k: pick(v) for k, v in hrefs.items()}
@@ -579,6 +641,7 @@ def _table(
         "bbox": bbox,
         "epsg": A.from_pylist(epsgs, pa.int32()),
         "crs": A.from_pylist(crss, pa.string()),
+        "crs_conflict": A.from_pylist(notes, pa.string()),
     }
     for name, column in property_columns(items).items():
         columns.setdefault(name, column)
