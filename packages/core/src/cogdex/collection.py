@@ -438,17 +438,20 @@ class Collection:
     def header(self, record: int | str, band: str) -> Any:
         """The parsed COG header of one record's band (by row number or id)."""
         source = self.band_source(band)
-        if isinstance(record, str):
-            try:
-                i = source.ids.index(record)
-            except ValueError:
-                raise KeyError(f"record {record!r} has no readable {band!r} file") from None
-        else:
-            matches = np.flatnonzero(source.rows == record)
-            if not len(matches):
-                raise KeyError(f"record {record} has no readable {band!r} file")
-            i = int(matches[0])
-        return source.header(i)
+        return source.header(_position(source, record, band))
+
+    def band_values(self, record: int | str, band: str) -> dict[str, float | None]:
+        """How one record's band turns stored values into physical ones: `scale` and
+        `offset` (the STAC item's `raster:bands`, else the file's GDAL metadata; None where
+        neither says) and `nodata` (the file's, else the item's), as `scale=True` reads
+        apply them."""
+        source = self.band_source(band)
+        i = _position(source, record, band)
+        values = {"scale": source.scale[i], "offset": source.offset[i]}
+        out = {k: None if np.isnan(v) else float(v) for k, v in values.items()}
+        nodata = source.nodata[i] if source.has_nodata[i] else source.stac_nodata[i]
+        out["nodata"] = None if np.isnan(nodata) and not source.has_nodata[i] else float(nodata)
+        return out
 
     # -- pixels ------------------------------------------------------------------------------
 
@@ -489,6 +492,19 @@ class Collection:
         if adapter is None:
             raise MissingPluginError(feature, name)
         return adapter.function(self, *args, **kwargs)
+
+
+def _position(source: BandSource, record: int | str, band: str) -> int:
+    """Where `record` (row number or id) is in `source`."""
+    if isinstance(record, str):
+        try:
+            return source.ids.index(record)
+        except ValueError:
+            raise KeyError(f"record {record!r} has no readable {band!r} file") from None
+    matches = np.flatnonzero(source.rows == record)
+    if not len(matches):
+        raise KeyError(f"record {record} has no readable {band!r} file")
+    return int(matches[0])
 
 
 def _json(doc: Any) -> bytes:

@@ -20,6 +20,7 @@ from cogdex.io import runtime
 from cogdex.read import grid as G
 from cogdex.read import targets
 from cogdex.read.geometries import as_geometries
+from cogdex.read.physical import physical, record_values
 from cogdex.read.scenes import MERGES, Slot, default_fill, output_dtype, read_slots
 
 if TYPE_CHECKING:
@@ -148,6 +149,7 @@ def get_numpy(
     return_mask: bool = False,
     return_table: bool = False,
     use_overviews: bool = True,
+    scale: bool = False,
 ) -> Any:
     """Pixels of `bands` over `geometries`, as [N, C, H, W] ([N, H, W] for one band).
 
@@ -155,10 +157,14 @@ def get_numpy(
     records: same day by default, `group_by=None` for all), merged by that rule. With
     `return_mask` a boolean valid-pixel mask of the same shape follows the array; with
     `return_table` a pyarrow Table says which geometry and record(s) each N is, its date
-    and its grid. See docs/pixels.md.
+    and its grid. Values are the files' own (native dtype); `scale=True` returns float32
+    physical values, `raw * scale + offset` with NaN for nodata (see
+    `cogdex.read.physical`). See docs/pixels.md.
     """
     if merge is not None and merge not in MERGES:
         raise ValueError(f"merge must be None or one of {', '.join(MERGES)}, not {merge!r}")
+    if scale and (dtype is not None or fill_value is not None):
+        raise ValueError("scale=True returns float32 with NaN for nodata: drop dtype/fill_value")
     slots, owner, shapes, sources, table = plan_slots(
         collection, geometries, bands, geometry_crs=geometry_crs, resolution=resolution,
         crs=crs, merge=merge, group_by=group_by,
@@ -167,6 +173,9 @@ def get_numpy(
                         use_overviews, return_mask)  # fmt: skip
     if mask:
         _apply_geometry_mask(data, valid, slots, owner, shapes, sources, fill_value)
+    if scale:
+        first = np.array([s.rows[0] for s in slots], np.int64)
+        data = physical(data, valid, first, sources)
     result: list[Any] = [_squeeze(data, sources)]
     if return_mask:
         result.append(_squeeze(valid, sources))
@@ -269,12 +278,15 @@ def sample_points(
     y_column: str = "y",
     id_column: str | None = None,
     max_files: int = 16,
+    scale: bool = False,
 ) -> pa.Table:
     """The value of every band at every point, in every record whose file covers it.
 
     One row per (point, band, record): `point_id` (position in `points`, or `id_column`),
     `id` (record), `datetime`, `band`, `value` (native type), `row`/`col` (pixel). Points
-    in a record's nodata or sparse tiles get its nodata value (else 0).
+    in a record's nodata or sparse tiles get its nodata value (else 0). `scale=True` makes
+    `value` float32 `raw * scale + offset`, NaN at the record's nodata (see
+    `cogdex.read.physical`).
     """
     from cogdex.read.geometries import as_points
     from cogdex.read.points import sample
@@ -290,7 +302,24 @@ def sample_points(
     found = runtime.run(
         sample(sources, lon, lat, rows.tolist(), fill=fill, dtype=dtype, max_files=max_files)
     )
-    return _samples_table(found, names, point_ids, table, dtype)
+    samples = _samples_table(found, names, point_ids, table, dtype)
+    return _physical_samples(samples, sources) if scale else samples
+
+
+def _physical_samples(samples: pa.Table, sources: Sequence[BandSource]) -> pa.Table:
+    """`samples` with `value` as float32 physical values (per record and band)."""
+    raw = A.to_numpy(samples.column("value"))
+    record = A.to_numpy(samples.column("id").combine_chunks().indices).astype(np.int64)
+    band = A.to_numpy(samples.column("band").combine_chunks().indices).astype(np.int64)
+    value = raw.astype(np.float32)
+    for c, src in enumerate(sources):
+        mine = band == c
+        scale, offset, nodata = record_values(src, record[mine])
+        part = raw[mine]
+        scaled = value[mine] * scale.astype(np.float32) + offset.astype(np.float32)
+        value[mine] = np.where(part == nodata, np.float32(np.nan), scaled)
+    index = samples.column_names.index("value")
+    return samples.set_column(index, "value", A.from_numpy(value))
 
 
 def _rows_near(table: pa.Table, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:

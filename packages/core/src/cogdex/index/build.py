@@ -60,6 +60,8 @@ _SIGNATURE_KEYS = {
     "policy",
 }
 _PROPERTY_SKIP = {"datetime", "eo:cloud_cover"}
+_RASTER = ("nodata", "scale", "offset")
+_RASTER_V2 = ("nodata", "raster:scale", "raster:offset")
 _TIME_PROPERTIES = {"start_datetime", "end_datetime", "created", "updated", "published"}
 
 
@@ -168,6 +170,38 @@ def _find_band(
         | {n for a in assets.values() for pair in asset_band_names(a) for n in pair if n}
     )
     raise BuildError(f"band {name!r} is not in {where}; it offers: {', '.join(offered)}")
+
+
+def _number(value: Any) -> float | None:
+    """A STAC number: JSON numbers, and STAC 1.1's "nan", "inf" and "-inf" nodata strings."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def stac_raster(asset: Mapping[str, Any]) -> list[dict[str, float | None]] | None:
+    """{nodata, scale, offset} per band of an asset, from the raster extension's
+    `raster:bands` (v1) or STAC 1.1 `bands` with `nodata`/`raster:scale`/`raster:offset`
+    (which STAC 1.1 may also put on the asset itself, for all its bands); None when the
+    item says nothing."""
+    bands, fields = asset.get("raster:bands"), _RASTER
+    if not isinstance(bands, list) or not bands:
+        bands, fields = asset.get("bands"), _RASTER_V2
+    if not isinstance(bands, list) or not bands:
+        bands = [{}]
+    common = [_number(asset.get(f)) for f in _RASTER_V2]
+    out = []
+    for band in bands:
+        band = band if isinstance(band, dict) else {}
+        values = [
+            c if band.get(f) is None else _number(band[f])
+            for f, c in zip(fields, common, strict=True)
+        ]
+        out.append(dict(zip(_RASTER, values, strict=True)))
+    return out if any(v is not None for b in out for v in b.values()) else None
 
 
 # -- hrefs -----------------------------------------------------------------------------------
@@ -486,6 +520,7 @@ def build_rows(
     # Rows.
     headers: dict[str, list[TIFFHeader | None]] = {k: [] for k in keys}
     asset_hrefs: dict[str, list[str | None]] = {k: [] for k in keys}
+    rasters: dict[str, list[Any]] = {k: [] for k in keys}
     rows: list[Mapping[str, Any]] = []
     epsgs: list[int | None] = []
     crss: list[str | None] = []
@@ -537,9 +572,11 @@ def build_rows(
             reason = "no datetime: dropped"
             skipped.append({"id": item_id, "asset": "*", "href": "", "reason": reason})
             continue
+        assets = item.get("assets") or {}
         for key, href, header in zip(keys, row, got, strict=True):
             headers[key].append(header)
             asset_hrefs[key].append(href if header is not None else None)
+            rasters[key].append(stac_raster(assets[key]) if header is not None else None)
         rows.append(item)
         epsgs.append(epsg)
         crss.append(crs)
@@ -562,7 +599,9 @@ def build_rows(
         )
         more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
         raise BuildError(f"strict build: {len(skipped)} problems: {listed}{more}")
-    table = _table(rows, keys, headers, asset_hrefs, epsgs, crss, notes, geometries, collection)
+    table = _table(
+        rows, keys, headers, asset_hrefs, rasters, epsgs, crss, notes, geometries, collection
+    )
     return Built(table, band_map, skipped)
 
 
@@ -591,6 +630,7 @@ def _table(
     keys: Sequence[str],
     headers: Mapping[str, list[TIFFHeader | None]],
     hrefs: Mapping[str, list[str | None]],
+    rasters: Mapping[str, list[Any]],
     epsgs: list[int | None],
     crss: list[str | None],
     notes: list[str | None],
@@ -616,6 +656,7 @@ def _table(
         bounds = bounds[order]
         headers = {k: pick(v) for k, v in headers.items()}
         hrefs = {k: pick(v) for k, v in hrefs.items()}
+        rasters = {k: pick(v) for k, v in rasters.items()}
     bbox = pa.StructArray.from_arrays(
         [A.from_numpy(bounds[:, i], pa.float64()) for i in range(4)],
         fields=list(S.BBOX_TYPE),
@@ -625,7 +666,9 @@ def _table(
         header_array = S.headers_to_arrow(headers[key])
         href_array = A.from_pylist(hrefs[key], pa.string())
         present = np.array([h is not None for h in headers[key]], bool)
-        asset_arrays.append(A.struct([href_array, header_array], list(S.ASSET_TYPE), present))
+        raster_array = A.from_pylist(rasters[key], S.RASTER_TYPE)
+        children = [href_array, header_array, raster_array]
+        asset_arrays.append(A.struct(children, list(S.ASSET_TYPE), present))
     assets = pa.StructArray.from_arrays(asset_arrays, fields=list(S.assets_type(keys)))
     cloud = [(it.get("properties") or {}).get("eo:cloud_cover") for it in items]
     columns: dict[str, pa.Array] = {
