@@ -4,6 +4,7 @@ and keep their start and end in the index."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import json
 from collections.abc import Iterator
@@ -83,3 +84,27 @@ def test_table_date_range_finds_range_items(annual, tmp_path):
         annual[1], name="table", date_range=JUNE_2021, cache_dir=tmp_path
     )
     assert coll.ids == WANTED[IO_LULC]
+
+
+def test_subset_by_date_matches_overlapping_ranges_in_memory_and_on_disk(
+    stac_files, annual, tmp_path
+):
+    """Range records and instant ones (no `end_datetime`) in one collection."""
+    scene = copy.deepcopy(stac_files.items[3])
+    items = [*annual_items(stac_files), scene]
+    for item in items:
+        tiff = next(k for k, a in item["assets"].items() if "tiff" in a.get("type", ""))
+        item["assets"] = {"data": item["assets"][tiff]}
+        item["collection"] = "mixed"
+    path = tmp_path / "mixed.json"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": items}))
+    built = cogdex.build_from_stac(path, name="mixed", cache_dir=tmp_path)
+    assert len(built) == len(items)
+    loaded = cogdex.load(built.location)
+    for coll in (built, loaded):
+        june = coll.subset(date_range=JUNE_2021)
+        assert sorted(june.ids) == sorted(i for ids in WANTED.values() for i in ids)
+        day = scene["properties"]["datetime"][:10]
+        assert coll.subset(date_range=(day, day)).ids == [scene["id"]]
+        new_year = coll.subset(date_range=("2022-12-31", "2023-01-01"))
+        assert sorted(new_year.ids) == ["2022_cropland_0", "44Q-2022"]

@@ -222,7 +222,8 @@ class Collection:
         split_column: str = "split",
     ) -> Collection:
         """Records by cloud cover (strictly below), date range (inclusive, UTC; a bare end
-        date means its whole day), lon/lat bbox, intersection with geometries (Shapely,
+        date means its whole day; a record with an `end_datetime` matches where its range
+        overlaps), lon/lat bbox, intersection with geometries (Shapely,
         WKB, or a bbox tuple, in lon/lat), and split label(s) in `split_column`."""
         from cogdex.index.stac import date_bounds
 
@@ -231,7 +232,14 @@ class Collection:
             conditions.append(Q.Range("cloud_cover", hi=float(cloud_cover_lt), strict_hi=True))
         if date_range is not None:
             lo, hi = date_bounds(date_range)
-            conditions.append(Q.Range("datetime", lo=lo, hi=hi))
+            schema = self._schema()
+            if "end_datetime" in schema.names and pa.types.is_timestamp(
+                schema.field("end_datetime").type
+            ):  # records spanning a range (annual products) match where it overlaps
+                conditions.append(Q.Range("datetime", hi=hi))
+                conditions.append(Q.Range("end_datetime", lo=lo, fallback="datetime"))
+            else:
+                conditions.append(Q.Range("datetime", lo=lo, hi=hi))
         if bbox is not None:
             if len(bbox) != 4:
                 raise ValueError(f"bbox must be (xmin, ymin, xmax, ymax), got {bbox!r}")
