@@ -13,6 +13,9 @@ from typing import ClassVar
 
 import pyarrow.parquet as pq
 import pytest
+import shapely
+import shapely.affinity
+import shapely.geometry
 
 import cogdex
 from cogdex.errors import BuildError
@@ -378,15 +381,35 @@ def test_a_stac_crs_the_geokeys_contradict_warns_and_the_files_crs_is_read(stac_
         said = item["properties"]["proj:code"]
         assert f"item {item['id']!r} asset 'red': {said} (STAC) vs EPSG:{true}" in message
     table = coll.to_arrow()
-    rows = {r["id"]: r for r in table.select(["id", "epsg", "crs_conflict"]).to_pylist()}
+    rows = {r["id"]: r for r in table.select(["id", "epsg", "georef_conflict"]).to_pylist()}
     for item in items:
         row = rows[item["id"]]
         assert row["epsg"] == swapped[item["properties"]["proj:epsg"]]
-        assert "STAC" in row["crs_conflict"] and "GeoKeys" in row["crs_conflict"]
+        assert "STAC" in row["georef_conflict"] and "GeoKeys" in row["georef_conflict"]
     lon, lat = AOI_LONLAT
     data = coll.get_numpy((lon - 0.004, lat - 0.004, lon + 0.004, lat + 0.004), "B04")
     assert data.shape[0] == 2 and (data > 0).all()  # pixels, not fill values
-    assert cogdex.load(coll.location).to_arrow().column("crs_conflict").null_count == 0
+    assert cogdex.load(coll.location).to_arrow().column("georef_conflict").null_count == 0
+
+
+def test_a_footprint_far_from_its_files_extent_warns_and_the_files_is_indexed(stac_files, tmp_path):
+    """An item geometry that misses its COG (here: moved 5 degrees east) would make reads
+    of the place the pixels cover skip the record."""
+    items = copy.deepcopy(stac_files.items)[:3]
+    moved = items[0]
+    moved["geometry"] = shapely.geometry.mapping(
+        shapely.affinity.translate(shapely.geometry.shape(moved["geometry"]), xoff=5)
+    )
+    moved["bbox"] = [v + 5 * (k % 2 == 0) for k, v in enumerate(moved["bbox"])]
+    path = _write_items(tmp_path / "items.json", items)
+    with pytest.warns(UserWarning, match=f"item {moved['id']!r}: the item's footprint"):
+        coll = cogdex.build_from_stac(path, name="moved", bands=["B04"], cache_dir=tmp_path)
+    notes = coll.to_arrow().select(["id", "georef_conflict"]).to_pydict()
+    notes = dict(zip(notes["id"], notes["georef_conflict"], strict=True))
+    assert "nowhere near" in notes.pop(moved["id"]) and set(notes.values()) == {None}
+    lon, lat = AOI_LONLAT
+    hits = coll.get_numpy((lon - 0.004, lat - 0.004, lon + 0.004, lat + 0.004), "B04")
+    assert hits.shape[0] == 3 and (hits > 0).all()
 
 
 def test_s3_build_with_rewrites_keeps_no_secret(stac_files, s3_server, tmp_path):

@@ -326,6 +326,50 @@ def header_footprint(header: TIFFHeader, crs: str) -> Any:
     return shapely.Polygon(np.column_stack([lon, lat]))
 
 
+_EDGE = np.linspace(0, 1, 11)
+_EDGE_COLS = np.concatenate([_EDGE, np.ones(11), 1 - _EDGE, np.zeros(11)])
+_EDGE_ROWS = np.concatenate([np.zeros(11), _EDGE, np.ones(11), 1 - _EDGE])
+
+
+def misplaced(
+    headers: Sequence[TIFFHeader], crss: Sequence[int | str], geometries: Sequence[bytes]
+) -> np.ndarray:
+    """Which rows' footprints (WKB, lon/lat) do not even touch their file's extent: one of
+    the two is wrong, and a read of the footprint would find no pixels. One projection per
+    CRS (an EPSG code or a CRS text) for all its rows, without PROJ for the CRSs the reader
+    projects itself; files without a geotransform are never flagged."""
+    import shapely
+
+    from cogdex.read.grid import transformer
+
+    bounds = shapely.bounds(shapely.from_wkb(list(geometries)))
+    out = np.zeros(len(headers), bool)
+    by_crs: dict[int | str, list[int]] = {}
+    for i, (header, crs) in enumerate(zip(headers, crss, strict=True)):
+        if header.georef.transform is not None:
+            by_crs.setdefault(crs, []).append(i)
+    for crs, rows in by_crs.items():
+        try:
+            to_lonlat = transformer(crs, 4326)
+        except (ValueError, RuntimeError):  # a CRS PROJ cannot read (pyproj's CRSError)
+            continue
+        t = np.array([headers[i].georef.transform for i in rows], np.float64)
+        size = np.array([(headers[i].base.width, headers[i].base.height) for i in rows], float)
+        cols, lines = _EDGE_COLS * size[:, :1], _EDGE_ROWS * size[:, 1:]
+        xs = t[:, 0:1] * cols + t[:, 1:2] * lines + t[:, 2:3]
+        ys = t[:, 3:4] * cols + t[:, 4:5] * lines + t[:, 5:6]
+        lon, lat = (np.reshape(v, xs.shape) for v in to_lonlat.transform(xs.ravel(), ys.ravel()))
+        known = np.isfinite(lon) & np.isfinite(lat)
+        lon, lat = np.where(known, lon, np.inf), np.where(known, lat, np.inf)
+        lo_x, lo_y = lon.min(axis=1), lat.min(axis=1)
+        lon, lat = np.where(known, lon, -np.inf), np.where(known, lat, -np.inf)
+        hi_x, hi_y = lon.max(axis=1), lat.max(axis=1)
+        b = bounds[rows]
+        apart = (lo_x > b[:, 2]) | (hi_x < b[:, 0]) | (lo_y > b[:, 3]) | (hi_y < b[:, 1])
+        out[rows] = apart & known.any(axis=1)
+    return out
+
+
 # -- header fetch ----------------------------------------------------------------------------
 
 
@@ -525,6 +569,7 @@ def build_rows(
     epsgs: list[int | None] = []
     crss: list[str | None] = []
     notes: list[str | None] = []
+    firsts: list[TIFFHeader] = []
     conflicts: list[str] = []
     geometries: list[bytes] = []
     import shapely
@@ -578,17 +623,25 @@ def build_rows(
             asset_hrefs[key].append(href if header is not None else None)
             rasters[key].append(stac_raster(assets[key]) if header is not None else None)
         rows.append(item)
+        firsts.append(next(h for h in got if h is not None))
         epsgs.append(epsg)
         crss.append(crs)
         notes.append("; ".join(conflict) + "; the file's CRS is indexed" if conflict else None)
         geometries.append(shapely.to_wkb(shape))
 
+    codes = [crs if epsg is None else epsg for epsg, crs in zip(epsgs, crss, strict=True)]
+    for i in np.flatnonzero(misplaced(firsts, codes, geometries)) if rows else ():
+        note = "the item's footprint is nowhere near its file's extent; the file's is indexed"
+        conflicts.append(f"item {str(rows[i].get('id'))!r}: {note}")
+        notes[i] = f"{notes[i]}; {note}" if notes[i] else note
+        geometries[i] = shapely.to_wkb(header_footprint(firsts[i], str(crss[i])))
     if conflicts:
         listed = "; ".join(conflicts[:5])
         more = f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""
         warnings.warn(
-            f"the STAC CRS and the file's GeoKeys disagree for {len(conflicts)} asset(s): "
-            f"{listed}{more}; reads use the file's (noted in column crs_conflict)",
+            f"the STAC metadata and the files' georeferencing disagree for {len(conflicts)} "
+            f"asset(s) or item(s): {listed}{more}; reads use the files' (see the column "
+            "georef_conflict)",
             UserWarning,
             stacklevel=2,
         )
@@ -684,7 +737,7 @@ def _table(
         "bbox": bbox,
         "epsg": A.from_pylist(epsgs, pa.int32()),
         "crs": A.from_pylist(crss, pa.string()),
-        "crs_conflict": A.from_pylist(notes, pa.string()),
+        "georef_conflict": A.from_pylist(notes, pa.string()),
     }
     for name, column in property_columns(items).items():
         columns.setdefault(name, column)

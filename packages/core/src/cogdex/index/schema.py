@@ -104,7 +104,7 @@ CORE_COLUMNS: dict[str, pa.DataType] = {
     "bbox": BBOX_TYPE,
     "epsg": pa.int32(),
     "crs": pa.string(),
-    "crs_conflict": pa.string(),
+    "georef_conflict": pa.string(),
 }
 REQUIRED_COLUMNS = ("id", "datetime", "geometry", "bbox", "epsg", "crs", "assets")
 RESERVED = frozenset(CORE_COLUMNS) | {"assets"}
