@@ -310,6 +310,8 @@ def test_a_version_1_index_without_stac_raster_fields_still_loads_and_reads(coll
     assert np.isnan(loaded.band_source(band).scale).all()
     box = shapely.box(*loaded.to_arrow().column("bbox")[0].as_py().values()).centroid.buffer(0.002)
     np.testing.assert_array_equal(loaded.get_numpy(box, band), coll.get_numpy(box, band))
+    again = cogdex.load(loaded.export(tmp_path / "again.parquet"))  # written as this version
+    assert again.metadata.schema_version == S.SCHEMA_VERSION
 
 
 def test_adapters_dispatch_or_name_the_missing_extra(coll):

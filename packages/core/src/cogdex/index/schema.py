@@ -302,6 +302,8 @@ class IndexMetadata:
     URL, or a dataset ID) so a rebuild or `extend` can ask again; `store_options` are the
     non-secret options the reader passes to stores; `skipped` lists assets whose header could
     not be read, with the reason; `cache_key` is set for collections in the cache.
+    `schema_version` is the version the index was read as; what `to_json` writes is always
+    this cogdex's, since every table it writes went through `conform`.
     """
 
     name: str
@@ -316,7 +318,7 @@ class IndexMetadata:
         from cogdex import __version__
 
         doc = {
-            "schema_version": self.schema_version,
+            "schema_version": SCHEMA_VERSION,
             "header_version": HEADER_VERSION,
             "cogdex_version": __version__,
             "name": self.name,
