@@ -1,11 +1,13 @@
 """The index's Arrow layout, its version, and exact header <-> Arrow conversion.
 
 One row per scene. Core columns: `id`, `datetime` (UTC), `collection`, `cloud_cover`,
-`geometry` (WKB, CRS84), `bbox` (the GeoParquet covering), `epsg`/`crs` (scene CRS), then the
-scene's STAC properties as flat typed columns, then `assets`: a struct with one field per
-asset key, each `{href, header}`. Parquet stores every leaf as its own column, so reading two
-bands reads only their bytes, and tile offsets are flat `list<uint64>` leaves that the reader
-slices as numpy without Python objects. The `cogdex` key of the file metadata holds the band
+`geometry` (WKB, CRS84), `bbox` (the GeoParquet covering), `epsg`/`crs` (scene CRS),
+`georef_conflict` (where STAC and the file disagree), then the scene's STAC properties as
+flat typed columns, then `assets`: a struct with one field per asset key, each
+`{href, header, raster}` (`raster`: the item's nodata/scale/offset per band). Parquet
+stores every leaf as its own column, so reading two bands reads only their bytes, and tile
+offsets are flat `list<uint64>` leaves that the reader slices as numpy without Python
+objects. The `cogdex` key of the file metadata holds the band
 map, the source, the store options and `schema_version`.
 """
 
