@@ -455,7 +455,8 @@ def _complete(assets: pa.StructArray) -> pa.StructArray:
                 else pa.nulls(len(child), g.type)
                 for g in ASSET_TYPE
             ]
-            child = A.struct(parts, list(ASSET_TYPE), A.valid(child))
+            fields = [pa.field(g.name, p.type) for g, p in zip(ASSET_TYPE, parts, strict=True)]
+            child = A.struct(parts, fields, A.valid(child))
         children.append(child)
     fields = [pa.field(f.name, c.type) for f, c in zip(assets.type, children, strict=True)]
     return A.struct(children, fields, A.valid(assets))
