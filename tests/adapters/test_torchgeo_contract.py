@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +30,11 @@ from torchgeo.samplers import (
     RandomPatchSampler,
 )
 
+import cogdex
 import cogdex_torchgeo.dataset as dataset_module
 from cogdex_torchgeo import CogdexGeoDataset
 from tests.adapters.conftest import BANDS
+from tests.index.annual_items import io_lulc
 from tests.servers.scenes import SceneSet
 
 # TorchGeo 0.10 deprecates its older samplers (still supported, hence tested) and calls a
@@ -266,3 +269,14 @@ def test_intersection_and_union_with_torchgeo_datasets(adapter_coll, labels: _La
     assert isinstance(union, UnionDataset)
     x, y = _window(images, 50, 50, 16)  # outside the labels: only the images answer
     assert torch.equal(union[x, y]["image"], images[x, y]["image"])
+
+
+def test_records_with_a_time_range_span_it_in_the_index(stac_files, tmp_path):
+    """IO LULC annual maps (`datetime: null`, start/end of the year) cover their year."""
+    items = [io_lulc(stac_files, year) for year in (2020, 2021)]
+    path = tmp_path / "items.json"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": items}))
+    coll = cogdex.build_from_stac(path, name="lulc", cache_dir=tmp_path)
+    index = coll.to_torchgeo_dataset("data").index.sort_values("id")
+    assert list(index.index.left) == [pd.Timestamp(2020, 1, 1), pd.Timestamp(2021, 1, 1)]
+    assert list(index.index.right) == [pd.Timestamp(2021, 1, 1), pd.Timestamp(2022, 1, 1)]

@@ -162,3 +162,33 @@ def test_eager_reads_respect_max_memory(adapter_coll):
         adapter_coll.get_xarray(AOI, BANDS, chunks={"band": 1})
     with pytest.raises(ValueError, match="positive"):
         adapter_coll.get_xarray(AOI, BANDS, chunks={"x": 0})
+
+
+def test_stac_scale_offset_as_cf_attributes_and_applied_on_request(adapter_coll):
+    """Sentinel-2 L2A items declare scale 0.0001, offset -0.1 and nodata 0 per band."""
+    raw = adapter_coll.get_xarray(AOI, BANDS)
+    for band in BANDS:
+        attrs = raw[band].attrs
+        assert (attrs["scale_factor"], attrs["add_offset"], attrs["_FillValue"]) == (
+            0.0001,
+            -0.1,
+            0,
+        )
+    decoded = xr.decode_cf(raw.drop_vars("spatial_ref"))  # what CF readers make of them
+    for eager in (True, False):
+        ds = adapter_coll.get_xarray(AOI, BANDS, scale=True, chunks=None if eager else {"time": 2})
+        for band in BANDS:
+            assert ds[band].dtype == np.float32 and "scale_factor" not in ds[band].attrs
+            expected = raw[band].astype(np.float32) * np.float32(0.0001) + np.float32(-0.1)
+            expected = expected.where(raw[band] != 0)
+            np.testing.assert_array_equal(ds[band].to_numpy(), expected.to_numpy())
+            np.testing.assert_allclose(ds[band].to_numpy(), decoded[band].to_numpy(), atol=1e-6)
+    east = (LON + 0.03, LAT, LON + 0.04, LAT + 0.01)  # 44QKE only: the other steps are fill
+    multi = adapter_coll.get_xarray([AOI, east], "B04")
+    scaled = adapter_coll.get_xarray([AOI, east], "B04", scale=True)["B04"]
+    assert scaled.dims == ("geometry", "time", "y", "x")
+    expected = (multi["B04"].astype(np.float32) * np.float32(0.0001) + np.float32(-0.1)).where(
+        multi["B04"] != 0
+    )
+    np.testing.assert_array_equal(scaled.to_numpy(), expected.to_numpy())
+    assert np.isnan(scaled.isel(geometry=1)).all(axis=(1, 2)).any()

@@ -13,6 +13,9 @@ from typing import ClassVar
 
 import pyarrow.parquet as pq
 import pytest
+import shapely
+import shapely.affinity
+import shapely.geometry
 
 import cogdex
 from cogdex.errors import BuildError
@@ -20,7 +23,7 @@ from cogdex.index import schema as S
 from cogdex.index.build import clean_href
 from cogdex.index.cache import collection_path
 from cogdex.io import fetch
-from tests.servers.scenes import COLLECTION
+from tests.servers.scenes import AOI_LONLAT, COLLECTION
 
 BANDS = ["B02", "B04", "B08"]
 
@@ -356,14 +359,63 @@ def test_crs_from_every_projection_key_and_from_geokeys(stac_files, tmp_path):
     items[1]["properties"]["proj:projjson"] = projjson
     items[2]["properties"]["proj:epsg"] = 32644 if "43" in items[2]["id"] else 32643
     path = _write_items(tmp_path / "items.json", items)
-    coll = cogdex.build_from_stac(path, name="crs", bands=["B04"], cache_dir=tmp_path)
+    with pytest.warns(UserWarning, match=items[2]["id"]):
+        coll = cogdex.build_from_stac(path, name="crs", bands=["B04"], cache_dir=tmp_path)
     by_id = dict(zip(coll.ids, coll.to_arrow().column("crs").to_pylist(), strict=True))
     epsg = dict(zip(coll.ids, coll.to_arrow().column("epsg").to_pylist(), strict=True))
     assert by_id[items[0]["id"]] == wkt and epsg[items[0]["id"]] is None
     assert json.loads(by_id[items[1]["id"]]) == projjson
-    assert epsg[items[2]["id"]] == items[2]["properties"]["proj:epsg"]  # the item wins
+    assert epsg[items[2]["id"]] != items[2]["properties"]["proj:epsg"]  # the file wins
     tile = 32643 if "43QHV" in items[3]["id"] else 32644
     assert epsg[items[3]["id"]] == tile and by_id[items[3]["id"]] == f"EPSG:{tile}"  # GeoKeys
+
+
+def test_a_stac_crs_the_geokeys_contradict_warns_and_the_files_crs_is_read(stac_files, tmp_path):
+    """An item whose `proj:code`/`proj:epsg` names another CRS than its COGs' GeoKeys: the
+    pixels are in the file's CRS, so that one is indexed; the build warns and keeps a note."""
+    items = copy.deepcopy(stac_files.items)[:2]
+    swapped = {32643: 32644, 32644: 32643}
+    for item in items:
+        wrong = swapped[item["properties"]["proj:epsg"]]
+        item["properties"].update({"proj:epsg": wrong, "proj:code": f"EPSG:{wrong}"})
+    path = _write_items(tmp_path / "items.json", items)
+    with pytest.warns(UserWarning, match="disagree") as caught:
+        coll = cogdex.build_from_stac(path, name="swap", bands=["B04", "B08"], cache_dir=tmp_path)
+    message = " ".join(str(w.message) for w in caught)
+    for item in items:
+        true = swapped[item["properties"]["proj:epsg"]]
+        said = item["properties"]["proj:code"]
+        assert f"item {item['id']!r} asset 'red': {said} (STAC) vs EPSG:{true}" in message
+    table = coll.to_arrow()
+    rows = {r["id"]: r for r in table.select(["id", "epsg", "georef_conflict"]).to_pylist()}
+    for item in items:
+        row = rows[item["id"]]
+        assert row["epsg"] == swapped[item["properties"]["proj:epsg"]]
+        assert "STAC" in row["georef_conflict"] and "GeoKeys" in row["georef_conflict"]
+    lon, lat = AOI_LONLAT
+    data = coll.get_numpy((lon - 0.004, lat - 0.004, lon + 0.004, lat + 0.004), "B04")
+    assert data.shape[0] == 2 and (data > 0).all()  # pixels, not fill values
+    assert cogdex.load(coll.location).to_arrow().column("georef_conflict").null_count == 0
+
+
+def test_a_footprint_far_from_its_files_extent_warns_and_the_files_is_indexed(stac_files, tmp_path):
+    """An item geometry that misses its COG (here: moved 5 degrees east) would make reads
+    of the place the pixels cover skip the record."""
+    items = copy.deepcopy(stac_files.items)[:3]
+    moved = items[0]
+    moved["geometry"] = shapely.geometry.mapping(
+        shapely.affinity.translate(shapely.geometry.shape(moved["geometry"]), xoff=5)
+    )
+    moved["bbox"] = [v + 5 * (k % 2 == 0) for k, v in enumerate(moved["bbox"])]
+    path = _write_items(tmp_path / "items.json", items)
+    with pytest.warns(UserWarning, match=f"item {moved['id']!r}: the item's footprint"):
+        coll = cogdex.build_from_stac(path, name="moved", bands=["B04"], cache_dir=tmp_path)
+    notes = coll.to_arrow().select(["id", "georef_conflict"]).to_pydict()
+    notes = dict(zip(notes["id"], notes["georef_conflict"], strict=True))
+    assert "nowhere near" in notes.pop(moved["id"]) and set(notes.values()) == {None}
+    lon, lat = AOI_LONLAT
+    hits = coll.get_numpy((lon - 0.004, lat - 0.004, lon + 0.004, lat + 0.004), "B04")
+    assert hits.shape[0] == 3 and (hits > 0).all()
 
 
 def test_s3_build_with_rewrites_keeps_no_secret(stac_files, s3_server, tmp_path):
@@ -440,3 +492,29 @@ def test_default_cache_folder_follows_each_platforms_convention(
     monkeypatch.setattr(sys, "platform", platform)
     assert cache_root() == Path(expected.format(home=tmp_path))
     assert cache_root(tmp_path / "given") == tmp_path / "given"
+
+
+def test_truncated_cogs_are_skipped_with_the_reason_or_fatal_when_strict(
+    stac_files, http_server, scenes, tmp_path
+):
+    """A COG cut short (an interrupted upload) has a whole header whose tiles run past the
+    end of the object: the build says so instead of indexing what no read can use."""
+    data = scenes.scenes[0].files["B04"].read_bytes()
+    folder = scenes.root / "truncated" / tmp_path.name
+    folder.mkdir(parents=True)
+    (folder / "B04.tif").write_bytes(data[: len(data) * 2 // 3])
+    (tmp_path / "B04.tif").write_bytes(data[: len(data) // 2])
+    items = copy.deepcopy(stac_files.items)[:3]
+    items[0]["assets"]["red"]["href"] = f"{http_server.url}/truncated/{tmp_path.name}/B04.tif"
+    items[1]["assets"]["red"]["href"] = str(tmp_path / "B04.tif")
+    path = _write_items(tmp_path / "items.json", items)
+    coll = cogdex.build_from_stac(path, name="cut", bands=["B02", "B04"], cache_dir=tmp_path)
+    reasons = {(s["id"], s["asset"]): s["reason"] for s in coll.skipped}
+    assert set(reasons) == {(items[0]["id"], "red"), (items[1]["id"], "red")}
+    for reason in reasons.values():
+        assert reason.startswith("TruncatedTIFF") and "past the end" in reason
+    assert len(coll.band_source("B04")) == 1 and len(coll.band_source("B02")) == 3
+    with pytest.raises(BuildError, match=r"strict build: 4 problems: .*TruncatedTIFF"):
+        cogdex.build_from_stac(
+            path, name="cut", bands=["B04"], cache_dir=tmp_path, strict=True, force=True
+        )

@@ -16,6 +16,7 @@ import shapely
 
 import cogdex
 from cogdex.errors import IndexSchemaError
+from cogdex.index import schema as S
 from cogdex.index import store
 
 
@@ -276,10 +277,41 @@ def test_newer_version_on_disk_is_refused(coll, tmp_path):
     path = coll.export(tmp_path / "v.parquet")
     table = pq.read_table(path)
     meta = dict(table.schema.metadata)
-    meta[b"cogdex"] = meta[b"cogdex"].replace(b'"schema_version": 1', b'"schema_version": 99')
+    meta[b"cogdex"] = meta[b"cogdex"].replace(
+        f'"schema_version": {S.SCHEMA_VERSION}'.encode(), b'"schema_version": 99'
+    )
     pq.write_table(table.replace_schema_metadata(meta), path)
     with pytest.raises(IndexSchemaError, match="schema version 99"):
         cogdex.load(path)
+
+
+def test_a_version_1_index_without_stac_raster_fields_still_loads_and_reads(coll, tmp_path):
+    path = coll.export(tmp_path / "v2.parquet")
+    table = pq.read_table(path)
+    assets = table.column("assets").combine_chunks()
+    old = [
+        pa.StructArray.from_arrays(
+            [a.field("href"), a.field("header")], fields=list(S.ASSET_TYPE)[:2]
+        )
+        for a in (assets.field(i) for i in range(assets.type.num_fields))
+    ]
+    v1 = pa.StructArray.from_arrays(old, names=assets.type.names)
+    meta = dict(table.schema.metadata)
+    meta[b"cogdex"] = meta[b"cogdex"].replace(
+        f'"schema_version": {S.SCHEMA_VERSION}'.encode(), b'"schema_version": 1'
+    )
+    index = table.column_names.index("assets")
+    table = table.set_column(index, "assets", v1).replace_schema_metadata(meta)
+    pq.write_table(table, tmp_path / "v1.parquet")
+    loaded = cogdex.load(tmp_path / "v1.parquet")
+    assert loaded.metadata.schema_version == 1
+    band = loaded.bands[0]
+    assert loaded.to_arrow().column("assets").type == coll.to_arrow().column("assets").type
+    assert np.isnan(loaded.band_source(band).scale).all()
+    box = shapely.box(*loaded.to_arrow().column("bbox")[0].as_py().values()).centroid.buffer(0.002)
+    np.testing.assert_array_equal(loaded.get_numpy(box, band), coll.get_numpy(box, band))
+    again = cogdex.load(loaded.export(tmp_path / "again.parquet"))  # written as this version
+    assert again.metadata.schema_version == S.SCHEMA_VERSION
 
 
 def test_adapters_dispatch_or_name_the_missing_extra(coll):

@@ -101,14 +101,25 @@ def _footprints(
     return [b if b is not None else shapely.Polygon() for b in boxes]
 
 
+def _stamps(table: pa.Table, name: str, rows: np.ndarray) -> np.ndarray:
+    values = table.column(name).to_numpy(zero_copy_only=False)[rows]
+    return np.asarray(values, dtype="datetime64[ns]")
+
+
 def _intervals(table: pa.Table, rows: np.ndarray) -> pd.IntervalIndex:
-    """[datetime, datetime] per record (closed both, naive UTC, as TorchGeo compares them);
-    records without a datetime span all time, like undated files in a RasterDataset."""
-    stamps = table.column("datetime").to_numpy(zero_copy_only=False)[rows]
-    stamps = np.asarray(stamps, dtype="datetime64[ns]")
+    """[datetime, end_datetime or datetime] per record (closed both, naive UTC, as TorchGeo
+    compares them): an annual product spans its year. Records without a datetime span all
+    time, like undated files in a RasterDataset."""
+    stamps = _stamps(table, "datetime", rows)
+    ends = stamps
+    if "end_datetime" in table.column_names and pa.types.is_timestamp(
+        table.schema.field("end_datetime").type
+    ):
+        given = _stamps(table, "end_datetime", rows)
+        ends = np.where(np.isnat(given), stamps, given)
     missing = np.isnat(stamps)
     left = np.where(missing, pd.Timestamp.min.to_datetime64(), stamps)
-    right = np.where(missing, pd.Timestamp.max.to_datetime64(), stamps)
+    right = np.where(missing, pd.Timestamp.max.to_datetime64(), ends)
     return pd.IntervalIndex.from_arrays(left, right, closed="both", name="datetime")
 
 

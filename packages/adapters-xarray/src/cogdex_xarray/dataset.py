@@ -20,6 +20,7 @@ from cogdex.collection import Collection
 from cogdex.errors import MemoryLimitError
 from cogdex.pixels import DEFAULT_MAX_MEMORY, plan_slots
 from cogdex.read import grid as G
+from cogdex.read.physical import record_values
 from cogdex.read.scenes import MERGES, default_fill, output_dtype
 from cogdex_xarray import cf
 from cogdex_xarray.cube import CubeReader, cube_chunks
@@ -42,13 +43,22 @@ def _dtype(sources, rows, dtype, resampling) -> np.dtype:
     return native
 
 
-def _band_attrs(src, fill: float, fill_value: float | None) -> dict[str, Any]:
+def _band_attrs(src, fill: float, fill_value: float | None, rows: np.ndarray) -> dict[str, Any]:
+    """CF attributes of a band of native values: `_FillValue`, `nodata` (the files', else
+    the STAC items'), and `scale_factor`/`add_offset` where every record shares them (else
+    only `scale=True` can apply them, record by record)."""
     attrs: dict[str, Any] = {"grid_mapping": "spatial_ref"}
     known = np.flatnonzero(src.has_nodata)
     if known.size:
         attrs["nodata"] = src.nodata[known[0]].item()
     if fill_value is not None or known.size:
         attrs["_FillValue"] = fill
+    scale, offset, nodata = record_values(src, rows)
+    if "nodata" not in attrs and np.isfinite(nodata).any():
+        attrs["nodata"] = float(nodata[np.isfinite(nodata)][0])
+    identity = (scale == 1).all() and (offset == 0).all()
+    if not identity and (scale == scale[0]).all() and (offset == offset[0]).all():
+        attrs["scale_factor"], attrs["add_offset"] = float(scale[0]), float(offset[0])
     return attrs
 
 
@@ -67,6 +77,7 @@ def get_xarray(
     dtype: Any = None,
     use_overviews: bool = True,
     max_memory: int | None = DEFAULT_MAX_MEMORY,
+    scale: bool = False,
 ) -> xr.Dataset:
     """`bands` over `geometries` as an xarray Dataset (see docs/xarray.md).
 
@@ -77,9 +88,13 @@ def get_xarray(
     Geometries that meet no record give an empty Dataset and an `EmptyReadWarning`, as
     `get_numpy` gives an empty array. An eager read larger than `max_memory` bytes (default
     4 GiB) raises `MemoryLimitError` before any request; `max_memory=None` lifts the guard.
+    Values are native, described by CF attributes; `scale=True` gives float32 physical
+    values per record, NaN for nodata (as `get_numpy`'s `scale=True`).
     """
     if merge is not None and merge not in MERGES:
         raise ValueError(f"merge must be None or one of {', '.join(MERGES)}, not {merge!r}")
+    if scale and (dtype is not None or fill_value is not None):
+        raise ValueError("scale=True returns float32 with NaN for nodata: drop dtype/fill_value")
     unknown = set(chunks or {}) - set(CHUNK_DIMS)
     if unknown:
         raise ValueError(f"chunks has unknown dims {sorted(unknown)}; dims: {CHUNK_DIMS}")
@@ -117,7 +132,8 @@ def get_xarray(
             reader, chunks=cube_chunks(reader, dict(chunks)), name=f"cogdex-{uuid.uuid4().hex}",
             meta=np.empty((0,) * 5, out_dtype), asarray=False, fancy=False,
         )  # fmt: skip
-    return _dataset(reader, data, len(areas) > 1, fill_value)
+    ds = _dataset(reader, data, len(areas) > 1, fill_value, np.array(rows, np.int64))
+    return _physical(ds, reader) if scale else ds
 
 
 def _empty(sources, dtype: np.dtype, several: bool) -> xr.Dataset:
@@ -128,7 +144,30 @@ def _empty(sources, dtype: np.dtype, several: bool) -> xr.Dataset:
     return xr.Dataset({src.band: (dims, data) for src in sources}, coords=coords)
 
 
-def _dataset(reader: CubeReader, data: Any, several: bool, fill_value: float | None) -> xr.Dataset:
+def _physical(ds: xr.Dataset, reader: CubeReader) -> xr.Dataset:
+    """Every band as float32 `raw * scale + offset` of each step's (first) record, NaN at
+    the fill value and the record's nodata; lazy where the data is."""
+    cube = reader.layout
+    dims = ("geometry", "time") if "geometry" in ds.dims else ("time",)
+    drawn = cube.cell >= 0
+    first = np.array([s.rows[0] for s in cube.slots], np.int64)[np.where(drawn, cube.cell, 0)]
+    out = ds.copy()
+    for src in reader.sources:
+        scale, offset, nodata = (v.reshape(first.shape) for v in record_values(src, first.ravel()))
+        if dims == ("time",):
+            scale, offset, nodata = scale[0], offset[0], nodata[0]
+        raw = ds[src.band]
+        valid = (raw != reader.fill) & (raw != xr.DataArray(nodata, dims=dims))
+        value = raw.astype(np.float32) * xr.DataArray(scale.astype(np.float32), dims=dims)
+        value = value + xr.DataArray(offset.astype(np.float32), dims=dims)
+        out[src.band] = value.where(valid).transpose(*raw.dims)
+        out[src.band].attrs = {"grid_mapping": "spatial_ref"}
+    return out
+
+
+def _dataset(
+    reader: CubeReader, data: Any, several: bool, fill_value: float | None, rows: np.ndarray
+) -> xr.Dataset:
     cube = reader.layout
     crs = G.to_crs(cube.grids[0].crs)
     x_attrs, y_attrs = cf.axis_attrs(crs)
@@ -149,7 +188,7 @@ def _dataset(reader: CubeReader, data: Any, several: bool, fill_value: float | N
         coords["x"] = ("x", xy[0][0], x_attrs)
         coords["y"] = ("y", xy[0][1], y_attrs)
     variables = {
-        src.band: (dims, data[c], _band_attrs(src, reader.fill, fill_value))
+        src.band: (dims, data[c], _band_attrs(src, reader.fill, fill_value, rows))
         for c, src in enumerate(reader.sources)
     }
     return xr.Dataset(variables, coords=coords)

@@ -142,6 +142,8 @@ def build_from_stac(
     catalog, item or ndjson file, on disk or at a URL: then `collection` may be None and the
     search arguments are applied locally, as an API applies them).
 
+    `date_range` keeps the items whose time overlaps it: their `datetime`, or their
+    `start_datetime`..`end_datetime` range (annual products have `datetime: null`).
     `filter` is CQL2 (a cql2-json dict or string, or cql2-text), checked against the CQL2
     schema before anything is fetched; static sources evaluate it per item with cql2 (see
     `cogdex.index.stac.filter_items`).

@@ -224,9 +224,10 @@ class Collection:
         split_column: str = "split",
     ) -> Collection:
         """Records by cloud cover (strictly below), date range (inclusive, UTC; a bare end
-        date means its whole day), lon/lat bbox, intersection with geometries (anything
-        `get_numpy` takes: their own CRS, else `geometry_crs`, else lon/lat), and split
-        label(s) in `split_column`."""
+        date means its whole day; a record with an `end_datetime` matches where its range
+        overlaps), lon/lat bbox, intersection with geometries (anything `get_numpy` takes:
+        their own CRS, else `geometry_crs`, else lon/lat), and split label(s) in
+        `split_column`."""
         from cogdex.index.stac import date_bounds
 
         conditions: list[Q.Condition] = []
@@ -234,7 +235,14 @@ class Collection:
             conditions.append(Q.Range("cloud_cover", hi=float(cloud_cover_lt), strict_hi=True))
         if date_range is not None:
             lo, hi = date_bounds(date_range)
-            conditions.append(Q.Range("datetime", lo=lo, hi=hi))
+            schema = self._schema()
+            if "end_datetime" in schema.names and pa.types.is_timestamp(
+                schema.field("end_datetime").type
+            ):  # records spanning a range (annual products) match where it overlaps
+                conditions.append(Q.Range("datetime", hi=hi))
+                conditions.append(Q.Range("end_datetime", lo=lo, fallback="datetime"))
+            else:
+                conditions.append(Q.Range("datetime", lo=lo, hi=hi))
         if bbox is not None:
             conditions += _bbox_conditions(check_bbox(bbox))
         if split is not None:
@@ -450,17 +458,20 @@ class Collection:
     def header(self, record: int | str, band: str) -> Any:
         """The parsed COG header of one record's band (by row number or id)."""
         source = self.band_source(band)
-        if isinstance(record, str):
-            try:
-                i = source.ids.index(record)
-            except ValueError:
-                raise KeyError(f"record {record!r} has no readable {band!r} file") from None
-        else:
-            matches = np.flatnonzero(source.rows == record)
-            if not len(matches):
-                raise KeyError(f"record {record} has no readable {band!r} file")
-            i = int(matches[0])
-        return source.header(i)
+        return source.header(_position(source, record, band))
+
+    def band_values(self, record: int | str, band: str) -> dict[str, float | None]:
+        """How one record's band turns stored values into physical ones: `scale` and
+        `offset` (the STAC item's `raster:bands`, else the file's GDAL metadata; None where
+        neither says) and `nodata` (the file's, else the item's), as `scale=True` reads
+        apply them."""
+        source = self.band_source(band)
+        i = _position(source, record, band)
+        values = {"scale": source.scale[i], "offset": source.offset[i]}
+        out = {k: None if np.isnan(v) else float(v) for k, v in values.items()}
+        nodata = source.nodata[i] if source.has_nodata[i] else source.stac_nodata[i]
+        out["nodata"] = None if np.isnan(nodata) and not source.has_nodata[i] else float(nodata)
+        return out
 
     # -- pixels ------------------------------------------------------------------------------
 
@@ -501,6 +512,19 @@ class Collection:
         if adapter is None:
             raise MissingPluginError(feature, name)
         return adapter.function(self, *args, **kwargs)
+
+
+def _position(source: BandSource, record: int | str, band: str) -> int:
+    """Where `record` (row number or id) is in `source`."""
+    if isinstance(record, str):
+        try:
+            return source.ids.index(record)
+        except ValueError:
+            raise KeyError(f"record {record!r} has no readable {band!r} file") from None
+    matches = np.flatnonzero(source.rows == record)
+    if not len(matches):
+        raise KeyError(f"record {record} has no readable {band!r} file")
+    return int(matches[0])
 
 
 def _json(doc: Any) -> bytes:

@@ -20,6 +20,7 @@ from cogdex.io import runtime
 from cogdex.read import grid as G
 from cogdex.read import targets
 from cogdex.read.geometries import Areas, as_areas, warn_empty
+from cogdex.read.physical import physical, record_values
 from cogdex.read.scenes import MERGES, Slot, default_fill, output_dtype, read_slots
 
 if TYPE_CHECKING:
@@ -151,6 +152,7 @@ def get_numpy(
     return_mask: bool = False,
     return_table: bool = False,
     use_overviews: bool = True,
+    scale: bool = False,
 ) -> Any:
     """Pixels of `bands` over `geometries`, as [N, C, H, W] ([N, H, W] for one band).
 
@@ -161,11 +163,15 @@ def get_numpy(
     and its grid. `geometry_crs` is the CRS of `geometries` that carry none (default
     lon/lat). A geometry that meets no record adds no N (an `EmptyReadWarning` says so). A
     read that would allocate more than `max_memory` bytes (default 4 GiB) raises
-    `MemoryLimitError` before any request; `max_memory=None` lifts the guard. See
+    `MemoryLimitError` before any request; `max_memory=None` lifts the guard. Values are
+    the files' own (native dtype); `scale=True` returns float32 physical values,
+    `raw * scale + offset` with NaN for nodata (see `cogdex.read.physical`). See
     docs/pixels.md.
     """
     if merge is not None and merge not in MERGES:
         raise ValueError(f"merge must be None or one of {', '.join(MERGES)}, not {merge!r}")
+    if scale and (dtype is not None or fill_value is not None):
+        raise ValueError("scale=True returns float32 with NaN for nodata: drop dtype/fill_value")
     slots, owner, areas, sources, table = plan_slots(
         collection, geometries, bands, geometry_crs=geometry_crs, resolution=resolution,
         crs=crs, merge=merge, group_by=group_by,
@@ -174,6 +180,9 @@ def get_numpy(
                         use_overviews, return_mask)  # fmt: skip
     if mask:
         _apply_geometry_mask(data, valid, slots, owner, areas, sources, fill_value)
+    if scale:
+        first = np.array([s.rows[0] for s in slots], np.int64)
+        data = physical(data, valid, first, sources)
     result: list[Any] = [_squeeze(data, sources)]
     if return_mask:
         result.append(_squeeze(valid, sources))
@@ -277,6 +286,7 @@ def sample_points(
     y_column: str = "y",
     id_column: str | None = None,
     max_files: int = 16,
+    scale: bool = False,
 ) -> pa.Table:
     """The value of every band at every point, in every record whose file covers it.
 
@@ -284,6 +294,8 @@ def sample_points(
     `id` (record), `datetime`, `band`, `value` (native type), `row`/`col` (pixel). Points
     in a record's nodata or sparse tiles get its nodata value (else 0); points outside
     every record give no rows, and when none meets a record an `EmptyReadWarning` says so.
+    `scale=True` makes `value` float32 `raw * scale + offset`, NaN at the record's nodata
+    (see `cogdex.read.physical`).
     """
     from cogdex.read.geometries import as_points
     from cogdex.read.points import sample
@@ -302,7 +314,24 @@ def sample_points(
     if np.isfinite(lon).any() and not any(s.points.size for s in found):
         warn_empty("the points", (np.nanmin(lon), np.nanmin(lat), np.nanmax(lon), np.nanmax(lat)),
                    4326)  # fmt: skip
-    return _samples_table(found, names, point_ids, table, dtype)
+    samples = _samples_table(found, names, point_ids, table, dtype)
+    return _physical_samples(samples, sources) if scale else samples
+
+
+def _physical_samples(samples: pa.Table, sources: Sequence[BandSource]) -> pa.Table:
+    """`samples` with `value` as float32 physical values (per record and band)."""
+    raw = A.to_numpy(samples.column("value"))
+    record = A.to_numpy(samples.column("id").combine_chunks().indices).astype(np.int64)
+    band = A.to_numpy(samples.column("band").combine_chunks().indices).astype(np.int64)
+    value = raw.astype(np.float32)
+    for c, src in enumerate(sources):
+        mine = band == c
+        scale, offset, nodata = record_values(src, record[mine])
+        part = raw[mine]
+        scaled = value[mine] * scale.astype(np.float32) + offset.astype(np.float32)
+        value[mine] = np.where(part == nodata, np.float32(np.nan), scaled)
+    index = samples.column_names.index("value")
+    return samples.set_column(index, "value", A.from_numpy(value))
 
 
 def _rows_near(table: pa.Table, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:

@@ -40,8 +40,12 @@ class BandSource:
     `rows` are the positions of these records in the collection's table. `transform` is
     (n, 6) float64 (GDAL order a, b, c, d, e, f; NaN where the file has none). `nodata` holds
     the file's nodata where `has_nodata`. `epsg` is 0 where the CRS has no EPSG code (then
-    `crs[i]` is WKT2 or PROJJSON). Per-level arrays (`width`, `tile_width`, `planar`, ...,
-    `dtype`) are indexed by flat level number; level 0 of record i is `level_start[i]`.
+    `crs[i]` is WKT2 or PROJJSON). `scale`/`offset` turn stored values into physical ones:
+    the STAC item's (`raster:bands`) where it gives either, else the file's GDAL metadata,
+    else NaN (none: 1 and 0); `stac_nodata` is the item's nodata (NaN where none), which
+    scaled reads use where the file declares none. Per-level arrays (`width`, `tile_width`,
+    `planar`, ..., `dtype`) are indexed by flat level number; level 0 of record i is
+    `level_start[i]`.
     """
 
     band: str
@@ -56,6 +60,9 @@ class BandSource:
     transform: np.ndarray
     nodata: np.ndarray
     has_nodata: np.ndarray
+    scale: np.ndarray
+    offset: np.ndarray
+    stac_nodata: np.ndarray
     level_start: np.ndarray
     levels: Mapping[str, np.ndarray]
     dtype: list[str]
@@ -116,6 +123,39 @@ def _flat_list(lists: pa.ListArray) -> tuple[np.ndarray, pa.Array]:
     return offsets - offsets[0], values
 
 
+def _nth(lists: pa.ListArray, index: int) -> tuple[np.ndarray, np.ndarray, pa.Array]:
+    """(rows whose list has an item `index`, its position in the values, the values)."""
+    offsets, values = _flat_list(lists)
+    has = A.valid(lists) & (np.diff(offsets) > index)
+    return has, offsets[:-1][has] + index, values
+
+
+def _per_record(lists: pa.ListArray, index: int, field: str | None = None) -> np.ndarray:
+    """Item `index` of each row's list (of floats, or of structs: their `field`), NaN where
+    the row has none."""
+    out = np.full(len(lists), np.nan)
+    if lists.null_count == len(lists):
+        return out
+    has, at, values = _nth(lists, index)
+    column = values if field is None else values.field(field)
+    out[has] = A.to_numpy(column, fill=np.nan).astype(np.float64)[at]
+    return out
+
+
+def _scale_offset(
+    raster: pa.ListArray, headers: pa.StructArray, index: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(scale, offset, STAC nodata) per record: STAC's where given, else the file's."""
+    scale = _per_record(raster, index, "scale")
+    offset = _per_record(raster, index, "offset")
+    stac = np.isfinite(scale) | np.isfinite(offset)
+    from_file = ~stac
+    if from_file.any():
+        scale[from_file] = _per_record(headers.field("scales"), index)[from_file]
+        offset[from_file] = _per_record(headers.field("offsets"), index)[from_file]
+    return scale, offset, _per_record(raster, index, "nodata")
+
+
 def band_source(
     table: pa.Table,
     band: str,
@@ -147,6 +187,7 @@ def band_source(
     nodata_col = headers.field("nodata")
     crs = picked.column("crs").to_pylist()
     epsg = read_epsg(A.to_numpy(picked.column("epsg"), fill=0).astype(np.int32), crs)
+    scale, offset, stac_nodata = _scale_offset(asset.field("raster"), headers, ref.band_index)
     return BandSource(
         band=band,
         asset=ref.asset,
@@ -160,6 +201,9 @@ def band_source(
         transform=transform,
         nodata=A.to_numpy(nodata_col, fill=np.nan).astype(np.float64),
         has_nodata=A.valid(nodata_col),
+        scale=scale,
+        offset=offset,
+        stac_nodata=stac_nodata,
         level_start=level_start,
         levels={k: A.to_numpy(flat.field(k)).astype(np.int64) for k in _LEVEL_INTS},
         dtype=flat.field("dtype").to_pylist(),

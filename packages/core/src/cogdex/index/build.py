@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
 import math
 import re
 import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from textwrap import shorten
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import numpy as np
 import pyarrow as pa
 
-from cogdex.errors import BuildError, CogdexError
+from cogdex.errors import BuildError, CogdexError, TruncatedTIFF
 from cogdex.index import arrays as A
 from cogdex.index import schema as S
 from cogdex.index.stac import item_datetime
@@ -57,6 +60,8 @@ _SIGNATURE_KEYS = {
     "policy",
 }
 _PROPERTY_SKIP = {"datetime", "eo:cloud_cover"}
+_RASTER = ("nodata", "scale", "offset")
+_RASTER_V2 = ("nodata", "raster:scale", "raster:offset")
 _TIME_PROPERTIES = {"start_datetime", "end_datetime", "created", "updated", "published"}
 
 
@@ -167,6 +172,38 @@ def _find_band(
     raise BuildError(f"band {name!r} is not in {where}; it offers: {', '.join(offered)}")
 
 
+def _number(value: Any) -> float | None:
+    """A STAC number: JSON numbers, and STAC 1.1's "nan", "inf" and "-inf" nodata strings."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def stac_raster(asset: Mapping[str, Any]) -> list[dict[str, float | None]] | None:
+    """{nodata, scale, offset} per band of an asset, from the raster extension's
+    `raster:bands` (v1) or STAC 1.1 `bands` with `nodata`/`raster:scale`/`raster:offset`
+    (which STAC 1.1 may also put on the asset itself, for all its bands); None when the
+    item says nothing."""
+    bands, fields = asset.get("raster:bands"), _RASTER
+    if not isinstance(bands, list) or not bands:
+        bands, fields = asset.get("bands"), _RASTER_V2
+    if not isinstance(bands, list) or not bands:
+        bands = [{}]
+    common = [_number(asset.get(f)) for f in _RASTER_V2]
+    out = []
+    for band in bands:
+        band = band if isinstance(band, dict) else {}
+        values = [
+            c if band.get(f) is None else _number(band[f])
+            for f, c in zip(fields, common, strict=True)
+        ]
+        out.append(dict(zip(_RASTER, values, strict=True)))
+    return out if any(v is not None for b in out for v in b.values()) else None
+
+
 # -- hrefs -----------------------------------------------------------------------------------
 
 
@@ -229,6 +266,49 @@ def header_crs(header: TIFFHeader) -> tuple[int | None, str | None]:
     return epsg_code(crs), crs
 
 
+def same_crs(a: tuple[int | None, str | None], b: tuple[int | None, str | None]) -> bool:
+    """Whether two (epsg, crs) pairs name one CRS; where either is unknown or unparseable,
+    nothing says they differ."""
+    if a[0] is not None and b[0] is not None:
+        return a[0] == b[0]
+    if a[1] is None or b[1] is None or a[1] == b[1]:
+        return True
+    return _equivalent(a[1], b[1])
+
+
+@functools.lru_cache(maxsize=256)
+def _equivalent(a: str, b: str) -> bool:
+    import pyproj
+
+    try:
+        return pyproj.CRS.from_user_input(a).equals(
+            pyproj.CRS.from_user_input(b), ignore_axis_order=True
+        )
+    except pyproj.exceptions.CRSError:
+        return True
+
+
+def _crs_label(crs: tuple[int | None, str | None]) -> str:
+    return f"EPSG:{crs[0]}" if crs[0] is not None else shorten(str(crs[1]), 60)
+
+
+def _crs_conflicts(
+    item: Mapping[str, Any], keys: Sequence[str], headers: Sequence[TIFFHeader | None]
+) -> list[str]:
+    """'asset: CRS (STAC) vs CRS (GeoKeys)' for each asset whose file is georeferenced in
+    another CRS than the item's (or asset's) projection keys say."""
+    props = item.get("properties") or {}
+    assets = item.get("assets") or {}
+    out = []
+    for key, header in zip(keys, headers, strict=True):
+        if header is None:
+            continue
+        stated, found = stac_crs(assets.get(key) or {}, props), header_crs(header)
+        if not same_crs(stated, found):
+            out.append(f"{key!r}: {_crs_label(stated)} (STAC) vs {_crs_label(found)} (GeoKeys)")
+    return out
+
+
 # -- footprints ------------------------------------------------------------------------------
 
 
@@ -251,6 +331,50 @@ def header_footprint(header: TIFFHeader, crs: str) -> Any:
     return shapely.Polygon(np.column_stack([lon, lat]))
 
 
+_EDGE = np.linspace(0, 1, 11)
+_EDGE_COLS = np.concatenate([_EDGE, np.ones(11), 1 - _EDGE, np.zeros(11)])
+_EDGE_ROWS = np.concatenate([np.zeros(11), _EDGE, np.ones(11), 1 - _EDGE])
+
+
+def misplaced(
+    headers: Sequence[TIFFHeader], crss: Sequence[int | str], geometries: Sequence[bytes]
+) -> np.ndarray:
+    """Which rows' footprints (WKB, lon/lat) do not even touch their file's extent: one of
+    the two is wrong, and a read of the footprint would find no pixels. One projection per
+    CRS (an EPSG code or a CRS text) for all its rows, without PROJ for the CRSs the reader
+    projects itself; files without a geotransform are never flagged."""
+    import shapely
+
+    from cogdex.read.grid import transformer
+
+    bounds = shapely.bounds(shapely.from_wkb(list(geometries)))
+    out = np.zeros(len(headers), bool)
+    by_crs: dict[int | str, list[int]] = {}
+    for i, (header, crs) in enumerate(zip(headers, crss, strict=True)):
+        if header.georef.transform is not None:
+            by_crs.setdefault(crs, []).append(i)
+    for crs, rows in by_crs.items():
+        try:
+            to_lonlat = transformer(crs, 4326)
+        except (ValueError, RuntimeError):  # a CRS PROJ cannot read (pyproj's CRSError)
+            continue
+        t = np.array([headers[i].georef.transform for i in rows], np.float64)
+        size = np.array([(headers[i].base.width, headers[i].base.height) for i in rows], float)
+        cols, lines = _EDGE_COLS * size[:, :1], _EDGE_ROWS * size[:, 1:]
+        xs = t[:, 0:1] * cols + t[:, 1:2] * lines + t[:, 2:3]
+        ys = t[:, 3:4] * cols + t[:, 4:5] * lines + t[:, 5:6]
+        lon, lat = (np.reshape(v, xs.shape) for v in to_lonlat.transform(xs.ravel(), ys.ravel()))
+        known = np.isfinite(lon) & np.isfinite(lat)
+        lon, lat = np.where(known, lon, np.inf), np.where(known, lat, np.inf)
+        lo_x, lo_y = lon.min(axis=1), lat.min(axis=1)
+        lon, lat = np.where(known, lon, -np.inf), np.where(known, lat, -np.inf)
+        hi_x, hi_y = lon.max(axis=1), lat.max(axis=1)
+        b = bounds[rows]
+        apart = (lo_x > b[:, 2]) | (hi_x < b[:, 0]) | (lo_y > b[:, 3]) | (hi_y < b[:, 1])
+        out[rows] = apart & known.any(axis=1)
+    return out
+
+
 # -- header fetch ----------------------------------------------------------------------------
 
 
@@ -258,6 +382,28 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, CogdexError):
         return f"{type(exc).__name__}: {exc}"
     return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+
+
+def check_extent(header: TIFFHeader, source: str) -> None:
+    """Raise `TruncatedTIFF` where a tile ends past the end of the object (`header.size`).
+
+    A COG cut short (an interrupted upload or copy) keeps a whole header, so only a read of
+    its last tiles would fail; the TIFF engine still opens such files, for the tiles they
+    do hold, but an index of them would promise pixels it cannot deliver."""
+    size = np.uint64(header.size)
+    masks = (lv.mask for lv in header.levels if lv.mask is not None)
+    for level in (*header.levels, *masks):
+        offsets, counts = level.tile_offsets, level.tile_byte_counts
+        past = (counts > 0) & ((offsets > size) | (counts > size - np.minimum(offsets, size)))
+        if past.any():
+            tile = int(np.argmax(past))
+            raise TruncatedTIFF(
+                f"tile {tile} of the {level.width}x{level.height} image ends at byte "
+                f"{int(offsets[tile]) + int(counts[tile])}, past the end of the "
+                f"{header.size}-byte file",
+                source=source,
+                offset=int(offsets[tile]),
+            )
 
 
 async def fetch_headers(
@@ -271,7 +417,9 @@ async def fetch_headers(
 
     async def one(href: str) -> TIFFHeader | BaseException:
         try:
-            return await read_header(href, options=options)
+            header = await read_header(href, options=options)
+            check_extent(header, href)
+            return header
         except (CogdexError, OSError, ValueError) as exc:
             return exc
         finally:
@@ -421,9 +569,13 @@ def build_rows(
     # Rows.
     headers: dict[str, list[TIFFHeader | None]] = {k: [] for k in keys}
     asset_hrefs: dict[str, list[str | None]] = {k: [] for k in keys}
+    rasters: dict[str, list[Any]] = {k: [] for k in keys}
     rows: list[Mapping[str, Any]] = []
     epsgs: list[int | None] = []
     crss: list[str | None] = []
+    notes: list[str | None] = []
+    firsts: list[TIFFHeader] = []
+    conflicts: list[str] = []
     geometries: list[bytes] = []
     import shapely
 
@@ -448,8 +600,10 @@ def build_rows(
         props = item.get("properties") or {}
         first_asset = (item.get("assets") or {}).get(keys[0]) or {}
         epsg, crs = stac_crs(first_asset, props)
-        if crs is None:
+        conflict = _crs_conflicts(item, keys, got)
+        if crs is None or conflict:  # the pixels are in the file's CRS, whatever STAC says
             epsg, crs = header_crs(next(h for h in got if h is not None))
+        conflicts.extend(f"item {item_id!r} asset {c}" for c in conflict)
         if crs is None:
             skipped.append({"id": item_id, "asset": "*", "href": "", "reason": "no CRS: dropped"})
             continue
@@ -468,14 +622,34 @@ def build_rows(
             reason = "no datetime: dropped"
             skipped.append({"id": item_id, "asset": "*", "href": "", "reason": reason})
             continue
+        assets = item.get("assets") or {}
         for key, href, header in zip(keys, row, got, strict=True):
             headers[key].append(header)
             asset_hrefs[key].append(href if header is not None else None)
+            rasters[key].append(stac_raster(assets[key]) if header is not None else None)
         rows.append(item)
+        firsts.append(next(h for h in got if h is not None))
         epsgs.append(epsg)
         crss.append(crs)
+        notes.append("; ".join(conflict) + "; the file's CRS is indexed" if conflict else None)
         geometries.append(shapely.to_wkb(shape))
 
+    codes = [crs if epsg is None else epsg for epsg, crs in zip(epsgs, crss, strict=True)]
+    for i in np.flatnonzero(misplaced(firsts, codes, geometries)) if rows else ():
+        note = "the item's footprint is nowhere near its file's extent; the file's is indexed"
+        conflicts.append(f"item {str(rows[i].get('id'))!r}: {note}")
+        notes[i] = f"{notes[i]}; {note}" if notes[i] else note
+        geometries[i] = shapely.to_wkb(header_footprint(firsts[i], str(crss[i])))
+    if conflicts:
+        listed = "; ".join(conflicts[:5])
+        more = f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""
+        warnings.warn(
+            f"the STAC metadata and the files' georeferencing disagree for {len(conflicts)} "
+            f"asset(s) or item(s): {listed}{more}; reads use the files' (see the column "
+            "georef_conflict)",
+            UserWarning,
+            stacklevel=2,
+        )
     if strict and skipped:
         listed = "; ".join(
             f"{s['id']}/{s['asset']}: {s['reason']}" + (f" ({s['href']})" if s["href"] else "")
@@ -483,7 +657,9 @@ def build_rows(
         )
         more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
         raise BuildError(f"strict build: {len(skipped)} problems: {listed}{more}")
-    table = _table(rows, keys, headers, asset_hrefs, epsgs, crss, geometries, collection)
+    table = _table(
+        rows, keys, headers, asset_hrefs, rasters, epsgs, crss, notes, geometries, collection
+    )
     return Built(table, band_map, skipped)
 
 
@@ -512,8 +688,10 @@ def _table(
     keys: Sequence[str],
     headers: Mapping[str, list[TIFFHeader | None]],
     hrefs: Mapping[str, list[str | None]],
+    rasters: Mapping[str, list[Any]],
     epsgs: list[int | None],
     crss: list[str | None],
+    notes: list[str | None],
     geometries: list[bytes],
     collection: str | None,
 ) -> pa.Table:
@@ -531,10 +709,12 @@ def _table(
         def pick(values: Sequence[Any]) -> list[Any]:
             return [values[i] for i in order]
 
-        items, epsgs, crss, geometries = pick(items), pick(epsgs), pick(crss), pick(geometries)
+        items, epsgs, crss, notes = pick(items), pick(epsgs), pick(crss), pick(notes)
+        geometries = pick(geometries)
         bounds = bounds[order]
         headers = {k: pick(v) for k, v in headers.items()}
         hrefs = {k: pick(v) for k, v in hrefs.items()}
+        rasters = {k: pick(v) for k, v in rasters.items()}
     bbox = pa.StructArray.from_arrays(
         [A.from_numpy(bounds[:, i], pa.float64()) for i in range(4)],
         fields=list(S.BBOX_TYPE),
@@ -544,7 +724,9 @@ def _table(
         header_array = S.headers_to_arrow(headers[key])
         href_array = A.from_pylist(hrefs[key], pa.string())
         present = np.array([h is not None for h in headers[key]], bool)
-        asset_arrays.append(A.struct([href_array, header_array], list(S.ASSET_TYPE), present))
+        raster_array = A.from_pylist(rasters[key], S.RASTER_TYPE)
+        children = [href_array, header_array, raster_array]
+        asset_arrays.append(A.struct(children, list(S.ASSET_TYPE), present))
     assets = pa.StructArray.from_arrays(asset_arrays, fields=list(S.assets_type(keys)))
     cloud = [(it.get("properties") or {}).get("eo:cloud_cover") for it in items]
     columns: dict[str, pa.Array] = {
@@ -560,6 +742,7 @@ def _table(
         "bbox": bbox,
         "epsg": A.from_pylist(epsgs, pa.int32()),
         "crs": A.from_pylist(crss, pa.string()),
+        "georef_conflict": A.from_pylist(notes, pa.string()),
     }
     for name, column in property_columns(items).items():
         columns.setdefault(name, column)

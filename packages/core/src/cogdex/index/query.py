@@ -21,14 +21,16 @@ from cogdex.index import arrays as A
 
 @dataclass(frozen=True)
 class Range:
-    """`lo <= column <= hi` (or strict where `strict_*`); `column` is a dotted leaf path.
-    Values are floats, or aware datetimes for timestamp columns."""
+    """`lo <= column <= hi` (or strict where `strict_*`); `column` is a dotted leaf path,
+    read as `fallback` where it is null (e.g. `end_datetime`, else `datetime`). Values are
+    floats, or aware datetimes for timestamp columns."""
 
     column: str
     lo: Any = None
     hi: Any = None
     strict_lo: bool = False
     strict_hi: bool = False
+    fallback: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ def mask(table: pa.Table, conditions: Sequence[Condition]) -> pa.Array | pa.Chun
     result = None
     for cond in conditions:
         column = _leaf(table, cond.column)
+        if isinstance(cond, Range) and cond.fallback is not None:
+            column = pc.coalesce(column, _leaf(table, cond.fallback))
         parts = []
         if isinstance(cond, IsIn):
             values = cond.values
@@ -107,21 +111,20 @@ def row_groups(metadata: Any, conditions: Sequence[Condition]) -> list[int]:
     index = {schema.column(j).path: j for j in range(len(schema))}
     keep = np.ones(n, bool)
     for cond in ranges:
-        j = index.get(cond.column)
-        if j is None:
+        # a fallback column's values may stand in anywhere: the bounds span both columns
+        columns = [index.get(c) for c in (cond.column, cond.fallback) if c is not None]
+        if None in columns:
             continue
         lo, hi = _raw(cond.lo), _raw(cond.hi)
         for g in range(n):
             if not keep[g]:
                 continue
-            stats = metadata.row_group(g).column(j).statistics
-            if stats is None or not stats.has_min_max:
+            group = metadata.row_group(g)
+            stats = [group.column(j).statistics for j in columns]
+            if any(st is None or not st.has_min_max for st in stats):
                 continue
-            below_lo = lo is not None and (
-                stats.max_raw < lo or (cond.strict_lo and stats.max_raw <= lo)
-            )
-            above_hi = hi is not None and (
-                stats.min_raw > hi or (cond.strict_hi and stats.min_raw >= hi)
-            )
+            top, bottom = max(st.max_raw for st in stats), min(st.min_raw for st in stats)
+            below_lo = lo is not None and (top < lo or (cond.strict_lo and top <= lo))
+            above_hi = hi is not None and (bottom > hi or (cond.strict_hi and bottom >= hi))
             keep[g] = not (below_lo or above_hi)
     return [int(g) for g in np.flatnonzero(keep)]

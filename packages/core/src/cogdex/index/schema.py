@@ -1,11 +1,13 @@
 """The index's Arrow layout, its version, and exact header <-> Arrow conversion.
 
 One row per scene. Core columns: `id`, `datetime` (UTC), `collection`, `cloud_cover`,
-`geometry` (WKB, CRS84), `bbox` (the GeoParquet covering), `epsg`/`crs` (scene CRS), then the
-scene's STAC properties as flat typed columns, then `assets`: a struct with one field per
-asset key, each `{href, header}`. Parquet stores every leaf as its own column, so reading two
-bands reads only their bytes, and tile offsets are flat `list<uint64>` leaves that the reader
-slices as numpy without Python objects. The `cogdex` key of the file metadata holds the band
+`geometry` (WKB, CRS84), `bbox` (the GeoParquet covering), `epsg`/`crs` (scene CRS),
+`georef_conflict` (where STAC and the file disagree), then the scene's STAC properties as
+flat typed columns, then `assets`: a struct with one field per asset key, each
+`{href, header, raster}` (`raster`: the item's nodata/scale/offset per band). Parquet
+stores every leaf as its own column, so reading two bands reads only their bytes, and tile
+offsets are flat `list<uint64>` leaves that the reader slices as numpy without Python
+objects. The `cogdex` key of the file metadata holds the band
 map, the source, the store options and `schema_version`.
 """
 
@@ -23,8 +25,11 @@ from cogdex.errors import IndexSchemaError
 from cogdex.index import arrays as A
 from cogdex.tiff.model import HEADER_VERSION, Georeference, Level, TIFFHeader
 
-SCHEMA_VERSION = 1
-"""Bumped when a reader of the previous version would misread a file of this one."""
+SCHEMA_VERSION = 2
+"""Bumped when a reader of the previous version would misread a file of this one.
+
+2: assets gained `raster` (STAC nodata/scale/offset per band); version 1 files load with
+it null."""
 
 METADATA_KEY = b"cogdex"
 GEO_KEY = b"geo"
@@ -82,7 +87,15 @@ HEADER_TYPE = pa.struct(
         pa.field("band_metadata", pa.list_(_STR_MAP)),
     ]
 )
-ASSET_TYPE = pa.struct([pa.field("href", pa.string()), ("header", HEADER_TYPE)])
+RASTER_TYPE = pa.list_(pa.struct([(name, pa.float64()) for name in ("nodata", "scale", "offset")]))
+"""What the STAC item declares per band of an asset (`raster:bands`, or STAC 1.1 `bands`
+with `nodata`/`raster:scale`/`raster:offset`), one entry per sample; null when nothing."""
+ASSET_TYPE = pa.struct(
+    [pa.field("href", pa.string()), ("header", HEADER_TYPE), ("raster", RASTER_TYPE)]
+)
+_ADDED_ASSET_FIELDS = ("raster",)
+"""Asset fields a version 1 index lacks: validation accepts their absence, `conform` adds
+them as nulls."""
 
 CORE_COLUMNS: dict[str, pa.DataType] = {
     "id": pa.string(),
@@ -93,6 +106,7 @@ CORE_COLUMNS: dict[str, pa.DataType] = {
     "bbox": BBOX_TYPE,
     "epsg": pa.int32(),
     "crs": pa.string(),
+    "georef_conflict": pa.string(),
 }
 REQUIRED_COLUMNS = ("id", "datetime", "geometry", "bbox", "epsg", "crs", "assets")
 RESERVED = frozenset(CORE_COLUMNS) | {"assets"}
@@ -290,6 +304,8 @@ class IndexMetadata:
     URL, or a dataset ID) so a rebuild or `extend` can ask again; `store_options` are the
     non-secret options the reader passes to stores; `skipped` lists assets whose header could
     not be read, with the reason; `cache_key` is set for collections in the cache.
+    `schema_version` is the version the index was read as; what `to_json` writes is always
+    this cogdex's, since every table it writes went through `conform`.
     """
 
     name: str
@@ -304,7 +320,7 @@ class IndexMetadata:
         from cogdex import __version__
 
         doc = {
-            "schema_version": self.schema_version,
+            "schema_version": SCHEMA_VERSION,
             "header_version": HEADER_VERSION,
             "cogdex_version": __version__,
             "name": self.name,
@@ -409,9 +425,51 @@ def validate(schema: pa.Schema, bands: Mapping[str, BandRef], where: str) -> Non
                     used = sorted(b for b, r in bands.items() if r.asset == key)
                     problems.append(f"assets.{key} (bands {', '.join(used)}) is missing")
                 else:
-                    problems += _type_problems(assets.field(idx).type, ASSET_TYPE, f"assets.{key}")
+                    found = assets.field(idx).type
+                    problems += _type_problems(found, _expected_asset(found), f"assets.{key}")
     if problems:
         raise IndexSchemaError(f"{where} is not a cogdex index: " + "; ".join(problems))
+
+
+def _lacks_added(asset: pa.DataType) -> bool:
+    return pa.types.is_struct(asset) and any(
+        asset.get_field_index(n) < 0 for n in _ADDED_ASSET_FIELDS
+    )
+
+
+def _expected_asset(found: pa.DataType) -> pa.StructType:
+    """ASSET_TYPE less the fields added since version 1 that `found` lacks."""
+    if not _lacks_added(found):
+        return ASSET_TYPE
+    return pa.struct([f for f in ASSET_TYPE if f.name not in _ADDED_ASSET_FIELDS])
+
+
+def _complete(assets: pa.StructArray) -> pa.StructArray:
+    children = []
+    for i in range(assets.type.num_fields):
+        child = assets.field(i)
+        if _lacks_added(child.type):
+            parts = [
+                child.field(g.name)
+                if child.type.get_field_index(g.name) >= 0
+                else pa.nulls(len(child), g.type)
+                for g in ASSET_TYPE
+            ]
+            fields = [pa.field(g.name, p.type) for g, p in zip(ASSET_TYPE, parts, strict=True)]
+            child = A.struct(parts, fields, A.valid(child))
+        children.append(child)
+    fields = [pa.field(f.name, c.type) for f, c in zip(assets.type, children, strict=True)]
+    return A.struct(children, fields, A.valid(assets))
+
+
+def complete_assets(assets: pa.ChunkedArray) -> pa.ChunkedArray:
+    """`assets` read from a version 1 index with the fields added since as nulls (the
+    reader then sees one layout); unchanged when nothing is missing."""
+    if not any(_lacks_added(f.type) for f in assets.type):
+        return assets
+    if not assets.num_chunks:
+        return pa.chunked_array([], assets_type(assets.type.names))
+    return pa.chunked_array([_complete(c) for c in assets.chunks])
 
 
 def conform(table: pa.Table) -> pa.Table:
@@ -422,6 +480,7 @@ def conform(table: pa.Table) -> pa.Table:
         want: pa.DataType | None = CORE_COLUMNS.get(f.name)
         if f.name == "assets":
             want = assets_type(f.type.names)
+            col = complete_assets(col)
         if want is not None and col.type != want:
             col = col.cast(want)
             f = pa.field(f.name, want)

@@ -79,15 +79,30 @@ def _interval(date_range: DateRange | None) -> str | None:
     return f"{fmt(lo)}/{fmt(hi)}"
 
 
-def item_datetime(item: Mapping[str, Any]) -> dt.datetime | None:
-    props = item.get("properties") or {}
-    value = props.get("datetime") or props.get("start_datetime")
+def _instant(value: Any) -> dt.datetime | None:
     if not value:
         return None
     try:
         return _parse_instant(value, end=False)
     except BuildError:
         return None
+
+
+def item_datetime(item: Mapping[str, Any]) -> dt.datetime | None:
+    """The instant an item is stored under: its `datetime`, else the start of its range."""
+    props = item.get("properties") or {}
+    return _instant(props.get("datetime") or props.get("start_datetime"))
+
+
+def item_interval(item: Mapping[str, Any]) -> tuple[dt.datetime | None, dt.datetime | None]:
+    """(start, end) of an item's time: its `start_datetime`/`end_datetime` range where it
+    has one (annual products have `datetime: null`), else its `datetime` twice. A search
+    matches an item whose interval overlaps it, as STAC APIs do."""
+    props = item.get("properties") or {}
+    moment = _instant(props.get("datetime"))
+    start = _instant(props.get("start_datetime")) or moment
+    end = _instant(props.get("end_datetime")) or moment or start
+    return start, end
 
 
 # -- API search ------------------------------------------------------------------------------
@@ -352,8 +367,10 @@ def _in_search(
         return False
     lo, hi = dates
     if lo is not None or hi is not None:
-        when = item_datetime(item)
-        if when is None or (lo is not None and when < lo) or (hi is not None and when > hi):
+        start, end = item_interval(item)
+        if start is None or end is None:
+            return False
+        if (lo is not None and end < lo) or (hi is not None and start > hi):
             return False
     return not query or _matches_query(item.get("properties") or {}, query)
 

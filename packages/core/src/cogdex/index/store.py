@@ -505,11 +505,11 @@ class IndexFiles:
             pieces.append(A.take(column, rows[order[start:end]]))
             start = end
         if not pieces:
-            return pa.chunked_array([], self.schema.field("assets").type)
+            return S.complete_assets(pa.chunked_array([], self.schema.field("assets").type))
         combined = pa.concat_arrays(pieces)
         back = np.empty(len(order), np.int64)
         back[order] = np.arange(len(order))
-        return pa.chunked_array([A.take(combined, back)])
+        return S.complete_assets(pa.chunked_array([A.take(combined, back)]))
 
 
 LOCATION = ("__file", "__group", "__row")

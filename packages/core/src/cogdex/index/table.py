@@ -156,7 +156,10 @@ def items_from_table(
     for row in rows:
         props = {k: _plain(row[k]) for k in scalar}
         props.pop("stac_version", None)
-        props["datetime"] = _datetime(row[dt_col], str(dt_col))
+        if row[dt_col] is None and props.get("start_datetime"):
+            props["datetime"] = None  # a range item (stac-geoparquet): its start stands in
+        else:
+            props["datetime"] = _datetime(row[dt_col], str(dt_col))
         if crs_col is not None:
             props.update(_crs_property(crs_col, row[crs_col]))
         if stac_assets:
