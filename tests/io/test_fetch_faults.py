@@ -23,6 +23,16 @@ def fast_retries():
 
 
 @pytest.fixture
+def small_whole_objects(monkeypatch):
+    """Objects larger than the whole-object cache, and no origin remembered from before."""
+    monkeypatch.setattr(fetch, "_whole", fetch._WholeObjects())
+    before = fetch.config()
+    fetch.configure(whole_object_cache=64 * 1024)
+    yield
+    fetch.configure(**before.__dict__)
+
+
+@pytest.fixture
 def target(scenes: SceneSet) -> tuple[str, bytes]:
     scene = scenes.scenes[0]
     return scene.keys["B08"], scene.files["B08"].read_bytes()
@@ -116,3 +126,35 @@ def test_a_server_that_ignores_range_is_read_through_one_whole_object_get(
         got = _read(url, [(10, 20), (len(data) - 5, len(data))])
     assert got == [data[10:20], data[-5:]]
     assert rec.requests == 0  # the body fetched by read_head is reused
+
+
+def test_one_whole_object_answer_is_asked_again_with_range_and_not_remembered(
+    fault_server, target, small_whole_objects
+):
+    key, data = target
+    url = f"{fault_server.url}/{key}"
+    fault_server.inject(key, ["full"])  # a proxy that ignored Range once
+    windows = [(i * 40_000, i * 40_000 + 5_000) for i in range(40)]
+    with fetch.recording() as rec:
+        got = [_read(url, [w]) for w in windows]
+    assert got == [[data[a:b]] for a, b in windows]
+    assert rec.bytes == 40 * 5_000  # the refused 200 body is not read
+    assert [r.action for r in fault_server.requests] == ["full"] + ["ok"] * 40
+    assert all(r.range for r in fault_server.requests)
+
+
+def test_a_server_that_ignores_range_sends_a_large_object_only_up_to_the_read_and_is_reprobed(
+    http_server_no_range, target, small_whole_objects
+):
+    key, data = target
+    url = f"{http_server_no_range.url}/{key}"
+    http_server_no_range.clear_log()
+    with fetch.recording() as rec:
+        assert _read(url, [(10, 20)]) == [data[10:20]]
+    assert rec.bytes < len(data) // 4  # the transfer stops after what the read needs
+    assert [r.range is not None for r in http_server_no_range.requests] == [True, True, False]
+    http_server_no_range.clear_log()
+    for _ in range(fetch._REPROBE_AFTER + 1):
+        assert _read(url, [(len(data) - 5, len(data))]) == [data[-5:]]
+    ranged = [r.range is not None for r in http_server_no_range.requests]
+    assert ranged == [False] * fetch._REPROBE_AFTER + [True, True, False]

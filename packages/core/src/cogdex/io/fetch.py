@@ -5,8 +5,9 @@ close (`gap`) are merged into one GET, up to `max_merge` bytes per GET; every GE
 object runs concurrently under one process-wide limit (`max_concurrency`). Failures that may
 pass (429, 5xx, timeouts, resets, short bodies) are retried with exponential backoff and
 jitter; what is left raises a typed `FetchError` naming the URL and byte range. A missing
-object or a range outside it never passes, on any store, so it is raised at once. Servers that
-ignore `Range` (HTTP 200) are detected once per origin and served from one whole-object GET.
+object or a range outside it never passes, on any store, so it is raised at once. A range GET
+answered with the whole object (HTTP 200) is asked again at once; only a second 200 turns the
+read into one whole-object GET, and the origin is re-probed with Range after a few reads.
 Every request is counted: process totals in `stats()`, a span of code with `recording()`.
 """
 
@@ -52,7 +53,8 @@ class FetchConfig:
     """First retry delay in seconds; doubles per try, with jitter, up to `backoff_max`."""
     backoff_max: float = 8.0
     whole_object_cache: int = 256 * 1024 * 1024
-    """Bytes of whole objects kept for servers that ignore Range requests."""
+    """Bytes of whole objects kept for servers that ignore Range requests; a larger object
+    is read only up to the last byte a read needs, and not kept."""
 
     @classmethod
     def from_env(cls) -> FetchConfig:
@@ -217,10 +219,21 @@ def _backoff(attempt: int, cfg: FetchConfig) -> float:
 
 
 async def _with_retries(coro_factory, url: str, byte_range: tuple[int, int] | None):
+    """Await `coro_factory()` until it succeeds, retrying `_Retryable` failures with backoff.
+
+    A range GET answered with the whole object is asked again once at once (a proxy or CDN
+    node may ignore Range on one answer); a second such answer raises `_RangeNotSupported`.
+    """
     cfg = _config
-    for attempt in range(cfg.retries + 1):
+    attempt = 0
+    range_ignored = False
+    while True:
         try:
             return await coro_factory()
+        except _RangeNotSupported:
+            if range_ignored:
+                raise
+            range_ignored = True
         except _Retryable as retry:
             if attempt == cfg.retries:
                 raise FetchError(
@@ -228,9 +241,9 @@ async def _with_retries(coro_factory, url: str, byte_range: tuple[int, int] | No
                     url=url,
                     byte_range=byte_range,
                 ) from retry
-            _count(0, 0, retries=1)
             await asyncio.sleep(_backoff(attempt, cfg))
-    raise AssertionError("unreachable")
+            attempt += 1
+        _count(0, 0, retries=1)
 
 
 # -- concurrency ----------------------------------------------------------------------------
@@ -302,17 +315,24 @@ def _split_long(s: np.ndarray, e: np.ndarray, breaks: np.ndarray, max_merge: int
 
 # -- whole-object fallback for servers that ignore Range -------------------------------------
 
+# Reads of an origin that ignored Range twice in a row that go straight to a whole-object GET
+# before a read asks with Range again (the proxy may have been fixed, or the 200s were a whim).
+_REPROBE_AFTER = 16
+
 
 class _WholeObjects:
-    """Bodies of objects whose server answered a range GET with the whole object (HTTP 200)."""
+    """Bodies of objects whose server answered a range GET with the whole object (HTTP 200),
+    and the origins that did so recently."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._bodies: OrderedDict[str, memoryview] = OrderedDict()
         self._size = 0
-        self.no_range_roots: set[str] = set()
+        self._no_range: dict[str, int] = {}  # root -> whole-object reads left before a probe
 
     def get(self, url: str) -> memoryview | None:
+        if not self._bodies:  # the clean path: no lock
+            return None
         with self._lock:
             body = self._bodies.get(url)
             if body is not None:
@@ -330,29 +350,59 @@ class _WholeObjects:
                 _, old = self._bodies.popitem(last=False)
                 self._size -= len(old)
 
+    def ignored_range(self, root: str) -> None:
+        """`root` answered a range GET and its retry with the whole object."""
+        with self._lock:
+            self._no_range[root] = _REPROBE_AFTER
+
+    def skip_range(self, root: str) -> bool:
+        """Whether this read of `root` should skip Range; counts down to the next probe."""
+        if not self._no_range:  # the clean path: no lock
+            return False
+        with self._lock:
+            left = self._no_range.pop(root, 0)
+            if left > 1:
+                self._no_range[root] = left - 1
+            return left > 0
+
 
 _whole = _WholeObjects()
 
 
-async def _whole_object(store: Any, key: str, parsed: ObjectURL) -> memoryview:
+async def _whole_object(
+    store: Any, key: str, parsed: ObjectURL, need: int
+) -> tuple[memoryview, int]:
+    """(body, object size) from one GET without Range: the whole body when it fits the
+    whole-object cache (kept there), else its first `need` bytes or more (the transfer is
+    dropped there)."""
     url = parsed.url
     body = _whole.get(url)
     if body is not None:
-        return body
+        return body, len(body)
 
-    async def get() -> memoryview:
+    async def get() -> tuple[memoryview, int]:
         async with _limit():
             _count(1, 0)
             try:
-                data = memoryview(await _blocking(_get_whole, store, key))
+                data, size = await _blocking(_get_whole, store, key, need)
             except Exception as exc:
                 raise _classify(exc, parsed, None) from exc
         _count(0, len(data))
-        return data
+        if len(data) < min(need, size):
+            reason = f"short body: {len(data)} of {size} bytes"
+            raise _Retryable(FetchError(reason, url=url, byte_range=None))
+        return memoryview(data), size
 
-    body = await _with_retries(get, url, None)
-    _whole.put(url, body)
-    return body
+    body, size = await _with_retries(get, url, None)
+    if len(body) == size:
+        _whole.put(url, body)
+    return body, size
+
+
+def _use_whole_object(parsed: ObjectURL) -> bool:
+    """Whether a read is served by a whole-object GET: its body is cached, or its origin
+    ignored Range lately."""
+    return _whole.get(parsed.url) is not None or _whole.skip_range(parsed.root)
 
 
 # -- the reads ------------------------------------------------------------------------------
@@ -365,8 +415,23 @@ async def _blocking[T](function: Callable[..., T], *args: Any, **kwargs: Any) ->
     return await loop.run_in_executor(pool, functools.partial(function, *args, **kwargs))
 
 
-def _get_whole(store: Any, key: str) -> Any:
-    return runtime.obstore().get(store, key).bytes()
+def _get_whole(store: Any, key: str, need: int) -> tuple[Any, int]:
+    """(body, object size): the whole body if the whole-object cache can keep it, else the
+    chunks up to `need` bytes; dropping the stream closes the connection."""
+    result = runtime.obstore().get(store, key)
+    size = int(result.meta["size"])
+    if size <= _config.whole_object_cache:
+        return result.bytes(), size
+    chunks, got = [], 0
+    for chunk in result.stream(min_chunk_size=max(1, min(need, _STREAM_CHUNK))):
+        chunks.append(chunk)
+        got += len(chunk)
+        if got >= need:
+            break
+    return b"".join(chunks), size
+
+
+_STREAM_CHUNK = 1 << 20
 
 
 def _get_head(store: Any, key: str, length: int) -> tuple[bytes, int]:
@@ -430,8 +495,9 @@ async def read_ranges(
     starts, ends = arr[:, 0], arr[:, 1]
     if np.any(ends < starts) or np.any(starts < 0):
         raise ValueError(f"invalid byte ranges for {parsed.url}")
-    if parsed.root in _whole.no_range_roots:
-        body = await _whole_object(store, key, parsed)
+    need = int(ends.max())
+    if _use_whole_object(parsed):
+        body, _ = await _whole_object(store, key, parsed, need)
         return _slices(body, starts, ends, parsed.url)
     cfg = _config
     get_start, get_end, get_of = merge_ranges(starts, ends, cfg.gap, cfg.max_merge)
@@ -439,8 +505,8 @@ async def read_ranges(
         gets = zip(get_start.tolist(), get_end.tolist(), strict=True)
         buffers = await _gather([_get_range(store, key, parsed, s, e) for s, e in gets])
     except _RangeNotSupported:
-        _whole.no_range_roots.add(parsed.root)
-        body = await _whole_object(store, key, parsed)
+        _whole.ignored_range(parsed.root)
+        body, _ = await _whole_object(store, key, parsed, need)
         return _slices(body, starts, ends, parsed.url)
     return [
         buffers[g][s - get_start[g] : e - get_start[g]]
@@ -473,9 +539,9 @@ async def read_head(
     """The first `length` bytes of an object (fewer if it is shorter) and its total size,
     in one request."""
     store, key, parsed = stores().resolve(url, options)
-    if parsed.root in _whole.no_range_roots:
-        body = await _whole_object(store, key, parsed)
-        return bytes(body[:length]), len(body)
+    if _use_whole_object(parsed):
+        body, size = await _whole_object(store, key, parsed, length)
+        return bytes(body[:length]), size
 
     async def get() -> tuple[bytes, int]:
         async with _limit():
@@ -496,6 +562,6 @@ async def read_head(
     except OutsideObjectError:
         return b"", 0  # a range from byte 0 is outside only an empty object
     except _RangeNotSupported:
-        _whole.no_range_roots.add(parsed.root)
-        body = await _whole_object(store, key, parsed)
-        return bytes(body[:length]), len(body)
+        _whole.ignored_range(parsed.root)
+        body, size = await _whole_object(store, key, parsed, length)
+        return bytes(body[:length]), size
