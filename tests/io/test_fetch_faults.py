@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cogdex.errors import FetchError, NotFoundError
+from cogdex.errors import DeadlineExceededError, FetchError, NotFoundError
 from cogdex.io import fetch, runtime
 from cogdex.read.reader import Source, WindowRead, read_windows_sync
 from cogdex.read.tilecache import TileCache
@@ -17,8 +17,16 @@ from tests.servers.scenes import SceneSet
 @pytest.fixture
 def fast_retries():
     before = fetch.config()
-    fetch.configure(retries=3, backoff=0.01, backoff_max=0.05)
+    fetch.configure(retries=3, backoff=0.01, backoff_max=0.05, throttle_backoff=0.01)
     yield
+    fetch.configure(**before.__dict__)
+
+
+@pytest.fixture
+def fetch_config():
+    """`fetch.configure` for one test: the process's settings come back after it."""
+    before = fetch.config()
+    yield fetch.configure
     fetch.configure(**before.__dict__)
 
 
@@ -158,3 +166,55 @@ def test_a_server_that_ignores_range_sends_a_large_object_only_up_to_the_read_an
         assert _read(url, [(len(data) - 5, len(data))]) == [data[-5:]]
     ranged = [r.range is not None for r in http_server_no_range.requests]
     assert ranged == [False] * fetch._REPROBE_AFTER + [True, True, False]
+
+
+def test_a_stall_before_the_headers_is_cut_by_the_read_timeout(fault_server, target, fast_retries):
+    key, _ = target
+    url = f"{fault_server.url}/{key}"
+    fault_server.stall_s = 30
+    fault_server.inject(key, ["stall"] * 4)
+    fetch.configure(deadline=20)  # a generous bound, should the read timeout not work
+    with pytest.raises(FetchError) as info:
+        _read(url, [(0, 100)], client_options={"read_timeout": "200ms"})
+    assert type(info.value) is FetchError and "4 tries" in str(info.value)
+    assert info.value.url == url
+    assert [r.action for r in fault_server.requests] == ["stall"] * 4
+
+
+def test_a_stall_is_cut_by_the_deadline_with_a_typed_error(fault_server, target, fetch_config):
+    key, _ = target
+    url = f"{fault_server.url}/{key}"
+    fault_server.stall_s = 30
+    fault_server.inject(key, ["stall"])
+    fetch_config(deadline=0.5)
+    with pytest.raises(DeadlineExceededError) as info:
+        _read(url, [(100, 200)])
+    assert isinstance(info.value, TimeoutError)
+    assert info.value.url == url and info.value.byte_range == (100, 200)
+    assert "0.5 s deadline passed during try 1" in str(info.value)
+    assert len(fault_server.requests) == 1
+
+
+@pytest.mark.parametrize("status", ["429", "503"])
+def test_a_throttled_request_is_retried_no_sooner_than_the_server_asked(
+    fault_server, target, fetch_config, status
+):
+    key, data = target
+    fault_server.retry_after = "1"
+    fault_server.inject(key, [status])
+    fetch_config(backoff=0.01, backoff_max=0.05, throttle_backoff=1.0)
+    assert _read(f"{fault_server.url}/{key}", [(0, 100)]) == [data[:100]]
+    first, second = fault_server.requests
+    assert (first.action, second.action) == (status, "ok")
+    assert second.time - first.time >= 1.0
+
+
+def test_the_deadline_stops_a_read_that_keeps_failing(fault_server, target, fetch_config):
+    key, _ = target
+    url = f"{fault_server.url}/{key}"
+    fault_server.inject(key, ["500"] * 10_000)
+    fetch_config(retries=10_000, backoff=0.01, backoff_max=0.02, deadline=0.5)
+    with pytest.raises(DeadlineExceededError) as info:
+        _read(url, [(0, 100)])
+    assert info.value.url == url and "500" in str(info.value)
+    assert 2 <= len(fault_server.requests) < 10_000

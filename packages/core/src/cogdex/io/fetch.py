@@ -4,7 +4,9 @@ A read asks for ranges of one or many objects. Ranges of one object that are adj
 close (`gap`) are merged into one GET, up to `max_merge` bytes per GET; every GET of every
 object runs concurrently under one process-wide limit (`max_concurrency`). Failures that may
 pass (429, 5xx, timeouts, resets, short bodies) are retried with exponential backoff and
-jitter; what is left raises a typed `FetchError` naming the URL and byte range. A missing
+jitter (at least `throttle_backoff` after 429/503); what is left raises a typed `FetchError`
+naming the URL and byte range, and a GET that runs past `deadline`, retries included,
+raises `DeadlineExceededError`. A missing
 object or a range outside it never passes, on any store, so it is raised at once. A range GET
 answered with the whole object (HTTP 200) is asked again at once; only a second 200 turns the
 read into one whole-object GET, and the origin is re-probed with Range after a few reads.
@@ -23,13 +25,13 @@ import re
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from cogdex.errors import AccessDeniedError, FetchError, NotFoundError
+from cogdex.errors import AccessDeniedError, DeadlineExceededError, FetchError, NotFoundError
 from cogdex.io import runtime
 from cogdex.io.stores import stores
 from cogdex.io.urls import ObjectURL
@@ -52,6 +54,13 @@ class FetchConfig:
     backoff: float = 0.2
     """First retry delay in seconds; doubles per try, with jitter, up to `backoff_max`."""
     backoff_max: float = 8.0
+    throttle_backoff: float = 1.0
+    """Least delay before retrying a 429 or 503: the server's `Retry-After` is not visible
+    through obstore, and 1 s is what S3, GCS and Azure ask of throttled clients."""
+    deadline: float | None = 120.0
+    """Seconds one GET may take from its first try, retries and their waits included, before
+    `DeadlineExceededError` (None: no limit). Stalls are cut sooner, by the store's
+    `read_timeout` (see `cogdex.io.stores`)."""
     whole_object_cache: int = 256 * 1024 * 1024
     """Bytes of whole objects kept for servers that ignore Range requests; a larger object
     is read only up to the last byte a read needs, and not kept."""
@@ -171,11 +180,13 @@ def is_not_found(exc: BaseException) -> bool:
 
 
 class _Retryable(Exception):
-    """A failure worth another try; carries the error to raise if tries run out."""
+    """A failure worth another try; carries the error to raise if tries run out, and whether
+    the server said it is overloaded (429, 503), which asks for a longer wait."""
 
-    def __init__(self, error: FetchError):
+    def __init__(self, error: FetchError, *, throttled: bool = False):
         super().__init__(str(error))
         self.error = error
+        self.throttled = throttled
 
 
 class _RangeNotSupported(Exception):
@@ -208,42 +219,75 @@ def _classify(exc: Exception, parsed: ObjectURL, byte_range: tuple[int, int] | N
     if parsed.kind == "local":
         return error
     if status is None or status == 429 or status >= 500:
-        return _Retryable(error)  # connection reset, timeout, body error, throttling, 5xx
+        # connection reset, timeout, body error, throttling, 5xx
+        return _Retryable(error, throttled=status in (429, 503))
     return error
 
 
-def _backoff(attempt: int, cfg: FetchConfig) -> float:
-    """Exponential backoff with 'equal jitter': half fixed, half random."""
+def _backoff(attempt: int, cfg: FetchConfig, throttled: bool) -> float:
+    """Exponential backoff with 'equal jitter': half fixed, half random; never shorter than
+    `throttle_backoff` for a server that said it is overloaded."""
     delay = min(cfg.backoff_max, cfg.backoff * (2**attempt))
-    return delay / 2 + random.uniform(0, delay / 2)
+    delay = delay / 2 + random.uniform(0, delay / 2)
+    return max(delay, cfg.throttle_backoff) if throttled else delay
 
 
-async def _with_retries(coro_factory, url: str, byte_range: tuple[int, int] | None):
-    """Await `coro_factory()` until it succeeds, retrying `_Retryable` failures with backoff.
+async def _with_retries[T](
+    try_once: Callable[[], Awaitable[T]], url: str, byte_range: tuple[int, int] | None
+) -> T:
+    """Await `try_once()` in a concurrency slot until it succeeds, retrying `_Retryable`
+    failures with backoff, all within `deadline` from the moment the first try got its slot
+    (waiting for a slot is not a failure).
 
     A range GET answered with the whole object is asked again once at once (a proxy or CDN
     node may ignore Range on one answer); a second such answer raises `_RangeNotSupported`.
     """
     cfg = _config
+    loop = asyncio.get_running_loop()
+    give_up_at: float | None = None
     attempt = 0
     range_ignored = False
+    last_failure = ""
     while True:
         try:
-            return await coro_factory()
+            async with _limit():
+                if give_up_at is None and cfg.deadline is not None:
+                    give_up_at = loop.time() + cfg.deadline
+                timeout = asyncio.timeout_at(give_up_at)
+                async with timeout:
+                    return await try_once()
+        except TimeoutError as exc:
+            if not timeout.expired():
+                raise
+            error = _deadline_error(attempt + 1, last_failure, url, byte_range)
+            raise error from exc
         except _RangeNotSupported:
             if range_ignored:
                 raise
             range_ignored = True
         except _Retryable as retry:
+            last_failure = retry.error.reason
             if attempt == cfg.retries:
                 raise FetchError(
-                    f"failed after {cfg.retries + 1} tries: {retry.error.reason}",
+                    f"failed after {cfg.retries + 1} tries: {last_failure}",
                     url=url,
                     byte_range=byte_range,
                 ) from retry
-            await asyncio.sleep(_backoff(attempt, cfg))
+            delay = _backoff(attempt, cfg, retry.throttled)
+            if give_up_at is not None and loop.time() + delay > give_up_at:
+                raise _deadline_error(attempt + 1, last_failure, url, byte_range) from retry
+            await asyncio.sleep(delay)
             attempt += 1
         _count(0, 0, retries=1)
+
+
+def _deadline_error(
+    tries: int, last_failure: str, url: str, byte_range: tuple[int, int] | None
+) -> DeadlineExceededError:
+    reason = f"{_config.deadline:g} s deadline passed during try {tries}"
+    if last_failure:
+        reason += f" (last failure: {last_failure})"
+    return DeadlineExceededError(reason, url=url, byte_range=byte_range)
 
 
 # -- concurrency ----------------------------------------------------------------------------
@@ -381,12 +425,11 @@ async def _whole_object(
         return body, len(body)
 
     async def get() -> tuple[memoryview, int]:
-        async with _limit():
-            _count(1, 0)
-            try:
-                data, size = await _blocking(_get_whole, store, key, need)
-            except Exception as exc:
-                raise _classify(exc, parsed, None) from exc
+        _count(1, 0)
+        try:
+            data, size = await _blocking(_get_whole, store, key, need)
+        except Exception as exc:
+            raise _classify(exc, parsed, None) from exc
         _count(0, len(data))
         if len(data) < min(need, size):
             reason = f"short body: {len(data)} of {size} bytes"
@@ -460,14 +503,11 @@ async def _get_range(store: Any, key: str, parsed: ObjectURL, start: int, end: i
     url = parsed.url
 
     async def get() -> memoryview:
-        async with _limit():
-            _count(1, 0)
-            try:
-                data = await _blocking(
-                    runtime.obstore().get_range, store, key, start=start, end=end
-                )
-            except Exception as exc:
-                raise _classify(exc, parsed, (start, end)) from exc
+        _count(1, 0)
+        try:
+            data = await _blocking(runtime.obstore().get_range, store, key, start=start, end=end)
+        except Exception as exc:
+            raise _classify(exc, parsed, (start, end)) from exc
         view = memoryview(data)
         _count(0, len(view))
         if len(view) != end - start:
@@ -544,12 +584,11 @@ async def read_head(
         return bytes(body[:length]), size
 
     async def get() -> tuple[bytes, int]:
-        async with _limit():
-            _count(1, 0)
-            try:
-                data, size = await _blocking(_get_head, store, key, length)
-            except Exception as exc:
-                raise _classify(exc, parsed, (0, length)) from exc
+        _count(1, 0)
+        try:
+            data, size = await _blocking(_get_head, store, key, length)
+        except Exception as exc:
+            raise _classify(exc, parsed, (0, length)) from exc
         _count(0, len(data))
         if len(data) != min(length, size):
             raise _Retryable(

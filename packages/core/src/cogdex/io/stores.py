@@ -40,10 +40,15 @@ class StoreSpec:
 
 
 _CLIENT_DEFAULTS: dict[str, Any] = {
-    # Many small range GETs in flight: keep connections warm and plentiful.
-    "pool_idle_timeout": "90s",
-    "connect_timeout": "10s",
+    # Object stores answer a range GET's first byte in well under a second and then stream;
+    # silence for `read_timeout` (before the headers or between body chunks) is a stall, cut
+    # there and retried by cogdex.io.fetch instead of waiting out `timeout`.
+    "connect_timeout": "5s",
+    "read_timeout": "10s",
+    # A whole GET (`max_merge`, 16 MiB) on a slow link; the fetch deadline bounds retries.
     "timeout": "60s",
+    # Reuse warm connections, but drop them before S3 closes idle ones (~20 s) under us.
+    "pool_idle_timeout": "15s",
 }
 
 
