@@ -243,6 +243,14 @@ def test_bucket_region_is_asked_once_per_bucket(region_server):
     assert bucket_region("x", "http://127.0.0.1:1") is None  # nothing listens: unknown
 
 
+def test_a_region_lookup_that_got_no_answer_is_asked_again(fault_server):
+    fault_server.inject("/cogdex-blip", ["reset"])
+    assert bucket_region("cogdex-blip", fault_server.url) is None  # no answer: unknown now
+    assert bucket_region("cogdex-blip", fault_server.url) is None  # answered: 404, no region
+    assert bucket_region("cogdex-blip", fault_server.url) is None  # that answer is kept
+    assert [r.action for r in fault_server.requests] == ["reset", "ok"]
+
+
 def test_endpoint_override_for_s3_compatible_stores(s3_server, cloud_blob, monkeypatch):
     key, data = cloud_blob
     url = s3_server.url(key)
