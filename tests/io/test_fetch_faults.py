@@ -218,3 +218,10 @@ def test_the_deadline_stops_a_read_that_keeps_failing(fault_server, target, fetc
         _read(url, [(0, 100)])
     assert info.value.url == url and "500" in str(info.value)
     assert 2 <= len(fault_server.requests) < 10_000
+
+
+def test_the_deadline_is_set_from_the_environment(monkeypatch):
+    monkeypatch.setenv("COGDEX_FETCH_DEADLINE", "2.5")
+    assert fetch.FetchConfig.from_env().deadline == 2.5
+    monkeypatch.setenv("COGDEX_FETCH_DEADLINE", "none")
+    assert fetch.FetchConfig.from_env().deadline is None

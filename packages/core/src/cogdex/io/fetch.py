@@ -74,7 +74,11 @@ class FetchConfig:
             "max_merge": "COGDEX_FETCH_MAX_MERGE",
             "retries": "COGDEX_FETCH_RETRIES",
         }
-        values = {k: int(os.environ[v]) for k, v in env.items() if os.environ.get(v)}
+        values: dict[str, Any] = {
+            k: int(os.environ[v]) for k, v in env.items() if os.environ.get(v)
+        }
+        if deadline := os.environ.get("COGDEX_FETCH_DEADLINE"):  # seconds, or "none"
+            values["deadline"] = None if deadline.lower() == "none" else float(deadline)
         return replace(cfg, **values)
 
 
@@ -259,8 +263,8 @@ async def _with_retries[T](
         except TimeoutError as exc:
             if not timeout.expired():
                 raise
-            error = _deadline_error(attempt + 1, last_failure, url, byte_range)
-            raise error from exc
+            when = f"during try {attempt + 1}"
+            raise _deadline_error(cfg, when, last_failure, url, byte_range) from exc
         except _RangeNotSupported:
             if range_ignored:
                 raise
@@ -275,16 +279,17 @@ async def _with_retries[T](
                 ) from retry
             delay = _backoff(attempt, cfg, retry.throttled)
             if give_up_at is not None and loop.time() + delay > give_up_at:
-                raise _deadline_error(attempt + 1, last_failure, url, byte_range) from retry
+                when = f"before try {attempt + 2}"
+                raise _deadline_error(cfg, when, last_failure, url, byte_range) from retry
             await asyncio.sleep(delay)
             attempt += 1
         _count(0, 0, retries=1)
 
 
 def _deadline_error(
-    tries: int, last_failure: str, url: str, byte_range: tuple[int, int] | None
+    cfg: FetchConfig, when: str, last_failure: str, url: str, byte_range: tuple[int, int] | None
 ) -> DeadlineExceededError:
-    reason = f"{_config.deadline:g} s deadline passed during try {tries}"
+    reason = f"{cfg.deadline:g} s deadline passed {when}"
     if last_failure:
         reason += f" (last failure: {last_failure})"
     return DeadlineExceededError(reason, url=url, byte_range=byte_range)
