@@ -56,6 +56,11 @@ def bucket_region(bucket: str, endpoint: str | None = None) -> str | None:
         return region
 
 
+def answered(bucket: str, endpoint: str | None = None) -> bool:
+    """Whether the endpoint has answered the region question for `bucket` in this process."""
+    return bucket_url(bucket, endpoint) in _cache
+
+
 def _ask(url: str) -> str | None:
     request = urllib.request.Request(url, method="HEAD")
     try:
