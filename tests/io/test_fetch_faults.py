@@ -225,3 +225,24 @@ def test_the_deadline_is_set_from_the_environment(monkeypatch):
     assert fetch.FetchConfig.from_env().deadline == 2.5
     monkeypatch.setenv("COGDEX_FETCH_DEADLINE", "none")
     assert fetch.FetchConfig.from_env().deadline is None
+
+
+def test_window_reads_after_one_whole_object_answer_move_what_clean_reads_move(
+    fault_server, target, small_whole_objects
+):
+    key, _ = target
+    url = f"{fault_server.url}/{key}"
+    source = Source(url, runtime.run(read_header(url)))
+    reads = [WindowRead(source, (x, y, 64, 64)) for x in (0, 256, 512) for y in (0, 256, 512)]
+
+    def moved() -> tuple[int, list[np.ndarray]]:
+        with fetch.recording() as rec:
+            arrays = read_windows_sync(reads, cache=TileCache(0))
+        return rec.bytes, arrays
+
+    clean_bytes, clean = moved()
+    fault_server.inject(key, ["full"])
+    faulted_bytes, faulted = moved()
+    assert faulted_bytes == clean_bytes
+    assert all(np.array_equal(a, b) for a, b in zip(clean, faulted, strict=True))
+    assert [r.action for r in fault_server.requests].count("full") == 1
