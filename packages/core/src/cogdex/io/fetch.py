@@ -222,8 +222,8 @@ def _classify(exc: Exception, parsed: ObjectURL, byte_range: tuple[int, int] | N
     error = FetchError(text, url=url, byte_range=byte_range)
     if parsed.kind == "local":
         return error
-    if status is None or status == 429 or status >= 500:
-        # connection reset, timeout, body error, throttling, 5xx
+    if status is None or status in (408, 429) or status >= 500:
+        # connection reset, timeout (also the server's, 408), body error, throttling, 5xx
         return _Retryable(error, throttled=status in (429, 503))
     return error
 
