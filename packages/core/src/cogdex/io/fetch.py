@@ -3,13 +3,13 @@
 A read asks for ranges of one or many objects. Ranges of one object that are adjacent or
 close (`gap`) are merged into one GET, up to `max_merge` bytes per GET; every GET of every
 object runs concurrently under one process-wide limit (`max_concurrency`). Failures that may
-pass (429, 5xx, timeouts, resets, short bodies) are retried with exponential backoff and
+pass (408, 429, 5xx, timeouts, resets, short bodies) are retried with exponential backoff and
 jitter (at least `throttle_backoff` after 429/503); what is left raises a typed `FetchError`
-naming the URL and byte range, and a GET that runs past `deadline`, retries included,
-raises `DeadlineExceededError`. A missing
-object or a range outside it never passes, on any store, so it is raised at once. A range GET
-answered with the whole object (HTTP 200) is asked again at once; only a second 200 turns the
-read into one whole-object GET, and the origin is re-probed with Range after a few reads.
+naming the URL and byte range, and a GET that runs past `deadline`, retries included, raises
+`DeadlineExceededError`. A missing object or a range outside it never passes, on any store,
+so it is raised at once. A range GET answered with the whole object (HTTP 200) is asked again
+at once; only a second 200 turns the read into one whole-object GET, and the origin is
+re-probed with Range after a few reads.
 Every request is counted: process totals in `stats()`, a span of code with `recording()`.
 """
 
