@@ -27,9 +27,9 @@ from cogdex.errors import (
     NotFoundError,
     TruncatedTIFF,
 )
-from cogdex.io import fetch, runtime
+from cogdex.io import fetch, runtime, stores
 from cogdex.io.regions import bucket_region
-from cogdex.io.stores import default_spec
+from cogdex.io.stores import StoreRegistry, default_spec
 from cogdex.io.urls import parse_url
 from cogdex_aws import credentials
 from tests.cloud.conftest import without_plugin
@@ -241,6 +241,26 @@ def test_bucket_region_is_asked_once_per_bucket(region_server):
     assert bucket_region("private-b", endpoint) == "ap-southeast-2"
     assert region_server.heads == ["/private-a", "/private-b"]
     assert bucket_region("x", "http://127.0.0.1:1") is None  # nothing listens: unknown
+
+
+def test_a_region_lookup_that_got_no_answer_is_asked_again(fault_server):
+    fault_server.inject("/cogdex-blip", ["reset"])
+    assert bucket_region("cogdex-blip", fault_server.url) is None  # no answer: unknown now
+    assert bucket_region("cogdex-blip", fault_server.url) is None  # answered: 404, no region
+    assert bucket_region("cogdex-blip", fault_server.url) is None  # that answer is kept
+    assert [r.action for r in fault_server.requests] == ["reset", "ok"]
+
+
+def test_a_store_built_while_the_region_went_unanswered_is_built_again(fault_server, monkeypatch):
+    monkeypatch.setattr(stores, "UNANSWERED_REGION_TTL", -1.0)  # due again at once
+    registry = StoreRegistry()
+    url, options = "s3://cogdex-blip-store/a.tif", {"endpoint": fault_server.url}
+    fault_server.inject("/cogdex-blip-store", ["reset"])
+    first = registry.resolve(url, options)[0]  # no answer: a store without a region
+    second = registry.resolve(url, options)[0]  # built again, asking again: answered
+    third = registry.resolve(url, options)[0]  # an answered store is kept
+    assert first is not second and second is third
+    assert [r.action for r in fault_server.requests] == ["reset", "ok"]
 
 
 def test_endpoint_override_for_s3_compatible_stores(s3_server, cloud_blob, monkeypatch):

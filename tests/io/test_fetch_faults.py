@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cogdex.errors import FetchError, NotFoundError
+from cogdex.errors import DeadlineExceededError, FetchError, NotFoundError
 from cogdex.io import fetch, runtime
 from cogdex.read.reader import Source, WindowRead, read_windows_sync
 from cogdex.read.tilecache import TileCache
@@ -17,7 +17,25 @@ from tests.servers.scenes import SceneSet
 @pytest.fixture
 def fast_retries():
     before = fetch.config()
-    fetch.configure(retries=3, backoff=0.01, backoff_max=0.05)
+    fetch.configure(retries=3, backoff=0.01, backoff_max=0.05, throttle_backoff=0.01)
+    yield
+    fetch.configure(**before.__dict__)
+
+
+@pytest.fixture
+def fetch_config():
+    """`fetch.configure` for one test: the process's settings come back after it."""
+    before = fetch.config()
+    yield fetch.configure
+    fetch.configure(**before.__dict__)
+
+
+@pytest.fixture
+def small_whole_objects(monkeypatch):
+    """Objects larger than the whole-object cache, and no origin remembered from before."""
+    monkeypatch.setattr(fetch, "_whole", fetch._WholeObjects())
+    before = fetch.config()
+    fetch.configure(whole_object_cache=64 * 1024)
     yield
     fetch.configure(**before.__dict__)
 
@@ -32,7 +50,7 @@ def _read(url: str, ranges, **options) -> list[bytes]:
     return [bytes(b) for b in runtime.run(fetch.read_ranges(url, ranges, options=options))]
 
 
-@pytest.mark.parametrize("fault", ["503", "429", "500", "reset", "short"])
+@pytest.mark.parametrize("fault", ["503", "429", "500", "408", "reset", "short"])
 def test_passing_failures_are_retried(fault_server, target, fast_retries, fault):
     key, data = target
     fault_server.inject(key, [fault, fault])
@@ -116,3 +134,115 @@ def test_a_server_that_ignores_range_is_read_through_one_whole_object_get(
         got = _read(url, [(10, 20), (len(data) - 5, len(data))])
     assert got == [data[10:20], data[-5:]]
     assert rec.requests == 0  # the body fetched by read_head is reused
+
+
+def test_one_whole_object_answer_is_asked_again_with_range_and_not_remembered(
+    fault_server, target, small_whole_objects
+):
+    key, data = target
+    url = f"{fault_server.url}/{key}"
+    fault_server.inject(key, ["full"])  # a proxy that ignored Range once
+    windows = [(i * 40_000, i * 40_000 + 5_000) for i in range(40)]
+    with fetch.recording() as rec:
+        got = [_read(url, [w]) for w in windows]
+    assert got == [[data[a:b]] for a, b in windows]
+    assert rec.bytes == 40 * 5_000  # the refused 200 body is not read
+    assert [r.action for r in fault_server.requests] == ["full"] + ["ok"] * 40
+    assert all(r.range for r in fault_server.requests)
+
+
+def test_a_server_that_ignores_range_sends_a_large_object_only_up_to_the_read_and_is_reprobed(
+    http_server_no_range, target, small_whole_objects
+):
+    key, data = target
+    url = f"{http_server_no_range.url}/{key}"
+    http_server_no_range.clear_log()
+    with fetch.recording() as rec:
+        assert _read(url, [(10, 20)]) == [data[10:20]]
+    assert rec.bytes < len(data) // 4  # the transfer stops after what the read needs
+    assert [r.range is not None for r in http_server_no_range.requests] == [True, True, False]
+    http_server_no_range.clear_log()
+    for _ in range(fetch._REPROBE_AFTER + 1):
+        assert _read(url, [(len(data) - 5, len(data))]) == [data[-5:]]
+    ranged = [r.range is not None for r in http_server_no_range.requests]
+    assert ranged == [False] * fetch._REPROBE_AFTER + [True, True, False]
+
+
+def test_a_stall_before_the_headers_is_cut_by_the_read_timeout(fault_server, target, fast_retries):
+    key, _ = target
+    url = f"{fault_server.url}/{key}"
+    fault_server.stall_s = 30
+    fault_server.inject(key, ["stall"] * 4)
+    fetch.configure(deadline=20)  # a generous bound, should the read timeout not work
+    with pytest.raises(FetchError) as info:
+        _read(url, [(0, 100)], client_options={"read_timeout": "200ms"})
+    assert type(info.value) is FetchError and "4 tries" in str(info.value)
+    assert info.value.url == url
+    assert [r.action for r in fault_server.requests] == ["stall"] * 4
+
+
+def test_a_stall_is_cut_by_the_deadline_with_a_typed_error(fault_server, target, fetch_config):
+    key, _ = target
+    url = f"{fault_server.url}/{key}"
+    fault_server.stall_s = 30
+    fault_server.inject(key, ["stall"])
+    fetch_config(deadline=0.5)
+    with pytest.raises(DeadlineExceededError) as info:
+        _read(url, [(100, 200)])
+    assert isinstance(info.value, TimeoutError)
+    assert info.value.url == url and info.value.byte_range == (100, 200)
+    assert "0.5 s deadline passed during try 1" in str(info.value)
+    assert len(fault_server.requests) == 1
+
+
+@pytest.mark.parametrize("status", ["429", "503"])
+def test_a_throttled_request_is_retried_no_sooner_than_the_server_asked(
+    fault_server, target, fetch_config, status
+):
+    key, data = target
+    fault_server.retry_after = "1"
+    fault_server.inject(key, [status])
+    fetch_config(backoff=0.01, backoff_max=0.05, throttle_backoff=1.0)
+    assert _read(f"{fault_server.url}/{key}", [(0, 100)]) == [data[:100]]
+    first, second = fault_server.requests
+    assert (first.action, second.action) == (status, "ok")
+    assert second.time - first.time >= 1.0
+
+
+def test_the_deadline_stops_a_read_that_keeps_failing(fault_server, target, fetch_config):
+    key, _ = target
+    url = f"{fault_server.url}/{key}"
+    fault_server.inject(key, ["500"] * 10_000)
+    fetch_config(retries=10_000, backoff=0.01, backoff_max=0.02, deadline=0.5)
+    with pytest.raises(DeadlineExceededError) as info:
+        _read(url, [(0, 100)])
+    assert info.value.url == url and "500" in str(info.value)
+    assert 2 <= len(fault_server.requests) < 10_000
+
+
+def test_the_deadline_is_set_from_the_environment(monkeypatch):
+    monkeypatch.setenv("COGDEX_FETCH_DEADLINE", "2.5")
+    assert fetch.FetchConfig.from_env().deadline == 2.5
+    monkeypatch.setenv("COGDEX_FETCH_DEADLINE", "none")
+    assert fetch.FetchConfig.from_env().deadline is None
+
+
+def test_window_reads_after_one_whole_object_answer_move_what_clean_reads_move(
+    fault_server, target, small_whole_objects
+):
+    key, _ = target
+    url = f"{fault_server.url}/{key}"
+    source = Source(url, runtime.run(read_header(url)))
+    reads = [WindowRead(source, (x, y, 64, 64)) for x in (0, 256, 512) for y in (0, 256, 512)]
+
+    def moved() -> tuple[int, list[np.ndarray]]:
+        with fetch.recording() as rec:
+            arrays = read_windows_sync(reads, cache=TileCache(0))
+        return rec.bytes, arrays
+
+    clean_bytes, clean = moved()
+    fault_server.inject(key, ["full"])
+    faulted_bytes, faulted = moved()
+    assert faulted_bytes == clean_bytes
+    assert all(np.array_equal(a, b) for a, b in zip(clean, faulted, strict=True))
+    assert [r.action for r in fault_server.requests].count("full") == 1

@@ -7,11 +7,14 @@ the `fault_server` fixture):
     server.inject("*", ["429"])      # the next request of any path without its own plan
     server.requests                  # every request: method, path, Range header, action
     server.stall_s = 2.0             # how long "stall" holds a request
-    server.reset()                   # forget plans and the request log, restore stall_s
+    server.retry_after = "1"         # the Retry-After header of "NNN" answers
+    server.reset()                   # forget plans and the request log, restore the defaults
 
 Actions, consumed one per request; when a path's plan runs out it is served normally:
 - "ok": serve normally (206 for a Range request)
-- "NNN" (e.g. "503", "429", "500", "404"): answer with that status and a short text body
+- "full": ignore Range and answer 200 with the whole file (a proxy that drops Range once)
+- "NNN" (e.g. "503", "429", "500", "404"): answer with that status, `Retry-After:
+  retry_after` (default "0") and a short text body
 - "reset": close the connection with a TCP RST before answering
 - "short": send the headers of the full answer, half the body, then close the connection
 - "stall": answer nothing for `stall_s` seconds (default 10), then close the connection
@@ -31,7 +34,7 @@ from typing import BinaryIO
 from tests.servers.http_range import LoggedRequest, RangeHandler, RangeServer
 
 _STATUS = re.compile(r"[1-5]\d\d$")
-_NAMED = {"ok", "reset", "short", "stall"}
+_NAMED = {"ok", "full", "reset", "short", "stall"}
 
 
 class FaultHandler(RangeHandler):
@@ -44,8 +47,10 @@ class FaultHandler(RangeHandler):
         self.server.record(LoggedRequest(self.command, path, self.headers.get("Range"), action))
         if action == "ok":
             self.send_file(path, head)
+        elif action == "full":
+            self.send_file(path, head, honour_range=False)
         elif _STATUS.match(action):
-            self.send_status(int(action), {"Retry-After": "0"})
+            self.send_status(int(action), {"Retry-After": self.server.retry_after})
         elif action == "reset":
             self.close_connection = True
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -67,6 +72,7 @@ class FaultServer(RangeServer):
     def __init__(self, root: Path, log_path: Path, *, stall_s: float = 10.0) -> None:
         super().__init__(root, log_path, handler=FaultHandler)
         self.stall_s = self._default_stall_s = stall_s
+        self.retry_after = "0"
         self.closing = threading.Event()
         self._plans: dict[str, deque[str]] = {}
         self._plan_lock = threading.Lock()
@@ -92,6 +98,7 @@ class FaultServer(RangeServer):
         with self._plan_lock:
             self._plans.clear()
         self.stall_s = self._default_stall_s
+        self.retry_after = "0"
         self.clear_log()
 
     def close(self) -> None:

@@ -7,9 +7,10 @@ import email.utils
 import os
 import re
 import threading
+import time
 import traceback
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import BinaryIO, Self
@@ -30,6 +31,8 @@ class LoggedRequest:
     """The Range header as sent, None without one."""
     action: str
     """"ok", or the fault the server injected (faults.FaultServer)."""
+    time: float = field(default_factory=time.monotonic)
+    """When the server received it (`time.monotonic()`)."""
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -75,7 +78,7 @@ class RangeHandler(BaseHTTPRequestHandler):
     def url_path(self) -> str:
         return urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
 
-    def send_file(self, path: str, head: bool) -> None:
+    def send_file(self, path: str, head: bool, *, honour_range: bool | None = None) -> None:
         file = self.server.file(path)
         if file is None:
             self.send_status(404)
@@ -83,7 +86,7 @@ class RangeHandler(BaseHTTPRequestHandler):
         stat = file.stat()
         size = stat.st_size
         status, start, end = 200, 0, size
-        if self.server.honour_range:
+        if self.server.honour_range if honour_range is None else honour_range:
             try:
                 byte_range = parse_range(self.headers.get("Range"), size)
             except ValueError:

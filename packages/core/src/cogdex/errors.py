@@ -101,6 +101,11 @@ class NotFoundError(FetchError):
     """The object does not exist (HTTP 404 / NoSuchKey)."""
 
 
+class DeadlineExceededError(FetchError, TimeoutError):
+    """A GET, its retries and waits included, ran past the fetch deadline
+    (`cogdex.io.fetch.configure(deadline=...)`)."""
+
+
 class AccessDeniedError(FetchError):
     """The store refused the request (401/403): credentials missing, wrong, or expired."""
 

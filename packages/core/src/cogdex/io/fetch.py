@@ -3,10 +3,13 @@
 A read asks for ranges of one or many objects. Ranges of one object that are adjacent or
 close (`gap`) are merged into one GET, up to `max_merge` bytes per GET; every GET of every
 object runs concurrently under one process-wide limit (`max_concurrency`). Failures that may
-pass (429, 5xx, timeouts, resets, short bodies) are retried with exponential backoff and
-jitter; what is left raises a typed `FetchError` naming the URL and byte range. A missing
-object or a range outside it never passes, on any store, so it is raised at once. Servers that
-ignore `Range` (HTTP 200) are detected once per origin and served from one whole-object GET.
+pass (408, 429, 5xx, timeouts, resets, short bodies) are retried with exponential backoff and
+jitter (at least `throttle_backoff` after 429/503); what is left raises a typed `FetchError`
+naming the URL and byte range, and a GET that runs past `deadline`, retries included, raises
+`DeadlineExceededError`. A missing object or a range outside it never passes, on any store,
+so it is raised at once. A range GET answered with the whole object (HTTP 200) is asked again
+at once; only a second 200 turns the read into one whole-object GET, and the origin is
+re-probed with Range after a few reads.
 Every request is counted: process totals in `stats()`, a span of code with `recording()`.
 """
 
@@ -22,13 +25,13 @@ import re
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
-from cogdex.errors import AccessDeniedError, FetchError, NotFoundError
+from cogdex.errors import AccessDeniedError, DeadlineExceededError, FetchError, NotFoundError
 from cogdex.io import runtime
 from cogdex.io.stores import stores
 from cogdex.io.urls import ObjectURL
@@ -51,8 +54,16 @@ class FetchConfig:
     backoff: float = 0.2
     """First retry delay in seconds; doubles per try, with jitter, up to `backoff_max`."""
     backoff_max: float = 8.0
+    throttle_backoff: float = 1.0
+    """Least delay before retrying a 429 or 503: the server's `Retry-After` is not visible
+    through obstore, and 1 s is what S3, GCS and Azure ask of throttled clients."""
+    deadline: float | None = 120.0
+    """Seconds one GET may take from its first try, retries and their waits included, before
+    `DeadlineExceededError` (None: no limit). Stalls are cut sooner, by the store's
+    `read_timeout` (see `cogdex.io.stores`)."""
     whole_object_cache: int = 256 * 1024 * 1024
-    """Bytes of whole objects kept for servers that ignore Range requests."""
+    """Bytes of whole objects kept for servers that ignore Range requests; a larger object
+    is read only up to the last byte a read needs, and not kept."""
 
     @classmethod
     def from_env(cls) -> FetchConfig:
@@ -63,7 +74,11 @@ class FetchConfig:
             "max_merge": "COGDEX_FETCH_MAX_MERGE",
             "retries": "COGDEX_FETCH_RETRIES",
         }
-        values = {k: int(os.environ[v]) for k, v in env.items() if os.environ.get(v)}
+        values: dict[str, Any] = {
+            k: int(os.environ[v]) for k, v in env.items() if os.environ.get(v)
+        }
+        if deadline := os.environ.get("COGDEX_FETCH_DEADLINE"):  # seconds, or "none"
+            values["deadline"] = None if deadline.lower() == "none" else float(deadline)
         return replace(cfg, **values)
 
 
@@ -169,11 +184,13 @@ def is_not_found(exc: BaseException) -> bool:
 
 
 class _Retryable(Exception):
-    """A failure worth another try; carries the error to raise if tries run out."""
+    """A failure worth another try; carries the error to raise if tries run out, and whether
+    the server said it is overloaded (429, 503), which asks for a longer wait."""
 
-    def __init__(self, error: FetchError):
+    def __init__(self, error: FetchError, *, throttled: bool = False):
         super().__init__(str(error))
         self.error = error
+        self.throttled = throttled
 
 
 class _RangeNotSupported(Exception):
@@ -205,32 +222,77 @@ def _classify(exc: Exception, parsed: ObjectURL, byte_range: tuple[int, int] | N
     error = FetchError(text, url=url, byte_range=byte_range)
     if parsed.kind == "local":
         return error
-    if status is None or status == 429 or status >= 500:
-        return _Retryable(error)  # connection reset, timeout, body error, throttling, 5xx
+    if status is None or status in (408, 429) or status >= 500:
+        # connection reset, timeout (also the server's, 408), body error, throttling, 5xx
+        return _Retryable(error, throttled=status in (429, 503))
     return error
 
 
-def _backoff(attempt: int, cfg: FetchConfig) -> float:
-    """Exponential backoff with 'equal jitter': half fixed, half random."""
+def _backoff(attempt: int, cfg: FetchConfig, throttled: bool) -> float:
+    """Exponential backoff with 'equal jitter': half fixed, half random; never shorter than
+    `throttle_backoff` for a server that said it is overloaded."""
     delay = min(cfg.backoff_max, cfg.backoff * (2**attempt))
-    return delay / 2 + random.uniform(0, delay / 2)
+    delay = delay / 2 + random.uniform(0, delay / 2)
+    return max(delay, cfg.throttle_backoff) if throttled else delay
 
 
-async def _with_retries(coro_factory, url: str, byte_range: tuple[int, int] | None):
+async def _with_retries[T](
+    try_once: Callable[[], Awaitable[T]], url: str, byte_range: tuple[int, int] | None
+) -> T:
+    """Await `try_once()` in a concurrency slot until it succeeds, retrying `_Retryable`
+    failures with backoff, all within `deadline` from the moment the first try got its slot
+    (waiting for a slot is not a failure).
+
+    A range GET answered with the whole object is asked again once at once (a proxy or CDN
+    node may ignore Range on one answer); a second such answer raises `_RangeNotSupported`.
+    """
     cfg = _config
-    for attempt in range(cfg.retries + 1):
+    loop = asyncio.get_running_loop()
+    give_up_at: float | None = None
+    attempt = 0
+    range_ignored = False
+    last_failure = ""
+    while True:
         try:
-            return await coro_factory()
+            async with _limit():
+                if give_up_at is None and cfg.deadline is not None:
+                    give_up_at = loop.time() + cfg.deadline
+                timeout = asyncio.timeout_at(give_up_at)
+                async with timeout:
+                    return await try_once()
+        except TimeoutError as exc:
+            if not timeout.expired():
+                raise
+            when = f"during try {attempt + 1}"
+            raise _deadline_error(cfg, when, last_failure, url, byte_range) from exc
+        except _RangeNotSupported:
+            if range_ignored:
+                raise
+            range_ignored = True
         except _Retryable as retry:
+            last_failure = retry.error.reason
             if attempt == cfg.retries:
                 raise FetchError(
-                    f"failed after {cfg.retries + 1} tries: {retry.error.reason}",
+                    f"failed after {cfg.retries + 1} tries: {last_failure}",
                     url=url,
                     byte_range=byte_range,
                 ) from retry
-            _count(0, 0, retries=1)
-            await asyncio.sleep(_backoff(attempt, cfg))
-    raise AssertionError("unreachable")
+            delay = _backoff(attempt, cfg, retry.throttled)
+            if give_up_at is not None and loop.time() + delay > give_up_at:
+                when = f"before try {attempt + 2}"
+                raise _deadline_error(cfg, when, last_failure, url, byte_range) from retry
+            await asyncio.sleep(delay)
+            attempt += 1
+        _count(0, 0, retries=1)
+
+
+def _deadline_error(
+    cfg: FetchConfig, when: str, last_failure: str, url: str, byte_range: tuple[int, int] | None
+) -> DeadlineExceededError:
+    reason = f"{cfg.deadline:g} s deadline passed {when}"
+    if last_failure:
+        reason += f" (last failure: {last_failure})"
+    return DeadlineExceededError(reason, url=url, byte_range=byte_range)
 
 
 # -- concurrency ----------------------------------------------------------------------------
@@ -302,17 +364,24 @@ def _split_long(s: np.ndarray, e: np.ndarray, breaks: np.ndarray, max_merge: int
 
 # -- whole-object fallback for servers that ignore Range -------------------------------------
 
+# Reads of an origin that ignored Range twice in a row that go straight to a whole-object GET
+# before a read asks with Range again (the proxy may have been fixed, or the 200s were a whim).
+_REPROBE_AFTER = 16
+
 
 class _WholeObjects:
-    """Bodies of objects whose server answered a range GET with the whole object (HTTP 200)."""
+    """Bodies of objects whose server answered a range GET with the whole object (HTTP 200),
+    and the origins that did so recently."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._bodies: OrderedDict[str, memoryview] = OrderedDict()
         self._size = 0
-        self.no_range_roots: set[str] = set()
+        self._no_range: dict[str, int] = {}  # root -> whole-object reads left before a probe
 
     def get(self, url: str) -> memoryview | None:
+        if not self._bodies:  # the clean path: no lock
+            return None
         with self._lock:
             body = self._bodies.get(url)
             if body is not None:
@@ -330,29 +399,58 @@ class _WholeObjects:
                 _, old = self._bodies.popitem(last=False)
                 self._size -= len(old)
 
+    def ignored_range(self, root: str) -> None:
+        """`root` answered a range GET and its retry with the whole object."""
+        with self._lock:
+            self._no_range[root] = _REPROBE_AFTER
+
+    def skip_range(self, root: str) -> bool:
+        """Whether this read of `root` should skip Range; counts down to the next probe."""
+        if not self._no_range:  # the clean path: no lock
+            return False
+        with self._lock:
+            left = self._no_range.pop(root, 0)
+            if left > 1:
+                self._no_range[root] = left - 1
+            return left > 0
+
 
 _whole = _WholeObjects()
 
 
-async def _whole_object(store: Any, key: str, parsed: ObjectURL) -> memoryview:
+async def _whole_object(
+    store: Any, key: str, parsed: ObjectURL, need: int
+) -> tuple[memoryview, int]:
+    """(body, object size) from one GET without Range: the whole body when it fits the
+    whole-object cache (kept there), else its first `need` bytes or more (the transfer is
+    dropped there)."""
     url = parsed.url
     body = _whole.get(url)
     if body is not None:
-        return body
+        return body, len(body)
 
-    async def get() -> memoryview:
-        async with _limit():
-            _count(1, 0)
-            try:
-                data = memoryview(await _blocking(_get_whole, store, key))
-            except Exception as exc:
-                raise _classify(exc, parsed, None) from exc
+    async def get() -> tuple[memoryview, int]:
+        _count(1, 0)
+        try:
+            data, size = await _blocking(_get_whole, store, key, need)
+        except Exception as exc:
+            raise _classify(exc, parsed, None) from exc
         _count(0, len(data))
-        return data
+        if len(data) < min(need, size):
+            reason = f"short body: {len(data)} of {size} bytes"
+            raise _Retryable(FetchError(reason, url=url, byte_range=None))
+        return memoryview(data), size
 
-    body = await _with_retries(get, url, None)
-    _whole.put(url, body)
-    return body
+    body, size = await _with_retries(get, url, None)
+    if len(body) == size:
+        _whole.put(url, body)
+    return body, size
+
+
+def _use_whole_object(parsed: ObjectURL) -> bool:
+    """Whether a read is served by a whole-object GET: its body is cached, or its origin
+    ignored Range lately."""
+    return _whole.get(parsed.url) is not None or _whole.skip_range(parsed.root)
 
 
 # -- the reads ------------------------------------------------------------------------------
@@ -365,8 +463,23 @@ async def _blocking[T](function: Callable[..., T], *args: Any, **kwargs: Any) ->
     return await loop.run_in_executor(pool, functools.partial(function, *args, **kwargs))
 
 
-def _get_whole(store: Any, key: str) -> Any:
-    return runtime.obstore().get(store, key).bytes()
+def _get_whole(store: Any, key: str, need: int) -> tuple[Any, int]:
+    """(body, object size): the whole body if the whole-object cache can keep it, else the
+    chunks up to `need` bytes; dropping the stream closes the connection."""
+    result = runtime.obstore().get(store, key)
+    size = int(result.meta["size"])
+    if size <= _config.whole_object_cache:
+        return result.bytes(), size
+    chunks, got = [], 0
+    for chunk in result.stream(min_chunk_size=max(1, min(need, _STREAM_CHUNK))):
+        chunks.append(chunk)
+        got += len(chunk)
+        if got >= need:
+            break
+    return b"".join(chunks), size
+
+
+_STREAM_CHUNK = 1 << 20
 
 
 def _get_head(store: Any, key: str, length: int) -> tuple[bytes, int]:
@@ -395,14 +508,11 @@ async def _get_range(store: Any, key: str, parsed: ObjectURL, start: int, end: i
     url = parsed.url
 
     async def get() -> memoryview:
-        async with _limit():
-            _count(1, 0)
-            try:
-                data = await _blocking(
-                    runtime.obstore().get_range, store, key, start=start, end=end
-                )
-            except Exception as exc:
-                raise _classify(exc, parsed, (start, end)) from exc
+        _count(1, 0)
+        try:
+            data = await _blocking(runtime.obstore().get_range, store, key, start=start, end=end)
+        except Exception as exc:
+            raise _classify(exc, parsed, (start, end)) from exc
         view = memoryview(data)
         _count(0, len(view))
         if len(view) != end - start:
@@ -430,8 +540,9 @@ async def read_ranges(
     starts, ends = arr[:, 0], arr[:, 1]
     if np.any(ends < starts) or np.any(starts < 0):
         raise ValueError(f"invalid byte ranges for {parsed.url}")
-    if parsed.root in _whole.no_range_roots:
-        body = await _whole_object(store, key, parsed)
+    need = int(ends.max())
+    if _use_whole_object(parsed):
+        body, _ = await _whole_object(store, key, parsed, need)
         return _slices(body, starts, ends, parsed.url)
     cfg = _config
     get_start, get_end, get_of = merge_ranges(starts, ends, cfg.gap, cfg.max_merge)
@@ -439,8 +550,8 @@ async def read_ranges(
         gets = zip(get_start.tolist(), get_end.tolist(), strict=True)
         buffers = await _gather([_get_range(store, key, parsed, s, e) for s, e in gets])
     except _RangeNotSupported:
-        _whole.no_range_roots.add(parsed.root)
-        body = await _whole_object(store, key, parsed)
+        _whole.ignored_range(parsed.root)
+        body, _ = await _whole_object(store, key, parsed, need)
         return _slices(body, starts, ends, parsed.url)
     return [
         buffers[g][s - get_start[g] : e - get_start[g]]
@@ -473,17 +584,16 @@ async def read_head(
     """The first `length` bytes of an object (fewer if it is shorter) and its total size,
     in one request."""
     store, key, parsed = stores().resolve(url, options)
-    if parsed.root in _whole.no_range_roots:
-        body = await _whole_object(store, key, parsed)
-        return bytes(body[:length]), len(body)
+    if _use_whole_object(parsed):
+        body, size = await _whole_object(store, key, parsed, length)
+        return bytes(body[:length]), size
 
     async def get() -> tuple[bytes, int]:
-        async with _limit():
-            _count(1, 0)
-            try:
-                data, size = await _blocking(_get_head, store, key, length)
-            except Exception as exc:
-                raise _classify(exc, parsed, (0, length)) from exc
+        _count(1, 0)
+        try:
+            data, size = await _blocking(_get_head, store, key, length)
+        except Exception as exc:
+            raise _classify(exc, parsed, (0, length)) from exc
         _count(0, len(data))
         if len(data) != min(length, size):
             raise _Retryable(
@@ -496,6 +606,6 @@ async def read_head(
     except OutsideObjectError:
         return b"", 0  # a range from byte 0 is outside only an empty object
     except _RangeNotSupported:
-        _whole.no_range_roots.add(parsed.root)
-        body = await _whole_object(store, key, parsed)
-        return bytes(body[:length]), len(body)
+        _whole.ignored_range(parsed.root)
+        body, size = await _whole_object(store, key, parsed, length)
+        return bytes(body[:length]), size

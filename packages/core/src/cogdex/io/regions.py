@@ -41,13 +41,24 @@ def bucket_url(bucket: str, endpoint: str | None = None) -> str:
 
 def bucket_region(bucket: str, endpoint: str | None = None) -> str | None:
     """The region the endpoint reports for `bucket`, or None when it does not say (or does
-    not answer within `TIMEOUT`). Cached per bucket and endpoint for the process; forked
-    children inherit what their parent learnt."""
+    not answer within `TIMEOUT`). An answer is cached per bucket and endpoint for the
+    process, and forked children inherit it; no answer (a timeout, a reset) is not, so one
+    network blip does not leave the bucket without its region for good."""
     url = bucket_url(bucket, endpoint)
     with _lock:
-        if url not in _cache:
-            _cache[url] = _ask(url)
-        return _cache[url]
+        if url in _cache:
+            return _cache[url]
+        try:
+            region = _ask(url)
+        except (OSError, ValueError):
+            return None
+        _cache[url] = region
+        return region
+
+
+def answered(bucket: str, endpoint: str | None = None) -> bool:
+    """Whether the endpoint has answered the region question for `bucket` in this process."""
+    return bucket_url(bucket, endpoint) in _cache
 
 
 def _ask(url: str) -> str | None:
@@ -55,7 +66,5 @@ def _ask(url: str) -> str | None:
     try:
         with _opener.open(request, timeout=TIMEOUT) as response:
             return response.headers.get("x-amz-bucket-region")
-    except urllib.error.HTTPError as error:
+    except urllib.error.HTTPError as error:  # an answer: 301 and 403 name the region too
         return error.headers.get("x-amz-bucket-region")
-    except (OSError, ValueError):
-        return None

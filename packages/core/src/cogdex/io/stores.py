@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -40,10 +41,15 @@ class StoreSpec:
 
 
 _CLIENT_DEFAULTS: dict[str, Any] = {
-    # Many small range GETs in flight: keep connections warm and plentiful.
-    "pool_idle_timeout": "90s",
-    "connect_timeout": "10s",
+    # Object stores answer a range GET's first byte in well under a second and then stream;
+    # silence for `read_timeout` (before the headers or between body chunks) is a stall, cut
+    # there and retried by cogdex.io.fetch instead of waiting out `timeout`.
+    "connect_timeout": "5s",
+    "read_timeout": "10s",
+    # A whole GET (`max_merge`, 16 MiB) on a slow link; the fetch deadline bounds retries.
     "timeout": "60s",
+    # Reuse warm connections, but drop them before S3 closes idle ones (~20 s) under us.
+    "pool_idle_timeout": "15s",
 }
 
 
@@ -242,11 +248,17 @@ def build_store(spec: StoreSpec) -> Any:
     raise StoreError(f"unknown store kind {spec.kind!r}")
 
 
+# Seconds a store built while its S3 bucket's region went unanswered (a timeout, a reset)
+# is used before it is built again, asking again: one blip must not fix a wrong region for good.
+UNANSWERED_REGION_TTL = 30.0
+
+
 class StoreRegistry:
     """Stores of this process, one per (root, options); safe to share between threads."""
 
     def __init__(self) -> None:
-        self._stores: dict[tuple, Any] = {}
+        # (root, options) -> (store, time.monotonic() to rebuild it at; 0: never)
+        self._stores: dict[tuple, tuple[Any, float]] = {}
         self._lock = threading.Lock()
 
     def resolve(
@@ -256,22 +268,33 @@ class StoreRegistry:
         parsed = url if isinstance(url, ObjectURL) else parse_url(url)
         options = options or {}
         cache_key = (parsed.root, _freeze(options))
-        store = self._stores.get(cache_key)
-        if store is None:
+        entry = self._stores.get(cache_key)
+        if entry is None or (entry[1] and entry[1] < time.monotonic()):
             with self._lock:
-                store = self._stores.get(cache_key)
-                if store is None:
+                entry = self._stores.get(cache_key)
+                if entry is None or (entry[1] and entry[1] < time.monotonic()):
                     spec = plugins.store_spec(parsed, options) or default_spec(parsed, options)
-                    store = build_store(spec)
-                    self._stores[cache_key] = store
+                    entry = self._stores[cache_key] = (build_store(spec), _rebuild_at(spec, parsed))
         key = parsed.key.lstrip("/") if parsed.kind == "local" else parsed.key
-        return store, key, parsed
+        return entry[0], key, parsed
 
     def clear(self) -> None:
         """Drop every store, so the next read asks the plugins and credential sources again
         (after credentials or plugins changed in a running process)."""
         with self._lock:
             self._stores.clear()
+
+
+def _rebuild_at(spec: StoreSpec, url: ObjectURL) -> float:
+    """When to build the store of `spec` again: never (0), unless it is an S3 store without
+    a region because the bucket's region went unanswered."""
+    if spec.kind != "s3" or "region" in spec.config or not url.bucket:
+        return 0.0
+    from cogdex.io.regions import answered
+
+    if answered(url.bucket, spec.config.get("endpoint")):
+        return 0.0
+    return time.monotonic() + UNANSWERED_REGION_TTL
 
 
 def _freeze(value: Any) -> Any:
