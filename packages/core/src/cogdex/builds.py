@@ -53,6 +53,15 @@ def _bands_key(bands: BandsArg) -> Any:
     return list(bands)
 
 
+def _stored_location(location: str) -> str:
+    """A source as the index records it: an absolute path, or a URL without the userinfo
+    and query string that may carry its credentials (an API key), which the cache key
+    leaves out too, so a rotated key still finds the cached collection."""
+    from cogdex.io.urls import safe_url
+
+    return safe_url(location) if "://" in location else str(Path(location).resolve())
+
+
 def _stat(location: str | os.PathLike[str]) -> list[int] | None:
     """(size, mtime) of a local source file, so editing it invalidates the cache."""
     text = os.fspath(location)
@@ -174,7 +183,7 @@ def build_from_stac(
     }
     source = {
         "type": "stac-static" if static else "stac-api",
-        "url": location if "://" in location else str(Path(location).resolve()),
+        "url": _stored_location(location),
         "collection": collection,
         "search": {k: v for k, v in search.items() if v is not None},
     }
@@ -260,7 +269,7 @@ def build_from_table(
     location = os.fspath(path_or_url)
     source = {
         "type": "table",
-        "table": location if "://" in location else str(Path(location).resolve()),
+        "table": _stored_location(location),
         "columns": dict(columns or {}),
         "href_columns": _bands_key(href_columns),  # type: ignore[arg-type]
         "search": {
