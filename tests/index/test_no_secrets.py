@@ -16,9 +16,10 @@ import pytest
 
 import cogdex
 from cogdex.cli import main
-from cogdex.errors import CogdexError
+from cogdex.errors import AccessDeniedError, CogdexError
 from cogdex.io import runtime
 from cogdex.tiff.header import read_header
+from tests.servers.http_range import RangeHandler, RangeServer
 from tests.servers.process import free_port
 
 COLLECTION = "sentinel-2-l2a"
@@ -30,6 +31,17 @@ TOKEN = "SECRET-token-4"
 S3_SECRET = "SECRET-s3-secret-5"
 SAS = "SECRET-sas-6"
 BEARER = "SECRET-bearer-7"
+BASIC = "Basic U0VDUkVULWJhc2ljLTg="  # SECRET-basic-8
+
+
+class _BasicAuth(RangeHandler):
+    """Files only for requests with the right Authorization header; 401 otherwise."""
+
+    def serve(self, head: bool) -> None:
+        if self.headers.get("Authorization") != BASIC:
+            self.send_status(401)
+        else:
+            super().serve(head)
 
 
 class Shown:
@@ -208,3 +220,26 @@ def test_an_index_written_before_the_rule_shows_no_secret():
     meta = IndexMetadata.from_json(json.dumps(doc).encode(), "old.parquet")
     assert meta.source["url"] == "https://h/stac" and meta.skipped[0]["href"] == "https://h/a.tif"
     assert API_KEY not in meta.to_json().decode() and PASSWORD not in repr(meta)
+
+
+def test_http_credentials_come_from_store_options_and_stay_there(scenes, stac_files, tmp_path):
+    """What a user:password@ href would have carried goes in a header: the build reads with
+    it, the index never holds it, and without it the reads are refused, never anonymous."""
+    server = RangeServer(scenes.root, tmp_path / "auth.log", handler=_BasicAuth).start()
+    try:
+        doc = _items(stac_files, lambda h, _: h.replace(stac_files.base_url, server.url))
+        items = _write(tmp_path / "inputs", "auth.json", doc)
+        auth = {"client_options": {"default_headers": {"Authorization": BASIC}}}
+        kwargs: dict[str, Any] = {"bands": ["B04"], "cache_dir": tmp_path / "cache"}
+        coll = cogdex.build_from_stac(items, name="auth", store_options=auth, **kwargs)
+        assert len(coll) == 8 and BASIC not in repr(coll.metadata)
+        href = _hrefs(coll)[0]
+        assert runtime.run(read_header(href, options=auth)).base.width > 0
+        with pytest.raises(AccessDeniedError):
+            runtime.run(read_header(href))
+        index = Path(str(coll.location))
+        assert index.is_file() and BASIC.encode() not in index.read_bytes()
+        with pytest.raises(CogdexError, match="AccessDeniedError"):
+            cogdex.build_from_stac(items, name="anonymous", **kwargs)
+    finally:
+        server.close()
