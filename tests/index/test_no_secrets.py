@@ -18,6 +18,8 @@ import cogdex
 from cogdex.cli import main
 from cogdex.errors import AccessDeniedError, CogdexError
 from cogdex.io import runtime
+from cogdex.io.stores import default_spec
+from cogdex.io.urls import parse_url
 from cogdex.tiff.header import read_header
 from tests.servers.http_range import RangeHandler, RangeServer
 from tests.servers.process import free_port
@@ -157,7 +159,10 @@ def test_no_secret_is_written_shown_or_logged(
     assert len(s3) == len(azure) == 8
     assert s3.store_options["secret_access_key"] == S3_SECRET  # in memory, for reads
     for coll in (api, static, s3, azure):
-        shown.add(coll, coll.source, coll.metadata, coll.skipped)
+        shown.add(coll, coll.source, coll.metadata, coll.skipped, coll.band_source("B04"))
+        href = _hrefs(coll)[-1]
+        spec = default_spec(parse_url(href), coll.store_options)
+        shown.add(spec, cogdex.open(href, **coll.store_options))
         coll.export(exports / f"{coll.name}.parquet")
         shown.add(cogdex.load(exports / f"{coll.name}.parquet"))
 

@@ -31,7 +31,7 @@ import numpy as np
 from cogdex.errors import AccessDeniedError, FetchError, NotFoundError
 from cogdex.io import runtime
 from cogdex.io.stores import stores
-from cogdex.io.urls import ObjectURL
+from cogdex.io.urls import ObjectURL, safe_url
 
 URLLike = str | os.PathLike[str] | ObjectURL
 
@@ -429,7 +429,7 @@ async def read_ranges(
     arr = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)
     starts, ends = arr[:, 0], arr[:, 1]
     if np.any(ends < starts) or np.any(starts < 0):
-        raise ValueError(f"invalid byte ranges for {parsed.url}")
+        raise ValueError(f"invalid byte ranges for {safe_url(parsed.url)}")
     if parsed.root in _whole.no_range_roots:
         body = await _whole_object(store, key, parsed)
         return _slices(body, starts, ends, parsed.url)
