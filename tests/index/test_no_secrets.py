@@ -112,6 +112,7 @@ def test_no_secret_is_written_shown_or_logged(
     secret_options = {
         "secret_access_key": S3_SECRET,
         "sas_token": SAS,
+        "proxy_url": f"http://proxy-user:{PASSWORD}@127.0.0.1:9",
         "client_options": {"default_headers": {"Authorization": f"Bearer {BEARER}"}},
     }
     common: dict[str, Any] = {"bands": ["B04"], "cache_dir": cache}
