@@ -39,6 +39,8 @@ def test_only_real_userinfo_counts():
 def test_redact_urls_keeps_the_text_around_them():
     text = f"bad (https://u:{SECRET}@h/a.tif, byte 5); see s3://b/k?sig={SECRET} now"
     assert redact_urls(text) == "bad (https://h/a.tif, byte 5); see s3://b/k now"
+    text = f"cannot read (https://h/a.json?token={SECRET}): gone; also https://h/b?k={SECRET}."
+    assert redact_urls(text) == "cannot read (https://h/a.json): gone; also https://h/b."
 
 
 @pytest.mark.parametrize(

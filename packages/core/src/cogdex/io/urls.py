@@ -121,6 +121,7 @@ def _bucket_key(netloc: str, path: str, url: str) -> tuple[str, str]:
 
 
 _URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+_CLOSING = ".,;:!)]}"
 
 
 def safe_url(url: str) -> str:
@@ -148,5 +149,11 @@ def has_userinfo(url: str) -> bool:
 
 def redact_urls(text: str) -> str:
     """`text` with every URL in it made `safe_url`: what error messages go through, since
-    they quote URLs given by users and the errors of the stores and servers they reach."""
-    return _URL_IN_TEXT.sub(lambda m: safe_url(m.group()), text)
+    they quote URLs given by users and the errors of the stores and servers they reach.
+    Punctuation that ends a URL is the sentence's (`(url)`, `url: reason`) and stays."""
+
+    def safe(match: re.Match[str]) -> str:
+        url = match.group().rstrip(_CLOSING)
+        return safe_url(url) + match.group()[len(url) :]
+
+    return _URL_IN_TEXT.sub(safe, text)
