@@ -24,6 +24,7 @@ SECRET = "s3cr3t-XYZ"
         ("abfs://container@account.dfs.core.windows.net/k.tif", None),
         ("https://h/a.tif", None),
         ("/data/odd?name.tif", None),  # a path, not a URL
+        (f"https://u:{SECRET}@[::1/a.tif", "https://<unparsable URL>"),
     ],
 )
 def test_safe_url_drops_userinfo_and_query(url: str, safe: str | None):

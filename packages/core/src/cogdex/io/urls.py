@@ -132,7 +132,10 @@ def safe_url(url: str) -> str:
     URLs with none of these come back unchanged."""
     if "://" not in url:
         return url
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. a broken IPv6 host: nothing after the scheme can be trusted
+        return url.split("://", 1)[0] + "://<unparsable URL>"
     netloc = parts.netloc.rpartition("@")[2] if has_userinfo(url) else parts.netloc
     if netloc == parts.netloc and not parts.query and not parts.fragment and "?" not in url:
         return url
