@@ -249,3 +249,25 @@ def test_http_credentials_come_from_store_options_and_stay_there(scenes, stac_fi
             cogdex.build_from_stac(items, name="anonymous", **kwargs)
     finally:
         server.close()
+
+
+def test_a_table_with_credential_hrefs_is_never_written(stac_files, tmp_path):
+    """`as_collection` takes any table; its hrefs with credentials never reach an index."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from cogdex.errors import ExportError
+
+    coll = cogdex.build_from_stac(stac_files.items_json, name="t", bands=["B04"], cache=False)
+    table = coll.to_arrow()
+    assets = table.column("assets").combine_chunks()
+    red = assets.field(ASSET)
+    hrefs = pc.replace_substring(red.field("href"), "http://", f"http://user:{PASSWORD}@")
+    red = pa.StructArray.from_arrays([hrefs, red.field("header")], fields=list(red.type))
+    assets = pa.StructArray.from_arrays([red], fields=list(assets.type))
+    odd = cogdex.as_collection(
+        table.set_column(table.schema.get_field_index("assets"), "assets", assets)
+    )
+    with pytest.raises(ExportError, match="store_options") as info:
+        odd.export(tmp_path / "odd.parquet")
+    assert PASSWORD not in str(info.value) and not list(tmp_path.iterdir())

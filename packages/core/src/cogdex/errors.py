@@ -164,7 +164,8 @@ class BuildError(CogdexError):
 
 class ExportError(CogdexError):
     """An export refused before anything was written: the destination holds something that is
-    not a cogdex index, or an index that `overwrite=True` was not given to replace."""
+    not a cogdex index, or an index that `overwrite=True` was not given to replace, or the
+    rows hold an href with credentials (userinfo, a query string)."""
 
 
 class StaleIndexError(CogdexError):
