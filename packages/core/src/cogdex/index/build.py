@@ -187,13 +187,11 @@ def clean_href(href: str, rewrites: Mapping[str, str] | None = None) -> str:
             f"{safe_url(href)}; pass credentials in store_options instead (for HTTP: "
             "client_options={'default_headers': {'Authorization': ...}})"
         )
-    parts = urlsplit(href)
-    if not parts.query:
-        return href
-    keys = {k.lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
-    if keys & _SIGNATURE_KEYS:
-        return safe_url(href)
-    raise BuildError(f"asset href has a query string cogdex cannot keep: {safe_url(href)}")
+    query = urlsplit(href).query
+    keys = {k.lower() for k, _ in parse_qsl(query, keep_blank_values=True)}
+    if query and not keys & _SIGNATURE_KEYS:
+        raise BuildError(f"asset href has a query string cogdex cannot keep: {safe_url(href)}")
+    return safe_url(href)  # the signature and any fragment (never sent) dropped
 
 
 # -- CRS ------------------------------------------------------------------------------------
