@@ -452,6 +452,9 @@ def test_signed_hrefs_lose_their_signature(stac_files, tmp_path):
     assert clean_href("https://h/a.tif?X-Amz-Signature=abc&X-Amz-Credential=k") == "https://h/a.tif"
     with pytest.raises(BuildError, match="query string"):
         clean_href("https://h/a.tif?version=3")
+    assert clean_href("https://h/a.tif#part") == "https://h/a.tif"
+    with pytest.raises(BuildError, match="store_options"):
+        clean_href("https://user:pw@h/a.tif")
 
 
 def test_catalog_build_needs_the_cloud_extra(tmp_path):

@@ -25,13 +25,17 @@ from cogdex.read.bbox import check_bbox
 
 
 def public_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Store options safe to write into an index: secrets and non-JSON values are left out
-    (pass them again to `load(..., store_options=...)`)."""
+    """Store options safe to write into an index: secrets, URLs carrying credentials (an
+    endpoint or proxy with `user:password@` or a query string) and non-JSON values are left
+    out (pass them again to `load(..., store_options=...)`)."""
     from cogdex.io.stores import is_credential_option, is_identity_option
+    from cogdex.io.urls import safe_url
 
     out = {}
     for key, value in (options or {}).items():
         if is_credential_option(key) or is_identity_option(key) or "private" in key.lower():
+            continue
+        if isinstance(value, str) and safe_url(value) != value:
             continue
         if value is None or isinstance(value, bool | int | float | str):
             out[key] = value
@@ -51,6 +55,15 @@ def _bands_key(bands: BandsArg) -> Any:
     if isinstance(bands, Mapping):
         return {k: list(v) if isinstance(v, tuple) else v for k, v in bands.items()}
     return list(bands)
+
+
+def _stored_location(location: str) -> str:
+    """A source as the index records it: an absolute path, or a URL without the userinfo
+    and query string that may carry its credentials (an API key), which the cache key
+    leaves out too, so a rotated key still finds the cached collection."""
+    from cogdex.io.urls import safe_url
+
+    return safe_url(location) if "://" in location else str(Path(location).resolve())
 
 
 def _stat(location: str | os.PathLike[str]) -> list[int] | None:
@@ -176,7 +189,7 @@ def build_from_stac(
     }
     source = {
         "type": "stac-static" if static else "stac-api",
-        "url": location if "://" in location else str(Path(location).resolve()),
+        "url": _stored_location(location),
         "collection": collection,
         "search": {k: v for k, v in search.items() if v is not None},
     }
@@ -262,7 +275,7 @@ def build_from_table(
     location = os.fspath(path_or_url)
     source = {
         "type": "table",
-        "table": location if "://" in location else str(Path(location).resolve()),
+        "table": _stored_location(location),
         "columns": dict(columns or {}),
         "href_columns": _bands_key(href_columns),  # type: ignore[arg-type]
         "search": {

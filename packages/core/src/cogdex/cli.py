@@ -217,13 +217,15 @@ def _header_json(header: TIFFHeader) -> Any:
 
 def describe_header(url: str, h: TIFFHeader) -> list[str]:
     """The header as readable lines (what `cogdex inspect` prints)."""
+    from cogdex.io.urls import safe_url
+
     g = h.georef
     base = h.base
     crs = f"EPSG:{g.crs}" if isinstance(g.crs, int) else (g.crs or "none")
     if len(crs) > 70:
         crs = crs[:67] + "..."
     lines = [
-        url,
+        safe_url(url),
         f"  size        {h.size:,} bytes, {'BigTIFF' if h.bigtiff else 'classic TIFF'}, "
         f"byte order {h.byte_order!r}",
         f"  image       {base.width} x {base.height}, {base.samples_per_pixel} band(s), "

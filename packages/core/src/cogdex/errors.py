@@ -2,7 +2,8 @@
 
 Every error a user can meet derives from `CogdexError`, so `except cogdex.CogdexError` catches
 them all; the subclasses carry the file/URL, byte range or field as attributes as well as in
-the message, so tools can act on them.
+the message, so tools can act on them. Every URL in a message or attribute is shown as
+`cogdex.io.urls.safe_url` makes it (no userinfo, no query string): errors end up in logs.
 """
 
 from __future__ import annotations
@@ -10,6 +11,15 @@ from __future__ import annotations
 
 class CogdexError(Exception):
     """Base class of every cogdex error."""
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(_redact(a) if isinstance(a, str) else a for a in args))
+
+
+def _redact(text: str) -> str:
+    from cogdex.io.urls import redact_urls  # cogdex.io.urls raises StoreError: import late
+
+    return redact_urls(text)
 
 
 class TIFFError(CogdexError):
@@ -20,12 +30,12 @@ class TIFFError(CogdexError):
     """
 
     def __init__(self, message: str, *, source: str | None = None, offset: int | None = None):
-        self.source = source
+        self.source = None if source is None else _redact(source)
         self.offset = offset
-        self.reason = message
+        self.reason = _redact(message)
         where = []
-        if source is not None:
-            where.append(source)
+        if self.source is not None:
+            where.append(self.source)
         if offset is not None:
             where.append(f"byte {offset}")
         super().__init__(f"{message} ({', '.join(where)})" if where else message)
@@ -66,9 +76,9 @@ class MissingCredentialsError(StoreError):
     """
 
     def __init__(self, message: str, *, root: str, extra: str | None = None):
-        self.root = root
+        self.root = _redact(root)
         self.extra = extra
-        self.reason = message
+        self.reason = _redact(message)
         super().__init__(message)
 
     def __reduce__(self):
@@ -83,11 +93,11 @@ class FetchError(CogdexError):
     """A read from a store failed after every retry. `url` and `byte_range` say which."""
 
     def __init__(self, message: str, *, url: str, byte_range: tuple[int, int] | None = None):
-        self.url = url
+        self.url = _redact(url)
         self.byte_range = byte_range
-        self.reason = message
+        self.reason = _redact(message)
         rng = f" bytes {byte_range[0]}-{byte_range[1] - 1}" if byte_range else ""
-        super().__init__(f"{message}: {url}{rng}")
+        super().__init__(f"{self.reason}: {self.url}{rng}")
 
     def __reduce__(self):
         return (_rebuild_fetch_error, (type(self), self.reason, self.url, self.byte_range))
@@ -137,7 +147,7 @@ class GeometryError(CogdexError, ValueError):
 
     def __init__(self, message: str, *, argument: str):
         self.argument = argument
-        self.reason = message
+        self.reason = _redact(message)
         super().__init__(message)
 
     def __reduce__(self):
@@ -159,7 +169,8 @@ class BuildError(CogdexError):
 
 class ExportError(CogdexError):
     """An export refused before anything was written: the destination holds something that is
-    not a cogdex index, or an index that `overwrite=True` was not given to replace."""
+    not a cogdex index, or an index that `overwrite=True` was not given to replace, or the
+    rows hold an href with credentials (userinfo, a query string)."""
 
 
 class StaleIndexError(CogdexError):

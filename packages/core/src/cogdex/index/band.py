@@ -70,7 +70,7 @@ class BandSource:
     tile_offsets: np.ndarray
     tile_byte_counts: np.ndarray
     headers: pa.StructArray = field(repr=False)
-    store_options: Mapping[str, Any] = field(default_factory=dict)
+    store_options: Mapping[str, Any] = field(default_factory=dict, repr=False)  # credentials
     _decoded: dict[int, TIFFHeader] = field(default_factory=dict, repr=False)
 
     def __len__(self) -> int:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from textwrap import shorten
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 import pyarrow as pa
@@ -30,6 +30,7 @@ from cogdex.errors import BuildError, CogdexError, TruncatedTIFF
 from cogdex.index import arrays as A
 from cogdex.index import schema as S
 from cogdex.index.stac import item_datetime
+from cogdex.io.urls import has_userinfo, redact_urls, safe_url
 from cogdex.tiff.model import TIFFHeader
 
 BandsArg = Sequence[str] | Mapping[str, str | tuple[str, int]] | None
@@ -208,23 +209,26 @@ def stac_raster(asset: Mapping[str, Any]) -> list[dict[str, float | None]] | Non
 
 
 def clean_href(href: str, rewrites: Mapping[str, str] | None = None) -> str:
-    """The href to store: prefix rewrites applied, and never a signature. A signed URL (SAS
+    """The href to store: prefix rewrites applied, and never a credential. A signed URL (SAS
     token, presigned S3/GCS URL) loses its query string, since a cloud plugin signs at read
-    time; any other query string is refused, since cogdex would drop it when reading."""
+    time; any other query string is refused, since cogdex would drop it when reading. So is
+    a `user:password@` href: stores do not send it, so without it the read would be the
+    same anonymous one, which the build must not pass off as the href's."""
     for old, new in (rewrites or {}).items():
         if href.startswith(old):
             href = new + href[len(old) :]
             break
-    parts = urlsplit(href)
-    if not parts.query:
-        return href
-    keys = {k.lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
-    if keys & _SIGNATURE_KEYS:
-        return urlunsplit(parts._replace(query="", fragment=""))
-    raise BuildError(
-        f"asset href has a query string cogdex cannot keep: "
-        f"{urlunsplit(parts._replace(query='<redacted>'))}"
-    )
+    if has_userinfo(href):
+        raise BuildError(
+            f"asset href has a user name or password, which cogdex never stores: "
+            f"{safe_url(href)}; pass credentials in store_options instead (for HTTP: "
+            "client_options={'default_headers': {'Authorization': ...}})"
+        )
+    query = urlsplit(href).query
+    keys = {k.lower() for k, _ in parse_qsl(query, keep_blank_values=True)}
+    if query and not keys & _SIGNATURE_KEYS:
+        raise BuildError(f"asset href has a query string cogdex cannot keep: {safe_url(href)}")
+    return safe_url(href)  # the signature and any fragment (never sent) dropped
 
 
 # -- CRS ------------------------------------------------------------------------------------
@@ -379,9 +383,10 @@ def misplaced(
 
 
 def _reason(exc: BaseException) -> str:
+    """What a skipped entry records of a failure (its URLs `safe_url`: it is written out)."""
     if isinstance(exc, CogdexError):
         return f"{type(exc).__name__}: {exc}"
-    return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    return f"{type(exc).__name__}: {redact_urls(str(exc).splitlines()[0] if str(exc) else '')}"
 
 
 def check_extent(header: TIFFHeader, source: str) -> None:

@@ -303,7 +303,9 @@ class IndexMetadata:
     `source` says where the items came from (STAC API URL + collection + search, a table
     URL, or a dataset ID) so a rebuild or `extend` can ask again; `store_options` are the
     non-secret options the reader passes to stores; `skipped` lists assets whose header could
-    not be read, with the reason; `cache_key` is set for collections in the cache.
+    not be read, with the reason; `cache_key` is set for collections in the cache. Their URLs
+    are kept `safe_url` (no userinfo, no query string), also when read from an index written
+    before that rule, so a credential never travels on into a repr, the CLI or an export.
     `schema_version` is the version the index was read as; what `to_json` writes is always
     this cogdex's, since every table it writes went through `conform`.
     """
@@ -315,6 +317,17 @@ class IndexMetadata:
     skipped: tuple[Mapping[str, str], ...] = ()
     cache_key: str | None = None
     schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        from cogdex.io.urls import redact_urls, safe_url
+
+        source = {k: safe_url(v) if isinstance(v, str) else v for k, v in self.source.items()}
+        skipped = tuple(
+            {k: redact_urls(v) if isinstance(v, str) else v for k, v in s.items()}
+            for s in self.skipped
+        )
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "skipped", skipped)
 
     def to_json(self) -> bytes:
         from cogdex import __version__

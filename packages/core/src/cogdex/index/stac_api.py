@@ -32,10 +32,13 @@ _MAX_REDIRECTS = 5
 
 
 class SearchError(Exception):
-    """A search the API refused (`status` set) or that never got an answer."""
+    """A search the API refused (`status` set) or that never got an answer. Its message
+    names the URL without the query string, which may hold the API's key."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
+        from cogdex.io.urls import redact_urls
+
+        super().__init__(redact_urls(message))
         self.status = status
 
 

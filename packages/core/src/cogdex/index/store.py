@@ -28,7 +28,7 @@ from cogdex.errors import CogdexError, ExportError, IndexSchemaError, StaleIndex
 from cogdex.index import arrays as A
 from cogdex.index import query as Q
 from cogdex.index import schema as S
-from cogdex.io.urls import parse_url
+from cogdex.io.urls import parse_url, safe_url
 
 ROW_GROUP_ROWS = 2048
 """Rows per row group: a bbox filter over a large index reads a handful of these."""
@@ -181,6 +181,29 @@ def _write_file(table: pa.Table, meta: S.IndexMetadata, target: Path) -> None:
     )
 
 
+def _check_hrefs(table: pa.Table) -> None:
+    """Refuse hrefs that carry credentials (userinfo, a query string): a build never keeps
+    one, but a table given to `as_collection` or `extend` may hold them."""
+    import pyarrow.compute as pc
+
+    if "assets" not in table.column_names:
+        return
+    assets = table.column("assets")
+    for field in assets.type:
+        if not pa.types.is_struct(field.type) or "href" not in field.type.names:
+            continue
+        key = field.name
+        hrefs = pc.struct_field(assets, [key, "href"])
+        suspect = hrefs.filter(pc.match_substring_regex(hrefs, "[@?#]")).unique()
+        for href in suspect.to_pylist():
+            if safe_url(href) != href:
+                raise ExportError(
+                    f"asset {key!r} has an href with a user name, password or query string, "
+                    f"which an index never holds: {safe_url(href)}; rewrite the hrefs and "
+                    "pass credentials in store_options"
+                )
+
+
 def _temporary(path: Path) -> Path:
     return path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
 
@@ -198,6 +221,7 @@ def write(
     `partition` None (auto) writes one file per year when the table has more than
     `PARTITION_ROWS` rows spanning several years; True/False force either layout.
     """
+    _check_hrefs(table)
     order = spatial_order(table)
     if not np.array_equal(order, np.arange(len(table))):
         table = A.take(table, order)

@@ -34,7 +34,7 @@ import numpy as np
 from cogdex.errors import AccessDeniedError, DeadlineExceededError, FetchError, NotFoundError
 from cogdex.io import runtime
 from cogdex.io.stores import stores
-from cogdex.io.urls import ObjectURL
+from cogdex.io.urls import ObjectURL, safe_url
 
 URLLike = str | os.PathLike[str] | ObjectURL
 
@@ -539,7 +539,7 @@ async def read_ranges(
     arr = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)
     starts, ends = arr[:, 0], arr[:, 1]
     if np.any(ends < starts) or np.any(starts < 0):
-        raise ValueError(f"invalid byte ranges for {parsed.url}")
+        raise ValueError(f"invalid byte ranges for {safe_url(parsed.url)}")
     need = int(ends.max())
     if _use_whole_object(parsed):
         body, _ = await _whole_object(store, key, parsed, need)

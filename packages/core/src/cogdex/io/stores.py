@@ -31,9 +31,9 @@ class StoreSpec:
 
     kind: StoreKind
     root: str
-    config: Mapping[str, Any] = field(default_factory=dict)
-    client_options: Mapping[str, Any] = field(default_factory=dict)
-    credential_provider: Any = None
+    config: Mapping[str, Any] = field(default_factory=dict, repr=False)  # keys, tokens
+    client_options: Mapping[str, Any] = field(default_factory=dict, repr=False)  # headers
+    credential_provider: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "config", MappingProxyType(dict(self.config)))

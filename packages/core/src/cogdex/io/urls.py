@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from cogdex.errors import StoreError
 
@@ -50,11 +50,18 @@ def parse_url(url: str | os.PathLike[str]) -> ObjectURL:
         path = unquote(parts.path) if scheme == "file" else url
         absolute = Path(path).expanduser().resolve()
         return ObjectURL(url=absolute.as_uri(), kind="local", root="file://", key=str(absolute))
+    if has_userinfo(url):
+        raise StoreError(
+            "URL has a user name or password (user:password@...), which cogdex's stores do "
+            "not send; pass credentials in store_options instead (for HTTP: "
+            "client_options={'default_headers': {'Authorization': ...}}): "
+            f"{safe_url(url)}"
+        )
     if scheme in ("http", "https"):
         if parts.query:
             raise StoreError(
                 f"URL has a query string (a signed URL?); give the unsigned URL and let a "
-                f"cloud plugin sign it at read time: {_redact(url)}"
+                f"cloud plugin sign it at read time: {safe_url(url)}"
             )
         host = (parts.hostname or "").lower()
         blob = _AZURE_BLOB_HOST.match(host)
@@ -113,6 +120,43 @@ def _bucket_key(netloc: str, path: str, url: str) -> tuple[str, str]:
     return netloc, key
 
 
-def _redact(url: str) -> str:
-    """The URL without its query string (which may hold a signature)."""
-    return url.split("?", 1)[0] + "?<redacted>"
+_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
+_CLOSING = ".,;:!)]}"
+
+
+def safe_url(url: str) -> str:
+    """`url` as cogdex may store or show it: without userinfo (`user:password@`), query
+    string or fragment, the parts of a URL that carry credentials (passwords, API keys, SAS
+    tokens, presigned signatures). The one exception is Azure's `abfs://container@account`,
+    whose userinfo is a container name (kept unless it holds a `:` password). Paths and
+    URLs with none of these come back unchanged."""
+    if "://" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # e.g. a broken IPv6 host: nothing after the scheme can be trusted
+        return url.split("://", 1)[0] + "://<unparsable URL>"
+    netloc = parts.netloc.rpartition("@")[2] if has_userinfo(url) else parts.netloc
+    if netloc == parts.netloc and not parts.query and not parts.fragment and "?" not in url:
+        return url
+    return urlunsplit(parts._replace(netloc=netloc, query="", fragment=""))
+
+
+def has_userinfo(url: str) -> bool:
+    """Whether `url` names a user (and password) before its host. Azure's
+    `abfs://container@account` names a container there: userinfo only with a `:` password."""
+    parts = urlsplit(url)
+    info, at, _host = parts.netloc.rpartition("@")
+    return bool(at) and (parts.scheme.lower() not in _AZURE_SCHEMES or ":" in info)
+
+
+def redact_urls(text: str) -> str:
+    """`text` with every URL in it made `safe_url`: what error messages go through, since
+    they quote URLs given by users and the errors of the stores and servers they reach.
+    Punctuation that ends a URL is the sentence's (`(url)`, `url: reason`) and stays."""
+
+    def safe(match: re.Match[str]) -> str:
+        url = match.group().rstrip(_CLOSING)
+        return safe_url(url) + match.group()[len(url) :]
+
+    return _URL_IN_TEXT.sub(safe, text)

@@ -20,6 +20,7 @@ import numpy as np
 
 from cogdex.errors import DecodeError, TruncatedTIFF
 from cogdex.io import fetch, runtime
+from cogdex.io.urls import safe_url
 from cogdex.read import mosaic
 from cogdex.read.plan import TilePlan, Window, plan_window
 from cogdex.read.tilecache import TileCache, tile_cache
@@ -33,7 +34,7 @@ class Source:
 
     url: str
     header: TIFFHeader
-    options: Mapping[str, Any] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict, repr=False)  # credentials
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -63,7 +64,7 @@ def _image(source: Source, level: int, mask: bool) -> Level:
     image = source.header.levels[level]
     if mask:
         if image.mask is None:
-            raise ValueError(f"{source.url} has no internal mask at level {level}")
+            raise ValueError(f"{safe_url(source.url)} has no internal mask at level {level}")
         return image.mask
     return image
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cogdex.io import runtime
-from cogdex.io.urls import ObjectURL
+from cogdex.io.urls import ObjectURL, safe_url
 from cogdex.read.plan import Window
 from cogdex.read.reader import Source, WindowRead, read_windows
 from cogdex.tiff import geokeys
@@ -53,7 +53,7 @@ class GeoTIFF:
 
     def __repr__(self) -> str:
         return (
-            f"<GeoTIFF {self.url} {self.width}x{self.height}x{self.count} {self.dtype} "
+            f"<GeoTIFF {safe_url(self.url)} {self.width}x{self.height}x{self.count} {self.dtype} "
             f"{self.compression}>"
         )
 
@@ -202,7 +202,7 @@ class GeoTIFF:
         """`read_mask`, awaitable."""
         level = self._level(overview)
         if level.mask is None:
-            raise ValueError(f"{self.url} has no internal mask at this level")
+            raise ValueError(f"{safe_url(self.url)} has no internal mask at this level")
         read = WindowRead(
             self._source, _window(window, level), (0,), self.header.levels.index(level), mask=True
         )
@@ -220,7 +220,7 @@ class GeoTIFF:
             return self.header.base
         if not 0 <= overview < len(self.header.levels) - 1:
             raise ValueError(
-                f"overview {overview} out of range: {self.url} has "
+                f"overview {overview} out of range: {safe_url(self.url)} has "
                 f"{len(self.header.levels) - 1} overviews"
             )
         return self.header.levels[overview + 1]
@@ -231,7 +231,9 @@ class GeoTIFF:
         band_list = [int(b) for b in bands]
         bad = [b for b in band_list if not 0 <= b < self.count]
         if bad:
-            raise ValueError(f"bands {bad} out of range 0..{self.count - 1} for {self.url}")
+            raise ValueError(
+                f"bands {bad} out of range 0..{self.count - 1} for {safe_url(self.url)}"
+            )
         return band_list
 
 
