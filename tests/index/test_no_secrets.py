@@ -263,7 +263,8 @@ def test_a_table_with_credential_hrefs_is_never_written(stac_files, tmp_path):
     assets = table.column("assets").combine_chunks()
     red = assets.field(ASSET)
     hrefs = pc.replace_substring(red.field("href"), "http://", f"http://user:{PASSWORD}@")
-    red = pa.StructArray.from_arrays([hrefs, red.field("header")], fields=list(red.type))
+    children = [hrefs if f.name == "href" else red.field(f.name) for f in red.type]
+    red = pa.StructArray.from_arrays(children, fields=list(red.type))
     assets = pa.StructArray.from_arrays([red], fields=list(assets.type))
     odd = cogdex.as_collection(
         table.set_column(table.schema.get_field_index("assets"), "assets", assets)
