@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from cogdex.index.store import IndexFiles
 
 ENV = "COGDEX_CACHE_DIR"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # fullmatch: `$` lets "a\n" in
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -51,7 +51,7 @@ def _user_cache_dir() -> Path:
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name) or name.endswith(".parquet"):
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name.endswith(".parquet"):
         raise BuildError(
             f"collection name {name!r} must be 1-128 letters, digits, '.', '_' or '-' "
             f"(starting with a letter or digit, not ending in .parquet)"
