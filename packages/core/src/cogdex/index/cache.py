@@ -115,8 +115,6 @@ def cached_index(path: Path) -> IndexFiles | None:
     its `meta.cache_key` says which arguments built it."""
     from cogdex.index.store import open_index
 
-    if not path.exists():
-        return None
     try:
         return open_index(path)
     except CogdexError:

@@ -5,7 +5,8 @@ file per year. Rows are sorted by a Hilbert curve over bbox centres so neighbour
 share row groups, and statistics are written only for the filter columns (not the thousands
 of header leaves), which keeps footers small: a bbox/date filter prunes row groups from
 footer statistics alone. Every write goes to a hidden temporary name first and is renamed into
-place, so a failed or interrupted write leaves the previous collection as it was.
+place, so a failed or interrupted write leaves the previous collection as it was; a folder swap
+killed between its two renames is undone by the next open or write (`recover`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -181,8 +184,82 @@ def _write_file(table: pa.Table, meta: S.IndexMetadata, target: Path) -> None:
     )
 
 
+STALE_AFTER = 15 * 60
+"""Seconds without a change after which a temporary is a killed writer's: a live writer changes
+its file as each row group lands, so a write never deletes a concurrent one's temporary."""
+_TMP = re.compile(r"tmp-[0-9a-f]{12}")
+_OLD = re.compile(r"old-(\d+)-[0-9a-f]{12}")
+
+
 def _temporary(path: Path) -> Path:
     return path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
+
+
+def _set_aside(path: Path) -> Path:
+    """Where a swap moves the index it replaces; the time orders copies for `recover`."""
+    return path.parent / f".{path.name}.old-{time.time_ns()}-{uuid.uuid4().hex[:12]}"
+
+
+def _siblings(path: Path, pattern: re.Pattern[str]) -> list[tuple[re.Match[str], Path]]:
+    """cogdex's hidden siblings of `path` (`.name.` then `pattern`), nothing else."""
+    prefix = f".{path.name}."
+    try:
+        names = [entry.name for entry in os.scandir(path.parent)]
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        match = pattern.fullmatch(name, len(prefix)) if name.startswith(prefix) else None
+        if match:
+            found.append((match, path.parent / name))
+    return found
+
+
+def recover(path: Path) -> None:
+    """Put back the index that a writer killed mid-swap moved aside (`path` gone, its newest
+    `.old-*` copy there), so `path` holds the previous index rather than none."""
+    if path.exists() or path.is_symlink():
+        return
+    olds = _siblings(path, _OLD)
+    if not olds:
+        return
+    old = max(olds, key=lambda found: int(found[0].group(1)))[1]
+    try:
+        if old.is_dir():
+            os.rename(old, path)  # fails onto anything that appeared meanwhile
+            return
+        try:
+            os.link(old, path)  # a file: never over a concurrent writer's new one
+        except FileExistsError:
+            return
+        except OSError:  # no hard links on this filesystem
+            os.rename(old, path)
+            return
+        os.unlink(old)
+    except OSError:
+        pass  # restored by another process first, or a folder this process cannot change
+
+
+def _tidy(path: Path) -> None:
+    """Before a write: `recover`, then delete the copies finished swaps set aside and the
+    temporaries of killed writers (unchanged for `STALE_AFTER`); only those of `path`."""
+    recover(path)
+    now = time.time()
+    for _, tmp in _siblings(path, _TMP):
+        if now - _last_change(tmp) > STALE_AFTER:
+            remove(tmp)
+    if path.exists():
+        for _, old in _siblings(path, _OLD):
+            remove(old)
+
+
+def _last_change(path: Path) -> float:
+    """Newest mtime of `path` and, for a folder, of its files (the one being written)."""
+    try:
+        inner = [e.stat().st_mtime for e in os.scandir(path)] if path.is_dir() else []
+        return max([path.stat().st_mtime, *inner])
+    except OSError:
+        return time.time()  # changing under us: a live writer's
 
 
 def write(
@@ -212,6 +289,7 @@ def write(
         return _write_remote(table, meta, dest, years, by_year, store_options)
     path = Path(parsed.key)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _tidy(path)
     tmp = _temporary(path)
     try:
         if partition:
@@ -252,6 +330,7 @@ def export_target(
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ExportError(f"cannot create the folder {path.parent}: {exc.strerror}") from exc
+    recover(path)
     if path.exists() or path.is_symlink():
         _check_replaceable(str(path), overwrite, _is_local_index(path))
     return str(path)
@@ -339,19 +418,20 @@ def _parts(table: pa.Table, years: np.ndarray, distinct: np.ndarray) -> list[tup
 
 
 def _replace(tmp: Path, path: Path) -> None:
-    """Move `tmp` to `path`; a folder replaces a file or folder via a rename swap."""
+    """Move `tmp` to `path`. A file onto a file is one atomic rename; a folder cannot take or
+    give its place that way, so the old one is set aside first, and a kill between the two
+    renames leaves it there for `recover`."""
     if tmp.is_file() and not path.is_dir():
         os.replace(tmp, path)
         return
     old = None
     if path.exists():
-        old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:12]}"
+        old = _set_aside(path)
         os.replace(path, old)
     try:
         os.replace(tmp, path)
     except BaseException:
-        if old is not None:
-            os.replace(old, path)
+        recover(path)
         raise
     if old is not None:
         remove(old)
@@ -527,6 +607,7 @@ def open_index(
     parsed = parse_url(where)
     if parsed.kind == "local":
         path = Path(parsed.key)
+        recover(path)
         if path.is_dir():
             files = sorted(str(p) for p in path.glob("*.parquet") if not p.name.startswith("."))
             if not files:
