@@ -6,17 +6,21 @@ names with control characters, corrupted pages, full disks and unwritable folder
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 import cogdex
 from cogdex import builds
-from cogdex.errors import BuildError, ExportError
+from cogdex.errors import BuildError, ExportError, IndexSchemaError, IndexWriteError
+from cogdex.index import store
 from cogdex.index.cache import check_name, collection_path
 
 
@@ -37,7 +41,6 @@ def coll(stac_files, tmp_path_factory):
 _KILLED_AFTER_FIRST_RENAME = """
 import os, sys
 import cogdex
-from cogdex import builds
 
 real = os.replace
 
@@ -127,3 +130,90 @@ def test_stale_temporaries_go_and_a_live_writers_stay(coll, tmp_path):
         os.utime(p, (hour_ago, hour_ago))
     coll.export(target, overwrite=True)
     assert _hidden(tmp_path) == [live.name, other.name]
+
+
+def _flip(path: Path, column: str) -> None:
+    """Invert 16 bytes in the middle of `column`'s data in the first row group."""
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    chunk = next(
+        meta.column(i) for i in range(meta.num_columns) if meta.column(i).path_in_schema == column
+    )
+    middle = chunk.data_page_offset + chunk.total_compressed_size // 2
+    data = bytearray(path.read_bytes())
+    data[middle : middle + 16] = bytes(b ^ 0xFF for b in data[middle : middle + 16])
+    path.write_bytes(bytes(data))
+
+
+def _largest_asset_column(path: Path) -> str:
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    chunks = [meta.column(i) for i in range(meta.num_columns)]
+    assets = [c for c in chunks if c.path_in_schema.startswith("assets.")]
+    return max(assets, key=lambda c: c.total_compressed_size).path_in_schema
+
+
+def test_corrupted_light_rows_name_the_file(coll, tmp_path):
+    path = Path(coll.export(tmp_path / "index.parquet"))
+    _flip(path, "id")
+    loaded = cogdex.load(path)  # the footer is intact
+    with pytest.raises(IndexSchemaError, match=f"{re.escape(str(path))}.*row group 0"):
+        _ = loaded.ids
+
+
+def test_corrupted_assets_name_the_file(coll, tmp_path):
+    folder = Path(coll.export(tmp_path / "index.parquet", partition=True))
+    damaged = sorted(folder.iterdir())[0]
+    _flip(damaged, _largest_asset_column(damaged))
+    loaded = cogdex.load(folder)
+    assert len(loaded.ids) == len(coll)  # light rows read fine
+    with pytest.raises(IndexSchemaError, match=f"{re.escape(str(damaged))}.*row group 0"):
+        loaded.band_source("B04")
+
+
+def test_a_corrupted_footer_names_the_file(coll, tmp_path):
+    path = Path(coll.export(tmp_path / "index.parquet"))
+    path.write_bytes(path.read_bytes()[:-12] + b"\xff" * 8 + b"PAR1")
+    with pytest.raises(IndexSchemaError, match=f"{re.escape(str(path))} is not a Parquet file"):
+        cogdex.load(path)
+
+
+def _full_disk(table, meta, target):
+    Path(target).write_bytes(b"PAR1 partial")
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
+
+
+@pytest.mark.parametrize("partition", [False, True])
+def test_a_full_disk_is_a_write_error_naming_the_index_and_keeps_the_previous(
+    coll, tmp_path, monkeypatch, partition
+):
+    path = Path(coll.export(tmp_path / "index.parquet"))
+    before = path.read_bytes()
+    monkeypatch.setattr(store, "_write_file", _full_disk)
+    with pytest.raises(IndexWriteError, match=f"{re.escape(str(path))}.*No space left") as err:
+        coll.head(2).export(path, overwrite=True, partition=partition)
+    assert err.value.path == str(path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["index.parquet"]
+
+
+def _arrow_full_disk(table, meta, target):
+    Path(target).write_bytes(b"PAR1 partial")
+    detail = f"Failed to write {target}. Detail: [errno 28] No space left on device"
+    raise OSError(errno.ENOSPC, detail)  # as Arrow raises it
+
+
+def test_a_full_disk_during_a_cached_build_names_the_cache_file(stac_files, tmp_path, monkeypatch):
+    monkeypatch.setattr(store, "_write_file", _arrow_full_disk)
+    path = collection_path("full", tmp_path)
+    with pytest.raises(IndexWriteError, match=f"{re.escape(str(path))}: No space left on device$"):
+        cogdex.build_from_stac(
+            stac_files.items_json, name="full", bands=["B04"], cache_dir=tmp_path
+        )
+    assert not path.exists()
+
+
+def test_an_unwritable_folder_is_a_write_error(coll, tmp_path):
+    (tmp_path / "file").write_bytes(b"not a folder")
+    target = tmp_path / "file" / "index.parquet"
+    with pytest.raises(IndexWriteError, match=re.escape(str(target))):
+        coll.export(target)
+    assert (tmp_path / "file").read_bytes() == b"not a folder"

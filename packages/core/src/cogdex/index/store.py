@@ -27,7 +27,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cogdex.errors import CogdexError, ExportError, IndexSchemaError, StaleIndexError, StoreError
+from cogdex.errors import (
+    CogdexError,
+    ExportError,
+    IndexSchemaError,
+    IndexWriteError,
+    StaleIndexError,
+    StoreError,
+)
 from cogdex.index import arrays as A
 from cogdex.index import query as Q
 from cogdex.index import schema as S
@@ -173,7 +180,8 @@ def _schema_metadata(table: pa.Table, meta: S.IndexMetadata) -> dict[bytes, byte
     }
 
 
-def _write_file(table: pa.Table, meta: S.IndexMetadata, target: Path) -> None:
+def _write_file(table: pa.Table, meta: S.IndexMetadata, target: Path | pa.NativeFile) -> None:
+    """One Parquet file; its pages carry CRCs, as a flipped byte can decode to other offsets."""
     table = table.replace_schema_metadata(_schema_metadata(table, meta))
     pq.write_table(
         table,
@@ -181,6 +189,7 @@ def _write_file(table: pa.Table, meta: S.IndexMetadata, target: Path) -> None:
         row_group_size=ROW_GROUP_ROWS,
         compression="zstd",
         write_statistics=_stat_columns(table.schema),
+        write_page_checksum=True,
     )
 
 
@@ -288,13 +297,24 @@ def write(
         by_year = distinct if partition else None
         return _write_remote(table, meta, dest, years, by_year, store_options)
     path = Path(parsed.key)
+    try:
+        _write_local(table, meta, path, _parts(table, years, distinct) if partition else None)
+    except OSError as exc:
+        raise IndexWriteError(_reason(exc), path=str(path)) from exc
+    return str(path)
+
+
+def _write_local(
+    table: pa.Table, meta: S.IndexMetadata, path: Path, parts: list[tuple[int, pa.Table]] | None
+) -> None:
+    """`write` to a local file, or a folder of `parts` (by year), through a temporary."""
     path.parent.mkdir(parents=True, exist_ok=True)
     _tidy(path)
     tmp = _temporary(path)
     try:
-        if partition:
+        if parts is not None:
             tmp.mkdir()
-            for year, part in _parts(table, years, distinct):
+            for year, part in parts:
                 _write_file(part, meta, tmp / f"{year}.parquet")
         else:
             _write_file(table, meta, tmp)
@@ -302,7 +322,11 @@ def write(
     except BaseException:
         remove(tmp)
         raise
-    return str(path)
+
+
+def _reason(exc: OSError) -> str:
+    """The OS's words for a failed write (Arrow's own message names the temporary)."""
+    return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
 def export_target(
@@ -463,14 +487,7 @@ def _write_remote(
     written = set()
     for year, part in parts:
         sink = pa.BufferOutputStream()
-        part = part.replace_schema_metadata(_schema_metadata(part, meta))
-        pq.write_table(
-            part,
-            sink,
-            row_group_size=ROW_GROUP_ROWS,
-            compression="zstd",
-            write_statistics=_stat_columns(part.schema),
-        )
+        _write_file(part, meta, sink)
         object_key = key if year is None else f"{key.rstrip('/')}/{year}.parquet"
         obs.put(store, object_key, sink.getvalue().to_pybytes())
         written.add(object_key)
@@ -518,9 +535,18 @@ class IndexFiles:
     def parquet(self, number: int) -> pq.ParquetFile:
         """File `number`, opened and checked against its stamp (after opening: a file
         replaced later still reads as opened)."""
+        try:
+            handle = pq.ParquetFile(self.files[number], page_checksum_verification=True)
+        except (pa.ArrowException, OSError) as exc:
+            self._check(number)  # a file gone or replaced is stale, not damaged
+            raise self._damaged(number, "its footer", exc) from exc
+        self._check(number)
+        return handle
+
+    def _check(self, number: int) -> None:
+        """Raise `StaleIndexError` unless file `number` is the one stamped at load."""
         path = self.files[number]
         try:
-            handle = pq.ParquetFile(path)
             stamp = _stamp(path)
         except OSError as exc:
             raise StaleIndexError(
@@ -532,7 +558,20 @@ class IndexFiles:
                 f"{path} changed since index {self.location} was loaded (rebuilt or replaced): "
                 f"load it again to read the new records"
             )
-        return handle
+
+    def _damaged(self, number: int, part: str, exc: Exception) -> IndexSchemaError:
+        return IndexSchemaError(
+            f"{self.files[number]} of index {self.location} is damaged: {part} cannot be read "
+            f"({str(exc).splitlines()[0]}); build or export the index again"
+        )
+
+    def _row_group(
+        self, handle: pq.ParquetFile, number: int, group: int, columns: list[str] | None
+    ) -> pa.Table:
+        try:
+            return handle.read_row_group(group, columns=columns)
+        except (pa.ArrowException, OSError) as exc:
+            raise self._damaged(number, f"row group {group}", exc) from exc
 
     def read(self, conditions: Sequence[Q.Condition] = (), *, light: bool = False) -> pa.Table:
         """The rows meeting `conditions`: row groups pruned by statistics, rows filtered.
@@ -545,7 +584,7 @@ class IndexFiles:
         for number in range(len(self.files)):
             pf = self.parquet(number)
             for group in Q.row_groups(pf.metadata, conditions):
-                table = pf.read_row_group(group, columns=columns)
+                table = self._row_group(pf, number, group, columns)
                 if light:
                     n = table.num_rows
                     where = (np.full(n, number), np.full(n, group), np.arange(n))
@@ -581,7 +620,7 @@ class IndexFiles:
                 end += 1
             if int(f) not in handles:
                 handles[int(f)] = self.parquet(int(f))
-            column = handles[int(f)].read_row_group(int(g), columns=columns).column("assets")
+            column = self._row_group(handles[int(f)], int(f), int(g), columns).column("assets")
             pieces.append(A.take(column, rows[order[start:end]]))
             start = end
         if not pieces:
@@ -622,8 +661,11 @@ def open_index(
         files = _download(where, store_options, download_dir)
     try:
         stamps = tuple(_stamp(f) for f in files)
+    except OSError as exc:
+        raise IndexSchemaError(f"{exc.filename} of index {where}: {exc.strerror}") from exc
+    try:
         first = pq.read_schema(files[0])
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowException, OSError) as exc:
         raise IndexSchemaError(f"{files[0]} is not a Parquet file ({exc})") from exc
     raw = (first.metadata or {}).get(S.METADATA_KEY)
     if raw is None:
