@@ -113,6 +113,25 @@ def test_a_build_finds_its_cached_index_after_a_killed_rebuild(stac_files, tmp_p
     assert Path(again.location) == path and sorted(again.ids) == sorted(built.ids)
 
 
+def test_a_load_between_a_writers_renames_reads_the_previous_index(coll, tmp_path, monkeypatch):
+    target = Path(coll.export(tmp_path / "index.parquet", partition=True))
+    real = os.replace
+    seen = []
+
+    def replace(src, dst):
+        real(src, dst)
+        if Path(src) == target:  # set aside: a reader comes now
+            seen.append(sorted(cogdex.load(target).ids))
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(IndexWriteError, match=re.escape(str(target))):
+        coll.head(2).export(target, overwrite=True)
+    monkeypatch.undo()
+    assert seen == [sorted(coll.ids)]
+    assert sorted(cogdex.load(target).ids) == sorted(coll.ids)
+    assert _hidden(tmp_path) == []
+
+
 def test_stale_temporaries_go_and_a_live_writers_stay(coll, tmp_path):
     target = Path(coll.export(tmp_path / "index.parquet"))
     hour_ago = time.time() - 3600
