@@ -21,7 +21,7 @@ import cogdex
 from cogdex import builds
 from cogdex.errors import BuildError, ExportError, IndexSchemaError, IndexWriteError
 from cogdex.index import store
-from cogdex.index.cache import check_name, collection_path
+from cogdex.index.cache import check_name, collection_path, delete_cached, list_cached
 
 
 @pytest.mark.parametrize("name", ["abc\n", "abc\r\n", "a\tb", "ab\x00", "\nabc", "abc\x1b"])
@@ -130,6 +130,19 @@ def test_a_load_between_a_writers_renames_reads_the_previous_index(coll, tmp_pat
     assert seen == [sorted(coll.ids)]
     assert sorted(cogdex.load(target).ids) == sorted(coll.ids)
     assert _hidden(tmp_path) == []
+
+
+def test_the_cache_lists_and_deletes_an_index_a_killed_writer_set_aside(stac_files, tmp_path):
+    built = cogdex.build_from_stac(
+        stac_files.items_json, name="c", bands=["B04"], cache_dir=tmp_path
+    )
+    path = collection_path("c", tmp_path)
+    _kill_export(Path(built.export(tmp_path / "parts.parquet", partition=True)), path, "folder")
+    assert [c.name for c in list_cached(tmp_path)] == ["c"]
+    assert delete_cached("c", tmp_path) == path
+    assert list_cached(tmp_path) == []
+    with pytest.raises(IndexSchemaError, match="no index at"):
+        cogdex.load(path)
 
 
 def test_stale_temporaries_go_and_a_live_writers_stay(coll, tmp_path):

@@ -133,9 +133,10 @@ class CachedCollection:
 
 def list_cached(cache_dir: str | os.PathLike[str] | None = None) -> list[CachedCollection]:
     """Every readable collection in the cache, by name."""
-    from cogdex.index.store import open_index
+    from cogdex.index.store import open_index, recover_folder
 
     folder = cache_root(cache_dir) / "collections"
+    recover_folder(folder)
     out = []
     for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else ():
         try:
@@ -157,9 +158,10 @@ def list_cached(cache_dir: str | os.PathLike[str] | None = None) -> list[CachedC
 
 
 def delete_cached(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    from cogdex.index.store import remove
+    from cogdex.index.store import recover, remove
 
     path = collection_path(name, cache_dir)
+    recover(path)  # else a copy set aside by a killed rebuild would come back later
     if not path.exists():
         raise CogdexError(f"no cached collection {name!r} in {path.parent}")
     remove(path)

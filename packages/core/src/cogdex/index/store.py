@@ -198,6 +198,7 @@ STALE_AFTER = 15 * 60
 its file as each row group lands, so a write never deletes a concurrent one's temporary."""
 _TMP = re.compile(r"tmp-[0-9a-f]{12}")
 _OLD = re.compile(r"old-(\d+)-[0-9a-f]{12}")
+_SET_ASIDE = re.compile(r"\.(.+)\.old-\d+-[0-9a-f]{12}")
 
 
 def _temporary(path: Path) -> Path:
@@ -247,6 +248,18 @@ def recover(path: Path) -> None:
         os.unlink(old)
     except OSError:
         pass  # restored by another process first, or a folder this process cannot change
+
+
+def recover_folder(folder: Path) -> None:
+    """`recover` every index in `folder` that a killed swap left set aside."""
+    try:
+        names = [entry.name for entry in os.scandir(folder)]
+    except OSError:
+        return
+    for name in names:
+        match = _SET_ASIDE.fullmatch(name)
+        if match:
+            recover(folder / match.group(1))
 
 
 def _tidy(path: Path) -> None:
