@@ -19,7 +19,13 @@ import pytest
 
 import cogdex
 from cogdex import builds
-from cogdex.errors import BuildError, ExportError, IndexSchemaError, IndexWriteError
+from cogdex.errors import (
+    BuildError,
+    ExportError,
+    IndexSchemaError,
+    IndexWriteError,
+    StoreError,
+)
 from cogdex.index import store
 from cogdex.index.cache import check_name, collection_path, delete_cached, list_cached
 
@@ -249,3 +255,13 @@ def test_an_unwritable_folder_is_a_write_error(coll, tmp_path):
     with pytest.raises(IndexWriteError, match=re.escape(str(target))):
         coll.export(target)
     assert (tmp_path / "file").read_bytes() == b"not a folder"
+
+
+def test_a_missing_bucket_is_a_typed_error_naming_the_url(coll, s3_server):
+    url = "s3://no-such-bucket/index.parquet"
+    with pytest.raises(StoreError, match=f"cannot check {re.escape(url)}: "):
+        coll.export(url, store_options=s3_server.options)
+    for partition in (False, True):
+        with pytest.raises(IndexWriteError, match=f"cannot write the index {re.escape(url)}: "):
+            store.write(coll.to_arrow(), coll.metadata, url, partition=partition,
+                        store_options=s3_server.options)  # fmt: skip

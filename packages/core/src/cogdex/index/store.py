@@ -425,23 +425,31 @@ def _remote_target(url: str, name: str, overwrite: bool, options: Mapping[str, A
         url += _file_name(name, url)
     store, key, _ = stores().resolve(url, options)
     obs = runtime.obstore()
-    found = _remote_all_keys(store, key)
     try:
-        obs.head(store, key)
-        found.insert(0, key)
-    except Exception as exc:
-        from cogdex.io.fetch import is_not_found
-
-        if not is_not_found(exc):
-            raise StoreError(f"cannot check {url}: {str(exc).splitlines()[0]}") from exc
-    if found:
+        found = ([key] if _remote_exists(store, key) else []) + _remote_all_keys(store, key)
         is_index = all(
             k.endswith(".parquet")
             and _has_index_metadata(pa.BufferReader(bytes(obs.get(store, k).bytes())))
             for k in found
         )
+    except Exception as exc:
+        raise StoreError(f"cannot check {url}: {str(exc).splitlines()[0]}") from exc
+    if found:
         _check_replaceable(url, overwrite, is_index)
     return url
+
+
+def _remote_exists(store: Any, key: str) -> bool:
+    from cogdex.io import runtime
+    from cogdex.io.fetch import is_not_found
+
+    try:
+        runtime.obstore().head(store, key)
+    except Exception as exc:
+        if is_not_found(exc):
+            return False
+        raise
+    return True
 
 
 def _parts(table: pa.Table, years: np.ndarray, distinct: np.ndarray) -> list[tuple[int, pa.Table]]:
@@ -491,10 +499,26 @@ def _write_remote(
 ) -> str:
     """Object stores make each PUT atomic: a partitioned index is one object per year under
     `url/`, written before the old objects beyond them are deleted."""
-    from cogdex.io import runtime
     from cogdex.io.stores import stores
 
     store, key, _ = stores().resolve(url, options)
+    try:
+        _put_remote(table, meta, store, key, years, distinct)
+    except Exception as exc:
+        raise IndexWriteError(str(exc).splitlines()[0], path=url) from exc
+    return url
+
+
+def _put_remote(
+    table: pa.Table,
+    meta: S.IndexMetadata,
+    store: Any,
+    key: str,
+    years: np.ndarray,
+    distinct: np.ndarray | None,
+) -> None:
+    from cogdex.io import runtime
+
     obs = runtime.obstore()
     parts = _parts(table, years, distinct) if distinct is not None else [(None, table)]
     written = set()
@@ -508,7 +532,6 @@ def _write_remote(
         for old in _remote_keys(store, key):
             if old not in written:
                 obs.delete(store, old)
-    return url
 
 
 def _remote_keys(store: Any, key: str) -> list[str]:
