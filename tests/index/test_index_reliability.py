@@ -265,3 +265,12 @@ def test_a_missing_bucket_is_a_typed_error_naming_the_url(coll, s3_server):
         with pytest.raises(IndexWriteError, match=f"cannot write the index {re.escape(url)}: "):
             store.write(coll.to_arrow(), coll.metadata, url, partition=partition,
                         store_options=s3_server.options)  # fmt: skip
+
+
+def test_a_download_folder_that_cannot_be_written_is_a_write_error(coll, s3_server, tmp_path):
+    url = f"s3://{s3_server.bucket}/reliability/index.parquet"
+    coll.export(url, store_options=s3_server.options, overwrite=True)
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(IndexWriteError, match=f"{re.escape(str(tmp_path / 'file'))}.*: Not a dir"):
+        cogdex.load(url, store_options=s3_server.options, cache_dir=tmp_path / "file")
+    assert len(cogdex.load(url, store_options=s3_server.options, cache_dir=tmp_path)) == len(coll)

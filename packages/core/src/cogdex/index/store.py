@@ -18,7 +18,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -720,30 +720,46 @@ def _stamp(path: str) -> tuple[int, int, int]:
 
 
 def _download(url: str, options: Mapping[str, Any] | None, folder: Path) -> list[str]:
+    """Copy the index at `url` into its own subfolder of `folder`, file by file."""
     from cogdex.io import runtime
     from cogdex.io.stores import stores
 
     store, key, _ = stores().resolve(url, options)
     obs = runtime.obstore()
-    keys = [key] if key.endswith(".parquet") else []
-    try:
-        if not keys:
-            keys = _remote_keys(store, key)
-        if not keys:
-            keys = [key]
-        target = folder / hashlib.sha256(url.encode()).hexdigest()[:16]
-        target.mkdir(parents=True, exist_ok=True)
-        files = []
-        for k in keys:
-            local = target / Path(k).name
-            tmp = _temporary(local)
-            tmp.write_bytes(bytes(obs.get(store, k).bytes()))
-            os.replace(tmp, local)
-            files.append(str(local))
-    except Exception as exc:
-        from cogdex.io.fetch import is_not_found
+    keys = [key] if key.endswith(".parquet") else _from_store(url, _remote_keys, store, key)
+    target = folder / hashlib.sha256(url.encode()).hexdigest()[:16]
+    files = []
+    for k in keys or [key]:
+        data = _from_store(url, lambda k: bytes(obs.get(store, k).bytes()), k)
+        local = target / Path(k).name
+        try:
+            _save(local, data)
+        except OSError as exc:
+            raise IndexWriteError(_reason(exc), path=str(local)) from exc
+        files.append(str(local))
+    return files
 
+
+def _from_store[T](url: str, call: Callable[..., T], *args: Any) -> T:
+    """`call(*args)`, a store's failure raised as a typed error naming `url`."""
+    from cogdex.io.fetch import is_not_found
+
+    try:
+        return call(*args)
+    except Exception as exc:
         if is_not_found(exc):
             raise IndexSchemaError(f"no index at {url}") from exc
         raise StoreError(f"cannot read {url}: {str(exc).splitlines()[0]}") from exc
-    return files
+
+
+def _save(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary, as `write` writes an index."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _tidy(path)
+    tmp = _temporary(path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        remove(tmp)
+        raise
