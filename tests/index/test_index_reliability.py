@@ -274,3 +274,31 @@ def test_a_download_folder_that_cannot_be_written_is_a_write_error(coll, s3_serv
     with pytest.raises(IndexWriteError, match=f"{re.escape(str(tmp_path / 'file'))}.*: Not a dir"):
         cogdex.load(url, store_options=s3_server.options, cache_dir=tmp_path / "file")
     assert len(cogdex.load(url, store_options=s3_server.options, cache_dir=tmp_path)) == len(coll)
+
+
+_KILLED_MID_DELETE = """
+import os, sys
+from cogdex.index.cache import delete_cached
+
+real = os.unlink
+
+def unlink(*args, **kwargs):
+    real(*args, **kwargs)
+    os._exit(9)
+
+os.unlink = unlink
+delete_cached(sys.argv[1], sys.argv[2])
+"""
+
+
+def test_a_delete_killed_midway_leaves_no_part_of_a_folder_index(coll, tmp_path):
+    path = collection_path("c", tmp_path)
+    path.parent.mkdir(parents=True)
+    folder = Path(coll.export(path, partition=True))
+    year = next(folder.iterdir())
+    (folder / "1999.parquet").write_bytes(year.read_bytes())  # a second year
+    script = [sys.executable, "-c", _KILLED_MID_DELETE, "c", str(tmp_path)]
+    assert subprocess.run(script, check=False).returncode == 9
+    with pytest.raises(IndexSchemaError, match="no index at"):
+        cogdex.load(path)
+    assert list_cached(tmp_path) == []

@@ -158,11 +158,11 @@ def list_cached(cache_dir: str | os.PathLike[str] | None = None) -> list[CachedC
 
 
 def delete_cached(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    from cogdex.index.store import recover, remove
+    from cogdex.index.store import delete, recover
 
     path = collection_path(name, cache_dir)
     recover(path)  # else a copy set aside by a killed rebuild would come back later
     if not path.exists():
         raise CogdexError(f"no cached collection {name!r} in {path.parent}")
-    remove(path)
+    delete(path)
     return path

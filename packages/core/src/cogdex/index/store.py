@@ -482,6 +482,14 @@ def _replace(tmp: Path, path: Path) -> None:
         remove(old)
 
 
+def delete(path: Path) -> None:
+    """Delete the index at `path`. It is renamed to a temporary first: removing a folder
+    takes many steps, and one killed midway must not leave files that load as a smaller index."""
+    tmp = _temporary(path)
+    os.replace(path, tmp)
+    remove(tmp)
+
+
 def remove(path: Path) -> None:
     if path.is_dir():
         shutil.rmtree(path, ignore_errors=True)
