@@ -214,6 +214,16 @@ def test_a_corrupted_footer_names_the_file(coll, tmp_path):
         cogdex.load(path)
 
 
+def test_a_later_files_damaged_footer_names_it_when_read(coll, tmp_path):
+    folder = Path(coll.export(tmp_path / "index.parquet", partition=True))
+    damaged = next(folder.iterdir())
+    (folder / "1999.parquet").write_bytes(damaged.read_bytes())  # read first, on load
+    damaged.write_bytes(damaged.read_bytes()[:-12] + b"\xff" * 8 + b"PAR1")
+    loaded = cogdex.load(folder)
+    with pytest.raises(IndexSchemaError, match=f"{re.escape(str(damaged))} .*its footer"):
+        _ = loaded.ids
+
+
 def _full_disk(table, meta, target):
     Path(target).write_bytes(b"PAR1 partial")
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
