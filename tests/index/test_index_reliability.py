@@ -1,7 +1,8 @@
 """An index survives what kills or breaks a write, and says which file when it cannot.
 
-A writer killed between the two renames of a folder swap, temporaries of killed writes,
-names with control characters, corrupted pages, full disks and unwritable folders.
+A writer or a delete killed midway (in a subprocess, between the two renames of a folder
+swap), a load between a live writer's renames, temporaries of killed writes, names with
+control characters, damaged pages and footers, full disks, unwritable folders and buckets.
 """
 
 from __future__ import annotations
