@@ -173,6 +173,23 @@ class ExportError(CogdexError):
     rows hold an href with credentials (userinfo, a query string)."""
 
 
+class IndexWriteError(CogdexError):
+    """An index that could not be written (disk full, folder not writable, a path under a
+    file). `path` is the index's; whatever was there before is left as it was."""
+
+    def __init__(self, message: str, *, path: str):
+        self.path = path
+        self.reason = message
+        super().__init__(f"cannot write the index {path}: {message}")
+
+    def __reduce__(self):
+        return (_rebuild_write_error, (type(self), self.reason, self.path))
+
+
+def _rebuild_write_error(cls, reason, path):
+    return cls(reason, path=path)
+
+
 class StaleIndexError(CogdexError):
     """An index file changed under a collection that was loaded from it (rebuilt, replaced or
     edited): the collection's rows and the file's no longer match, so nothing is read."""

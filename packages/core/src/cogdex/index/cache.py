@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from cogdex.index.store import IndexFiles
 
 ENV = "COGDEX_CACHE_DIR"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # fullmatch: `$` lets "a\n" in
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -51,7 +51,7 @@ def _user_cache_dir() -> Path:
 
 
 def check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.match(name) or name.endswith(".parquet"):
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name.endswith(".parquet"):
         raise BuildError(
             f"collection name {name!r} must be 1-128 letters, digits, '.', '_' or '-' "
             f"(starting with a letter or digit, not ending in .parquet)"
@@ -115,8 +115,6 @@ def cached_index(path: Path) -> IndexFiles | None:
     its `meta.cache_key` says which arguments built it."""
     from cogdex.index.store import open_index
 
-    if not path.exists():
-        return None
     try:
         return open_index(path)
     except CogdexError:
@@ -135,9 +133,10 @@ class CachedCollection:
 
 def list_cached(cache_dir: str | os.PathLike[str] | None = None) -> list[CachedCollection]:
     """Every readable collection in the cache, by name."""
-    from cogdex.index.store import open_index
+    from cogdex.index.store import open_index, recover_folder
 
     folder = cache_root(cache_dir) / "collections"
+    recover_folder(folder)
     out = []
     for path in sorted(folder.glob("*.parquet")) if folder.is_dir() else ():
         try:
@@ -159,10 +158,11 @@ def list_cached(cache_dir: str | os.PathLike[str] | None = None) -> list[CachedC
 
 
 def delete_cached(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    from cogdex.index.store import remove
+    from cogdex.index.store import delete, recover
 
     path = collection_path(name, cache_dir)
+    recover(path)  # else a copy set aside by a killed rebuild would come back later
     if not path.exists():
         raise CogdexError(f"no cached collection {name!r} in {path.parent}")
-    remove(path)
+    delete(path)
     return path

@@ -5,7 +5,8 @@ file per year. Rows are sorted by a Hilbert curve over bbox centres so neighbour
 share row groups, and statistics are written only for the filter columns (not the thousands
 of header leaves), which keeps footers small: a bbox/date filter prunes row groups from
 footer statistics alone. Every write goes to a hidden temporary name first and is renamed into
-place, so a failed or interrupted write leaves the previous collection as it was.
+place, so a failed or interrupted write leaves the previous collection as it was; a folder swap
+killed between its two renames is undone by the next open or write (`recover`).
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cogdex.errors import CogdexError, ExportError, IndexSchemaError, StaleIndexError, StoreError
+from cogdex.errors import (
+    CogdexError,
+    ExportError,
+    IndexSchemaError,
+    IndexWriteError,
+    StaleIndexError,
+    StoreError,
+)
 from cogdex.index import arrays as A
 from cogdex.index import query as Q
 from cogdex.index import schema as S
@@ -170,7 +180,8 @@ def _schema_metadata(table: pa.Table, meta: S.IndexMetadata) -> dict[bytes, byte
     }
 
 
-def _write_file(table: pa.Table, meta: S.IndexMetadata, target: Path) -> None:
+def _write_file(table: pa.Table, meta: S.IndexMetadata, target: Path | pa.NativeFile) -> None:
+    """One Parquet file; its pages carry CRCs, as a flipped byte can decode to other offsets."""
     table = table.replace_schema_metadata(_schema_metadata(table, meta))
     pq.write_table(
         table,
@@ -178,6 +189,7 @@ def _write_file(table: pa.Table, meta: S.IndexMetadata, target: Path) -> None:
         row_group_size=ROW_GROUP_ROWS,
         compression="zstd",
         write_statistics=_stat_columns(table.schema),
+        write_page_checksum=True,
     )
 
 
@@ -215,8 +227,95 @@ def _may_hold_credentials(hrefs: pa.Array) -> bool:
     return bool(np.isin(data, np.frombuffer(b"@?#", np.uint8)).any())
 
 
+STALE_AFTER = 15 * 60
+"""Seconds without a change after which a temporary is a killed writer's: a live writer changes
+its file as each row group lands, so a write never deletes a concurrent one's temporary."""
+_TMP = re.compile(r"tmp-[0-9a-f]{12}")
+_OLD = re.compile(r"old-(\d+)-[0-9a-f]{12}")
+_SET_ASIDE = re.compile(r"\.(.+)\.old-\d+-[0-9a-f]{12}")
+
+
 def _temporary(path: Path) -> Path:
     return path.parent / f".{path.name}.tmp-{uuid.uuid4().hex[:12]}"
+
+
+def _set_aside(path: Path) -> Path:
+    """Where a swap moves the index it replaces; the time orders copies for `recover`."""
+    return path.parent / f".{path.name}.old-{time.time_ns()}-{uuid.uuid4().hex[:12]}"
+
+
+def _siblings(path: Path, pattern: re.Pattern[str]) -> list[tuple[re.Match[str], Path]]:
+    """cogdex's hidden siblings of `path` (`.name.` then `pattern`), nothing else."""
+    prefix = f".{path.name}."
+    try:
+        names = [entry.name for entry in os.scandir(path.parent)]
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        match = pattern.fullmatch(name, len(prefix)) if name.startswith(prefix) else None
+        if match:
+            found.append((match, path.parent / name))
+    return found
+
+
+def recover(path: Path) -> None:
+    """Put back the index that a writer killed mid-swap moved aside (`path` gone, its newest
+    `.old-*` copy there), so `path` holds the previous index rather than none."""
+    if path.exists() or path.is_symlink():
+        return
+    olds = _siblings(path, _OLD)
+    if not olds:
+        return
+    old = max(olds, key=lambda found: int(found[0].group(1)))[1]
+    try:
+        if old.is_dir():
+            os.rename(old, path)  # fails onto anything that appeared meanwhile
+            return
+        try:
+            os.link(old, path)  # a file: never over a concurrent writer's new one
+        except FileExistsError:
+            return
+        except OSError:  # no hard links on this filesystem
+            os.rename(old, path)
+            return
+        os.unlink(old)
+    except OSError:
+        pass  # restored by another process first, or a folder this process cannot change
+
+
+def recover_folder(folder: Path) -> None:
+    """`recover` every index in `folder` that a killed swap left set aside."""
+    try:
+        names = [entry.name for entry in os.scandir(folder)]
+    except OSError:
+        return
+    for name in names:
+        match = _SET_ASIDE.fullmatch(name)
+        if match:
+            recover(folder / match.group(1))
+
+
+def _tidy(path: Path) -> None:
+    """Before a write: `recover`, then delete the copies finished swaps set aside and the
+    temporaries of killed writers (unchanged for `STALE_AFTER`); only those of `path`."""
+    recover(path)
+    now = time.time()
+    for _, tmp in _siblings(path, _TMP):
+        if now - _last_change(tmp) > STALE_AFTER:
+            remove(tmp)
+    if path.exists():
+        for _, old in _siblings(path, _OLD):
+            remove(old)
+
+
+def _last_change(path: Path) -> float:
+    """Newest mtime of `path` and, for a folder, of its files (the one being written)."""
+    try:
+        inner = [e.stat().st_mtime for e in os.scandir(path)] if path.is_dir() else []
+        return max([path.stat().st_mtime, *inner])
+    except OSError:
+        return time.time()  # changing under us: a live writer's
 
 
 def write(
@@ -246,12 +345,24 @@ def write(
         by_year = distinct if partition else None
         return _write_remote(table, meta, dest, years, by_year, store_options)
     path = Path(parsed.key)
+    try:
+        _write_local(table, meta, path, _parts(table, years, distinct) if partition else None)
+    except OSError as exc:
+        raise IndexWriteError(_reason(exc), path=str(path)) from exc
+    return str(path)
+
+
+def _write_local(
+    table: pa.Table, meta: S.IndexMetadata, path: Path, parts: list[tuple[int, pa.Table]] | None
+) -> None:
+    """`write` to a local file, or a folder of `parts` (by year), through a temporary."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    _tidy(path)
     tmp = _temporary(path)
     try:
-        if partition:
+        if parts is not None:
             tmp.mkdir()
-            for year, part in _parts(table, years, distinct):
+            for year, part in parts:
                 _write_file(part, meta, tmp / f"{year}.parquet")
         else:
             _write_file(table, meta, tmp)
@@ -259,7 +370,11 @@ def write(
     except BaseException:
         remove(tmp)
         raise
-    return str(path)
+
+
+def _reason(exc: OSError) -> str:
+    """The OS's words for a failed write (Arrow's own message names the temporary)."""
+    return os.strerror(exc.errno) if exc.errno else str(exc)
 
 
 def export_target(
@@ -287,6 +402,7 @@ def export_target(
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise ExportError(f"cannot create the folder {path.parent}: {exc.strerror}") from exc
+    recover(path)
     if path.exists() or path.is_symlink():
         _check_replaceable(str(path), overwrite, _is_local_index(path))
     return str(path)
@@ -344,23 +460,31 @@ def _remote_target(url: str, name: str, overwrite: bool, options: Mapping[str, A
         url += _file_name(name, url)
     store, key, _ = stores().resolve(url, options)
     obs = runtime.obstore()
-    found = _remote_all_keys(store, key)
     try:
-        obs.head(store, key)
-        found.insert(0, key)
-    except Exception as exc:
-        from cogdex.io.fetch import is_not_found
-
-        if not is_not_found(exc):
-            raise StoreError(f"cannot check {url}: {str(exc).splitlines()[0]}") from exc
-    if found:
+        found = ([key] if _remote_exists(store, key) else []) + _remote_all_keys(store, key)
         is_index = all(
             k.endswith(".parquet")
             and _has_index_metadata(pa.BufferReader(bytes(obs.get(store, k).bytes())))
             for k in found
         )
+    except Exception as exc:
+        raise StoreError(f"cannot check {url}: {str(exc).splitlines()[0]}") from exc
+    if found:
         _check_replaceable(url, overwrite, is_index)
     return url
+
+
+def _remote_exists(store: Any, key: str) -> bool:
+    from cogdex.io import runtime
+    from cogdex.io.fetch import is_not_found
+
+    try:
+        runtime.obstore().head(store, key)
+    except Exception as exc:
+        if is_not_found(exc):
+            return False
+        raise
+    return True
 
 
 def _parts(table: pa.Table, years: np.ndarray, distinct: np.ndarray) -> list[tuple[int, pa.Table]]:
@@ -374,22 +498,31 @@ def _parts(table: pa.Table, years: np.ndarray, distinct: np.ndarray) -> list[tup
 
 
 def _replace(tmp: Path, path: Path) -> None:
-    """Move `tmp` to `path`; a folder replaces a file or folder via a rename swap."""
+    """Move `tmp` to `path`. A file onto a file is one atomic rename; a folder cannot take or
+    give its place that way, so the old one is set aside first, and a kill between the two
+    renames leaves it there for `recover`."""
     if tmp.is_file() and not path.is_dir():
         os.replace(tmp, path)
         return
     old = None
     if path.exists():
-        old = path.parent / f".{path.name}.old-{uuid.uuid4().hex[:12]}"
+        old = _set_aside(path)
         os.replace(path, old)
     try:
         os.replace(tmp, path)
     except BaseException:
-        if old is not None:
-            os.replace(old, path)
+        recover(path)
         raise
     if old is not None:
         remove(old)
+
+
+def delete(path: Path) -> None:
+    """Delete the index at `path`. It is renamed to a temporary first: removing a folder
+    takes many steps, and one killed midway must not leave files that load as a smaller index."""
+    tmp = _temporary(path)
+    os.replace(path, tmp)
+    remove(tmp)
 
 
 def remove(path: Path) -> None:
@@ -409,23 +542,32 @@ def _write_remote(
 ) -> str:
     """Object stores make each PUT atomic: a partitioned index is one object per year under
     `url/`, written before the old objects beyond them are deleted."""
-    from cogdex.io import runtime
     from cogdex.io.stores import stores
 
     store, key, _ = stores().resolve(url, options)
+    try:
+        _put_remote(table, meta, store, key, years, distinct)
+    except Exception as exc:
+        raise IndexWriteError(str(exc).splitlines()[0], path=url) from exc
+    return url
+
+
+def _put_remote(
+    table: pa.Table,
+    meta: S.IndexMetadata,
+    store: Any,
+    key: str,
+    years: np.ndarray,
+    distinct: np.ndarray | None,
+) -> None:
+    from cogdex.io import runtime
+
     obs = runtime.obstore()
     parts = _parts(table, years, distinct) if distinct is not None else [(None, table)]
     written = set()
     for year, part in parts:
         sink = pa.BufferOutputStream()
-        part = part.replace_schema_metadata(_schema_metadata(part, meta))
-        pq.write_table(
-            part,
-            sink,
-            row_group_size=ROW_GROUP_ROWS,
-            compression="zstd",
-            write_statistics=_stat_columns(part.schema),
-        )
+        _write_file(part, meta, sink)
         object_key = key if year is None else f"{key.rstrip('/')}/{year}.parquet"
         obs.put(store, object_key, sink.getvalue().to_pybytes())
         written.add(object_key)
@@ -433,7 +575,6 @@ def _write_remote(
         for old in _remote_keys(store, key):
             if old not in written:
                 obs.delete(store, old)
-    return url
 
 
 def _remote_keys(store: Any, key: str) -> list[str]:
@@ -473,9 +614,18 @@ class IndexFiles:
     def parquet(self, number: int) -> pq.ParquetFile:
         """File `number`, opened and checked against its stamp (after opening: a file
         replaced later still reads as opened)."""
+        try:
+            handle = pq.ParquetFile(self.files[number], page_checksum_verification=True)
+        except (pa.ArrowException, OSError) as exc:
+            self._check(number)  # a file gone or replaced is stale, not damaged
+            raise self._damaged(number, "its footer", exc) from exc
+        self._check(number)
+        return handle
+
+    def _check(self, number: int) -> None:
+        """Raise `StaleIndexError` unless file `number` is the one stamped at load."""
         path = self.files[number]
         try:
-            handle = pq.ParquetFile(path)
             stamp = _stamp(path)
         except OSError as exc:
             raise StaleIndexError(
@@ -487,7 +637,20 @@ class IndexFiles:
                 f"{path} changed since index {self.location} was loaded (rebuilt or replaced): "
                 f"load it again to read the new records"
             )
-        return handle
+
+    def _damaged(self, number: int, part: str, exc: Exception) -> IndexSchemaError:
+        return IndexSchemaError(
+            f"{self.files[number]} of index {self.location} is damaged: {part} cannot be read "
+            f"({str(exc).splitlines()[0]}); build or export the index again"
+        )
+
+    def _row_group(
+        self, handle: pq.ParquetFile, number: int, group: int, columns: list[str] | None
+    ) -> pa.Table:
+        try:
+            return handle.read_row_group(group, columns=columns)
+        except (pa.ArrowException, OSError) as exc:
+            raise self._damaged(number, f"row group {group}", exc) from exc
 
     def read(self, conditions: Sequence[Q.Condition] = (), *, light: bool = False) -> pa.Table:
         """The rows meeting `conditions`: row groups pruned by statistics, rows filtered.
@@ -500,7 +663,7 @@ class IndexFiles:
         for number in range(len(self.files)):
             pf = self.parquet(number)
             for group in Q.row_groups(pf.metadata, conditions):
-                table = pf.read_row_group(group, columns=columns)
+                table = self._row_group(pf, number, group, columns)
                 if light:
                     n = table.num_rows
                     where = (np.full(n, number), np.full(n, group), np.arange(n))
@@ -536,7 +699,7 @@ class IndexFiles:
                 end += 1
             if int(f) not in handles:
                 handles[int(f)] = self.parquet(int(f))
-            column = handles[int(f)].read_row_group(int(g), columns=columns).column("assets")
+            column = self._row_group(handles[int(f)], int(f), int(g), columns).column("assets")
             pieces.append(A.take(column, rows[order[start:end]]))
             start = end
         if not pieces:
@@ -562,6 +725,7 @@ def open_index(
     parsed = parse_url(where)
     if parsed.kind == "local":
         path = Path(parsed.key)
+        recover(path)
         if path.is_dir():
             files = sorted(str(p) for p in path.glob("*.parquet") if not p.name.startswith("."))
             if not files:
@@ -576,8 +740,11 @@ def open_index(
         files = _download(where, store_options, download_dir)
     try:
         stamps = tuple(_stamp(f) for f in files)
+    except OSError as exc:
+        raise IndexSchemaError(f"{exc.filename} of index {where}: {exc.strerror}") from exc
+    try:
         first = pq.read_schema(files[0])
-    except (pa.ArrowInvalid, OSError) as exc:
+    except (pa.ArrowException, OSError) as exc:
         raise IndexSchemaError(f"{files[0]} is not a Parquet file ({exc})") from exc
     raw = (first.metadata or {}).get(S.METADATA_KEY)
     if raw is None:
@@ -596,30 +763,46 @@ def _stamp(path: str) -> tuple[int, int, int]:
 
 
 def _download(url: str, options: Mapping[str, Any] | None, folder: Path) -> list[str]:
+    """Copy the index at `url` into its own subfolder of `folder`, file by file."""
     from cogdex.io import runtime
     from cogdex.io.stores import stores
 
     store, key, _ = stores().resolve(url, options)
     obs = runtime.obstore()
-    keys = [key] if key.endswith(".parquet") else []
-    try:
-        if not keys:
-            keys = _remote_keys(store, key)
-        if not keys:
-            keys = [key]
-        target = folder / hashlib.sha256(url.encode()).hexdigest()[:16]
-        target.mkdir(parents=True, exist_ok=True)
-        files = []
-        for k in keys:
-            local = target / Path(k).name
-            tmp = _temporary(local)
-            tmp.write_bytes(bytes(obs.get(store, k).bytes()))
-            os.replace(tmp, local)
-            files.append(str(local))
-    except Exception as exc:
-        from cogdex.io.fetch import is_not_found
+    keys = [key] if key.endswith(".parquet") else _from_store(url, _remote_keys, store, key)
+    target = folder / hashlib.sha256(url.encode()).hexdigest()[:16]
+    files = []
+    for k in keys or [key]:
+        data = _from_store(url, lambda k: bytes(obs.get(store, k).bytes()), k)
+        local = target / Path(k).name
+        try:
+            _save(local, data)
+        except OSError as exc:
+            raise IndexWriteError(_reason(exc), path=str(local)) from exc
+        files.append(str(local))
+    return files
 
+
+def _from_store[T](url: str, call: Callable[..., T], *args: Any) -> T:
+    """`call(*args)`, a store's failure raised as a typed error naming `url`."""
+    from cogdex.io.fetch import is_not_found
+
+    try:
+        return call(*args)
+    except Exception as exc:
         if is_not_found(exc):
             raise IndexSchemaError(f"no index at {url}") from exc
         raise StoreError(f"cannot read {url}: {str(exc).splitlines()[0]}") from exc
-    return files
+
+
+def _save(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary, as `write` writes an index."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _tidy(path)
+    tmp = _temporary(path)
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        remove(tmp)
+        raise

@@ -13,7 +13,7 @@ from cogdex.errors import StoreError
 
 StoreKind = Literal["local", "http", "s3", "azure", "gcs"]
 
-_AZURE_BLOB_HOST = re.compile(r"^(?P<account>[a-z0-9]+)\.(blob|dfs)\.core\.windows\.net$")
+_AZURE_BLOB_HOST = re.compile(r"(?P<account>[a-z0-9]+)\.(blob|dfs)\.core\.windows\.net")
 _AZURE_SCHEMES = {"az", "azure", "abfs", "abfss", "adl"}
 
 
@@ -64,7 +64,7 @@ def parse_url(url: str | os.PathLike[str]) -> ObjectURL:
                 f"cloud plugin sign it at read time: {safe_url(url)}"
             )
         host = (parts.hostname or "").lower()
-        blob = _AZURE_BLOB_HOST.match(host)
+        blob = _AZURE_BLOB_HOST.fullmatch(host)
         if blob:
             container, _, key = parts.path.lstrip("/").partition("/")
             if not container or not key:
