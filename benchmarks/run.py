@@ -121,14 +121,23 @@ SCENARIOS = {
 }
 
 
-def compile_bytecode() -> None:
+def before(c: Candidate, tree: Path) -> Candidate:
+    """Candidate `c` run by another checkout: its interpreter, its copy of the script, and a
+    cache folder of its own (index formats may differ between the two)."""
+    python = str(tree / ".venv" / "bin" / "python")
+    script = str(tree / Path(c.argv[1]).relative_to(REPO))
+    env = {**c.env, "COGDEX_BENCH_CACHE": f"/tmp/cogdex-bench/before-{Path(script).stem}"}
+    return Candidate(f"{c.name} (before)", [python, script, *c.argv[2:]], env=env)
+
+
+def compile_bytecode(candidates: list[Candidate]) -> None:
     """Write .pyc files for every interpreter the candidates use.
 
     Cold processes are what these scenarios measure; with PYTHONDONTWRITEBYTECODE set (as
     on this team's machines) nothing is ever cached and every run would recompile its
     imports, which is no user's steady state.
     """
-    for python in {PY, PEER}:
+    for python in {PY, PEER, *(c.argv[0] for c in candidates)}:
         if Path(python).exists():
             code = "import compileall, sys; [compileall.compile_dir(p, quiet=2) for p in sys.path]"
             subprocess.run([python, "-c", code], capture_output=True, cwd=REPO)
@@ -178,12 +187,21 @@ def main() -> None:
     ap.add_argument("--rtt", type=int, default=20, help="added round-trip time in ms")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", help="comma-separated candidate names to run")
+    ap.add_argument(
+        "--before",
+        type=Path,
+        help="another checkout of cogdex (with its own .venv): its cogdex candidates run in\n"
+        "the same rounds, as 'NAME (before)', so a change is measured against its parent",
+    )
     a = ap.parse_args()
     candidates = SCENARIOS[a.scenario]()
     if a.only:
         keep = set(a.only.split(","))
         candidates = [c for c in candidates if c.name in keep or c.baseline]
-    compile_bytecode()
+    if a.before:
+        mine = [c for c in candidates if c.argv[0] == PY and c.name.startswith("cogdex")]
+        candidates += [before(c, a.before.resolve()) for c in mine]
+    compile_bytecode(candidates)
     runs: list[list[dict]] = [[] for _ in candidates]
     with lab(a.data.resolve(), a.rtt) as env:
         for c in candidates:
