@@ -212,3 +212,60 @@ def test_loading_a_missing_remote_index_says_there_is_none(s3_server, tmp_path):
     url = f"s3://{s3_server.bucket}/nowhere/none.parquet"
     with pytest.raises(IndexSchemaError, match=f"no index at {url}"):
         cogdex.load(url, store_options=s3_server.options, cache_dir=tmp_path)
+
+
+def test_a_folder_of_several_exports_is_a_folder_not_an_index(coll, tmp_path):
+    """Overwriting one export in a folder of exports never takes the others with it."""
+    first = Path(coll.export(tmp_path))
+    other = cogdex.as_collection(coll.to_arrow(), name="other")
+    second = Path(other.export(tmp_path))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["coll.parquet", "other.parquet"]
+    assert Path(coll.export(tmp_path, overwrite=True)) == first
+    assert second.is_file() and sorted(cogdex.load(second).ids) == sorted(coll.ids)
+    # the cache's own folder of collections is such a folder too
+    cache = Path(coll.location).parent
+    assert Path(other.export(cache)) == cache / "other.parquet"
+    assert Path(coll.location).is_file()
+
+
+def test_writing_into_a_partitioned_index_is_refused(coll, tmp_path):
+    folder = Path(coll.export(tmp_path / "idx", partition=True))
+    with pytest.raises(ExportError, match="partitioned cogdex index, not a folder"):
+        coll.export(f"{folder}/")
+    assert sorted(cogdex.load(folder).ids) == sorted(coll.ids)  # no row twice
+
+
+def test_a_deleted_collection_stays_deleted(stac_files, tmp_path):
+    from cogdex.index import store
+    from cogdex.index.cache import delete_cached, list_cached
+
+    built = cogdex.build_from_stac(
+        stac_files.items_json, name="gone", bands=["B04"], cache_dir=tmp_path
+    )
+    path = Path(built.location)
+    aside = store._set_aside(path)  # what a swap killed after its second rename leaves
+    aside.write_bytes(path.read_bytes())
+    delete_cached("gone", tmp_path)
+    assert [c.name for c in list_cached(tmp_path)] == []
+    assert not path.exists() and not aside.exists()
+
+
+def test_s3_single_file_export_over_a_partitioned_one_loads_the_new_rows(coll, s3_server, tmp_path):
+    url = f"s3://{s3_server.bucket}/reexport/idx"
+    options = s3_server.options
+    coll.export(url, store_options=options, partition=True)
+    one = coll.where(pc.field("id") == coll.ids[0])
+    one.export(url, store_options=options, overwrite=True, partition=False)
+    back = cogdex.load(url, store_options=options, cache_dir=tmp_path)
+    assert back.ids == [coll.ids[0]]
+
+
+def test_loading_an_unchanged_remote_index_again_keeps_earlier_collections_readable(
+    coll, s3_server, tmp_path
+):
+    url = f"s3://{s3_server.bucket}/again/idx.parquet"
+    coll.export(url, store_options=s3_server.options)
+    first = cogdex.load(url, store_options=s3_server.options, cache_dir=tmp_path)
+    second = cogdex.load(url, store_options=s3_server.options, cache_dir=tmp_path)
+    assert first.to_arrow().num_rows == second.to_arrow().num_rows == len(coll)
+    first.band_source("B04")

@@ -233,6 +233,8 @@ its file as each row group lands, so a write never deletes a concurrent one's te
 _TMP = re.compile(r"tmp-[0-9a-f]{12}")
 _OLD = re.compile(r"old-(\d+)-[0-9a-f]{12}")
 _SET_ASIDE = re.compile(r"\.(.+)\.old-\d+-[0-9a-f]{12}")
+_YEAR_FILE = re.compile(r"-?\d+\.parquet")
+"""The files of a partitioned index: one per year (-1 for records without a date)."""
 
 
 def _temporary(path: Path) -> Path:
@@ -396,7 +398,13 @@ def export_target(
     if parsed.kind != "local":
         return _remote_target(text, name, overwrite, store_options)
     path = Path(parsed.key)
-    if text.endswith(("/", os.sep)) or (path.is_dir() and not _is_local_index(path)):
+    into = text.endswith(("/", os.sep))
+    if into and _is_local_index(path):
+        raise ExportError(
+            f"{path} is a partitioned cogdex index, not a folder to write into: export to "
+            f"{text.rstrip('/' + os.sep)} with overwrite=True to replace it"
+        )
+    if into or (path.is_dir() and not _is_local_index(path)):
         path = path / _file_name(name, text)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -431,23 +439,32 @@ def _check_replaceable(where: str, overwrite: bool, is_index: bool) -> None:
 
 
 def _is_local_index(path: Path) -> bool:
-    """A file with cogdex metadata, or a folder holding only such files (a partitioned index)."""
+    """A file with cogdex metadata, or a partitioned index: a folder holding only yearly
+    files of one collection (a folder of several exports is a folder, never an index)."""
     if path.is_file():
-        return _has_index_metadata(str(path))
+        return _index_name(str(path)) is not None
     if not path.is_dir():
         return False
     entries = list(path.iterdir())
-    return bool(entries) and all(
-        p.is_file() and p.suffix == ".parquet" and _has_index_metadata(str(p)) for p in entries
-    )
+    if not entries or not all(p.is_file() and _YEAR_FILE.fullmatch(p.name) for p in entries):
+        return False
+    names = {_index_name(str(p)) for p in entries}
+    return len(names) == 1 and None not in names
 
 
-def _has_index_metadata(source: Any) -> bool:
+def _index_name(source: Any) -> str | None:
+    """The collection name in a Parquet file's cogdex metadata; None for any other file."""
     try:
         schema = pq.read_schema(source)
     except (pa.ArrowException, OSError):
-        return False
-    return S.METADATA_KEY in (schema.metadata or {})
+        return None
+    raw = (schema.metadata or {}).get(S.METADATA_KEY)
+    if raw is None:
+        return None
+    try:
+        return str(json.loads(raw).get("name", ""))
+    except (ValueError, AttributeError):
+        return None
 
 
 def _remote_target(url: str, name: str, overwrite: bool, options: Mapping[str, Any] | None) -> str:
@@ -456,22 +473,42 @@ def _remote_target(url: str, name: str, overwrite: bool, options: Mapping[str, A
     from cogdex.io import runtime
     from cogdex.io.stores import stores
 
-    if url.endswith("/"):
+    into = url.endswith("/")
+    if into:
         url += _file_name(name, url)
     store, key, _ = stores().resolve(url, options)
     obs = runtime.obstore()
+
+    def named(k: str) -> str | None:
+        return _index_name(pa.BufferReader(bytes(obs.get(store, k).bytes())))
+
     try:
+        if into:
+            folder = key.rsplit("/", 1)[0]
+            years = [k for k in _remote_all_keys(store, folder) if _is_year_key(k, folder)]
+            if years and all(named(k) is not None for k in years):
+                raise ExportError(
+                    f"{safe_url(url.rsplit('/', 1)[0])} is a partitioned cogdex index, not a "
+                    f"prefix to write into: export to it with overwrite=True to replace it"
+                )
         found = ([key] if _remote_exists(store, key) else []) + _remote_all_keys(store, key)
-        is_index = all(
-            k.endswith(".parquet")
-            and _has_index_metadata(pa.BufferReader(bytes(obs.get(store, k).bytes())))
-            for k in found
+        parts = [k for k in found if k != key]
+        is_index = (key not in found or named(key) is not None) and all(
+            _is_year_key(k, key) and named(k) is not None for k in parts
         )
+    except ExportError:
+        raise
     except Exception as exc:
         raise StoreError(f"cannot check {url}: {str(exc).splitlines()[0]}") from exc
     if found:
         _check_replaceable(url, overwrite, is_index)
     return url
+
+
+def _is_year_key(k: str, prefix: str) -> bool:
+    """Whether object `k` is a yearly file directly under `prefix/`."""
+    head, _, name = k.rpartition("/")
+    return head == prefix.rstrip("/") and _YEAR_FILE.fullmatch(name) is not None
 
 
 def _remote_exists(store: Any, key: str) -> bool:
@@ -514,12 +551,21 @@ def _replace(tmp: Path, path: Path) -> None:
         recover(path)
         raise
     if old is not None:
-        remove(old)
+        _discard(old)
 
 
 def delete(path: Path) -> None:
-    """Delete the index at `path`. It is renamed to a temporary first: removing a folder
-    takes many steps, and one killed midway must not leave files that load as a smaller index."""
+    """Delete the index at `path`, and every copy of it a killed swap set aside (else
+    `recover` would bring one back)."""
+    for _, old in _siblings(path, _OLD):
+        _discard(old)
+    _discard(path)
+
+
+def _discard(path: Path) -> None:
+    """Remove `path` under a temporary name: removing a folder takes many steps, and one
+    killed midway must leave nothing that `recover` restores or that loads as a smaller
+    index (stale temporaries are cleaned by the next write)."""
     tmp = _temporary(path)
     os.replace(path, tmp)
     remove(tmp)
@@ -571,10 +617,11 @@ def _put_remote(
         object_key = key if year is None else f"{key.rstrip('/')}/{year}.parquet"
         obs.put(store, object_key, sink.getvalue().to_pybytes())
         written.add(object_key)
-    if distinct is not None:
-        for old in _remote_keys(store, key):
-            if old not in written:
-                obs.delete(store, old)
+    # yearly files no longer part of the index (all of them after a single-object write,
+    # which `_download` would otherwise still find under `key/`)
+    for old in _remote_keys(store, key):
+        if old not in written and _is_year_key(old, key):
+            obs.delete(store, old)
 
 
 def _remote_keys(store: Any, key: str) -> list[str]:
@@ -763,22 +810,37 @@ def _stamp(path: str) -> tuple[int, int, int]:
 
 
 def _download(url: str, options: Mapping[str, Any] | None, folder: Path) -> list[str]:
-    """Copy the index at `url` into its own subfolder of `folder`, file by file."""
+    """Copy the index at `url` (an object, else the yearly objects under `url/`) into a
+    folder of `folder` named by the objects' versions: an unchanged index is not fetched
+    again, and a collection loaded earlier keeps reading the copy it pinned."""
     from cogdex.io import runtime
     from cogdex.io.stores import stores
 
     store, key, _ = stores().resolve(url, options)
     obs = runtime.obstore()
-    keys = [key] if key.endswith(".parquet") else _from_store(url, _remote_keys, store, key)
-    target = folder / hashlib.sha256(url.encode()).hexdigest()[:16]
+    heads = {}
+    if key.endswith(".parquet") or _from_store(url, _remote_exists, store, key):
+        heads[key] = _from_store(url, obs.head, store, key)
+    else:
+        for k in _from_store(url, _remote_keys, store, key):
+            if _is_year_key(k, key):
+                heads[k] = _from_store(url, obs.head, store, k)
+    if not heads:
+        raise IndexSchemaError(f"no index at {url}")
+    versions = [
+        (k, h.get("e_tag"), h.get("size"), str(h.get("last_modified"))) for k, h in heads.items()
+    ]
+    digest = hashlib.sha256(repr((url, versions)).encode()).hexdigest()[:16]
+    target = folder / hashlib.sha256(url.encode()).hexdigest()[:16] / digest
     files = []
-    for k in keys or [key]:
-        data = _from_store(url, lambda k: bytes(obs.get(store, k).bytes()), k)
+    for k, h in heads.items():
         local = target / Path(k).name
-        try:
-            _save(local, data)
-        except OSError as exc:
-            raise IndexWriteError(_reason(exc), path=str(local)) from exc
+        if not (local.is_file() and local.stat().st_size == h.get("size")):
+            data = _from_store(url, lambda k: bytes(obs.get(store, k).bytes()), k)
+            try:
+                _save(local, data)
+            except OSError as exc:
+                raise IndexWriteError(_reason(exc), path=str(local)) from exc
         files.append(str(local))
     return files
 
