@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pyarrow as pa
+import pytest
 import rasterio
 import shapely
 from rasterio.shutil import copy as rio_copy
@@ -103,3 +104,58 @@ def test_gdal_scale_in_the_file_is_used_where_stac_gives_none(stac_files, scenes
     assert coll.header("no-stac-scale", "B04").scales == (0.5,)
     assert coll.band_values(items[0]["id"], "B04") == L2A  # STAC wins
     assert coll.band_values("no-stac-scale", "B04") == {"scale": 0.5, "offset": 3.0, "nodata": 0}
+
+
+def test_merged_records_with_other_values_are_refused_before_any_request(stac_files, tmp_path):
+    """One day's two scenes with different offsets (a processing-baseline change): scaling
+    the merged image with either record's values would be wrong for the other's pixels."""
+    from cogdex.io import fetch
+
+    items = copy.deepcopy(stac_files.items)
+    day = items[0]["properties"]["datetime"][:10]
+    same_day = [i for i in items if i["properties"]["datetime"][:10] == day]
+    assert len(same_day) == 2
+    for band in same_day[1]["assets"]["red"]["raster:bands"]:
+        band["offset"] = 0.0
+    path = tmp_path / "items.json"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": same_day}))
+    coll = cogdex.build_from_stac(path, name="baselines", bands=["B04"], cache_dir=tmp_path)
+    with fetch.recording() as rec:
+        with pytest.raises(ValueError, match="different scale/offset/nodata"):
+            coll.get_numpy(AOI, ["B04"], merge="first", scale=True)
+        with pytest.raises(ValueError, match="different scale/offset/nodata"):
+            coll.get_xarray(AOI, ["B04"], merge="first", scale=True)
+    assert rec.requests == 0
+    unmerged = coll.get_numpy(AOI, ["B04"], scale=True)  # each record its own values
+    assert unmerged.shape[0] == 2
+
+
+def test_xarray_scale_without_nodata_asks_for_a_fill_value(stac_files, tmp_path):
+    """A Dataset has no valid mask: without a nodata, NaN-ing the default fill of 0 would
+    erase real zeros, so the read asks for the raw value that marks gaps."""
+    from rasterio.transform import from_origin
+
+    path = tmp_path / "z.tif"
+    data = np.full((1, 64, 64), 7, np.uint8)
+    data[0, :, :8] = 0  # real zeros, not gaps
+    with rasterio.open(path, "w", driver="COG", width=64, height=64, count=1, dtype="uint8",
+                       crs="EPSG:32633", transform=from_origin(500000, 5000000, 10, 10),
+                       blocksize=64) as ds:  # fmt: skip
+        ds.write(data)
+    item = copy.deepcopy(stac_files.items[0])
+    item["assets"] = {"B1": {"href": str(path), "type": "image/tiff; application=geotiff",
+                             "raster:bands": [{"scale": 2.0, "offset": 1.0}]}}  # fmt: skip
+    item["properties"].pop("proj:code", None)
+    item["properties"].pop("proj:epsg", None)
+    item["bbox"] = [14.99, 45.1, 15.01, 45.2]
+    item["geometry"] = shapely.geometry.mapping(shapely.box(*item["bbox"]))
+    items = tmp_path / "items.json"
+    items.write_text(json.dumps({"type": "FeatureCollection", "features": [item]}))
+    coll = cogdex.build_from_stac(items, name="zeros", cache_dir=tmp_path)
+    box = (500000, 4999360, 500640, 5000000)
+    numpy = coll.get_numpy(box, "B1", geometry_crs=32633, scale=True)
+    np.testing.assert_array_equal(numpy[0, 0, 6:10], [1, 1, 15, 15])  # zeros are real
+    with pytest.raises(ValueError, match="pass fill_value="):
+        coll.get_xarray(box, "B1", geometry_crs=32633, scale=True)
+    ds = coll.get_xarray(box, "B1", geometry_crs=32633, scale=True, fill_value=255)
+    np.testing.assert_array_equal(ds["B1"].values[0, 0, 6:10], [1, 1, 15, 15])

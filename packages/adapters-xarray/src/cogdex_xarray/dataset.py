@@ -20,7 +20,7 @@ from cogdex.collection import Collection
 from cogdex.errors import MemoryLimitError
 from cogdex.pixels import DEFAULT_MAX_MEMORY, plan_slots
 from cogdex.read import grid as G
-from cogdex.read.physical import record_values
+from cogdex.read.physical import check_merges, record_values
 from cogdex.read.scenes import MERGES, default_fill, output_dtype
 from cogdex_xarray import cf
 from cogdex_xarray.cube import CubeReader, cube_chunks
@@ -93,8 +93,8 @@ def get_xarray(
     """
     if merge is not None and merge not in MERGES:
         raise ValueError(f"merge must be None or one of {', '.join(MERGES)}, not {merge!r}")
-    if scale and (dtype is not None or fill_value is not None):
-        raise ValueError("scale=True returns float32 with NaN for nodata: drop dtype/fill_value")
+    if scale and dtype is not None:
+        raise ValueError("scale=True returns float32 with NaN for nodata: drop dtype")
     unknown = set(chunks or {}) - set(CHUNK_DIMS)
     if unknown:
         raise ValueError(f"chunks has unknown dims {sorted(unknown)}; dims: {CHUNK_DIMS}")
@@ -109,6 +109,8 @@ def get_xarray(
     )  # fmt: skip
     if not slots:
         return _empty(sources, _dtype(sources, None, dtype, resampling), len(areas) > 1)
+    if scale:
+        _check_scalable(slots, sources, fill_value)
     cube = layout(slots, owner, table, merged=merge is not None)
     rows = sorted({r for s in slots for r in s.rows})
     out_dtype = _dtype(sources, rows, dtype, resampling)
@@ -142,6 +144,23 @@ def _empty(sources, dtype: np.dtype, several: bool) -> xr.Dataset:
     data = np.empty((0,) * len(dims), dtype)
     coords = {"time": ("time", np.empty(0, "datetime64[ns]")), "id": ("time", np.empty(0, object))}
     return xr.Dataset({src.band: (dims, data) for src in sources}, coords=coords)
+
+
+def _check_scalable(slots: Sequence[Any], sources: Sequence[Any], fill_value: Any) -> None:
+    """Before any request: merged records must share their values (`check_merges`), and the
+    gaps between records must be told from data. A Dataset has no valid mask, so a gap is
+    a pixel equal to the fill, which only a nodata or an explicit `fill_value` make safe to
+    turn into NaN (a fill of 0 would also erase real zeros)."""
+    check_merges([np.asarray(s.rows) for s in slots], sources)
+    if fill_value is not None:
+        return
+    rows = np.array(sorted({r for s in slots for r in s.rows}), np.int64)
+    for src in sources:
+        if np.isnan(record_values(src, rows)[2]).any():
+            raise ValueError(
+                f"scale=True: band {src.band!r} has records without nodata, so gaps cannot be "
+                f"told from real values; pass fill_value= (a raw value the data never holds)"
+            )
 
 
 def _physical(ds: xr.Dataset, reader: CubeReader) -> xr.Dataset:

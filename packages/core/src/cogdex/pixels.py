@@ -20,7 +20,7 @@ from cogdex.io import runtime
 from cogdex.read import grid as G
 from cogdex.read import targets
 from cogdex.read.geometries import Areas, as_areas, warn_empty
-from cogdex.read.physical import physical, record_values
+from cogdex.read.physical import check_merges, physical, record_values
 from cogdex.read.scenes import MERGES, Slot, default_fill, output_dtype, read_slots
 
 if TYPE_CHECKING:
@@ -176,6 +176,8 @@ def get_numpy(
         collection, geometries, bands, geometry_crs=geometry_crs, resolution=resolution,
         crs=crs, merge=merge, group_by=group_by,
     )  # fmt: skip
+    if scale:
+        check_merges([np.asarray(s.rows) for s in slots], sources)
     data, valid = _read(slots, sources, resampling, fill_value, merge, dtype, max_memory,
                         use_overviews, return_mask)  # fmt: skip
     if mask:
