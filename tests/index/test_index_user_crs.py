@@ -59,3 +59,31 @@ def test_user_defined_crs_scenes_share_the_identified_code(tmp_path, crs, code, 
     box = (left, top - 100 * 30.0, left + 100 * 30.0, top)
     data = coll.get_numpy(box, ["data"], geometry_crs=coll.crs[0], merge="first")
     np.testing.assert_array_equal(data[0], want)
+
+
+def test_an_item_naming_the_identified_code_does_not_replace_the_files_datum_shift(tmp_path):
+    """STAC says EPSG:23031; the file says ED50 UTM 31N with its own TOWGS84 shift. The
+    index keeps the file's definition (reads stay where GDAL puts the pixels) and warns."""
+    import json
+    import warnings
+
+    import shapely
+    from rasterio.warp import transform_bounds
+
+    path = _write(tmp_path / "ed50.tif", TOWGS84, (500_000.0, 4_500_000.0), 0)
+    with rasterio.open(path) as ds:
+        bounds = transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
+    item = {
+        "type": "Feature", "stac_version": "1.0.0", "id": "ed50", "bbox": list(bounds),
+        "geometry": shapely.geometry.mapping(shapely.box(*bounds)),
+        "properties": {"datetime": "2024-01-01T00:00:00Z", "proj:epsg": 23031},
+        "assets": {"data": {"href": str(path), "type": "image/tiff; application=geotiff"}},
+    }  # fmt: skip
+    items = tmp_path / "items.json"
+    items.write_text(json.dumps({"type": "FeatureCollection", "features": [item]}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        coll = cogdex.build_from_stac(items, name="ed50", cache_dir=tmp_path / "cache")
+    assert any("EPSG:23031 (STAC)" in str(w.message) for w in caught)
+    assert coll.epsg_codes == [23031]
+    assert '"BoundCRS"' in coll.crs[0]  # the file's definition, its datum shift included

@@ -272,12 +272,19 @@ def header_crs(header: TIFFHeader) -> tuple[int | None, str | None]:
 
 def same_crs(a: tuple[int | None, str | None], b: tuple[int | None, str | None]) -> bool:
     """Whether two (epsg, crs) pairs name one CRS; where either is unknown or unparseable,
-    nothing says they differ."""
-    if a[0] is not None and b[0] is not None:
-        return a[0] == b[0]
+    nothing says they differ. A file's own definition is compared as a definition: the code
+    PROJ identifies for it may leave out what the file says (a TOWGS84 datum shift)."""
+    if a[0] is not None and b[0] is not None and a[0] != b[0]:
+        return False
     if a[1] is None or b[1] is None or a[1] == b[1]:
         return True
+    if _is_code(a[1]) and _is_code(b[1]):
+        return a[0] == b[0]
     return _equivalent(a[1], b[1])
+
+
+def _is_code(crs: str) -> bool:
+    return _EPSG_CODE.match(crs) is not None
 
 
 @functools.lru_cache(maxsize=256)
@@ -606,8 +613,11 @@ def build_rows(
         first_asset = (item.get("assets") or {}).get(keys[0]) or {}
         epsg, crs = stac_crs(first_asset, props)
         conflict = _crs_conflicts(item, keys, got)
-        if crs is None or conflict:  # the pixels are in the file's CRS, whatever STAC says
-            epsg, crs = header_crs(next(h for h in got if h is not None))
+        header = next(h for h in got if h is not None)
+        if crs is None or conflict or isinstance(header.georef.crs, str):
+            # the pixels are in the file's CRS, whatever STAC says; a file's own definition
+            # is kept even where STAC names its identified code (reads use the definition)
+            epsg, crs = header_crs(header)
         conflicts.extend(f"item {item_id!r} asset {c}" for c in conflict)
         if crs is None:
             skipped.append({"id": item_id, "asset": "*", "href": "", "reason": "no CRS: dropped"})
