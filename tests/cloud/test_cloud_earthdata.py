@@ -9,10 +9,9 @@ import pytest
 from obstore.auth.earthdata import NasaEarthdataCredentialProvider
 
 from cogdex import plugins
-from cogdex.builds import public_options
 from cogdex.errors import AccessDeniedError, MissingCredentialsError, MissingPluginError, StoreError
 from cogdex.io import fetch, runtime
-from cogdex.io.stores import stores
+from cogdex.io.stores import public_options, stores
 from cogdex.io.urls import parse_url
 from cogdex_earthdata.hosts import token_allowed
 from tests.cloud.conftest import without_plugin

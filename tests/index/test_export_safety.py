@@ -269,3 +269,14 @@ def test_loading_an_unchanged_remote_index_again_keeps_earlier_collections_reada
     second = cogdex.load(url, store_options=s3_server.options, cache_dir=tmp_path)
     assert first.to_arrow().num_rows == second.to_arrow().num_rows == len(coll)
     first.band_source("B04")
+
+
+def test_other_store_options_rebuild_rather_than_clash(stac_files, tmp_path):
+    """How the files are reached (a timeout, an endpoint) is not another query."""
+    kwargs = {"name": "opts", "bands": ["B04"], "cache_dir": tmp_path}
+    first = cogdex.build_from_stac(stac_files.items_json, **kwargs)
+    again = cogdex.build_from_stac(
+        stac_files.items_json, store_options={"timeout": "120s"}, **kwargs
+    )
+    assert sorted(again.ids) == sorted(first.ids)
+    assert again.metadata.cache_key.split(".")[0] == first.metadata.cache_key.split(".")[0]

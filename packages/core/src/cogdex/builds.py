@@ -21,25 +21,8 @@ from cogdex.index import cache as C
 from cogdex.index import schema as S
 from cogdex.index.build import BandsArg, build_rows
 from cogdex.index.stac import Bbox, DateRange, date_bounds
+from cogdex.io.stores import public_options
 from cogdex.read.bbox import check_bbox
-
-
-def public_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Store options safe to write into an index: secrets, URLs carrying credentials (an
-    endpoint or proxy with `user:password@` or a query string) and non-JSON values are left
-    out (pass them again to `load(..., store_options=...)`)."""
-    from cogdex.io.stores import is_credential_option, is_identity_option
-    from cogdex.io.urls import safe_url
-
-    out = {}
-    for key, value in (options or {}).items():
-        if is_credential_option(key) or is_identity_option(key) or "private" in key.lower():
-            continue
-        if isinstance(value, str) and safe_url(value) != value:
-            continue
-        if value is None or isinstance(value, bool | int | float | str):
-            out[key] = value
-    return out
 
 
 def _date_key(date_range: DateRange | None) -> list[str | None] | None:
@@ -195,11 +178,11 @@ def build_from_stac(
     }
     key = C.cache_key(
         source=source,
-        freshness=_stat(location) if static else None,
+        # how the files are reached (endpoint, region, timeouts) rebuilds, never clashes
+        freshness=[_stat(location) if static else None, public_options(store_options)],
         bands=_bands_key(bands),
         band_index=band_index,
         href_rewrites=href_rewrites,
-        store_options=public_options(store_options),
     )
 
     def items() -> list[dict[str, Any]]:
@@ -286,11 +269,11 @@ def build_from_table(
     }
     key = C.cache_key(
         source=source,
-        freshness=_stat(location),
+        # how the files are reached (endpoint, region, timeouts) rebuilds, never clashes
+        freshness=[_stat(location), public_options(store_options)],
         bands=_bands_key(bands),
         band_index=band_index,
         href_rewrites=href_rewrites,
-        store_options=public_options(store_options),
     )
 
     def items() -> list[dict[str, Any]]:

@@ -328,6 +328,10 @@ class IndexMetadata:
         )
         object.__setattr__(self, "source", source)
         object.__setattr__(self, "skipped", skipped)
+        if self.store_options:  # (io.stores loads the runtime: only when there is any)
+            from cogdex.io.stores import public_options
+
+            object.__setattr__(self, "store_options", public_options(self.store_options))
 
     def to_json(self) -> bytes:
         from cogdex import __version__

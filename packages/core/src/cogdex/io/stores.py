@@ -320,3 +320,20 @@ def stores() -> StoreRegistry:
         _registries.clear()
         reg = _registries[pid] = StoreRegistry()
     return reg
+
+
+def public_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Store options safe to write into an index: secrets, URLs carrying credentials (an
+    endpoint or proxy with `user:password@` or a query string) and non-JSON values are left
+    out (pass them again to `load(..., store_options=...)`)."""
+    from cogdex.io.urls import safe_url
+
+    out = {}
+    for key, value in (options or {}).items():
+        if is_credential_option(key) or is_identity_option(key) or "private" in key.lower():
+            continue
+        if isinstance(value, str) and safe_url(value) != value:
+            continue
+        if value is None or isinstance(value, bool | int | float | str):
+            out[key] = value
+    return out
