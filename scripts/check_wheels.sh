@@ -8,6 +8,8 @@ trap 'rm -rf "$work"' EXIT
 uv build --all-packages --wheel -o "$work/dist" -q
 python3 -m venv "$work/env"
 "$work/env/bin/pip" install -q --find-links "$work/dist" "cogdex[xarray,aws]"
-"$work/env/bin/cogdex" plugins | grep -q "^xarray" || { echo "xarray plugin missing" >&2; exit 1; }
+# (to a file: `| grep -q` would stop reading at the match, and pipefail fail on the SIGPIPE)
+"$work/env/bin/cogdex" plugins > "$work/plugins.txt"
+grep -q "^xarray" "$work/plugins.txt" || { echo "xarray plugin missing" >&2; exit 1; }
 (cd "$work" && "$work/env/bin/cogdex" demo --quiet --size 256)
 echo "wheels: pip install --find-links dist \"cogdex[xarray,aws]\" works"
