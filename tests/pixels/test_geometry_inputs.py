@@ -207,3 +207,28 @@ def test_geojson_with_a_named_crs_as_geopandas_writes_it(pixel_coll):
     want = _rows(pixel_coll.sample_points((lon, lat), "B04"))
     assert _rows(pixel_coll.sample_points(doc, "B04")) == want
     assert _rows(pixel_coll.sample_points(doc, "B04", geometry_crs=32644)) == want
+
+
+def test_unreadable_crs_and_geometry_text_are_cogdex_errors(pixel_coll):
+    """A user's typo is a typed error naming the value, never pyproj's or GEOS's own."""
+    import cogdex
+
+    box = (77.99, 19.99, 78.01, 20.01)
+    with pytest.raises(cogdex.CRSError, match="EPSG:99999"):
+        pixel_coll.get_numpy(box, ["B04"], geometry_crs="EPSG:99999")
+    with pytest.raises(cogdex.CRSError, match="nonsense"):
+        pixel_coll.get_numpy(box, ["B04"], crs="nonsense", resolution=10)
+    with pytest.raises(cogdex.CRSError, match="bogus"):
+        pixel_coll.sample_points(([78.0], [20.0]), ["B04"], geometry_crs="bogus")
+    with pytest.raises(cogdex.CRSError, match="bogus"):
+        pixel_coll.subset(geometries=[box], geometry_crs="bogus")
+    feature = {
+        "type": "Feature",
+        "crs": {"type": "name", "properties": {"name": "urn:nope"}},
+        "geometry": {"type": "Point", "coordinates": [78.0, 20.0]},
+        "properties": {},
+    }
+    with pytest.raises(cogdex.CRSError, match="urn:nope"):
+        pixel_coll.sample_points(feature, ["B04"])
+    with pytest.raises(cogdex.GeometryError, match="not WKT"):
+        pixel_coll.get_numpy("POLYGON ((78 20, 78.01", ["B04"])

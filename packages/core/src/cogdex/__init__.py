@@ -12,6 +12,7 @@ from cogdex.errors import (
     AccessDeniedError,
     BuildError,
     CogdexError,
+    CRSError,
     DeadlineExceededError,
     DecodeError,
     EmptyReadWarning,
@@ -75,6 +76,7 @@ def __dir__() -> list[str]:
 __all__ = [
     "AccessDeniedError",
     "BuildError",
+    "CRSError",
     "CogdexError",
     "Collection",
     "DeadlineExceededError",

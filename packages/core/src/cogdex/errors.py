@@ -140,6 +140,11 @@ class IndexSchemaError(CogdexError):
     """An index file or table that does not match the schema cogdex needs."""
 
 
+class CRSError(CogdexError, ValueError):
+    """A CRS value (an argument, a GeoJSON `crs` member, an index's `crs`) that PROJ cannot
+    read; the message names the value."""
+
+
 class GeometryError(CogdexError, ValueError):
     """An area or points argument that cannot be used: a bbox that is not 4 finite numbers
     in (xmin, ymin, xmax, ymax) order, coordinates outside lon/lat ranges, or a CRS that

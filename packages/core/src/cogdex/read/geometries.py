@@ -136,10 +136,13 @@ def _geojson(value: Any, name: str) -> list[shapely.Geometry]:
 def _one(value: Any, position: int, crs: int | str, name: str) -> list[shapely.Geometry]:
     if isinstance(value, shapely.Geometry):
         return [value]
-    if isinstance(value, bytes | bytearray | memoryview):
-        return [shapely.from_wkb(bytes(value))]
-    if isinstance(value, str):
-        return [shapely.from_wkt(value)]
+    if isinstance(value, bytes | bytearray | memoryview | str):
+        try:
+            parse = shapely.from_wkt if isinstance(value, str) else shapely.from_wkb
+            return [parse(value if isinstance(value, str) else bytes(value))]
+        except shapely.errors.GEOSException as exc:
+            kind = "WKT" if isinstance(value, str) else "WKB"
+            raise GeometryError(f"{name} {position}: not {kind}: {exc}", argument=name) from None
     if _is_bbox(value):
         return [shapely.box(*check_bbox(value, name, crs))]
     if _is_geojson(value):

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 import numpy as np
 import shapely
 
+from cogdex.errors import CRSError
 from cogdex.index import arrays as A
 
 if TYPE_CHECKING:
@@ -73,10 +74,15 @@ def _normalise_crs(crs: int | str | pyproj.CRS) -> int | str:
 
 @lru_cache(maxsize=256)
 def to_crs(crs: int | str) -> pyproj.CRS:
-    """The pyproj CRS of a grid's `crs` value, built once per process."""
+    """The pyproj CRS of a grid's `crs` value, built once per process; a value PROJ cannot
+    read is a `CRSError` naming it."""
     import pyproj
 
-    return pyproj.CRS.from_user_input(crs)
+    try:
+        return pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError as exc:
+        shown = crs if isinstance(crs, int) or len(crs) < 80 else crs[:77] + "..."
+        raise CRSError(f"PROJ cannot read the CRS {shown!r}: {exc}") from None
 
 
 @lru_cache(maxsize=1024)
