@@ -21,6 +21,7 @@ import signal
 import struct
 import subprocess
 import sys
+import traceback
 import tracemalloc
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -123,12 +124,14 @@ def write_seeds(folder: Path) -> list[Path]:
 
 @dataclass(frozen=True, slots=True)
 class Layout:
-    """Where a seed's structures lie: byte order, word size, IFD and entry positions."""
+    """Where a seed's structures lie: byte order, word size, IFD offsets, the positions of
+    their directory entries and of their next-IFD links."""
 
     order: str
     bigtiff: bool
     ifds: tuple[int, ...]
     entries: tuple[int, ...]
+    links: tuple[int, ...]
 
     @property
     def word(self) -> str:
@@ -167,14 +170,16 @@ def _layout(data: bytes) -> Layout:
     count, word, size = ("Q", "Q", 20) if big else ("H", "I", 12)
     ifds: list[int] = []
     entries: list[int] = []
+    links: list[int] = []
     at = struct.unpack_from(order + word, data, 8 if big else 4)[0]
     while at:
         ifds.append(at)
         n = struct.unpack_from(order + count, data, at)[0]
         first = at + struct.calcsize(count)
         entries.extend(first + i * size for i in range(n))
-        at = struct.unpack_from(order + word, data, first + n * size)[0]
-    return Layout(order, big, tuple(ifds), tuple(entries))
+        links.append(first + n * size)
+        at = struct.unpack_from(order + word, data, links[-1])[0]
+    return Layout(order, big, tuple(ifds), tuple(entries), tuple(links))
 
 
 def mutate(seed: Seed, edits: list[Edit], truncate: int | None) -> bytes:
@@ -201,9 +206,7 @@ def _structural(data: bytearray, layout: Layout, kind: int, where: int, value: i
     order, word = layout.order, layout.word
     width = struct.calcsize(word)
     if kind == NEXT_IFD:
-        at = layout.ifds[where % len(layout.ifds)]
-        n = struct.unpack_from(order + ("Q" if layout.bigtiff else "H"), data, at)[0]
-        link = at + (8 if layout.bigtiff else 2) + n * (20 if layout.bigtiff else 12)
+        link = layout.links[where % len(layout.links)]
         # Even values point at an IFD of the chain (a loop when it is this one or earlier).
         target = layout.ifds[(value >> 1) % len(layout.ifds)] if value % 2 == 0 else value
         struct.pack_into(order + word, data, link, target % 2 ** (8 * width))
@@ -249,19 +252,20 @@ def _address_space() -> int:
         return int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def outcome(data: bytes, scratch: Path) -> str:
-    """`check` under `guarded`, as one word: "ok", the TIFFError class, or a finding:
-    "hang", "memory" (an allocation failed under the budget, raw or wrapped by cogdex) or
-    "raw:<type>" (anything else that escaped, assertions of `check` included)."""
+def outcome(data: bytes, scratch: Path) -> tuple[str, str]:
+    """`check` under `guarded`: ("ok" or the TIFFError class, ""), or a finding and its
+    traceback: "hang", "memory" (an allocation failed under the budget, raw or wrapped by
+    cogdex) or "raw:<type>" (anything else that escaped, assertions of `check` included)."""
     try:
         with guarded():
-            return check(data, scratch)
-    except Hang:
-        return "hang"
+            return check(data, scratch), ""
     except BaseException as exc:  # every escape is a finding, classified
+        detail = "".join(traceback.format_exception(exc))
+        if isinstance(exc, Hang):
+            return "hang", detail
         if _out_of_memory(exc):
-            return "memory"
-        return f"raw:{type(exc).__name__}"
+            return "memory", detail
+        return f"raw:{type(exc).__name__}", detail
 
 
 def is_finding(result: str) -> bool:
