@@ -229,3 +229,20 @@ def test_tile_offsets_that_overflow_are_truncation_errors(tiled: Seed, tmp_path:
     tif = cogdex.GeoTIFF.from_header(replace(header, levels=(base, *header.levels[1:])), path)
     with pytest.raises(TruncatedTIFF, match="tile 0"):
         tif.read(window=(0, 0, 8, 8))
+
+
+def test_a_rewritten_layout_never_gets_cached_tiles_of_another_shape(
+    seeds: list[Seed], tmp_path: Path
+) -> None:
+    """Found by the fuzz script: a file rewritten in place whose tiles keep their offsets
+    and sizes but change planar configuration got single-plane tiles from the tile cache
+    and failed pasting them with a raw IndexError."""
+    separate = seeds[3]
+    path = tmp_path / "rewritten.tif"
+    path.write_bytes(separate.data)
+    header = parse_header(separate.data)
+    cogdex.GeoTIFF.from_header(header, path).read(window=(0, 0, 8, 8))
+    contiguous = replace(header.base, planar=1)
+    rewritten = cogdex.GeoTIFF.from_header(replace(header, levels=(contiguous,)), path)
+    with pytest.raises(DecodeError, match="tile 0"):
+        rewritten.read(window=(0, 0, 8, 8))
