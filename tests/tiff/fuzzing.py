@@ -334,7 +334,8 @@ def isolated(path: Path, action: str, seconds: float = 60.0, memory: int = 2 << 
     """The outcome (see `outcome`) of `action` on the file at `path`, run in a child process
     whose address space is capped at `memory` bytes and which is killed after `seconds`:
     for reproducers that must not take the test process down with them. Actions: "check"
-    (`check`), "build" (the index build's header fetch, which must return the error)."""
+    (`check`), "build" (`build_from_stac` over a good file and this one: the class of the
+    error it keeps as the skip reason)."""
     command = [sys.executable, "-m", "tests.tiff.fuzzing", action, str(path), str(memory)]
     root = Path(__file__).resolve().parents[2]
     try:
@@ -352,15 +353,46 @@ def _child(action: str, path: Path, memory: int) -> str:
     try:
         if action == "check":
             return check(path.read_bytes(), path.with_suffix(".case.tif"))
-        from cogdex.index.build import fetch_headers
-        from cogdex.io import runtime
-
-        (got,) = runtime.run(fetch_headers([str(path)]))
-        return type(got).__name__
+        return _build_beside_a_good_file(path)
     except BaseException as exc:  # the finding is reported, not raised
         if _out_of_memory(exc):
             return "memory"
         return type(exc).__name__ if isinstance(exc, TIFFError) else f"raw:{type(exc).__name__}"
+
+
+def _build_beside_a_good_file(path: Path) -> str:
+    """`build_from_stac` over two items, a good COG and `path`: the class of the error the
+    build records for `path`, or "raw:..." when the good item is not indexed."""
+    import json
+
+    import cogdex
+    from cogdex.tiff.write import write_cog
+
+    folder = path.parent / "stac"
+    folder.mkdir(exist_ok=True)
+    good = write_cog(
+        folder / "good.tif", np.ones((32, 32), np.uint8), 32633, (10, 0, 5e5, 0, -10, 5.2e6)
+    )
+    items = [
+        {
+            "type": "Feature",
+            "stac_version": "1.0.0",
+            "id": name,
+            "geometry": {"type": "Point", "coordinates": [15.0, 47.0]},
+            "bbox": [15.0, 47.0, 15.0, 47.0],
+            "properties": {"datetime": "2024-01-01T00:00:00Z", "proj:epsg": 32633},
+            "assets": {"data": {"href": str(href), "type": "image/tiff"}},
+            "links": [],
+        }
+        for name, href in (("good", good), ("hostile", path))
+    ]
+    source = folder / "items.json"
+    source.write_text(json.dumps({"type": "FeatureCollection", "features": items}))
+    built = cogdex.build_from_stac(source, name="hostile", bands=["data"], cache_dir=folder)
+    if list(built.ids) != ["good"]:
+        return f"raw:indexed {list(built.ids)}"
+    (skip,) = [s for s in built.skipped if s["href"] == path.as_uri()]
+    return skip["reason"].split(":")[0]
 
 
 if __name__ == "__main__":

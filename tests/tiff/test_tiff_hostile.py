@@ -160,7 +160,8 @@ def test_hostile_header_is_a_typed_error(case: str, tmp_path: Path) -> None:
     "case", ["2**48 bands and band descriptions", "a negative strip offset (strip chopping)"]
 )
 def test_index_build_skips_hostile_headers(case: str, tmp_path: Path) -> None:
-    """The build's header fetch returns the error (kept as the skip reason), not raises it."""
+    """A build over a good file and a hostile one indexes the good one and keeps the
+    hostile one's error as its skip reason."""
     path = tmp_path / "hostile.tif"
     path.write_bytes(CASES[case][0])
     assert isolated(path, "build") == CASES[case][1]
