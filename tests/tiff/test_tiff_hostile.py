@@ -1,11 +1,12 @@
 """Hostile headers: counts, sizes and band numbers that no file of that size could hold.
 
 Each file is a few hundred bytes whose header claims more (2**48 bands after a 2-byte type
-change, 65535 float64 bands, a 2**32 x 2**32 image, strip arrays that overflow 64 bits).
-Opening one must raise a `MalformedTIFF`/`UnsupportedTIFF` naming the file, fast and
-without allocating what the header claims; an index build must skip it. Every case runs in
-a child process with a 2 GiB address-space cap and a deadline (`fuzzing.isolated`), so a
-regression fails the test instead of exhausting the machine.
+change, 65535 float64 bands, a 2**32 x 2**32 image, strip arrays that overflow 64 bits; and
+a JPEG tile whose frame claims gigabytes). Opening and reading one must raise a
+`TIFFError` naming the file, fast and without allocating what the file claims; an index
+build must skip it. Every case runs in a child process with a 2 GiB address-space cap and
+a deadline (`fuzzing.isolated`), so a regression fails the test instead of exhausting the
+machine.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import struct
 import zlib
 from pathlib import Path
 
+import imagecodecs
 import numpy as np
 import pytest
 
@@ -108,6 +110,15 @@ def _bands_2_48(with_metadata: bool) -> bytes:
     return _retype(data, T.SAMPLES_PER_PIXEL, 16, big=True, order=">")
 
 
+def _jpeg_claiming(cols: int, rows: int) -> bytes:
+    """A 64 x 64 JPEG strip whose frame header claims `cols` x `rows` pixels (corrupt tile
+    data makes libjpeg allocate what the frame claims)."""
+    stream = bytearray(imagecodecs.jpeg8_encode(np.zeros((64, 64), np.uint8)))
+    sof = stream.index(b"\xff\xc0")
+    struct.pack_into(">HH", stream, sof + 5, rows, cols)
+    return strip_tiff(64, 64, bytes(stream), comp=(T.COMPRESSION, 3, [T.JPEG]))
+
+
 CASES: dict[str, tuple[bytes, str]] = {
     "2**48 bands and band descriptions": (_bands_2_48(True), "MalformedTIFF"),
     "2**48 bands": (_bands_2_48(False), "MalformedTIFF"),
@@ -144,6 +155,10 @@ CASES: dict[str, tuple[bytes, str]] = {
     "a negative strip offset (strip chopping)": (
         strip_tiff(64, 1024, bytes(64 * 1024), big=True, n=(T.STRIP_OFFSETS, 17, [-5])),
         "MalformedTIFF",
+    ),
+    "a JPEG tile whose frame claims 52010 x 34157 pixels": (
+        _jpeg_claiming(52010, 34157),
+        "DecodeError",
     ),
 }
 
