@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from cogdex.tiff import tags as T
+from cogdex.tiff.header import parse_header
 from tests.tiff.fuzzing import Hang, guarded, isolated
 
 _CODES = {T.ASCII: "s", 3: "H", 4: "I", 16: "Q", 17: "q"}
@@ -192,3 +193,18 @@ def test_the_guard_stops_hangs_and_allocations() -> None:
         _spin()
     with pytest.raises(MemoryError), guarded(memory=64 << 20):
         np.ones(1 << 30, np.uint8)
+
+
+def test_a_large_single_uncompressed_strip_is_still_chopped() -> None:
+    """The 2 GiB block limit applies after libtiff's strip chopping: a true 2.5 GB strip
+    (its header parsed from the prefix of a 2.5 GB object) reads as ~8 KiB strips."""
+    side = 50_000
+    prefix = strip_tiff(
+        side,
+        side,
+        b"",
+        comp=(T.COMPRESSION, 3, [T.NONE]),
+        n=(T.STRIP_BYTE_COUNTS, 4, [side * side]),
+    )
+    header = parse_header(prefix, size=8 + side * side)
+    assert (header.base.tile_height, header.base.tile_offsets.size) == (1, side)

@@ -298,14 +298,6 @@ def _level(view: ByteView, layout: Layout, ifd: IFD) -> Level:
     if not (0 < tile_width <= MAX_DIMENSION and 0 < tile_height <= MAX_DIMENSION):
         raise bad(f"block size {tile_width}x{tile_height}")
     planes = spp if planar == 2 else 1
-    block_bytes = (tile_width * (spp // planes) * bits + 7) // 8 * tile_height
-    if block_bytes > MAX_BLOCK_BYTES:
-        raise UnsupportedTIFF(
-            f"{tile_width}x{tile_height} blocks of {spp // planes} {bits}-bit samples: "
-            f"{block_bytes} bytes each, more than GDAL's {MAX_BLOCK_BYTES}",
-            source=src,
-            offset=ifd.offset,
-        )
     tiles = planes * -(-height // tile_height) * -(-width // tile_width)
     if offsets is None:
         raise bad("no tile or strip offsets")
@@ -322,6 +314,14 @@ def _level(view: ByteView, layout: Layout, ifd: IFD) -> Level:
             width * spp * bits, height, tile_height, int(offsets[0]), int(counts[0]), view.size
         )
         tiles = offsets.size
+    block_bytes = (tile_width * (spp // planes) * bits + 7) // 8 * tile_height
+    if block_bytes > MAX_BLOCK_BYTES:
+        raise UnsupportedTIFF(
+            f"{tile_width}x{tile_height} blocks of {spp // planes} {bits}-bit samples: "
+            f"{block_bytes} bytes each, more than GDAL's {MAX_BLOCK_BYTES}",
+            source=src,
+            offset=ifd.offset,
+        )
     extra = tags.small(T.EXTRA_SAMPLES, "ExtraSamples") or ()
     ycbcr = tags.small(T.YCBCR_SUBSAMPLING, "YCbCrSubsampling") or (2, 2)
     lerc = tags.small(T.LERC_PARAMETERS, "LercParameters") or ()
