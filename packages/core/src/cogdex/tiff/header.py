@@ -11,6 +11,7 @@ prefix: one request in all.
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -391,14 +392,14 @@ def _is_mask(level: Level) -> bool:
 def _build(view: ByteView, layout: Layout, ifds: list[IFD]) -> TIFFHeader:
     base = _level(view, layout, ifds[0])
     overviews: list[Level] = []
-    masks: list[Level] = []
+    masks: dict[tuple[int, int], deque[Level]] = {}  # by size: one lookup per level
     for ifd in ifds[1:]:
         if not _may_be_level(view, layout, ifd):
             continue
         level = _level(view, layout, ifd)
         if level.subfile_type & T.SUBFILE_MASK:
             if _is_mask(level):
-                masks.append(level)
+                masks.setdefault((level.width, level.height), deque()).append(level)
         elif (
             level.width <= base.width
             and level.height <= base.height
@@ -409,10 +410,9 @@ def _build(view: ByteView, layout: Layout, ifds: list[IFD]) -> TIFFHeader:
     overviews.sort(key=lambda lv: lv.width * lv.height, reverse=True)
     levels = []
     for level in [base, *overviews]:
-        mask = next((m for m in masks if (m.width, m.height) == (level.width, level.height)), None)
-        if mask is not None:
-            masks.remove(mask)
-            level = replace(level, mask=mask)
+        same_size = masks.get((level.width, level.height))
+        if same_size:
+            level = replace(level, mask=same_size.popleft())
         levels.append(level)
     return _georeferenced(view, layout, ifds[0], tuple(levels))
 
