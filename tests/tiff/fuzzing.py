@@ -336,8 +336,9 @@ def isolated(path: Path, action: str, seconds: float = 60.0, memory: int = 2 << 
     """The outcome (see `outcome`) of `action` on the file at `path`, run in a child process
     whose address space is capped at `memory` bytes and which is killed after `seconds`:
     for reproducers that must not take the test process down with them. Actions: "check"
-    (`check`), "parse" (`parse_header` only), "build" (`build_from_stac` over a good file
-    and this one: the class of the error it keeps as the skip reason)."""
+    (`check`), "parse" (`parse_header` only), "open" (`cogdex.open`), "build"
+    (`build_from_stac` over a good file and this one: the class of the error it keeps as
+    the skip reason)."""
     command = [sys.executable, "-m", "tests.tiff.fuzzing", action, str(path), str(memory)]
     root = Path(__file__).resolve().parents[2]
     try:
@@ -357,6 +358,11 @@ def _child(action: str, path: Path, memory: int) -> str:
             return check(path.read_bytes(), path.with_suffix(".case.tif"))
         if action == "parse":
             parse_header(path.read_bytes(), source=str(path))
+            return "ok"
+        if action == "open":
+            import cogdex
+
+            cogdex.open(path)
             return "ok"
         return _build_beside_a_good_file(path)
     except BaseException as exc:  # the finding is reported, not raised

@@ -70,6 +70,7 @@ class HeaderParser:
         self._ifds: list[IFD] = []
         self._next: int = 0
         self._seen: set[int] = set()
+        self._pending: list[int] = []  # IFDs whose tag arrays were not all known yet
 
     def feed(self, start: int, data: bytes) -> None:
         self.view.add(start, data)
@@ -99,17 +100,26 @@ class HeaderParser:
                 needs.append((m.start, min(view.size, max(m.end, m.start + IFD_READ))))
                 break
             self._seen.add(offset)
+            self._pending.append(len(self._ifds))
             self._ifds.append(ifd)
             self._next = ifd.next_offset
-        for index, ifd in enumerate(self._ifds):
+        # Only IFDs still missing arrays are walked again: a chain of IFDs far apart takes
+        # a round per IFD, and walking them all every round would be quadratic.
+        pending: list[int] = []
+        for index in self._pending:
+            ifd = self._ifds[index]
             if index and not _may_be_level(view, layout, ifd):
                 continue
+            before = len(needs)
             for entry in ifd.entries.values():
                 if entry.inline is not None or (index and entry.tag in T.GEO_TAGS):
                     continue
                 nbytes = entry.nbytes
                 if not view.has(entry.pos, nbytes):
                     needs.append((entry.pos, entry.pos + nbytes))
+            if len(needs) > before:
+                pending.append(index)
+        self._pending = pending
         return _coalesce(needs)
 
     def header(self) -> TIFFHeader:
