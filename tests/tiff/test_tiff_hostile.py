@@ -232,11 +232,14 @@ def test_many_levels_and_masks_parse_in_linear_time(tmp_path: Path) -> None:
     assert isolated(path, "parse", seconds=15) == "ok"
 
 
-def test_ifds_far_apart_are_fetched_in_linear_time(tmp_path: Path) -> None:
-    """A chain of IFDs farther apart than one fetch takes a round of requests per IFD;
-    each round walked every IFD so far, so 6000 such IFDs took 24 s to open (now 2 s)."""
-    path = _write_levels(tmp_path / "far.tif", 6000, 0, spacing=IFD_READ + 4096)
-    assert isolated(path, "open", seconds=12) == "ok"
+@pytest.mark.parametrize("spacing", [IFD_READ + 4096, IFD_READ])
+def test_ifds_far_apart_are_fetched_in_linear_time(spacing: int, tmp_path: Path) -> None:
+    """A chain of IFDs farther apart than one fetch takes a round of requests per IFD.
+    Each round walked every IFD so far (6000 IFDs: 24 s to open), and when each fetch
+    ended where the next began, merging the known bytes copied them all again (1000
+    IFDs: 13 s). Both are linear now: 6000 IFDs open in about 2 s."""
+    path = _write_levels(tmp_path / "far.tif", 6000, 0, spacing=spacing)
+    assert isolated(path, "open", seconds=20) == "ok"
 
 
 def test_a_large_single_uncompressed_strip_is_still_chopped() -> None:
