@@ -233,7 +233,8 @@ def guarded(seconds: float = CASE_SECONDS, memory: int = CASE_MEMORY) -> Iterato
     taking the machine down. Main thread, Linux; both limits are lifted on exit."""
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = _address_space() + memory
-    resource.setrlimit(resource.RLIMIT_AS, (limit if hard < 0 else min(limit, hard), hard))
+    capped = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (capped, hard))
 
     def expire(signum: int, frame: object) -> None:
         raise Hang(f"no result after {seconds} s")
