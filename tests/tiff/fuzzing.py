@@ -21,6 +21,7 @@ import signal
 import struct
 import subprocess
 import sys
+import time
 import traceback
 import tracemalloc
 from collections.abc import Iterator
@@ -230,7 +231,8 @@ class Hang(Exception):
 def guarded(seconds: float = CASE_SECONDS, memory: int = CASE_MEMORY) -> Iterator[None]:
     """Raise `Hang` after `seconds`, and make allocations that would grow the address space
     by more than `memory` bytes fail (MemoryError), so a failing case fails rather than
-    taking the machine down. Main thread, Linux; both limits are lifted on exit."""
+    taking the machine down. Main thread, Linux; both limits are lifted on exit, and an
+    alarm set before (pytest-timeout's) is set again for the time it had left."""
     soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     limit = _address_space() + memory
     capped = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
@@ -240,13 +242,17 @@ def guarded(seconds: float = CASE_SECONDS, memory: int = CASE_MEMORY) -> Iterato
         raise Hang(f"no result after {seconds} s")
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    started = time.monotonic()
+    outer, interval = signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+        if outer:
+            left = max(outer - (time.monotonic() - started), 1e-3)
+            signal.setitimer(signal.ITIMER_REAL, left, interval)
 
 
 def _address_space() -> int:

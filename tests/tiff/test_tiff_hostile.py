@@ -11,6 +11,7 @@ machine.
 
 from __future__ import annotations
 
+import signal
 import struct
 import zlib
 from pathlib import Path
@@ -255,3 +256,14 @@ def test_a_large_single_uncompressed_strip_is_still_chopped() -> None:
     )
     header = parse_header(prefix, size=8 + side * side)
     assert (header.base.tile_height, header.base.tile_offsets.size) == (1, side)
+
+
+def test_the_guard_gives_an_outer_alarm_its_time_back() -> None:
+    """pytest-timeout arms SIGALRM too: a guarded case must not disarm it."""
+    delay, interval = signal.setitimer(signal.ITIMER_REAL, 100)
+    try:
+        with guarded(seconds=5):
+            pass
+        assert 99 < signal.getitimer(signal.ITIMER_REAL)[0] <= 100
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, delay, interval)
