@@ -218,6 +218,26 @@ def _work(
     runner.stop()
 
 
+def _fuzz(args: argparse.Namespace, work: Path) -> Totals:
+    """Run the workers over seeds written to `work` until the budget is spent."""
+    seed_paths = [*write_seeds(work / "seeds"), *args.extra]
+    seeds = [load_seed(p) for p in seed_paths]
+    totals = Totals(args.examples)
+    print(f"fuzzing {len(seeds)} seeds with {args.workers} workers, seed {args.seed}", flush=True)
+    runners = [
+        Runner(seed_paths, work, args.rss_mb << 20, args.timeout) for _ in range(args.workers)
+    ]
+    threads = [
+        threading.Thread(target=_work, args=(i, args, seeds, runner, totals))
+        for i, runner in enumerate(runners)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return totals
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=10.0, help="time budget")
@@ -234,28 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("ignore")
     args.seed = args.seed if args.seed is not None else time.time_ns()
 
-    work = Path(tempfile.mkdtemp(prefix="cogdex-fuzz-"))
-    seed_paths = [*write_seeds(work / "seeds"), *args.extra]
-    seeds = [load_seed(p) for p in seed_paths]
-    totals = Totals(args.examples)
-    print(f"fuzzing {len(seeds)} seeds with {args.workers} workers, seed {args.seed}", flush=True)
-    threads = [
-        threading.Thread(
-            target=_work,
-            args=(
-                i,
-                args,
-                seeds,
-                Runner(seed_paths, work, args.rss_mb << 20, args.timeout),
-                totals,
-            ),
-        )
-        for i in range(args.workers)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with tempfile.TemporaryDirectory(prefix="cogdex-fuzz-") as folder:
+        totals = _fuzz(args, Path(folder))
     print(f"done: {totals.report()}")
     return 1 if any(is_finding(k) for k in totals.outcomes) else 0
 
