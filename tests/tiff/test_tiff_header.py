@@ -21,6 +21,7 @@ import cogdex
 from cogdex.io import fetch
 from cogdex.io.runtime import run
 from cogdex.tiff.header import HeaderParser, parse_header, read_header
+from cogdex.tiff.ifd import ByteView, Missing
 from cogdex.tiff.model import TIFFHeader
 from tests.servers.http_range import RangeServer
 
@@ -216,3 +217,31 @@ def test_known_units_are_what_proj_reports() -> None:
             axis = crs.axis_info[0]
             assert getattr(crs, kind), code
             assert (axis.unit_name, axis.unit_conversion_factor, int(axis.unit_code)) == expected
+
+
+def test_byte_view_matches_a_reference_under_random_fetches() -> None:
+    """Spans added in any order and overlap (never merged by copying) answer `has` and `get`
+    as one buffer would, and `Missing` names the first byte not known."""
+    rng = np.random.default_rng(5)
+    size = 4000
+    reference = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+    known = np.zeros(size, bool)
+    view = ByteView("x", size)
+    for _ in range(300):
+        start = int(rng.integers(0, size))
+        end = min(size, start + int(rng.integers(1, 200)))
+        view.add(start, reference[start:end])
+        known[start:end] = True
+        for _ in range(5):
+            a = int(rng.integers(0, size))
+            b = min(size, a + int(rng.integers(1, 300)))
+            assert view.has(a, b - a) == bool(known[a:b].all())
+            if known[a:b].all():
+                assert bytes(view.get(a, b - a)) == reference[a:b]
+            else:
+                with pytest.raises(Missing) as info:
+                    view.get(a, b - a)
+                assert info.value.start == a + int(np.argmin(known[a:b]))
+    assert view._starts == sorted(view._starts)
+    ends = [s + len(d) for s, d in zip(view._starts, view._spans, strict=True)]
+    assert all(e <= s for e, s in zip(ends, view._starts[1:], strict=False))

@@ -2,7 +2,8 @@
 
 Hand-made breakages first (each names the failure it provokes), then a hypothesis fuzz
 over mutated real headers (`COGDEX_FUZZ_EXAMPLES`, default 2500 in all; the long run is
-`scripts/fuzz_tiff.py`).
+`scripts/fuzz_tiff.py`), each case under a deadline and an address-space budget
+(`fuzzing.guarded`): a hang or a blow-up fails the case instead of the machine.
 """
 
 from __future__ import annotations
@@ -22,7 +23,19 @@ from cogdex.errors import DecodeError, MalformedTIFF, TIFFError, TruncatedTIFF, 
 from cogdex.tiff import tags as T
 from cogdex.tiff.header import parse_header
 from cogdex.tiff.ifd import ByteView, read_ifd, read_layout
-from tests.tiff.fuzzing import BOUNDARY, Seed, check, load_seed, mutate, write_seeds
+from tests.tiff.fuzzing import (
+    BOUNDARY,
+    KINDS,
+    RAW_KINDS,
+    Edit,
+    Seed,
+    check,
+    is_finding,
+    load_seed,
+    mutate,
+    outcome,
+    write_seeds,
+)
 
 EXAMPLES = int(os.environ.get("COGDEX_FUZZ_EXAMPLES", "2500"))
 
@@ -163,50 +176,45 @@ def test_seeds_read_cleanly(seeds: list[Seed], tmp_path: Path) -> None:
         assert np.asarray(cogdex.open(seed.path).read()).size
 
 
-_edit = st.tuples(
-    st.integers(0, 3),
-    st.integers(0, 2**16),
-    st.one_of(st.sampled_from(BOUNDARY), st.integers(0, 2**64 - 1)),
-)
+_value = st.one_of(st.sampled_from(BOUNDARY), st.integers(0, 2**64 - 1))
+_structural = st.tuples(st.sampled_from(KINDS[len(RAW_KINDS) :]), st.integers(0, 2**16), _value)
 
 
-@settings(
-    max_examples=max(EXAMPLES * 4 // 5, 1),
+def _raw(lo: int, hi: int) -> st.SearchStrategy[Edit]:
+    return st.tuples(st.sampled_from(RAW_KINDS), st.integers(lo, hi), _value)
+
+
+def _holds(data: bytes, scratch: Path) -> None:
+    """The fuzz property, each case under a deadline and an address-space budget."""
+    result, detail = outcome(data, scratch)
+    assert not is_finding(result), detail
+
+
+_FUZZ = dict(
     deadline=None,
     database=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
+
+
+@settings(max_examples=max(EXAMPLES * 4 // 5, 1), **_FUZZ)
 @given(data=st.data())
 def test_fuzz_mutated_headers(data: st.DataObject, seeds: list[Seed], tmp_path: Path) -> None:
+    """Raw writes in the header region, entry field types, counts, values and offsets, IFD
+    links (loops included), and truncation."""
     seed = data.draw(st.sampled_from(seeds))
-    positions = st.integers(0, seed.header_end - 1)
-    edits = data.draw(
-        st.lists(st.tuples(st.integers(0, 3), positions, _edit.map(lambda e: e[2])), max_size=6)
-    )
+    edits = data.draw(st.lists(_raw(0, seed.header_end - 1) | _structural, max_size=6))
     truncate = data.draw(st.none() | st.integers(0, seed.header_end + 64))
-    check(mutate(seed, edits, truncate), tmp_path / "fuzz.tif")
+    _holds(mutate(seed, edits, truncate), tmp_path / "fuzz.tif")
 
 
-@settings(
-    max_examples=max(EXAMPLES // 5, 1),
-    deadline=None,
-    database=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)
+@settings(max_examples=max(EXAMPLES // 5, 1), **_FUZZ)
 @given(data=st.data())
 def test_fuzz_mutated_tile_data(data: st.DataObject, seeds: list[Seed], tmp_path: Path) -> None:
     seed = data.draw(st.sampled_from(seeds))
-    positions = st.integers(seed.header_end, len(seed.data) - 1)
-    edits = data.draw(
-        st.lists(
-            st.tuples(st.integers(0, 3), positions, _edit.map(lambda e: e[2])),
-            min_size=1,
-            max_size=12,
-        )
-    )
-    check(mutate(seed, edits, None), tmp_path / "fuzz.tif")
+    edits = data.draw(st.lists(_raw(seed.header_end, len(seed.data) - 1), min_size=1, max_size=12))
+    _holds(mutate(seed, edits, None), tmp_path / "fuzz.tif")
 
 
 def test_tile_offsets_that_overflow_are_truncation_errors(tiled: Seed, tmp_path: Path) -> None:
@@ -221,3 +229,20 @@ def test_tile_offsets_that_overflow_are_truncation_errors(tiled: Seed, tmp_path:
     tif = cogdex.GeoTIFF.from_header(replace(header, levels=(base, *header.levels[1:])), path)
     with pytest.raises(TruncatedTIFF, match="tile 0"):
         tif.read(window=(0, 0, 8, 8))
+
+
+def test_a_rewritten_layout_never_gets_cached_tiles_of_another_shape(
+    seeds: list[Seed], tmp_path: Path
+) -> None:
+    """Found by the fuzz script: a file rewritten in place whose tiles keep their offsets
+    and sizes but change planar configuration got single-plane tiles from the tile cache
+    and failed pasting them with a raw IndexError."""
+    separate = seeds[3]
+    path = tmp_path / "rewritten.tif"
+    path.write_bytes(separate.data)
+    header = parse_header(separate.data)
+    cogdex.GeoTIFF.from_header(header, path).read(window=(0, 0, 8, 8))
+    contiguous = replace(header.base, planar=1)
+    rewritten = cogdex.GeoTIFF.from_header(replace(header, levels=(contiguous,)), path)
+    with pytest.raises(DecodeError, match="tile 0"):
+        rewritten.read(window=(0, 0, 8, 8))

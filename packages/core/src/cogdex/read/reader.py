@@ -69,10 +69,11 @@ def _image(source: Source, level: int, mask: bool) -> Level:
     return image
 
 
-TileKey = tuple[str, int, int, int, int, int, str, int]
+TileKey = tuple[str, int, int, int, int, int, str, int, int, int, int, tuple[tuple[str, str], ...]]
 """(url, IFD offset of the level, tile index, tile offset, byte count, file size, dtype,
-samples): the position and layout of a tile, so that a file rewritten in place with another
-layout never serves a stale cached tile (see `tile_key`)."""
+samples, planar configuration, tile width, tile height, reader): the position and layout
+of a tile, so that a file rewritten in place with another layout never serves a cached
+tile of another shape (see `tile_key`)."""
 
 
 def tile_key(source: Source, level: Level, tile: int) -> TileKey:
@@ -88,6 +89,9 @@ def tile_key(source: Source, level: Level, tile: int) -> TileKey:
         source.header.size,
         level.dtype,
         level.samples_per_pixel,
+        level.planar,
+        level.tile_width,
+        level.tile_height,
         _reader(source.options),
     )
 

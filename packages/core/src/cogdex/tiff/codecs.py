@@ -352,11 +352,36 @@ def _jpeg_function(level: Level, samples: int) -> Callable[[bytes], np.ndarray]:
             colorspace = outcolorspace = None
 
     def function(data: bytes) -> np.ndarray:
+        _check_jpeg_frame(data, level.tile_width, level.tile_height)
         return imagecodecs.jpeg8_decode(
             data, tables=tables, colorspace=colorspace, outcolorspace=outcolorspace
         )
 
     return function
+
+
+# Start-of-frame markers: baseline, extended, progressive, lossless (not DHT, JPG, DAC).
+_SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD})
+_SOF_MARKERS |= {0xCE, 0xCF}
+
+
+def _check_jpeg_frame(data: bytes, width: int, height: int) -> None:
+    """Refuse a JPEG stream whose frame is larger than the tile, as libtiff does, before
+    libjpeg allocates the frame the stream declares (corrupt data can declare gigabytes).
+    Walks the marker segments up to the frame header: a few steps per tile."""
+    view = memoryview(data)
+    pos = 2
+    while pos + 9 <= len(view) and view[pos] == 0xFF:
+        marker = view[pos + 1]
+        if marker in _SOF_MARKERS:
+            rows = int.from_bytes(view[pos + 5 : pos + 7], "big")
+            cols = int.from_bytes(view[pos + 7 : pos + 9], "big")
+            if rows > height or cols > width:
+                raise DecodeError(f"JPEG frame of {cols}x{rows} pixels in a {width}x{height} tile")
+            return
+        if marker == 0xDA:  # start of scan: no frame header before it
+            return
+        pos += 2 + int.from_bytes(view[pos + 2 : pos + 4], "big")
 
 
 def _lerc_function(level: Level, samples: int, byte_order: str) -> Callable[[bytes], np.ndarray]:

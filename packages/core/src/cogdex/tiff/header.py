@@ -11,6 +11,7 @@ prefix: one request in all.
 from __future__ import annotations
 
 import os
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -47,6 +48,13 @@ IFD_READ = 16 * 1024
 COALESCE_GAP = 16 * 1024
 """Missing ranges closer than this are fetched as one range."""
 MAX_IFDS = 1 << 16
+MAX_SAMPLES = 65535
+"""SamplesPerPixel is a SHORT: libtiff reads no more, and GDAL opens no more bands."""
+MAX_DIMENSION = 2**32 - 1
+"""Image and block sizes are LONGs in classic TIFF and in libtiff (BigTIFF allows LONG8)."""
+MAX_BLOCK_BYTES = 2**31 - 1
+"""GDAL's limit on one decoded block (a C int): a tile or strip that decodes to more is
+refused before any buffer is sized from it."""
 STRIP_CHOP_BYTES = 8192
 """libtiff's STRIP_SIZE_DEFAULT: the size it chops single uncompressed strips into."""
 
@@ -62,6 +70,7 @@ class HeaderParser:
         self._ifds: list[IFD] = []
         self._next: int = 0
         self._seen: set[int] = set()
+        self._pending: list[int] = []  # IFDs whose tag arrays were not all known yet
 
     def feed(self, start: int, data: bytes) -> None:
         self.view.add(start, data)
@@ -91,17 +100,26 @@ class HeaderParser:
                 needs.append((m.start, min(view.size, max(m.end, m.start + IFD_READ))))
                 break
             self._seen.add(offset)
+            self._pending.append(len(self._ifds))
             self._ifds.append(ifd)
             self._next = ifd.next_offset
-        for index, ifd in enumerate(self._ifds):
+        # Only IFDs still missing arrays are walked again: a chain of IFDs far apart takes
+        # a round per IFD, and walking them all every round would be quadratic.
+        pending: list[int] = []
+        for index in self._pending:
+            ifd = self._ifds[index]
             if index and not _may_be_level(view, layout, ifd):
                 continue
+            before = len(needs)
             for entry in ifd.entries.values():
                 if entry.inline is not None or (index and entry.tag in T.GEO_TAGS):
                     continue
                 nbytes = entry.nbytes
                 if not view.has(entry.pos, nbytes):
                     needs.append((entry.pos, entry.pos + nbytes))
+            if len(needs) > before:
+                pending.append(index)
+        self._pending = pending
         return _coalesce(needs)
 
     def header(self) -> TIFFHeader:
@@ -240,11 +258,13 @@ def _level(view: ByteView, layout: Layout, ifd: IFD) -> Level:
 
     width = tags.scalar(T.IMAGE_WIDTH, "ImageWidth")
     height = tags.scalar(T.IMAGE_LENGTH, "ImageLength")
-    if width <= 0 or height <= 0:
+    if not (0 < width <= MAX_DIMENSION and 0 < height <= MAX_DIMENSION):
         raise bad(f"image size {width}x{height}")
     spp = tags.scalar(T.SAMPLES_PER_PIXEL, "SamplesPerPixel", 1)
-    if spp <= 0:
-        raise bad("SamplesPerPixel is 0")
+    if not 0 < spp <= min(MAX_SAMPLES, view.size):
+        # A band costs at least a byte: writers store a BitsPerSample value per sample,
+        # and planar files a tile offset per band. Later sizes are bounded by this one.
+        raise bad(f"SamplesPerPixel {spp} in a {view.size}-byte file")
     bits_values = tags.small(T.BITS_PER_SAMPLE, "BitsPerSample") or (1,)
     bits = bits_values[0]
     if len(set(bits_values)) > 1:
@@ -286,7 +306,7 @@ def _level(view: ByteView, layout: Layout, ifd: IFD) -> Level:
         tile_height = min(rows, height)
         offsets = tags.ints(T.STRIP_OFFSETS, "StripOffsets")
         counts = tags.ints(T.STRIP_BYTE_COUNTS, "StripByteCounts")
-    if tile_width <= 0 or tile_height <= 0:
+    if not (0 < tile_width <= MAX_DIMENSION and 0 < tile_height <= MAX_DIMENSION):
         raise bad(f"block size {tile_width}x{tile_height}")
     planes = spp if planar == 2 else 1
     tiles = planes * -(-height // tile_height) * -(-width // tile_width)
@@ -294,17 +314,25 @@ def _level(view: ByteView, layout: Layout, ifd: IFD) -> Level:
         raise bad("no tile or strip offsets")
     if counts is None:
         raise bad("no tile or strip byte counts")
-    if not tiled and planar == 1 and compression == T.NONE and tiles == 1 and counts.size:
-        tile_height, offsets, counts = _chop_strip(
-            width * spp * bits, height, tile_height, int(offsets[0]), int(counts[0]), view.size
-        )
-        tiles = offsets.size
     if offsets.size < tiles or counts.size < tiles:
         raise bad(f"{min(offsets.size, counts.size)} tile offsets/byte counts for {tiles} tiles")
     if offsets.dtype.kind == "i" and np.any(offsets[:tiles] < 0):
         raise bad("negative tile offset")
     if counts.dtype.kind == "i" and np.any(counts[:tiles] < 0):
         raise bad("negative tile byte count")
+    if not tiled and planar == 1 and compression == T.NONE and tiles == 1:
+        tile_height, offsets, counts = _chop_strip(
+            width * spp * bits, height, tile_height, int(offsets[0]), int(counts[0]), view.size
+        )
+        tiles = offsets.size
+    block_bytes = (tile_width * (spp // planes) * bits + 7) // 8 * tile_height
+    if block_bytes > MAX_BLOCK_BYTES:
+        raise UnsupportedTIFF(
+            f"{tile_width}x{tile_height} blocks of {spp // planes} {bits}-bit samples: "
+            f"{block_bytes} bytes each, more than GDAL's {MAX_BLOCK_BYTES}",
+            source=src,
+            offset=ifd.offset,
+        )
     extra = tags.small(T.EXTRA_SAMPLES, "ExtraSamples") or ()
     ycbcr = tags.small(T.YCBCR_SUBSAMPLING, "YCbCrSubsampling") or (2, 2)
     lerc = tags.small(T.LERC_PARAMETERS, "LercParameters") or ()
@@ -344,15 +372,18 @@ def _chop_strip(
     """libtiff's split of one uncompressed strip into strips of about 8 KiB, which GDAL
     reports as the block size (and which lets small windows read only the rows they need).
 
-    Not done when the file could not hold that many strips' worth of pixels (a lying
-    header must not make cogdex allocate arrays larger than the file).
+    Not done when the strip starts past the end of the file, or the file could not hold
+    that many strips' worth of pixels (a lying header must not make cogdex allocate arrays
+    larger than the file). A byte count past the last strip is cut there: it changes no
+    strip, and keeps the arithmetic within int64.
     """
     row_bytes = (row_bits + 7) // 8
     per_strip = max(1, STRIP_CHOP_BYTES // row_bytes) if row_bytes <= STRIP_CHOP_BYTES else 1
     n = -(-height // per_strip)
     step = per_strip * row_bytes
-    if per_strip >= rows or n > size // step + 1:
+    if per_strip >= rows or n > size // step + 1 or offset > size:
         return rows, np.array([offset], np.uint64), np.array([count], np.uint64)
+    count = min(count, n * step)
     starts = np.arange(n, dtype=np.uint64) * np.uint64(step)
     sizes = np.clip(np.int64(count) - starts.astype(np.int64), 0, step).astype(np.uint64)
     offsets = np.where(sizes > 0, np.uint64(offset) + starts, np.uint64(0))
@@ -371,14 +402,14 @@ def _is_mask(level: Level) -> bool:
 def _build(view: ByteView, layout: Layout, ifds: list[IFD]) -> TIFFHeader:
     base = _level(view, layout, ifds[0])
     overviews: list[Level] = []
-    masks: list[Level] = []
+    masks: dict[tuple[int, int], deque[Level]] = {}  # by size: one lookup per level
     for ifd in ifds[1:]:
         if not _may_be_level(view, layout, ifd):
             continue
         level = _level(view, layout, ifd)
         if level.subfile_type & T.SUBFILE_MASK:
             if _is_mask(level):
-                masks.append(level)
+                masks.setdefault((level.width, level.height), deque()).append(level)
         elif (
             level.width <= base.width
             and level.height <= base.height
@@ -389,10 +420,9 @@ def _build(view: ByteView, layout: Layout, ifds: list[IFD]) -> TIFFHeader:
     overviews.sort(key=lambda lv: lv.width * lv.height, reverse=True)
     levels = []
     for level in [base, *overviews]:
-        mask = next((m for m in masks if (m.width, m.height) == (level.width, level.height)), None)
-        if mask is not None:
-            masks.remove(mask)
-            level = replace(level, mask=mask)
+        same_size = masks.get((level.width, level.height))
+        if same_size:
+            level = replace(level, mask=same_size.popleft())
         levels.append(level)
     return _georeferenced(view, layout, ifds[0], tuple(levels))
 

@@ -29,7 +29,13 @@ class Missing(Exception):
 
 
 class ByteView:
-    """The known byte spans of one file of `size` bytes (sorted, merged)."""
+    """The known byte spans of one file of `size` bytes (sorted, disjoint).
+
+    Spans are never merged by copying: `add` keeps only the bytes not known yet, and `get`
+    joins the pieces of a range that spans several. (Merging copied every span a new one
+    touched: a chain of IFDs each just past the last fetch grew one span by copying it
+    once per IFD, quadratic in the file size.)
+    """
 
     def __init__(self, source: str, size: int, data: bytes = b"", start: int = 0):
         self.source = source
@@ -40,31 +46,44 @@ class ByteView:
             self.add(start, data)
 
     def add(self, start: int, data: bytes) -> None:
-        """Record `data` found at `start`, merging it with the spans it touches."""
+        """Record `data` found at `start` (its bytes already known are ignored)."""
         end = start + len(data)
-        i = bisect.bisect_left(self._starts, start)
-        if i > 0 and self._starts[i - 1] + len(self._spans[i - 1]) >= start:
-            i -= 1
-        j = i
-        while j < len(self._starts) and self._starts[j] <= end:
-            j += 1
-        if i == j:
-            self._starts.insert(i, start)
-            self._spans.insert(i, bytes(data))
-            return
-        lo = min(start, self._starts[i])
-        hi = max(end, self._starts[j - 1] + len(self._spans[j - 1]))
-        buf = bytearray(hi - lo)
-        for s, span in zip(self._starts[i:j], self._spans[i:j], strict=True):
-            buf[s - lo : s - lo + len(span)] = span
-        buf[start - lo : end - lo] = data
-        self._starts[i:j] = [lo]
-        self._spans[i:j] = [bytes(buf)]
+        first = bisect.bisect_right(self._starts, start) - 1
+        if first < 0 or self._starts[first] + len(self._spans[first]) <= start:
+            first += 1  # no span holds `start`: the new spans go before `first`
+        starts: list[int] = []
+        spans: list[bytes] = []
+        pos = start
+        k = first
+        while pos < end:
+            if k < len(self._starts) and self._starts[k] <= pos:
+                starts.append(self._starts[k])
+                spans.append(self._spans[k])
+                pos = self._starts[k] + len(self._spans[k])
+                k += 1
+                continue
+            stop = min(end, self._starts[k]) if k < len(self._starts) else end
+            starts.append(pos)
+            spans.append(bytes(data[pos - start : stop - start]))
+            pos = stop
+        self._starts[first:k] = starts
+        self._spans[first:k] = spans
+
+    def _covered(self, start: int, end: int) -> tuple[int, int]:
+        """(index of the span holding `start`, first byte from `start` on not known)."""
+        i = bisect.bisect_right(self._starts, start) - 1
+        if i < 0 or self._starts[i] + len(self._spans[i]) <= start:
+            return i, start
+        pos = self._starts[i] + len(self._spans[i])
+        k = i + 1
+        while pos < end and k < len(self._starts) and self._starts[k] == pos:
+            pos += len(self._spans[k])
+            k += 1
+        return i, pos
 
     def has(self, start: int, length: int) -> bool:
         """Whether bytes [start, start + length) are known."""
-        i = bisect.bisect_right(self._starts, start) - 1
-        return i >= 0 and start + length <= self._starts[i] + len(self._spans[i])
+        return self._covered(start, start + length)[1] >= start + length
 
     def get(self, start: int, length: int) -> memoryview:
         """Bytes [start, start + length); `Missing` if not fetched, `TruncatedTIFF` past EOF."""
@@ -82,7 +101,17 @@ class ByteView:
             span = self._spans[i]
             if end <= s + len(span):
                 return memoryview(span)[start - s : end - s]
-        raise Missing(start, end)
+        i, known = self._covered(start, end)
+        if known < end:
+            raise Missing(known, end)
+        pieces = []
+        pos = start
+        while pos < end:
+            s, span = self._starts[i], self._spans[i]
+            pieces.append(span[pos - s : min(end, s + len(span)) - s])
+            pos = s + len(span)
+            i += 1
+        return memoryview(b"".join(pieces))
 
 
 @dataclass(frozen=True, slots=True)
