@@ -1,0 +1,102 @@
+"""Pixels read through a server that fails on request: transient faults leave the bytes of a
+clean read, permanent ones raise a typed error after a bounded number of requests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import cogdex
+from cogdex.errors import AccessDeniedError, FetchError, NotFoundError
+from cogdex.io import fetch
+from cogdex.read import tilecache
+from tests.servers.faults import FaultServer
+from tests.servers.scenes import StacFiles
+
+AOI = (77.99, 19.992, 78.012, 20.01)  # across UTM 43N and 44N: both zones, warped pixels
+BANDS = ["B04", "B08"]
+# Every fault that may pass: throttling and server errors, resets before and during the
+# body, truncated bodies, a wrong Content-Range, a 200 instead of a 206, a stall.
+TRANSIENT = ["503", "500", "429", "reset", "reset-body", "short", "bad-range", "full", "stall"]
+RETRIES = 8  # at a 30% fault rate, 9 faults in a row on one GET: about 2 in 100,000
+
+
+@pytest.fixture(scope="module")
+def fault_coll(stac_files: StacFiles, _fault_server: FaultServer, tmp_path_factory):
+    """B04 and B08 of the scenes with hrefs on the fault server, built before any fault."""
+    _fault_server.reset()
+    return cogdex.build_from_stac(
+        stac_files.items_json,
+        name="faults",
+        bands=BANDS,
+        href_rewrites={stac_files.base_url: _fault_server.url},
+        cache_dir=tmp_path_factory.mktemp("faults-cache"),
+    )
+
+
+@pytest.fixture(scope="module")
+def clean_coll(stac_files: StacFiles, tmp_path_factory):
+    """The same scenes on the plain HTTP server."""
+    return cogdex.build_from_stac(
+        stac_files.items_json,
+        name="clean",
+        bands=BANDS,
+        cache_dir=tmp_path_factory.mktemp("clean-cache"),
+    )
+
+
+@pytest.fixture
+def uncached(monkeypatch):
+    """Every read goes to the server: no tile cache, no whole objects or Range-less origins
+    remembered from another test; fast retries and a deadline that bounds a hung test."""
+    cache = tilecache.tile_cache()
+    before_cache, before_fetch = cache.max_bytes, fetch.config()
+    tilecache.configure_tile_cache(0)
+    monkeypatch.setattr(fetch, "_whole", fetch._WholeObjects())
+    fetch.configure(
+        retries=RETRIES, backoff=0.01, backoff_max=0.05, throttle_backoff=0.01, deadline=30
+    )
+    yield
+    fetch.configure(**before_fetch.__dict__)
+    cache.max_bytes = before_cache
+
+
+def _read(coll) -> np.ndarray:
+    return coll.get_numpy(AOI, BANDS)
+
+
+@pytest.mark.parametrize("rate", [0.05, 0.3])
+def test_transient_faults_give_the_bytes_of_a_clean_read(
+    fault_server, fault_coll, clean_coll, uncached, rate
+):
+    clean = _read(clean_coll)
+    fault_server.stall_s = 0.2
+    fault_server.random_faults(rate, TRANSIENT, seed=7)
+    with fetch.recording() as rec:
+        faulted = _read(fault_coll)
+    assert faulted.dtype == clean.dtype and faulted.shape == clean.shape
+    assert faulted.tobytes() == clean.tobytes()
+    faults = [r.action for r in fault_server.requests if r.action != "ok"]
+    assert faults, "no fault was injected"
+    assert rec.retries >= 1
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "tries"),
+    [("404", NotFoundError, 1), ("403", AccessDeniedError, 1), ("bad-range", FetchError, 3)],
+)
+def test_permanent_faults_raise_a_typed_error_after_bounded_requests(
+    fault_server, fault_coll, uncached, fault, error, tries
+):
+    fault_server.clear_log()
+    _read(fault_coll)
+    gets = len(fault_server.requests)  # a clean read's GETs
+    fetch.configure(retries=tries - 1)
+    fault_server.inject("*", [fault] * 10_000)
+    with pytest.raises(error) as info:
+        _read(fault_coll)
+    assert info.value.url.startswith(f"{fault_server.url}/scenes/")
+    assert info.value.byte_range is not None
+    start, end = info.value.byte_range
+    assert f"{info.value.url} bytes {start}-{end - 1}" in str(info.value)
+    assert 1 <= len(fault_server.requests) - gets <= gets * tries
