@@ -9,29 +9,11 @@ import pytest
 import cogdex
 from cogdex.errors import AccessDeniedError, FetchError, NotFoundError
 from cogdex.io import fetch
-from cogdex.read import tilecache
-from tests.servers.faults import FaultServer
+from tests.servers.faults import TRANSIENT
 from tests.servers.scenes import StacFiles
 
 AOI = (77.99, 19.992, 78.012, 20.01)  # across UTM 43N and 44N: both zones, warped pixels
 BANDS = ["B04", "B08"]
-# Every fault that may pass: throttling and server errors, resets before and during the
-# body, truncated bodies, a wrong Content-Range, a 200 instead of a 206, a stall.
-TRANSIENT = ["503", "500", "429", "reset", "reset-body", "short", "bad-range", "full", "stall"]
-RETRIES = 8  # at a 30% fault rate, 9 faults in a row on one GET: about 2 in 100,000
-
-
-@pytest.fixture(scope="module")
-def fault_coll(stac_files: StacFiles, _fault_server: FaultServer, tmp_path_factory):
-    """B04 and B08 of the scenes with hrefs on the fault server, built before any fault."""
-    _fault_server.reset()
-    return cogdex.build_from_stac(
-        stac_files.items_json,
-        name="faults",
-        bands=BANDS,
-        href_rewrites={stac_files.base_url: _fault_server.url},
-        cache_dir=tmp_path_factory.mktemp("faults-cache"),
-    )
 
 
 @pytest.fixture(scope="module")
@@ -45,29 +27,13 @@ def clean_coll(stac_files: StacFiles, tmp_path_factory):
     )
 
 
-@pytest.fixture
-def uncached(monkeypatch):
-    """Every read goes to the server: no tile cache, no whole objects or Range-less origins
-    remembered from another test; fast retries and a deadline that bounds a hung test."""
-    cache = tilecache.tile_cache()
-    before_cache, before_fetch = cache.max_bytes, fetch.config()
-    tilecache.configure_tile_cache(0)
-    monkeypatch.setattr(fetch, "_whole", fetch._WholeObjects())
-    fetch.configure(
-        retries=RETRIES, backoff=0.01, backoff_max=0.05, throttle_backoff=0.01, deadline=30
-    )
-    yield
-    fetch.configure(**before_fetch.__dict__)
-    cache.max_bytes = before_cache
-
-
 def _read(coll) -> np.ndarray:
     return coll.get_numpy(AOI, BANDS)
 
 
 @pytest.mark.parametrize("rate", [0.05, 0.3])
 def test_transient_faults_give_the_bytes_of_a_clean_read(
-    fault_server, fault_coll, clean_coll, uncached, rate
+    fault_server, fault_coll, clean_coll, fast_uncached_reads, rate
 ):
     clean = _read(clean_coll)
     fault_server.stall_s = 0.2
@@ -86,7 +52,7 @@ def test_transient_faults_give_the_bytes_of_a_clean_read(
     [("404", NotFoundError, 1), ("403", AccessDeniedError, 1), ("bad-range", FetchError, 3)],
 )
 def test_permanent_faults_raise_a_typed_error_after_bounded_requests(
-    fault_server, fault_coll, uncached, fault, error, tries
+    fault_server, fault_coll, fast_uncached_reads, fault, error, tries
 ):
     fault_server.clear_log()
     _read(fault_coll)

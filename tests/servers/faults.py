@@ -43,6 +43,10 @@ from tests.servers.http_range import LoggedRequest, RangeHandler, RangeServer
 _STATUS = re.compile(r"[1-5]\d\d$")
 _NAMED = {"ok", "full", "reset", "reset-body", "short", "bad-range", "stall"}
 _HALF_BODY = {"short", "reset-body"}
+# Every fault that may pass: throttling and server errors, resets before and during the body,
+# truncated bodies, a wrong Content-Range, a 200 instead of a 206, a stall (with a short
+# `stall_s`, the client sees the connection close).
+TRANSIENT = ["503", "500", "429", "reset", "reset-body", "short", "bad-range", "full", "stall"]
 
 
 class FaultHandler(RangeHandler):
