@@ -95,3 +95,23 @@ def test_on_error_fill_fills_flags_warns_and_counts(fault_server, fault_coll, cl
     assert sample["read_failed"].item() is False
     assert torch.equal(sample["image"], clean_ds[missing]["image"])
     assert len(ds.failed_reads) == 1
+
+
+def test_on_error_fill_flags_cross_dataloader_workers(
+    fault_server: FaultServer, fault_coll, scenes, fast_uncached_reads
+):
+    """One missing file (a UTM 44N scene, read onto 43N): the chips over it are filled and
+    flagged, in workers as in the main process; the workers' `failed_reads` stay theirs."""
+    lost = next(s for s in scenes.scenes if s.epsg == 32644)
+    fault_server.inject(lost.keys["B04"], ["404"] * 10_000)
+    ds = fault_coll.to_torchgeo_dataset(BANDS, on_error="fill", **OPTIONS)
+    chips = list(RandomPatchSampler(ds, size=64, length=16, generator=3))
+    with pytest.warns(cogdex.ReadFailureWarning):
+        here = _epoch(ds, chips)
+    assert len(ds.failed_reads) == int(here["read_failed"].sum())
+    assert {f.url for f in ds.failed_reads} == {f"{fault_server.url}/{lost.keys['B04']}"}
+    assert here["read_failed"].any() and not here["read_failed"].all()
+    ds.failed_reads.clear()
+    there = _epoch(ds, chips, workers=2)
+    assert all(torch.equal(there[key], here[key]) for key in here)
+    assert ds.failed_reads == []  # each worker counted in its own copy
