@@ -9,7 +9,7 @@ the `fault_server` fixture):
     server.requests                  # every request: method, path, Range header, action
     server.stall_s = 2.0             # how long "stall" holds a request
     server.retry_after = "1"         # the Retry-After header of "NNN" answers
-    server.reset()                   # forget plans and the request log, restore the defaults
+    server.reset()                   # forget plans, random faults and the log; defaults back
 
 Actions, consumed one per request; when a path's plan runs out the request draws from
 `random_faults` (a seeded generator: the same sequence of actions every run, though which
