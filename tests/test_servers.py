@@ -187,6 +187,32 @@ def test_fault_server_connection_faults(fault_server: FaultServer, blob):
     assert _get(url, "bytes=0-9")[2] == data[:10]  # plan used up: normal again
 
 
+def test_fault_server_body_faults(fault_server: FaultServer, blob):
+    key, data = blob
+    url = f"{fault_server.url}/{key}"
+    fault_server.inject(key, ["reset-body", "bad-range"])
+    with pytest.raises((ConnectionResetError, http.client.IncompleteRead)):
+        _get(url, "bytes=0-9999")  # half the body, then an RST (which may drop what is unread)
+    status, headers, body = _get(url, "bytes=0-9999")
+    assert (status, body) == (206, data[:10_000])
+    assert headers["Content-Range"] == f"bytes 1-10000/{len(data)}"
+
+
+def test_fault_server_random_faults_are_seeded(fault_server: FaultServer, blob):
+    key, _ = blob
+    url = f"{fault_server.url}/{key}"
+
+    def statuses(rate: float, seed: int) -> list[int]:
+        fault_server.random_faults(rate, ["500", "503"], seed=seed)
+        return [_get(url, "bytes=0-9")[0] for _ in range(20)]
+
+    first = statuses(0.5, seed=1)
+    assert statuses(0.5, seed=1) == first and {206, 500, 503} == set(first)
+    assert set(statuses(1.0, seed=2)) <= {500, 503}
+    fault_server.inject(key, ["404"])  # a plan comes before the random faults
+    assert statuses(0.0, seed=3) == [404] + [206] * 19
+
+
 # -- S3 ------------------------------------------------------------------------------------
 
 

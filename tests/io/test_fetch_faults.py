@@ -50,7 +50,9 @@ def _read(url: str, ranges, **options) -> list[bytes]:
     return [bytes(b) for b in runtime.run(fetch.read_ranges(url, ranges, options=options))]
 
 
-@pytest.mark.parametrize("fault", ["503", "429", "500", "408", "reset", "short"])
+@pytest.mark.parametrize(
+    "fault", ["503", "429", "500", "408", "reset", "reset-body", "short", "bad-range"]
+)
 def test_passing_failures_are_retried(fault_server, target, fast_retries, fault):
     key, data = target
     fault_server.inject(key, [fault, fault])

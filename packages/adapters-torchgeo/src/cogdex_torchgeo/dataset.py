@@ -9,7 +9,10 @@ one concurrent read, onto the chip's grid in the dataset CRS (other CRSs are war
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -20,11 +23,28 @@ from torchgeo.datasets import GeoDataset
 from torchgeo.datasets.utils import GeoSlice, Sample
 
 from cogdex.collection import Collection
+from cogdex.errors import FetchError, ReadFailureWarning
 from cogdex.io import runtime
 from cogdex.read import grid as G
-from cogdex.read.scenes import MERGES, Merge, Slot, output_dtype, read_slots
+from cogdex.read.scenes import MERGES, Merge, Slot, default_fill, output_dtype, read_slots
 from cogdex_torchgeo import tensors
 from cogdex_torchgeo.index import build_index, crs_key
+
+OnError = Literal["raise", "fill"]
+ON_ERROR: tuple[OnError, ...] = ("raise", "fill")
+
+
+@dataclass(frozen=True)
+class ReadFailure:
+    """A sample that `on_error="fill"` filled: the chip it covers and why its read failed."""
+
+    bounds: tuple[float, float, float, float]
+    """The chip's (xmin, ymin, xmax, ymax) in the dataset CRS."""
+    time: tuple[pd.Timestamp, pd.Timestamp]
+    url: str
+    """The object whose read failed (no credentials: see cogdex.errors)."""
+    byte_range: tuple[int, int] | None
+    reason: str
 
 
 def _pair(size: int | tuple[int, int] | None) -> tuple[int, int] | None:
@@ -67,6 +87,15 @@ class CogdexGeoDataset(GeoDataset):
     `{"image" | "mask", "bounds", "transform"}` (+ `"label"`): `[C, H, W]`, the records
     under the chip merged by `merge` in index (time) order, or `[T, C, H, W]` with
     `time_series`, one step per record.
+
+    A chip whose read fails after the fetch layer's retries (a `cogdex.FetchError`: missing
+    or forbidden object, a fault that outlived its retries, the deadline) raises, unless
+    `on_error="fill"`: then the sample holds the fill value (`fill_value`, else the nodata,
+    else 0), a `ReadFailureWarning` names the chip and the URL, the failure is appended to
+    `failed_reads`, and every sample carries `"read_failed"` (a bool tensor, so batches
+    stack) to tell filled chips from read ones. `failed_reads` lives in the process that read
+    the sample: each DataLoader worker has its own copy, the warning is what crosses
+    processes.
     """
 
     def __init__(
@@ -85,6 +114,7 @@ class CogdexGeoDataset(GeoDataset):
         resampling: G.Resampling | None = None,
         merge: Merge = "first",
         fill_value: float | None = None,
+        on_error: OnError = "raise",
     ) -> None:
         names = [bands] if isinstance(bands, str) else list(bands)
         if not names:
@@ -94,6 +124,8 @@ class CogdexGeoDataset(GeoDataset):
             raise KeyError(f"unknown band(s) {', '.join(unknown)}; bands: {collection.bands}")
         if merge not in MERGES:
             raise ValueError(f"merge must be one of {', '.join(MERGES)}, not {merge!r}")
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, not {on_error!r}")
         self.bands = names
         self._sources = collection.band_sources(names)
         table = collection.to_arrow()
@@ -108,6 +140,9 @@ class CogdexGeoDataset(GeoDataset):
         self.resampling: G.Resampling = resampling or tensors.default_resampling(self.dtype)
         self.merge: Merge = merge
         self.fill_value = fill_value
+        self.on_error: OnError = on_error
+        # Samples filled because their read failed (on_error="fill"), in this process.
+        self.failed_reads: list[ReadFailure] = []
         self.transforms = transforms
         self._crs_seen: pyproj.CRS | None = None
         self._crs_value: int | str = 0
@@ -156,16 +191,7 @@ class CogdexGeoDataset(GeoDataset):
         grid = G.Grid(self._grid_crs(), (x.step, 0.0, x.start, 0.0, -y.step, y.stop), shape)
         rows = [int(r) for r in hits["row"]]
         slots = [Slot(grid, (r,)) for r in rows] if self.time_series else [Slot(grid, tuple(rows))]
-        data, _ = runtime.run(
-            read_slots(
-                slots,
-                self._sources,
-                resampling=self.resampling,
-                fill=self.fill_value,
-                merge=self.merge,
-                dtype=self._native,
-            )
-        )
+        data, failed = self._read_or_fill(slots, x, y, t)
         pixels = tensors.to_tensor(data if self.time_series else data[0], self.dtype)
         sample: Sample = {
             "bounds": self._slice_to_tensor((x, y, t)),
@@ -175,9 +201,53 @@ class CogdexGeoDataset(GeoDataset):
             sample["image"] = pixels
         else:
             sample["mask"] = pixels.squeeze(-3)
+        if self.on_error == "fill":
+            sample["read_failed"] = torch.tensor(failed)
         if self._labels is not None:
             values = self._labels[rows]
             sample["label"] = torch.as_tensor(values if self.time_series else values[0])
         if self.transforms is not None:
             sample = self.transforms(sample)
         return sample
+
+    def _read_or_fill(
+        self, slots: list[Slot], x: slice, y: slice, t: slice
+    ) -> tuple[np.ndarray, bool]:
+        """([S, C, H, W] pixels, whether the read failed and they are the fill value)."""
+        try:
+            data, _ = runtime.run(
+                read_slots(
+                    slots,
+                    self._sources,
+                    resampling=self.resampling,
+                    fill=self.fill_value,
+                    merge=self.merge,
+                    dtype=self._native,
+                )
+            )
+        except FetchError as error:
+            if self.on_error == "raise":
+                raise
+            fill = default_fill(self._sources, self._native, self.fill_value)
+            self._report(error, x, y, t, fill)
+            shape = (len(slots), len(self._sources), *slots[0].grid.shape)
+            return np.full(shape, fill, dtype=self._native), True
+        return data, False
+
+    def _report(self, error: FetchError, x: slice, y: slice, t: slice, fill: float) -> None:
+        """Record and warn about a chip that `on_error="fill"` fills: never silently."""
+        failure = ReadFailure(
+            (x.start, y.start, x.stop, y.stop),
+            (pd.Timestamp(t.start), pd.Timestamp(t.stop)),
+            error.url,
+            error.byte_range,
+            f"{type(error).__name__}: {error.reason}",
+        )
+        self.failed_reads.append(failure)
+        warnings.warn(
+            f"chip x {x.start:.10g}..{x.stop:.10g}, y {y.start:.10g}..{y.stop:.10g} "
+            f"({self.crs.to_string()}), time {failure.time[0]}..{failure.time[1]} filled with "
+            f"{fill:g}: {type(error).__name__}: {error}",
+            ReadFailureWarning,
+            stacklevel=4,
+        )

@@ -168,6 +168,12 @@ class EmptyReadWarning(UserWarning):
     empty, and the warning names the bounds that found nothing."""
 
 
+class ReadFailureWarning(UserWarning):
+    """A read that failed and was filled instead of raising, because the caller asked for
+    it (the TorchGeo dataset's `on_error="fill"`): the warning names what was not read (the
+    chip's bounds) and the error (URL and byte range), so a fill never goes unseen."""
+
+
 class BuildError(CogdexError):
     """A collection build that cannot proceed (bad source, band map, or strict failures)."""
 
