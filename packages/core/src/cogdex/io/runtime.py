@@ -20,7 +20,7 @@ import tempfile
 import threading
 from collections.abc import Coroutine
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 _lock = threading.Lock()
 _pid = os.getpid()
@@ -77,6 +77,22 @@ def _load_private_obstore() -> ModuleType:
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)  # the mapping outlives the file
     return module
+
+
+ObstoreErrorName = Literal[
+    "NotFoundError", "NotSupportedError", "PermissionDeniedError", "UnauthenticatedError"
+]
+"""The `obstore.exceptions` classes cogdex tells apart (tests/io/test_fetch_faults.py checks
+that obstore still defines each)."""
+
+
+def is_obstore_error(exc: BaseException, name: ObstoreErrorName) -> bool:
+    """Whether `exc` is an instance of `obstore.exceptions.<name>`, raised by any copy of
+    obstore's module: a private copy's classes are other objects with the same module path
+    and name, so those are compared instead of class identity."""
+    return any(
+        cls.__module__ == "obstore.exceptions" and cls.__name__ == name for cls in type(exc).__mro__
+    )
 
 
 def _loop_main(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
