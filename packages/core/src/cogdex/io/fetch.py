@@ -180,6 +180,8 @@ def is_not_found(exc: BaseException) -> bool:
 class _Message:
     """What an obstore error's message says that its class does not (see `_read_message`)."""
 
+    line: str
+    """The message's first line (what a cogdex error quotes)."""
     status: int | None
     """The HTTP status of the answer, if the message names one."""
     token_request: bool
@@ -203,6 +205,7 @@ def _read_message(exc: BaseException) -> _Message:
     text = str(exc).split("\n", 1)[0]
     match = _STATUS.search(text)
     return _Message(
+        line=text,
         status=int(match.group(1)) if match else None,
         token_request=_TOKEN_REQUEST in text,
         outside=any(words in text for words in _OUTSIDE),
@@ -229,8 +232,7 @@ def _classify(exc: Exception, parsed: ObjectURL, byte_range: tuple[int, int] | N
     for a local file: a disk gives the same answer every time)."""
     url = parsed.url
     said = _read_message(exc)
-    text = str(exc).split("\n", 1)[0]
-    status = said.status
+    text, status = said.line, said.status
     if runtime.is_obstore_error(exc, "NotSupportedError") and said.names_range:
         return _RangeNotSupported(text)
     if said.token_request and status is not None and 400 <= status < 500 and status != 429:
@@ -242,7 +244,7 @@ def _classify(exc: Exception, parsed: ObjectURL, byte_range: tuple[int, int] | N
     if (
         runtime.is_obstore_error(exc, "PermissionDeniedError")
         or runtime.is_obstore_error(exc, "UnauthenticatedError")
-        or status in (401, 403)  # a credential provider's own request (IMDS, STS, Earthdata)
+        or status in (401, 403)  # inside GenericError: a credential provider's own request
     ):
         return AccessDeniedError(f"access denied ({text})", url=url, byte_range=byte_range)
     if status == 416 or said.outside:
