@@ -1,13 +1,17 @@
-"""The per-process runtime: sync facade in and out of event loops, and reads after fork()."""
+"""The per-process runtime: sync facade in and out of event loops, reads after fork(), and
+obstore errors classified in a forked child that reads through a private copy of obstore."""
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
 import os
+import typing
 
+import obstore.exceptions
 import pytest
 
+from cogdex.errors import AccessDeniedError, CogdexError, NotFoundError
 from cogdex.io import fetch, runtime
 
 
@@ -61,3 +65,53 @@ def test_reads_work_in_child_processes_after_the_parent_read(blob, method):
         p.join(timeout=30)
         assert p.exitcode == 0
     assert results == [data[10:20] + data[250_000:250_100]] * 2
+
+
+def _classified(url: str, obstore_class: str | None, queue) -> None:
+    """Put the private-copy flag, the cogdex error a read of `url` raises, and whether the
+    obstore error under it is seen as `obstore_class` (None: the builtin not-found)."""
+    try:
+        runtime.run(fetch.read_ranges(url, [(0, 10)]))
+        queue.put((runtime._inherited_obstore, None, False))
+    except CogdexError as exc:
+        cause = exc.__cause__
+        assert cause is not None
+        seen = (
+            runtime.is_obstore_error(cause, obstore_class)
+            if obstore_class
+            else fetch.is_not_found(cause)
+        )
+        queue.put((runtime._inherited_obstore, type(exc).__name__, seen))
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "obstore_class"),
+    [
+        ("404", NotFoundError, None),
+        ("403", AccessDeniedError, "PermissionDeniedError"),
+        ("401", AccessDeniedError, "UnauthenticatedError"),
+    ],
+)
+def test_a_forked_child_classifies_obstore_errors_like_its_parent(
+    blob, fault_server, fault, error, obstore_class
+):
+    """The child's obstore exceptions are its private copy's classes, not the public ones,
+    and are still told apart by class, not only by the status in their message."""
+    path, _ = blob
+    _read(path)  # the parent's obstore is loaded and its runtime live
+    url = f"{fault_server.url}/scenes/{fault}.tif"
+    fault_server.inject(f"/scenes/{fault}.tif", [fault, fault])
+    with pytest.raises(error):
+        runtime.run(fetch.read_ranges(url, [(0, 10)]))
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_classified, args=(url, obstore_class, queue))
+    child.start()
+    assert queue.get(timeout=60) == (True, error.__name__, True)
+    child.join(timeout=30)
+    assert child.exitcode == 0
+
+
+def test_the_obstore_errors_cogdex_tells_apart_still_exist():
+    for name in typing.get_args(runtime.ObstoreErrorName):
+        assert issubclass(getattr(obstore.exceptions, name), obstore.exceptions.BaseError)

@@ -164,12 +164,6 @@ def _count(requests: int, nbytes: int, retries: int = 0) -> None:
 
 # -- errors and retries ---------------------------------------------------------------------
 
-_STATUS = re.compile(r"status code: (\d{3})")
-# object_store's wording when a credential provider's exchange (Azure AD, GCP) fails.
-_TOKEN_REQUEST = "Error performing token request"
-# object_store's wording for a range past the end (local files, in-memory stores).
-_OUTSIDE = ("Requested range was invalid", "Wanted range")
-
 
 class OutsideObjectError(FetchError):
     """A range that ends past the end of the object: the object is shorter than the caller
@@ -178,9 +172,45 @@ class OutsideObjectError(FetchError):
 
 def is_not_found(exc: BaseException) -> bool:
     """Whether an obstore error says the object does not exist: obstore raises the builtin
-    `FileNotFoundError` (its own `NotFoundError` is deprecated; matched by name, because a
-    private obstore copy has its own classes, see runtime.py)."""
-    return isinstance(exc, FileNotFoundError) or type(exc).__name__ == "NotFoundError"
+    `FileNotFoundError` (its own `NotFoundError` is deprecated, still matched)."""
+    return isinstance(exc, FileNotFoundError) or runtime.is_obstore_error(exc, "NotFoundError")
+
+
+@dataclass(frozen=True)
+class _Message:
+    """What an obstore error's message says that its class does not (see `_read_message`)."""
+
+    line: str
+    """The message's first line (what a cogdex error quotes)."""
+    status: int | None
+    """The HTTP status of the answer, if the message names one."""
+    token_request: bool
+    """The failed request was a credential provider's token exchange (Azure AD, GCP)."""
+    outside: bool
+    """A range past the end of a local file or in-memory object."""
+    names_range: bool
+    """The message is about Range (with `NotSupportedError`: a 200 answer to a range GET)."""
+
+
+_STATUS = re.compile(r"status code: (\d{3})")
+_TOKEN_REQUEST = "Error performing token request"
+_OUTSIDE = ("Requested range was invalid", "Wanted range")
+
+
+def _read_message(exc: BaseException) -> _Message:
+    """The facts only an obstore error's text carries: obstore raises one `GenericError` for
+    every HTTP status it has no class for (400, 408, 416, 429, 5xx), for failed token
+    exchanges and for ranges past the end, so these are read from object_store's wording
+    (tests/io/test_fetch_faults.py and tests/cloud pin it). The only message matching here."""
+    text = str(exc).split("\n", 1)[0]
+    match = _STATUS.search(text)
+    return _Message(
+        line=text,
+        status=int(match.group(1)) if match else None,
+        token_request=_TOKEN_REQUEST in text,
+        outside=any(words in text for words in _OUTSIDE),
+        names_range="Range" in text,
+    )
 
 
 class _Retryable(Exception):
@@ -201,21 +231,23 @@ def _classify(exc: Exception, parsed: ObjectURL, byte_range: tuple[int, int] | N
     """obstore exception -> a cogdex error, wrapped in `_Retryable` when it may pass (never
     for a local file: a disk gives the same answer every time)."""
     url = parsed.url
-    name = type(exc).__name__  # class identity differs in a private obstore copy (runtime.py)
-    text = str(exc).split("\n", 1)[0]
-    if name == "NotSupportedError" and "Range" in text:
+    said = _read_message(exc)
+    text, status = said.line, said.status
+    if runtime.is_obstore_error(exc, "NotSupportedError") and said.names_range:
         return _RangeNotSupported(text)
-    match = _STATUS.search(text)
-    status = int(match.group(1)) if match else None
-    if _TOKEN_REQUEST in text and status is not None and 400 <= status < 500 and status != 429:
+    if said.token_request and status is not None and 400 <= status < 500 and status != 429:
         # OAuth token endpoints refuse an unknown client, tenant or scope with 400 (RFC 6749
         # 5.2), a bad secret with 401: a credential problem, never a missing object.
         return AccessDeniedError(f"access denied ({text})", url=url, byte_range=byte_range)
-    if is_not_found(exc) or status == 404:
+    if is_not_found(exc):
         return NotFoundError("not found", url=url, byte_range=byte_range)
-    if name in ("PermissionDeniedError", "UnauthenticatedError") or status in (401, 403):
+    if (
+        runtime.is_obstore_error(exc, "PermissionDeniedError")
+        or runtime.is_obstore_error(exc, "UnauthenticatedError")
+        or status in (401, 403)  # inside GenericError: a credential provider's own request
+    ):
         return AccessDeniedError(f"access denied ({text})", url=url, byte_range=byte_range)
-    if status == 416 or any(words in text for words in _OUTSIDE):
+    if status == 416 or said.outside:
         return OutsideObjectError(
             f"range outside the object ({text})", url=url, byte_range=byte_range
         )

@@ -1,11 +1,27 @@
 """Per-process runtime: the obstore module, the event loop of the sync facade, the decode pool.
 
-None of these may cross a fork. Python threads do not survive `fork()`, and obstore's tokio
-runtime is a process-wide static whose worker threads vanish in the child, so a forked
-DataLoader worker that reuses it hangs on its first request. Each process therefore gets its
-own: the event-loop thread and thread pool are created lazily per PID, and a child forked
-from a process that had loaded obstore loads a private copy of obstore's extension module
-(a fresh copy has fresh statics, hence a fresh runtime; ~15 ms once per worker).
+None of these may cross a fork. Python threads do not survive `fork()`, so the event-loop
+thread and the thread pools are created lazily per PID.
+
+The fork workaround for obstore, fenced here (`obstore()`, `is_obstore_error`):
+- Why: obstore's tokio runtime is a process-wide static whose worker threads vanish in a
+  forked child; tokio does not support `fork()` after a runtime has started
+  (tokio-rs/tokio#4301), and obstore only detects a forked PID (developmentseed/obstore PR
+  #214). With obstore 0.12.1 a child forked after its parent read hangs on its first
+  request. So a child forked from a process that had loaded obstore loads a private copy of
+  obstore's extension module: fresh statics, hence a fresh runtime.
+- Cost: 10-30 ms and a 15 MB copy of the module (written to a temporary file, mapped,
+  unlinked) once per forked worker. The copy's exception classes are other objects than
+  `obstore.exceptions`' (so errors are matched by module path and name in
+  `is_obstore_error`), and its stores are other types (so stores are built per PID from
+  `obstore()`, see stores.py).
+- Covered by: tests/io/test_runtime_fork.py (reads and error classes in `fork` children
+  after the parent read) and tests/adapters/test_torchgeo_workers.py (a `fork` DataLoader
+  with `num_workers=2` after the parent read).
+- Delete it when obstore's runtime survives `fork()` (re-created per PID in the child):
+  then `obstore()` is `import obstore`, and `is_obstore_error` is `isinstance`.
+  `forkserver` and `spawn` workers never need it; benchmarks/worker_start.py measures what
+  they cost instead (docs/data-plane.md).
 """
 
 from __future__ import annotations
@@ -20,7 +36,7 @@ import tempfile
 import threading
 from collections.abc import Coroutine
 from types import ModuleType
-from typing import Any
+from typing import Any, Literal
 
 _lock = threading.Lock()
 _pid = os.getpid()
@@ -77,6 +93,22 @@ def _load_private_obstore() -> ModuleType:
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)  # the mapping outlives the file
     return module
+
+
+ObstoreErrorName = Literal[
+    "NotFoundError", "NotSupportedError", "PermissionDeniedError", "UnauthenticatedError"
+]
+"""The `obstore.exceptions` classes cogdex tells apart (tests/io/test_runtime_fork.py checks
+that obstore still defines each)."""
+
+
+def is_obstore_error(exc: BaseException, name: ObstoreErrorName) -> bool:
+    """Whether `exc` is an instance of `obstore.exceptions.<name>`, raised by any copy of
+    obstore's module: a private copy's classes are other objects with the same module path
+    and name, so those are compared instead of class identity."""
+    return any(
+        cls.__module__ == "obstore.exceptions" and cls.__name__ == name for cls in type(exc).__mro__
+    )
 
 
 def _loop_main(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
