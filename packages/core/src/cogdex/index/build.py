@@ -352,8 +352,8 @@ def misplaced(
 ) -> np.ndarray:
     """Which rows' footprints (WKB, lon/lat) do not even touch their file's extent: one of
     the two is wrong, and a read of the footprint would find no pixels. One projection per
-    CRS (an EPSG code or a CRS text) for all its rows, without PROJ for the CRSs the reader
-    projects itself; files without a geotransform are never flagged."""
+    CRS (an EPSG code or a CRS text) for all its rows, through PROJ; files without a
+    geotransform are never flagged."""
     import shapely
 
     from cogdex.read.grid import transformer
