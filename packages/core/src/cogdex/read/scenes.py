@@ -13,9 +13,10 @@ resolution) are warped. A slot with several records merges them with an explicit
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -236,18 +237,30 @@ def _piece(
                   level_grid.window_grid(win), how.coords, nodata)  # fmt: skip
 
 
-def _valid(data: np.ndarray, read: WindowRead, nodata: float | None) -> np.ndarray:
-    """Pixels of an aligned window that lie in the image and are not nodata, per band."""
+def _valid(data: np.ndarray, read: WindowRead, nodata: float | None, into: np.ndarray) -> None:
+    """Pixels of an aligned window that lie in the image and are not nodata, per band,
+    written into `into` (the output's mask itself when the window was read into the output)."""
     level = read.image()
     col, row, w, h = read.window
-    inside = np.zeros((h, w), bool)
-    r0, r1 = max(0, -row), max(0, min(h, level.height - row))
-    c0, c1 = max(0, -col), max(0, min(w, level.width - col))
-    inside[r0:r1, c0:c1] = True
-    valid = np.broadcast_to(inside, data.shape).copy()
+    into[...] = False
+    into[:, max(0, -row) : max(0, min(h, level.height - row)),
+         max(0, -col) : max(0, min(w, level.width - col))] = True  # fmt: skip
     if nodata is not None:
-        valid &= ~(np.isnan(data) if math.isnan(nodata) else data == nodata)
-    return valid
+        into &= ~np.isnan(data) if math.isnan(nodata) else data != nodata
+
+
+def _into_output(pieces: list[_Piece], slots: Sequence[Slot], out: np.ndarray) -> list[_Piece]:
+    """`pieces`, those that can be decoded straight into `out` reading into it: aligned
+    windows of one-record slots (nothing to merge), native dtype, bands in a contiguous run."""
+    direct = []
+    for p in pieces:
+        first, n = p.targets[0], len(p.targets)
+        if (p.source_grid is None and len(slots[p.slot].rows) == 1
+                and p.targets == tuple(range(first, first + n))
+                and np.dtype(p.read.image().dtype) == out.dtype):  # fmt: skip
+            p = replace(p, read=replace(p.read, out=out[p.slot, first : first + n]))
+        direct.append(p)
+    return direct
 
 
 async def read_slots(
@@ -262,7 +275,9 @@ async def read_slots(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read `sources` (one per output band) onto every slot: ([S, C, H, W], valid mask).
 
-    All slots must share one shape. Pixels no record covers hold the fill value.
+    All slots must share one shape. Pixels no record covers hold the fill value. Memory
+    stays near the output's (see `estimate_peak`): windows of one-record slots decode
+    straight into it, the others are merged as they arrive and dropped.
     """
     if merge not in MERGES:
         raise ValueError(f"merge must be one of {', '.join(MERGES)}, not {merge!r}")
@@ -284,14 +299,21 @@ async def read_slots(
     out = np.full((len(slots), n_bands, h, w), fill_v, dtype=out_dtype)
     valid = np.zeros(out.shape, dtype=bool)
     pieces = plan(slots, sources, resampling=resampling, fill=fill_v, use_overviews=use_overviews)
-    placed: list[tuple[_Piece, np.ndarray, np.ndarray] | None] = [None] * len(pieces)
+    pieces = _into_output(pieces, slots, out)
+    merger = _Merger(out, valid, pieces, merge, fill_v)
     targets = [s.target for s in slots]
 
     def place(i: int, data: np.ndarray) -> None:
-        """Onto the slot's grid, as soon as the piece is read (on the decode pool)."""
+        """Onto the slot's grid and into the output, as soon as the piece is read (on the
+        decode pool); the window is dropped when this returns."""
         piece = pieces[i]
+        if piece.read.out is not None:
+            first = piece.targets[0]
+            _valid(data, piece.read, piece.nodata, valid[piece.slot, first : first + len(data)])
+            return
         if piece.source_grid is None:
-            ok = _valid(data, piece.read, piece.nodata)
+            ok = np.empty(data.shape, bool)
+            _valid(data, piece.read, piece.nodata, ok)
             if data.dtype != out_dtype:
                 data = data.astype(out_dtype)
         else:
@@ -302,33 +324,64 @@ async def read_slots(
             ok = np.broadcast_to(ok2, data.shape)
             if piece.nodata is not None and not math.isnan(piece.nodata):
                 ok = ok & (data != piece.nodata)
-        placed[i] = (piece, data, ok)
+        merger.add(piece, data, ok)
 
     await read_windows([p.read for p in pieces], on_window=place)
-    _merge(out, valid, [p for p in placed if p is not None], merge, fill_v)
     return out, valid
 
 
-def _merge(
-    out: np.ndarray,
-    valid: np.ndarray,
-    placed: list[tuple[_Piece, np.ndarray, np.ndarray]],
-    merge: Merge,
-    fill: float,
-) -> None:
-    by_slot: dict[int, list[tuple[_Piece, np.ndarray, np.ndarray]]] = {}
-    for item in placed:
-        by_slot.setdefault(item[0].slot, []).append(item)
-    for s, items in by_slot.items():
-        items.sort(key=lambda it: it[0].rank, reverse=merge == "last")
-        if merge in ("first", "last") or len({it[0].rank for it in items}) == 1:
-            for piece, data, ok in items:
+class _Merger:
+    """Merges pieces into the output as they arrive, in any order, with the result of a
+    merge in record order. One-record slots are copied; `first`/`last` keep, per pixel, the
+    rank of the record it came from, only while the slot has pieces to come; reducers hold
+    the slot's pieces until its last one is in."""
+
+    def __init__(self, out: np.ndarray, valid: np.ndarray, pieces: list[_Piece], merge: Merge,
+                 fill: float) -> None:  # fmt: skip
+        self.out, self.valid, self.merge, self.fill = out, valid, merge, fill
+        ranks: list[set[int]] = [set() for _ in range(len(out))]
+        self.pending = np.zeros(len(out), np.int64)
+        for p in pieces:
+            ranks[p.slot].add(p.rank)
+            self.pending[p.slot] += p.read.out is None
+        self.ranks = [max(r, default=0) + 1 if len(r) > 1 else 1 for r in ranks]
+        self.owner: dict[int, np.ndarray] = {}  # slot -> merge key of each pixel's record
+        self.held: dict[int, list[tuple[_Piece, np.ndarray, np.ndarray]]] = {}
+        self.locks = [threading.Lock() for _ in range(len(out))]
+
+    def add(self, piece: _Piece, data: np.ndarray, ok: np.ndarray) -> None:
+        s = piece.slot
+        with self.locks[s]:
+            if self.ranks[s] == 1:
                 for j, c in enumerate(piece.targets):
-                    take = ok[j] & ~valid[s, c]
-                    out[s, c][take] = data[j][take]
-                    valid[s, c] |= ok[j]
-            continue
-        _reduce(out[s], valid[s], items, merge, fill)
+                    np.copyto(self.out[s, c], data[j], where=ok[j])
+                    self.valid[s, c] |= ok[j]
+            elif self.merge in ("first", "last"):
+                self._ordered(piece, data, ok)
+            else:
+                self.held.setdefault(s, []).append((piece, data, ok))
+            self.pending[s] -= 1
+            if self.pending[s] == 0:
+                self.owner.pop(s, None)
+                items = self.held.pop(s, None)
+                if items is not None:
+                    items.sort(key=lambda it: it[0].rank)
+                    _reduce(self.out[s], self.valid[s], items, self.merge, self.fill)
+
+    def _ordered(self, piece: _Piece, data: np.ndarray, ok: np.ndarray) -> None:
+        """A pixel takes this piece's value where it is valid and no earlier record (in the
+        merge's order) has given one: the lowest key wins."""
+        s = piece.slot
+        n = self.ranks[s]
+        owner = self.owner.get(s)
+        if owner is None:
+            owner = self.owner[s] = np.full(self.out.shape[1:], n, np.min_scalar_type(n))
+        key = piece.rank if self.merge == "first" else n - 1 - piece.rank
+        for j, c in enumerate(piece.targets):
+            take = ok[j] & (owner[c] > key)
+            np.copyto(self.out[s, c], data[j], where=take)
+            np.copyto(owner[c], key, where=take)
+            self.valid[s, c] |= ok[j]
 
 
 def _reduce(
