@@ -21,12 +21,15 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
-from cogdex.errors import CogdexError
+from cogdex.errors import CogdexError, MemoryLimitError
 from cogdex.index.band import BandSource
+from cogdex.io import runtime
 from cogdex.read import grid as G
 from cogdex.read.mosaic import fill_value
+from cogdex.read.plan import plan_window
 from cogdex.read.reader import Source, WindowRead, read_windows
 from cogdex.read.warp import warp
+from cogdex.tiff.model import Level
 
 Merge = Literal["first", "last", "min", "max", "mean", "median"]
 MERGES = ("first", "last", "min", "max", "mean", "median")
@@ -249,18 +252,94 @@ def _valid(data: np.ndarray, read: WindowRead, nodata: float | None, into: np.nd
         into &= ~np.isnan(data) if math.isnan(nodata) else data != nodata
 
 
+def _direct(piece: _Piece, slots: Sequence[Slot], dtype: np.dtype) -> bool:
+    """Whether the piece can be decoded straight into the output: an aligned window of a
+    one-record slot (nothing to merge), in the output's dtype, its bands a contiguous run."""
+    first, n = piece.targets[0], len(piece.targets)
+    return (piece.source_grid is None and len(slots[piece.slot].rows) == 1
+            and piece.targets == tuple(range(first, first + n))
+            and np.dtype(piece.read.image().dtype) == dtype)  # fmt: skip
+
+
 def _into_output(pieces: list[_Piece], slots: Sequence[Slot], out: np.ndarray) -> list[_Piece]:
-    """`pieces`, those that can be decoded straight into `out` reading into it: aligned
-    windows of one-record slots (nothing to merge), native dtype, bands in a contiguous run."""
+    """`pieces`, those that can be (`_direct`) reading into their block of `out`."""
     direct = []
     for p in pieces:
-        first, n = p.targets[0], len(p.targets)
-        if (p.source_grid is None and len(slots[p.slot].rows) == 1
-                and p.targets == tuple(range(first, first + n))
-                and np.dtype(p.read.image().dtype) == out.dtype):  # fmt: skip
-            p = replace(p, read=replace(p.read, out=out[p.slot, first : first + n]))
+        if _direct(p, slots, out.dtype):
+            first = p.targets[0]
+            p = replace(p, read=replace(p.read, out=out[p.slot, first : first + len(p.targets)]))
         direct.append(p)
     return direct
+
+
+def _held(piece: _Piece, slots: Sequence[Slot], dtype: np.dtype) -> int:
+    """Bytes one piece holds while in flight: its window, and its mask, converted copy or
+    warped copy and masks (a window read into the output: only its nodata comparison)."""
+    h, w = slots[piece.slot].target.shape
+    n = len(piece.targets)
+    if _direct(piece, slots, dtype):
+        return n * h * w
+    native = np.dtype(piece.read.image().dtype).itemsize
+    window = n * piece.read.window[2] * piece.read.window[3] * native
+    if piece.source_grid is None:
+        return window + n * h * w * (1 + (dtype.itemsize if native != dtype.itemsize else 0))
+    return window + h * w * (n * (dtype.itemsize + 1) + 1)
+
+
+def estimate_peak(
+    slots: Sequence[Slot], pieces: list[_Piece], n_bands: int, dtype: np.dtype, merge: Merge
+) -> tuple[int, int]:
+    """(output bytes, peak bytes) of reading `pieces`: the output and its mask, plus the
+    largest pieces that may be in flight at once (two per decode thread: windows fill while
+    others are placed) with a decoded tile each, every compressed tile (a fast store hands
+    all files' bytes over before they are decoded), the record ranks of open `first`/`last`
+    slots, and a reducer's largest slot (its pieces and float64 stack). The tile cache is
+    apart: it is bounded by its own size (COGDEX_TILE_CACHE_MB)."""
+    h, w = slots[0].target.shape if slots else (0, 0)
+    pixels = n_bands * h * w
+    output = len(slots) * pixels * (dtype.itemsize + 1)
+    k = 2 * runtime.decode_threads()
+    held = sorted((_held(p, slots, dtype) for p in pieces), reverse=True)
+    extra = sum(held[:k]) + _tile_bytes(pieces, k)
+    ranks: dict[int, set[int]] = {}
+    for p in pieces:
+        ranks.setdefault(p.slot, set()).add(p.rank)
+    merged = [len(r) for r in ranks.values() if len(r) > 1]
+    if merged and merge in ("first", "last"):
+        extra += min(len(merged), k) * pixels * np.min_scalar_type(max(merged)).itemsize
+    elif merged:
+        extra += max(merged) * pixels * (dtype.itemsize + 1 + 16)
+    return output, output + extra
+
+
+def _tile_bytes(pieces: list[_Piece], k: int) -> int:
+    """Compressed bytes of every tile the pieces need (each counted once), and `k` of the
+    largest decoded tiles."""
+    needed: dict[tuple[str, int], tuple[Level, np.ndarray]] = {}
+    largest = 0
+    for p in pieces:
+        level = p.read.image()
+        tiles = plan_window(level, p.read.window, p.read.bands)
+        index = tiles.index[~tiles.sparse]
+        key = (p.read.source.url, p.read.level)
+        if key in needed:
+            index = np.union1d(needed[key][1], index)
+        needed[key] = (level, index)
+        samples = level.samples_per_pixel if level.planar == 1 else 1
+        tile = level.tile_width * level.tile_height * samples * np.dtype(level.dtype).itemsize
+        largest = max(largest, tile)
+    fetched = sum(int(level.tile_byte_counts[index].sum()) for level, index in needed.values())
+    return fetched + k * largest
+
+
+def _check_memory(need: int, output: int, limit: int | None, what: str) -> None:
+    if limit is not None and need > limit:
+        raise MemoryLimitError(
+            f"this read needs about {need / 2**20:,.0f} MiB ({output / 2**20:,.0f} MiB for "
+            f"{what} and its mask, the rest for windows in flight and merging), over "
+            f"max_memory={limit / 2**20:,.0f} MiB; read fewer geometries or records at a "
+            "time, or raise max_memory (None: no limit)"
+        )
 
 
 async def read_slots(
@@ -272,12 +351,14 @@ async def read_slots(
     merge: Merge = "first",
     dtype: np.dtype | None = None,
     use_overviews: bool = True,
+    max_memory: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read `sources` (one per output band) onto every slot: ([S, C, H, W], valid mask).
 
     All slots must share one shape. Pixels no record covers hold the fill value. Memory
-    stays near the output's (see `estimate_peak`): windows of one-record slots decode
-    straight into it, the others are merged as they arrive and dropped.
+    stays near the output's: windows of one-record slots decode straight into it, the
+    others are merged as they arrive and dropped. A read whose `estimate_peak` exceeds
+    `max_memory` bytes raises `MemoryLimitError` before any request or allocation.
     """
     if merge not in MERGES:
         raise ValueError(f"merge must be one of {', '.join(MERGES)}, not {merge!r}")
@@ -296,9 +377,14 @@ async def read_slots(
     fill_v = default_fill(sources, out_dtype, fill)
     (h, w) = shapes.pop() if shapes else (0, 0)
     n_bands = len(sources)
+    what = f"{len(slots)} x {n_bands} x {h} x {w} {out_dtype}"
+    output = len(slots) * n_bands * h * w * (out_dtype.itemsize + 1)
+    _check_memory(output, output, max_memory, what)  # before planning a read that cannot fit
+    pieces = plan(slots, sources, resampling=resampling, fill=fill_v, use_overviews=use_overviews)
+    _check_memory(estimate_peak(slots, pieces, n_bands, out_dtype, merge)[1], output,
+                  max_memory, what)  # fmt: skip
     out = np.full((len(slots), n_bands, h, w), fill_v, dtype=out_dtype)
     valid = np.zeros(out.shape, dtype=bool)
-    pieces = plan(slots, sources, resampling=resampling, fill=fill_v, use_overviews=use_overviews)
     pieces = _into_output(pieces, slots, out)
     merger = _Merger(out, valid, pieces, merge, fill_v)
     targets = [s.target for s in slots]
