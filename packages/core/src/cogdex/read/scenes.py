@@ -253,19 +253,19 @@ def _valid(data: np.ndarray, read: WindowRead, nodata: float | None, into: np.nd
 
 
 def _direct(piece: _Piece, slots: Sequence[Slot], dtype: np.dtype) -> bool:
-    """Whether the piece can be decoded straight into the output: an aligned window of a
-    one-record slot (nothing to merge), in the output's dtype, its bands a contiguous run."""
+    """Whether the piece can be written straight into the output: one of a one-record slot
+    (nothing to merge), its bands a contiguous run, warped or in the output's dtype."""
     first, n = piece.targets[0], len(piece.targets)
-    return (piece.source_grid is None and len(slots[piece.slot].rows) == 1
-            and piece.targets == tuple(range(first, first + n))
-            and np.dtype(piece.read.image().dtype) == dtype)  # fmt: skip
+    return (len(slots[piece.slot].rows) == 1 and piece.targets == tuple(range(first, first + n))
+            and (piece.source_grid is not None
+                 or np.dtype(piece.read.image().dtype) == dtype))  # fmt: skip
 
 
 def _into_output(pieces: list[_Piece], slots: Sequence[Slot], out: np.ndarray) -> list[_Piece]:
-    """`pieces`, those that can be (`_direct`) reading into their block of `out`."""
+    """`pieces`, the aligned `_direct` ones reading into their block of `out`."""
     direct = []
     for p in pieces:
-        if _direct(p, slots, out.dtype):
+        if p.source_grid is None and _direct(p, slots, out.dtype):
             first = p.targets[0]
             p = replace(p, read=replace(p.read, out=out[p.slot, first : first + len(p.targets)]))
         direct.append(p)
@@ -277,10 +277,13 @@ def _held(piece: _Piece, slots: Sequence[Slot], dtype: np.dtype) -> int:
     warped copy and masks (a window read into the output: only its nodata comparison)."""
     h, w = slots[piece.slot].target.shape
     n = len(piece.targets)
-    if _direct(piece, slots, dtype):
+    direct = _direct(piece, slots, dtype)
+    if direct and piece.source_grid is None:
         return n * h * w
     native = np.dtype(piece.read.image().dtype).itemsize
     window = n * piece.read.window[2] * piece.read.window[3] * native
+    if direct:
+        return window + h * w * (n + 1)
     if piece.source_grid is None:
         return window + n * h * w * (1 + (dtype.itemsize if native != dtype.itemsize else 0))
     return window + h * w * (n * (dtype.itemsize + 1) + 1)
@@ -386,16 +389,25 @@ async def read_slots(
     out = np.full((len(slots), n_bands, h, w), fill_v, dtype=out_dtype)
     valid = np.zeros(out.shape, dtype=bool)
     pieces = _into_output(pieces, slots, out)
-    merger = _Merger(out, valid, pieces, merge, fill_v)
+    direct = [_direct(p, slots, out_dtype) for p in pieces]
+    merger = _Merger(out, valid, [p for p, d in zip(pieces, direct, strict=True) if not d],
+                     merge, fill_v)  # fmt: skip
     targets = [s.target for s in slots]
 
     def place(i: int, data: np.ndarray) -> None:
         """Onto the slot's grid and into the output, as soon as the piece is read (on the
         decode pool); the window is dropped when this returns."""
         piece = pieces[i]
-        if piece.read.out is not None:
+        if direct[i]:
             first = piece.targets[0]
-            _valid(data, piece.read, piece.nodata, valid[piece.slot, first : first + len(data)])
+            block = np.s_[piece.slot, first : first + len(piece.targets)]
+            if piece.source_grid is None:
+                _valid(data, piece.read, piece.nodata, valid[block])
+            else:
+                _warp_into(data, piece.source_grid, targets[piece.slot], piece, out[block],
+                           valid[block], resampling, fill_v)  # fmt: skip
+            if piece.nodata is not None:  # nodata values came in as they are
+                np.copyto(out[block], out_dtype.type(fill_v), where=~valid[block])
             return
         if piece.source_grid is None:
             ok = np.empty(data.shape, bool)
@@ -416,6 +428,17 @@ async def read_slots(
     return out, valid
 
 
+def _warp_into(data: np.ndarray, source: G.Grid, target: G.Grid, piece: _Piece, out: np.ndarray,
+               valid: np.ndarray, resampling: G.Resampling, fill: float) -> None:  # fmt: skip
+    """Warp a piece of a one-record slot straight into its block of the output and mask
+    (values equal to nodata are not valid)."""
+    _, mask = warp(data, source, target, resampling=resampling, nodata=piece.nodata, fill=fill,
+                   dtype=out.dtype, coords=piece.coords, out=out)  # fmt: skip
+    valid[...] = mask
+    if piece.nodata is not None and not math.isnan(piece.nodata):
+        valid &= out != piece.nodata
+
+
 class _Merger:
     """Merges pieces into the output as they arrive, in any order, with the result of a
     merge in record order. One-record slots are copied; `first`/`last` keep, per pixel, the
@@ -429,7 +452,7 @@ class _Merger:
         self.pending = np.zeros(len(out), np.int64)
         for p in pieces:
             ranks[p.slot].add(p.rank)
-            self.pending[p.slot] += p.read.out is None
+            self.pending[p.slot] += 1
         self.ranks = [max(r, default=0) + 1 if len(r) > 1 else 1 for r in ranks]
         self.owner: dict[int, np.ndarray] = {}  # slot -> merge key of each pixel's record
         self.held: dict[int, list[tuple[_Piece, np.ndarray, np.ndarray]]] = {}
