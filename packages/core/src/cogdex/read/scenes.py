@@ -263,13 +263,13 @@ def _direct(piece: _Piece, slots: Sequence[Slot], dtype: np.dtype) -> bool:
 
 def _into_output(pieces: list[_Piece], slots: Sequence[Slot], out: np.ndarray) -> list[_Piece]:
     """`pieces`, the aligned `_direct` ones reading into their block of `out`."""
-    direct = []
+    result = []
     for p in pieces:
         if p.source_grid is None and _direct(p, slots, out.dtype):
             first = p.targets[0]
             p = replace(p, read=replace(p.read, out=out[p.slot, first : first + len(p.targets)]))
-        direct.append(p)
-    return direct
+        result.append(p)
+    return result
 
 
 def _held(piece: _Piece, slots: Sequence[Slot], dtype: np.dtype) -> int:
@@ -359,9 +359,10 @@ async def read_slots(
     """Read `sources` (one per output band) onto every slot: ([S, C, H, W], valid mask).
 
     All slots must share one shape. Pixels no record covers hold the fill value. Memory
-    stays near the output's: windows of one-record slots decode straight into it, the
-    others are merged as they arrive and dropped. A read whose `estimate_peak` exceeds
-    `max_memory` bytes raises `MemoryLimitError` before any request or allocation.
+    stays near the output's: records of one-record slots decode (aligned) or warp straight
+    into it, the other pieces are merged as they arrive and dropped. A read whose
+    `estimate_peak` exceeds `max_memory` bytes raises `MemoryLimitError` before any request
+    or allocation.
     """
     if merge not in MERGES:
         raise ValueError(f"merge must be one of {', '.join(MERGES)}, not {merge!r}")
