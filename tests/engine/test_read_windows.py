@@ -86,8 +86,9 @@ def test_each_window_is_handed_over_once_when_complete(sources, cached):
         seen[i] = array.copy()
         threads.add(threading.current_thread().name)
 
-    arrays = runtime.run(read_windows(reads, cache=cache, on_window=on_window))
+    assert runtime.run(read_windows(reads, cache=cache, on_window=on_window)) == []
     assert sorted(seen) == list(range(len(reads)))
+    arrays = read_windows_sync(reads, cache=cache)
     for i, array in enumerate(arrays):
         np.testing.assert_array_equal(seen[i], array)
     assert any(name != threading.main_thread().name for name in threads)

@@ -93,6 +93,17 @@ def test_polygon_mask_and_fill_value(pixel_coll):
     assert (centre != 7).all()
 
 
+@pytest.mark.parametrize("crs", [32643, 32644])
+def test_fill_value_replaces_nodata_in_aligned_and_warped_records(pixel_coll, crs):
+    """Records of both zones, each read (or warped) straight into its output block: nodata
+    values hold the fill value and are not valid, the other values are unchanged."""
+    big = (LON - 0.06, LAT - 0.04, LON + 0.06, LAT + 0.04)
+    data, valid = pixel_coll.get_numpy(big, "B04", crs=crs, return_mask=True)
+    filled, valid_f = pixel_coll.get_numpy(big, "B04", crs=crs, fill_value=7, return_mask=True)
+    assert (~valid).any() and (valid == valid_f).all()
+    assert (filled[~valid] == 7).all() and (filled[valid] == data[valid]).all()
+
+
 def test_multi_band_stack_reads_like_single_files(pixel_coll):
     singles = pixel_coll.get_numpy(AOI, ["B04", "B08"])
     tile_cache().clear()

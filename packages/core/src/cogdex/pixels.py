@@ -14,7 +14,6 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
-from cogdex.errors import MemoryLimitError
 from cogdex.index import arrays as A
 from cogdex.io import runtime
 from cogdex.read import grid as G
@@ -162,8 +161,11 @@ def get_numpy(
     `return_table` a pyarrow Table says which geometry and record(s) each N is, its date
     and its grid. `geometry_crs` is the CRS of `geometries` that carry none (default
     lon/lat). A geometry that meets no record adds no N (an `EmptyReadWarning` says so). A
-    read that would allocate more than `max_memory` bytes (default 4 GiB) raises
-    `MemoryLimitError` before any request; `max_memory=None` lifts the guard. Values are
+    read whose estimated peak exceeds `max_memory` bytes (default 4 GiB) raises
+    `MemoryLimitError` before any request: the output and its valid mask, plus the windows
+    decoding or warping at once, the compressed tiles, and a merge's working arrays (the
+    process's tile cache is bounded apart, by COGDEX_TILE_CACHE_MB); `max_memory=None`
+    lifts the guard. Values are
     the files' own (native dtype); `scale=True` returns float32 physical values,
     `raw * scale + offset` with NaN for nodata (see `cogdex.read.physical`). See
     docs/pixels.md.
@@ -179,7 +181,7 @@ def get_numpy(
     if scale:
         check_merges([np.asarray(s.rows) for s in slots], sources)
     data, valid = _read(slots, sources, resampling, fill_value, merge, dtype, max_memory,
-                        use_overviews, return_mask)  # fmt: skip
+                        use_overviews)  # fmt: skip
     if mask:
         _apply_geometry_mask(data, valid, slots, owner, areas, sources, fill_value)
     if scale:
@@ -193,23 +195,13 @@ def get_numpy(
     return result[0] if len(result) == 1 else tuple(result)
 
 
-def _read(slots, sources, resampling, fill_value, merge, dtype, max_memory, use_overviews,
-          with_mask) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _read(slots, sources, resampling, fill_value, merge, dtype, max_memory,
+          use_overviews) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     native = output_dtype(sources, sorted({r for s in slots for r in s.rows}) or None)
     out_dtype = np.dtype(dtype) if dtype is not None else native
     if slots:
-        h, w = slots[0].grid.shape
-        itemsize = max(out_dtype.itemsize, 4 if resampling == "bilinear" else 1)
-        need = len(slots) * len(sources) * h * w * (itemsize + (1 if with_mask else 0))
-        if max_memory is not None and need > max_memory:
-            raise MemoryLimitError(
-                f"this read needs {need / 2**20:,.0f} MiB ({len(slots)} x {len(sources)} x "
-                f"{h} x {w} {out_dtype}), over max_memory={max_memory / 2**20:,.0f} MiB; "
-                "read fewer geometries or records at a time, or raise max_memory (None: "
-                "no limit)"
-            )
         return runtime.run(read_slots(slots, sources, resampling=resampling, fill=fill_value,
-                                      merge=merge or "first", dtype=dtype,
+                                      merge=merge or "first", dtype=dtype, max_memory=max_memory,
                                       use_overviews=use_overviews))  # fmt: skip
     empty = np.zeros((0, len(sources), 0, 0), dtype=out_dtype)
     return empty, empty.astype(bool)

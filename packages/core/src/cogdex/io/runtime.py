@@ -172,14 +172,18 @@ def io_pool(size: int) -> concurrent.futures.ThreadPoolExecutor:
     return _io_pool
 
 
+def decode_threads() -> int:
+    """Threads of the decode pool: COGDEX_DECODE_THREADS, else one per CPU."""
+    return int(os.environ.get("COGDEX_DECODE_THREADS", 0)) or (os.cpu_count() or 1)
+
+
 def decode_pool() -> concurrent.futures.ThreadPoolExecutor:
     """The thread pool that decodes tiles (imagecodecs releases the GIL)."""
     global _pool
     if _pool is None:
         with _lock:
             if _pool is None:
-                workers = int(os.environ.get("COGDEX_DECODE_THREADS", 0)) or (os.cpu_count() or 1)
                 _pool = concurrent.futures.ThreadPoolExecutor(
-                    workers, thread_name_prefix="cogdex-decode"
+                    decode_threads(), thread_name_prefix="cogdex-decode"
                 )
     return _pool

@@ -158,11 +158,12 @@ async def read_windows(
     pass `TileCache(0)` to read without keeping tiles. `on_window(i, array)` is called once
     per window as soon as its last tile is in, on the decode pool (so work on a finished
     window, a warp say, overlaps the fetch of the others); windows that need no tile are
-    handed over at once.
+    handed over at once. With `on_window` nothing is returned and no window is kept: an
+    array exists from its first tile until `on_window` returns, so a call holds only the
+    windows in flight, not all of them.
     """
     images = [r.image() for r in reads]
     plans = [plan_window(img, r.window, r.bands) for img, r in zip(images, reads, strict=True)]
-    outs = [_output(r, np.dtype(img.dtype)) for r, img in zip(reads, images, strict=True)]
     uses: dict[TileKey, list[_Use]] = {}
     tiles: dict[TileKey, tuple[Source, Level]] = {}
     for i, (read, img, plan) in enumerate(zip(reads, images, plans, strict=True)):
@@ -170,12 +171,12 @@ async def read_windows(
             key = tile_key(read.source, img, int(plan.index[j]))
             uses.setdefault(key, []).append(_Use(i, j))
             tiles.setdefault(key, (read.source, img))
-    paster = _Paster(reads, images, plans, outs, on_window)
+    paster = _Paster(reads, images, plans, on_window)
     if on_window is not None:
         for i in np.flatnonzero(paster.remaining == 0).tolist():
-            on_window(i, outs[i])
+            paster.hand_over(i, on_window)
     await _obtain(tiles, lambda key, tile: paster.paste(tile, uses[key]), cache)
-    return outs
+    return [] if on_window is not None else [paster.array(i) for i in range(len(reads))]
 
 
 async def for_each_tile(
@@ -337,23 +338,39 @@ def _decode_and_use(
 class _Paster:
     """Pastes decoded tiles into the call's output windows (runs on the decode pool; tiles
     write disjoint regions, so several threads can paste into one window at once), and
-    hands each window to `on_window` when its last tile is pasted."""
+    hands each window to `on_window` when its last tile is pasted. A window's array is
+    allocated at its first tile and, with `on_window`, dropped once handed over."""
 
     def __init__(
         self,
         reads: Sequence[WindowRead],
         images: list[Level],
         plans: list[TilePlan],
-        outs: list[np.ndarray],
         on_window: Callable[[int, np.ndarray], None] | None = None,
     ) -> None:
         self.reads = reads
         self.images = images
         self.plans = plans
-        self.outs = outs
+        self.outs: list[np.ndarray | None] = [None] * len(reads)
         self.on_window = on_window
         self.remaining = np.array([int((~p.sparse).sum()) for p in plans], np.int64)
         self._lock = threading.Lock()
+        self._allocating = [threading.Lock() for _ in reads]  # a window's first tiles wait
+
+    def array(self, i: int) -> np.ndarray:
+        """Window i's array, allocated (filled) once, by the first thread that needs it."""
+        out = self.outs[i]
+        if out is None:
+            with self._allocating[i]:
+                out = self.outs[i]
+                if out is None:
+                    out = self.outs[i] = _output(self.reads[i], np.dtype(self.images[i].dtype))
+        return out
+
+    def hand_over(self, i: int, on_window: Callable[[int, np.ndarray], None]) -> None:
+        out = self.array(i)
+        self.outs[i] = None
+        on_window(i, out)
 
     def paste(self, tile: np.ndarray, uses: list[_Use]) -> None:
         for use in uses:
@@ -367,7 +384,7 @@ class _Paster:
                 if self.remaining[use.read] == 0:
                     done.append(use.read)
         for i in done:
-            self.on_window(i, self.outs[i])
+            self.hand_over(i, self.on_window)
 
     def _paste(self, tile: np.ndarray, use: _Use) -> None:
         read, level, plan = self.reads[use.read], self.images[use.read], self.plans[use.read]
@@ -381,7 +398,7 @@ class _Paster:
             targets = list(range(len(bands)))
             samples = list(bands)
         mosaic.paste(
-            self.outs[use.read],
+            self.array(use.read),
             tile,
             window=plan.window,
             origin=(int(plan.row[j]) * level.tile_height, int(plan.col[j]) * level.tile_width),

@@ -13,19 +13,23 @@ resolution) are warped. A slot with several records merges them with an explicit
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, NamedTuple
 
 import numpy as np
 
-from cogdex.errors import CogdexError
+from cogdex.errors import CogdexError, MemoryLimitError
 from cogdex.index.band import BandSource
+from cogdex.io import runtime
 from cogdex.read import grid as G
 from cogdex.read.mosaic import fill_value
+from cogdex.read.plan import plan_window
 from cogdex.read.reader import Source, WindowRead, read_windows
 from cogdex.read.warp import warp
+from cogdex.tiff.model import Level
 
 Merge = Literal["first", "last", "min", "max", "mean", "median"]
 MERGES = ("first", "last", "min", "max", "mean", "median")
@@ -236,18 +240,109 @@ def _piece(
                   level_grid.window_grid(win), how.coords, nodata)  # fmt: skip
 
 
-def _valid(data: np.ndarray, read: WindowRead, nodata: float | None) -> np.ndarray:
-    """Pixels of an aligned window that lie in the image and are not nodata, per band."""
+def _valid(data: np.ndarray, read: WindowRead, nodata: float | None, into: np.ndarray) -> None:
+    """Pixels of an aligned window that lie in the image and are not nodata, per band,
+    written into `into` (the output's mask itself when the window was read into the output)."""
     level = read.image()
     col, row, w, h = read.window
-    inside = np.zeros((h, w), bool)
-    r0, r1 = max(0, -row), max(0, min(h, level.height - row))
-    c0, c1 = max(0, -col), max(0, min(w, level.width - col))
-    inside[r0:r1, c0:c1] = True
-    valid = np.broadcast_to(inside, data.shape).copy()
+    into[...] = False
+    into[:, max(0, -row) : max(0, min(h, level.height - row)),
+         max(0, -col) : max(0, min(w, level.width - col))] = True  # fmt: skip
     if nodata is not None:
-        valid &= ~(np.isnan(data) if math.isnan(nodata) else data == nodata)
-    return valid
+        into &= ~np.isnan(data) if math.isnan(nodata) else data != nodata
+
+
+def _direct(piece: _Piece, slots: Sequence[Slot], dtype: np.dtype) -> bool:
+    """Whether the piece can be written straight into the output: one of a one-record slot
+    (nothing to merge), its bands a contiguous run, warped or in the output's dtype."""
+    first, n = piece.targets[0], len(piece.targets)
+    return (len(slots[piece.slot].rows) == 1 and piece.targets == tuple(range(first, first + n))
+            and (piece.source_grid is not None
+                 or np.dtype(piece.read.image().dtype) == dtype))  # fmt: skip
+
+
+def _into_output(pieces: list[_Piece], slots: Sequence[Slot], out: np.ndarray) -> list[_Piece]:
+    """`pieces`, the aligned `_direct` ones reading into their block of `out`."""
+    result = []
+    for p in pieces:
+        if p.source_grid is None and _direct(p, slots, out.dtype):
+            first = p.targets[0]
+            p = replace(p, read=replace(p.read, out=out[p.slot, first : first + len(p.targets)]))
+        result.append(p)
+    return result
+
+
+def _held(piece: _Piece, slots: Sequence[Slot], dtype: np.dtype) -> int:
+    """Bytes one piece holds while in flight: its window, and its mask, converted copy or
+    warped copy and masks (a window read into the output: only its nodata comparison)."""
+    h, w = slots[piece.slot].target.shape
+    n = len(piece.targets)
+    direct = _direct(piece, slots, dtype)
+    if direct and piece.source_grid is None:
+        return n * h * w
+    native = np.dtype(piece.read.image().dtype).itemsize
+    window = n * piece.read.window[2] * piece.read.window[3] * native
+    if direct:
+        return window + h * w * (n + 1)
+    if piece.source_grid is None:
+        return window + n * h * w * (1 + (dtype.itemsize if native != dtype.itemsize else 0))
+    return window + h * w * (n * (dtype.itemsize + 1) + 1)
+
+
+def estimate_peak(
+    slots: Sequence[Slot], pieces: list[_Piece], n_bands: int, dtype: np.dtype, merge: Merge
+) -> tuple[int, int]:
+    """(output bytes, peak bytes) of reading `pieces`: the output and its mask, plus the
+    largest pieces that may be in flight at once (two per decode thread: windows fill while
+    others are placed) with a decoded tile each, every compressed tile (a fast store hands
+    all files' bytes over before they are decoded), the record ranks of open `first`/`last`
+    slots, and a reducer's largest slot (its pieces and float64 stack). The tile cache is
+    apart: it is bounded by its own size (COGDEX_TILE_CACHE_MB)."""
+    h, w = slots[0].target.shape if slots else (0, 0)
+    pixels = n_bands * h * w
+    output = len(slots) * pixels * (dtype.itemsize + 1)
+    k = 2 * runtime.decode_threads()
+    held = sorted((_held(p, slots, dtype) for p in pieces), reverse=True)
+    extra = sum(held[:k]) + _tile_bytes(pieces, k)
+    ranks: dict[int, set[int]] = {}
+    for p in pieces:
+        ranks.setdefault(p.slot, set()).add(p.rank)
+    merged = [len(r) for r in ranks.values() if len(r) > 1]
+    if merged and merge in ("first", "last"):
+        extra += min(len(merged), k) * pixels * np.min_scalar_type(max(merged)).itemsize
+    elif merged:
+        extra += max(merged) * pixels * (dtype.itemsize + 1 + 16)
+    return output, output + extra
+
+
+def _tile_bytes(pieces: list[_Piece], k: int) -> int:
+    """Compressed bytes of every tile the pieces need (each counted once), and `k` of the
+    largest decoded tiles."""
+    needed: dict[tuple[str, int], tuple[Level, np.ndarray]] = {}
+    largest = 0
+    for p in pieces:
+        level = p.read.image()
+        tiles = plan_window(level, p.read.window, p.read.bands)
+        index = tiles.index[~tiles.sparse]
+        key = (p.read.source.url, p.read.level)
+        if key in needed:
+            index = np.union1d(needed[key][1], index)
+        needed[key] = (level, index)
+        samples = level.samples_per_pixel if level.planar == 1 else 1
+        tile = level.tile_width * level.tile_height * samples * np.dtype(level.dtype).itemsize
+        largest = max(largest, tile)
+    fetched = sum(int(level.tile_byte_counts[index].sum()) for level, index in needed.values())
+    return fetched + k * largest
+
+
+def _check_memory(need: int, output: int, limit: int | None, what: str) -> None:
+    if limit is not None and need > limit:
+        raise MemoryLimitError(
+            f"this read needs about {need / 2**20:,.0f} MiB ({output / 2**20:,.0f} MiB for "
+            f"{what} and its mask, the rest for windows in flight and merging), over "
+            f"max_memory={limit / 2**20:,.0f} MiB; read fewer geometries or records at a "
+            "time, or raise max_memory (None: no limit)"
+        )
 
 
 async def read_slots(
@@ -259,10 +354,15 @@ async def read_slots(
     merge: Merge = "first",
     dtype: np.dtype | None = None,
     use_overviews: bool = True,
+    max_memory: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read `sources` (one per output band) onto every slot: ([S, C, H, W], valid mask).
 
-    All slots must share one shape. Pixels no record covers hold the fill value.
+    All slots must share one shape. Pixels no record covers hold the fill value. Memory
+    stays near the output's: records of one-record slots decode (aligned) or warp straight
+    into it, the other pieces are merged as they arrive and dropped. A read whose
+    `estimate_peak` exceeds `max_memory` bytes raises `MemoryLimitError` before any request
+    or allocation.
     """
     if merge not in MERGES:
         raise ValueError(f"merge must be one of {', '.join(MERGES)}, not {merge!r}")
@@ -281,17 +381,38 @@ async def read_slots(
     fill_v = default_fill(sources, out_dtype, fill)
     (h, w) = shapes.pop() if shapes else (0, 0)
     n_bands = len(sources)
+    what = f"{len(slots)} x {n_bands} x {h} x {w} {out_dtype}"
+    output = len(slots) * n_bands * h * w * (out_dtype.itemsize + 1)
+    _check_memory(output, output, max_memory, what)  # before planning a read that cannot fit
+    pieces = plan(slots, sources, resampling=resampling, fill=fill_v, use_overviews=use_overviews)
+    _check_memory(estimate_peak(slots, pieces, n_bands, out_dtype, merge)[1], output,
+                  max_memory, what)  # fmt: skip
     out = np.full((len(slots), n_bands, h, w), fill_v, dtype=out_dtype)
     valid = np.zeros(out.shape, dtype=bool)
-    pieces = plan(slots, sources, resampling=resampling, fill=fill_v, use_overviews=use_overviews)
-    placed: list[tuple[_Piece, np.ndarray, np.ndarray] | None] = [None] * len(pieces)
+    pieces = _into_output(pieces, slots, out)
+    direct = [_direct(p, slots, out_dtype) for p in pieces]
+    merger = _Merger(out, valid, [p for p, d in zip(pieces, direct, strict=True) if not d],
+                     merge, fill_v)  # fmt: skip
     targets = [s.target for s in slots]
 
     def place(i: int, data: np.ndarray) -> None:
-        """Onto the slot's grid, as soon as the piece is read (on the decode pool)."""
+        """Onto the slot's grid and into the output, as soon as the piece is read (on the
+        decode pool); the window is dropped when this returns."""
         piece = pieces[i]
+        if direct[i]:
+            first = piece.targets[0]
+            block = np.s_[piece.slot, first : first + len(piece.targets)]
+            if piece.source_grid is None:
+                _valid(data, piece.read, piece.nodata, valid[block])
+            else:
+                _warp_into(data, piece.source_grid, targets[piece.slot], piece, out[block],
+                           valid[block], resampling, fill_v)  # fmt: skip
+            if piece.nodata is not None:  # nodata values came in as they are
+                np.copyto(out[block], out_dtype.type(fill_v), where=~valid[block])
+            return
         if piece.source_grid is None:
-            ok = _valid(data, piece.read, piece.nodata)
+            ok = np.empty(data.shape, bool)
+            _valid(data, piece.read, piece.nodata, ok)
             if data.dtype != out_dtype:
                 data = data.astype(out_dtype)
         else:
@@ -302,33 +423,75 @@ async def read_slots(
             ok = np.broadcast_to(ok2, data.shape)
             if piece.nodata is not None and not math.isnan(piece.nodata):
                 ok = ok & (data != piece.nodata)
-        placed[i] = (piece, data, ok)
+        merger.add(piece, data, ok)
 
     await read_windows([p.read for p in pieces], on_window=place)
-    _merge(out, valid, [p for p in placed if p is not None], merge, fill_v)
     return out, valid
 
 
-def _merge(
-    out: np.ndarray,
-    valid: np.ndarray,
-    placed: list[tuple[_Piece, np.ndarray, np.ndarray]],
-    merge: Merge,
-    fill: float,
-) -> None:
-    by_slot: dict[int, list[tuple[_Piece, np.ndarray, np.ndarray]]] = {}
-    for item in placed:
-        by_slot.setdefault(item[0].slot, []).append(item)
-    for s, items in by_slot.items():
-        items.sort(key=lambda it: it[0].rank, reverse=merge == "last")
-        if merge in ("first", "last") or len({it[0].rank for it in items}) == 1:
-            for piece, data, ok in items:
+def _warp_into(data: np.ndarray, source: G.Grid, target: G.Grid, piece: _Piece, out: np.ndarray,
+               valid: np.ndarray, resampling: G.Resampling, fill: float) -> None:  # fmt: skip
+    """Warp a piece of a one-record slot straight into its block of the output and mask
+    (values equal to nodata are not valid)."""
+    _, mask = warp(data, source, target, resampling=resampling, nodata=piece.nodata, fill=fill,
+                   dtype=out.dtype, coords=piece.coords, out=out)  # fmt: skip
+    valid[...] = mask
+    if piece.nodata is not None and not math.isnan(piece.nodata):
+        valid &= out != piece.nodata
+
+
+class _Merger:
+    """Merges pieces into the output as they arrive, in any order, with the result of a
+    merge in record order. One-record slots are copied; `first`/`last` keep, per pixel, the
+    rank of the record it came from, only while the slot has pieces to come; reducers hold
+    the slot's pieces until its last one is in."""
+
+    def __init__(self, out: np.ndarray, valid: np.ndarray, pieces: list[_Piece], merge: Merge,
+                 fill: float) -> None:  # fmt: skip
+        self.out, self.valid, self.merge, self.fill = out, valid, merge, fill
+        ranks: list[set[int]] = [set() for _ in range(len(out))]
+        self.pending = np.zeros(len(out), np.int64)
+        for p in pieces:
+            ranks[p.slot].add(p.rank)
+            self.pending[p.slot] += 1
+        self.ranks = [max(r, default=0) + 1 if len(r) > 1 else 1 for r in ranks]
+        self.owner: dict[int, np.ndarray] = {}  # slot -> merge key of each pixel's record
+        self.held: dict[int, list[tuple[_Piece, np.ndarray, np.ndarray]]] = {}
+        self.locks = [threading.Lock() for _ in range(len(out))]
+
+    def add(self, piece: _Piece, data: np.ndarray, ok: np.ndarray) -> None:
+        s = piece.slot
+        with self.locks[s]:
+            if self.ranks[s] == 1:
                 for j, c in enumerate(piece.targets):
-                    take = ok[j] & ~valid[s, c]
-                    out[s, c][take] = data[j][take]
-                    valid[s, c] |= ok[j]
-            continue
-        _reduce(out[s], valid[s], items, merge, fill)
+                    np.copyto(self.out[s, c], data[j], where=ok[j])
+                    self.valid[s, c] |= ok[j]
+            elif self.merge in ("first", "last"):
+                self._ordered(piece, data, ok)
+            else:
+                self.held.setdefault(s, []).append((piece, data, ok))
+            self.pending[s] -= 1
+            if self.pending[s] == 0:
+                self.owner.pop(s, None)
+                items = self.held.pop(s, None)
+                if items is not None:
+                    items.sort(key=lambda it: it[0].rank)
+                    _reduce(self.out[s], self.valid[s], items, self.merge, self.fill)
+
+    def _ordered(self, piece: _Piece, data: np.ndarray, ok: np.ndarray) -> None:
+        """A pixel takes this piece's value where it is valid and no earlier record (in the
+        merge's order) has given one: the lowest key wins."""
+        s = piece.slot
+        n = self.ranks[s]
+        owner = self.owner.get(s)
+        if owner is None:
+            owner = self.owner[s] = np.full(self.out.shape[1:], n, np.min_scalar_type(n))
+        key = piece.rank if self.merge == "first" else n - 1 - piece.rank
+        for j, c in enumerate(piece.targets):
+            take = ok[j] & (owner[c] > key)
+            np.copyto(self.out[s, c], data[j], where=take)
+            np.copyto(owner[c], key, where=take)
+            self.valid[s, c] |= ok[j]
 
 
 def _reduce(

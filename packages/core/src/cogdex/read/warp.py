@@ -59,6 +59,7 @@ def warp(
     dtype: DTypeLike | None = None,
     approx_error: float = DEFAULT_APPROX_ERROR,
     coords: CoordinateMap | None = None,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Resample `data` (bands, height, width) on `source` onto `target`.
 
@@ -71,7 +72,8 @@ def warp(
     `coords`, where target pixels fall in `data`'s pixels, when the caller has them: bands
     of one scene share one map, and a window of a larger target maps with that target's
     coordinates (`CoordinateMap(..., window=...).shifted(...)`); default
-    `CoordinateMap(source, target)`.
+    `CoordinateMap(source, target)`. `out`, when given, is the array written and returned
+    (a block of the caller's output: no copy of the warped bands).
     Aligned grids (see `aligned_window`) are a plain window cut, byte for byte.
     """
     if resampling not in ("nearest", "bilinear"):
@@ -84,15 +86,22 @@ def warp(
     if fill is None:
         fill = 0 if nodata is None else nodata
     _check_fill(fill, out_dtype)
+    shape = (data.shape[0], *target.shape)
+    if out is not None and (out.shape != shape or out.dtype != out_dtype):
+        raise ValueError(f"out must be {out_dtype} of shape {shape}, not {out.dtype} {out.shape}")
     src_ok = _source_valid(data, nodata, valid)
     win = aligned_window(source, target)
     if win is not None:
-        return _cut(data, src_ok, win, fill, out_dtype)
+        cut, mask = _cut(data, src_ok, win, fill, out_dtype)
+        if out is None:
+            return cut, mask
+        out[...] = cut
+        return out, mask
     if coords is None:
         coords = CoordinateMap(source, target, approx_error=approx_error)
     src = _prepare(data, src_ok, with_blocks=resampling == "bilinear")
     sample: Callable[..., None] = _nearest if resampling == "nearest" else _bilinear
-    out = np.empty((data.shape[0], *target.shape), dtype=out_dtype)
+    out = np.empty(shape, dtype=out_dtype) if out is None else out
     mask = np.empty(target.shape, dtype=bool)
     step = max(1, _BLOCK_PIXELS // max(target.width, 1))
     for r in range(0, target.height, step):
