@@ -139,7 +139,6 @@ def _stac_io(headers: Mapping[str, str] | None) -> Any:
         connect=2,
         status=4,
         backoff_factor=0.25,
-        backoff_max=30,
         status_forcelist=RETRY_STATUSES,
         allowed_methods=None,  # a search POST changes nothing: retry it too
         raise_on_status=False,  # the last answer's error document says why
