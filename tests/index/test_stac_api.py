@@ -37,8 +37,8 @@ class _Spec(BaseHTTPRequestHandler):
     whose search link is GET-only, to `/get-search`, which pages with GET links; `/old` has
     no conformance classes; `/broken/search` answers 400 with a STAC error document;
     `/moved/search` redirects (308) to `/search`; `/short/search` breaks off its answer;
-    `/flaky/search` answers 503 twice, then as `/search`. Answers are gzipped when the
-    client accepts it."""
+    `/flaky/search` answers 503 twice, then as `/search`; `/page` is HTML. Answers are
+    gzipped when the client accepts it."""
 
     requests: ClassVar[list[tuple[str, str, dict[str, Any] | None]]] = []
     agents: ClassVar[list[str]] = []
@@ -108,6 +108,11 @@ class _Spec(BaseHTTPRequestHandler):
         self.keys.append(self.headers.get("X-Api-Key", ""))
         if url.path == "/get-only":
             self._send(200, self._landing(self._root() + "/get-search", "GET"))
+        elif url.path == "/page":  # a web page, not an API
+            self.send_response(200)
+            self.send_header("Content-Length", "6")
+            self.end_headers()
+            self.wfile.write(b"<html>")
         elif url.path.rstrip("/") in ("", "/broken", "/short", "/moved", "/flaky", "/old"):
             landing = self._landing(self._root() + url.path.rstrip("/") + "/search", "POST")
             if url.path == "/old":
@@ -179,6 +184,8 @@ def test_errors_name_the_api_and_say_why(spec_api, tmp_path):
         cogdex.build_from_stac(closed, COLLECTION, name="x", cache_dir=tmp_path)
     with pytest.raises(BuildError, match=r"/old is not a STAC API with Item Search"):
         cogdex.build_from_stac(f"{url}/old", COLLECTION, name="x", cache_dir=tmp_path)
+    with pytest.raises(BuildError, match=r"/page answered with something other than STAC"):
+        cogdex.build_from_stac(f"{url}/page", COLLECTION, name="x", cache_dir=tmp_path)
     with pytest.raises(BuildError, match=r"refused the search: 404 /get-only/nothing"):
         cogdex.build_from_stac(f"{url}/get-only/nothing", COLLECTION, name="x", cache_dir=tmp_path)
 
