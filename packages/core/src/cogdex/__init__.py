@@ -36,7 +36,7 @@ from cogdex.errors import (
 )
 
 if TYPE_CHECKING:
-    from cogdex.builds import build, build_from_stac, build_from_table
+    from cogdex.builds import build, build_from_items, build_from_stac, build_from_table
     from cogdex.collection import Collection, as_collection, load
     from cogdex.tiff.geotiff import GeoTIFF, open, open_async
     from cogdex.tiff.model import TIFFHeader
@@ -48,6 +48,7 @@ _LAZY = {
     "as_collection": "cogdex.collection",
     "load": "cogdex.collection",
     "build": "cogdex.builds",
+    "build_from_items": "cogdex.builds",
     "build_from_stac": "cogdex.builds",
     "build_from_table": "cogdex.builds",
     "GeoTIFF": "cogdex.tiff.geotiff",
@@ -105,6 +106,7 @@ __all__ = [
     "__version__",
     "as_collection",
     "build",
+    "build_from_items",
     "build_from_stac",
     "build_from_table",
     "load",

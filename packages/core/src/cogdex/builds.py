@@ -19,8 +19,10 @@ from cogdex.datasets import DatasetEntry, StacSource
 from cogdex.errors import BuildError, MissingPluginError
 from cogdex.index import cache as C
 from cogdex.index import schema as S
+from cogdex.index import stac
 from cogdex.index.build import BandsArg, build_rows
-from cogdex.index.stac import Bbox, DateRange, date_bounds
+from cogdex.index.stac import Bbox, DateRange, Items, date_bounds
+from cogdex.index.stac_api import Modifier
 from cogdex.io.stores import public_options
 from cogdex.read.bbox import check_bbox
 
@@ -38,6 +40,21 @@ def _bands_key(bands: BandsArg) -> Any:
     if isinstance(bands, Mapping):
         return {k: list(v) if isinstance(v, tuple) else v for k, v in bands.items()}
     return list(bands)
+
+
+def _build_key(
+    bands: BandsArg,
+    band_index: Mapping[str, int] | None,
+    href_rewrites: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """The cache-key arguments every build shares: what is indexed of each item."""
+    return {"bands": _bands_key(bands), "band_index": band_index, "href_rewrites": href_rewrites}
+
+
+def _freshness(stat: list[int] | None, store_options: Mapping[str, Any] | None) -> list[Any]:
+    """The key's freshness part: a source file's stat, and how the files are reached
+    (endpoint, region, timeouts): another value rebuilds, never clashes."""
+    return [stat, public_options(store_options)]
 
 
 def _stored_location(location: str) -> str:
@@ -123,7 +140,11 @@ def build_from_stac(
     query: Mapping[str, Any] | None = None,
     filter: Mapping[str, Any] | str | None = None,
     ids: Sequence[str] | None = None,
+    sortby: str | Sequence[str] | None = None,
+    fields: Sequence[str] | None = None,
     max_items: int | None = None,
+    headers: Mapping[str, str] | None = None,
+    modifier: Modifier | None = None,
     bands: BandsArg = None,
     band_index: Mapping[str, int] | None = None,
     href_rewrites: Mapping[str, str] | None = None,
@@ -144,6 +165,12 @@ def build_from_stac(
     schema before anything is fetched; static sources evaluate it per item with cql2 (see
     `cogdex.index.stac.filter_items`).
 
+    An API is searched with pystac-client (`cogdex.index.stac_api`): `sortby` and `fields`
+    are its arguments (APIs only); `headers` go with every request and `modifier` is called
+    on every page of items (e.g. `planetary_computer.sign_inplace`; on each item of a static
+    source). Neither is part of the cache key: a rotated token still finds the cache. For a
+    search this cannot express, search yourself and pass the items to `build_from_items`.
+
     `bands`: band names (asset keys, or band names/common names the assets declare, or
     `"asset:i"`), or a mapping name -> asset key / (asset key, band_index); None indexes
     every GeoTIFF asset. Headers of all files are fetched concurrently; failures are kept
@@ -152,14 +179,14 @@ def build_from_stac(
     name raise `BuildError`; `force=True` rebuilds and replaces it (Collections loaded from
     the old file then raise `StaleIndexError` rather than read the new one's rows).
     """
-    from cogdex.index import stac
-
     if bbox is not None:
         check_bbox(bbox)
     location = os.fspath(stac_api_url)
     static = stac.is_static(location)
     if not static and not collection:
         raise BuildError(f"a STAC API search needs a collection id ({location})")
+    if static and (sortby or fields or headers):
+        raise BuildError(f"sortby=, fields= and headers= apply to STAC APIs, not {location}")
     if filter is not None:
         stac.parse_filter(filter)  # a bad filter fails here, not after a search or a read
     search = {
@@ -168,6 +195,8 @@ def build_from_stac(
         "query": query,
         "filter": filter,
         "ids": list(ids) if ids else None,
+        "sortby": sortby if sortby is None or isinstance(sortby, str) else list(sortby),
+        "fields": list(fields) if fields else None,
         "max_items": max_items,
     }
     source = {
@@ -178,29 +207,33 @@ def build_from_stac(
     }
     key = C.cache_key(
         source=source,
-        # how the files are reached (endpoint, region, timeouts) rebuilds, never clashes
-        freshness=[_stat(location) if static else None, public_options(store_options)],
-        bands=_bands_key(bands),
-        band_index=band_index,
-        href_rewrites=href_rewrites,
+        freshness=_freshness(_stat(location) if static else None, store_options),
+        **_build_key(bands, band_index, href_rewrites),
     )
 
     def items() -> list[dict[str, Any]]:
-        if static:
-            return stac.filter_items(
-                stac.read_static(location),
-                collection=collection,
+        if not static:
+            assert collection is not None
+            return stac.search(
+                location,
+                collection,
                 bbox=bbox,
                 date_range=date_range,
                 query=query,
                 filter=filter,
                 ids=ids,
+                sortby=sortby,
+                fields=fields,
                 max_items=max_items,
+                headers=headers,
+                modifier=modifier,
             )
-        assert collection is not None
-        return stac.search(
-            location,
-            collection,
+        found = stac.read_static(location)
+        for item in found if modifier is not None else ():
+            modifier(item)
+        return stac.filter_items(
+            found,
+            collection=collection,
             bbox=bbox,
             date_range=date_range,
             query=query,
@@ -222,6 +255,54 @@ def build_from_stac(
         href_rewrites=href_rewrites,
         store_options=store_options,
         collection=collection,
+        strict=strict,
+        progress=progress,
+    )
+
+
+def build_from_items(
+    items: Items,
+    *,
+    name: str,
+    bands: BandsArg = None,
+    band_index: Mapping[str, int] | None = None,
+    href_rewrites: Mapping[str, str] | None = None,
+    store_options: Mapping[str, Any] | None = None,
+    strict: bool = False,
+    progress: bool | None = None,
+    cache: bool = True,
+    cache_dir: str | os.PathLike[str] | None = None,
+    force: bool = False,
+) -> Collection:
+    """Index STAC items found by your own search: pystac Items or item dicts, an
+    ItemCollection (pystac's or its dict), a pystac-client `ItemSearch`, or an iterable of
+    those (`client.search(...).items()`), so any client, signing or filter can feed cogdex.
+
+    The cache key hashes the items' content (ids, properties, geometry, asset hrefs without
+    their query strings, so re-signed hrefs are the same items): the same items again load
+    the cached collection; other items under the same name raise `BuildError` unless
+    `force=True`. The other arguments are `build_from_stac`'s.
+    """
+    found = stac.item_dicts(items)
+    source = {"type": "stac-items", "items": len(found), "digest": stac.items_digest(found)}
+    key = C.cache_key(
+        source=source,
+        freshness=_freshness(None, store_options),
+        **_build_key(bands, band_index, href_rewrites),
+    )
+    return _cached_or_build(
+        name,
+        key,
+        cache=cache,
+        cache_dir=cache_dir,
+        force=force,
+        items_fn=lambda: found,
+        source=source,
+        bands=bands,
+        band_index=band_index,
+        href_rewrites=href_rewrites,
+        store_options=store_options,
+        collection=None,
         strict=strict,
         progress=progress,
     )
@@ -250,7 +331,6 @@ def build_from_table(
     column names where they cannot be inferred; `href_columns` names the URL column(s)
     (a mapping gives them asset keys). Rows without a geometry get their footprint from
     the file's header."""
-    from cogdex.index import stac
     from cogdex.index.table import items_from_table, read_table
 
     if bbox is not None:
@@ -269,11 +349,8 @@ def build_from_table(
     }
     key = C.cache_key(
         source=source,
-        # how the files are reached (endpoint, region, timeouts) rebuilds, never clashes
-        freshness=[_stat(location), public_options(store_options)],
-        bands=_bands_key(bands),
-        band_index=band_index,
-        href_rewrites=href_rewrites,
+        freshness=_freshness(_stat(location), store_options),
+        **_build_key(bands, band_index, href_rewrites),
     )
 
     def items() -> list[dict[str, Any]]:

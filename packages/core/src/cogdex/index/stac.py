@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from textwrap import shorten
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urljoin, urlsplit
 
 from cogdex.errors import BuildError
@@ -23,8 +23,26 @@ from cogdex.errors import BuildError
 if TYPE_CHECKING:
     import cql2
 
+    from cogdex.index.stac_api import Modifier
+
 Bbox = tuple[float, float, float, float]
 DateRange = tuple[Any, Any]
+
+
+class _StacObject(Protocol):
+    """A pystac Item or ItemCollection."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+class _Search(Protocol):
+    """A pystac-client ItemSearch."""
+
+    def items_as_dicts(self) -> Iterator[dict[str, Any]]: ...
+
+
+Items = Mapping[str, Any] | _StacObject | _Search | Iterable[Mapping[str, Any] | _StacObject]
+"""What `build_from_items` takes (see `item_dicts`)."""
 
 
 # -- dates -----------------------------------------------------------------------------------
@@ -117,33 +135,98 @@ def search(
     query: Mapping[str, Any] | None = None,
     filter: Mapping[str, Any] | str | None = None,
     ids: Sequence[str] | None = None,
+    sortby: str | Sequence[str] | None = None,
+    fields: Sequence[str] | None = None,
     max_items: int | None = None,
+    headers: Mapping[str, str] | None = None,
+    modifier: Modifier | None = None,
 ) -> list[dict[str, Any]]:
-    """Every item of `collection` the API returns for the search, as dicts (see
-    `stac_api`: a POST to `<api>/search`, then its `next` links). A filter is sent as
-    cql2-json, whichever form it was given in."""
+    """Every item of `collection` the API returns for the search, as dicts with absolute
+    asset hrefs (see `stac_api`). A filter is sent as cql2-json, whichever form it was given
+    in (pystac-client turns it into cql2-text for a GET search)."""
     from cogdex.index import stac_api
 
-    body: dict[str, Any] = {"collections": [collection]}
+    parameters: dict[str, Any] = {"collections": [collection]}
     if bbox is not None:
-        body["bbox"] = list(bbox)
+        parameters["bbox"] = list(bbox)
     if date_range is not None:
-        body["datetime"] = _interval(date_range)
+        parameters["datetime"] = _interval(date_range)
     if query:
-        body["query"] = dict(query)
+        parameters["query"] = dict(query)
     if filter is not None:
-        body["filter"] = parse_filter(filter).to_json()
-        body["filter-lang"] = "cql2-json"
+        parameters["filter"] = parse_filter(filter).to_json()
     if ids:
-        body["ids"] = list(ids)
+        parameters["ids"] = list(ids)
+    if sortby:
+        parameters["sortby"] = sortby if isinstance(sortby, str) else list(sortby)
+    if fields:
+        parameters["fields"] = list(fields)
     try:
-        items = stac_api.search(api_url, body, max_items=max_items)
+        items = stac_api.search(
+            api_url, parameters, max_items=max_items, headers=headers, modifier=modifier
+        )
     except stac_api.SearchError as exc:
-        verb = "refused the search" if exc.status is not None else "did not answer"
-        raise BuildError(f"STAC API {api_url} {verb}: {exc}") from exc
+        raise BuildError(str(exc)) from exc
     for item in items:
         _absolutize(item, _self_href(item) or api_url)
     return items
+
+
+# -- items brought by the caller --------------------------------------------------------------
+
+
+def item_dicts(items: Items) -> list[dict[str, Any]]:
+    """Items as dicts with absolute asset hrefs, from pystac Items or item dicts, an
+    ItemCollection (pystac's or its dict), a pystac-client search, or an iterable of those.
+
+    Duck-typed (`to_dict`, `items_as_dicts`): pystac is never imported for them. The caller's
+    dicts are copied down to their assets, so resolving hrefs never changes them."""
+    if hasattr(items, "items_as_dicts"):  # a pystac-client ItemSearch: no Item objects made
+        items = items.items_as_dicts()
+    if isinstance(items, Mapping) or hasattr(items, "to_dict"):
+        items = [items]
+    out: list[dict[str, Any]] = []
+    for obj in items:
+        doc = (
+            obj if isinstance(obj, Mapping) else obj.to_dict() if hasattr(obj, "to_dict") else None
+        )
+        kind = doc.get("type") if doc is not None else None
+        if kind == "FeatureCollection":
+            features = doc.get("features") or ()  # type: ignore[union-attr]
+        elif kind == "Feature":
+            features = (doc,)
+        else:
+            shown = shorten(repr(obj), 80)
+            raise BuildError(f"not a STAC item or ItemCollection: {shown} (type {kind!r})")
+        for feature in features:
+            item = {
+                **feature,
+                "assets": {k: dict(v) for k, v in (feature.get("assets") or {}).items()},
+            }
+            base = _self_href(item)
+            if base:
+                _absolutize(item, base)
+            out.append(item)
+    return out
+
+
+def items_digest(items: Sequence[Mapping[str, Any]]) -> str:
+    """A hash of what the items say, in any order: each item without its links and with its
+    asset hrefs made `safe_url` (a re-signed href is the same file)."""
+    import hashlib
+
+    from cogdex.io.urls import safe_url
+
+    digests = []
+    for item in items:
+        assets = {
+            k: {**a, "href": safe_url(str(a.get("href", "")))}
+            for k, a in (item.get("assets") or {}).items()
+        }
+        doc = {**item, "assets": assets, "links": None}
+        text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+        digests.append(hashlib.sha256(text.encode()).hexdigest())
+    return hashlib.sha256("".join(sorted(digests)).encode()).hexdigest()[:32]
 
 
 # -- static files ----------------------------------------------------------------------------
