@@ -121,6 +121,25 @@ def _jpeg_claiming(cols: int, rows: int) -> bytes:
     return strip_tiff(64, 64, bytes(stream), comp=(T.COMPRESSION, 3, [T.JPEG]))
 
 
+def _lerc_claiming(depth: int) -> bytes:
+    """A 64 x 64 int16 LERC strip whose Lerc2 header claims `depth` values per pixel (the
+    LERC library allocates rows x columns x depth as declared; the fuzz run found it)."""
+    values = np.random.default_rng(1).integers(0, 1000, (64, 64), dtype=np.int16)
+    blob = bytearray(imagecodecs.lerc_encode(values))
+    assert blob[:6] == b"Lerc2 " and int.from_bytes(blob[6:10], "little") >= 4
+    # after version, checksum, rows and columns: the depth, and no valid pixel (so the
+    # library allocates the declared array without reading any data, as in the fuzz find)
+    struct.pack_into("<ii", blob, 22, depth, 0)
+    return strip_tiff(
+        64,
+        64,
+        bytes(blob),
+        comp=(T.COMPRESSION, 3, [T.LERC]),
+        bits=(T.BITS_PER_SAMPLE, 3, [16]),
+        fmt=(T.SAMPLE_FORMAT, 3, [T.SAMPLE_INT]),
+    )
+
+
 CASES: dict[str, tuple[bytes, str]] = {
     "2**48 bands and band descriptions": (_bands_2_48(True), "MalformedTIFF"),
     "2**48 bands": (_bands_2_48(False), "MalformedTIFF"),
@@ -267,3 +286,16 @@ def test_the_guard_gives_an_outer_alarm_its_time_back() -> None:
         assert 99 < signal.getitimer(signal.ITIMER_REAL)[0] <= 100
     finally:
         signal.setitimer(signal.ITIMER_REAL, delay, interval)
+
+
+def test_a_lerc_blob_claiming_more_values_than_its_tile_is_refused_before_decoding(
+    tmp_path: Path,
+) -> None:
+    """The fuzz run's find: a Lerc2 header declaring 65537 values per pixel (512 MiB for
+    this 64 x 64 tile, GiBs for larger ones) is refused from the header, not allocated."""
+    import cogdex
+
+    path = tmp_path / "lerc.tif"
+    path.write_bytes(_lerc_claiming(65537))
+    with pytest.raises(cogdex.DecodeError, match=r"LERC blob of 64x64x65537 values"):
+        cogdex.open(path).read()

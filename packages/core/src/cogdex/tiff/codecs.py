@@ -384,6 +384,24 @@ def _check_jpeg_frame(data: bytes, width: int, height: int) -> None:
         pos += 2 + int.from_bytes(view[pos + 2 : pos + 4], "big")
 
 
+def _check_lerc_blob(data: bytes, width: int, height: int, samples: int) -> None:
+    """Refuse a Lerc2 blob whose header declares more values than the tile holds: the LERC
+    library allocates rows x columns x depth as declared (corrupt data can declare GiBs).
+    The header: b"Lerc2 ", version, a checksum from version 3, then rows, columns and, from
+    version 4, depth, as little-endian int32s."""
+    if len(data) < 26 or bytes(data[:6]) != b"Lerc2 ":
+        return
+    version = int.from_bytes(data[6:10], "little", signed=True)
+    at = 14 if version >= 3 else 10
+    rows = int.from_bytes(data[at : at + 4], "little", signed=True)
+    cols = int.from_bytes(data[at + 4 : at + 8], "little", signed=True)
+    depth = int.from_bytes(data[at + 8 : at + 12], "little", signed=True) if version >= 4 else 1
+    if not (0 < rows <= height and 0 < cols <= width and 0 < depth <= samples):
+        raise DecodeError(
+            f"LERC blob of {cols}x{rows}x{depth} values in a {width}x{height}x{samples} tile"
+        )
+
+
 def _lerc_function(level: Level, samples: int, byte_order: str) -> Callable[[bytes], np.ndarray]:
     extra = level.lerc_parameters[1] if len(level.lerc_parameters) > 1 else T.LERC_ADD_NONE
     floats = np.dtype(level.dtype).kind == "f"
@@ -396,6 +414,7 @@ def _lerc_function(level: Level, samples: int, byte_order: str) -> Callable[[byt
             data = imagecodecs.zlib_decode(data)
         elif extra == T.LERC_ADD_ZSTD:
             data = imagecodecs.zstd_decode(data)
+        _check_lerc_blob(data, level.tile_width, level.tile_height, samples)
         image, valid = imagecodecs.lerc_decode(data, masks=True)
         if samples > 1 and image.ndim == 3 and image.shape[0] == samples != image.shape[2]:
             # Blobs with per-band masks hold bands one after the other, not interleaved.
