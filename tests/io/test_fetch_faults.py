@@ -138,6 +138,25 @@ def test_a_server_that_ignores_range_is_read_through_one_whole_object_get(
     assert rec.requests == 0  # the body fetched by read_head is reused
 
 
+def test_a_whole_object_fetched_with_credentials_never_serves_a_read_without_them(
+    http_server_no_range, target, monkeypatch
+):
+    """Bodies are kept per store: other options (another key, none) fetch their own."""
+    monkeypatch.setattr(fetch, "_whole", fetch._WholeObjects())
+    key, data = target
+    url = f"{http_server_no_range.url}/{key}"
+    signed = {"client_options": {"default_headers": {"Authorization": "Bearer someone"}}}
+    with fetch.recording() as rec:
+        runtime.run(fetch.read_head(url, 100, options=signed))
+    assert rec.requests >= 1
+    with fetch.recording() as rec:
+        assert runtime.run(fetch.read_head(url, 100, options=signed))[0] == data[:100]
+    assert rec.requests == 0  # the same store: its body is reused
+    with fetch.recording() as rec:
+        assert runtime.run(fetch.read_head(url, 100))[0] == data[:100]
+    assert rec.requests >= 1  # another store asks the server itself
+
+
 def test_one_whole_object_answer_is_asked_again_with_range_and_not_remembered(
     fault_server, target, small_whole_objects
 ):

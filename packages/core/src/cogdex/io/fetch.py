@@ -403,32 +403,35 @@ _REPROBE_AFTER = 16
 
 class _WholeObjects:
     """Bodies of objects whose server answered a range GET with the whole object (HTTP 200),
-    and the origins that did so recently."""
+    and the origins that did so recently. A body is kept per store (the store options,
+    credentials included), so one fetched with credentials never serves a read without
+    them; the entry holds its store, so the store's id is never reused while it is kept."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._bodies: OrderedDict[str, memoryview] = OrderedDict()
+        self._bodies: OrderedDict[tuple[str, int], tuple[Any, memoryview]] = OrderedDict()
         self._size = 0
         self._no_range: dict[str, int] = {}  # root -> whole-object reads left before a probe
 
-    def get(self, url: str) -> memoryview | None:
+    def get(self, url: str, store: Any) -> memoryview | None:
         if not self._bodies:  # the clean path: no lock
             return None
         with self._lock:
-            body = self._bodies.get(url)
-            if body is not None:
-                self._bodies.move_to_end(url)
-            return body
+            entry = self._bodies.get((url, id(store)))
+            if entry is None:
+                return None
+            self._bodies.move_to_end((url, id(store)))
+            return entry[1]
 
-    def put(self, url: str, body: memoryview) -> None:
+    def put(self, url: str, store: Any, body: memoryview) -> None:
         limit = _config.whole_object_cache
         with self._lock:
-            if url in self._bodies or len(body) > limit:
+            if (url, id(store)) in self._bodies or len(body) > limit:
                 return
-            self._bodies[url] = body
+            self._bodies[(url, id(store))] = (store, body)
             self._size += len(body)
             while self._size > limit:
-                _, old = self._bodies.popitem(last=False)
+                _, (_, old) = self._bodies.popitem(last=False)
                 self._size -= len(old)
 
     def ignored_range(self, root: str) -> None:
@@ -457,7 +460,7 @@ async def _whole_object(
     whole-object cache (kept there), else its first `need` bytes or more (the transfer is
     dropped there)."""
     url = parsed.url
-    body = _whole.get(url)
+    body = _whole.get(url, store)
     if body is not None:
         return body, len(body)
 
@@ -475,14 +478,14 @@ async def _whole_object(
 
     body, size = await _with_retries(get, url, None)
     if len(body) == size:
-        _whole.put(url, body)
+        _whole.put(url, store, body)
     return body, size
 
 
-def _use_whole_object(parsed: ObjectURL) -> bool:
+def _use_whole_object(parsed: ObjectURL, store: Any) -> bool:
     """Whether a read is served by a whole-object GET: its body is cached, or its origin
     ignored Range lately."""
-    return _whole.get(parsed.url) is not None or _whole.skip_range(parsed.root)
+    return _whole.get(parsed.url, store) is not None or _whole.skip_range(parsed.root)
 
 
 # -- the reads ------------------------------------------------------------------------------
@@ -573,7 +576,7 @@ async def read_ranges(
     if np.any(ends < starts) or np.any(starts < 0):
         raise ValueError(f"invalid byte ranges for {safe_url(parsed.url)}")
     need = int(ends.max())
-    if _use_whole_object(parsed):
+    if _use_whole_object(parsed, store):
         body, _ = await _whole_object(store, key, parsed, need)
         return _slices(body, starts, ends, parsed.url)
     cfg = _config
@@ -616,7 +619,7 @@ async def read_head(
     """The first `length` bytes of an object (fewer if it is shorter) and its total size,
     in one request."""
     store, key, parsed = stores().resolve(url, options)
-    if _use_whole_object(parsed):
+    if _use_whole_object(parsed, store):
         body, size = await _whole_object(store, key, parsed, length)
         return bytes(body[:length]), size
 
