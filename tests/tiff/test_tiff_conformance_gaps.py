@@ -204,6 +204,7 @@ def test_unknown_compression_is_named_by_its_code(tmp_path: Path) -> None:
     [
         *("9999", "-1", "1.5", "nan", "-inf", "255", "-129", "1e40", "4294967296", "-0", "abc"),
         *("18446744073709551615", "-9223372036854775808"),
+        *("\x1c9999", " \t-5", "\x1f7"),  # \x1c-\x1f are not C's whitespace (Python's \\s)
     ],
 )
 def test_nodata_the_type_cannot_hold_is_none(tmp_path: Path, dtype: str, text: str) -> None:

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-_NUMBER = re.compile(r"\s*[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?)")
-_INTEGER = re.compile(r"\s*([-+]?)(\d+)")
+# C's isspace, as strtod skips it (Python's \s also takes \x1c-\x1f and Unicode spaces)
+_SPACE = r"[ \t\n\v\f\r]*"
+_NUMBER = re.compile(_SPACE + r"([-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?))")
+_INTEGER = re.compile(_SPACE + r"([-+]?)(\d+)")
 
 
 def parse_nodata(text: str) -> float:
@@ -23,7 +25,7 @@ def parse_nodata(text: str) -> float:
     if word in ("-inf", "-infinity", "-1.#inf"):
         return -math.inf
     match = _NUMBER.match(text)
-    return float(match.group()) if match else 0.0  # GDAL's CPLAtof yields 0 for junk
+    return float(match.group(1)) if match else 0.0  # GDAL's CPLAtof yields 0 for junk
 
 
 def band_nodata(text: str | None, dtype: str) -> float | None:
@@ -160,4 +162,4 @@ def _float(text: str) -> float | None:
     if not text:
         return None
     match = _NUMBER.match(text)
-    return float(match.group()) if match else 0.0
+    return float(match.group(1)) if match else 0.0
