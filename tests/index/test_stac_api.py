@@ -129,10 +129,12 @@ class _Spec(BaseHTTPRequestHandler):
 
     def _landing(self, search: str, method: str) -> dict[str, Any]:
         link = {"rel": "search", "href": search, "method": method, "type": "application/geo+json"}
+        here = self._root() + urllib.parse.urlsplit(self.path).path  # root and self, as APIs do
+        links = [link, {"rel": "root", "href": here}, {"rel": "self", "href": here}]
         classes = [f"https://api.stacspec.org/v1.0.0/{c}" for c in CLASSES]
         return {
             "type": "Catalog", "id": "spec", "description": "spec", "stac_version": "1.0.0",
-            "conformsTo": classes, "links": [link],
+            "conformsTo": classes, "links": links,
         }  # fmt: skip
 
     def _root(self) -> str:
@@ -157,6 +159,7 @@ def test_post_next_links_merge_their_body_into_the_search(spec_api):
     assert [i["id"] for i in items] == [f"item-{n}" for n in range(5)]
     bodies = [body for method, _, body in requests if method == "POST"]
     assert [b.get("page", 0) for b in bodies] == [0, 1, 2]
+    assert [m for m, _, _ in requests].count("GET") == 1  # the landing page, read once
     assert set(agents) == {f"cogdex/{cogdex.__version__}"}  # not "python-requests/2.x"
     assert all(b["bbox"] == [1, 2, 3, 4] and b["limit"] == 250 for b in bodies)  # merged
 

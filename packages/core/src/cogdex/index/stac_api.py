@@ -64,6 +64,7 @@ def search(
     api = safe_url(api_url)
     try:
         client = Client.open(api_url, modifier=modifier, stac_io=_stac_io(headers))
+        _root_is_itself(client)
         methods = {
             str(link.extra_fields.get("method") or "GET").upper()
             for link in client.links
@@ -88,6 +89,17 @@ def search(
         raise SearchError(f"{api} is not a STAC API with Item Search: {exc}") from exc
     except (pystac.STACError, ClientTypeError, ValueError) as exc:  # not STAC, not JSON
         raise SearchError(f"STAC API {api} answered with something other than STAC: {exc}") from exc
+
+
+def _root_is_itself(client: Any) -> None:
+    """Tell pystac that a landing page whose `root` link names itself is its own root:
+    otherwise resolving the search link reads the landing page a second time (one round
+    trip of every cold search; pystac's `Catalog.set_root`, public API)."""
+    link = client.get_single_link("root")
+    target = link.target if link is not None else None
+    here = client.get_self_href()
+    if isinstance(target, str) and here and target.rstrip("/") == here.rstrip("/"):
+        client.set_root(client)
 
 
 def _why(exc: BaseException) -> str:
