@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import json
 import math
 import re
@@ -26,7 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 import pyarrow as pa
 
-from cogdex.errors import BuildError, CogdexError, TruncatedTIFF
+from cogdex.errors import BuildError, CogdexError, CRSError, TruncatedTIFF
 from cogdex.index import arrays as A
 from cogdex.index import schema as S
 from cogdex.index.stac import item_datetime
@@ -287,15 +286,13 @@ def _is_code(crs: str) -> bool:
     return _EPSG_CODE.match(crs) is not None
 
 
-@functools.lru_cache(maxsize=256)
 def _equivalent(a: str, b: str) -> bool:
-    import pyproj
+    """PROJ's equality (`grid.same_crs`, cached); a CRS PROJ cannot read says nothing."""
+    from cogdex.read.grid import same_crs as proj_same_crs
 
     try:
-        return pyproj.CRS.from_user_input(a).equals(
-            pyproj.CRS.from_user_input(b), ignore_axis_order=True
-        )
-    except pyproj.exceptions.CRSError:
+        return proj_same_crs(a, b)
+    except CRSError:
         return True
 
 
@@ -323,28 +320,26 @@ def _crs_conflicts(
 # -- footprints ------------------------------------------------------------------------------
 
 
+_EDGE = np.linspace(0, 1, 11)
+_EDGE_COLS = np.concatenate([_EDGE, np.ones(11), 1 - _EDGE, np.zeros(11)])
+_EDGE_ROWS = np.concatenate([np.zeros(11), _EDGE, np.ones(11), 1 - _EDGE])
+"""A file's outline, 11 points an edge, as fractions of its width and height."""
+
+
 def header_footprint(header: TIFFHeader, crs: str) -> Any:
     """The lon/lat polygon of a file's extent (edges densified), for items without one."""
-    import pyproj
     import shapely
+
+    from cogdex.read.grid import transformer
 
     transform = header.georef.transform
     if transform is None:
         raise BuildError("file has no geotransform and the item no geometry")
     a, b, c, d, e, f = transform
-    w, h = header.base.width, header.base.height
-    steps = np.linspace(0, 1, 11)
-    cols = np.concatenate([steps * w, np.full(11, w), (1 - steps) * w, np.zeros(11)])
-    rows = np.concatenate([np.zeros(11), steps * h, np.full(11, h), (1 - steps) * h])
+    cols, rows = _EDGE_COLS * header.base.width, _EDGE_ROWS * header.base.height
     xs, ys = a * cols + b * rows + c, d * cols + e * rows + f
-    to_lonlat = pyproj.Transformer.from_crs(pyproj.CRS.from_user_input(crs), 4326, always_xy=True)
-    lon, lat = to_lonlat.transform(xs, ys)
+    lon, lat = transformer(crs, 4326).transform(xs, ys)  # one cached transformer per CRS
     return shapely.Polygon(np.column_stack([lon, lat]))
-
-
-_EDGE = np.linspace(0, 1, 11)
-_EDGE_COLS = np.concatenate([_EDGE, np.ones(11), 1 - _EDGE, np.zeros(11)])
-_EDGE_ROWS = np.concatenate([np.zeros(11), _EDGE, np.ones(11), 1 - _EDGE])
 
 
 def misplaced(
