@@ -4,12 +4,18 @@ no cloud credentials, plugins switched off in-process, and the blob every test r
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import obstore
 import pytest
 
+import cogdex
 from cogdex import plugins
+from cogdex.errors import NotFoundError, TruncatedTIFF
+from cogdex.io import fetch
 from cogdex.io.stores import stores
 from tests.servers.scenes import SceneSet
 
@@ -69,3 +75,18 @@ def cloud_blob(scenes: SceneSet) -> tuple[str, bytes]:
     """(key, bytes) of one scene file, as the emulators hold it."""
     path = scenes.scenes[0].files["B04"]
     return scenes.key(path), path.read_bytes()
+
+
+def assert_missing_and_empty_fail_at_once(emulator: Any) -> None:
+    """On a store `emulator` (url(), options, store()): a missing object is NotFoundError and
+    an empty one a TIFF error, each after one request and no retries (both are permanent,
+    as for local files and HTTP)."""
+    missing = emulator.url("scenes/missing.tif")
+    with fetch.recording() as rec, pytest.raises(NotFoundError, match=re.escape(missing)):
+        cogdex.open(missing, **emulator.options)
+    assert (rec.requests, rec.retries) == (1, 0)
+    obstore.put(emulator.store(), "empty/empty.tif", b"")
+    empty = emulator.url("empty/empty.tif")
+    with fetch.recording() as rec, pytest.raises(TruncatedTIFF, match=re.escape(empty)):
+        cogdex.open(empty, **emulator.options)
+    assert (rec.requests, rec.retries) == (1, 0)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import pickle
-import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -14,25 +13,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import boto3
-import obstore
 import pytest
 from obstore.auth.boto3 import Boto3CredentialProvider
 
-import cogdex
 from cogdex import plugins
 from cogdex.errors import (
     AccessDeniedError,
     MissingCredentialsError,
     MissingPluginError,
-    NotFoundError,
-    TruncatedTIFF,
 )
 from cogdex.io import fetch, runtime, stores
 from cogdex.io.regions import bucket_region
 from cogdex.io.stores import StoreRegistry, default_spec
 from cogdex.io.urls import parse_url
 from cogdex_aws import credentials
-from tests.cloud.conftest import without_plugin
+from tests.cloud.conftest import assert_missing_and_empty_fail_at_once, without_plugin
 from tests.servers.s3 import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Emulator
 
 
@@ -106,16 +101,7 @@ def test_public_bucket_is_read_anonymously_without_credentials(s3_server, cloud_
 
 
 def test_a_missing_key_is_not_found_and_an_empty_one_a_tiff_error_at_once(s3_server):
-    """Both are permanent: one request, no retries (as for local files and HTTP)."""
-    missing = s3_server.url("scenes/missing.tif")
-    with fetch.recording() as rec, pytest.raises(NotFoundError, match=re.escape(missing)):
-        cogdex.open(missing, **s3_server.options)
-    assert (rec.requests, rec.retries) == (1, 0)
-    obstore.put(s3_server.store(), "empty/empty.tif", b"")
-    empty = s3_server.url("empty/empty.tif")
-    with fetch.recording() as rec, pytest.raises(TruncatedTIFF, match=re.escape(empty)):
-        cogdex.open(empty, **s3_server.options)
-    assert (rec.requests, rec.retries) == (1, 0)
+    assert_missing_and_empty_fail_at_once(s3_server)
 
 
 def test_keys_in_the_options_bypass_the_chain(s3_server, cloud_blob):

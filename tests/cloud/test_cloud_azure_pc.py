@@ -7,22 +7,20 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import obstore
 import pytest
 
 import cogdex
 from cogdex import plugins
-from cogdex.errors import AccessDeniedError, MissingPluginError, NotFoundError, TruncatedTIFF
+from cogdex.errors import AccessDeniedError, MissingPluginError
 from cogdex.io import fetch, runtime
 from cogdex.io.urls import parse_url
 from cogdex_azure.planetary import PlanetaryComputerSigner
-from tests.cloud.conftest import without_plugin
+from tests.cloud.conftest import assert_missing_and_empty_fail_at_once, without_plugin
 from tests.cloud.pc_sas_server import SasTokenServer, container_sas
 from tests.servers.azurite import AzureEmulator, _create_container
 from tests.servers.objects import upload
@@ -134,16 +132,7 @@ def test_plain_azure_blob_with_account_key_or_sas(azure_server, cloud_blob, monk
 
 
 def test_a_missing_blob_is_not_found_and_an_empty_one_a_tiff_error_at_once(azure_server):
-    """Both are permanent: one request, no retries (as for local files and HTTP)."""
-    missing = azure_server.url("scenes/missing.tif")
-    with fetch.recording() as rec, pytest.raises(NotFoundError, match=re.escape(missing)):
-        cogdex.open(missing, **azure_server.options)
-    assert (rec.requests, rec.retries) == (1, 0)
-    obstore.put(azure_server.store(), "empty/empty.tif", b"")
-    empty = azure_server.url("empty/empty.tif")
-    with fetch.recording() as rec, pytest.raises(TruncatedTIFF, match=re.escape(empty)):
-        cogdex.open(empty, **azure_server.options)
-    assert (rec.requests, rec.retries) == (1, 0)
+    assert_missing_and_empty_fail_at_once(azure_server)
 
 
 def test_pc_build_and_export_keep_no_token(pc, azure_server, stac_files, scenes, tmp_path):
