@@ -399,12 +399,14 @@ def export_target(
         return _remote_target(text, name, overwrite, store_options)
     path = Path(parsed.key)
     into = text.endswith(("/", os.sep))
-    if into and _is_local_index(path):
+    folder = path.is_dir()
+    index_folder = folder and _is_local_index(path)  # reads each yearly file's schema once
+    if into and index_folder:
         raise ExportError(
             f"{path} is a partitioned cogdex index, not a folder to write into: export to "
             f"{text.rstrip('/' + os.sep)} with overwrite=True to replace it"
         )
-    if into or (path.is_dir() and not _is_local_index(path)):
+    if into or (folder and not index_folder):
         path = path / _file_name(name, text)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
