@@ -6,8 +6,7 @@ through the `cogdex` entry-point group with no change to core.
 
 from __future__ import annotations
 
-from cogdex.datasets import DatasetEntry, StacSource
-from cogdex.hookspecs import hookimpl
+from cogdex.sdk import DatasetEntry, StacSource, hookimpl
 
 
 @hookimpl
