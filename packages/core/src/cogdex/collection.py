@@ -624,3 +624,11 @@ def from_files(files: IndexFiles, store_options: Mapping[str, Any] | None = None
     return Collection(
         None, files.meta, files=files, location=files.location, read_options=store_options
     )
+
+
+__all__ = [
+    "Collection",
+    "as_collection",
+    "from_files",
+    "load",
+]

@@ -218,3 +218,31 @@ class StaleIndexError(CogdexError):
 
 class MemoryLimitError(CogdexError, MemoryError):
     """A read that would allocate more than the caller's `max_memory`."""
+
+
+__all__ = [
+    "AccessDeniedError",
+    "BuildError",
+    "CRSError",
+    "CogdexError",
+    "DeadlineExceededError",
+    "DecodeError",
+    "EmptyReadWarning",
+    "ExportError",
+    "FetchError",
+    "GeometryError",
+    "IndexSchemaError",
+    "IndexWriteError",
+    "MalformedTIFF",
+    "MemoryLimitError",
+    "MissingCredentialsError",
+    "MissingPluginError",
+    "NotFoundError",
+    "ReadFailureWarning",
+    "StaleIndexError",
+    "StoreError",
+    "TIFFError",
+    "TruncatedTIFF",
+    "UnknownDatasetError",
+    "UnsupportedTIFF",
+]

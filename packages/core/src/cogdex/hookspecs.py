@@ -46,3 +46,13 @@ def cogdex_store_spec(url: ObjectURL, options: Mapping[str, Any]) -> StoreSpec |
 @hookspec
 def cogdex_adapters() -> Iterable[OutputAdapter]:
     """Return the output adapters this plugin provides (e.g. `torchgeo`, `xarray`)."""
+
+
+__all__ = [
+    "PROJECT",
+    "cogdex_adapters",
+    "cogdex_datasets",
+    "cogdex_store_spec",
+    "hookimpl",
+    "hookspec",
+]
