@@ -472,3 +472,12 @@ def build(
         columns=columns,
         **common,
     )
+
+
+__all__ = [
+    "build",
+    "build_from_items",
+    "build_from_stac",
+    "build_from_table",
+    "dataset_store_options",
+]

@@ -801,3 +801,11 @@ def _shape(geometry: Any) -> Any:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+__all__ = [
+    "BandsArg",
+    "Built",
+    "build_rows",
+    "clean_href",
+]

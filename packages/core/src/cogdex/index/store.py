@@ -899,3 +899,20 @@ def _save(path: Path, data: bytes) -> None:
     except BaseException:
         remove(tmp)
         raise
+
+
+__all__ = [
+    "LOCATION",
+    "PARTITION_ROWS",
+    "ROW_GROUP_ROWS",
+    "IndexFiles",
+    "delete",
+    "export_target",
+    "geo_metadata",
+    "open_index",
+    "order_of",
+    "recover",
+    "recover_folder",
+    "spatial_order",
+    "write",
+]

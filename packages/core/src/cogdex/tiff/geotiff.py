@@ -254,3 +254,10 @@ async def open_async(url: str | os.PathLike[str] | ObjectURL, **options: Any) ->
 def open(url: str | os.PathLike[str] | ObjectURL, **options: Any) -> GeoTIFF:
     """Open the GeoTIFF at `url` (path or URL; `options` configure its store)."""
     return runtime.run(open_async(url, **options))
+
+
+__all__ = [
+    "GeoTIFF",
+    "open",
+    "open_async",
+]
