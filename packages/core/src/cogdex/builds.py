@@ -61,7 +61,7 @@ def _stored_location(location: str) -> str:
     """A source as the index records it: an absolute path, or a URL without the userinfo
     and query string that may carry its credentials (an API key), which the cache key
     leaves out too, so a rotated key still finds the cached collection."""
-    from cogdex.io.urls import safe_url
+    from cogdex.redact import safe_url
 
     return safe_url(location) if "://" in location else str(Path(location).resolve())
 

@@ -29,7 +29,7 @@ from cogdex.errors import BuildError, CogdexError, CRSError, TruncatedTIFF
 from cogdex.index import arrays as A
 from cogdex.index import schema as S
 from cogdex.index.stac import item_datetime
-from cogdex.io.urls import has_userinfo, redact_urls, safe_url
+from cogdex.redact import has_userinfo, redact_urls, safe_url
 from cogdex.tiff.model import TIFFHeader
 
 BandsArg = Sequence[str] | Mapping[str, str | tuple[str, int]] | None

@@ -319,7 +319,7 @@ class IndexMetadata:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        from cogdex.io.urls import redact_urls, safe_url
+        from cogdex.redact import redact_urls, safe_url
 
         source = {k: safe_url(v) if isinstance(v, str) else v for k, v in self.source.items()}
         skipped = tuple(

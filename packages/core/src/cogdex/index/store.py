@@ -38,7 +38,8 @@ from cogdex.errors import (
 from cogdex.index import arrays as A
 from cogdex.index import query as Q
 from cogdex.index import schema as S
-from cogdex.io.urls import parse_url, safe_url
+from cogdex.io.urls import parse_url
+from cogdex.redact import safe_url
 
 ROW_GROUP_ROWS = 2048
 """Rows per row group: a bbox filter over a large index reads a handful of these."""

@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cogdex.io import runtime
-from cogdex.io.urls import ObjectURL, safe_url
+from cogdex.io.urls import ObjectURL
 from cogdex.read.plan import Window
 from cogdex.read.reader import Source, WindowRead, read_windows
+from cogdex.redact import safe_url
 from cogdex.tiff import geokeys
 from cogdex.tiff.header import read_header
 from cogdex.tiff.model import Level, TIFFHeader
