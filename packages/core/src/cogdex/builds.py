@@ -96,7 +96,6 @@ def _cached_or_build(
     strict: bool,
     progress: bool | None,
 ) -> Collection:
-    C.check_name(name)
     path = C.collection_path(name, cache_dir)
     cached = C.cached_index(path) if cache and not force else None
     if cached is not None:

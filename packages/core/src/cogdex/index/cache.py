@@ -14,7 +14,6 @@ import datetime as dt
 import hashlib
 import json
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,20 +25,10 @@ if TYPE_CHECKING:
     from cogdex.index.store import IndexFiles
 
 
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # fullmatch: `$` lets "a\n" in
-
-
-def check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or name.endswith(".parquet"):
-        raise BuildError(
-            f"collection name {name!r} must be 1-128 letters, digits, '.', '_' or '-' "
-            f"(starting with a letter or digit, not ending in .parquet)"
-        )
-    return name
-
-
 def collection_path(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where collection `name` lives in the cache (a file, or a folder when partitioned)."""
+    from cogdex.index.store import check_name
+
     return cache_root(cache_dir) / "collections" / f"{check_name(name)}.parquet"
 
 
