@@ -287,8 +287,8 @@ def _is_code(crs: str) -> bool:
 
 
 def _equivalent(a: str, b: str) -> bool:
-    """PROJ's equality (`grid.same_crs`, cached); a CRS PROJ cannot read says nothing."""
-    from cogdex.read.grid import same_crs as proj_same_crs
+    """PROJ's equality (`cogdex.crs.same_crs`, cached); a CRS PROJ cannot read says nothing."""
+    from cogdex.crs import same_crs as proj_same_crs
 
     try:
         return proj_same_crs(a, b)
@@ -330,7 +330,7 @@ def header_footprint(header: TIFFHeader, crs: str) -> Any:
     """The lon/lat polygon of a file's extent (edges densified), for items without one."""
     import shapely
 
-    from cogdex.read.grid import transformer
+    from cogdex.crs import transformer
 
     transform = header.georef.transform
     if transform is None:
@@ -351,7 +351,7 @@ def misplaced(
     geotransform are never flagged."""
     import shapely
 
-    from cogdex.read.grid import transformer
+    from cogdex.crs import transformer
 
     bounds = shapely.bounds(shapely.from_wkb(list(geometries)))
     out = np.zeros(len(headers), bool)
