@@ -334,7 +334,7 @@ class IndexMetadata:
             object.__setattr__(self, "store_options", public_options(self.store_options))
 
     def to_json(self) -> bytes:
-        from cogdex import __version__
+        from cogdex._version import __version__
 
         doc = {
             "schema_version": SCHEMA_VERSION,
