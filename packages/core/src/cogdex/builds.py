@@ -63,7 +63,7 @@ def _stored_location(location: str) -> str:
     """A source as the index records it: an absolute path, or a URL without the userinfo
     and query string that may carry its credentials (an API key), which the cache key
     leaves out too, so a rotated key still finds the cached collection."""
-    from cogdex.io.urls import safe_url
+    from cogdex.redact import safe_url
 
     return safe_url(location) if "://" in location else str(Path(location).resolve())
 
@@ -98,7 +98,6 @@ def _cached_or_build(
     strict: bool,
     progress: bool | None,
 ) -> Collection:
-    C.check_name(name)
     path = C.collection_path(name, cache_dir)
     cached = C.cached_index(path) if cache and not force else None
     if cached is not None:

@@ -610,7 +610,7 @@ def load(
     """Open an index written by a build or `export` (local file/folder or object-store URL).
 
     Only the footers are read here; filters prune row groups before any row is read."""
-    from cogdex.index.cache import cache_root
+    from cogdex.cachedir import cache_root
     from cogdex.index.store import open_index
 
     files = open_index(

@@ -3,7 +3,7 @@
 Every error a user can meet derives from `CogdexError`, so `except cogdex.CogdexError` catches
 them all; the subclasses carry the file/URL, byte range or field as attributes as well as in
 the message, so tools can act on them. Every URL in a message or attribute is shown as
-`cogdex.io.urls.safe_url` makes it (no userinfo, no query string): errors end up in logs.
+`cogdex.redact.safe_url` makes it (no userinfo, no query string): errors end up in logs.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ class CogdexError(Exception):
 
 
 def _redact(text: str) -> str:
-    from cogdex.io.urls import redact_urls  # cogdex.io.urls raises StoreError: import late
+    from cogdex.redact import redact_urls  # urllib.parse: on the first error, not on import
 
     return redact_urls(text)
 

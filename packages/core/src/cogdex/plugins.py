@@ -59,7 +59,7 @@ def _times(folders: list[str]) -> dict[str, int | None]:
 
 
 def _cache_file() -> str:
-    from cogdex.index.cache import cache_root
+    from cogdex.cachedir import cache_root
 
     return str(cache_root() / "entry-points.json")
 

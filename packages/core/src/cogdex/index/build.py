@@ -30,7 +30,7 @@ from cogdex.errors import BuildError, CogdexError, CRSError, TruncatedTIFF
 from cogdex.index import arrays as A
 from cogdex.index import schema as S
 from cogdex.index.stac import item_datetime
-from cogdex.io.urls import has_userinfo, redact_urls, safe_url
+from cogdex.redact import has_userinfo, redact_urls, safe_url
 from cogdex.tiff.model import TIFFHeader
 
 BandsArg = Sequence[str] | Mapping[str, str | tuple[str, int]] | None
@@ -288,8 +288,8 @@ def _is_code(crs: str) -> bool:
 
 
 def _equivalent(a: str, b: str) -> bool:
-    """PROJ's equality (`grid.same_crs`, cached); a CRS PROJ cannot read says nothing."""
-    from cogdex.read.grid import same_crs as proj_same_crs
+    """PROJ's equality (`cogdex.crs.same_crs`, cached); a CRS PROJ cannot read says nothing."""
+    from cogdex.crs import same_crs as proj_same_crs
 
     try:
         return proj_same_crs(a, b)
@@ -331,7 +331,7 @@ def header_footprint(header: TIFFHeader, crs: str) -> Any:
     """The lon/lat polygon of a file's extent (edges densified), for items without one."""
     import shapely
 
-    from cogdex.read.grid import transformer
+    from cogdex.crs import transformer
 
     transform = header.georef.transform
     if transform is None:
@@ -352,7 +352,7 @@ def misplaced(
     geotransform are never flagged."""
     import shapely
 
-    from cogdex.read.grid import transformer
+    from cogdex.crs import transformer
 
     bounds = shapely.bounds(shapely.from_wkb(list(geometries)))
     out = np.zeros(len(headers), bool)
@@ -394,8 +394,8 @@ def prepare() -> None:
     here is left for the build itself to raise, where it names what it was doing.
     """
     try:
+        from cogdex.crs import transformer
         from cogdex.io import fetch, runtime
-        from cogdex.read.grid import transformer
 
         for module in ("cogdex.tiff.header", "shapely"):
             importlib.import_module(module)

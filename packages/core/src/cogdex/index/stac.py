@@ -215,7 +215,7 @@ def items_digest(items: Sequence[Mapping[str, Any]]) -> str:
     asset hrefs made `safe_url` (a re-signed href is the same file)."""
     import hashlib
 
-    from cogdex.io.urls import safe_url
+    from cogdex.redact import safe_url
 
     digests = []
     for item in items:

@@ -34,7 +34,8 @@ import numpy as np
 from cogdex.errors import AccessDeniedError, DeadlineExceededError, FetchError, NotFoundError
 from cogdex.io import runtime
 from cogdex.io.stores import stores
-from cogdex.io.urls import ObjectURL, safe_url
+from cogdex.io.urls import ObjectURL
+from cogdex.redact import safe_url
 
 URLLike = str | os.PathLike[str] | ObjectURL
 
