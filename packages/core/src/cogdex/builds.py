@@ -10,7 +10,7 @@ arguments under a cached name are refused unless `force=True` (see `cache.check_
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,7 @@ def _cached_or_build(
     cache: bool,
     cache_dir: str | os.PathLike[str] | None,
     force: bool,
-    items_fn: Any,
+    items_fn: Callable[[], Sequence[Mapping[str, Any]]],
     source: Mapping[str, Any],
     bands: BandsArg,
     band_index: Mapping[str, int] | None,
@@ -229,8 +229,9 @@ def build_from_stac(
                 modifier=modifier,
             )
         found = stac.read_static(location)
-        for item in found if modifier is not None else ():
-            modifier(item)
+        if modifier is not None:
+            for item in found:
+                modifier(item)
         return stac.filter_items(
             found,
             collection=collection,
@@ -340,7 +341,7 @@ def build_from_table(
         "type": "table",
         "table": _stored_location(location),
         "columns": dict(columns or {}),
-        "href_columns": _bands_key(href_columns),  # type: ignore[arg-type]
+        "href_columns": _bands_key(href_columns),
         "search": {
             k: v
             for k, v in {"bbox": bbox, "date_range": _date_key(date_range)}.items()
