@@ -25,6 +25,7 @@ from cogdex.errors import (
     ExportError,
     IndexSchemaError,
     IndexWriteError,
+    StaleIndexError,
     StoreError,
 )
 from cogdex.index import store
@@ -285,6 +286,22 @@ def test_a_download_folder_that_cannot_be_written_is_a_write_error(coll, s3_serv
     with pytest.raises(IndexWriteError, match=f"{re.escape(str(tmp_path / 'file'))}.*: Not a dir"):
         cogdex.load(url, store_options=s3_server.options, cache_dir=tmp_path / "file")
     assert len(cogdex.load(url, store_options=s3_server.options, cache_dir=tmp_path)) == len(coll)
+
+
+def test_a_remote_index_keeps_two_downloaded_versions_and_pinned_copies_go_stale(
+    coll, s3_server, tmp_path
+):
+    url = f"s3://{s3_server.bucket}/reliability/versions.parquet"
+    loaded = []
+    for n in (1, 2, 3, 4):  # four versions of one remote index, each loaded once
+        coll.head(n).export(url, store_options=s3_server.options, overwrite=True)
+        loaded.append(cogdex.load(url, store_options=s3_server.options, cache_dir=tmp_path))
+        assert len(loaded[-1]) == n
+    (folder,) = (tmp_path / "remote").iterdir()
+    assert len(list(folder.iterdir())) == store.KEEP_DOWNLOADS
+    assert len(loaded[2].to_arrow()) == 3  # the version before the last is still readable
+    with pytest.raises(StaleIndexError):
+        loaded[0].to_arrow()  # its copy was pruned: an error, never another version's rows
 
 
 _KILLED_MID_DELETE = """

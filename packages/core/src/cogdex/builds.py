@@ -9,7 +9,9 @@ arguments under a cached name are refused unless `force=True` (see `cache.check_
 
 from __future__ import annotations
 
+import importlib
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from cogdex.errors import BuildError, MissingPluginError
 from cogdex.index import cache as C
 from cogdex.index import schema as S
 from cogdex.index import stac
-from cogdex.index.build import BandsArg, build_rows
+from cogdex.index.build import BandsArg, build_rows, prepare
 from cogdex.index.stac import Bbox, DateRange, Items, date_bounds
 from cogdex.index.stac_api import Modifier
 from cogdex.io.stores import public_options
@@ -252,6 +254,10 @@ def build_from_stac(
     def items() -> list[dict[str, Any]]:
         if not static:
             assert collection is not None
+            # The header fetch's set-up loads while the search waits on the API (`prepare`),
+            # after pystac-client's import, whose CPU time it would only share.
+            importlib.import_module("pystac_client")
+            threading.Thread(target=prepare, name="cogdex-prepare", daemon=True).start()
             return stac.search(
                 location,
                 collection,
@@ -588,3 +594,12 @@ def build(
         columns=columns,
         **common,
     )
+
+
+__all__ = [
+    "build",
+    "build_from_items",
+    "build_from_stac",
+    "build_from_table",
+    "dataset_store_options",
+]

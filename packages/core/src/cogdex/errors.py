@@ -8,6 +8,7 @@ the message, so tools can act on them. Every URL in a message or attribute is sh
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -138,10 +139,18 @@ class AccessDeniedError(FetchError):
 class MissingPluginError(CogdexError, ImportError):
     """A feature needs a plugin distribution that is not installed; the message says which."""
 
-    def __init__(self, feature: str, extra: str):
+    def __init__(self, feature: str, extra: str | None, *, installed: Sequence[str] = ()):
+        """`extra` is None for a feature that no cogdex extra provides (a third-party output);
+        `installed` lists what the installed plugins do provide in its place."""
         self.feature = feature
         self.extra = extra
-        super().__init__(f'{feature} needs the {extra!r} plugin: pip install "cogdex[{extra}]"')
+        if extra is None:
+            message = f"{feature} is provided by no installed plugin"
+        else:
+            message = f'{feature} needs the {extra!r} plugin: pip install "cogdex[{extra}]"'
+        if installed:
+            message += f" (installed plugins provide: {', '.join(installed)})"
+        super().__init__(message)
 
 
 class UnknownDatasetError(CogdexError, KeyError):
@@ -223,3 +232,31 @@ class StaleIndexError(CogdexError):
 
 class MemoryLimitError(CogdexError, MemoryError):
     """A read that would allocate more than the caller's `max_memory`."""
+
+
+__all__ = [
+    "AccessDeniedError",
+    "BuildError",
+    "CRSError",
+    "CogdexError",
+    "DeadlineExceededError",
+    "DecodeError",
+    "EmptyReadWarning",
+    "ExportError",
+    "FetchError",
+    "GeometryError",
+    "IndexSchemaError",
+    "IndexWriteError",
+    "MalformedTIFF",
+    "MemoryLimitError",
+    "MissingCredentialsError",
+    "MissingPluginError",
+    "NotFoundError",
+    "ReadFailureWarning",
+    "StaleIndexError",
+    "StoreError",
+    "TIFFError",
+    "TruncatedTIFF",
+    "UnknownDatasetError",
+    "UnsupportedTIFF",
+]

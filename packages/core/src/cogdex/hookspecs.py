@@ -1,7 +1,9 @@
 """The hook surface: the only way plugins talk to core.
 
 Plugins are modules or objects with functions marked `@hookimpl`, found through the
-`cogdex` entry-point group (or registered in-process with `cogdex.plugins.register`).
+`cogdex` entry-point group (or registered in-process with `cogdex.plugins.register`). They
+import `hookimpl` and the hooks' value types from `cogdex.sdk`; docs/plugins.md documents
+each hook with an example.
 """
 
 from __future__ import annotations
@@ -46,3 +48,13 @@ def cogdex_store_spec(url: ObjectURL, options: Mapping[str, Any]) -> StoreSpec |
 @hookspec
 def cogdex_adapters() -> Iterable[OutputAdapter]:
     """Return the output adapters this plugin provides (e.g. `torchgeo`, `xarray`)."""
+
+
+__all__ = [
+    "PROJECT",
+    "cogdex_adapters",
+    "cogdex_datasets",
+    "cogdex_store_spec",
+    "hookimpl",
+    "hookspec",
+]

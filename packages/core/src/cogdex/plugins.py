@@ -265,3 +265,20 @@ def adapter(name: str) -> OutputAdapter | None:
 
 def adapter_names() -> list[str]:
     return sorted(_adapters())
+
+
+__all__ = [
+    "EntryPoint",
+    "PluginInfo",
+    "adapter",
+    "adapter_names",
+    "dataset",
+    "datasets",
+    "entry_points",
+    "loaded",
+    "plugin_infos",
+    "plugin_manager",
+    "register",
+    "store_spec",
+    "unregister",
+]

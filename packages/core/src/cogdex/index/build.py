@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib
 import json
 import math
 import re
@@ -382,6 +383,28 @@ def misplaced(
 
 
 # -- header fetch ----------------------------------------------------------------------------
+
+
+def prepare() -> None:
+    """Load what fetching and checking headers needs: the TIFF parser, obstore with its
+    event loop and I/O threads, shapely and PROJ's database.
+
+    `cogdex.builds` runs this on a thread while the source is searched, so a cold build
+    pays these ~50-90 ms during the search's round trips instead of after them. A failure
+    here is left for the build itself to raise, where it names what it was doing.
+    """
+    try:
+        from cogdex.io import fetch, runtime
+        from cogdex.read.grid import transformer
+
+        for module in ("cogdex.tiff.header", "shapely"):
+            importlib.import_module(module)
+        runtime.obstore()
+        runtime.event_loop()
+        runtime.io_pool(fetch.config().max_concurrency)
+        transformer(4326, 4326)
+    except Exception:  # the build raises it where it happens, naming what it was doing
+        return
 
 
 def _reason(exc: BaseException) -> str:
@@ -778,3 +801,11 @@ def _shape(geometry: Any) -> Any:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+__all__ = [
+    "BandsArg",
+    "Built",
+    "build_rows",
+    "clean_href",
+]

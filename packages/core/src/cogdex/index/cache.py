@@ -166,3 +166,16 @@ def delete_cached(name: str, cache_dir: str | os.PathLike[str] | None = None) ->
         raise CogdexError(f"no cached collection {name!r} in {path.parent}")
     delete(path)
     return path
+
+
+__all__ = [
+    "CachedCollection",
+    "cache_key",
+    "cache_root",
+    "cached_index",
+    "check_clash",
+    "check_name",
+    "collection_path",
+    "delete_cached",
+    "list_cached",
+]

@@ -504,3 +504,29 @@ def conform(table: pa.Table) -> pa.Table:
         columns.append(col)
         fields.append(f)
     return pa.Table.from_arrays(columns, schema=pa.schema(fields, table.schema.metadata))
+
+
+__all__ = [
+    "ASSET_TYPE",
+    "BBOX_TYPE",
+    "CORE_COLUMNS",
+    "GEO_KEY",
+    "HEADER_TYPE",
+    "LEVEL_TYPE",
+    "MASK_TYPE",
+    "METADATA_KEY",
+    "RASTER_TYPE",
+    "REQUIRED_COLUMNS",
+    "RESERVED",
+    "SCHEMA_VERSION",
+    "TIMESTAMP",
+    "BandRef",
+    "IndexMetadata",
+    "assets_type",
+    "check_model",
+    "complete_assets",
+    "conform",
+    "headers_from_arrow",
+    "headers_to_arrow",
+    "validate",
+]

@@ -502,3 +502,19 @@ def is_static(location: str | os.PathLike[str]) -> bool:
 
 def iter_assets(item: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
     yield from (item.get("assets") or {}).items()
+
+
+__all__ = [
+    "Bbox",
+    "DateRange",
+    "Items",
+    "date_bounds",
+    "filter_items",
+    "is_static",
+    "item_datetime",
+    "item_dicts",
+    "items_digest",
+    "parse_filter",
+    "read_static",
+    "search",
+]

@@ -158,3 +158,11 @@ def _stac_io(headers: Mapping[str, str] | None) -> Any:
     _scrub_logs()
     sent = {"User-Agent": f"cogdex/{__version__}", **(headers or {})}
     return StacApiIO(headers=sent, timeout=TIMEOUT, max_retries=retries)
+
+
+__all__ = [
+    "PAGE_SIZE",
+    "Modifier",
+    "SearchError",
+    "search",
+]

@@ -11,6 +11,7 @@ killed between its two renames is undone by the next open or write (`recover`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -844,7 +845,35 @@ def _download(url: str, options: Mapping[str, Any] | None, folder: Path) -> list
             except OSError as exc:
                 raise IndexWriteError(_reason(exc), path=str(local)) from exc
         files.append(str(local))
+    _prune_downloads(target)
     return files
+
+
+KEEP_DOWNLOADS = 2
+"""Versions of one remote index kept on disk: the one just loaded and the one before it,
+which a collection loaded earlier (here or in another process) may still be reading."""
+_DIGEST = re.compile(r"[0-9a-f]{16}")
+
+
+def _prune_downloads(current: Path) -> None:
+    """Delete the oldest downloaded versions of an index beyond `KEEP_DOWNLOADS`, so a
+    remote index that changes daily does not fill the cache. Only version folders cogdex
+    wrote (a digest name holding only .parquet files) are touched; a collection still
+    pinned to a deleted copy raises `StaleIndexError` instead of reading another."""
+    with contextlib.suppress(OSError):  # another process pruning the same folder
+        others = [
+            p
+            for p in current.parent.iterdir()
+            if p != current
+            and p.is_dir()
+            and _DIGEST.fullmatch(p.name)
+            and all(f.is_file() and f.suffix == ".parquet" for f in p.iterdir())
+        ]
+        others.sort(key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for old in others[KEEP_DOWNLOADS - 1 :]:
+            for f in old.iterdir():
+                remove(f)
+            old.rmdir()
 
 
 def _from_store[T](url: str, call: Callable[..., T], *args: Any) -> T:
@@ -870,3 +899,20 @@ def _save(path: Path, data: bytes) -> None:
     except BaseException:
         remove(tmp)
         raise
+
+
+__all__ = [
+    "LOCATION",
+    "PARTITION_ROWS",
+    "ROW_GROUP_ROWS",
+    "IndexFiles",
+    "delete",
+    "export_target",
+    "geo_metadata",
+    "open_index",
+    "order_of",
+    "recover",
+    "recover_folder",
+    "spatial_order",
+    "write",
+]

@@ -644,3 +644,21 @@ async def read_head(
         _whole.ignored_range(parsed.root)
         body, size = await _whole_object(store, key, parsed, length)
         return bytes(body[:length]), size
+
+
+__all__ = [
+    "FetchConfig",
+    "FetchStats",
+    "OutsideObjectError",
+    "StatsRecorder",
+    "URLLike",
+    "config",
+    "configure",
+    "is_not_found",
+    "merge_ranges",
+    "read_head",
+    "read_many",
+    "read_ranges",
+    "recording",
+    "stats",
+]

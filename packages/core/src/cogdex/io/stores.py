@@ -337,3 +337,18 @@ def public_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
         if value is None or isinstance(value, bool | int | float | str):
             out[key] = value
     return out
+
+
+__all__ = [
+    "UNANSWERED_REGION_TTL",
+    "StoreRegistry",
+    "StoreSpec",
+    "build_store",
+    "default_spec",
+    "has_credentials",
+    "is_credential_option",
+    "is_identity_option",
+    "public_options",
+    "requester_pays_error",
+    "stores",
+]

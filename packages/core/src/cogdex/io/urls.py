@@ -160,3 +160,13 @@ def redact_urls(text: str) -> str:
         return safe_url(url) + match.group()[len(url) :]
 
     return _URL_IN_TEXT.sub(safe, text)
+
+
+__all__ = [
+    "ObjectURL",
+    "StoreKind",
+    "has_userinfo",
+    "parse_url",
+    "redact_urls",
+    "safe_url",
+]

@@ -442,3 +442,12 @@ def _lerc_function(
         return image
 
     return function
+
+
+__all__ = [
+    "Decoder",
+    "check",
+    "cmyk_as_rgba",
+    "decoder",
+    "sample_dtype",
+]

@@ -277,3 +277,10 @@ def open(url: str | os.PathLike[str] | ObjectURL, **options: Any) -> GeoTIFF:
         MissingPluginError: Options that need a cloud plugin that is not installed.
     """
     return runtime.run(open_async(url, **options))
+
+
+__all__ = [
+    "GeoTIFF",
+    "open",
+    "open_async",
+]
