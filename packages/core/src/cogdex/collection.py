@@ -568,11 +568,25 @@ def as_collection(
     *,
     bands: Mapping[str, str | tuple[str, int] | S.BandRef] | None = None,
 ) -> Collection:
-    """A Collection from an Arrow table (or a DuckDB/Polars/pyarrow object that exports one),
-    e.g. an index reshaped elsewhere. The band map is `bands` (name -> asset key, (asset key,
-    band_index) or BandRef; `collection.band_map` of the original), else the table's `cogdex`
-    metadata (DuckDB and Polars drop it), else one band per asset key. The error says exactly
-    which columns or fields are missing."""
+    """A Collection from an Arrow table, e.g. an index reshaped elsewhere.
+
+    Args:
+        data: A `pyarrow.Table` or `RecordBatchReader`, a `Collection`, or an object that
+            exports an Arrow stream (`__arrow_c_stream__`) or has `to_arrow()` (DuckDB
+            relations, Polars frames).
+        name: The collection's name; default: the table's, else `"collection"`.
+        bands: name -> asset key, (asset key, band_index) or `BandRef`
+            (`collection.band_map` of the original). Default: the table's `cogdex`
+            metadata (DuckDB and Polars drop it), else one band per asset key.
+
+    Returns:
+        The collection, in memory.
+
+    Raises:
+        TypeError: `data` is none of the objects above.
+        IndexSchemaError: The table lacks columns or fields an index needs (the message
+            lists exactly which), or its `cogdex` metadata cannot be read.
+    """
     table = _as_table(data)
     raw = (table.schema.metadata or {}).get(S.METADATA_KEY)
     meta = S.IndexMetadata.from_json(raw, "the table") if raw else None
@@ -607,9 +621,29 @@ def load(
     store_options: Mapping[str, Any] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> Collection:
-    """Open an index written by a build or `export` (local file/folder or object-store URL).
+    """Open an index written by a build or `export`.
 
-    Only the footers are read here; filters prune row groups before any row is read."""
+    Only the footers are read here; filters prune row groups before any row is read. An
+    index at an object-store URL is first copied into the cache (once per version).
+
+    Args:
+        location: A local index file or folder, or an object-store URL.
+        store_options: How the index and its files are reached (endpoint, region,
+            credentials source, ...); reads of the collection use them too.
+        cache_dir: The cache folder for copies of remote indexes (default:
+            `$COGDEX_CACHE_DIR`, else the per-user cache).
+
+    Returns:
+        The collection, lazy: its rows are read on first use.
+
+    Raises:
+        IndexSchemaError: No index at `location`, or files there that are not a cogdex
+            index.
+        StoreError: A URL that cannot be read with these store options
+            (`MissingCredentialsError` where credentials are needed and none are found).
+        MissingPluginError: Store options that need a cloud plugin that is not installed.
+        IndexWriteError: A remote index could not be copied into the cache folder.
+    """
     from cogdex.cachedir import cache_root
     from cogdex.index.store import open_index
 

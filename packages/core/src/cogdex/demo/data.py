@@ -239,11 +239,13 @@ def _footprint(scene: Scene) -> tuple[dict[str, Any], list[float]]:
     corners = [(0, 0), (size, 0), (size, size), (0, size)]
     if scene.nodata_corner:
         corners = [(k, 0), (size, 0), (size, size), (0, size), (0, k)]
-    ring = []
+    xs: list[float] = []
+    ys: list[float] = []
     for (c0, r0), (c1, r1) in zip(corners, corners[1:] + corners[:1], strict=True):
         for s in np.linspace(0, 1, 8, endpoint=False):
-            ring.append((c + a * (c0 + s * (c1 - c0)), f + e * (r0 + s * (r1 - r0))))
-    lon, lat = to_lonlat.transform(*zip(*ring, strict=True))
+            xs.append(c + a * (c0 + s * (c1 - c0)))
+            ys.append(f + e * (r0 + s * (r1 - r0)))
+    lon, lat = to_lonlat.transform(xs, ys)
     coords = [[round(x, 7), round(y, 7)] for x, y in zip(lon, lat, strict=True)]
     coords.append(coords[0])
     bbox = [round(v, 7) for v in (min(lon), min(lat), max(lon), max(lat))]

@@ -576,12 +576,12 @@ def build_rows(
         update = bar.update if bar is not None else None
         first = [h for h in hrefs[0] if h is not None]
         if len(kept) > FIRST_ITEM_CHECK and first:
-            got = runtime.run(fetch_headers(first, store_options, update))
-            fetched.update(zip(first, got, strict=True))
+            results = runtime.run(fetch_headers(first, store_options, update))
+            fetched.update(zip(first, results, strict=True))
             _check_band_map(band_map, keys, hrefs[0], fetched, str(kept[0].get("id")))
         rest = [h for h in unique if h not in fetched]
-        got = runtime.run(fetch_headers(rest, store_options, update))
-        fetched.update(zip(rest, got, strict=True))
+        results = runtime.run(fetch_headers(rest, store_options, update))
+        fetched.update(zip(rest, results, strict=True))
     finally:
         if bar is not None:
             bar.close()
@@ -602,7 +602,7 @@ def build_rows(
     rasters: dict[str, list[Any]] = {k: [] for k in keys}
     rows: list[Mapping[str, Any]] = []
     epsgs: list[int | None] = []
-    crss: list[str | None] = []
+    crss: list[str] = []
     notes: list[str | None] = []
     firsts: list[TIFFHeader] = []
     conflicts: list[str] = []
@@ -656,10 +656,10 @@ def build_rows(
             skipped.append({"id": item_id, "asset": "*", "href": "", "reason": reason})
             continue
         assets = item.get("assets") or {}
-        for key, href, header in zip(keys, row, got, strict=True):
-            headers[key].append(header)
-            asset_hrefs[key].append(href if header is not None else None)
-            rasters[key].append(stac_raster(assets[key]) if header is not None else None)
+        for key, href, asset_header in zip(keys, row, got, strict=True):
+            headers[key].append(asset_header)
+            asset_hrefs[key].append(href if asset_header is not None else None)
+            rasters[key].append(stac_raster(assets[key]) if asset_header is not None else None)
         rows.append(item)
         firsts.append(next(h for h in got if h is not None))
         epsgs.append(epsg)
@@ -672,7 +672,7 @@ def build_rows(
         note = "the item's footprint is nowhere near its file's extent; the file's is indexed"
         conflicts.append(f"item {str(rows[i].get('id'))!r}: {note}")
         notes[i] = f"{notes[i]}; {note}" if notes[i] else note
-        geometries[i] = shapely.to_wkb(header_footprint(firsts[i], str(crss[i])))
+        geometries[i] = shapely.to_wkb(header_footprint(firsts[i], crss[i]))
     if conflicts:
         listed = "; ".join(conflicts[:5])
         more = f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""
@@ -723,7 +723,7 @@ def _table(
     hrefs: Mapping[str, list[str | None]],
     rasters: Mapping[str, list[Any]],
     epsgs: list[int | None],
-    crss: list[str | None],
+    crss: list[str],
     notes: list[str | None],
     geometries: list[bytes],
     collection: str | None,

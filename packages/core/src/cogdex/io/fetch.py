@@ -461,9 +461,9 @@ async def _whole_object(
     whole-object cache (kept there), else its first `need` bytes or more (the transfer is
     dropped there)."""
     url = parsed.url
-    body = _whole.get(url, store)
-    if body is not None:
-        return body, len(body)
+    cached = _whole.get(url, store)
+    if cached is not None:
+        return cached, len(cached)
 
     async def get() -> tuple[memoryview, int]:
         _count(1, 0)

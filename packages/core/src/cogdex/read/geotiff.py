@@ -249,12 +249,35 @@ def _window(window: Window | None, level: Level) -> Window:
 
 
 async def open_async(url: str | os.PathLike[str] | ObjectURL, **options: Any) -> GeoTIFF:
-    """Open the GeoTIFF at `url` (path or URL; `options` configure its store)."""
+    """`open`, awaitable: the same arguments, result and errors."""
     return GeoTIFF(url, await read_header(url, options=options), **options)
 
 
 def open(url: str | os.PathLike[str] | ObjectURL, **options: Any) -> GeoTIFF:
-    """Open the GeoTIFF at `url` (path or URL; `options` configure its store)."""
+    """Open the GeoTIFF at `url`: its header is read (one request for a typical COG), no
+    pixels.
+
+    Args:
+        url: A local path or file URL, an http(s), s3, gs or Azure (az, abfs, ...) URL,
+            or one already parsed (`ObjectURL`).
+        **options: Store options for `url`'s store (endpoint, region, credentials,
+            `request_payer`, ...), as obstore and the cloud plugins take them.
+
+    Returns:
+        The file's metadata as GDAL reports it; its `read` fetches pixels.
+
+    Raises:
+        MalformedTIFF: Bytes that break the TIFF structure (`TruncatedTIFF`: a file that
+            ends before a structure it declares).
+        UnsupportedTIFF: A TIFF feature cogdex does not read.
+        NotFoundError: No object at `url`.
+        AccessDeniedError: The store refused the request.
+        FetchError: Another read failure, after every retry (`DeadlineExceededError`: past
+            the fetch deadline).
+        StoreError: A URL no store serves, or options that do not fit it
+            (`MissingCredentialsError`: a store that needs credentials, and none found).
+        MissingPluginError: Options that need a cloud plugin that is not installed.
+    """
     return runtime.run(open_async(url, **options))
 
 

@@ -27,8 +27,9 @@ from cogdex.tiff import tags as T
 
 Compression = Literal["deflate", "zstd", "none"]
 Resampling = Literal["average", "nearest"]
+Encoded = bytes | bytearray | memoryview  # what imagecodecs' encoders return
 
-_CODECS: dict[str, tuple[int, Callable[[np.ndarray], bytes]]] = {
+_CODECS: dict[str, tuple[int, Callable[[np.ndarray], Encoded]]] = {
     "deflate": (T.ADOBE_DEFLATE, lambda tile: imagecodecs.deflate_encode(tile, level=6)),
     "zstd": (T.ZSTD, lambda tile: imagecodecs.zstd_encode(tile, level=9)),
     "none": (T.NONE, lambda tile: tile.tobytes()),
@@ -133,8 +134,8 @@ def _downsample(level: np.ndarray, nodata: float | None, resampling: Resampling)
 
 
 def _tiles(
-    level: np.ndarray, size: int, fill: float, encode: Callable[[np.ndarray], bytes], diff: bool
-) -> list[bytes]:
+    level: np.ndarray, size: int, fill: float, encode: Callable[[np.ndarray], Encoded], diff: bool
+) -> list[Encoded]:
     """Encoded tiles of a (bands, rows, cols) level in row-major order, edges padded."""
     bands, rows, cols = level.shape
     ny, nx = -(-rows // size), -(-cols // size)
