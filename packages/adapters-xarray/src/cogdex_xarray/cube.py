@@ -19,6 +19,7 @@ from cogdex.index.band import BandSource
 from cogdex.io import runtime
 from cogdex.read import grid as G
 from cogdex.read.scenes import Merge, Slot, read_slots, record_grid
+from cogdex.read.window import Window
 from cogdex_xarray.layout import Layout
 
 
@@ -53,7 +54,7 @@ class CubeReader:
         the fill value."""
         bands = self.sources[c.start : c.stop]
         out = np.full((len(bands), len(g), len(t), len(y), len(x)), self.fill, self.dtype)
-        window = G.Window(y.start, x.start, len(y), len(x))
+        window = Window(x.start, y.start, len(x), len(y))
         picks: list[tuple[int, int]] = []
         slots: list[Slot] = []
         for gi, gk in enumerate(g):
@@ -74,7 +75,7 @@ class CubeReader:
         return out
 
 
-def _anchor(reader: CubeReader) -> tuple[G.Window, tuple[int, int]] | None:
+def _anchor(reader: CubeReader) -> tuple[Window, tuple[int, int]] | None:
     """Where the first geometry's grid lies in the pixels of its first record, and that
     file's tile size (rows, cols); None when the grid is not a window of that file."""
     layout = reader.layout

@@ -1,6 +1,6 @@
 """(level, window, bands) -> the tiles to fetch: numpy arithmetic, no I/O, no per-tile loop.
 
-A window is (col_off, row_off, width, height) in pixels of the level and may extend beyond
+A `Window` is in pixels of the level and may extend beyond
 the image (the part outside is fill). Bands are 0-based sample indices. Tiles are numbered
 as TIFF numbers them: row by row within a plane, plane after plane (planar configuration 2).
 """
@@ -12,10 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cogdex.read.window import Window
 from cogdex.tiff.model import Level
-
-Window = tuple[int, int, int, int]
-"""(col_off, row_off, width, height) in pixels."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -41,10 +39,10 @@ class TilePlan:
 
 def clip(window: Window, width: int, height: int) -> Window:
     """The part of `window` inside a width x height image (width/height 0 when none is)."""
-    col, row, w, h = window
-    c0, r0 = max(col, 0), max(row, 0)
-    c1, r1 = min(col + w, width), min(row + h, height)
-    return c0, r0, max(c1 - c0, 0), max(r1 - r0, 0)
+    c0, r0 = max(window.col_off, 0), max(window.row_off, 0)
+    c1 = min(window.col_off + window.width, width)
+    r1 = min(window.row_off + window.height, height)
+    return Window(c0, r0, max(c1 - c0, 0), max(r1 - r0, 0))
 
 
 def plan_window(level: Level, window: Window, bands: Sequence[int]) -> TilePlan:

@@ -29,6 +29,7 @@ from cogdex.read.mosaic import fill_value
 from cogdex.read.plan import plan_window
 from cogdex.read.reader import Source, WindowRead, read_windows
 from cogdex.read.warp import warp
+from cogdex.read.window import Window
 from cogdex.tiff.model import Level
 
 Merge = Literal["first", "last", "min", "max", "mean", "median"]
@@ -47,12 +48,14 @@ class Slot:
 
     grid: G.Grid
     rows: tuple[int, ...]
-    window: G.Window | None = None
+    window: Window | None = None
 
     @property
-    def block(self) -> G.Window:
+    def block(self) -> Window:
         """The block of `grid` read: `window`, else all of it."""
-        return G.Window(0, 0, *self.grid.shape) if self.window is None else self.window
+        return (
+            Window(0, 0, self.grid.width, self.grid.height) if self.window is None else self.window
+        )
 
     @property
     def target(self) -> G.Grid:
@@ -164,7 +167,7 @@ def plan(
         position.append(pos)
         src.decode_headers(wanted)
     pieces: list[_Piece] = []
-    warps: dict[tuple[G.Grid, G.Grid, G.Window | None], _Warp | None] = {}  # per scene
+    warps: dict[tuple[G.Grid, G.Grid, Window | None], _Warp | None] = {}  # per scene
     for s, slot in enumerate(slots):
         for rank, row in enumerate(slot.rows):
             by_href: dict[str, list[tuple[int, int]]] = {}
@@ -185,7 +188,7 @@ def plan(
 class _Warp(NamedTuple):
     """How a level of a file is warped onto a slot: the window read and its coordinates."""
 
-    window: G.Window
+    window: Window
     coords: G.CoordinateMap
 
 
@@ -210,7 +213,7 @@ def _piece(
     resampling: G.Resampling,
     fill: float,
     use_overviews: bool,
-    warps: dict[tuple[G.Grid, G.Grid, G.Window | None], _Warp | None],
+    warps: dict[tuple[G.Grid, G.Grid, Window | None], _Warp | None],
 ) -> _Piece | None:
     if not np.isfinite(src.transform[i]).all():
         raise CogdexError(f"{href} has no geotransform: it cannot be placed on a grid")
@@ -224,8 +227,9 @@ def _piece(
     aligned = G.aligned_window(level_grid, slot.grid)
     if aligned is not None:
         part = slot.block
-        window = (aligned.col_off + part.col_off, aligned.row_off + part.row_off, part.width,
-                  part.height)  # fmt: skip
+        window = Window(
+            aligned.col_off + part.col_off, aligned.row_off + part.row_off, part.width, part.height
+        )
         return _Piece(s, rank, WindowRead(source, window, bands, k, fill=fill), targets,
                       None, None, nodata)  # fmt: skip
     key = (level_grid, slot.grid, slot.window)
@@ -234,10 +238,8 @@ def _piece(
     how = warps[key]
     if how is None:
         return None
-    win = how.window
-    window = (win.col_off, win.row_off, win.width, win.height)
-    return _Piece(s, rank, WindowRead(source, window, bands, k, fill=fill), targets,
-                  level_grid.window_grid(win), how.coords, nodata)  # fmt: skip
+    return _Piece(s, rank, WindowRead(source, how.window, bands, k, fill=fill), targets,
+                  level_grid.window_grid(how.window), how.coords, nodata)  # fmt: skip
 
 
 def _valid(data: np.ndarray, read: WindowRead, nodata: float | None, into: np.ndarray) -> None:
@@ -281,7 +283,7 @@ def _held(piece: _Piece, slots: Sequence[Slot], dtype: np.dtype) -> int:
     if direct and piece.source_grid is None:
         return n * h * w
     native = np.dtype(piece.read.image().dtype).itemsize
-    window = n * piece.read.window[2] * piece.read.window[3] * native
+    window = n * piece.read.window.width * piece.read.window.height * native
     if direct:
         return window + h * w * (n + 1)
     if piece.source_grid is None:

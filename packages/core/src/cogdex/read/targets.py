@@ -15,6 +15,7 @@ import numpy as np
 import shapely
 
 from cogdex.read import grid as G
+from cogdex.read.window import Window
 
 
 def pixel_size_in(crs: int | str, anchor: G.Grid, at: tuple[float, float]) -> float:
@@ -45,8 +46,7 @@ def on_lattice(
     rows = sorted(((top - f) / e, (bottom - f) / e))
     c0, c1 = math.floor(cols[0] + eps), math.ceil(cols[1] - eps)
     r0, r1 = math.floor(rows[0] + eps), math.ceil(rows[1] - eps)
-    window = G.Window(r0, c0, max(r1 - r0, 1), max(c1 - c0, 1))
-    return anchor.window_grid(window)
+    return anchor.window_grid(Window(c0, r0, max(c1 - c0, 1), max(r1 - r0, 1)))
 
 
 def target_grid(
@@ -75,7 +75,7 @@ def same_shape(grids: list[G.Grid]) -> list[G.Grid]:
     array; the extra pixels are real data around the geometry, not padding."""
     h = max(g.height for g in grids)
     w = max(g.width for g in grids)
-    return [g if g.shape == (h, w) else g.window_grid(G.Window(0, 0, h, w)) for g in grids]
+    return [g if g.shape == (h, w) else g.window_grid(Window(0, 0, w, h)) for g in grids]
 
 
 def inside(geometry: shapely.Geometry, grid: G.Grid, geometry_crs: int | str = 4326) -> np.ndarray:
