@@ -26,7 +26,8 @@ from cogdex.collection import Collection
 from cogdex.errors import FetchError, ReadFailureWarning
 from cogdex.io import runtime
 from cogdex.read import grid as G
-from cogdex.read.scenes import MERGES, Merge, Slot, default_fill, output_dtype, read_slots
+from cogdex.read.plan import Slot
+from cogdex.read.scenes import MERGES, Merge, default_fill, output_dtype, read_slots
 from cogdex_torchgeo import tensors
 from cogdex_torchgeo.index import build_index, crs_key
 

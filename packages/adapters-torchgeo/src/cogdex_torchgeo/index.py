@@ -23,8 +23,7 @@ import shapely
 
 from cogdex.index.band import BandSource
 from cogdex.read import grid as G
-from cogdex.read.scenes import record_grid
-from cogdex.read.targets import pixel_size_in
+from cogdex.read.plan import pixel_size_in, record_grid
 
 EDGE_POINTS = 21
 """Points per edge when a footprint is transformed to another CRS (GDAL samples as many)."""

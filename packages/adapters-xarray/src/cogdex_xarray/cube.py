@@ -18,7 +18,8 @@ import numpy as np
 from cogdex.index.band import BandSource
 from cogdex.io import runtime
 from cogdex.read import grid as G
-from cogdex.read.scenes import Merge, Slot, read_slots, record_grid
+from cogdex.read.plan import Slot, record_grid
+from cogdex.read.scenes import Merge, read_slots
 from cogdex.read.window import Window
 from cogdex_xarray.layout import Layout
 

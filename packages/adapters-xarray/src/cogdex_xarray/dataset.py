@@ -18,9 +18,10 @@ import xarray as xr
 
 from cogdex.collection import Collection
 from cogdex.errors import MemoryLimitError
-from cogdex.pixels import DEFAULT_MAX_MEMORY, plan_slots
+from cogdex.read import DEFAULT_MAX_MEMORY
 from cogdex.read import grid as G
 from cogdex.read.physical import check_merges, record_values
+from cogdex.read.plan import plan_slots
 from cogdex.read.scenes import MERGES, default_fill, output_dtype
 from cogdex_xarray import cf
 from cogdex_xarray.cube import CubeReader, cube_chunks
@@ -103,8 +104,9 @@ def get_xarray(
     }
     if bad:
         raise ValueError(f"chunk sizes must be positive integers or -1, got {bad}")
-    slots, owner, areas, sources, table = plan_slots(
-        collection, geometries, bands, geometry_crs=geometry_crs, resolution=resolution,
+    table, sources = collection.read_inputs(bands)
+    slots, owner, areas = plan_slots(
+        table, sources, geometries, geometry_crs=geometry_crs, resolution=resolution,
         crs=crs, merge=merge, group_by="date",
     )  # fmt: skip
     if not slots:

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from cogdex.read.grid import Grid
-from cogdex.read.scenes import Slot
+from cogdex.read.plan import Slot
 
 
 @dataclass(frozen=True)
