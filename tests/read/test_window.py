@@ -4,6 +4,9 @@ every path that builds or takes one."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import rasterio
@@ -78,3 +81,17 @@ def test_a_grid_window_reads_the_pixels_of_its_grid(image):
     window = aligned_window(grid, sub)
     assert window == Window(**OFFSET)
     np.testing.assert_array_equal(cogdex.open(path).read(window=window)[0], data[7:9, 3:8])
+
+
+def test_reading_a_window_loads_no_geometry_or_arrow_stack(image):
+    """The tile plan shares `cogdex.read.plan` with the geometry planning, yet a window read
+    of one file stays light: shapely, pyarrow and pyproj (~0.1 s) load only where used."""
+    path, _ = image
+    script = (
+        "import sys, cogdex\n"
+        f"assert cogdex.open({path!r}).read(window=(3, 7, 5, 2)).shape == (1, 2, 5)\n"
+        "print(sorted(m for m in ('shapely', 'pyarrow', 'pyproj') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["[]"]
