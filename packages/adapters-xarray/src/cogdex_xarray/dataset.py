@@ -109,8 +109,9 @@ def get_xarray(
     }
     if bad:
         raise ValueError(f"chunk sizes must be positive integers or -1, got {bad}")
-    slots, owner, areas, sources, table = plan_slots(
-        collection, geometries, bands, geometry_crs=geometry_crs, resolution=resolution,
+    table, sources = collection.read_inputs(bands)
+    slots, owner, areas = plan_slots(
+        table, sources, geometries, geometry_crs=geometry_crs, resolution=resolution,
         crs=crs, merge=merge, group_by="date",
     )  # fmt: skip
     if not slots:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import pyarrow as pa
@@ -21,13 +21,17 @@ from cogdex.errors import CogdexError, IndexSchemaError, MissingPluginError
 from cogdex.index import arrays as A
 from cogdex.index import query as Q
 from cogdex.index import schema as S
+from cogdex.read import DEFAULT_MAX_MEMORY
 from cogdex.read.bbox import check_bbox
 
 if TYPE_CHECKING:
     import pyarrow.compute as pc
+    from numpy.typing import DTypeLike
 
     from cogdex.index.band import BandSource
     from cogdex.index.store import IndexFiles
+    from cogdex.read.grid import Resampling
+    from cogdex.read.scenes import Merge
 
 
 def _bbox_conditions(bbox: Sequence[float]) -> list[Q.Condition]:
@@ -475,25 +479,365 @@ class Collection:
 
     # -- pixels ------------------------------------------------------------------------------
 
-    def get_numpy(self, geometries: Any, bands: str | Sequence[str], **kwargs: Any) -> Any:
-        """Pixels of `bands` over `geometries` as [N, C, H, W] (see `cogdex.pixels.get_numpy`)."""
-        from cogdex.pixels import get_numpy
+    def read_inputs(self, bands: str | Sequence[str]) -> tuple[pa.Table, list[BandSource]]:
+        """What a pixel read of `bands` needs of this collection, as plain data: its rows
+        without assets (ids, dates, footprints, bboxes and user columns) and one
+        `BandSource` per band, in order. Adapters hand both to `cogdex.read.plan`.
 
-        return get_numpy(self, geometries, bands, **kwargs)
+        Raises:
+            ValueError: no band is given.
+            KeyError: a band is not in the collection (the message lists its bands).
+        """
+        names = [bands] if isinstance(bands, str) else list(bands)
+        if not names:
+            raise ValueError("no bands given")
+        unknown = [b for b in names if b not in self._meta.bands]
+        if unknown:
+            raise KeyError(
+                f"unknown band(s) {', '.join(unknown)} in {self.name!r}; "
+                f"bands: {', '.join(self.bands)}"
+            )
+        return self._light(), self.band_sources(names)
 
-    def get_time_series(self, geometry: Any, bands: str | Sequence[str], **kwargs: Any) -> Any:
-        """All records over one geometry in time order: ([T, C, H, W], dates)
-        (see `cogdex.pixels.get_time_series`)."""
-        from cogdex.pixels import get_time_series
+    @overload
+    def get_numpy(
+        self,
+        geometries: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = ...,
+        resolution: float | tuple[float, float] | None = ...,
+        crs: int | str | None = ...,
+        resampling: Resampling = ...,
+        fill_value: float | None = ...,
+        mask: bool = ...,
+        merge: Merge | None = ...,
+        group_by: str | None = ...,
+        dtype: DTypeLike | None = ...,
+        max_memory: int | None = ...,
+        return_mask: Literal[False] = ...,
+        return_table: Literal[False] = ...,
+        use_overviews: bool = ...,
+        scale: bool = ...,
+    ) -> np.ndarray: ...
+    @overload
+    def get_numpy(
+        self,
+        geometries: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = ...,
+        resolution: float | tuple[float, float] | None = ...,
+        crs: int | str | None = ...,
+        resampling: Resampling = ...,
+        fill_value: float | None = ...,
+        mask: bool = ...,
+        merge: Merge | None = ...,
+        group_by: str | None = ...,
+        dtype: DTypeLike | None = ...,
+        max_memory: int | None = ...,
+        return_mask: Literal[True],
+        return_table: Literal[False] = ...,
+        use_overviews: bool = ...,
+        scale: bool = ...,
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+    @overload
+    def get_numpy(
+        self,
+        geometries: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = ...,
+        resolution: float | tuple[float, float] | None = ...,
+        crs: int | str | None = ...,
+        resampling: Resampling = ...,
+        fill_value: float | None = ...,
+        mask: bool = ...,
+        merge: Merge | None = ...,
+        group_by: str | None = ...,
+        dtype: DTypeLike | None = ...,
+        max_memory: int | None = ...,
+        return_mask: Literal[False] = ...,
+        return_table: Literal[True],
+        use_overviews: bool = ...,
+        scale: bool = ...,
+    ) -> tuple[np.ndarray, pa.Table]: ...
+    @overload
+    def get_numpy(
+        self,
+        geometries: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = ...,
+        resolution: float | tuple[float, float] | None = ...,
+        crs: int | str | None = ...,
+        resampling: Resampling = ...,
+        fill_value: float | None = ...,
+        mask: bool = ...,
+        merge: Merge | None = ...,
+        group_by: str | None = ...,
+        dtype: DTypeLike | None = ...,
+        max_memory: int | None = ...,
+        return_mask: Literal[True],
+        return_table: Literal[True],
+        use_overviews: bool = ...,
+        scale: bool = ...,
+    ) -> tuple[np.ndarray, np.ndarray, pa.Table]: ...
+    @overload
+    def get_numpy(
+        self,
+        geometries: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = ...,
+        resolution: float | tuple[float, float] | None = ...,
+        crs: int | str | None = ...,
+        resampling: Resampling = ...,
+        fill_value: float | None = ...,
+        mask: bool = ...,
+        merge: Merge | None = ...,
+        group_by: str | None = ...,
+        dtype: DTypeLike | None = ...,
+        max_memory: int | None = ...,
+        return_mask: bool = ...,
+        return_table: bool = ...,
+        use_overviews: bool = ...,
+        scale: bool = ...,
+    ) -> (
+        np.ndarray
+        | tuple[np.ndarray, np.ndarray]
+        | tuple[np.ndarray, pa.Table]
+        | tuple[np.ndarray, np.ndarray, pa.Table]
+    ): ...
+    def get_numpy(
+        self,
+        geometries: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = None,
+        resolution: float | tuple[float, float] | None = None,
+        crs: int | str | None = None,
+        resampling: Resampling = "nearest",
+        fill_value: float | None = None,
+        mask: bool = False,
+        merge: Merge | None = None,
+        group_by: str | None = "date",
+        dtype: DTypeLike | None = None,
+        max_memory: int | None = DEFAULT_MAX_MEMORY,
+        return_mask: bool = False,
+        return_table: bool = False,
+        use_overviews: bool = True,
+        scale: bool = False,
+    ) -> (
+        np.ndarray
+        | tuple[np.ndarray, np.ndarray]
+        | tuple[np.ndarray, pa.Table]
+        | tuple[np.ndarray, np.ndarray, pa.Table]
+    ):
+        """Pixels of `bands` over `geometries`, as [N, C, H, W] ([N, H, W] for one band).
 
-        return get_time_series(self, geometry, bands, **kwargs)
+        One N per (geometry, intersecting record), in collection order, or with `merge`
+        one per (geometry, group of records). A geometry that meets no record adds no N
+        (an `EmptyReadWarning` says so). See docs/pixels.md.
 
-    def sample_points(self, points: Any, bands: str | Sequence[str], **kwargs: Any) -> Any:
-        """Band values at points, one row per (point, band, record), as a pyarrow Table
-        (see `cogdex.pixels.sample_points`)."""
-        from cogdex.pixels import sample_points
+        Args:
+            geometries: a (xmin, ymin, xmax, ymax) tuple, Shapely geometries, WKB, WKT,
+                GeoJSON, a pyarrow geometry array or GeoPandas (docs/pixels.md).
+            bands: band name(s), as `bands` lists them.
+            geometry_crs: the CRS of `geometries` that carry none (default lon/lat).
+            resolution: target pixel size in `crs` units; with `crs`, the grid snaps to
+                its multiples. Default: the first covering record's pixel lattice.
+            crs: target CRS (default: the first covering record's).
+            resampling: "nearest" or "bilinear" (bilinear of integers gives float32).
+            fill_value: value of pixels no record fills (default: nodata, else 0).
+            mask: also fill pixels whose centre is outside the geometry.
+            merge: merge each group of records: "first", "last", "min", "max", "mean"
+                or "median"; None reads one N per record.
+            group_by: the groups `merge` forms: "date" (UTC day), a column, or None (all).
+            dtype: output dtype (default: the files' own).
+            max_memory: bytes the estimated peak may reach (None: no limit).
+            return_mask: also return the boolean valid-pixel mask of the array's shape.
+            return_table: also return a pyarrow Table saying which geometry and record(s)
+                each N is (`geometry_index`, `id`, `ids`, `datetime`, `crs`, `transform`).
+            use_overviews: read the coarsest overview still as fine as the target.
+            scale: float32 physical values `raw * scale + offset`, NaN for nodata.
 
-        return sample_points(self, points, bands, **kwargs)
+        Returns:
+            The array; with `return_mask` and/or `return_table`, a tuple of the array,
+            then the mask, then the table.
+
+        Raises:
+            KeyError: an unknown band or `group_by` column.
+            ValueError: an unknown `merge`, or `scale` with `dtype`/`fill_value`.
+            GeometryError: empty geometries or a `geometry_crs` contradicting their own.
+            MemoryLimitError: the estimated peak exceeds `max_memory` (before any request).
+        """
+        from cogdex import pixels
+
+        table, sources = self.read_inputs(bands)
+        read = pixels.get_numpy(
+            table, sources, geometries, geometry_crs=geometry_crs, resolution=resolution,
+            crs=crs, resampling=resampling, fill_value=fill_value, mask=mask, merge=merge,
+            group_by=group_by, dtype=dtype, max_memory=max_memory,
+            use_overviews=use_overviews, scale=scale, with_table=return_table,
+        )  # fmt: skip
+        if return_mask and read.table is not None:
+            return read.data, read.valid, read.table
+        if return_mask:
+            return read.data, read.valid
+        if read.table is not None:
+            return read.data, read.table
+        return read.data
+
+    @overload
+    def get_time_series(
+        self,
+        geometry: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = ...,
+        resolution: float | tuple[float, float] | None = ...,
+        crs: int | str | None = ...,
+        resampling: Resampling = ...,
+        fill_value: float | None = ...,
+        mask: bool = ...,
+        merge: Merge = ...,
+        dtype: DTypeLike | None = ...,
+        max_memory: int | None = ...,
+        return_mask: Literal[False] = ...,
+        use_overviews: bool = ...,
+        scale: bool = ...,
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+    @overload
+    def get_time_series(
+        self,
+        geometry: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = ...,
+        resolution: float | tuple[float, float] | None = ...,
+        crs: int | str | None = ...,
+        resampling: Resampling = ...,
+        fill_value: float | None = ...,
+        mask: bool = ...,
+        merge: Merge = ...,
+        dtype: DTypeLike | None = ...,
+        max_memory: int | None = ...,
+        return_mask: Literal[True],
+        use_overviews: bool = ...,
+        scale: bool = ...,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+    @overload
+    def get_time_series(
+        self,
+        geometry: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = ...,
+        resolution: float | tuple[float, float] | None = ...,
+        crs: int | str | None = ...,
+        resampling: Resampling = ...,
+        fill_value: float | None = ...,
+        mask: bool = ...,
+        merge: Merge = ...,
+        dtype: DTypeLike | None = ...,
+        max_memory: int | None = ...,
+        return_mask: bool = ...,
+        use_overviews: bool = ...,
+        scale: bool = ...,
+    ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+    def get_time_series(
+        self,
+        geometry: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = None,
+        resolution: float | tuple[float, float] | None = None,
+        crs: int | str | None = None,
+        resampling: Resampling = "nearest",
+        fill_value: float | None = None,
+        mask: bool = False,
+        merge: Merge = "first",
+        dtype: DTypeLike | None = None,
+        max_memory: int | None = DEFAULT_MAX_MEMORY,
+        return_mask: bool = False,
+        use_overviews: bool = True,
+        scale: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All records over one geometry stacked in time: [T, C, H, W] and their dates.
+
+        Records of the same UTC day (e.g. two tiles of one overpass) are merged into one
+        time step with `merge`. The other arguments are `get_numpy`'s.
+
+        Args:
+            geometry: one geometry, in any form `get_numpy` takes.
+            bands: band name(s).
+            merge: how records of one day merge ("first" valid pixel by default).
+            return_mask: also return the boolean valid-pixel mask.
+
+        Returns:
+            (array, dates), or (array, mask, dates) with `return_mask`; `dates` are
+            numpy datetime64[D], ascending.
+
+        Raises:
+            ValueError: more than one geometry, or as `get_numpy`.
+            KeyError, GeometryError, MemoryLimitError: as `get_numpy`.
+        """
+        from cogdex import pixels
+
+        table, sources = self.read_inputs(bands)
+        series = pixels.get_time_series(
+            table, sources, geometry, geometry_crs=geometry_crs, resolution=resolution,
+            crs=crs, resampling=resampling, fill_value=fill_value, mask=mask, merge=merge,
+            dtype=dtype, max_memory=max_memory, use_overviews=use_overviews, scale=scale,
+        )  # fmt: skip
+        if return_mask:
+            return series.data, series.valid, series.dates
+        return series.data, series.dates
+
+    def sample_points(
+        self,
+        points: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = None,
+        x_column: str = "x",
+        y_column: str = "y",
+        id_column: str | None = None,
+        max_files: int = 16,
+        scale: bool = False,
+    ) -> pa.Table:
+        """The value of every band at every point, in every record whose file covers it.
+
+        Points in a record's nodata or sparse tiles get its nodata value (else 0); points
+        outside every record give no rows, and when none meets a record an
+        `EmptyReadWarning` says so. See docs/pixels.md.
+
+        Args:
+            points: Shapely points, an (xs, ys) pair of arrays, GeoPandas, GeoJSON, or an
+                Arrow table (or any Arrow stream) with x/y or geometry columns.
+            bands: band name(s).
+            geometry_crs: the CRS of points that carry none (default lon/lat).
+            x_column, y_column: the coordinate columns of a points table.
+            id_column: the column (of a table or GeoDataFrame) whose values are `point_id`.
+            max_files: files processed at a time (bounds memory).
+            scale: `value` as float32 `raw * scale + offset`, NaN at the record's nodata.
+
+        Returns:
+            One row per (point, band, record): `point_id`, `id`, `datetime`, `band`,
+            `value` (native type), `row`/`col` (pixel).
+
+        Raises:
+            KeyError: an unknown band, or a missing x/y/id column.
+            GeometryError: a `geometry_crs` contradicting the points' own.
+        """
+        from cogdex import pixels
+
+        table, sources = self.read_inputs(bands)
+        return pixels.sample_points(
+            table, sources, points, geometry_crs=geometry_crs, x_column=x_column,
+            y_column=y_column, id_column=id_column, max_files=max_files, scale=scale,
+        )  # fmt: skip
 
     # -- adapters ----------------------------------------------------------------------------
 

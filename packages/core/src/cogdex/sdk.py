@@ -39,42 +39,33 @@ from cogdex.hookspecs import hookimpl
 from cogdex.io import runtime
 from cogdex.io.stores import StoreSpec, default_spec, has_credentials, requester_pays_error
 from cogdex.io.urls import ObjectURL
+from cogdex.read.window import Window  # a NamedTuple, no dependencies
 
 if TYPE_CHECKING:
     from cogdex.index.band import BandSource
-    from cogdex.pixels import DEFAULT_MAX_MEMORY, plan_slots
-    from cogdex.read import grid
-    from cogdex.read.grid import Grid, Resampling, Window
+    from cogdex.read import DEFAULT_MAX_MEMORY, grid
+    from cogdex.read.grid import Grid, Resampling
     from cogdex.read.physical import check_merges, record_values
-    from cogdex.read.scenes import (
-        MERGES,
-        Merge,
-        Slot,
-        default_fill,
-        output_dtype,
-        read_slots,
-        record_grid,
-    )
-    from cogdex.read.targets import pixel_size_in
+    from cogdex.read.plan import Slot, pixel_size_in, plan_slots, record_grid
+    from cogdex.read.scenes import MERGES, Merge, default_fill, output_dtype, read_slots
 
 # Read-engine names -> the module that defines them, imported on first access.
 _LAZY = {
     "BandSource": "cogdex.index.band",
-    "DEFAULT_MAX_MEMORY": "cogdex.pixels",
-    "plan_slots": "cogdex.pixels",
+    "DEFAULT_MAX_MEMORY": "cogdex.read",
     "Grid": "cogdex.read.grid",
     "Resampling": "cogdex.read.grid",
-    "Window": "cogdex.read.grid",
     "check_merges": "cogdex.read.physical",
     "record_values": "cogdex.read.physical",
+    "Slot": "cogdex.read.plan",
+    "pixel_size_in": "cogdex.read.plan",
+    "plan_slots": "cogdex.read.plan",
+    "record_grid": "cogdex.read.plan",
     "MERGES": "cogdex.read.scenes",
     "Merge": "cogdex.read.scenes",
-    "Slot": "cogdex.read.scenes",
     "default_fill": "cogdex.read.scenes",
     "output_dtype": "cogdex.read.scenes",
     "read_slots": "cogdex.read.scenes",
-    "record_grid": "cogdex.read.scenes",
-    "pixel_size_in": "cogdex.read.targets",
 }
 # Namespaces: modules whose functions adapters call by their qualified name.
 _LAZY_MODULES = {"grid": "cogdex.read.grid"}

@@ -19,8 +19,8 @@ import numpy as np
 
 from cogdex.io import runtime
 from cogdex.io.urls import ObjectURL
-from cogdex.read.plan import Window
 from cogdex.read.reader import Source, WindowRead, read_windows
+from cogdex.read.window import Window
 from cogdex.redact import safe_url
 from cogdex.tiff import geokeys
 from cogdex.tiff.header import read_header
@@ -168,17 +168,20 @@ class GeoTIFF:
 
     def read(
         self,
-        window: Window | None = None,
+        window: Window | tuple[int, int, int, int] | None = None,
         bands: Sequence[int] | None = None,
         overview: int | None = None,
         out: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Pixels of `window` (default: the whole level) as a (bands, height, width) array."""
+        """Pixels of `window` (default: the whole level) as a (bands, height, width) array.
+
+        `window` is a `Window` or a plain (col_off, row_off, width, height) tuple, rasterio's
+        order; it may hang off the image (the part outside is fill)."""
         return runtime.run(self.read_async(window, bands, overview, out))
 
     async def read_async(
         self,
-        window: Window | None = None,
+        window: Window | tuple[int, int, int, int] | None = None,
         bands: Sequence[int] | None = None,
         overview: int | None = None,
         out: np.ndarray | None = None,
@@ -194,12 +197,14 @@ class GeoTIFF:
         )
         return (await read_windows([read]))[0]
 
-    def read_mask(self, window: Window | None = None, overview: int | None = None) -> np.ndarray:
+    def read_mask(
+        self, window: Window | tuple[int, int, int, int] | None = None, overview: int | None = None
+    ) -> np.ndarray:
         """The internal mask of `window` as GDAL returns it: uint8, 255 valid, 0 not."""
         return runtime.run(self.read_mask_async(window, overview))
 
     async def read_mask_async(
-        self, window: Window | None = None, overview: int | None = None
+        self, window: Window | tuple[int, int, int, int] | None = None, overview: int | None = None
     ) -> np.ndarray:
         """`read_mask`, awaitable."""
         level = self._level(overview)
@@ -239,13 +244,13 @@ class GeoTIFF:
         return band_list
 
 
-def _window(window: Window | None, level: Level) -> Window:
+def _window(window: Window | tuple[int, int, int, int] | None, level: Level) -> Window:
     if window is None:
-        return (0, 0, level.width, level.height)
+        return Window(0, 0, level.width, level.height)
     col, row, width, height = (int(v) for v in window)
     if width < 0 or height < 0:
         raise ValueError(f"window {window} has a negative size")
-    return col, row, width, height
+    return Window(col, row, width, height)
 
 
 async def open_async(url: str | os.PathLike[str] | ObjectURL, **options: Any) -> GeoTIFF:

@@ -27,6 +27,7 @@ import shapely
 
 from cogdex.crs import normalise_crs, same_crs, to_crs, transformer
 from cogdex.index import arrays as A
+from cogdex.read.window import Window
 
 if TYPE_CHECKING:
     import pyproj
@@ -42,15 +43,6 @@ DEFAULT_APPROX_ERROR = 0.125
 """Default coordinate error budget in source pixels (GDAL's approximate transformer's)."""
 
 _EDGE_SLACK = 1e-10  # GDAL's: a coordinate this close below a pixel edge counts as on it
-
-
-class Window(NamedTuple):
-    """A block of pixels: offsets and size in pixels (offsets may be negative)."""
-
-    row_off: int
-    col_off: int
-    height: int
-    width: int
 
 
 def _invert(t: Affine) -> Affine:
@@ -248,7 +240,7 @@ def aligned_window(source: Grid, target: Grid) -> Window | None:
     misfit = max(np.abs(sx - corners_c - col).max(), np.abs(sy - corners_r - row).max())
     if misfit > ALIGN_TOLERANCE:
         return None
-    return Window(row, col, target.height, target.width)
+    return Window(col, row, target.width, target.height)
 
 
 def aligned(a: Grid, b: Grid) -> bool:
@@ -391,7 +383,7 @@ class CoordinateMap:
         approx_error: float = DEFAULT_APPROX_ERROR,
         window: Window | None = None,
     ) -> None:
-        part = Window(0, 0, *target.shape) if window is None else window
+        part = Window(0, 0, target.width, target.height) if window is None else window
         if window is not None and clip_window(window, target.shape) != window:
             raise ValueError(f"window {window} is not a non-empty block of {target.shape}")
         rows = range(part.row_off, part.row_off + part.height)
@@ -538,7 +530,7 @@ def sampled_window(
     reach = 0.5 if resampling == "bilinear" else 0.0
     x0, x1 = math.floor(x_min - reach) - 1, math.floor(x_max + reach) + 2
     y0, y1 = math.floor(y_min - reach) - 1, math.floor(y_max + reach) + 2
-    return clip_window(Window(y0, x0, y1 - y0, x1 - x0), shape)
+    return clip_window(Window(x0, y0, x1 - x0, y1 - y0), shape)
 
 
 def clip_window(window: Window, shape: Sequence[int]) -> Window | None:
@@ -548,4 +540,4 @@ def clip_window(window: Window, shape: Sequence[int]) -> Window | None:
     c1 = min(window.col_off + window.width, shape[1])
     if r1 <= r0 or c1 <= c0:
         return None
-    return Window(r0, c0, r1 - r0, c1 - c0)
+    return Window(c0, r0, c1 - c0, r1 - r0)

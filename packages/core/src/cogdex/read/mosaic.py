@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cogdex.read.plan import Window
+from cogdex.read.window import Window
 
 
 def fill_value(nodata: float | None, dtype: np.dtype) -> int | float | complex:

@@ -21,8 +21,9 @@ import numpy as np
 from cogdex.errors import DecodeError, TruncatedTIFF
 from cogdex.io import fetch, runtime
 from cogdex.read import mosaic
-from cogdex.read.plan import TilePlan, Window, plan_window
+from cogdex.read.plan import TilePlan, plan_window
 from cogdex.read.tilecache import TileCache, tile_cache
+from cogdex.read.window import Window
 from cogdex.redact import safe_url
 from cogdex.tiff import codecs
 from cogdex.tiff.model import Level, TIFFHeader
@@ -135,7 +136,7 @@ def _fill_for(read: WindowRead, dtype: np.dtype) -> Any:
 def _output(read: WindowRead, dtype: np.dtype) -> np.ndarray:
     """The array a window is read into, filled with its fill value."""
     fill = _fill_for(read, dtype)
-    shape = (len(read.bands), read.window[3], read.window[2])
+    shape = (len(read.bands), read.window.height, read.window.width)
     if read.out is None:
         return mosaic.allocate(*shape, dtype, fill)
     if read.out.shape != shape or read.out.dtype != dtype:

@@ -29,10 +29,10 @@ from cogdex.read.grid import (
     CoordinateMap,
     Grid,
     Resampling,
-    Window,
     aligned_window,
     clip_window,
 )
+from cogdex.read.window import Window
 
 _MIN_WEIGHT = 1e-5  # below this total weight of valid neighbours a bilinear pixel is empty
 _BLOCK_PIXELS = 1 << 16  # target pixels sampled per step: numpy's temporaries stay in cache
