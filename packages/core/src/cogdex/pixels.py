@@ -23,10 +23,11 @@ from cogdex.read import grid as G
 from cogdex.read.geometries import Areas, as_areas, warn_empty
 from cogdex.read.physical import check_merges, physical, record_values
 from cogdex.read.plan import Slot, inside, plan_slots
-from cogdex.read.scenes import MERGES, default_fill, output_dtype, read_slots
+from cogdex.read.scenes import MERGES, Merge, default_fill, output_dtype, read_slots
 
 if TYPE_CHECKING:
     from cogdex.index.band import BandSource
+    from cogdex.read.points import Samples
 
 
 class Pixels(NamedTuple):
@@ -58,7 +59,7 @@ def get_numpy(
     resampling: G.Resampling,
     fill_value: float | None,
     mask: bool,
-    merge: str | None,
+    merge: Merge | None,
     group_by: str | None,
     dtype: Any,
     max_memory: int | None,
@@ -89,8 +90,16 @@ def get_numpy(
     return Pixels(_squeeze(data, sources), _squeeze(valid, sources), slot_table)
 
 
-def _read(slots, sources, resampling, fill_value, merge, dtype, max_memory,
-          use_overviews) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _read(
+    slots: list[Slot],
+    sources: Sequence[BandSource],
+    resampling: G.Resampling,
+    fill_value: float | None,
+    merge: Merge | None,
+    dtype: Any,
+    max_memory: int | None,
+    use_overviews: bool,
+) -> tuple[np.ndarray, np.ndarray]:
     native = output_dtype(sources, sorted({r for s in slots for r in s.rows}) or None)
     out_dtype = np.dtype(dtype) if dtype is not None else native
     if slots:
@@ -101,7 +110,15 @@ def _read(slots, sources, resampling, fill_value, merge, dtype, max_memory,
     return empty, empty.astype(bool)
 
 
-def _apply_geometry_mask(data, valid, slots, owner, areas: Areas, sources, fill_value) -> None:
+def _apply_geometry_mask(
+    data: np.ndarray,
+    valid: np.ndarray,
+    slots: list[Slot],
+    owner: list[int],
+    areas: Areas,
+    sources: Sequence[BandSource],
+    fill_value: float | None,
+) -> None:
     fill = default_fill(sources, data.dtype, fill_value)
     cache: dict[int, np.ndarray] = {}
     for s, (slot, k) in enumerate(zip(slots, owner, strict=True)):
@@ -147,7 +164,7 @@ def get_time_series(
     resampling: G.Resampling,
     fill_value: float | None,
     mask: bool,
-    merge: str,
+    merge: Merge,
     dtype: Any,
     max_memory: int | None,
     use_overviews: bool,
@@ -229,8 +246,9 @@ def _rows_near(table: pa.Table, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return np.flatnonzero(near)
 
 
-def _samples_table(found, names: list[str], point_ids: np.ndarray, table: pa.Table,
-                   dtype: np.dtype) -> pa.Table:  # fmt: skip
+def _samples_table(
+    found: list[Samples], names: list[str], point_ids: Any, table: pa.Table, dtype: np.dtype
+) -> pa.Table:
     """One row per (point, band, record), every column written once into its final array."""
     ids = table.column("id").combine_chunks()
     times = table.column("datetime").combine_chunks()
@@ -266,3 +284,12 @@ def _samples_table(found, names: list[str], point_ids: np.ndarray, table: pa.Tab
             "col": A.from_numpy(col),
         }
     )
+
+
+__all__ = [
+    "Pixels",
+    "TimeSeries",
+    "get_numpy",
+    "get_time_series",
+    "sample_points",
+]

@@ -131,7 +131,7 @@ class Grid:
             top = math.ceil(top / yres - eps) * yres
         width = max(1, math.ceil((right - left) / xres - eps))
         height = max(1, math.ceil((top - bottom) / yres - eps))
-        return cls(crs, (xres, 0.0, left, 0.0, -yres, top), (height, width))
+        return cls(normalise_crs(crs), (xres, 0.0, left, 0.0, -yres, top), (height, width))
 
     @classmethod
     def from_geometry(
@@ -180,7 +180,9 @@ class Grid:
 
     def window_grid(self, window: Window) -> Grid:
         """The grid of a pixel window of this grid (it may hang off the edges)."""
-        x, y = _apply(self.transform, np.float64(window.col_off), np.float64(window.row_off))
+        x, y = _apply(
+            self.transform, np.asarray(window.col_off, float), np.asarray(window.row_off, float)
+        )
         a, b, _, d, e, _ = self.transform
         return Grid(self.crs, (a, b, float(x), d, e, float(y)), (window.height, window.width))
 
@@ -270,12 +272,18 @@ class _Rows(NamedTuple):
     n: np.ndarray
 
 
+_Line = tuple[_Rows, np.ndarray, np.ndarray]
+"""Segments interpolated along a line: the segments, start point (2, N), slope (2, N)."""
+
+
 def _exact_at(source: Grid, target: Grid, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Exact source coordinates of target pixel centres, stacked as (2, N)."""
     return np.stack(_to_source_pixels(source, target, cols + 0.5, rows + 0.5))
 
 
-def _scanline_pieces(source: Grid, target: Grid, max_error: float, rows: range):
+def _scanline_pieces(
+    source: Grid, target: Grid, max_error: float, rows: range
+) -> tuple[list[_Line], list[_Rows]]:
     """GDAL's approximate transformer, for target `rows` (whole rows) at once.
 
     Per row segment, the first, middle and last pixel centres are transformed exactly; when
@@ -293,7 +301,7 @@ def _scanline_pieces(source: Grid, target: Grid, max_error: float, rows: range):
     ends = np.concatenate([seg.col, seg.col + (seg.n - 1) // 2, seg.col + seg.n - 1])
     p = _exact_at(source, target, np.tile(seg.row, 3) + rows.start, ends).reshape(2, 3, h)
     first, middle, last = p[:, 0], p[:, 1], p[:, 2]
-    lines: list[tuple[_Rows, np.ndarray, np.ndarray]] = []
+    lines: list[_Line] = []
     exact: list[_Rows] = []
     while len(seg.row):
         finite = np.isfinite(first).all(0) & np.isfinite(middle).all(0) & np.isfinite(last).all(0)
@@ -474,7 +482,7 @@ def _clip(seg: _Rows, cols: range) -> tuple[_Rows, np.ndarray]:
 
 
 def _assemble(
-    source: Grid, target: Grid, lines, exact: list[_Rows], rows: range, cols: range
+    source: Grid, target: Grid, lines: list[_Line], exact: list[_Rows], rows: range, cols: range
 ) -> np.ndarray:
     """Coordinates (2, rows, cols) of a block of target pixels, from accepted lines (each
     point at its offset along its whole segment) and exactly mapped segments."""
@@ -541,3 +549,26 @@ def clip_window(window: Window, shape: Sequence[int]) -> Window | None:
     if r1 <= r0 or c1 <= c0:
         return None
     return Window(c0, r0, c1 - c0, r1 - r0)
+
+
+__all__ = [
+    "ALIGN_TOLERANCE",
+    "DEFAULT_APPROX_ERROR",
+    "Affine",
+    "Bounds",
+    "CoordinateMap",
+    "Grid",
+    "Resampling",
+    "Window",
+    "aligned",
+    "aligned_window",
+    "clip_window",
+    "densify",
+    "geometry_bounds",
+    "same_crs",
+    "sampled_window",
+    "source_coords",
+    "source_window",
+    "to_crs",
+    "transformer",
+]

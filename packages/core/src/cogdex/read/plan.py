@@ -340,3 +340,20 @@ def _same_shape(grids: list[G.Grid | None]) -> list[G.Grid | None]:
     known = same_shape([g for g in grids if g is not None])
     it = iter(known)
     return [None if g is None else next(it) for g in grids]
+
+
+__all__ = [
+    "Slot",
+    "SlotPlan",
+    "TilePlan",
+    "clip",
+    "inside",
+    "level_grid",
+    "on_lattice",
+    "pixel_size_in",
+    "plan_slots",
+    "plan_window",
+    "record_grid",
+    "same_shape",
+    "target_grid",
+]

@@ -22,7 +22,7 @@ from cogdex.errors import DecodeError, TruncatedTIFF
 from cogdex.io import fetch, runtime
 from cogdex.read import mosaic
 from cogdex.read.plan import TilePlan, plan_window
-from cogdex.read.tilecache import TileCache, tile_cache
+from cogdex.read.tilecache import TileCache, TileKey, tile_cache
 from cogdex.read.window import Window
 from cogdex.redact import safe_url
 from cogdex.tiff import codecs
@@ -68,13 +68,6 @@ def _image(source: Source, level: int, mask: bool) -> Level:
             raise ValueError(f"{safe_url(source.url)} has no internal mask at level {level}")
         return image.mask
     return image
-
-
-TileKey = tuple[str, int, int, int, int, int, str, int, int, int, int, tuple[tuple[str, str], ...]]
-"""(url, IFD offset of the level, tile index, tile offset, byte count, file size, dtype,
-samples, planar configuration, tile width, tile height, reader): the position and layout
-of a tile, so that a file rewritten in place with another layout never serves a cached
-tile of another shape (see `tile_key`)."""
 
 
 def tile_key(source: Source, level: Level, tile: int) -> TileKey:
@@ -414,3 +407,15 @@ def read_windows_sync(
 ) -> list[np.ndarray]:
     """`read_windows` from synchronous code (works inside Jupyter and DataLoader workers)."""
     return runtime.run(read_windows(reads, cache=cache))
+
+
+__all__ = [
+    "OnTile",
+    "Source",
+    "TileRead",
+    "WindowRead",
+    "for_each_tile",
+    "read_windows",
+    "read_windows_sync",
+    "tile_key",
+]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, NamedTuple
 
@@ -460,9 +460,10 @@ def _reduce(
     fill: float,
 ) -> None:
     """min/max/mean/median over the valid pixels of every record, band by band."""
-    reducer = {"min": np.nanmin, "max": np.nanmax, "mean": np.nanmean, "median": np.nanmedian}[
-        merge
-    ]
+    reducers: dict[str, Callable[..., np.ndarray]] = {
+        "min": np.nanmin, "max": np.nanmax, "mean": np.nanmean, "median": np.nanmedian,
+    }  # fmt: skip
+    reducer = reducers[merge]
     for c in range(out.shape[0]):
         layers = [
             (data[j], ok[j]) for piece, data, ok in items for j, t in enumerate(piece.targets)
@@ -480,3 +481,15 @@ def _reduce(
             reduced = np.clip(np.floor(reduced + 0.5), info.min, info.max)
         out[c] = np.where(any_ok, reduced, fill).astype(out.dtype)
         valid[c] = any_ok
+
+
+__all__ = [
+    "MERGES",
+    "Merge",
+    "choose_level",
+    "default_fill",
+    "estimate_peak",
+    "output_dtype",
+    "plan",
+    "read_slots",
+]

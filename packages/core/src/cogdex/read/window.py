@@ -19,3 +19,8 @@ class Window(NamedTuple):
     row_off: int
     width: int
     height: int
+
+
+__all__ = [
+    "Window",
+]
