@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from cogdex.index.store import IndexFiles
     from cogdex.read.grid import Resampling
     from cogdex.read.scenes import Merge
+    from cogdex.tiff.model import TIFFHeader
 
 
 def _bbox_conditions(bbox: Sequence[float]) -> list[Q.Condition]:
@@ -227,11 +228,29 @@ class Collection:
         split: str | Sequence[str] | None = None,
         split_column: str = "split",
     ) -> Collection:
-        """Records by cloud cover (strictly below), date range (inclusive, UTC; a bare end
-        date means its whole day; a record with an `end_datetime` matches where its range
-        overlaps), lon/lat bbox, intersection with geometries (anything `get_numpy` takes:
-        their own CRS, else `geometry_crs`, else lon/lat), and split label(s) in
-        `split_column`."""
+        """The records that pass every filter given (in memory; row groups of an unloaded
+        index are pruned by their statistics before any row is read).
+
+        Args:
+            cloud_cover_lt: Keep cloud cover strictly below this percentage.
+            date_range: (start, end), inclusive, UTC; a bare end date means its whole day;
+                a record with an `end_datetime` matches where its range overlaps.
+            bbox: (xmin, ymin, xmax, ymax) in lon/lat: records whose footprint bbox meets it.
+            geometries: Records whose footprint intersects any of them (anything
+                `get_numpy` takes, in their own CRS, else `geometry_crs`, else lon/lat).
+            geometry_crs: The CRS of `geometries` that carry none.
+            split: Label(s) to keep in `split_column` (see `with_column`).
+            split_column: The column holding split labels.
+
+        Returns:
+            A new Collection (this one is unchanged), possibly empty.
+
+        Raises:
+            GeometryError: A bbox or geometry that is not one (wrong order, not finite).
+            CRSError: A `geometry_crs` PROJ cannot read.
+            IndexSchemaError: `split` with no `split_column` in the collection.
+            StaleIndexError: The index files changed since the collection was loaded.
+        """
         from cogdex.index.stac import date_bounds
 
         conditions: list[Q.Condition] = []
@@ -410,13 +429,26 @@ class Collection:
         partition: bool | None = None,
         store_options: Mapping[str, Any] | None = None,
     ) -> str:
-        """Write the collection as GeoParquet to a local path or object-store URL; returns
-        where it went. `cogdex.load` reads it back.
+        """Write the collection as GeoParquet that `cogdex.load` (and GeoPandas, DuckDB,
+        Spark) reads back. Writes are atomic: a failed export leaves what was there.
 
-        A destination ending in a separator (`"out/"`), or an existing folder, receives
-        `<name>.parquet`. Nothing but a cogdex index is ever replaced, and that only with
-        `overwrite=True`; anything else there raises `ExportError` before a byte is written.
-        Writes are atomic: a failed export leaves what was there.
+        Args:
+            destination: A local path or object-store URL. One ending in a separator
+                (`"out/"`), or an existing folder, receives `<name>.parquet`.
+            overwrite: Replace a cogdex index already at the destination. Nothing but a
+                cogdex index is ever replaced.
+            partition: Write one file per year under a folder (default: when the
+                collection has more than 100,000 rows and more than one year).
+            store_options: How an object-store destination is reached.
+
+        Returns:
+            Where the index went (a file or a folder path, or a URL).
+
+        Raises:
+            ExportError: Something other than a cogdex index is at the destination, or an
+                index is there and `overwrite` is False; raised before any write.
+            IndexWriteError: The write failed (full disk, read-only folder, store refusal).
+            StoreError: An object-store destination that cannot be reached.
         """
         from cogdex.index import store
 
@@ -459,7 +491,7 @@ class Collection:
         light = self._light()
         return light.append_column("assets", self._files.read_assets(light, keys))
 
-    def header(self, record: int | str, band: str) -> Any:
+    def header(self, record: int | str, band: str) -> TIFFHeader:
         """The parsed COG header of one record's band (by row number or id)."""
         source = self.band_source(band)
         return source.header(_position(source, record, band))

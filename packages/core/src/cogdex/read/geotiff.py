@@ -173,10 +173,25 @@ class GeoTIFF:
         overview: int | None = None,
         out: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Pixels of `window` (default: the whole level) as a (bands, height, width) array.
+        """Pixels of a window of one level, decoded from the tiles it needs (fetched with
+        coalesced range requests).
 
-        `window` is a `Window` or a plain (col_off, row_off, width, height) tuple, rasterio's
-        order; it may hang off the image (the part outside is fill)."""
+        Args:
+            window: A `Window` or a plain (col_off, row_off, width, height) tuple,
+                rasterio's order; default the whole level. It may hang off the image: the
+                part outside holds the fill value (nodata, else 0).
+            bands: 0-based sample indices (default: all).
+            overview: 0-based overview level (default: full resolution).
+            out: An array of the result's shape and dtype to decode into.
+
+        Returns:
+            A (bands, height, width) array of the file's data type.
+
+        Raises:
+            FetchError: The tiles could not be read (after retries), naming URL and range.
+            DecodeError: A tile that its codec cannot decode.
+            UnsupportedTIFF: A layout or codec cogdex does not read.
+        """
         return runtime.run(self.read_async(window, bands, overview, out))
 
     async def read_async(
