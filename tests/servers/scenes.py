@@ -1,11 +1,15 @@
-"""Deterministic synthetic Sentinel-2-like COG scenes and their STAC metadata.
+"""Deterministic synthetic Sentinel-2-like COG scenes written by GDAL, and their STAC
+metadata: the data every server fixture serves.
 
-Scenes alternate between two overlapping MGRS-like tiles in UTM 43N (EPSG:32643) and 44N
-(EPSG:32644) that both cover the AOI point (78.0E, 20.0N) on the zone boundary, one pair of
-acquisitions every 5 days. Pixels are a multi-octave smooth landscape plus clouds and sensor
-noise (deflate + predictor 2 compresses them about as well as real L2A); every third scene
-has a nodata (0) triangle in its upper-left corner, like a swath edge. Adapted from the lab's
-make_scenes.py, so the project runs its tests without ../shared.
+Scenes alternate between the two overlapping MGRS-like tiles of `cogdex.testing.scenes` in
+UTM 43N (EPSG:32643) and 44N (EPSG:32644) that both cover the AOI point (78.0E, 20.0N) on
+the zone boundary (the same grids and footprints), one pair of acquisitions every 5 days.
+Pixels are a multi-octave smooth landscape plus clouds and sensor noise (deflate +
+predictor 2 compresses them about as well as real L2A); every third scene has a nodata (0)
+triangle in its upper-left corner, like a swath edge. Unlike the demo's scenes (cogdex's
+own writer), these are written by GDAL (rio-cogeo), as most COGs are, with four bands and a
+4-band stack: the suite checks cogdex against files it did not write. Adapted from the
+lab's make_scenes.py, so the project runs its tests without ../shared.
 """
 
 from __future__ import annotations
@@ -20,15 +24,14 @@ from typing import Any
 import numpy as np
 import rustac
 from affine import Affine
-from pyproj import Transformer
 from rasterio.io import MemoryFile
 from rio_cogeo.cogeo import cog_translate
 from rio_cogeo.profiles import cog_profiles
 
-AOI_LONLAT = (78.0, 20.0)
-RES = 10.0
+from cogdex.testing.scenes import AOI_LONLAT as AOI_LONLAT  # the tests' AOI too
+from cogdex.testing.scenes import COG_TYPE, RES, TILES, footprint, tile_transform
+
 COLLECTION = "sentinel-2-l2a"
-COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 # (file/band name, earth-search asset key, centre wavelength um, fwhm um)
 BANDS = (
     ("B02", "blue", 0.490, 0.098),
@@ -37,8 +40,6 @@ BANDS = (
     ("B08", "nir", 0.842, 0.145),
 )
 ASSETS = (*(b[0] for b in BANDS), "stack")
-# (EPSG, MGRS tile, fractional AOI position (col, row) inside the tile)
-TILES = ((32643, "43QHV", 0.70, 0.50), (32644, "44QKE", 0.30, 0.50))
 _LEVELS = {"B02": (900, -500), "B03": (1100, -300), "B04": (1600, -1200), "B08": (1800, 2600)}
 
 
@@ -98,14 +99,6 @@ class StacFiles:
     collection_json: Path
     items_parquet: Path
     """stac-geoparquet, what the STAC API serves."""
-
-
-def _tile_transform(epsg: int, fx: float, fy: float, size: int) -> Affine:
-    x, y = Transformer.from_crs(4326, epsg, always_xy=True).transform(*AOI_LONLAT)
-    extent = size * RES
-    ulx = round((x - fx * extent) / RES) * RES
-    uly = round((y + fy * extent) / RES) * RES
-    return Affine(RES, 0, ulx, 0, -RES, uly)
 
 
 def _upsample(rng: np.random.Generator, coarse: int, size: int, smooth: bool = True) -> np.ndarray:
@@ -206,7 +199,7 @@ def make_scenes(
     root: Path, n: int = 8, size: int = 1024, blocksize: int = 512, seed: int = 42
 ) -> SceneSet:
     """Write `n` scenes under `root/scenes/<id>/` and return their metadata."""
-    transforms = [_tile_transform(epsg, fx, fy, size) for epsg, _, fx, fy in TILES]
+    transforms = [Affine(*tile_transform(epsg, fx, fy, size)) for epsg, _, fx, fy in TILES]
     landscapes = [_landscape(n_tile, size, seed) for n_tile in range(len(TILES))]
     start = dt.datetime(2024, 1, 1, 5, 28, 31, tzinfo=dt.UTC)
     scenes = []
@@ -249,26 +242,8 @@ def make_scenes(
     return SceneSet(root, tuple(scenes), blocksize, seed)
 
 
-def _footprint(scene: Scene) -> tuple[dict[str, Any], list[float]]:
-    """Lon/lat polygon of the valid area (edges densified) and its bbox."""
-    to_lonlat = Transformer.from_crs(scene.epsg, 4326, always_xy=True)
-    size, k = scene.size, int(0.4 * scene.size)
-    corners = [(0, 0), (size, 0), (size, size), (0, size)]
-    if scene.nodata_corner:
-        corners = [(k, 0), (size, 0), (size, size), (0, size), (0, k)]
-    ring = []
-    for (c0, r0), (c1, r1) in zip(corners, corners[1:] + corners[:1], strict=True):
-        for s in np.linspace(0, 1, 10, endpoint=False):
-            ring.append(scene.transform @ (c0 + s * (c1 - c0), r0 + s * (r1 - r0)))
-    lon, lat = to_lonlat.transform(*zip(*ring, strict=True))
-    coords = [[round(x, 7), round(y, 7)] for x, y in zip(lon, lat, strict=True)]
-    coords.append(coords[0])
-    bbox = [round(v, 7) for v in (min(lon), min(lat), max(lon), max(lat))]
-    return {"type": "Polygon", "coordinates": [coords]}, bbox
-
-
 def _item(scene: Scene, base_url: str) -> dict[str, Any]:
-    geometry, bbox = _footprint(scene)
+    geometry, bbox = footprint(scene.epsg, scene.transform, scene.size, scene.nodata_corner, 10)
     common = {
         "type": COG_TYPE,
         "roles": ["data"],

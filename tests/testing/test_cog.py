@@ -1,5 +1,6 @@
-"""`cogdex.tiff.write.write_cog` and the demo's scenes, checked against GDAL (rasterio),
-rio-cogeo's COG validator, and cogdex's own header reader over HTTP."""
+"""`cogdex.testing.write_cog` and the demo's scenes (`cogdex.testing.scenes`), checked
+against GDAL (rasterio), rio-cogeo's COG validator, and cogdex's own header reader over
+HTTP."""
 
 from __future__ import annotations
 
@@ -11,11 +12,9 @@ import pytest
 import rasterio
 from rio_cogeo.cogeo import cog_validate
 
-from cogdex.demo.data import write_scenes
-from cogdex.demo.server import RangeServer
 from cogdex.io import fetch, runtime
+from cogdex.testing import RangeServer, write_cog, write_scenes
 from cogdex.tiff.header import parse_header, read_header
-from cogdex.tiff.write import write_cog
 
 UTM = (10.0, 0.0, 600000.0, 0.0, -10.0, 2300000.0)
 

@@ -1,5 +1,5 @@
-"""Synthetic Sentinel-2-like scenes for `cogdex demo`: COGs in two UTM zones and a STAC
-ItemCollection that points at them.
+"""Synthetic Sentinel-2-like scenes: COGs in two UTM zones and a STAC ItemCollection that
+points at them (what `cogdex demo` reads, and test data for code that reads COGs).
 
 Two 10 m tiles, one in UTM 43N (EPSG:32643) and one in 44N (EPSG:32644), overlap around
 78E, 20N on the zone boundary; each date has one scene per tile, every ten days from the
@@ -7,7 +7,8 @@ start of the monsoon. Pixels render one landscape, and one sky per date, as func
 position on the ground, so both tiles show the same fields and clouds where they overlap
 (as real overlapping tiles do) and a mosaic across the zones has no seams. Vegetation
 greens up from date to date, so the NDVI series has a trend. Written with
-`cogdex.tiff.write.write_cog`: no GDAL.
+`cogdex.testing.cog.write_cog`: no GDAL. The geometry (`tile_transform`, `footprint`) is
+public so that other scene sets over the same tiles agree with these.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,7 @@ from typing import Any
 import numpy as np
 from pyproj import Transformer
 
-from cogdex.tiff.write import write_cog
+from cogdex.testing.cog import write_cog
 
 AOI_LONLAT = (78.0, 20.0)
 RES = 10.0
@@ -37,6 +39,8 @@ TILES = ((32643, "43QHV", 0.70, 0.50), (32644, "44QKE", 0.30, 0.50))
 # Cloud cover aimed at on successive dates (percent); the items carry what was rendered.
 CLOUDS = (8.0, 30.0, 75.0, 12.0, 45.0, 5.0, 90.0, 20.0)
 _FRAME = 32643  # the metric frame the ground and sky are defined in
+Transform = tuple[float, float, float, float, float, float]
+"""A north-up affine grid (a, b, c, d, e, f) in rasterio's and GDAL's order."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class Scene:
     datetime: dt.datetime
     epsg: int
     mgrs: str
-    transform: tuple[float, float, float, float, float, float]
+    transform: Transform
     """(a, b, c, d, e, f): x = a * col + c, y = e * row + f."""
     size: int
     cloud_cover: float
@@ -61,7 +65,7 @@ class Scene:
 class _Tile:
     epsg: int
     mgrs: str
-    transform: tuple[float, float, float, float, float, float]
+    transform: Transform
     size: int
     x: np.ndarray
     """Shared-frame coordinates of a lattice every _STEP pixels (pixel corners 0, _STEP, ...):
@@ -72,12 +76,20 @@ class _Tile:
 _STEP = 2
 
 
-def _tile(epsg: int, mgrs: str, fx: float, fy: float, size: int) -> _Tile:
+def tile_transform(epsg: int, fx: float, fy: float, size: int) -> Transform:
+    """The grid (a, b, c, d, e, f) of a `size` x `size` tile at RES m in `epsg` whose
+    fractional position (`fx`, `fy`) (column, row) is the AOI point; corners on whole metres
+    of RES, as in TILES."""
     x0, y0 = Transformer.from_crs(4326, epsg, always_xy=True).transform(*AOI_LONLAT)
     extent = size * RES
     ulx = round((x0 - fx * extent) / RES) * RES
     uly = round((y0 + fy * extent) / RES) * RES
-    transform = (RES, 0.0, ulx, 0.0, -RES, uly)
+    return (RES, 0.0, ulx, 0.0, -RES, uly)
+
+
+def _tile(epsg: int, mgrs: str, fx: float, fy: float, size: int) -> _Tile:
+    transform = tile_transform(epsg, fx, fy, size)
+    _, _, ulx, _, _, uly = transform
     # The UTM -> frame warp is smooth: project every 16th pixel corner, interpolate the rest.
     coarse = np.arange(0, size + 16, 16, dtype=np.float64)
     cols, rows = np.meshgrid(ulx + coarse * RES, uly - coarse * RES)
@@ -91,7 +103,8 @@ def _lerp2(lattice: np.ndarray, at: np.ndarray) -> np.ndarray:
     i = np.minimum(at.astype(np.int64), lattice.shape[0] - 2)
     t = (at - i)[:, None].astype(lattice.dtype)
     rows = lattice[i] * (1 - t) + lattice[i + 1] * t
-    return rows[:, i] * (1 - t.T) + rows[:, i + 1] * t.T
+    out: np.ndarray = rows[:, i] * (1 - t.T) + rows[:, i + 1] * t.T
+    return out
 
 
 def _pixels(tile: _Tile, field: np.ndarray) -> np.ndarray:
@@ -231,18 +244,22 @@ def write_scenes(root: Path, n: int = 8, size: int = 1024, seed: int = 0) -> lis
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _footprint(scene: Scene) -> tuple[dict[str, Any], list[float]]:
-    """Lon/lat polygon of the valid area (edges densified: UTM edges curve in lon/lat)."""
-    to_lonlat = Transformer.from_crs(scene.epsg, 4326, always_xy=True)
-    a, _, c, _, e, f = scene.transform
-    size, k = scene.size, int(0.4 * scene.size)
+def footprint(
+    epsg: int, transform: Sequence[float], size: int, nodata_corner: bool, per_edge: int = 8
+) -> tuple[dict[str, Any], list[float]]:
+    """GeoJSON lon/lat polygon of the valid area of a `size` x `size` scene and its bbox:
+    without the upper-left triangle of `nodata_corner` scenes; `per_edge` points on each
+    edge (UTM edges curve in lon/lat)."""
+    to_lonlat = Transformer.from_crs(epsg, 4326, always_xy=True)
+    a, _, c, _, e, f = transform[:6]
+    k = int(0.4 * size)
     corners = [(0, 0), (size, 0), (size, size), (0, size)]
-    if scene.nodata_corner:
+    if nodata_corner:
         corners = [(k, 0), (size, 0), (size, size), (0, size), (0, k)]
     xs: list[float] = []
     ys: list[float] = []
     for (c0, r0), (c1, r1) in zip(corners, corners[1:] + corners[:1], strict=True):
-        for s in np.linspace(0, 1, 8, endpoint=False):
+        for s in np.linspace(0, 1, per_edge, endpoint=False):
             xs.append(c + a * (c0 + s * (c1 - c0)))
             ys.append(f + e * (r0 + s * (r1 - r0)))
     lon, lat = to_lonlat.transform(xs, ys)
@@ -253,7 +270,7 @@ def _footprint(scene: Scene) -> tuple[dict[str, Any], list[float]]:
 
 
 def _item(scene: Scene, root: Path, base_url: str) -> dict[str, Any]:
-    geometry, bbox = _footprint(scene)
+    geometry, bbox = footprint(scene.epsg, scene.transform, scene.size, scene.nodata_corner)
     assets = {
         name: {
             "href": f"{base_url}/{scene.files[name].relative_to(root).as_posix()}",
@@ -326,12 +343,20 @@ def random_points(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndar
 
 
 __all__ = [
+    "AOI_LONLAT",
     "BANDS",
+    "CLOUDS",
+    "COG_TYPE",
     "RES",
     "START",
+    "STEP_DAYS",
+    "TILES",
     "Scene",
+    "Transform",
     "aoi_bbox",
+    "footprint",
     "random_points",
+    "tile_transform",
     "write_item_collection",
     "write_scenes",
 ]
