@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from pyproj import Transformer
@@ -32,8 +32,13 @@ RES = 10.0
 START = dt.datetime(2024, 6, 5, 5, 28, 31, tzinfo=dt.UTC)
 STEP_DAYS = 10
 COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
-# (band, common name, centre wavelength in um)
-BANDS = (("B04", "red", 0.665), ("B08", "nir", 0.842))
+# (band, common name, centre wavelength in um) of the bands `write_scenes` renders
+BANDS = (
+    ("B02", "blue", 0.490),
+    ("B03", "green", 0.560),
+    ("B04", "red", 0.665),
+    ("B08", "nir", 0.842),
+)
 # (EPSG, MGRS tile, fractional position (col, row) of the AOI point inside the tile)
 TILES = ((32643, "43QHV", 0.70, 0.50), (32644, "44QKE", 0.30, 0.50))
 # Cloud cover aimed at on successive dates (percent); the items carry what was rendered.
@@ -43,9 +48,20 @@ Transform = tuple[float, float, float, float, float, float]
 """A north-up affine grid (a, b, c, d, e, f) in rasterio's and GDAL's order."""
 
 
+class CogWriter(Protocol):
+    """What writes each COG of `write_scenes`: `write_cog` by default; a test suite that
+    wants GDAL-written files passes its own. `array` is (bands, rows, cols) uint16."""
+
+    def __call__(
+        self, path: Path, array: np.ndarray, crs: int, transform: Transform, nodata: float, /,
+        *, tile_size: int,
+    ) -> object: ...  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Scene:
-    """One acquisition of one tile: a COG per band, all on one grid."""
+    """One acquisition of one tile: a COG per band (and a multi-band "stack" when asked
+    for), all on one grid."""
 
     id: str
     datetime: dt.datetime
@@ -57,8 +73,15 @@ class Scene:
     cloud_cover: float
     nodata_corner: bool
     """The upper-left corner is nodata (0), like a swath edge."""
+    nodata_pct: float
+    """Percentage of the pixels that are nodata."""
     files: dict[str, Path]
-    """Band name -> COG path."""
+    """Band name (or "stack") -> COG path."""
+
+    @property
+    def platform(self) -> str:
+        """ "sentinel-2a" or "sentinel-2b", as the id says (they alternate by date)."""
+        return f"sentinel-2{self.id[2].lower()}"
 
 
 @dataclass(frozen=True)
@@ -176,14 +199,29 @@ def _greenness(day: float) -> float:
     return 0.3 + 0.6 / (1 + float(np.exp(-(day - 25) / 8)))
 
 
+# Band -> (bare-ground reflectance x 10000, its change under full green vegetation, and
+# with relief): vegetation darkens the visible bands (red most) and brightens the NIR.
+_SURFACE = {
+    "B02": (1000, -600, 200),
+    "B03": (1200, -200, 220),
+    "B04": (1500, -1100, 250),
+    "B08": (2300, 2700, 200),
+}
+
+
 def _reflectance(
-    ground: tuple[np.ndarray, np.ndarray], sky: np.ndarray, day: float, rng: np.random.Generator
+    ground: tuple[np.ndarray, np.ndarray],
+    sky: np.ndarray,
+    day: float,
+    rng: np.random.Generator,
+    bands: Sequence[str],
 ) -> dict[str, np.ndarray]:
-    """B04 and B08 (uint16 reflectance x 10000, 0 reserved for nodata) of one scene."""
+    """`bands` (uint16 reflectance x 10000, 0 reserved for nodata) of one scene."""
     land, veg = ground
     green = veg * _greenness(day)
     out = {}
-    for band, base, gain, relief in (("B04", 1500, -1100, 250), ("B08", 2300, 2700, 200)):
+    for band in bands:
+        base, gain, relief = _SURFACE[band]
         value = base + gain * green + relief * land
         value += sky * (6500 - value)  # thick cloud: bright in both bands, NDVI near 0
         value += rng.standard_normal(value.shape, dtype=np.float32) * 30
@@ -191,42 +229,75 @@ def _reflectance(
     return out
 
 
+@dataclass(frozen=True)
+class _Options:
+    """The arguments of `write_scenes` that every scene is written with."""
+
+    root: Path
+    seed: int
+    bands: tuple[str, ...]
+    stack: bool
+    start: dt.datetime
+    step_days: float
+    tile_size: int
+    writer: CogWriter
+
+
 def _scene(
-    i: int,
-    root: Path,
-    tile: _Tile,
-    ground: tuple[np.ndarray, np.ndarray],
-    sky: np.ndarray,
-    seed: int,
+    i: int, tile: _Tile, ground: tuple[np.ndarray, np.ndarray], sky: np.ndarray, opt: _Options
 ) -> Scene:
     """Render and write scene `i` (date i // 2) of `tile`."""
     date = i // len(TILES)
-    when = START + dt.timedelta(days=STEP_DAYS * date)
+    day = opt.step_days * date
+    when = opt.start + dt.timedelta(days=day)
     scene_id = f"S2{'AB'[date % 2]}_{tile.mgrs}_{when:%Y%m%d}_0_L2A"
-    bands = _reflectance(ground, sky, STEP_DAYS * date, np.random.default_rng([seed, i]))
+    bands = _reflectance(ground, sky, day, np.random.default_rng([opt.seed, i]), opt.bands)
     corner = i % 3 == 2
     if corner:
         rows, cols = np.ogrid[: tile.size, : tile.size]
         cut = rows + cols < int(0.4 * tile.size)
         for array in bands.values():
             array[cut] = 0
-    valid = bands["B04"] > 0
+    valid = next(iter(bands.values())) > 0
     cover = 100.0 * float((valid & (sky > 0)).sum()) / max(int(valid.sum()), 1)
-    folder = root / "scenes" / scene_id
+    nodata_pct = round(100.0 * (1 - float(valid.mean())), 3)
+    folder = opt.root / "scenes" / scene_id
     folder.mkdir(parents=True, exist_ok=True)
-    files = {
-        name: write_cog(folder / f"{name}.tif", array, tile.epsg, tile.transform, 0, tile_size=256)
-        for name, array in bands.items()
-    }
+    arrays = {name: array[None] for name, array in bands.items()}
+    if opt.stack:
+        arrays["stack"] = np.stack(list(bands.values()))
+    files = {}
+    for name, array in arrays.items():
+        files[name] = path = folder / f"{name}.tif"
+        opt.writer(path, array, tile.epsg, tile.transform, 0, tile_size=opt.tile_size)
     return Scene(scene_id, when, tile.epsg, tile.mgrs, tile.transform, tile.size,
-                 round(cover, 2), corner, files)  # fmt: skip
+                 round(cover, 2), corner, nodata_pct, files)  # fmt: skip
 
 
-def write_scenes(root: Path, n: int = 8, size: int = 1024, seed: int = 0) -> list[Scene]:
-    """Write `n` scenes (alternating tiles, one date per pair) under `root/scenes/<id>/`,
-    one COG per band: uint16, nodata 0, deflate + predictor 2, 256 px tiles, overviews."""
+def write_scenes(
+    root: Path,
+    n: int = 8,
+    size: int = 1024,
+    seed: int = 0,
+    *,
+    bands: Sequence[str] = ("B04", "B08"),
+    stack: bool = False,
+    start: dt.datetime = START,
+    step_days: float = STEP_DAYS,
+    tile_size: int = 256,
+    writer: CogWriter = write_cog,
+) -> list[Scene]:
+    """Write `n` scenes (alternating tiles, one date per pair, `step_days` apart from
+    `start`) under `root/scenes/<id>/`: one COG per band of `bands` (any of BANDS), and
+    with `stack` one more of all of them ("stack.tif"); uint16, nodata 0, `tile_size` px
+    tiles. `write_cog` writes them (deflate + predictor 2, overviews) unless `writer` is
+    given. The same arguments write the same pixels."""
     if n < 1 or size < 64:
-        raise ValueError("the demo needs at least one scene of at least 64 pixels")
+        raise ValueError("write_scenes needs at least one scene of at least 64 pixels")
+    unknown = sorted(set(bands) - set(_SURFACE))
+    if unknown or not bands:
+        raise ValueError(f"bands must be some of {', '.join(_SURFACE)}, not {list(bands)}")
+    opt = _Options(Path(root), seed, tuple(bands), stack, start, step_days, tile_size, writer)
     tiles = [_tile(epsg, mgrs, fx, fy, size) for epsg, mgrs, fx, fy in TILES]
     # Threads: numpy and imagecodecs release the GIL. On an interrupt, queued scenes are
     # dropped and running ones finish, so nothing writes after the caller cleans up.
@@ -237,7 +308,7 @@ def write_scenes(root: Path, n: int = 8, size: int = 1024, seed: int = 0) -> lis
         k = len(TILES)
 
         def scene(i: int) -> Scene:
-            return _scene(i, root, tiles[i % k], grounds[i % k], skies[i // k][i % k], seed)
+            return _scene(i, tiles[i % k], grounds[i % k], skies[i // k][i % k], opt)
 
         return list(pool.map(scene, range(n)))
     finally:
@@ -271,19 +342,27 @@ def footprint(
 
 def _item(scene: Scene, root: Path, base_url: str) -> dict[str, Any]:
     geometry, bbox = footprint(scene.epsg, scene.transform, scene.size, scene.nodata_corner)
-    assets = {
-        name: {
-            "href": f"{base_url}/{scene.files[name].relative_to(root).as_posix()}",
+    common = {name: common for name, common, _ in BANDS}
+    eo = {name: {"name": name, "common_name": common, "center_wavelength": um}
+          for name, common, um in BANDS}  # fmt: skip
+    raster = {"nodata": 0, "data_type": "uint16", "spatial_resolution": RES}
+    assets = {}
+    for name, path in scene.files.items():
+        if name == "stack":
+            names = [n for n in scene.files if n != "stack"]
+            title = f"{','.join(names)} stack"
+        else:
+            names, title = [name], f"{common[name].capitalize()} ({name})"
+        assets[name] = {
+            "href": f"{base_url}/{path.relative_to(root).as_posix()}",
             "type": COG_TYPE,
             "roles": ["data"],
-            "title": f"{common.capitalize()} ({name}) - 10m",
-            "eo:bands": [{"name": name, "common_name": common, "center_wavelength": um}],
-            "raster:bands": [{"nodata": 0, "data_type": "uint16", "spatial_resolution": RES}],
+            "title": f"{title} - 10m",
+            "eo:bands": [eo[n] for n in names],
+            "raster:bands": [raster] * len(names),
             "proj:shape": [scene.size, scene.size],
             "proj:transform": list(scene.transform),
         }
-        for name, common, um in BANDS
-    }
     return {
         "type": "Feature",
         "stac_version": "1.0.0",
@@ -297,7 +376,7 @@ def _item(scene: Scene, root: Path, base_url: str) -> dict[str, Any]:
         "geometry": geometry,
         "properties": {
             "datetime": scene.datetime.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "platform": f"sentinel-2{scene.id[2].lower()}",
+            "platform": scene.platform,
             "constellation": "sentinel-2",
             "eo:cloud_cover": scene.cloud_cover,
             "proj:code": f"EPSG:{scene.epsg}",
@@ -351,6 +430,7 @@ __all__ = [
     "START",
     "STEP_DAYS",
     "TILES",
+    "CogWriter",
     "Scene",
     "Transform",
     "aoi_bbox",
