@@ -80,7 +80,8 @@ class Scene:
 
     @property
     def platform(self) -> str:
-        """ "sentinel-2a" or "sentinel-2b", as the id says (they alternate by date)."""
+        """The satellite, "sentinel-2a" or "sentinel-2b", as the id says (they alternate by
+        date)."""
         return f"sentinel-2{self.id[2].lower()}"
 
 
