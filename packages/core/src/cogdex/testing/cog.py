@@ -1,13 +1,12 @@
 """`write_cog`: a small cloud-optimized GeoTIFF writer (numpy + imagecodecs, no GDAL).
 
-Synthetic data, tests and modest exports need real COGs without GDAL; tifffile writes each
-IFD next to its data, which is not the COG layout. This writes one array as a classic
-little-endian TIFF laid out as the COG spec asks: every IFD (with its tile index) at the
-front, full resolution first, then tile data from the smallest overview to full
-resolution. Tiles are compressed (deflate or zstd; horizontal predictor for integers),
-overviews halve the size until one tile holds the image, and the georeferencing is what
-GDAL writes for a north-up grid: pixel scale + tiepoint, a GeoKey directory with the EPSG
-code, GDAL_NODATA.
+Tests, plugins and demos need real COGs without GDAL; tifffile writes each IFD next to its
+data, which is not the COG layout. This writes one array as a classic little-endian TIFF
+laid out as the COG spec asks: every IFD (with its tile index) at the front, full
+resolution first, then tile data from the smallest overview to full resolution. Tiles are
+compressed (deflate or zstd; horizontal predictor for integers), overviews halve the size
+until one tile holds the image, and the georeferencing is what GDAL writes for a north-up
+grid: pixel scale + tiepoint, a GeoKey directory with the EPSG code, GDAL_NODATA.
 """
 
 from __future__ import annotations
