@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cogdex.sdk import BandSource, Merge, Slot, Window, read_slots, record_grid, runtime
+from cogdex.sdk import BandSource, Merge, Slot, Window, read_slots, record_grid, run_read
 from cogdex.sdk import grid as G
 from cogdex_xarray.layout import Layout
 
@@ -63,7 +63,7 @@ class CubeReader:
                     picks.append((gi, ti))
         if not slots or not bands or not len(y) or not len(x):
             return out
-        data, _ = runtime.run(
+        data, _ = run_read(
             read_slots(slots, bands, resampling=self.resampling, fill=self.fill,
                        merge=self.merge, dtype=self.dtype, use_overviews=self.use_overviews)
         )  # fmt: skip

@@ -132,6 +132,12 @@ class DeadlineExceededError(FetchError, TimeoutError):
     (`cogdex.io.fetch.configure(deadline=...)`)."""
 
 
+class ReadDeadlineError(CogdexError, TimeoutError):
+    """A read call (`get_numpy`, `sample_points`, a TorchGeo sample, `GeoTIFF.read`, ...) ran
+    past its total deadline (`cogdex.io.fetch.configure(read_deadline=...)` or
+    `COGDEX_READ_DEADLINE`); its requests were cancelled."""
+
+
 class AccessDeniedError(FetchError):
     """The store refused the request (401/403): credentials missing, wrong, or expired."""
 
@@ -252,6 +258,7 @@ __all__ = [
     "MissingCredentialsError",
     "MissingPluginError",
     "NotFoundError",
+    "ReadDeadlineError",
     "ReadFailureWarning",
     "StaleIndexError",
     "StoreError",

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from cogdex.index import arrays as A
-from cogdex.io import runtime
+from cogdex.io import fetch
 from cogdex.read import grid as G
 from cogdex.read.geometries import Areas, as_areas, warn_empty
 from cogdex.read.physical import check_merges, physical, record_values
@@ -103,7 +103,7 @@ def _read(
     native = output_dtype(sources, sorted({r for s in slots for r in s.rows}) or None)
     out_dtype = np.dtype(dtype) if dtype is not None else native
     if slots:
-        return runtime.run(read_slots(slots, sources, resampling=resampling, fill=fill_value,
+        return fetch.run_read(read_slots(slots, sources, resampling=resampling, fill=fill_value,
                                       merge=merge or "first", dtype=dtype, max_memory=max_memory,
                                       use_overviews=use_overviews))  # fmt: skip
     empty = np.zeros((0, len(sources), 0, 0), dtype=out_dtype)
@@ -208,7 +208,7 @@ def sample_points(
     rows = _rows_near(table, lon, lat)
     dtype = output_dtype(sources, rows.tolist() or None)
     fill = default_fill(sources, dtype, None)
-    found = runtime.run(
+    found = fetch.run_read(
         sample(sources, lon, lat, rows.tolist(), fill=fill, dtype=dtype, max_files=max_files)
     )
     if np.isfinite(lon).any() and not any(s.points.size for s in found):

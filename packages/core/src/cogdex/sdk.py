@@ -32,6 +32,7 @@ from cogdex.errors import (
     MemoryLimitError,
     MissingCredentialsError,
     MissingPluginError,
+    ReadDeadlineError,
     ReadFailureWarning,
     StoreError,
 )
@@ -43,6 +44,7 @@ from cogdex.read.window import Window  # a NamedTuple, no dependencies
 
 if TYPE_CHECKING:
     from cogdex.index.band import BandSource
+    from cogdex.io.fetch import run_read
     from cogdex.read import DEFAULT_MAX_MEMORY, grid
     from cogdex.read.grid import Grid, Resampling
     from cogdex.read.physical import check_merges, record_values
@@ -66,6 +68,7 @@ _LAZY = {
     "default_fill": "cogdex.read.scenes",
     "output_dtype": "cogdex.read.scenes",
     "read_slots": "cogdex.read.scenes",
+    "run_read": "cogdex.io.fetch",
 }
 # Namespaces: modules whose functions adapters call by their qualified name.
 _LAZY_MODULES = {"grid": "cogdex.read.grid"}
@@ -100,6 +103,7 @@ __all__ = [
     "MissingPluginError",
     "ObjectURL",
     "OutputAdapter",
+    "ReadDeadlineError",
     "ReadFailureWarning",
     "Resampling",
     "Slot",
@@ -121,5 +125,6 @@ __all__ = [
     "record_grid",
     "record_values",
     "requester_pays_error",
+    "run_read",
     "runtime",
 ]

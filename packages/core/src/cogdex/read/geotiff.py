@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cogdex.io import runtime
+from cogdex.io import fetch, runtime
 from cogdex.io.urls import ObjectURL
 from cogdex.read.reader import Source, WindowRead, read_windows
 from cogdex.read.window import Window
@@ -192,7 +192,7 @@ class GeoTIFF:
             DecodeError: A tile that its codec cannot decode.
             UnsupportedTIFF: A layout or codec cogdex does not read.
         """
-        return runtime.run(self.read_async(window, bands, overview, out))
+        return fetch.run_read(self.read_async(window, bands, overview, out))
 
     async def read_async(
         self,
@@ -216,7 +216,7 @@ class GeoTIFF:
         self, window: Window | tuple[int, int, int, int] | None = None, overview: int | None = None
     ) -> np.ndarray:
         """The internal mask of `window` as GDAL returns it: uint8, 255 valid, 0 not."""
-        return runtime.run(self.read_mask_async(window, overview))
+        return fetch.run_read(self.read_mask_async(window, overview))
 
     async def read_mask_async(
         self, window: Window | tuple[int, int, int, int] | None = None, overview: int | None = None

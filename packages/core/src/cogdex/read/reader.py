@@ -406,7 +406,7 @@ def read_windows_sync(
     reads: Sequence[WindowRead], *, cache: TileCache | None = None
 ) -> list[np.ndarray]:
     """`read_windows` from synchronous code (works inside Jupyter and DataLoader workers)."""
-    return runtime.run(read_windows(reads, cache=cache))
+    return fetch.run_read(read_windows(reads, cache=cache))
 
 
 __all__ = [
