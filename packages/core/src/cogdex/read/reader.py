@@ -231,10 +231,10 @@ async def _obtain(
             levels = [tiles[k][1] for k in keys]
             jobs.append(loop.create_task(_load_file(source, keys, levels, on_tile, cache, limit)))
         for key, future in claim.waiting.items():
-            jobs.append(loop.create_task(_await_tile(key, future, on_tile)))
+            jobs.append(loop.create_task(_await_tile(key, tiles[key], future, on_tile, cache)))
         await _gather(jobs)
     except BaseException as exc:
-        cache.fail(claim.mine, exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+        cache.fail(claim.mine, exc if isinstance(exc, Exception) else LoaderCancelled())
         raise
 
 
@@ -249,8 +249,23 @@ async def _gather(jobs: list[asyncio.Future]) -> None:
         raise
 
 
-async def _await_tile(key: TileKey, future: asyncio.Future, on_tile: OnTile) -> None:
-    tile = await future
+class LoaderCancelled(Exception):
+    """The reader loading a tile was cancelled (its read deadline passed, or its caller
+    stopped): a reader that was waiting for the tile loads it itself."""
+
+
+async def _await_tile(
+    key: TileKey,
+    where: tuple[Source, Level],
+    future: asyncio.Future,
+    on_tile: OnTile,
+    cache: TileCache,
+) -> None:
+    try:
+        tile = await future
+    except LoaderCancelled:
+        await _obtain({key: where}, on_tile, cache)
+        return
     await asyncio.get_running_loop().run_in_executor(runtime.decode_pool(), on_tile, key, tile)
 
 
@@ -410,6 +425,7 @@ def read_windows_sync(
 
 
 __all__ = [
+    "LoaderCancelled",
     "OnTile",
     "Source",
     "TileRead",
