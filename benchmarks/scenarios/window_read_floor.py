@@ -23,9 +23,10 @@ from window_read_cogdex import window
 
 import cogdex
 from cogdex.io import fetch, runtime
+from cogdex.read import geotiff  # noqa: F401
 from cogdex.read.plan import plan_window
 from cogdex.read.window import Window
-from cogdex.tiff import codecs, geotiff, header  # noqa: F401
+from cogdex.tiff import codecs, header  # noqa: F401
 
 
 def tile_bytes(path: str) -> tuple[list[bytes], object]:
