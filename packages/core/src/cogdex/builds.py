@@ -95,8 +95,12 @@ def _cached_or_build(
     collection: str | None,
     strict: bool,
     progress: bool | None,
+    client: object,
 ) -> Collection:
+    from cogdex import plugins
+
     C.check_name(name)
+    executor = None if client is None else plugins.build_executor(client)
     path = C.collection_path(name, cache_dir)
     cached = C.cached_index(path) if cache and not force else None
     if cached is not None:
@@ -113,6 +117,7 @@ def _cached_or_build(
         collection=collection,
         strict=strict,
         progress=progress,
+        executor=executor,
     )
     meta = S.IndexMetadata(
         name=name,
@@ -154,6 +159,7 @@ def build_from_stac(
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     force: bool = False,
+    client: object = None,
 ) -> Collection:
     """Index the items of a STAC API search, or of static STAC files (an ItemCollection,
     catalog, item or ndjson file, on disk or at a URL: then `collection` may be None and the
@@ -178,6 +184,11 @@ def build_from_stac(
     `name`; the same call again loads it without network. Other arguments under a cached
     name raise `BuildError`; `force=True` rebuilds and replaces it (Collections loaded from
     the old file then raise `StaleIndexError` rather than read the new one's rows).
+
+    `client=` (a `dask.distributed.Client`, or `"active"` for the current one; needs
+    `cogdex[dask]`) fetches the headers on the cluster's workers, part by part; the rows,
+    their order and the written collection are those of a build without it, and the driver
+    writes the collection (the cache key leaves `client` out: either build loads the other's).
     """
     if bbox is not None:
         check_bbox(bbox)
@@ -257,6 +268,7 @@ def build_from_stac(
         collection=collection,
         strict=strict,
         progress=progress,
+        client=client,
     )
 
 
@@ -273,6 +285,7 @@ def build_from_items(
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     force: bool = False,
+    client: object = None,
 ) -> Collection:
     """Index STAC items found by your own search: pystac Items or item dicts, an
     ItemCollection (pystac's or its dict), a pystac-client `ItemSearch`, or an iterable of
@@ -305,6 +318,7 @@ def build_from_items(
         collection=None,
         strict=strict,
         progress=progress,
+        client=client,
     )
 
 
@@ -325,12 +339,14 @@ def build_from_table(
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     force: bool = False,
+    client: object = None,
 ) -> Collection:
     """Index a Parquet table that lists TIFF URLs (a stac-geoparquet export, or one URL
     column per file). `columns` maps roles (`id`, `datetime`, `geometry`, `crs`, `href`) to
     column names where they cannot be inferred; `href_columns` names the URL column(s)
     (a mapping gives them asset keys). Rows without a geometry get their footprint from
-    the file's header."""
+    the file's header. `client=` fetches the headers on a Dask cluster, as in
+    `build_from_stac`."""
     from cogdex.index.table import items_from_table, read_table
 
     if bbox is not None:
@@ -382,6 +398,7 @@ def build_from_table(
         collection=None,
         strict=strict,
         progress=progress,
+        client=client,
     )
 
 
@@ -415,6 +432,7 @@ def build(
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     force: bool = False,
+    client: object = None,
 ) -> Collection:
     """Index a catalog dataset (`cogdex datasets list`) over a bbox and date range, with its
     band names, href rewrites and store options. Datasets behind a cloud's credentials need
@@ -448,6 +466,7 @@ def build(
         "cache": cache,
         "cache_dir": cache_dir,
         "force": force,
+        "client": client,
     }
     if isinstance(entry.source, StacSource):
         return build_from_stac(
