@@ -704,12 +704,12 @@ def part_rows(
     fetched: dict[str, TIFFHeader | BaseException] = {}
     first = [h for h in hrefs[0] if h is not None] if hrefs else []
     if part.check_first and first:
-        got = runtime.run(fetch_headers(first, store_options, progress))
-        fetched.update(zip(first, got, strict=True))
+        answers = runtime.run(fetch_headers(first, store_options, progress))
+        fetched.update(zip(first, answers, strict=True))
         _check_band_map(band_map, keys, hrefs[0], fetched, str(kept[0].get("id")))
     rest = [h for h in unique if h not in fetched]
-    got = runtime.run(fetch_headers(rest, store_options, progress))
-    fetched.update(zip(rest, got, strict=True))
+    answers = runtime.run(fetch_headers(rest, store_options, progress))
+    fetched.update(zip(rest, answers, strict=True))
     readable = [
         any(isinstance(fetched.get(h), TIFFHeader) for h in row if h is not None) for row in hrefs
     ]
