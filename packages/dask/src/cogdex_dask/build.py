@@ -104,8 +104,8 @@ class DaskExecutor:
             self.client.register_plugin(_Secrets(secret), name=plugin)
         keys = [f"cogdex-headers-{run}-{i}" for i in range(len(parts))]
         files = {key: _files(part) for key, part in zip(keys, parts, strict=True)}
-        futures = self.client.map(
-            _run_part, parts, options=public, plugin=plugin, key=keys, retries=RETRIES
+        futures = self.client.map(  # not pure: Dask would hash every item of every part
+            _run_part, parts, options=public, plugin=plugin, key=keys, retries=RETRIES, pure=False
         )
         try:
             done: dict[str, PartRows] = {}
