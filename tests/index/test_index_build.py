@@ -485,7 +485,7 @@ def test_catalog_build_needs_the_cloud_extra(tmp_path):
 def test_default_cache_folder_follows_each_platforms_convention(
     platform: str, env: dict[str, str], expected: str, monkeypatch, tmp_path
 ) -> None:
-    from cogdex.index.cache import cache_root
+    from cogdex.cachedir import cache_root
 
     for name in ("COGDEX_CACHE_DIR", "XDG_CACHE_HOME", "LOCALAPPDATA"):
         monkeypatch.delenv(name, raising=False)

@@ -29,7 +29,8 @@ from cogdex.errors import (
     StoreError,
 )
 from cogdex.index import store
-from cogdex.index.cache import check_name, collection_path, delete_cached, list_cached
+from cogdex.index.cache import collection_path, delete_cached, list_cached
+from cogdex.index.store import check_name
 
 
 @pytest.mark.parametrize("name", ["abc\n", "abc\r\n", "a\tb", "ab\x00", "\nabc", "abc\x1b"])

@@ -8,7 +8,8 @@ import pytest
 
 from cogdex.errors import BuildError, FetchError, NotFoundError, StoreError, TIFFError
 from cogdex.index.stac_api import SearchError
-from cogdex.io.urls import has_userinfo, parse_url, redact_urls, safe_url
+from cogdex.io.urls import parse_url
+from cogdex.redact import has_userinfo, redact_urls, safe_url
 
 SECRET = "s3cr3t-XYZ"
 

@@ -31,9 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from cogdex.errors import TIFFError
+from cogdex.read.geotiff import GeoTIFF
 from cogdex.read.tilecache import tile_cache
 from cogdex.tiff import tags as T
-from cogdex.tiff.geotiff import GeoTIFF
 from cogdex.tiff.header import parse_header
 
 # Values that break arithmetic and bounds checks when written over a count or an offset.

@@ -22,11 +22,19 @@ import torch
 from torchgeo.datasets import GeoDataset
 from torchgeo.datasets.utils import GeoSlice, Sample
 
-from cogdex.collection import Collection
-from cogdex.errors import FetchError, ReadFailureWarning
-from cogdex.io import runtime
-from cogdex.read import grid as G
-from cogdex.read.scenes import MERGES, Merge, Slot, default_fill, output_dtype, read_slots
+from cogdex import Collection
+from cogdex.sdk import (
+    MERGES,
+    FetchError,
+    Merge,
+    ReadFailureWarning,
+    Slot,
+    default_fill,
+    output_dtype,
+    read_slots,
+    runtime,
+)
+from cogdex.sdk import grid as G
 from cogdex_torchgeo import tensors
 from cogdex_torchgeo.index import build_index, crs_key
 

@@ -21,10 +21,8 @@ import pyarrow as pa
 import pyproj
 import shapely
 
-from cogdex.index.band import BandSource
-from cogdex.read import grid as G
-from cogdex.read.scenes import record_grid
-from cogdex.read.targets import pixel_size_in
+from cogdex.sdk import BandSource, pixel_size_in, record_grid
+from cogdex.sdk import grid as G
 
 EDGE_POINTS = 21
 """Points per edge when a footprint is transformed to another CRS (GDAL samples as many)."""

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torchgeo.datasets.utils import array_to_tensor
 
-from cogdex.read.grid import Resampling
+from cogdex.sdk import Resampling
 
 
 def sample_dtype(dtype: torch.dtype | None, is_image: bool) -> torch.dtype:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pyproj
 
-from cogdex.read.grid import Grid
+from cogdex.sdk import Grid
 
 
 def grid_mapping(crs: pyproj.CRS, grid: Grid | None) -> dict[str, Any]:

@@ -15,10 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cogdex.index.band import BandSource
-from cogdex.io import runtime
-from cogdex.read import grid as G
-from cogdex.read.scenes import Merge, Slot, read_slots, record_grid
+from cogdex.sdk import BandSource, Merge, Slot, read_slots, record_grid, runtime
+from cogdex.sdk import grid as G
 from cogdex_xarray.layout import Layout
 
 

@@ -16,12 +16,18 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from cogdex.collection import Collection
-from cogdex.errors import MemoryLimitError
-from cogdex.pixels import DEFAULT_MAX_MEMORY, plan_slots
-from cogdex.read import grid as G
-from cogdex.read.physical import check_merges, record_values
-from cogdex.read.scenes import MERGES, default_fill, output_dtype
+from cogdex import Collection
+from cogdex.sdk import (
+    DEFAULT_MAX_MEMORY,
+    MERGES,
+    MemoryLimitError,
+    check_merges,
+    default_fill,
+    output_dtype,
+    plan_slots,
+    record_values,
+)
+from cogdex.sdk import grid as G
 from cogdex_xarray import cf
 from cogdex_xarray.cube import CubeReader, cube_chunks
 from cogdex_xarray.layout import layout

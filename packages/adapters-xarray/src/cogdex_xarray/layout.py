@@ -13,8 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from cogdex.read.grid import Grid
-from cogdex.read.scenes import Slot
+from cogdex.sdk import Grid, Slot
 
 
 @dataclass(frozen=True)

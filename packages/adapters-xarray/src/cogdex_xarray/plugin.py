@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from cogdex.adapters import OutputAdapter
-from cogdex.hookspecs import hookimpl
+from cogdex.sdk import OutputAdapter, hookimpl
 
 if TYPE_CHECKING:
     import xarray
 
-    from cogdex.collection import Collection
+    from cogdex import Collection
 
 
 def get_xarray(

@@ -6,7 +6,7 @@ One 64-band int8 COG per UTM tile and year, listed in a GeoParquet index: built 
 
 from __future__ import annotations
 
-from cogdex.datasets import DatasetEntry, TableSource
+from cogdex.sdk import DatasetEntry, TableSource
 
 ENTRIES = [
     DatasetEntry(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cogdex.datasets import DatasetEntry, StacSource
+from cogdex.sdk import DatasetEntry, StacSource
 
 API = "https://earth-search.aws.element84.com/v1"
 

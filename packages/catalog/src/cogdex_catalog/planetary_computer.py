@@ -6,7 +6,7 @@ Assets live in Azure Blob Storage and are read with short-lived SAS tokens, whic
 
 from __future__ import annotations
 
-from cogdex.datasets import DatasetEntry, StacSource
+from cogdex.sdk import DatasetEntry, StacSource
 
 API = "https://planetarycomputer.microsoft.com/api/stac/v1"
 _S2 = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12", "SCL"]

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from cogdex.datasets import DatasetEntry
-from cogdex.hookspecs import hookimpl
+from cogdex.sdk import DatasetEntry, hookimpl
 from cogdex_catalog import aef, earthsearch, planetary_computer
 
 

@@ -12,10 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cogdex.errors import MissingCredentialsError
-from cogdex.hookspecs import hookimpl
-from cogdex.io.stores import StoreSpec, default_spec, has_credentials, requester_pays_error
-from cogdex.io.urls import ObjectURL
+from cogdex.sdk import (
+    MissingCredentialsError,
+    ObjectURL,
+    StoreSpec,
+    default_spec,
+    has_credentials,
+    hookimpl,
+    requester_pays_error,
+)
 
 
 @hookimpl

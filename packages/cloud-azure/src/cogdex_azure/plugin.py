@@ -14,9 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cogdex.hookspecs import hookimpl
-from cogdex.io.stores import StoreSpec, default_spec, has_credentials
-from cogdex.io.urls import ObjectURL
+from cogdex.sdk import ObjectURL, StoreSpec, default_spec, has_credentials, hookimpl
 
 
 @hookimpl

@@ -14,10 +14,14 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
-from cogdex.errors import MissingCredentialsError, StoreError
-from cogdex.hookspecs import hookimpl
-from cogdex.io.stores import StoreSpec, default_spec
-from cogdex.io.urls import ObjectURL
+from cogdex.sdk import (
+    MissingCredentialsError,
+    ObjectURL,
+    StoreError,
+    StoreSpec,
+    default_spec,
+    hookimpl,
+)
 from cogdex_earthdata.hosts import extra_hosts, token_allowed
 from cogdex_earthdata.login import LoginError, bearer_token
 

@@ -38,7 +38,7 @@ from cogdex.errors import (
 if TYPE_CHECKING:
     from cogdex.builds import build, build_from_items, build_from_stac, build_from_table
     from cogdex.collection import Collection, as_collection, load
-    from cogdex.tiff.geotiff import GeoTIFF, open, open_async
+    from cogdex.read.geotiff import GeoTIFF, open, open_async
     from cogdex.tiff.model import TIFFHeader
 
 # Public names whose modules import numpy/pyarrow/pyproj/shapely/imagecodecs: loaded on first
@@ -51,10 +51,10 @@ _LAZY = {
     "build_from_items": "cogdex.builds",
     "build_from_stac": "cogdex.builds",
     "build_from_table": "cogdex.builds",
-    "GeoTIFF": "cogdex.tiff.geotiff",
+    "GeoTIFF": "cogdex.read.geotiff",
     "TIFFHeader": "cogdex.tiff.model",
-    "open": "cogdex.tiff.geotiff",
-    "open_async": "cogdex.tiff.geotiff",
+    "open": "cogdex.read.geotiff",
+    "open_async": "cogdex.read.geotiff",
 }
 
 

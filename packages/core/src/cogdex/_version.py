@@ -2,3 +2,8 @@
 `cogdex.__version__`: one place, and no importlib.metadata lookup (~10-50 ms) at run time."""
 
 __version__ = "0.1.0"
+
+
+__all__ = [
+    "__version__",
+]

@@ -20,3 +20,8 @@ class OutputAdapter:
     function: Callable[..., Any]
     description: str = ""
     extra: str | None = None
+
+
+__all__ = [
+    "OutputAdapter",
+]

@@ -9,7 +9,9 @@ arguments under a cached name are refused unless `force=True` (see `cache.check_
 
 from __future__ import annotations
 
+import importlib
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from cogdex.errors import BuildError, MissingPluginError
 from cogdex.index import cache as C
 from cogdex.index import schema as S
 from cogdex.index import stac
-from cogdex.index.build import BandsArg, build_rows
+from cogdex.index.build import BandsArg, build_rows, prepare
 from cogdex.index.stac import Bbox, DateRange, Items, date_bounds
 from cogdex.index.stac_api import Modifier
 from cogdex.io.stores import public_options
@@ -61,7 +63,7 @@ def _stored_location(location: str) -> str:
     """A source as the index records it: an absolute path, or a URL without the userinfo
     and query string that may carry its credentials (an API key), which the cache key
     leaves out too, so a rotated key still finds the cached collection."""
-    from cogdex.io.urls import safe_url
+    from cogdex.redact import safe_url
 
     return safe_url(location) if "://" in location else str(Path(location).resolve())
 
@@ -99,7 +101,6 @@ def _cached_or_build(
 ) -> Collection:
     from cogdex import plugins
 
-    C.check_name(name)
     executor = None if client is None else plugins.build_executor(client)
     path = C.collection_path(name, cache_dir)
     cached = C.cached_index(path) if cache and not force else None
@@ -225,6 +226,10 @@ def build_from_stac(
     def items() -> list[dict[str, Any]]:
         if not static:
             assert collection is not None
+            # The header fetch's set-up loads while the search waits on the API (`prepare`),
+            # after pystac-client's import, whose CPU time it would only share.
+            importlib.import_module("pystac_client")
+            threading.Thread(target=prepare, name="cogdex-prepare", daemon=True).start()
             return stac.search(
                 location,
                 collection,
@@ -485,3 +490,12 @@ def build(
         columns=columns,
         **common,
     )
+
+
+__all__ = [
+    "build",
+    "build_from_items",
+    "build_from_stac",
+    "build_from_table",
+    "dataset_store_options",
+]

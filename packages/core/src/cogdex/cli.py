@@ -217,7 +217,7 @@ def _header_json(header: TIFFHeader) -> Any:
 
 def describe_header(url: str, h: TIFFHeader) -> list[str]:
     """The header as readable lines (what `cogdex inspect` prints)."""
-    from cogdex.io.urls import safe_url
+    from cogdex.redact import safe_url
 
     g = h.georef
     base = h.base
@@ -394,3 +394,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+__all__ = [
+    "main",
+]

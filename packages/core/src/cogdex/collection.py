@@ -497,21 +497,35 @@ class Collection:
 
     # -- adapters ----------------------------------------------------------------------------
 
-    def to_torchgeo_dataset(self, *args: Any, **kwargs: Any) -> Any:
-        """A TorchGeo GeoDataset over this collection (plugin `cogdex[torchgeo]`)."""
-        return self._adapt("torchgeo", "to_torchgeo_dataset()", *args, **kwargs)
-
-    def get_xarray(self, *args: Any, **kwargs: Any) -> Any:
-        """An xarray Dataset of the bands over the geometries (plugin `cogdex[xarray]`)."""
-        return self._adapt("xarray", "get_xarray()", *args, **kwargs)
-
-    def _adapt(self, name: str, feature: str, *args: Any, **kwargs: Any) -> Any:
+    def to(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """This collection as the output `name` of an adapter plugin: `"torchgeo"` and
+        `"xarray"` (the extras of those names) or any output an installed plugin registers
+        (`cogdex plugins` lists them). `args` and `kwargs` go to the adapter after the
+        collection; an output no plugin provides raises `MissingPluginError`."""
         from cogdex import plugins
 
         adapter = plugins.adapter(name)
         if adapter is None:
-            raise MissingPluginError(feature, name)
+            raise MissingPluginError(
+                f"output {name!r}",
+                name if name in _OUTPUT_EXTRAS else None,
+                installed=plugins.adapter_names(),
+            )
         return adapter.function(self, *args, **kwargs)
+
+    def to_torchgeo_dataset(self, bands: str | Sequence[str], **options: Any) -> Any:
+        """`to("torchgeo", ...)`: a TorchGeo GeoDataset of `bands` over this collection
+        (plugin `cogdex[torchgeo]`; options: `cogdex_torchgeo.CogdexGeoDataset`)."""
+        return self.to("torchgeo", bands, **options)
+
+    def get_xarray(self, geometries: Any, bands: str | Sequence[str], **options: Any) -> Any:
+        """`to("xarray", ...)`: an xarray Dataset of `bands` over `geometries` (plugin
+        `cogdex[xarray]`; options: `cogdex_xarray.dataset.get_xarray`)."""
+        return self.to("xarray", geometries, bands, **options)
+
+
+# Outputs that cogdex's extras of the same names install: what a missing one names to install.
+_OUTPUT_EXTRAS = frozenset({"torchgeo", "xarray"})
 
 
 def _position(source: BandSource, record: int | str, band: str) -> int:
@@ -596,7 +610,7 @@ def load(
     """Open an index written by a build or `export` (local file/folder or object-store URL).
 
     Only the footers are read here; filters prune row groups before any row is read."""
-    from cogdex.index.cache import cache_root
+    from cogdex.cachedir import cache_root
     from cogdex.index.store import open_index
 
     files = open_index(
@@ -610,3 +624,11 @@ def from_files(files: IndexFiles, store_options: Mapping[str, Any] | None = None
     return Collection(
         None, files.meta, files=files, location=files.location, read_options=store_options
     )
+
+
+__all__ = [
+    "Collection",
+    "as_collection",
+    "from_files",
+    "load",
+]

@@ -104,3 +104,11 @@ class DatasetEntry:
             "href_rewrites": dict(self.href_rewrites),
             "store_options": dict(self.store_options),
         }
+
+
+__all__ = [
+    "Auth",
+    "DatasetEntry",
+    "StacSource",
+    "TableSource",
+]

@@ -3,10 +3,12 @@
 Every error a user can meet derives from `CogdexError`, so `except cogdex.CogdexError` catches
 them all; the subclasses carry the file/URL, byte range or field as attributes as well as in
 the message, so tools can act on them. Every URL in a message or attribute is shown as
-`cogdex.io.urls.safe_url` makes it (no userinfo, no query string): errors end up in logs.
+`cogdex.redact.safe_url` makes it (no userinfo, no query string): errors end up in logs.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class CogdexError(Exception):
@@ -17,7 +19,7 @@ class CogdexError(Exception):
 
 
 def _redact(text: str) -> str:
-    from cogdex.io.urls import redact_urls  # cogdex.io.urls raises StoreError: import late
+    from cogdex.redact import redact_urls  # urllib.parse: on the first error, not on import
 
     return redact_urls(text)
 
@@ -123,10 +125,18 @@ class AccessDeniedError(FetchError):
 class MissingPluginError(CogdexError, ImportError):
     """A feature needs a plugin distribution that is not installed; the message says which."""
 
-    def __init__(self, feature: str, extra: str):
+    def __init__(self, feature: str, extra: str | None, *, installed: Sequence[str] = ()):
+        """`extra` is None for a feature that no cogdex extra provides (a third-party output);
+        `installed` lists what the installed plugins do provide in its place."""
         self.feature = feature
         self.extra = extra
-        super().__init__(f'{feature} needs the {extra!r} plugin: pip install "cogdex[{extra}]"')
+        if extra is None:
+            message = f"{feature} is provided by no installed plugin"
+        else:
+            message = f'{feature} needs the {extra!r} plugin: pip install "cogdex[{extra}]"'
+        if installed:
+            message += f" (installed plugins provide: {', '.join(installed)})"
+        super().__init__(message)
 
 
 class UnknownDatasetError(CogdexError, KeyError):
@@ -208,3 +218,31 @@ class StaleIndexError(CogdexError):
 
 class MemoryLimitError(CogdexError, MemoryError):
     """A read that would allocate more than the caller's `max_memory`."""
+
+
+__all__ = [
+    "AccessDeniedError",
+    "BuildError",
+    "CRSError",
+    "CogdexError",
+    "DeadlineExceededError",
+    "DecodeError",
+    "EmptyReadWarning",
+    "ExportError",
+    "FetchError",
+    "GeometryError",
+    "IndexSchemaError",
+    "IndexWriteError",
+    "MalformedTIFF",
+    "MemoryLimitError",
+    "MissingCredentialsError",
+    "MissingPluginError",
+    "NotFoundError",
+    "ReadFailureWarning",
+    "StaleIndexError",
+    "StoreError",
+    "TIFFError",
+    "TruncatedTIFF",
+    "UnknownDatasetError",
+    "UnsupportedTIFF",
+]

@@ -1,7 +1,9 @@
 """The hook surface: the only way plugins talk to core.
 
 Plugins are modules or objects with functions marked `@hookimpl`, found through the
-`cogdex` entry-point group (or registered in-process with `cogdex.plugins.register`).
+`cogdex` entry-point group (or registered in-process with `cogdex.plugins.register`). They
+import `hookimpl` and the hooks' value types from `cogdex.sdk`; docs/plugins.md documents
+each hook with an example.
 """
 
 from __future__ import annotations
@@ -64,3 +66,14 @@ def cogdex_build_executor(client: object) -> BuildExecutor | None:
     load time. Without any implementation, `client=` raises `MissingPluginError` naming the
     `dask` extra; the first non-None answer wins.
     """
+
+
+__all__ = [
+    "PROJECT",
+    "cogdex_adapters",
+    "cogdex_build_executor",
+    "cogdex_datasets",
+    "cogdex_store_spec",
+    "hookimpl",
+    "hookspec",
+]

@@ -60,7 +60,7 @@ def _times(folders: list[str]) -> dict[str, int | None]:
 
 
 def _cache_file() -> str:
-    from cogdex.index.cache import cache_root
+    from cogdex.cachedir import cache_root
 
     return str(cache_root() / "entry-points.json")
 
@@ -268,3 +268,20 @@ def adapter(name: str) -> OutputAdapter | None:
 
 def adapter_names() -> list[str]:
     return sorted(_adapters())
+
+
+__all__ = [
+    "EntryPoint",
+    "PluginInfo",
+    "adapter",
+    "adapter_names",
+    "dataset",
+    "datasets",
+    "entry_points",
+    "loaded",
+    "plugin_infos",
+    "plugin_manager",
+    "register",
+    "store_spec",
+    "unregister",
+]

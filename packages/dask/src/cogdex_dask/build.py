@@ -32,9 +32,7 @@ from typing import Any
 import dask.config
 from distributed import Client, WorkerPlugin, as_completed, get_client, get_worker
 
-from cogdex.errors import BuildError, CogdexError
-from cogdex.index.build import Part, PartRows, Plan, part_rows
-from cogdex.io.stores import public_options
+from cogdex.sdk import BuildError, CogdexError, Part, PartRows, Plan, part_rows, public_options
 
 PARTS_PER_THREAD = 4
 """Parts per worker thread: enough that a slow or lost part does not hold the build up."""

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from cogdex.hookspecs import hookimpl
+from cogdex.sdk import hookimpl
 
 if TYPE_CHECKING:
-    from cogdex.index.build import BuildExecutor
+    from cogdex.sdk import BuildExecutor
 
 
 @hookimpl

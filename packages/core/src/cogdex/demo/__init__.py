@@ -24,3 +24,8 @@ Steps, each printed with its wall time, the HTTP requests it made and the bytes 
                  records and one 64 x 64 chip read from it
 Then a summary: total time, requests and bytes (client and server counts), cleanup.
 The temporary folder is removed and the server stopped, also on errors and Ctrl-C."""
+
+
+__all__ = [
+    "HELP",
+]

@@ -321,3 +321,15 @@ def random_points(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndar
     lon = AOI_LONLAT[0] + rng.uniform(-dlon, dlon, n)
     lat = AOI_LONLAT[1] + rng.uniform(-dlat, dlat, n)
     return lon, lat
+
+
+__all__ = [
+    "BANDS",
+    "RES",
+    "START",
+    "Scene",
+    "aoi_bbox",
+    "random_points",
+    "write_item_collection",
+    "write_scenes",
+]

@@ -352,3 +352,9 @@ def _adapters(torchgeo: bool) -> list[str]:
 
     wanted = ["xarray", "torchgeo"] if torchgeo else ["xarray"]
     return [name for name in wanted if plugins.adapter(name) is not None]
+
+
+__all__ = [
+    "N_POINTS",
+    "run",
+]

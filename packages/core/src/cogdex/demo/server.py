@@ -166,3 +166,8 @@ class RangeServer(ThreadingHTTPServer):
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+__all__ = [
+    "RangeServer",
+]

@@ -4,3 +4,5 @@
 `build` turns items into rows, `store` writes and reads the GeoParquet files, `cache` keeps
 built collections on disk, and `band` gives the data plane per-band column arrays.
 """
+
+__all__: list[str] = []

@@ -254,3 +254,14 @@ def distinct(values: np.ndarray | Sequence[Any]) -> np.ndarray:
     if len(flat) < 2:
         return flat
     return flat[np.concatenate(([True], flat[1:] != flat[:-1]))]
+
+
+__all__ = [
+    "distinct",
+    "from_numpy",
+    "from_pylist",
+    "struct",
+    "take",
+    "to_numpy",
+    "valid",
+]

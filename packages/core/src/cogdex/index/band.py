@@ -224,3 +224,9 @@ def read_epsg(epsg: np.ndarray, crs: list[str | None]) -> np.ndarray:
         epsg = epsg.copy()
         epsg[own] = 0
     return epsg
+
+
+__all__ = [
+    "BandSource",
+    "band_source",
+]

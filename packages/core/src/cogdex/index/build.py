@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib
 import json
 import math
 import re
@@ -29,7 +30,7 @@ from cogdex.errors import BuildError, CogdexError, CRSError, TruncatedTIFF
 from cogdex.index import arrays as A
 from cogdex.index import schema as S
 from cogdex.index.stac import item_datetime
-from cogdex.io.urls import has_userinfo, redact_urls, safe_url
+from cogdex.redact import has_userinfo, redact_urls, safe_url
 from cogdex.tiff.model import TIFFHeader
 
 BandsArg = Sequence[str] | Mapping[str, str | tuple[str, int]] | None
@@ -302,8 +303,8 @@ def _is_code(crs: str) -> bool:
 
 
 def _equivalent(a: str, b: str) -> bool:
-    """PROJ's equality (`grid.same_crs`, cached); a CRS PROJ cannot read says nothing."""
-    from cogdex.read.grid import same_crs as proj_same_crs
+    """PROJ's equality (`cogdex.crs.same_crs`, cached); a CRS PROJ cannot read says nothing."""
+    from cogdex.crs import same_crs as proj_same_crs
 
     try:
         return proj_same_crs(a, b)
@@ -345,7 +346,7 @@ def header_footprint(header: TIFFHeader, crs: str) -> Any:
     """The lon/lat polygon of a file's extent (edges densified), for items without one."""
     import shapely
 
-    from cogdex.read.grid import transformer
+    from cogdex.crs import transformer
 
     transform = header.georef.transform
     if transform is None:
@@ -366,7 +367,7 @@ def misplaced(
     geotransform are never flagged."""
     import shapely
 
-    from cogdex.read.grid import transformer
+    from cogdex.crs import transformer
 
     bounds = shapely.bounds(shapely.from_wkb(list(geometries)))
     out = np.zeros(len(headers), bool)
@@ -397,6 +398,28 @@ def misplaced(
 
 
 # -- header fetch ----------------------------------------------------------------------------
+
+
+def prepare() -> None:
+    """Load what fetching and checking headers needs: the TIFF parser, obstore with its
+    event loop and I/O threads, shapely and PROJ's database.
+
+    `cogdex.builds` runs this on a thread while the source is searched, so a cold build
+    pays these ~50-90 ms during the search's round trips instead of after them. A failure
+    here is left for the build itself to raise, where it names what it was doing.
+    """
+    try:
+        from cogdex.crs import transformer
+        from cogdex.io import fetch, runtime
+
+        for module in ("cogdex.tiff.header", "shapely"):
+            importlib.import_module(module)
+        runtime.obstore()
+        runtime.event_loop()
+        runtime.io_pool(fetch.config().max_concurrency)
+        transformer(4326, 4326)
+    except Exception:  # the build raises it where it happens, naming what it was doing
+        return
 
 
 def _reason(exc: BaseException) -> str:
@@ -974,3 +997,11 @@ def _shape(geometry: Any) -> Any:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+__all__ = [
+    "BandsArg",
+    "Built",
+    "build_rows",
+    "clean_href",
+]

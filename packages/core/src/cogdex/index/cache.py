@@ -1,11 +1,11 @@
 """The on-disk cache of built collections: one index per name, keyed by its build arguments.
 
-The folder is the `cache_dir` argument, else `$COGDEX_CACHE_DIR`, else the platform's user
-cache folder. A build stores its key in the index metadata: a hash of the arguments that
-change the result, then a hash of the source's freshness (a static file's size and mtime,
-cogdex's format versions). The same call again finds the key equal and loads the index
-without network; a changed source rebuilds it; other arguments under the same name are a
-clash that `check_clash` refuses, so one name never silently holds two queries.
+The folder is `collections` under `cogdex.cachedir.cache_root`. A build stores its key in
+the index metadata: a hash of the arguments that change the result, then a hash of the
+source's freshness (a static file's size and mtime, cogdex's format versions). The same call
+again finds the key equal and loads the index without network; a changed source rebuilds
+it; other arguments under the same name are a clash that `check_clash` refuses, so one name
+never silently holds two queries.
 """
 
 from __future__ import annotations
@@ -14,53 +14,21 @@ import datetime as dt
 import hashlib
 import json
 import os
-import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cogdex.cachedir import cache_root
 from cogdex.errors import BuildError, CogdexError
 
 if TYPE_CHECKING:
     from cogdex.index.store import IndexFiles
 
-ENV = "COGDEX_CACHE_DIR"
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # fullmatch: `$` lets "a\n" in
-
-
-def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """`cache_dir`, else `$COGDEX_CACHE_DIR`, else the platform's per-user cache folder."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get(ENV)
-    if env:
-        return Path(env).expanduser()
-    return _user_cache_dir()
-
-
-def _user_cache_dir() -> Path:
-    """The platform's convention (platformdirs' answers, without its ~20 ms import)."""
-    if sys.platform == "win32":
-        local = os.environ.get("LOCALAPPDATA") or os.path.expanduser(r"~\AppData\Local")
-        return Path(local, "cogdex", "Cache")
-    if sys.platform == "darwin":
-        return Path("~/Library/Caches/cogdex").expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
-    return Path(xdg if xdg.strip() else os.path.expanduser("~/.cache"), "cogdex")
-
-
-def check_name(name: str) -> str:
-    if not isinstance(name, str) or not _NAME.fullmatch(name) or name.endswith(".parquet"):
-        raise BuildError(
-            f"collection name {name!r} must be 1-128 letters, digits, '.', '_' or '-' "
-            f"(starting with a letter or digit, not ending in .parquet)"
-        )
-    return name
-
 
 def collection_path(name: str, cache_dir: str | os.PathLike[str] | None = None) -> Path:
     """Where collection `name` lives in the cache (a file, or a folder when partitioned)."""
+    from cogdex.index.store import check_name
+
     return cache_root(cache_dir) / "collections" / f"{check_name(name)}.parquet"
 
 
@@ -166,3 +134,15 @@ def delete_cached(name: str, cache_dir: str | os.PathLike[str] | None = None) ->
         raise CogdexError(f"no cached collection {name!r} in {path.parent}")
     delete(path)
     return path
+
+
+__all__ = [
+    "CachedCollection",
+    "cache_key",
+    "cache_root",
+    "cached_index",
+    "check_clash",
+    "collection_path",
+    "delete_cached",
+    "list_cached",
+]

@@ -128,3 +128,12 @@ def row_groups(metadata: Any, conditions: Sequence[Condition]) -> list[int]:
             above_hi = hi is not None and (bottom > hi or (cond.strict_hi and bottom >= hi))
             keep[g] = not (below_lo or above_hi)
     return [int(g) for g in np.flatnonzero(keep)]
+
+
+__all__ = [
+    "Condition",
+    "IsIn",
+    "Range",
+    "apply",
+    "row_groups",
+]

@@ -319,7 +319,7 @@ class IndexMetadata:
     schema_version: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
-        from cogdex.io.urls import redact_urls, safe_url
+        from cogdex.redact import redact_urls, safe_url
 
         source = {k: safe_url(v) if isinstance(v, str) else v for k, v in self.source.items()}
         skipped = tuple(
@@ -334,7 +334,7 @@ class IndexMetadata:
             object.__setattr__(self, "store_options", public_options(self.store_options))
 
     def to_json(self) -> bytes:
-        from cogdex import __version__
+        from cogdex._version import __version__
 
         doc = {
             "schema_version": SCHEMA_VERSION,
@@ -504,3 +504,29 @@ def conform(table: pa.Table) -> pa.Table:
         columns.append(col)
         fields.append(f)
     return pa.Table.from_arrays(columns, schema=pa.schema(fields, table.schema.metadata))
+
+
+__all__ = [
+    "ASSET_TYPE",
+    "BBOX_TYPE",
+    "CORE_COLUMNS",
+    "GEO_KEY",
+    "HEADER_TYPE",
+    "LEVEL_TYPE",
+    "MASK_TYPE",
+    "METADATA_KEY",
+    "RASTER_TYPE",
+    "REQUIRED_COLUMNS",
+    "RESERVED",
+    "SCHEMA_VERSION",
+    "TIMESTAMP",
+    "BandRef",
+    "IndexMetadata",
+    "assets_type",
+    "check_model",
+    "complete_assets",
+    "conform",
+    "headers_from_arrow",
+    "headers_to_arrow",
+    "validate",
+]

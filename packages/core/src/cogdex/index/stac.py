@@ -215,7 +215,7 @@ def items_digest(items: Sequence[Mapping[str, Any]]) -> str:
     asset hrefs made `safe_url` (a re-signed href is the same file)."""
     import hashlib
 
-    from cogdex.io.urls import safe_url
+    from cogdex.redact import safe_url
 
     digests = []
     for item in items:
@@ -493,3 +493,19 @@ def is_static(location: str | os.PathLike[str]) -> bool:
 
 def iter_assets(item: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
     yield from (item.get("assets") or {}).items()
+
+
+__all__ = [
+    "Bbox",
+    "DateRange",
+    "Items",
+    "date_bounds",
+    "filter_items",
+    "is_static",
+    "item_datetime",
+    "item_dicts",
+    "items_digest",
+    "parse_filter",
+    "read_static",
+    "search",
+]

@@ -17,7 +17,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from cogdex.io.urls import redact_urls
+from cogdex.redact import redact_urls
 
 TIMEOUT = 120.0
 """Seconds one request may take to connect, and then to answer."""
@@ -58,7 +58,7 @@ def search(
     from pystac_client.exceptions import APIError
     from pystac_client.warnings import PystacClientWarning
 
-    from cogdex.io.urls import safe_url
+    from cogdex.redact import safe_url
 
     limit = PAGE_SIZE if max_items is None else min(PAGE_SIZE, max_items)
     api = safe_url(api_url)
@@ -158,3 +158,11 @@ def _stac_io(headers: Mapping[str, str] | None) -> Any:
     _scrub_logs()
     sent = {"User-Agent": f"cogdex/{__version__}", **(headers or {})}
     return StacApiIO(headers=sent, timeout=TIMEOUT, max_retries=retries)
+
+
+__all__ = [
+    "PAGE_SIZE",
+    "Modifier",
+    "SearchError",
+    "search",
+]

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cogdex.errors import (
+    BuildError,
     CogdexError,
     ExportError,
     IndexSchemaError,
@@ -39,7 +40,8 @@ from cogdex.errors import (
 from cogdex.index import arrays as A
 from cogdex.index import query as Q
 from cogdex.index import schema as S
-from cogdex.io.urls import parse_url, safe_url
+from cogdex.io.urls import parse_url
+from cogdex.redact import safe_url
 
 ROW_GROUP_ROWS = 2048
 """Rows per row group: a bbox filter over a large index reads a handful of these."""
@@ -419,9 +421,21 @@ def export_target(
     return str(path)
 
 
-def _file_name(name: str, destination: str) -> str:
-    from cogdex.index.cache import check_name
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # fullmatch: `$` lets "a\n" in
 
+
+def check_name(name: str) -> str:
+    """`name` if it can name the file `<name>.parquet` in any folder (the cache's, an
+    export's), else a `BuildError`."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or name.endswith(".parquet"):
+        raise BuildError(
+            f"collection name {name!r} must be 1-128 letters, digits, '.', '_' or '-' "
+            f"(starting with a letter or digit, not ending in .parquet)"
+        )
+    return name
+
+
+def _file_name(name: str, destination: str) -> str:
     try:
         return f"{check_name(name)}.parquet"
     except CogdexError:
@@ -899,3 +913,22 @@ def _save(path: Path, data: bytes) -> None:
     except BaseException:
         remove(tmp)
         raise
+
+
+__all__ = [
+    "KEEP_DOWNLOADS",
+    "LOCATION",
+    "PARTITION_ROWS",
+    "ROW_GROUP_ROWS",
+    "IndexFiles",
+    "check_name",
+    "delete",
+    "export_target",
+    "geo_metadata",
+    "open_index",
+    "order_of",
+    "recover",
+    "recover_folder",
+    "spatial_order",
+    "write",
+]

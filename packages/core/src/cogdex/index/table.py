@@ -196,3 +196,9 @@ def _plain(value: Any) -> Any:
     if isinstance(value, bytes):
         return None
     return value
+
+
+__all__ = [
+    "items_from_table",
+    "read_table",
+]

@@ -34,7 +34,8 @@ import numpy as np
 from cogdex.errors import AccessDeniedError, DeadlineExceededError, FetchError, NotFoundError
 from cogdex.io import runtime
 from cogdex.io.stores import stores
-from cogdex.io.urls import ObjectURL, safe_url
+from cogdex.io.urls import ObjectURL
+from cogdex.redact import safe_url
 
 URLLike = str | os.PathLike[str] | ObjectURL
 
@@ -644,3 +645,21 @@ async def read_head(
         _whole.ignored_range(parsed.root)
         body, size = await _whole_object(store, key, parsed, length)
         return bytes(body[:length]), size
+
+
+__all__ = [
+    "FetchConfig",
+    "FetchStats",
+    "OutsideObjectError",
+    "StatsRecorder",
+    "URLLike",
+    "config",
+    "configure",
+    "is_not_found",
+    "merge_ranges",
+    "read_head",
+    "read_many",
+    "read_ranges",
+    "recording",
+    "stats",
+]

@@ -68,3 +68,9 @@ def _ask(url: str) -> str | None:
             return response.headers.get("x-amz-bucket-region")
     except urllib.error.HTTPError as error:  # an answer: 301 and 403 name the region too
         return error.headers.get("x-amz-bucket-region")
+
+
+__all__ = [
+    "answered",
+    "bucket_region",
+]

@@ -187,3 +187,15 @@ def decode_pool() -> concurrent.futures.ThreadPoolExecutor:
                     decode_threads(), thread_name_prefix="cogdex-decode"
                 )
     return _pool
+
+
+__all__ = [
+    "ObstoreErrorName",
+    "decode_pool",
+    "decode_threads",
+    "event_loop",
+    "io_pool",
+    "is_obstore_error",
+    "obstore",
+    "run",
+]

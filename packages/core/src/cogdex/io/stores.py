@@ -326,7 +326,7 @@ def public_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
     """Store options safe to write into an index: secrets, URLs carrying credentials (an
     endpoint or proxy with `user:password@` or a query string) and non-JSON values are left
     out (pass them again to `load(..., store_options=...)`)."""
-    from cogdex.io.urls import safe_url
+    from cogdex.redact import safe_url
 
     out = {}
     for key, value in (options or {}).items():
@@ -337,3 +337,18 @@ def public_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
         if value is None or isinstance(value, bool | int | float | str):
             out[key] = value
     return out
+
+
+__all__ = [
+    "UNANSWERED_REGION_TTL",
+    "StoreRegistry",
+    "StoreSpec",
+    "build_store",
+    "default_spec",
+    "has_credentials",
+    "is_credential_option",
+    "is_identity_option",
+    "public_options",
+    "requester_pays_error",
+    "stores",
+]

@@ -7,14 +7,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from cogdex.errors import StoreError
+from cogdex.redact import AZURE_SCHEMES, has_userinfo, safe_url
 
 StoreKind = Literal["local", "http", "s3", "azure", "gcs"]
 
 _AZURE_BLOB_HOST = re.compile(r"(?P<account>[a-z0-9]+)\.(blob|dfs)\.core\.windows\.net")
-_AZURE_SCHEMES = {"az", "azure", "abfs", "abfss", "adl"}
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def parse_url(url: str | os.PathLike[str]) -> ObjectURL:
     if scheme in ("gs", "gcs"):
         bucket, key = _bucket_key(parts.netloc, parts.path, url)
         return ObjectURL(url, "gcs", f"gs://{bucket}", key, bucket=bucket)
-    if scheme in _AZURE_SCHEMES:
+    if scheme in AZURE_SCHEMES:
         container, _, account_host = parts.netloc.partition("@")
         account = account_host.split(".")[0] if account_host else None
         if not container:
@@ -120,43 +120,4 @@ def _bucket_key(netloc: str, path: str, url: str) -> tuple[str, str]:
     return netloc, key
 
 
-_URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
-_CLOSING = ".,;:!)]}"
-
-
-def safe_url(url: str) -> str:
-    """`url` as cogdex may store or show it: without userinfo (`user:password@`), query
-    string or fragment, the parts of a URL that carry credentials (passwords, API keys, SAS
-    tokens, presigned signatures). The one exception is Azure's `abfs://container@account`,
-    whose userinfo is a container name (kept unless it holds a `:` password). Paths and
-    URLs with none of these come back unchanged."""
-    if "://" not in url:
-        return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # e.g. a broken IPv6 host: nothing after the scheme can be trusted
-        return url.split("://", 1)[0] + "://<unparsable URL>"
-    netloc = parts.netloc.rpartition("@")[2] if has_userinfo(url) else parts.netloc
-    if netloc == parts.netloc and not parts.query and not parts.fragment and "?" not in url:
-        return url
-    return urlunsplit(parts._replace(netloc=netloc, query="", fragment=""))
-
-
-def has_userinfo(url: str) -> bool:
-    """Whether `url` names a user (and password) before its host. Azure's
-    `abfs://container@account` names a container there: userinfo only with a `:` password."""
-    parts = urlsplit(url)
-    info, at, _host = parts.netloc.rpartition("@")
-    return bool(at) and (parts.scheme.lower() not in _AZURE_SCHEMES or ":" in info)
-
-
-def redact_urls(text: str) -> str:
-    """`text` with every URL in it made `safe_url`: what error messages go through, since
-    they quote URLs given by users and the errors of the stores and servers they reach.
-    Punctuation that ends a URL is the sentence's (`(url)`, `url: reason`) and stays."""
-
-    def safe(match: re.Match[str]) -> str:
-        url = match.group().rstrip(_CLOSING)
-        return safe_url(url) + match.group()[len(url) :]
-
-    return _URL_IN_TEXT.sub(safe, text)
+__all__ = ["ObjectURL", "StoreKind", "parse_url"]

@@ -19,9 +19,9 @@ def is_geographic(crs: Any) -> bool:
     """Whether `crs` has lon/lat coordinates (PROJ says, except for the lon/lat default)."""
     if crs == 4326:  # the default: no numpy/shapely/pyproj import for a plain lon/lat bbox
         return True
-    from cogdex.read import grid as G
+    from cogdex.crs import normalise_crs, to_crs
 
-    return bool(G.to_crs(G._normalise_crs(crs)).is_geographic)
+    return bool(to_crs(normalise_crs(crs)).is_geographic)
 
 
 def check_bbox(value: Any, name: str = "bbox", crs: Any = 4326) -> Bbox:

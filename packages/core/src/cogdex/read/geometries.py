@@ -27,10 +27,11 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
+from cogdex.crs import normalise_crs, same_crs, transformer
 from cogdex.errors import EmptyReadWarning, GeometryError
 from cogdex.index import arrays as A
 from cogdex.read.bbox import check_bbox
-from cogdex.read.grid import _normalise_crs, densify, same_crs, transformer
+from cogdex.read.grid import densify
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,7 +178,7 @@ def _own_crs(value: Any) -> Any:
         return None
     named = first.get("crs") if isinstance(first, Mapping) else None
     if isinstance(named, Mapping) and named.get("type") == "name":
-        from cogdex.read.grid import to_crs
+        from cogdex.crs import to_crs
 
         return to_crs(str(named.get("properties", {}).get("name")))
     return 4326
@@ -191,9 +192,9 @@ def _resolve_crs(value: Any, geometry_crs: Any, name: str) -> int | str:
     """The CRS of `value`'s coordinates (see the module docstring)."""
     own = _own_crs(value)
     if own is None:
-        return _normalise_crs(4326 if geometry_crs is None else geometry_crs)
-    own = _normalise_crs(own)
-    if geometry_crs is not None and not same_crs(own, _normalise_crs(geometry_crs)):
+        return normalise_crs(4326 if geometry_crs is None else geometry_crs)
+    own = normalise_crs(own)
+    if geometry_crs is not None and not same_crs(own, normalise_crs(geometry_crs)):
         raise GeometryError(
             f"{name} carry their own CRS ({_crs_name(own)}) but geometry_crs={geometry_crs!r}; "
             "leave geometry_crs out or reproject them first",
@@ -216,7 +217,7 @@ def as_areas(geometries: Any, geometry_crs: Any = None, *, name: str = "geometri
     """`geometries` as `Areas`; raises on empty or missing geometries, and on coordinates
     outside lon/lat ranges once in lon/lat. `Areas` pass through (their CRS must agree)."""
     if isinstance(geometries, Areas):
-        if geometry_crs is not None and not same_crs(geometries.crs, _normalise_crs(geometry_crs)):
+        if geometry_crs is not None and not same_crs(geometries.crs, normalise_crs(geometry_crs)):
             raise GeometryError(
                 f"{name} are in {_crs_name(geometries.crs)}, not {geometry_crs!r}",
                 argument="geometry_crs",

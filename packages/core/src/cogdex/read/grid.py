@@ -18,18 +18,14 @@ from __future__ import annotations
 
 import copy
 import math
-import os
-import re
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import shapely
 
-from cogdex.errors import CRSError
+from cogdex.crs import normalise_crs, same_crs, to_crs, transformer
 from cogdex.index import arrays as A
 
 if TYPE_CHECKING:
@@ -46,7 +42,6 @@ DEFAULT_APPROX_ERROR = 0.125
 """Default coordinate error budget in source pixels (GDAL's approximate transformer's)."""
 
 _EDGE_SLACK = 1e-10  # GDAL's: a coordinate this close below a pixel edge counts as on it
-_EPSG = re.compile(r"(?i)^\s*epsg:(\d+)\s*$")
 
 
 class Window(NamedTuple):
@@ -56,61 +51,6 @@ class Window(NamedTuple):
     col_off: int
     height: int
     width: int
-
-
-def _normalise_crs(crs: int | str | pyproj.CRS) -> int | str:
-    """An EPSG code when the CRS is exactly one, else the string as given (or WKT)."""
-    proj = sys.modules.get("pyproj")  # a pyproj.CRS exists only once pyproj is imported
-    if proj is not None and isinstance(crs, proj.CRS):
-        code = crs.to_epsg(min_confidence=100)
-        return code if code is not None else crs.to_wkt()
-    if isinstance(crs, bool) or not isinstance(crs, int | np.integer | str):
-        raise TypeError(f"crs must be an EPSG code, a CRS string or a pyproj.CRS, not {crs!r}")
-    if isinstance(crs, str):
-        m = _EPSG.match(crs)
-        return int(m.group(1)) if m else crs
-    return int(crs)
-
-
-@lru_cache(maxsize=256)
-def to_crs(crs: int | str) -> pyproj.CRS:
-    """The pyproj CRS of a grid's `crs` value, built once per process; a value PROJ cannot
-    read is a `CRSError` naming it."""
-    import pyproj
-
-    try:
-        return pyproj.CRS.from_user_input(crs)
-    except pyproj.exceptions.CRSError as exc:
-        shown = crs if isinstance(crs, int) or len(crs) < 80 else crs[:77] + "..."
-        raise CRSError(f"PROJ cannot read the CRS {shown!r}: {exc}") from None
-
-
-@lru_cache(maxsize=1024)
-def same_crs(a: int | str, b: int | str) -> bool:
-    """Whether two CRS values describe the same coordinates (names and axis order aside)."""
-    if a == b:
-        return True
-    return to_crs(a).equals(to_crs(b), ignore_axis_order=True)
-
-
-@lru_cache(maxsize=256)
-def transformer(src: int | str, dst: int | str) -> pyproj.Transformer:
-    """PROJ's (lon, lat)-ordered transformer from `src` to `dst`, built once per process
-    and vectorised over arrays. Sharing it between threads is safe: since pyproj 3.1 a
-    `Transformer` keeps one PROJ object per thread (`TransformerLocal`, a
-    `threading.local`), so concurrent calls never share PROJ state. The caches are cleared
-    in a forked child, which builds its own."""
-    import pyproj
-
-    return pyproj.Transformer.from_crs(to_crs(src), to_crs(dst), always_xy=True)
-
-
-def _clear_caches() -> None:
-    for cached in (to_crs, same_crs, transformer):
-        cached.cache_clear()
-
-
-os.register_at_fork(after_in_child=_clear_caches)
 
 
 def _invert(t: Affine) -> Affine:
@@ -154,7 +94,7 @@ class Grid:
     shape: tuple[int, int]
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "crs", _normalise_crs(self.crs))
+        object.__setattr__(self, "crs", normalise_crs(self.crs))
         t = tuple(float(v) for v in self.transform)
         if len(t) == 9 and t[6:] == (0.0, 0.0, 1.0):  # an affine.Affine
             t = t[:6]
@@ -216,7 +156,7 @@ class Grid:
         `tap` defaults to True so that grids made for different areas of interest share
         one pixel lattice (see `from_bounds`).
         """
-        crs = _normalise_crs(crs)
+        crs = normalise_crs(crs)
         bounds = geometry_bounds(geometry, crs, geometry_crs=geometry_crs)
         return cls.from_bounds(crs, bounds, resolution, tap=tap)
 
@@ -270,7 +210,7 @@ def geometry_bounds(
     """
     if not isinstance(geometry, shapely.Geometry):
         geometry = shapely.box(*geometry)
-    crs, geometry_crs = _normalise_crs(crs), _normalise_crs(geometry_crs)
+    crs, geometry_crs = normalise_crs(crs), normalise_crs(geometry_crs)
     if same_crs(geometry_crs, crs):
         return geometry.bounds
     geometry = densify(geometry, points)

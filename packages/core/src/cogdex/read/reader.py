@@ -20,10 +20,10 @@ import numpy as np
 
 from cogdex.errors import DecodeError, TruncatedTIFF
 from cogdex.io import fetch, runtime
-from cogdex.io.urls import safe_url
 from cogdex.read import mosaic
 from cogdex.read.plan import TilePlan, Window, plan_window
 from cogdex.read.tilecache import TileCache, tile_cache
+from cogdex.redact import safe_url
 from cogdex.tiff import codecs
 from cogdex.tiff.model import Level, TIFFHeader
 

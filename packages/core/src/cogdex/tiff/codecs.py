@@ -430,3 +430,12 @@ def _lerc_function(level: Level, samples: int, byte_order: str) -> Callable[[byt
         return image
 
     return function
+
+
+__all__ = [
+    "Decoder",
+    "check",
+    "cmyk_as_rgba",
+    "decoder",
+    "sample_dtype",
+]

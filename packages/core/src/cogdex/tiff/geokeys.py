@@ -869,3 +869,22 @@ def _q(text: str) -> str:
 
 def _num(value: float) -> str:
     return repr(float(value))
+
+
+__all__ = [
+    "GEOGRAPHIC_TYPE",
+    "GT_MODEL_TYPE",
+    "GT_RASTER_TYPE",
+    "KNOWN_ANGULAR_UNITS",
+    "KNOWN_LINEAR_UNITS",
+    "KNOWN_UNITS",
+    "MODEL_GEOGRAPHIC",
+    "MODEL_PROJECTED",
+    "PROJECTED_CS_TYPE",
+    "RASTER_PIXEL_IS_POINT",
+    "GeoKeys",
+    "crs",
+    "epsg_code",
+    "geotransform",
+    "parse_directory",
+]

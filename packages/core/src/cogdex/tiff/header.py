@@ -474,3 +474,12 @@ def _georeferenced(
         metadata=meta.dataset,
         band_metadata=_per_band(meta.bands, bands, {}),
     )
+
+
+__all__ = [
+    "IFD_READ",
+    "PREFIX",
+    "HeaderParser",
+    "parse_header",
+    "read_header",
+]

@@ -308,3 +308,20 @@ def raw(view: ByteView, entry: Entry) -> bytes:
 def text(view: ByteView, entry: Entry) -> str:
     """An ASCII (or BYTE/UNDEFINED) entry as text, up to its first NUL."""
     return raw(view, entry).split(b"\0", 1)[0].decode("utf-8", errors="replace")
+
+
+__all__ = [
+    "IFD",
+    "ByteView",
+    "Entry",
+    "Layout",
+    "Missing",
+    "first_integer",
+    "integers",
+    "raw",
+    "read_ifd",
+    "read_layout",
+    "small_integers",
+    "text",
+    "values",
+]

@@ -163,3 +163,10 @@ def _float(text: str) -> float | None:
         return None
     match = _NUMBER.match(text)
     return float(match.group(1)) if match else 0.0
+
+
+__all__ = [
+    "GDALMetadata",
+    "band_nodata",
+    "parse_gdal_metadata",
+]

@@ -236,3 +236,11 @@ def _float_out(value: float | None) -> float | str | None:
 
 def _float_in(value: float | str | None) -> float | None:
     return None if value is None else float(value)
+
+
+__all__ = [
+    "HEADER_VERSION",
+    "Georeference",
+    "Level",
+    "TIFFHeader",
+]

@@ -260,3 +260,10 @@ def _nodata_text(nodata: float, dtype: np.dtype) -> str:
             raise ValueError(f"nodata {nodata} is not a {dtype} value")
         return str(int(nodata))
     return "nan" if np.isnan(nodata) else repr(float(nodata))
+
+
+__all__ = [
+    "Compression",
+    "Resampling",
+    "write_cog",
+]

@@ -4,7 +4,8 @@ A `GeoTIFF` is a URL plus its parsed `TIFFHeader`; reading goes through the data
 window reader (`cogdex.read.reader`): only the tiles a window needs, one coalesced request,
 decoded on the decode pool, kept in the shared tile cache. It can be built from a stored
 header with no request at all (`from_header`), and it pickles as its URL, store options and
-header.
+header. It belongs to the read layer, above the parser (`cogdex.tiff`) whose header it
+holds and beside the reader it reads through.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cogdex.io import runtime
-from cogdex.io.urls import ObjectURL, safe_url
+from cogdex.io.urls import ObjectURL
 from cogdex.read.plan import Window
 from cogdex.read.reader import Source, WindowRead, read_windows
+from cogdex.redact import safe_url
 from cogdex.tiff import geokeys
 from cogdex.tiff.header import read_header
 from cogdex.tiff.model import Level, TIFFHeader
@@ -254,3 +256,10 @@ async def open_async(url: str | os.PathLike[str] | ObjectURL, **options: Any) ->
 def open(url: str | os.PathLike[str] | ObjectURL, **options: Any) -> GeoTIFF:
     """Open the GeoTIFF at `url` (path or URL; `options` configure its store)."""
     return runtime.run(open_async(url, **options))
+
+
+__all__ = [
+    "GeoTIFF",
+    "open",
+    "open_async",
+]

@@ -1,0 +1,157 @@
+"""The plugin SDK: the stable surface for plugin authors.
+
+Plugins (ours and third parties') import only from here and from `cogdex`'s public names;
+every other module is private to core and may change between releases (an import-linter
+contract holds the workspace's plugins to this). What is here:
+
+- hooks: `hookimpl`, the marker for functions that implement a hook of `cogdex.hookspecs`
+  (documented in docs/plugins.md);
+- hook values: `DatasetEntry`, `StacSource`, `TableSource` (`cogdex_datasets`), `StoreSpec`
+  and `ObjectURL` (`cogdex_store_spec`), `OutputAdapter` (`cogdex_adapters`), and for
+  `cogdex_build_executor` the `BuildExecutor` protocol, the build's `Plan`, its `Part`s,
+  `part_rows` (what runs on a worker) and the `PartRows` it returns;
+- store helpers for cloud plugins: `default_spec`, `has_credentials`, `requester_pays_error`,
+  and `public_options` (the options without their secrets: what may travel);
+- the errors plugins raise;
+- the read engine output adapters build on: grids (`Grid`, `Window`, `Resampling`, and the
+  `grid` namespace of CRS helpers), band sources, slot planning and reading (`plan_slots`,
+  `read_slots`, `Slot`, `Merge`), per-record values, and `runtime` (the per-process event
+  loop that runs a read from sync code).
+
+`import cogdex.sdk` stays cheap, as entry points load for every cogdex command: the
+read-engine names, whose modules import numpy/pyarrow/pyproj, load on first attribute access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from cogdex.adapters import OutputAdapter
+from cogdex.datasets import DatasetEntry, StacSource, TableSource
+from cogdex.errors import (
+    BuildError,
+    CogdexError,
+    FetchError,
+    MemoryLimitError,
+    MissingCredentialsError,
+    MissingPluginError,
+    ReadFailureWarning,
+    StoreError,
+)
+from cogdex.hookspecs import hookimpl
+from cogdex.io import runtime
+from cogdex.io.stores import (
+    StoreSpec,
+    default_spec,
+    has_credentials,
+    public_options,
+    requester_pays_error,
+)
+from cogdex.io.urls import ObjectURL
+
+if TYPE_CHECKING:
+    from cogdex.index.band import BandSource
+    from cogdex.index.build import BuildExecutor, Part, PartRows, Plan, part_rows
+    from cogdex.pixels import DEFAULT_MAX_MEMORY, plan_slots
+    from cogdex.read import grid
+    from cogdex.read.grid import Grid, Resampling, Window
+    from cogdex.read.physical import check_merges, record_values
+    from cogdex.read.scenes import (
+        MERGES,
+        Merge,
+        Slot,
+        default_fill,
+        output_dtype,
+        read_slots,
+        record_grid,
+    )
+    from cogdex.read.targets import pixel_size_in
+
+# Read-engine names -> the module that defines them, imported on first access.
+_LAZY = {
+    "BandSource": "cogdex.index.band",
+    "BuildExecutor": "cogdex.index.build",
+    "Part": "cogdex.index.build",
+    "PartRows": "cogdex.index.build",
+    "Plan": "cogdex.index.build",
+    "part_rows": "cogdex.index.build",
+    "DEFAULT_MAX_MEMORY": "cogdex.pixels",
+    "plan_slots": "cogdex.pixels",
+    "Grid": "cogdex.read.grid",
+    "Resampling": "cogdex.read.grid",
+    "Window": "cogdex.read.grid",
+    "check_merges": "cogdex.read.physical",
+    "record_values": "cogdex.read.physical",
+    "MERGES": "cogdex.read.scenes",
+    "Merge": "cogdex.read.scenes",
+    "Slot": "cogdex.read.scenes",
+    "default_fill": "cogdex.read.scenes",
+    "output_dtype": "cogdex.read.scenes",
+    "read_slots": "cogdex.read.scenes",
+    "record_grid": "cogdex.read.scenes",
+    "pixel_size_in": "cogdex.read.targets",
+}
+# Namespaces: modules whose functions adapters call by their qualified name.
+_LAZY_MODULES = {"grid": "cogdex.read.grid"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY_MODULES:
+        value = importlib.import_module(_LAZY_MODULES[name])
+    elif name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+    else:
+        raise AttributeError(f"module 'cogdex.sdk' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY, *_LAZY_MODULES})
+
+
+__all__ = [
+    "DEFAULT_MAX_MEMORY",
+    "MERGES",
+    "BandSource",
+    "BuildError",
+    "BuildExecutor",
+    "CogdexError",
+    "DatasetEntry",
+    "FetchError",
+    "Grid",
+    "MemoryLimitError",
+    "Merge",
+    "MissingCredentialsError",
+    "MissingPluginError",
+    "ObjectURL",
+    "OutputAdapter",
+    "Part",
+    "PartRows",
+    "Plan",
+    "ReadFailureWarning",
+    "Resampling",
+    "Slot",
+    "StacSource",
+    "StoreError",
+    "StoreSpec",
+    "TableSource",
+    "Window",
+    "check_merges",
+    "default_fill",
+    "default_spec",
+    "grid",
+    "has_credentials",
+    "hookimpl",
+    "output_dtype",
+    "part_rows",
+    "pixel_size_in",
+    "plan_slots",
+    "public_options",
+    "read_slots",
+    "record_grid",
+    "record_values",
+    "requester_pays_error",
+    "runtime",
+]

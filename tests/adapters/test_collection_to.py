@@ -1,0 +1,55 @@
+"""`Collection.to(name, ...)` reaches any output a plugin registers: here the third-party
+example plugin's `footprints` (tests/plugins/example), installed as users install plugins."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cogdex import plugins
+from cogdex.errors import MissingPluginError
+
+
+def test_to_dispatches_to_a_third_party_output(adapter_coll):
+    found = adapter_coll.to("footprints", properties=["cloud_cover"])
+    assert found["type"] == "FeatureCollection"
+    features = found["features"]
+    assert [f["id"] for f in features] == adapter_coll.ids
+    table = adapter_coll.to_arrow()
+    for feature, bbox, cloud in zip(
+        features,
+        table.column("bbox").to_pylist(),
+        table.column("cloud_cover").to_pylist(),
+        strict=True,
+    ):
+        assert feature["geometry"]["type"] == "Polygon"
+        ring = feature["geometry"]["coordinates"][0]
+        xs, ys = [p[0] for p in ring], [p[1] for p in ring]
+        assert (min(xs), min(ys), max(xs), max(ys)) == pytest.approx(
+            (bbox["xmin"], bbox["ymin"], bbox["xmax"], bbox["ymax"])
+        )
+        assert feature["properties"]["cloud_cover"] == cloud
+        assert feature["properties"]["datetime"].startswith("20")
+    assert json.loads(json.dumps(found)) == found  # plain JSON, ready to write
+
+
+def test_an_unknown_output_lists_the_installed_ones(adapter_coll):
+    with pytest.raises(MissingPluginError) as raised:
+        adapter_coll.to("footprint")
+    assert raised.value.extra is None  # no cogdex extra provides it: nothing to pip install
+    message = str(raised.value)
+    assert "output 'footprint'" in message and "pip install" not in message
+    for name in ("footprints", "torchgeo", "xarray"):
+        assert name in plugins.adapter_names() and name in message
+
+
+def test_a_missing_builtin_output_names_its_extra(adapter_coll):
+    plugin = plugins.plugin_manager().get_plugin("torchgeo")
+    plugins.unregister(plugin)
+    try:
+        with pytest.raises(MissingPluginError, match=r'pip install "cogdex\[torchgeo\]"') as raised:
+            adapter_coll.to("torchgeo", ["B04"])
+        assert raised.value.extra == "torchgeo" and "footprints" in str(raised.value)
+    finally:
+        plugins.register(plugin, name="torchgeo")
