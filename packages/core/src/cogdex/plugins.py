@@ -275,6 +275,7 @@ __all__ = [
     "PluginInfo",
     "adapter",
     "adapter_names",
+    "build_executor",
     "dataset",
     "datasets",
     "entry_points",

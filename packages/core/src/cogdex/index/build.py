@@ -1001,7 +1001,14 @@ def _is_number(value: Any) -> bool:
 
 __all__ = [
     "BandsArg",
+    "BuildExecutor",
     "Built",
+    "Part",
+    "PartRows",
+    "Plan",
     "build_rows",
     "clean_href",
+    "finish_rows",
+    "part_rows",
+    "plan_rows",
 ]
