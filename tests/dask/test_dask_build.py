@@ -58,7 +58,7 @@ def _mixed_items(stac_files: Any, http_server: Any) -> list[dict[str, Any]]:
     """30 items over three years, signed hrefs, and each thing a build settles on all
     items: a duplicate id, a missing asset, a missing file, a STAC CRS that the file
     contradicts, no geometry, a property int in some items and float in others, one that
-    only the last items have."""
+    only the last items have, a part (of 4) whose files are all missing."""
     out = []
     for i in range(30):
         item = copy.deepcopy(stac_files.items[i % len(stac_files.items)])
@@ -76,6 +76,9 @@ def _mixed_items(stac_files: Any, http_server: Any) -> list[dict[str, Any]]:
     out[11]["properties"].update({"proj:epsg": 32610, "proj:code": "EPSG:32610"})
     out[13]["geometry"] = None
     out[17]["properties"]["eo:cloud_cover"] = None
+    for item in out[20:24]:  # a whole part without a row
+        for asset in item["assets"].values():
+            asset["href"] = asset["href"].replace("/scenes/", "/gone/")
     out.append(copy.deepcopy(out[5]))  # the same id again
     return out
 
@@ -114,7 +117,9 @@ def test_items_build_equals_local_build(
         "duplicate id",
         "no such asset",
         "NotFoundError",
+        "no readable asset",
     }
+    assert len(dist) == 26
     assert len({y // 10000 for y in _years(dist)}) == 1 and len(set(_years(dist))) == 3
     assert len(payloads) >= 8  # 30 items in parts of 4
     assert not any(SIGNATURE.encode() in p for p in payloads)
