@@ -190,7 +190,16 @@ def main() -> None:
         )
     out = REPO / "bench-results" / f"scale-build-rtt{a.rtt}.json"
     out.parent.mkdir(exist_ok=True)
-    result = {"items": a.items, "rtt_ms": a.rtt, "repeat": a.repeat, "rows": rows, "runs": runs}
+    row_bytes = round(reference.nbytes / len(reference))
+    print(f"Arrow bytes per row: {row_bytes:,}")
+    result = {
+        "items": a.items,
+        "rtt_ms": a.rtt,
+        "repeat": a.repeat,
+        "arrow_bytes_per_row": row_bytes,
+        "rows": rows,
+        "runs": runs,
+    }
     out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M"), **result}, indent=1))
 
 
