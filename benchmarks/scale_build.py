@@ -4,7 +4,7 @@
 
 Makes a data folder of `--items` items whose one asset (B04) is a symlink to one of the
 source scenes' files (distinct URLs, real COG headers), and starts a lab of its own over it
-on other ports (`LAB_RUN`, `LAB_PORT_HTTP`: a lab another benchmark runs is left alone),
+on other ports (`LAB_RUN`, `--port`: a lab another benchmark runs is left alone),
 HTTP only, with `--rtt` ms of added round trip. Then, round-robin so the machine's load
 falls on every candidate alike, it times `build_from_items(..., cache=False)` of all items:
 in this process (no client), and with `client=` on a cluster of 1 and of 2 worker
@@ -36,8 +36,8 @@ import cogdex
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lab import LAB_DIR, LAB_HOME, REPO
 
-HTTP_PORT = 18180
-"""The lab's public HTTP port here (the shared lab's is 18080)."""
+HTTP_PORT = 18380
+"""The lab's public HTTP port by default (the shared lab's is 18080; its backend is +10000)."""
 BAND = "B04"
 
 
@@ -66,25 +66,27 @@ def make_items(source: Path, out: Path, n: int, base_url: str) -> list[dict[str,
 class Lab:
     """A lab of this benchmark's own (its run folder and ports), HTTP only."""
 
-    def __init__(self, data: Path, rtt: int, run: Path) -> None:
+    def __init__(self, data: Path, rtt: int, run: Path, port: int = HTTP_PORT) -> None:
         self.env = {
             **os.environ,
             "LAB_HOME": str(LAB_HOME),
             "LAB_RUN": str(run),
-            "LAB_PORT_HTTP": str(HTTP_PORT),
-            "LAB_PORT_STAC": str(HTTP_PORT + 2),
+            "LAB_PORT_HTTP": str(port),
+            "LAB_PORT_STAC": str(port + 2),
             "LAB_SERVICES": "http",
             "LAB_UPLOAD": "0",
             "LAB_RTT_MS": str(rtt),
         }
         self.run = run
         subprocess.run(["bash", str(LAB_DIR / "down.sh")], env=self.env, capture_output=True)
-        subprocess.run(
+        up = subprocess.run(
             ["bash", str(LAB_DIR / "up.sh"), str(data)],
             env=self.env,
-            check=True,
             capture_output=True,
+            text=True,
         )
+        if up.returncode != 0:
+            raise RuntimeError(f"the lab did not start:\n{up.stderr[-2000:]}")
 
     def cpu_s(self) -> float:
         """CPU seconds nginx (its workers too) and the proxy have used so far."""
@@ -130,11 +132,12 @@ def main() -> None:
     ap.add_argument("--rtt", type=int, default=20, help="added round-trip time in ms")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--work", type=Path, default=Path("/tmp/cogdex-bench/scale-build"))
+    ap.add_argument("--port", type=int, default=HTTP_PORT, help="the lab's HTTP port")
     a = ap.parse_args()
-    data = a.work / f"items-{a.items}"
-    items = make_items(a.source.resolve(), data, a.items, f"http://127.0.0.1:{HTTP_PORT}")
+    data = a.work / f"items-{a.items}-port{a.port}"
+    items = make_items(a.source.resolve(), data, a.items, f"http://127.0.0.1:{a.port}")
     with ExitStack() as stack:
-        lab = Lab(data, a.rtt, a.work / "run")
+        lab = Lab(data, a.rtt, a.work / "run", a.port)
         stack.callback(lab.close)
         clients: dict[str, Client | None] = {"local (no client)": None}
         for n in (1, 2):
