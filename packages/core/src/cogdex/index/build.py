@@ -615,7 +615,7 @@ class Plan:
 class Part:
     """Consecutive items of a build for one worker: plain data (picklable, cheap) with no
     secret in it. Hrefs are the stored ones (no signature), and items keep only what rows
-    are made of: no asset hrefs (they may be signed), no links."""
+    are made of (`_shippable`): no asset hrefs (they may be signed), no links."""
 
     start: int
     """The position of the first item in `Plan.items`."""
@@ -654,16 +654,26 @@ class PartRows:
     """Why headers failed (the error of a build where none could be read)."""
 
 
+_PROJ = ("proj:code", "proj:epsg", "proj:wkt2", "proj:projjson")
+_PART_PROPERTIES = {"datetime", "start_datetime", "eo:cloud_cover", *_PROJ}
+"""The properties `part_rows` reads (`stac_crs`, `item_datetime`, the cloud cover); the
+property columns are made of all of them, by `finish_rows`."""
+_PART_ASSET_KEYS = {"raster:bands", "bands", *_RASTER_V2, *_PROJ}
+"""What `part_rows` reads of a band asset (`stac_crs`, `stac_raster`): never its href."""
+
+
 def _shippable(item: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
-    """What `part_rows` reads of an item: its band assets without their hrefs."""
+    """What `part_rows` reads of an item, and nothing else (a part's tasks stay small, and
+    carry no signed href or link)."""
+    props = item.get("properties") or {}
     assets = item.get("assets") or {}
     return {
         "id": item.get("id"),
         "collection": item.get("collection"),
         "geometry": item.get("geometry"),
-        "properties": item.get("properties") or {},
+        "properties": {k: v for k, v in props.items() if k in _PART_PROPERTIES},
         "assets": {
-            k: {n: v for n, v in assets[k].items() if n not in ("href", "alternate")}
+            k: {n: v for n, v in assets[k].items() if n in _PART_ASSET_KEYS}
             for k in keys
             if isinstance(assets.get(k), Mapping)
         },
