@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import uuid
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -102,9 +103,19 @@ class DaskExecutor:
             self.client.register_plugin(_Secrets(secret), name=plugin)
         keys = [f"cogdex-headers-{run}-{i}" for i in range(len(parts))]
         files = {key: _files(part) for key, part in zip(keys, parts, strict=True)}
-        futures = self.client.map(  # not pure: Dask would hash every item of every part
-            _run_part, parts, options=public, plugin=plugin, key=keys, retries=RETRIES, pure=False
-        )
+        with warnings.catch_warnings():
+            # The graph holds the items (about 1.3 KB each), which is the point: a lost
+            # part is rerun from it. Dask's advice for large graphs (scatter) would lose that.
+            warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
+            futures = self.client.map(  # not pure: Dask would hash every item of every part
+                _run_part,
+                parts,
+                options=public,
+                plugin=plugin,
+                key=keys,
+                retries=RETRIES,
+                pure=False,
+            )
         try:
             done: dict[str, PartRows] = {}
             for future in as_completed(futures, loop=self.client.loop):
