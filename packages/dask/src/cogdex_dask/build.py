@@ -16,7 +16,7 @@ What travels where:
   previous collection as it was.
 
 A part lost with its worker is run again by the scheduler (`distributed.scheduler.allowed-
-failures` times); a part that raises is retried `retries` times. A part that raises a
+failures` times); a part that raises is retried `RETRIES` times. A part that raises a
 cogdex error (a band map that does not fit the first item) returns it instead, so that the
 build fails at once rather than after retries of what will fail again.
 """
@@ -99,24 +99,25 @@ class DaskExecutor:
             )
         run = uuid.uuid4().hex[:12]
         plugin = f"cogdex-secrets-{run}" if secret else None
-        if plugin is not None:
-            self.client.register_plugin(_Secrets(secret), name=plugin)
         keys = [f"cogdex-headers-{run}-{i}" for i in range(len(parts))]
         files = {key: _files(part) for key, part in zip(keys, parts, strict=True)}
-        with warnings.catch_warnings():
-            # The graph holds the items (about 1.3 KB each), which is the point: a lost
-            # part is rerun from it. Dask's advice for large graphs (scatter) would lose that.
-            warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
-            futures = self.client.map(  # not pure: Dask would hash every item of every part
-                _run_part,
-                parts,
-                options=public,
-                plugin=plugin,
-                key=keys,
-                retries=RETRIES,
-                pure=False,
-            )
+        if plugin is not None:
+            self.client.register_plugin(_Secrets(secret), name=plugin)
+        futures = []
         try:
+            with warnings.catch_warnings():
+                # The graph holds the items (about 1.3 KB each), which is the point: a lost
+                # part is rerun from it; Dask's advice for large graphs (scatter) loses that.
+                warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
+                futures = self.client.map(  # not pure: Dask would hash every item of every part
+                    _run_part,
+                    parts,
+                    options=public,
+                    plugin=plugin,
+                    key=keys,
+                    retries=RETRIES,
+                    pure=False,
+                )
             done: dict[str, PartRows] = {}
             for future in as_completed(futures, loop=self.client.loop):
                 result = future.result()  # a part's error, after its retries
@@ -141,7 +142,8 @@ def _run_part(
 ) -> PartRows | CogdexError:
     """On a worker: the part's rows, its store options completed with the build's secrets."""
     if plugin is not None:
-        secrets: _Secrets = get_worker().plugins[plugin]  # type: ignore[assignment]
+        secrets = get_worker().plugins[plugin]
+        assert isinstance(secrets, _Secrets)
         options = {**(options or {}), **secrets.options}
     try:
         return part_rows(part, options)
