@@ -635,7 +635,6 @@ class PartRows:
 
     start: int
     """`Part.start` of the part."""
-
     table: pa.Table
     """The rows in the index's order within the part, without the property columns (their
     types depend on every item of the build: `finish_rows` adds them)."""
