@@ -268,3 +268,12 @@ def test_parts_carry_no_signed_href_or_link(stac_files):
     parts = plan.parts(3)
     assert [p.start for p in parts] == [0, 3, 6] and sum(len(p.items) for p in parts) == 8
     assert all(SIGNATURE.encode() not in dumps(p) for p in parts)
+
+
+def test_parts_are_about_four_per_worker_thread(dask_client):
+    from cogdex_dask.build import DaskExecutor
+
+    executor = DaskExecutor(dask_client)  # 2 threads
+    assert [executor.part_items(n) for n in (10, 100, 2_000, 100_000)] == [16, 16, 250, 1024]
+    with dask.config.set({"cogdex.build-part-items": 3}):
+        assert executor.part_items(2_000) == 3
