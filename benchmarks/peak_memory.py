@@ -2,7 +2,7 @@
 
     uv run python benchmarks/peak_memory.py [--data /tmp/cogdex-peak] [--size 2048]
 
-Writes (once) synthetic scenes with `cogdex.demo.data` (uint16, deflate + predictor, two
+Writes (once) synthetic scenes with `cogdex.testing.scenes` (uint16, deflate + predictor, two
 bands, tiles in UTM 43N and 44N) and an index over their local paths, then reads a block of
 the western tile that no eastern scene covers: "aligned" on the scenes' own grid, "warped"
 onto EPSG:32644 (every record resampled), each with merge=None (one image per record) and
@@ -32,7 +32,7 @@ def prepare(root: Path, size: int, n: int) -> dict[str, object]:
     """The index location and the block read (EPSG:32643) over `n` scenes of `size` px
     under `root`, written once."""
     import cogdex
-    from cogdex.demo import data
+    from cogdex.testing import scenes as data
 
     meta = root / "block.json"
     if not meta.exists():

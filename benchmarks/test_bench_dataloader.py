@@ -33,7 +33,7 @@ from torchgeo.samplers import RandomPatchSampler
 import cogdex
 from tests.adapters.conftest import BANDS, link_in_order
 from tests.adapters.test_torchgeo_equality import Reference
-from tests.servers.http_range import start_nginx
+from tests.servers.nginx import start_nginx
 from tests.servers.scenes import SceneSet, make_scenes, write_stac
 
 CHIPS, SIZE, BATCH = 256, 64, 16

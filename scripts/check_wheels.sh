@@ -6,6 +6,19 @@ cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 uv build --all-packages --wheel -o "$work/dist" -q
+# Every package in a wheel ships its py.typed marker (PEP 561): without it, users' type
+# checkers ignore its annotations.
+python3 - "$work"/dist/*.whl <<'PY'
+import sys
+import zipfile
+
+for wheel in sys.argv[1:]:
+    names = zipfile.ZipFile(wheel).namelist()
+    packages = {n.split("/")[0] for n in names if n.endswith("/__init__.py")}
+    untyped = sorted(p for p in packages if f"{p}/py.typed" not in names)
+    if untyped:
+        sys.exit(f"{wheel}: no py.typed in {', '.join(untyped)}")
+PY
 python3 -m venv "$work/env"
 "$work/env/bin/pip" install -q --find-links "$work/dist" "cogdex[xarray,aws]"
 # (to a file: `| grep -q` would stop reading at the match, and pipefail fail on the SIGPIPE)

@@ -22,9 +22,10 @@ import pytest
 import cogdex
 from cogdex.io import fetch
 from cogdex.read import tilecache
+from cogdex.testing import RangeServer
 from tests.servers.azurite import AzureEmulator, start_azurite
 from tests.servers.faults import FaultServer
-from tests.servers.http_range import Nginx, RangeServer, start_nginx
+from tests.servers.nginx import Nginx, start_nginx
 from tests.servers.s3 import S3Emulator, start_s3
 from tests.servers.scenes import SceneSet, StacFiles, make_scenes, write_stac
 from tests.servers.stac_api import StacApi, start_stac_api

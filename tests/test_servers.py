@@ -22,9 +22,10 @@ from pystac_client import Client
 
 from cogdex.io import fetch, runtime
 from cogdex.io.stores import stores
+from cogdex.testing import RangeServer
 from tests.servers.azurite import AzureEmulator
 from tests.servers.faults import FaultServer
-from tests.servers.http_range import Nginx, RangeServer
+from tests.servers.nginx import Nginx
 from tests.servers.process import ServerProcess
 from tests.servers.s3 import S3Emulator
 from tests.servers.scenes import AOI_LONLAT, COLLECTION, Scene, SceneSet

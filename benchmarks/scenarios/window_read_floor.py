@@ -23,14 +23,16 @@ from window_read_cogdex import window
 
 import cogdex
 from cogdex.io import fetch, runtime
+from cogdex.read import geotiff  # noqa: F401
 from cogdex.read.plan import plan_window
-from cogdex.tiff import codecs, geotiff, header  # noqa: F401
+from cogdex.read.window import Window
+from cogdex.tiff import codecs, header  # noqa: F401
 
 
 def tile_bytes(path: str) -> tuple[list[bytes], object]:
     tif = cogdex.open(path)
     level = tif.header.base
-    plan = plan_window(level, window(tif, {}), [0])
+    plan = plan_window(level, Window(*window(tif, {})), [0])
     with open(path, "rb") as f:
         datas = [
             os.pread(f.fileno(), int(level.tile_byte_counts[i]), int(level.tile_offsets[i]))

@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pytest
 
 import cogdex
-from tests.servers.http_range import RangeServer
+from cogdex.testing import RangeServer
 from tests.servers.scenes import SceneSet, StacFiles
 
 BANDS = ["B04", "B08"]

@@ -12,8 +12,8 @@ from torchgeo.datasets import stack_samples
 from torchgeo.samplers import RandomPatchSampler
 
 import cogdex
+from cogdex.testing import RangeServer
 from tests.adapters.conftest import BANDS
-from tests.servers.http_range import RangeServer
 from tests.servers.scenes import StacFiles
 
 # Forking a process with threads (cogdex's loop, torch's pools) is what this test exercises.

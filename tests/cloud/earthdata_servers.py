@@ -19,8 +19,8 @@ import json
 import threading
 from pathlib import Path
 
+from cogdex.testing import RangeHandler, RangeServer
 from tests.servers.background import BackgroundServer, JSONHandler
-from tests.servers.http_range import RangeHandler, RangeServer
 from tests.servers.tls import LocalTLS
 
 

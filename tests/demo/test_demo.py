@@ -22,9 +22,9 @@ from pyproj import Transformer
 from rasterio.warp import Resampling, reproject
 
 from cogdex.cli import main
-from cogdex.demo.data import random_points
 from cogdex.demo.run import N_POINTS, run
 from cogdex.errors import CogdexError
+from cogdex.testing.scenes import random_points
 
 STEP = re.compile(r"^\[(\d)/\d\] (.+?)\s+(\d+\.\d\d) s\s+([\d,]+) requests\s+(\d+\.\d\d) MB  (.*)$")
 

@@ -15,6 +15,7 @@ from cogdex.errors import AccessDeniedError, DecodeError, NotFoundError
 from cogdex.io import fetch, runtime
 from cogdex.read.reader import Source, WindowRead, read_windows, read_windows_sync
 from cogdex.read.tilecache import TileCache
+from cogdex.read.window import Window as CogWindow
 from tests.servers.scenes import SceneSet
 
 
@@ -34,11 +35,11 @@ def _expected(path, window, bands, overview=None, fill=0):
 
 
 WINDOWS = [
-    (0, 0, 300, 200),  # top-left, inside one tile
-    (480, 500, 90, 40),  # across four tiles
-    (900, 950, 300, 300),  # hangs off the bottom-right edge
-    (-50, -20, 120, 80),  # hangs off the top-left edge
-    (2000, 2000, 10, 10),  # wholly outside: all fill
+    CogWindow(0, 0, 300, 200),  # top-left, inside one tile
+    CogWindow(480, 500, 90, 40),  # across four tiles
+    CogWindow(900, 950, 300, 300),  # hangs off the bottom-right edge
+    CogWindow(-50, -20, 120, 80),  # hangs off the top-left edge
+    CogWindow(2000, 2000, 10, 10),  # wholly outside: all fill
 ]
 
 
@@ -98,7 +99,10 @@ def test_overview_levels_equal_rasterio(sources):
     source, path = next(iter(sources.values()))
     n_overviews = len(source.header.levels) - 1
     assert n_overviews >= 1
-    reads = [WindowRead(source, (10, 20, 200, 150), (0,), level=i + 1) for i in range(n_overviews)]
+    reads = [
+        WindowRead(source, CogWindow(10, 20, 200, 150), (0,), level=i + 1)
+        for i in range(n_overviews)
+    ]
     for i, got in enumerate(read_windows_sync(reads, cache=TileCache(0))):
         np.testing.assert_array_equal(got, _expected(path, (10, 20, 200, 150), (0,), overview=i))
 
@@ -106,7 +110,9 @@ def test_overview_levels_equal_rasterio(sources):
 def test_each_tile_is_fetched_once_per_call_and_not_at_all_when_cached(sources):
     source, _ = next(iter(sources.values()))
     level = source.header.base
-    overlapping = [WindowRead(source, (400 + d, 400 + d, 300, 300)) for d in range(0, 100, 10)]
+    overlapping = [
+        WindowRead(source, CogWindow(400 + d, 400 + d, 300, 300)) for d in range(0, 100, 10)
+    ]
     cache = TileCache(64 << 20)
     with fetch.recording() as first:
         a = read_windows_sync(overlapping, cache=cache)
@@ -124,7 +130,7 @@ def test_each_tile_is_fetched_once_per_call_and_not_at_all_when_cached(sources):
 def test_concurrent_calls_share_tiles_in_flight(sources):
     source, _ = next(iter(sources.values()))
     cache = TileCache(64 << 20)
-    reads = [WindowRead(source, (0, 0, 1024, 1024))]
+    reads = [WindowRead(source, CogWindow(0, 0, 1024, 1024))]
 
     async def both():
         return await asyncio.gather(*(read_windows(reads, cache=cache) for _ in range(5)))
@@ -151,7 +157,9 @@ def test_planar_separate_read_touches_only_the_bands_asked_for(tmp_path, http_se
     level = source.header.base
     assert level.planar == 2
     with fetch.recording() as rec:
-        (got,) = read_windows_sync([WindowRead(source, (0, 0, 256, 256), (3,))], cache=TileCache(0))
+        (got,) = read_windows_sync(
+            [WindowRead(source, CogWindow(0, 0, 256, 256), (3,))], cache=TileCache(0)
+        )
     np.testing.assert_array_equal(got[0], data[3, :256, :256])
     plane_tile = 3 * level.tiles_across * level.tiles_down
     assert rec.bytes == int(level.tile_byte_counts[plane_tile])
@@ -160,12 +168,12 @@ def test_planar_separate_read_touches_only_the_bands_asked_for(tmp_path, http_se
 def test_masks_fill_values_and_errors(sources, http_server, scenes):
     source, _ = next(iter(sources.values()))
     (got,) = read_windows_sync(
-        [WindowRead(source, (-10, -10, 20, 20), (0,), fill=7)], cache=TileCache(0)
+        [WindowRead(source, CogWindow(-10, -10, 20, 20), (0,), fill=7)], cache=TileCache(0)
     )
     assert (got[0, :10, :] == 7).all() and (got[0, :, :10] == 7).all()
     missing = Source(f"{http_server.url}/scenes/nope.tif", source.header)
     with pytest.raises(NotFoundError, match=r"nope\.tif"):
-        read_windows_sync([WindowRead(missing, (0, 0, 10, 10))], cache=TileCache(0))
+        read_windows_sync([WindowRead(missing, CogWindow(0, 0, 10, 10))], cache=TileCache(0))
 
 
 def test_corrupt_tile_bytes_raise_decode_error_and_do_not_poison_the_cache(scenes, http_server):
@@ -179,7 +187,7 @@ def test_corrupt_tile_bytes_raise_decode_error_and_do_not_poison_the_cache(scene
     source = Source(f"{http_server.url}/{scenes.key(broken)}", good)
     cache = TileCache(64 << 20)
     with pytest.raises(DecodeError, match="tile 0"):
-        read_windows_sync([WindowRead(source, (0, 0, 10, 10))], cache=cache)
+        read_windows_sync([WindowRead(source, CogWindow(0, 0, 10, 10))], cache=cache)
     assert len(cache) == 0
 
 
@@ -196,7 +204,8 @@ def test_every_store_reads_edge_windows_like_rasterio(store, request, scenes: Sc
         url, options = server.url(key), server.options
     tif = cogdex.open(url, **options)
     assert tif.header == cogdex.open(path).header
-    windows = [*WINDOWS, (1000, -5, 40, 1040), (-3, 1020, 1030, 10), (511, 511, 2, 2)]
+    windows = [*WINDOWS, CogWindow(1000, -5, 40, 1040), CogWindow(-3, 1020, 1030, 10),
+               CogWindow(511, 511, 2, 2)]  # fmt: skip
     reads = [WindowRead(Source(tif.url, tif.header, options), w, (3, 1)) for w in windows]
     for got, window in zip(read_windows_sync(reads, cache=TileCache(0)), windows, strict=True):
         np.testing.assert_array_equal(got, _expected(path, window, (3, 1)))
@@ -210,7 +219,7 @@ def test_cached_tiles_are_not_served_to_a_reader_with_other_credentials(azure_se
     good = azure_server.options
     header = cogdex.open(url, **good).header
     cache = TileCache(64 << 20)
-    window = (0, 0, 64, 64)
+    window = CogWindow(0, 0, 64, 64)
     (first,) = read_windows_sync([WindowRead(Source(url, header, good), window)], cache=cache)
     with fetch.recording() as again:
         (second,) = read_windows_sync([WindowRead(Source(url, header, good), window)], cache=cache)

@@ -20,8 +20,8 @@ from cogdex.errors import AccessDeniedError, CogdexError
 from cogdex.io import runtime
 from cogdex.io.stores import default_spec
 from cogdex.io.urls import parse_url
+from cogdex.testing import RangeHandler, RangeServer
 from cogdex.tiff.header import read_header
-from tests.servers.http_range import RangeHandler, RangeServer
 from tests.servers.process import free_port
 
 COLLECTION = "sentinel-2-l2a"

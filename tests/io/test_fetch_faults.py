@@ -10,6 +10,7 @@ from cogdex.errors import DeadlineExceededError, FetchError, NotFoundError
 from cogdex.io import fetch, runtime
 from cogdex.read.reader import Source, WindowRead, read_windows_sync
 from cogdex.read.tilecache import TileCache
+from cogdex.read.window import Window
 from cogdex.tiff.header import read_header
 from tests.servers.scenes import SceneSet
 
@@ -97,7 +98,9 @@ def test_a_read_error_is_never_turned_into_fill_values(fault_server, target, fas
     header = runtime.run(read_header(url))
     fault_server.inject(key, ["500"] * 10)
     with pytest.raises(FetchError, match="500"):
-        read_windows_sync([WindowRead(Source(url, header), (0, 0, 64, 64))], cache=TileCache(0))
+        read_windows_sync(
+            [WindowRead(Source(url, header), Window(0, 0, 64, 64))], cache=TileCache(0)
+        )
 
 
 def test_close_ranges_share_one_get_and_far_ones_do_not(fault_server, target):
@@ -254,7 +257,7 @@ def test_window_reads_after_one_whole_object_answer_move_what_clean_reads_move(
     key, _ = target
     url = f"{fault_server.url}/{key}"
     source = Source(url, runtime.run(read_header(url)))
-    reads = [WindowRead(source, (x, y, 64, 64)) for x in (0, 256, 512) for y in (0, 256, 512)]
+    reads = [WindowRead(source, Window(x, y, 64, 64)) for x in (0, 256, 512) for y in (0, 256, 512)]
 
     def moved() -> tuple[int, list[np.ndarray]]:
         with fetch.recording() as rec:

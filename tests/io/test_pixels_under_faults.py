@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import cogdex
-from cogdex.errors import AccessDeniedError, FetchError, NotFoundError
+from cogdex.errors import AccessDeniedError, FetchError, NotFoundError, ReadDeadlineError
 from cogdex.io import fetch
 from tests.servers.faults import TRANSIENT
 from tests.servers.scenes import StacFiles
@@ -71,3 +71,17 @@ def test_permanent_faults_raise_a_typed_error_after_bounded_requests(
     start, end = info.value.byte_range
     assert f"{info.value.url} bytes {start}-{end - 1}" in str(info.value)
     assert 1 <= len(fault_server.requests) - gets <= gets * tries
+
+
+def test_a_read_past_its_deadline_is_cancelled_with_a_typed_error(
+    fault_server, fault_coll, clean_coll, fast_uncached_reads
+):
+    fault_server.stall_s = 30  # every GET stalls: only the read's deadline can end the read
+    fault_server.inject("*", ["stall"] * 1000)
+    fetch.configure(read_deadline=1.0)
+    with pytest.raises(ReadDeadlineError, match=r"within its 1\.0 s deadline") as info:
+        _read(fault_coll)
+    assert isinstance(info.value, TimeoutError)
+    fault_server.reset()
+    fetch.configure(read_deadline=None)
+    assert _read(fault_coll).tobytes() == _read(clean_coll).tobytes()  # the runtime still reads

@@ -23,7 +23,7 @@ _CHILD = """
 import json, sys, tracemalloc
 import numpy as np, shapely
 import cogdex
-from cogdex import pixels
+from cogdex.read.plan import plan_slots
 from cogdex.read.scenes import estimate_peak, output_dtype, plan
 
 location, block, crs, merge = json.loads(sys.argv[1])
@@ -31,7 +31,8 @@ coll = cogdex.load(location)
 kwargs = dict(geometry_crs=32643, crs=crs, resolution=10.0, merge=merge, group_by=None)
 area = shapely.box(*block)
 coll.get_numpy(shapely.box(*block[:2], block[0] + 200, block[1] + 200), ["B04", "B08"], **kwargs)
-slots, _, _, sources, _ = pixels.plan_slots(coll, area, ["B04", "B08"], **kwargs)
+table, sources = coll.read_inputs(["B04", "B08"])
+slots = plan_slots(table, sources, area, **kwargs).slots
 dtype = output_dtype(sources)
 pieces = plan(slots, sources, resampling="nearest", fill=0.0)
 estimate = estimate_peak(slots, pieces, len(sources), dtype, merge or "first")[1]

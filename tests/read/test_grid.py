@@ -15,7 +15,6 @@ from rasterio.warp import transform_bounds
 from cogdex.read.grid import (
     CoordinateMap,
     Grid,
-    Window,
     aligned,
     aligned_window,
     geometry_bounds,
@@ -25,6 +24,7 @@ from cogdex.read.grid import (
     transformer,
 )
 from cogdex.read.warp import warp
+from cogdex.read.window import Window
 from tests.read.reference import LAEA, covering, scene, utm43_source
 
 SRC = utm43_source()
@@ -91,7 +91,7 @@ def test_geometry_bounds_densify_edges_like_gdal():
 def test_aligned_needs_same_crs_resolution_and_whole_pixel_offsets():
     a, b, c, d, e, f = SRC.transform
     shifted = Grid(SRC.crs, (a, b, c - 30.0, d, e, f + 50.0), (100, 80))
-    assert aligned_window(SRC, shifted) == Window(-5, -3, 100, 80) and aligned(SRC, shifted)
+    assert aligned_window(SRC, shifted) == Window(-3, -5, 80, 100) and aligned(SRC, shifted)
     assert not aligned(SRC, Grid(SRC.crs, (a, b, c + 3.0, d, e, f), (100, 80)))
     assert not aligned(SRC, Grid(SRC.crs, (a * 1.0001, b, c, d, e, f), (10000, 10000)))
     assert not aligned(SRC, Grid(32644, SRC.transform, SRC.shape))
@@ -100,9 +100,9 @@ def test_aligned_needs_same_crs_resolution_and_whole_pixel_offsets():
 
 
 def test_window_grid_locates_a_window():
-    sub = SRC.window_grid(Window(10, -4, 20, 30))
+    sub = SRC.window_grid(Window(col_off=-4, row_off=10, width=30, height=20))
     assert sub.transform == (10.0, 0.0, 739960.0, 0.0, -10.0, 3109900.0)
-    assert sub.shape == (20, 30) and aligned_window(SRC, sub) == Window(10, -4, 20, 30)
+    assert sub.shape == (20, 30) and aligned_window(SRC, sub) == Window(-4, 10, 30, 20)
 
 
 @pytest.mark.parametrize("resampling", ["nearest", "bilinear"])
@@ -151,7 +151,7 @@ def test_blocks_of_a_target_warp_exactly_like_the_whole_target(target, approx_er
     everywhere = np.stack(source_coords(SRC, target, approx_error=approx_error))
     h, w = target.shape
     for r0, c0 in ((r, c) for r in range(0, h, 37) for c in range(0, w, 53)):
-        block = Window(r0, c0, min(37, h - r0), min(53, w - c0))
+        block = Window(c0, r0, min(53, w - c0), min(37, h - r0))
         rows, cols = slice(r0, r0 + block.height), slice(c0, c0 + block.width)
         coords = CoordinateMap(SRC, target, approx_error=approx_error, window=block)
         assert np.array_equal(np.stack(coords(0, block.height)), everywhere[:, rows, cols],
@@ -171,7 +171,7 @@ def test_blocks_of_a_target_warp_exactly_like_the_whole_target(target, approx_er
 
 def test_coordinate_map_window_must_lie_in_the_target():
     with pytest.raises(ValueError, match="block"):
-        CoordinateMap(SRC, SRC, window=Window(500, 0, 20, 10))
+        CoordinateMap(SRC, SRC, window=Window(0, 500, 10, 20))
 
 
 def test_source_window_is_none_without_overlap():

@@ -38,7 +38,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
-from tests.servers.http_range import LoggedRequest, RangeHandler, RangeServer
+from cogdex.testing import LoggedRequest, RangeHandler, RangeServer
 
 _STATUS = re.compile(r"[1-5]\d\d$")
 _NAMED = {"ok", "full", "reset", "reset-body", "short", "bad-range", "stall"}

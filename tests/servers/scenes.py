@@ -1,11 +1,13 @@
-"""Deterministic synthetic Sentinel-2-like COG scenes and their STAC metadata.
+"""GDAL-written synthetic Sentinel-2-like scenes and their STAC metadata: the data every
+server fixture serves.
 
-Scenes alternate between two overlapping MGRS-like tiles in UTM 43N (EPSG:32643) and 44N
-(EPSG:32644) that both cover the AOI point (78.0E, 20.0N) on the zone boundary, one pair of
-acquisitions every 5 days. Pixels are a multi-octave smooth landscape plus clouds and sensor
-noise (deflate + predictor 2 compresses them about as well as real L2A); every third scene
-has a nodata (0) triangle in its upper-left corner, like a swath edge. Adapted from the lab's
-make_scenes.py, so the project runs its tests without ../shared.
+`cogdex.testing.scenes.write_scenes` renders them (the demo's scenes: one landscape and one
+sky per date over two overlapping tiles in UTM 43N and 44N around the AOI point 78.0E,
+20.0N; every third scene lacks an upper-left triangle, like a swath edge), here with four
+bands and a 4-band stack, one pair of acquisitions every 5 days from 2024-01-01, written
+by GDAL (rio-cogeo) as most COGs are: the suite checks cogdex against files it did not
+write. The items are earth-search-like: assets keyed by common name, scale and offset, a
+collection, served as files and as stac-geoparquet.
 """
 
 from __future__ import annotations
@@ -20,15 +22,14 @@ from typing import Any
 import numpy as np
 import rustac
 from affine import Affine
-from pyproj import Transformer
 from rasterio.io import MemoryFile
 from rio_cogeo.cogeo import cog_translate
 from rio_cogeo.profiles import cog_profiles
 
-AOI_LONLAT = (78.0, 20.0)
-RES = 10.0
+from cogdex.testing.scenes import AOI_LONLAT as AOI_LONLAT  # the tests' AOI too
+from cogdex.testing.scenes import COG_TYPE, RES, Transform, footprint, write_scenes
+
 COLLECTION = "sentinel-2-l2a"
-COG_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 # (file/band name, earth-search asset key, centre wavelength um, fwhm um)
 BANDS = (
     ("B02", "blue", 0.490, 0.098),
@@ -36,10 +37,7 @@ BANDS = (
     ("B04", "red", 0.665, 0.038),
     ("B08", "nir", 0.842, 0.145),
 )
-ASSETS = (*(b[0] for b in BANDS), "stack")
-# (EPSG, MGRS tile, fractional AOI position (col, row) inside the tile)
-TILES = ((32643, "43QHV", 0.70, 0.50), (32644, "44QKE", 0.30, 0.50))
-_LEVELS = {"B02": (900, -500), "B03": (1100, -300), "B04": (1600, -1200), "B08": (1800, 2600)}
+START = dt.datetime(2024, 1, 1, 5, 28, 31, tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -100,66 +98,11 @@ class StacFiles:
     """stac-geoparquet, what the STAC API serves."""
 
 
-def _tile_transform(epsg: int, fx: float, fy: float, size: int) -> Affine:
-    x, y = Transformer.from_crs(4326, epsg, always_xy=True).transform(*AOI_LONLAT)
-    extent = size * RES
-    ulx = round((x - fx * extent) / RES) * RES
-    uly = round((y + fy * extent) / RES) * RES
-    return Affine(RES, 0, ulx, 0, -RES, uly)
-
-
-def _upsample(rng: np.random.Generator, coarse: int, size: int, smooth: bool = True) -> np.ndarray:
-    """Value noise: a random (coarse+1)^2 grid, smoothstep- (or nearest-) upsampled to size^2."""
-    src = rng.standard_normal((coarse + 1, coarse + 1), dtype=np.float32)
-    pos = (np.arange(size, dtype=np.float32) + 0.5) * (coarse / size)
-    i0 = np.minimum(pos.astype(np.int64), coarse - 1)
-    t = pos - i0
-    w = (t * t * (3 - 2 * t)) if smooth else (t >= 0.5).astype(np.float32)
-    rows = src[i0] * (1 - w)[:, None] + src[i0 + 1] * w[:, None]
-    return rows[:, i0] * (1 - w)[None, :] + rows[:, i0 + 1] * w[None, :]
-
-
-def _landscape(n_tile: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(relief, vegetation index 0..1) of a tile: the same in every scene of the tile."""
-    tile_rng = np.random.default_rng([seed, n_tile])
-    land = np.zeros((size, size), np.float32)
-    for coarse, weight in ((3, 0.45), (12, 0.25), (48, 0.15), (192, 0.10), (size // 8, 0.05)):
-        land += weight * _upsample(tile_rng, max(min(coarse, size), 2), size)
-    land += 0.25 * _upsample(tile_rng, max(size // 40, 2), size, smooth=False)  # ~400 m fields
-    return land, 1 / (1 + np.exp(-3 * land))
-
-
-def _pixels(
-    landscape: tuple[np.ndarray, np.ndarray],
-    scene_rng: np.random.Generator,
-    cloud_cover: float,
-    nodata_corner: bool,
-) -> np.ndarray:
-    """(4, size, size) uint16: the tile's landscape under this scene's season, clouds, noise."""
-    land, veg = landscape
-    size = land.shape[0]
-    season = 0.8 + 0.4 * scene_rng.random()
-    cloud = None
-    if cloud_cover > 0:
-        c = 0.7 * _upsample(scene_rng, 6, size) + 0.3 * _upsample(scene_rng, 24, size)
-        step = max(size // 256, 1)
-        threshold = np.quantile(c[::step, ::step], 1 - cloud_cover / 100)
-        cloud = np.clip((c - threshold) * 4, 0, 1)
-    out = np.empty((4, size, size), np.uint16)
-    for b, (name, *_) in enumerate(BANDS):
-        a0, a1 = _LEVELS[name]
-        arr = a0 + a1 * veg * season + 300 * land
-        if cloud is not None:
-            arr += cloud * (6500 - arr)
-        arr += scene_rng.standard_normal((size, size), dtype=np.float32) * 30.0
-        out[b] = np.clip(arr, 1, 20000).astype(np.uint16)  # 0 is reserved for nodata
-    if nodata_corner:
-        yy, xx = np.ogrid[:size, :size]
-        out[:, (xx + yy) < int(0.4 * size)] = 0
-    return out
-
-
-def _write_cog(path: Path, data: np.ndarray, transform: Affine, epsg: int, blocksize: int) -> None:
+def _write_cog(
+    path: Path, data: np.ndarray, epsg: int, transform: Transform, nodata: float, /, *,
+    tile_size: int,
+) -> None:  # fmt: skip
+    """A COG written by GDAL (rio-cogeo), as most COGs are: the `writer` of `write_scenes`."""
     count, height, width = data.shape
     src_profile = {
         "driver": "GTiff",
@@ -168,107 +111,71 @@ def _write_cog(path: Path, data: np.ndarray, transform: Affine, epsg: int, block
         "height": height,
         "width": width,
         "crs": f"EPSG:{epsg}",
-        "transform": transform,
-        "nodata": 0,
+        "transform": Affine(*transform),
+        "nodata": nodata,
     }
     profile = cog_profiles.get("deflate")
-    profile.update(blockxsize=blocksize, blockysize=blocksize, predictor=2, interleave="pixel")
-    # cog_translate's temporary uncompressed copy inherits predictor=2 and GDAL warns that it
-    # ignores it there (once per file); the COG itself is deflate + predictor 2.
-    gdal_log = logging.getLogger("rasterio._env")
-    level = gdal_log.level
-    gdal_log.setLevel(logging.ERROR)
-    try:
-        with MemoryFile() as mem:
-            with mem.open(**src_profile) as ds:
-                ds.write(data)
-                if count == len(BANDS):
-                    ds.descriptions = tuple(b[0] for b in BANDS)
-            with mem.open() as src:
-                cog_translate(
-                    src,
-                    str(path),
-                    profile,
-                    nodata=0,
-                    overview_resampling="nearest",
-                    in_memory=True,
-                    quiet=True,
-                    config={
-                        "GDAL_NUM_THREADS": "ALL_CPUS",
-                        "GDAL_TIFF_OVR_BLOCKSIZE": str(blocksize),
-                    },
-                )
-    finally:
-        gdal_log.setLevel(level)
+    profile.update(blockxsize=tile_size, blockysize=tile_size, predictor=2, interleave="pixel")
+    with MemoryFile() as mem:
+        with mem.open(**src_profile) as ds:
+            ds.write(data)
+            if count == len(BANDS):
+                ds.descriptions = tuple(b[0] for b in BANDS)
+        with mem.open() as src:
+            cog_translate(
+                src,
+                str(path),
+                profile,
+                nodata=nodata,
+                overview_resampling="nearest",
+                in_memory=True,
+                quiet=True,
+                config={
+                    "GDAL_NUM_THREADS": "ALL_CPUS",
+                    "GDAL_TIFF_OVR_BLOCKSIZE": str(tile_size),
+                },
+            )
 
 
 def make_scenes(
     root: Path, n: int = 8, size: int = 1024, blocksize: int = 512, seed: int = 42
 ) -> SceneSet:
     """Write `n` scenes under `root/scenes/<id>/` and return their metadata."""
-    transforms = [_tile_transform(epsg, fx, fy, size) for epsg, _, fx, fy in TILES]
-    landscapes = [_landscape(n_tile, size, seed) for n_tile in range(len(TILES))]
-    start = dt.datetime(2024, 1, 1, 5, 28, 31, tzinfo=dt.UTC)
-    scenes = []
-    for i in range(n):
-        n_tile = i % len(TILES)
-        rng = np.random.default_rng([seed, 999, i])
-        cloud = rng.choice(
-            [rng.uniform(0, 10), rng.uniform(10, 60), rng.uniform(60, 95)], p=[0.5, 0.35, 0.15]
+    # cog_translate's temporary uncompressed copy inherits predictor=2 and GDAL warns that it
+    # ignores it there (once per file); the COG itself is deflate + predictor 2.
+    gdal_log = logging.getLogger("rasterio._env")
+    level = gdal_log.level
+    gdal_log.setLevel(logging.ERROR)
+    try:
+        written = write_scenes(
+            root, n, size, seed, bands=[b[0] for b in BANDS], stack=True, start=START,
+            step_days=5, tile_size=blocksize, writer=_write_cog,
+        )  # fmt: skip
+    finally:
+        gdal_log.setLevel(level)
+    scenes = tuple(
+        Scene(
+            id=s.id,
+            index=i,
+            datetime=s.datetime,
+            platform=s.platform,
+            epsg=s.epsg,
+            mgrs=s.mgrs,
+            cloud_cover=s.cloud_cover,
+            transform=Affine(*s.transform),
+            size=s.size,
+            nodata_corner=s.nodata_corner,
+            nodata_pct=s.nodata_pct,
+            files=s.files,
+            keys={name: p.relative_to(root).as_posix() for name, p in s.files.items()},
         )
-        when = start + dt.timedelta(days=5 * (i // 2))
-        platform = "sentinel-2a" if (i // 2) % 2 == 0 else "sentinel-2b"
-        epsg, mgrs = TILES[n_tile][:2]
-        scene_id = f"S2{platform[-1].upper()}_{mgrs}_{when:%Y%m%d}_0_L2A"
-        nodata_corner = i % 3 == 2
-        scene_rng = np.random.default_rng([seed, n_tile, i, 1])
-        data = _pixels(landscapes[n_tile], scene_rng, float(cloud), nodata_corner)
-        folder = root / "scenes" / scene_id
-        folder.mkdir(parents=True, exist_ok=True)
-        files = {name: folder / f"{name}.tif" for name in ASSETS}
-        for b, (name, *_) in enumerate(BANDS):
-            _write_cog(files[name], data[b : b + 1], transforms[n_tile], epsg, blocksize)
-        _write_cog(files["stack"], data, transforms[n_tile], epsg, blocksize)
-        scenes.append(
-            Scene(
-                id=scene_id,
-                index=i,
-                datetime=when,
-                platform=platform,
-                epsg=epsg,
-                mgrs=mgrs,
-                cloud_cover=round(float(cloud), 2),
-                transform=transforms[n_tile],
-                size=size,
-                nodata_corner=nodata_corner,
-                nodata_pct=round(100.0 * float((data[0] == 0).mean()), 3),
-                files=files,
-                keys={name: p.relative_to(root).as_posix() for name, p in files.items()},
-            )
-        )
-    return SceneSet(root, tuple(scenes), blocksize, seed)
-
-
-def _footprint(scene: Scene) -> tuple[dict[str, Any], list[float]]:
-    """Lon/lat polygon of the valid area (edges densified) and its bbox."""
-    to_lonlat = Transformer.from_crs(scene.epsg, 4326, always_xy=True)
-    size, k = scene.size, int(0.4 * scene.size)
-    corners = [(0, 0), (size, 0), (size, size), (0, size)]
-    if scene.nodata_corner:
-        corners = [(k, 0), (size, 0), (size, size), (0, size), (0, k)]
-    ring = []
-    for (c0, r0), (c1, r1) in zip(corners, corners[1:] + corners[:1], strict=True):
-        for s in np.linspace(0, 1, 10, endpoint=False):
-            ring.append(scene.transform @ (c0 + s * (c1 - c0), r0 + s * (r1 - r0)))
-    lon, lat = to_lonlat.transform(*zip(*ring, strict=True))
-    coords = [[round(x, 7), round(y, 7)] for x, y in zip(lon, lat, strict=True)]
-    coords.append(coords[0])
-    bbox = [round(v, 7) for v in (min(lon), min(lat), max(lon), max(lat))]
-    return {"type": "Polygon", "coordinates": [coords]}, bbox
+        for i, s in enumerate(written)
+    )
+    return SceneSet(root, scenes, blocksize, seed)
 
 
 def _item(scene: Scene, base_url: str) -> dict[str, Any]:
-    geometry, bbox = _footprint(scene)
+    geometry, bbox = footprint(scene.epsg, scene.transform, scene.size, scene.nodata_corner, 10)
     common = {
         "type": COG_TYPE,
         "roles": ["data"],

@@ -384,7 +384,7 @@ def _build_beside_a_good_file(path: Path) -> str:
     import json
 
     import cogdex
-    from cogdex.tiff.write import write_cog
+    from cogdex.testing import write_cog
 
     folder = path.parent / "stac"
     folder.mkdir(exist_ok=True)

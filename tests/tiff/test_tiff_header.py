@@ -20,10 +20,10 @@ from rasterio.transform import from_origin
 import cogdex
 from cogdex.io import fetch
 from cogdex.io.runtime import run
+from cogdex.testing import RangeServer
 from cogdex.tiff.header import HeaderParser, parse_header, read_header
 from cogdex.tiff.ifd import ByteView, Missing
 from cogdex.tiff.model import TIFFHeader
-from tests.servers.http_range import RangeServer
 
 
 def _ramp(height: int, width: int, count: int = 1) -> np.ndarray:

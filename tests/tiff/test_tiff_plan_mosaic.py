@@ -7,6 +7,7 @@ import pytest
 
 from cogdex.read.mosaic import allocate, fill_value, paste
 from cogdex.read.plan import clip, plan_window
+from cogdex.read.window import Window
 from cogdex.tiff.model import Level
 
 
@@ -62,7 +63,7 @@ def test_plan_and_paste_rebuild_any_window(planar: int) -> None:
         spp = int(rng.integers(1, 5))
         level = _level(width, height, tw, th, spp, planar)
         image, tiles = _image_and_tiles(level, rng)
-        window = (
+        window = Window(
             int(rng.integers(-30, width + 5)),
             int(rng.integers(-30, height + 5)),
             int(rng.integers(0, 70)),
@@ -82,7 +83,7 @@ def test_plan_and_paste_rebuild_any_window(planar: int) -> None:
         sparse = (level.tile_offsets[plan.index] == 0) | (level.tile_byte_counts[plan.index] == 0)
         assert np.array_equal(plan.sparse, sparse)
 
-        out = allocate(len(bands), window[3], window[2], np.dtype(np.uint16), 9)
+        out = allocate(len(bands), window.height, window.width, np.dtype(np.uint16), 9)
         for i in range(len(plan)):
             index = int(plan.index[i])
             if planar == 2:
@@ -100,7 +101,7 @@ def test_plan_and_paste_rebuild_any_window(planar: int) -> None:
                 targets=targets,
             )
         expected = np.full_like(out, 9)
-        col, row = window[0], window[1]
+        col, row = window.col_off, window.row_off
         expected[:, r0 - row : r0 - row + h, c0 - col : c0 - col + w] = image[bands][
             :, r0 : r0 + h, c0 : c0 + w
         ]

@@ -27,12 +27,13 @@ from cogdex.sdk import (
     MERGES,
     FetchError,
     Merge,
+    ReadDeadlineError,
     ReadFailureWarning,
     Slot,
     default_fill,
     output_dtype,
     read_slots,
-    runtime,
+    run_read,
 )
 from cogdex.sdk import grid as G
 from cogdex_torchgeo import tensors
@@ -49,8 +50,9 @@ class ReadFailure:
     bounds: tuple[float, float, float, float]
     """The chip's (xmin, ymin, xmax, ymax) in the dataset CRS."""
     time: tuple[pd.Timestamp, pd.Timestamp]
-    url: str
-    """The object whose read failed (no credentials: see cogdex.errors)."""
+    url: str | None
+    """The object whose read failed (no credentials: see cogdex.errors); None when the
+    chip's whole read ran past its deadline (`ReadDeadlineError`)."""
     byte_range: tuple[int, int] | None
     reason: str
 
@@ -223,7 +225,7 @@ class CogdexGeoDataset(GeoDataset):
     ) -> tuple[np.ndarray, bool]:
         """([S, C, H, W] pixels, whether the read failed and they are the fill value)."""
         try:
-            data, _ = runtime.run(
+            data, _ = run_read(
                 read_slots(
                     slots,
                     self._sources,
@@ -233,7 +235,7 @@ class CogdexGeoDataset(GeoDataset):
                     dtype=self._native,
                 )
             )
-        except FetchError as error:
+        except (FetchError, ReadDeadlineError) as error:
             if self.on_error == "raise":
                 raise
             fill = default_fill(self._sources, self._native, self.fill_value)
@@ -242,14 +244,17 @@ class CogdexGeoDataset(GeoDataset):
             return np.full(shape, fill, dtype=self._native), True
         return data, False
 
-    def _report(self, error: FetchError, x: slice, y: slice, t: slice, fill: float) -> None:
+    def _report(
+        self, error: FetchError | ReadDeadlineError, x: slice, y: slice, t: slice, fill: float
+    ) -> None:
         """Record and warn about a chip that `on_error="fill"` fills: never silently."""
         failure = ReadFailure(
             (x.start, y.start, x.stop, y.stop),
             (pd.Timestamp(t.start), pd.Timestamp(t.stop)),
-            error.url,
-            error.byte_range,
-            f"{type(error).__name__}: {error.reason}",
+            error.url if isinstance(error, FetchError) else None,
+            error.byte_range if isinstance(error, FetchError) else None,
+            f"{type(error).__name__}: "
+            + (error.reason if isinstance(error, FetchError) else str(error)),
         )
         self.failed_reads.append(failure)
         warnings.warn(

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cogdex.sdk import BandSource, Merge, Slot, read_slots, record_grid, runtime
+from cogdex.sdk import BandSource, Merge, Slot, Window, read_slots, record_grid, run_read
 from cogdex.sdk import grid as G
 from cogdex_xarray.layout import Layout
 
@@ -51,7 +51,7 @@ class CubeReader:
         the fill value."""
         bands = self.sources[c.start : c.stop]
         out = np.full((len(bands), len(g), len(t), len(y), len(x)), self.fill, self.dtype)
-        window = G.Window(y.start, x.start, len(y), len(x))
+        window = Window(x.start, y.start, len(x), len(y))
         picks: list[tuple[int, int]] = []
         slots: list[Slot] = []
         for gi, gk in enumerate(g):
@@ -63,7 +63,7 @@ class CubeReader:
                     picks.append((gi, ti))
         if not slots or not bands or not len(y) or not len(x):
             return out
-        data, _ = runtime.run(
+        data, _ = run_read(
             read_slots(slots, bands, resampling=self.resampling, fill=self.fill,
                        merge=self.merge, dtype=self.dtype, use_overviews=self.use_overviews)
         )  # fmt: skip
@@ -72,7 +72,7 @@ class CubeReader:
         return out
 
 
-def _anchor(reader: CubeReader) -> tuple[G.Window, tuple[int, int]] | None:
+def _anchor(reader: CubeReader) -> tuple[Window, tuple[int, int]] | None:
     """Where the first geometry's grid lies in the pixels of its first record, and that
     file's tile size (rows, cols); None when the grid is not a window of that file."""
     layout = reader.layout

@@ -20,7 +20,9 @@ from cogdex import Collection
 from cogdex.sdk import (
     DEFAULT_MAX_MEMORY,
     MERGES,
+    BandSource,
     MemoryLimitError,
+    Merge,
     check_merges,
     default_fill,
     output_dtype,
@@ -35,7 +37,9 @@ from cogdex_xarray.layout import layout
 CHUNK_DIMS = ("geometry", "time", "y", "x")
 
 
-def _dtype(sources, rows, dtype, resampling) -> np.dtype:
+def _dtype(
+    sources: Sequence[BandSource], rows: Sequence[int] | None, dtype: Any, resampling: str
+) -> np.dtype:
     native = output_dtype(sources, rows)
     if dtype is not None:
         return np.dtype(dtype)
@@ -49,7 +53,9 @@ def _dtype(sources, rows, dtype, resampling) -> np.dtype:
     return native
 
 
-def _band_attrs(src, fill: float, fill_value: float | None, rows: np.ndarray) -> dict[str, Any]:
+def _band_attrs(
+    src: BandSource, fill: float, fill_value: float | None, rows: np.ndarray
+) -> dict[str, Any]:
     """CF attributes of a band of native values: `_FillValue`, `nodata` (the files', else
     the STAC items'), and `scale_factor`/`add_offset` where every record shares them (else
     only `scale=True` can apply them, record by record)."""
@@ -79,7 +85,7 @@ def get_xarray(
     chunks: Mapping[str, int] | None = None,
     resampling: G.Resampling = "nearest",
     fill_value: float | None = None,
-    merge: str | None = None,
+    merge: Merge | None = None,
     dtype: Any = None,
     use_overviews: bool = True,
     max_memory: int | None = DEFAULT_MAX_MEMORY,
@@ -109,8 +115,9 @@ def get_xarray(
     }
     if bad:
         raise ValueError(f"chunk sizes must be positive integers or -1, got {bad}")
-    slots, owner, areas, sources, table = plan_slots(
-        collection, geometries, bands, geometry_crs=geometry_crs, resolution=resolution,
+    table, sources = collection.read_inputs(bands)
+    slots, owner, areas = plan_slots(
+        table, sources, geometries, geometry_crs=geometry_crs, resolution=resolution,
         crs=crs, merge=merge, group_by="date",
     )  # fmt: skip
     if not slots:
@@ -144,7 +151,7 @@ def get_xarray(
     return _physical(ds, reader) if scale else ds
 
 
-def _empty(sources, dtype: np.dtype, several: bool) -> xr.Dataset:
+def _empty(sources: Sequence[BandSource], dtype: np.dtype, several: bool) -> xr.Dataset:
     """The Dataset of a read that found no record: every band, no time step, no pixel."""
     dims = ("geometry", "time", "y", "x") if several else ("time", "y", "x")
     data = np.empty((0,) * len(dims), dtype)
@@ -202,6 +209,7 @@ def _dataset(
         "id": ("time", np.array(cube.ids, dtype=object)),
         "spatial_ref": ((), 0, cf.grid_mapping(crs, None if several else cube.grids[0])),
     }
+    dims: tuple[str, ...]
     if several:
         dims = ("geometry", "time", "y", "x")
         coords["geometry"] = ("geometry", np.array(cube.geometries))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ def _cached_or_build(
     cache: bool,
     cache_dir: str | os.PathLike[str] | None,
     force: bool,
-    items_fn: Any,
+    items_fn: Callable[[], Sequence[Mapping[str, Any]]],
     source: Mapping[str, Any],
     bands: BandsArg,
     band_index: Mapping[str, int] | None,
@@ -162,34 +162,72 @@ def build_from_stac(
     force: bool = False,
     client: object = None,
 ) -> Collection:
-    """Index the items of a STAC API search, or of static STAC files (an ItemCollection,
-    catalog, item or ndjson file, on disk or at a URL: then `collection` may be None and the
-    search arguments are applied locally, as an API applies them).
+    """Index the items of a STAC API search, or of static STAC files.
 
-    `date_range` keeps the items whose time overlaps it: their `datetime`, or their
-    `start_datetime`..`end_datetime` range (annual products have `datetime: null`).
-    `filter` is CQL2 (a cql2-json dict or string, or cql2-text), checked against the CQL2
-    schema before anything is fetched; static sources evaluate it per item with cql2 (see
-    `cogdex.index.stac.filter_items`).
+    A static source (an ItemCollection, catalog, item or ndjson file, on disk or at a URL)
+    needs no `collection`: the search arguments are applied locally, as an API applies them.
+    An API is searched with pystac-client (`cogdex.index.stac_api`). The headers of all
+    files are fetched concurrently. The result is cached under `name`: the same call again
+    loads it without network; a changed source file rebuilds it; other arguments under a
+    cached name are refused unless `force=True`, which rebuilds and replaces it (Collections
+    loaded from the old file then raise `StaleIndexError` rather than read the new rows).
+    For a search this cannot express, search yourself and pass the items to
+    `build_from_items`.
 
-    An API is searched with pystac-client (`cogdex.index.stac_api`): `sortby` and `fields`
-    are its arguments (APIs only); `headers` go with every request and `modifier` is called
-    on every page of items (e.g. `planetary_computer.sign_inplace`; on each item of a static
-    source). Neither is part of the cache key: a rotated token still finds the cache. For a
-    search this cannot express, search yourself and pass the items to `build_from_items`.
+    Args:
+        stac_api_url: A STAC API's root URL, or the path or URL of a static STAC file.
+        collection: The API's collection id (required for an API; static sources: keep
+            the items of this collection, None keeps all).
+        name: The cache name: 1-128 letters, digits, '.', '_' or '-'.
+        bbox: (xmin, ymin, xmax, ymax) in lon/lat: keep the items that intersect it.
+        date_range: (start, end) as dates, datetimes or ISO strings (None or ".." for an
+            open side; a bare end date means the whole day): keep the items whose time
+            overlaps it, their `datetime` or their `start_datetime`..`end_datetime` range
+            (annual products have `datetime: null`).
+        query: STAC query-extension terms, e.g. `{"eo:cloud_cover": {"lt": 20}}`.
+        filter: CQL2 as a cql2-json dict or string, or cql2-text; checked against the CQL2
+            schema before anything is fetched (static sources evaluate it per item).
+        ids: Keep only these item ids.
+        sortby: The API's sort order (APIs only).
+        fields: The API's fields-extension argument (APIs only).
+        max_items: Stop after this many items.
+        headers: HTTP headers sent with every API request (APIs only), e.g. a token.
+        modifier: Called on every page of items (e.g. `planetary_computer.sign_inplace`),
+            or on each item of a static source. Neither it nor `headers` is part of the
+            cache key: a rotated token still finds the cached collection.
+        bands: Band names (asset keys, band names or common names the assets declare, or
+            `"asset:i"` for sample i), or a mapping name -> asset key or (asset key,
+            band_index); None indexes every GeoTIFF asset.
+        band_index: name -> the band's sample in its asset, for names mapped to a bare
+            asset key (default 0).
+        href_rewrites: Prefix -> replacement, applied to every asset href before it is
+            stored (e.g. an https mirror -> its s3:// bucket).
+        store_options: How the files are reached (endpoint, region, `request_payer`,
+            ...). The index keeps them without secrets, and reads of the collection use
+            them (give the secrets again to `load`).
+        strict: Raise on any asset whose header cannot be read, instead of recording it
+            in `collection.skipped`.
+        progress: Show a progress bar of the header fetch; None shows one on a terminal.
+        cache: Write the index to the cache and reuse it; False builds in memory only.
+        cache_dir: The cache folder (default: `$COGDEX_CACHE_DIR`, else the per-user cache).
+        force: Rebuild and replace a cached collection of this name whatever it holds.
+        client: Fetch the headers on a Dask cluster's workers: a `distributed.Client`, or
+            `"active"` for the current one (needs `cogdex[dask]`). The collection is the
+            one a build without it makes, written by this process; the cache key leaves
+            `client` out, so either build loads the other's (see docs/scale-out.md).
 
-    `bands`: band names (asset keys, or band names/common names the assets declare, or
-    `"asset:i"`), or a mapping name -> asset key / (asset key, band_index); None indexes
-    every GeoTIFF asset. Headers of all files are fetched concurrently; failures are kept
-    in `collection.skipped` (`strict=True` raises instead). The result is cached under
-    `name`; the same call again loads it without network. Other arguments under a cached
-    name raise `BuildError`; `force=True` rebuilds and replaces it (Collections loaded from
-    the old file then raise `StaleIndexError` rather than read the new one's rows).
+    Returns:
+        The collection, one row per item with a readable band asset.
 
-    `client=` (a `dask.distributed.Client`, or `"active"` for the current one; needs
-    `cogdex[dask]`) fetches the headers on the cluster's workers, part by part; the rows,
-    their order and the written collection are those of a build without it, and the driver
-    writes the collection (the cache key leaves `client` out: either build loads the other's).
+    Raises:
+        GeometryError: `bbox` is not 4 finite lon/lat numbers in order.
+        BuildError: Bad arguments (no `collection` for an API, an API-only argument for a
+            static source, a bad `filter`, `date_range` or `name`, bands the items do not
+            have), a search the API refused or a source that cannot be read, no readable
+            header at all, any unreadable one with `strict=True`, or other arguments under
+            a cached `name` without `force=True`, or a `client` no plugin takes.
+        MissingPluginError: `client` without `cogdex[dask]` installed.
+        IndexWriteError: The index could not be written to the cache.
     """
     if bbox is not None:
         check_bbox(bbox)
@@ -245,8 +283,9 @@ def build_from_stac(
                 modifier=modifier,
             )
         found = stac.read_static(location)
-        for item in found if modifier is not None else ():
-            modifier(item)
+        if modifier is not None:
+            for item in found:
+                modifier(item)
         return stac.filter_items(
             found,
             collection=collection,
@@ -292,14 +331,37 @@ def build_from_items(
     force: bool = False,
     client: object = None,
 ) -> Collection:
-    """Index STAC items found by your own search: pystac Items or item dicts, an
-    ItemCollection (pystac's or its dict), a pystac-client `ItemSearch`, or an iterable of
-    those (`client.search(...).items()`), so any client, signing or filter can feed cogdex.
+    """Index STAC items found by your own search, so any client, signing or filter can
+    feed cogdex.
 
     The cache key hashes the items' content (ids, properties, geometry, asset hrefs without
     their query strings, so re-signed hrefs are the same items): the same items again load
-    the cached collection; other items under the same name raise `BuildError` unless
-    `force=True`. The other arguments are `build_from_stac`'s.
+    the cached collection; other items under the same name are refused unless `force=True`.
+
+    Args:
+        items: pystac Items or item dicts, an ItemCollection (pystac's or its dict), a
+            pystac-client `ItemSearch`, or an iterable of those
+            (`client.search(...).items()`).
+        name: The cache name: 1-128 letters, digits, '.', '_' or '-'.
+        bands: As in `build_from_stac`.
+        band_index: As in `build_from_stac`.
+        href_rewrites: As in `build_from_stac`.
+        store_options: As in `build_from_stac`.
+        strict: As in `build_from_stac`.
+        progress: As in `build_from_stac`.
+        cache: As in `build_from_stac`.
+        cache_dir: As in `build_from_stac`.
+        force: As in `build_from_stac`.
+        client: As in `build_from_stac`.
+
+    Returns:
+        The collection, one row per item with a readable band asset.
+
+    Raises:
+        BuildError: Something that is not a STAC item among `items`, a bad `name`, bands
+            the items do not have, no readable header at all, any unreadable one with
+            `strict=True`, or other items under a cached `name` without `force=True`.
+        IndexWriteError: The index could not be written to the cache.
     """
     found = stac.item_dicts(items)
     source = {"type": "stac-items", "items": len(found), "digest": stac.items_digest(found)}
@@ -346,12 +408,42 @@ def build_from_table(
     force: bool = False,
     client: object = None,
 ) -> Collection:
-    """Index a Parquet table that lists TIFF URLs (a stac-geoparquet export, or one URL
-    column per file). `columns` maps roles (`id`, `datetime`, `geometry`, `crs`, `href`) to
-    column names where they cannot be inferred; `href_columns` names the URL column(s)
-    (a mapping gives them asset keys). Rows without a geometry get their footprint from
-    the file's header. `client=` fetches the headers on a Dask cluster, as in
-    `build_from_stac`."""
+    """Index a Parquet table that lists TIFF URLs: a stac-geoparquet export, or one URL
+    column per file. Rows without a geometry get their footprint from the file's header.
+    Cached as `build_from_stac` caches (a changed local table rebuilds).
+
+    Args:
+        path_or_url: The table: a Parquet file or folder, local or at an object-store URL.
+        name: The cache name: 1-128 letters, digits, '.', '_' or '-'.
+        href_columns: The URL columns, each its own asset, or asset key -> URL column.
+            None: the table's `assets` struct, else its one URL column as asset `data`.
+        columns: Role (`id`, `datetime`, `geometry`, `crs`, `href`) -> column name, where
+            a role cannot be inferred from the column names.
+        bbox: (xmin, ymin, xmax, ymax) in lon/lat: keep the rows that intersect it.
+        date_range: (start, end): keep the rows whose time overlaps it (see
+            `build_from_stac`).
+        bands: As in `build_from_stac`.
+        band_index: As in `build_from_stac`.
+        href_rewrites: As in `build_from_stac`.
+        store_options: As in `build_from_stac`; also used to read the table.
+        strict: As in `build_from_stac`.
+        progress: As in `build_from_stac`.
+        cache: As in `build_from_stac`.
+        cache_dir: As in `build_from_stac`.
+        force: As in `build_from_stac`.
+        client: As in `build_from_stac`.
+
+    Returns:
+        The collection, one row per table row with a readable band asset.
+
+    Raises:
+        GeometryError: `bbox` is not 4 finite lon/lat numbers in order.
+        BuildError: No table at `path_or_url` or one that cannot be read, columns that
+            cannot be found, a bad `date_range` or `name`, no readable header at all, any
+            unreadable one with `strict=True`, or other arguments under a cached `name`
+            without `force=True`.
+        IndexWriteError: The index could not be written to the cache.
+    """
     from cogdex.index.table import items_from_table, read_table
 
     if bbox is not None:
@@ -361,7 +453,7 @@ def build_from_table(
         "type": "table",
         "table": _stored_location(location),
         "columns": dict(columns or {}),
-        "href_columns": _bands_key(href_columns),  # type: ignore[arg-type]
+        "href_columns": _bands_key(href_columns),
         "search": {
             k: v
             for k, v in {"bbox": bbox, "date_range": _date_key(date_range)}.items()
@@ -439,9 +531,41 @@ def build(
     force: bool = False,
     client: object = None,
 ) -> Collection:
-    """Index a catalog dataset (`cogdex datasets list`) over a bbox and date range, with its
-    band names, href rewrites and store options. Datasets behind a cloud's credentials need
-    that cloud's plugin; without it the error names the extra to install."""
+    """Index a catalog dataset (`cogdex datasets list`) over a bbox and date range, with the
+    band names, href rewrites and store options its catalog entry gives. Datasets behind a
+    cloud's credentials need that cloud's plugin. Cached as `build_from_stac` caches.
+
+    Args:
+        dataset_id: The catalog id, e.g. `"sentinel-2-l2a"` (`cogdex datasets list`).
+        name: The cache name: 1-128 letters, digits, '.', '_' or '-'.
+        bbox: (xmin, ymin, xmax, ymax) in lon/lat: keep the items that intersect it.
+        date_range: (start, end): keep the items whose time overlaps it (see
+            `build_from_stac`).
+        query: STAC query-extension terms (datasets served by a STAC API only).
+        filter: CQL2 (datasets served by a STAC API only; see `build_from_stac`).
+        bands: The dataset's band names to index; None indexes all of them.
+        store_options: Merged over the dataset's own store options.
+        strict: As in `build_from_stac`.
+        progress: As in `build_from_stac`.
+        cache: As in `build_from_stac`.
+        cache_dir: As in `build_from_stac`.
+        force: As in `build_from_stac`.
+        client: As in `build_from_stac`.
+
+    Returns:
+        The collection, one row per item with a readable band asset.
+
+    Raises:
+        UnknownDatasetError: No installed plugin provides `dataset_id` (the message lists
+            close matches).
+        MissingPluginError: The dataset needs a cloud plugin that is not installed (the
+            message names the extra to install).
+        GeometryError: `bbox` is not 4 finite lon/lat numbers in order.
+        BuildError: Bands the dataset does not have, `query`/`filter` for a dataset that
+            is a table, and everything `build_from_stac` and `build_from_table` raise it
+            for.
+        IndexWriteError: The index could not be written to the cache.
+    """
     from cogdex import plugins
 
     entry = plugins.dataset(dataset_id)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import pyarrow as pa
@@ -21,13 +21,18 @@ from cogdex.errors import CogdexError, IndexSchemaError, MissingPluginError
 from cogdex.index import arrays as A
 from cogdex.index import query as Q
 from cogdex.index import schema as S
+from cogdex.read import DEFAULT_MAX_MEMORY
 from cogdex.read.bbox import check_bbox
 
 if TYPE_CHECKING:
     import pyarrow.compute as pc
+    from numpy.typing import DTypeLike
 
     from cogdex.index.band import BandSource
     from cogdex.index.store import IndexFiles
+    from cogdex.read.grid import Resampling
+    from cogdex.read.scenes import Merge
+    from cogdex.tiff.model import TIFFHeader
 
 
 def _bbox_conditions(bbox: Sequence[float]) -> list[Q.Condition]:
@@ -223,11 +228,29 @@ class Collection:
         split: str | Sequence[str] | None = None,
         split_column: str = "split",
     ) -> Collection:
-        """Records by cloud cover (strictly below), date range (inclusive, UTC; a bare end
-        date means its whole day; a record with an `end_datetime` matches where its range
-        overlaps), lon/lat bbox, intersection with geometries (anything `get_numpy` takes:
-        their own CRS, else `geometry_crs`, else lon/lat), and split label(s) in
-        `split_column`."""
+        """The records that pass every filter given (in memory; row groups of an unloaded
+        index are pruned by their statistics before any row is read).
+
+        Args:
+            cloud_cover_lt: Keep cloud cover strictly below this percentage.
+            date_range: (start, end), inclusive, UTC; a bare end date means its whole day;
+                a record with an `end_datetime` matches where its range overlaps.
+            bbox: (xmin, ymin, xmax, ymax) in lon/lat: records whose footprint bbox meets it.
+            geometries: Records whose footprint intersects any of them (anything
+                `get_numpy` takes, in their own CRS, else `geometry_crs`, else lon/lat).
+            geometry_crs: The CRS of `geometries` that carry none.
+            split: Label(s) to keep in `split_column` (see `with_column`).
+            split_column: The column holding split labels.
+
+        Returns:
+            A new Collection (this one is unchanged), possibly empty.
+
+        Raises:
+            GeometryError: A bbox or geometry that is not one (wrong order, not finite).
+            CRSError: A `geometry_crs` PROJ cannot read.
+            IndexSchemaError: `split` with no `split_column` in the collection.
+            StaleIndexError: The index files changed since the collection was loaded.
+        """
         from cogdex.index.stac import date_bounds
 
         conditions: list[Q.Condition] = []
@@ -406,13 +429,26 @@ class Collection:
         partition: bool | None = None,
         store_options: Mapping[str, Any] | None = None,
     ) -> str:
-        """Write the collection as GeoParquet to a local path or object-store URL; returns
-        where it went. `cogdex.load` reads it back.
+        """Write the collection as GeoParquet that `cogdex.load` (and GeoPandas, DuckDB,
+        Spark) reads back. Writes are atomic: a failed export leaves what was there.
 
-        A destination ending in a separator (`"out/"`), or an existing folder, receives
-        `<name>.parquet`. Nothing but a cogdex index is ever replaced, and that only with
-        `overwrite=True`; anything else there raises `ExportError` before a byte is written.
-        Writes are atomic: a failed export leaves what was there.
+        Args:
+            destination: A local path or object-store URL. One ending in a separator
+                (`"out/"`), or an existing folder, receives `<name>.parquet`.
+            overwrite: Replace a cogdex index already at the destination. Nothing but a
+                cogdex index is ever replaced.
+            partition: Write one file per year under a folder (default: when the
+                collection has more than 100,000 rows and more than one year).
+            store_options: How an object-store destination is reached.
+
+        Returns:
+            Where the index went (a file or a folder path, or a URL).
+
+        Raises:
+            ExportError: Something other than a cogdex index is at the destination, or an
+                index is there and `overwrite` is False; raised before any write.
+            IndexWriteError: The write failed (full disk, read-only folder, store refusal).
+            StoreError: An object-store destination that cannot be reached.
         """
         from cogdex.index import store
 
@@ -455,7 +491,7 @@ class Collection:
         light = self._light()
         return light.append_column("assets", self._files.read_assets(light, keys))
 
-    def header(self, record: int | str, band: str) -> Any:
+    def header(self, record: int | str, band: str) -> TIFFHeader:
         """The parsed COG header of one record's band (by row number or id)."""
         source = self.band_source(band)
         return source.header(_position(source, record, band))
@@ -475,25 +511,365 @@ class Collection:
 
     # -- pixels ------------------------------------------------------------------------------
 
-    def get_numpy(self, geometries: Any, bands: str | Sequence[str], **kwargs: Any) -> Any:
-        """Pixels of `bands` over `geometries` as [N, C, H, W] (see `cogdex.pixels.get_numpy`)."""
-        from cogdex.pixels import get_numpy
+    def read_inputs(self, bands: str | Sequence[str]) -> tuple[pa.Table, list[BandSource]]:
+        """What a pixel read of `bands` needs of this collection, as plain data: its rows
+        without assets (ids, dates, footprints, bboxes and user columns) and one
+        `BandSource` per band, in order. Adapters hand both to `cogdex.read.plan`.
 
-        return get_numpy(self, geometries, bands, **kwargs)
+        Raises:
+            ValueError: no band is given.
+            KeyError: a band is not in the collection (the message lists its bands).
+        """
+        names = [bands] if isinstance(bands, str) else list(bands)
+        if not names:
+            raise ValueError("no bands given")
+        unknown = [b for b in names if b not in self._meta.bands]
+        if unknown:
+            raise KeyError(
+                f"unknown band(s) {', '.join(unknown)} in {self.name!r}; "
+                f"bands: {', '.join(self.bands)}"
+            )
+        return self._light(), self.band_sources(names)
 
-    def get_time_series(self, geometry: Any, bands: str | Sequence[str], **kwargs: Any) -> Any:
-        """All records over one geometry in time order: ([T, C, H, W], dates)
-        (see `cogdex.pixels.get_time_series`)."""
-        from cogdex.pixels import get_time_series
+    @overload
+    def get_numpy(
+        self,
+        geometries: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = ...,
+        resolution: float | tuple[float, float] | None = ...,
+        crs: int | str | None = ...,
+        resampling: Resampling = ...,
+        fill_value: float | None = ...,
+        mask: bool = ...,
+        merge: Merge | None = ...,
+        group_by: str | None = ...,
+        dtype: DTypeLike | None = ...,
+        max_memory: int | None = ...,
+        return_mask: Literal[False] = ...,
+        return_table: Literal[False] = ...,
+        use_overviews: bool = ...,
+        scale: bool = ...,
+    ) -> np.ndarray: ...
+    @overload
+    def get_numpy(
+        self,
+        geometries: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = ...,
+        resolution: float | tuple[float, float] | None = ...,
+        crs: int | str | None = ...,
+        resampling: Resampling = ...,
+        fill_value: float | None = ...,
+        mask: bool = ...,
+        merge: Merge | None = ...,
+        group_by: str | None = ...,
+        dtype: DTypeLike | None = ...,
+        max_memory: int | None = ...,
+        return_mask: Literal[True],
+        return_table: Literal[False] = ...,
+        use_overviews: bool = ...,
+        scale: bool = ...,
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+    @overload
+    def get_numpy(
+        self,
+        geometries: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = ...,
+        resolution: float | tuple[float, float] | None = ...,
+        crs: int | str | None = ...,
+        resampling: Resampling = ...,
+        fill_value: float | None = ...,
+        mask: bool = ...,
+        merge: Merge | None = ...,
+        group_by: str | None = ...,
+        dtype: DTypeLike | None = ...,
+        max_memory: int | None = ...,
+        return_mask: Literal[False] = ...,
+        return_table: Literal[True],
+        use_overviews: bool = ...,
+        scale: bool = ...,
+    ) -> tuple[np.ndarray, pa.Table]: ...
+    @overload
+    def get_numpy(
+        self,
+        geometries: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = ...,
+        resolution: float | tuple[float, float] | None = ...,
+        crs: int | str | None = ...,
+        resampling: Resampling = ...,
+        fill_value: float | None = ...,
+        mask: bool = ...,
+        merge: Merge | None = ...,
+        group_by: str | None = ...,
+        dtype: DTypeLike | None = ...,
+        max_memory: int | None = ...,
+        return_mask: Literal[True],
+        return_table: Literal[True],
+        use_overviews: bool = ...,
+        scale: bool = ...,
+    ) -> tuple[np.ndarray, np.ndarray, pa.Table]: ...
+    @overload
+    def get_numpy(
+        self,
+        geometries: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = ...,
+        resolution: float | tuple[float, float] | None = ...,
+        crs: int | str | None = ...,
+        resampling: Resampling = ...,
+        fill_value: float | None = ...,
+        mask: bool = ...,
+        merge: Merge | None = ...,
+        group_by: str | None = ...,
+        dtype: DTypeLike | None = ...,
+        max_memory: int | None = ...,
+        return_mask: bool = ...,
+        return_table: bool = ...,
+        use_overviews: bool = ...,
+        scale: bool = ...,
+    ) -> (
+        np.ndarray
+        | tuple[np.ndarray, np.ndarray]
+        | tuple[np.ndarray, pa.Table]
+        | tuple[np.ndarray, np.ndarray, pa.Table]
+    ): ...
+    def get_numpy(
+        self,
+        geometries: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = None,
+        resolution: float | tuple[float, float] | None = None,
+        crs: int | str | None = None,
+        resampling: Resampling = "nearest",
+        fill_value: float | None = None,
+        mask: bool = False,
+        merge: Merge | None = None,
+        group_by: str | None = "date",
+        dtype: DTypeLike | None = None,
+        max_memory: int | None = DEFAULT_MAX_MEMORY,
+        return_mask: bool = False,
+        return_table: bool = False,
+        use_overviews: bool = True,
+        scale: bool = False,
+    ) -> (
+        np.ndarray
+        | tuple[np.ndarray, np.ndarray]
+        | tuple[np.ndarray, pa.Table]
+        | tuple[np.ndarray, np.ndarray, pa.Table]
+    ):
+        """Pixels of `bands` over `geometries`, as [N, C, H, W] ([N, H, W] for one band).
 
-        return get_time_series(self, geometry, bands, **kwargs)
+        One N per (geometry, intersecting record), in collection order, or with `merge`
+        one per (geometry, group of records). A geometry that meets no record adds no N
+        (an `EmptyReadWarning` says so). See docs/pixels.md.
 
-    def sample_points(self, points: Any, bands: str | Sequence[str], **kwargs: Any) -> Any:
-        """Band values at points, one row per (point, band, record), as a pyarrow Table
-        (see `cogdex.pixels.sample_points`)."""
-        from cogdex.pixels import sample_points
+        Args:
+            geometries: a (xmin, ymin, xmax, ymax) tuple, Shapely geometries, WKB, WKT,
+                GeoJSON, a pyarrow geometry array or GeoPandas (docs/pixels.md).
+            bands: band name(s), as `bands` lists them.
+            geometry_crs: the CRS of `geometries` that carry none (default lon/lat).
+            resolution: target pixel size in `crs` units; with `crs`, the grid snaps to
+                its multiples. Default: the first covering record's pixel lattice.
+            crs: target CRS (default: the first covering record's).
+            resampling: "nearest" or "bilinear" (bilinear of integers gives float32).
+            fill_value: value of pixels no record fills (default: nodata, else 0).
+            mask: also fill pixels whose centre is outside the geometry.
+            merge: merge each group of records: "first", "last", "min", "max", "mean"
+                or "median"; None reads one N per record.
+            group_by: the groups `merge` forms: "date" (UTC day), a column, or None (all).
+            dtype: output dtype (default: the files' own).
+            max_memory: bytes the estimated peak may reach (None: no limit).
+            return_mask: also return the boolean valid-pixel mask of the array's shape.
+            return_table: also return a pyarrow Table saying which geometry and record(s)
+                each N is (`geometry_index`, `id`, `ids`, `datetime`, `crs`, `transform`).
+            use_overviews: read the coarsest overview still as fine as the target.
+            scale: float32 physical values `raw * scale + offset`, NaN for nodata.
 
-        return sample_points(self, points, bands, **kwargs)
+        Returns:
+            The array; with `return_mask` and/or `return_table`, a tuple of the array,
+            then the mask, then the table.
+
+        Raises:
+            KeyError: an unknown band or `group_by` column.
+            ValueError: an unknown `merge`, or `scale` with `dtype`/`fill_value`.
+            GeometryError: empty geometries or a `geometry_crs` contradicting their own.
+            MemoryLimitError: the estimated peak exceeds `max_memory` (before any request).
+        """
+        from cogdex import pixels
+
+        table, sources = self.read_inputs(bands)
+        read = pixels.get_numpy(
+            table, sources, geometries, geometry_crs=geometry_crs, resolution=resolution,
+            crs=crs, resampling=resampling, fill_value=fill_value, mask=mask, merge=merge,
+            group_by=group_by, dtype=dtype, max_memory=max_memory,
+            use_overviews=use_overviews, scale=scale, with_table=return_table,
+        )  # fmt: skip
+        if return_mask and read.table is not None:
+            return read.data, read.valid, read.table
+        if return_mask:
+            return read.data, read.valid
+        if read.table is not None:
+            return read.data, read.table
+        return read.data
+
+    @overload
+    def get_time_series(
+        self,
+        geometry: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = ...,
+        resolution: float | tuple[float, float] | None = ...,
+        crs: int | str | None = ...,
+        resampling: Resampling = ...,
+        fill_value: float | None = ...,
+        mask: bool = ...,
+        merge: Merge = ...,
+        dtype: DTypeLike | None = ...,
+        max_memory: int | None = ...,
+        return_mask: Literal[False] = ...,
+        use_overviews: bool = ...,
+        scale: bool = ...,
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+    @overload
+    def get_time_series(
+        self,
+        geometry: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = ...,
+        resolution: float | tuple[float, float] | None = ...,
+        crs: int | str | None = ...,
+        resampling: Resampling = ...,
+        fill_value: float | None = ...,
+        mask: bool = ...,
+        merge: Merge = ...,
+        dtype: DTypeLike | None = ...,
+        max_memory: int | None = ...,
+        return_mask: Literal[True],
+        use_overviews: bool = ...,
+        scale: bool = ...,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+    @overload
+    def get_time_series(
+        self,
+        geometry: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = ...,
+        resolution: float | tuple[float, float] | None = ...,
+        crs: int | str | None = ...,
+        resampling: Resampling = ...,
+        fill_value: float | None = ...,
+        mask: bool = ...,
+        merge: Merge = ...,
+        dtype: DTypeLike | None = ...,
+        max_memory: int | None = ...,
+        return_mask: bool = ...,
+        use_overviews: bool = ...,
+        scale: bool = ...,
+    ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+    def get_time_series(
+        self,
+        geometry: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = None,
+        resolution: float | tuple[float, float] | None = None,
+        crs: int | str | None = None,
+        resampling: Resampling = "nearest",
+        fill_value: float | None = None,
+        mask: bool = False,
+        merge: Merge = "first",
+        dtype: DTypeLike | None = None,
+        max_memory: int | None = DEFAULT_MAX_MEMORY,
+        return_mask: bool = False,
+        use_overviews: bool = True,
+        scale: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """All records over one geometry stacked in time: [T, C, H, W] and their dates.
+
+        Records of the same UTC day (e.g. two tiles of one overpass) are merged into one
+        time step with `merge`. The other arguments are `get_numpy`'s.
+
+        Args:
+            geometry: one geometry, in any form `get_numpy` takes.
+            bands: band name(s).
+            merge: how records of one day merge ("first" valid pixel by default).
+            return_mask: also return the boolean valid-pixel mask.
+
+        Returns:
+            (array, dates), or (array, mask, dates) with `return_mask`; `dates` are
+            numpy datetime64[D], ascending.
+
+        Raises:
+            ValueError: more than one geometry, or as `get_numpy`.
+            KeyError, GeometryError, MemoryLimitError: as `get_numpy`.
+        """
+        from cogdex import pixels
+
+        table, sources = self.read_inputs(bands)
+        series = pixels.get_time_series(
+            table, sources, geometry, geometry_crs=geometry_crs, resolution=resolution,
+            crs=crs, resampling=resampling, fill_value=fill_value, mask=mask, merge=merge,
+            dtype=dtype, max_memory=max_memory, use_overviews=use_overviews, scale=scale,
+        )  # fmt: skip
+        if return_mask:
+            return series.data, series.valid, series.dates
+        return series.data, series.dates
+
+    def sample_points(
+        self,
+        points: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = None,
+        x_column: str = "x",
+        y_column: str = "y",
+        id_column: str | None = None,
+        max_files: int = 16,
+        scale: bool = False,
+    ) -> pa.Table:
+        """The value of every band at every point, in every record whose file covers it.
+
+        Points in a record's nodata or sparse tiles get its nodata value (else 0); points
+        outside every record give no rows, and when none meets a record an
+        `EmptyReadWarning` says so. See docs/pixels.md.
+
+        Args:
+            points: Shapely points, an (xs, ys) pair of arrays, GeoPandas, GeoJSON, or an
+                Arrow table (or any Arrow stream) with x/y or geometry columns.
+            bands: band name(s).
+            geometry_crs: the CRS of points that carry none (default lon/lat).
+            x_column, y_column: the coordinate columns of a points table.
+            id_column: the column (of a table or GeoDataFrame) whose values are `point_id`.
+            max_files: files processed at a time (bounds memory).
+            scale: `value` as float32 `raw * scale + offset`, NaN at the record's nodata.
+
+        Returns:
+            One row per (point, band, record): `point_id`, `id`, `datetime`, `band`,
+            `value` (native type), `row`/`col` (pixel).
+
+        Raises:
+            KeyError: an unknown band, or a missing x/y/id column.
+            GeometryError: a `geometry_crs` contradicting the points' own.
+        """
+        from cogdex import pixels
+
+        table, sources = self.read_inputs(bands)
+        return pixels.sample_points(
+            table, sources, points, geometry_crs=geometry_crs, x_column=x_column,
+            y_column=y_column, id_column=id_column, max_files=max_files, scale=scale,
+        )  # fmt: skip
 
     # -- adapters ----------------------------------------------------------------------------
 
@@ -568,11 +944,25 @@ def as_collection(
     *,
     bands: Mapping[str, str | tuple[str, int] | S.BandRef] | None = None,
 ) -> Collection:
-    """A Collection from an Arrow table (or a DuckDB/Polars/pyarrow object that exports one),
-    e.g. an index reshaped elsewhere. The band map is `bands` (name -> asset key, (asset key,
-    band_index) or BandRef; `collection.band_map` of the original), else the table's `cogdex`
-    metadata (DuckDB and Polars drop it), else one band per asset key. The error says exactly
-    which columns or fields are missing."""
+    """A Collection from an Arrow table, e.g. an index reshaped elsewhere.
+
+    Args:
+        data: A `pyarrow.Table` or `RecordBatchReader`, a `Collection`, or an object that
+            exports an Arrow stream (`__arrow_c_stream__`) or has `to_arrow()` (DuckDB
+            relations, Polars frames).
+        name: The collection's name; default: the table's, else `"collection"`.
+        bands: name -> asset key, (asset key, band_index) or `BandRef`
+            (`collection.band_map` of the original). Default: the table's `cogdex`
+            metadata (DuckDB and Polars drop it), else one band per asset key.
+
+    Returns:
+        The collection, in memory.
+
+    Raises:
+        TypeError: `data` is none of the objects above.
+        IndexSchemaError: The table lacks columns or fields an index needs (the message
+            lists exactly which), or its `cogdex` metadata cannot be read.
+    """
     table = _as_table(data)
     raw = (table.schema.metadata or {}).get(S.METADATA_KEY)
     meta = S.IndexMetadata.from_json(raw, "the table") if raw else None
@@ -607,9 +997,29 @@ def load(
     store_options: Mapping[str, Any] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
 ) -> Collection:
-    """Open an index written by a build or `export` (local file/folder or object-store URL).
+    """Open an index written by a build or `export`.
 
-    Only the footers are read here; filters prune row groups before any row is read."""
+    Only the footers are read here; filters prune row groups before any row is read. An
+    index at an object-store URL is first copied into the cache (once per version).
+
+    Args:
+        location: A local index file or folder, or an object-store URL.
+        store_options: How the index and its files are reached (endpoint, region,
+            credentials source, ...); reads of the collection use them too.
+        cache_dir: The cache folder for copies of remote indexes (default:
+            `$COGDEX_CACHE_DIR`, else the per-user cache).
+
+    Returns:
+        The collection, lazy: its rows are read on first use.
+
+    Raises:
+        IndexSchemaError: No index at `location`, or files there that are not a cogdex
+            index.
+        StoreError: A URL that cannot be read with these store options
+            (`MissingCredentialsError` where credentials are needed and none are found).
+        MissingPluginError: Store options that need a cloud plugin that is not installed.
+        IndexWriteError: A remote index could not be copied into the cache folder.
+    """
     from cogdex.cachedir import cache_root
     from cogdex.index.store import open_index
 

@@ -9,6 +9,13 @@ the message, so tools can act on them. Every URL in a message or attribute is sh
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    Reduced = tuple[Callable[..., Exception], tuple[object, ...]]
+    """What `__reduce__` returns: a rebuild function and its arguments."""
 
 
 class CogdexError(Exception):
@@ -42,11 +49,14 @@ class TIFFError(CogdexError):
             where.append(f"byte {offset}")
         super().__init__(f"{message} ({', '.join(where)})" if where else message)
 
-    def __reduce__(self):  # keep the keyword arguments across pickling (DataLoader workers)
+    # keep the keyword arguments across pickling (DataLoader workers)
+    def __reduce__(self) -> Reduced:
         return (_rebuild_tiff_error, (type(self), self.reason, self.source, self.offset))
 
 
-def _rebuild_tiff_error(cls, reason, source, offset):
+def _rebuild_tiff_error(
+    cls: type[TIFFError], reason: str, source: str | None, offset: int | None
+) -> TIFFError:
     return cls(reason, source=source, offset=offset)
 
 
@@ -83,11 +93,13 @@ class MissingCredentialsError(StoreError):
         self.reason = _redact(message)
         super().__init__(message)
 
-    def __reduce__(self):
+    def __reduce__(self) -> Reduced:
         return (_rebuild_credentials_error, (type(self), self.reason, self.root, self.extra))
 
 
-def _rebuild_credentials_error(cls, reason, root, extra):
+def _rebuild_credentials_error(
+    cls: type[MissingCredentialsError], reason: str, root: str, extra: str | None
+) -> MissingCredentialsError:
     return cls(reason, root=root, extra=extra)
 
 
@@ -101,11 +113,13 @@ class FetchError(CogdexError):
         rng = f" bytes {byte_range[0]}-{byte_range[1] - 1}" if byte_range else ""
         super().__init__(f"{self.reason}: {self.url}{rng}")
 
-    def __reduce__(self):
+    def __reduce__(self) -> Reduced:
         return (_rebuild_fetch_error, (type(self), self.reason, self.url, self.byte_range))
 
 
-def _rebuild_fetch_error(cls, reason, url, byte_range):
+def _rebuild_fetch_error(
+    cls: type[FetchError], reason: str, url: str, byte_range: tuple[int, int] | None
+) -> FetchError:
     return cls(reason, url=url, byte_range=byte_range)
 
 
@@ -116,6 +130,12 @@ class NotFoundError(FetchError):
 class DeadlineExceededError(FetchError, TimeoutError):
     """A GET, its retries and waits included, ran past the fetch deadline
     (`cogdex.io.fetch.configure(deadline=...)`)."""
+
+
+class ReadDeadlineError(CogdexError, TimeoutError):
+    """A read call (`get_numpy`, `sample_points`, a TorchGeo sample, `GeoTIFF.read`, ...) ran
+    past its total deadline (`cogdex.io.fetch.configure(read_deadline=...)` or
+    `COGDEX_READ_DEADLINE`); its requests were cancelled."""
 
 
 class AccessDeniedError(FetchError):
@@ -165,11 +185,11 @@ class GeometryError(CogdexError, ValueError):
         self.reason = _redact(message)
         super().__init__(message)
 
-    def __reduce__(self):
+    def __reduce__(self) -> Reduced:
         return (_rebuild_geometry_error, (type(self), self.reason, self.argument))
 
 
-def _rebuild_geometry_error(cls, reason, argument):
+def _rebuild_geometry_error(cls: type[GeometryError], reason: str, argument: str) -> GeometryError:
     return cls(reason, argument=argument)
 
 
@@ -203,11 +223,11 @@ class IndexWriteError(CogdexError):
         self.reason = message
         super().__init__(f"cannot write the index {path}: {message}")
 
-    def __reduce__(self):
+    def __reduce__(self) -> Reduced:
         return (_rebuild_write_error, (type(self), self.reason, self.path))
 
 
-def _rebuild_write_error(cls, reason, path):
+def _rebuild_write_error(cls: type[IndexWriteError], reason: str, path: str) -> IndexWriteError:
     return cls(reason, path=path)
 
 
@@ -238,6 +258,7 @@ __all__ = [
     "MissingCredentialsError",
     "MissingPluginError",
     "NotFoundError",
+    "ReadDeadlineError",
     "ReadFailureWarning",
     "StaleIndexError",
     "StoreError",

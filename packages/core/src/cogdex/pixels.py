@@ -1,181 +1,80 @@
-"""The pixel API of a Collection: `get_numpy` and `get_time_series`.
+"""The pixel reads behind `Collection.get_numpy`, `get_time_series` and `sample_points`.
 
-Both reduce to `read.scenes.read_slots`: one output image ("slot") per geometry and record
-(or per geometry and date when records are merged), every slot on its geometry's target grid,
-all windows of all slots read as one concurrent plan. See docs/pixels.md for the rules.
+A thin layer over the read engine, on plain inputs (the collection's rows without assets
+and one `BandSource` per band, from `Collection.read_inputs`): `read.plan` turns the
+geometries into slots (one output image per geometry and record, or per geometry and
+group of records when they are merged), `read.scenes` reads every window of every slot as
+one concurrent plan, and this module shapes the result (squeezed band axis, geometry
+mask, physical values, the table of what each image is). The defaults of every argument
+are `Collection`'s; see docs/pixels.md for the rules.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
-import shapely
 
 from cogdex.index import arrays as A
-from cogdex.io import runtime
+from cogdex.io import fetch
 from cogdex.read import grid as G
-from cogdex.read import targets
 from cogdex.read.geometries import Areas, as_areas, warn_empty
 from cogdex.read.physical import check_merges, physical, record_values
-from cogdex.read.scenes import MERGES, Slot, default_fill, output_dtype, read_slots
+from cogdex.read.plan import Slot, inside, plan_slots
+from cogdex.read.scenes import MERGES, Merge, default_fill, output_dtype, read_slots
 
 if TYPE_CHECKING:
-    from cogdex.collection import Collection
     from cogdex.index.band import BandSource
-
-DEFAULT_MAX_MEMORY = 4 * 1024**3
-
-
-def _band_list(collection: Collection, bands: str | Sequence[str]) -> list[str]:
-    names = [bands] if isinstance(bands, str) else list(bands)
-    if not names:
-        raise ValueError("no bands given")
-    unknown = [b for b in names if b not in collection.band_map]
-    if unknown:
-        raise KeyError(
-            f"unknown band(s) {', '.join(unknown)} in {collection.name!r}; "
-            f"bands: {', '.join(collection.bands)}"
-        )
-    return names
+    from cogdex.read.points import Samples
 
 
-def _footprint_hits(collection: Collection, shapes: np.ndarray) -> list[np.ndarray]:
-    """For each lon/lat geometry, the collection rows whose footprint intersects it (sorted)."""
-    geometry = collection._light().column("geometry")  # not to_arrow(): no asset columns
-    footprints = shapely.from_wkb(A.to_numpy(geometry))
-    g, r = shapely.STRtree(footprints).query(shapes, predicate="intersects")
-    order = np.lexsort((r, g))
-    g, r = g[order], r[order]
-    return [r[g == k] for k in range(len(shapes))]
+class Pixels(NamedTuple):
+    """A `get_numpy` read: `data` [N, C, H, W] ([N, H, W] for one band), its boolean
+    `valid` mask of the same shape, and, when asked for, the `table` of what each N is."""
+
+    data: np.ndarray
+    valid: np.ndarray
+    table: pa.Table | None
 
 
-def _anchor(sources: Sequence[BandSource], rows: np.ndarray) -> G.Grid | None:
-    """Level-0 grid of the first row (in order) that has the first available band."""
-    from cogdex.read.scenes import _level_grid
+class TimeSeries(NamedTuple):
+    """A `get_time_series` read: `data` [T, C, H, W], its `valid` mask, and the `dates`
+    (datetime64[D], ascending)."""
 
-    for src in sources:
-        pos = {int(r): i for i, r in enumerate(src.rows)}
-        for row in rows.tolist():
-            if row in pos and np.isfinite(src.transform[pos[row]]).all():
-                return _level_grid(src, pos[row], 0)
-    return None
-
-
-def _group_keys(table: pa.Table, rows: np.ndarray, group_by: str | None) -> list[Any]:
-    if group_by is None:
-        return [0] * len(rows)
-    if group_by == "date":
-        days = A.to_numpy(table.column("datetime"))[rows]
-        return days.astype("datetime64[D]").tolist()
-    if group_by not in table.column_names:
-        raise KeyError(f"group_by column {group_by!r} is not in the collection")
-    return A.to_numpy(table.column(group_by))[rows].tolist()
-
-
-def plan_slots(
-    collection: Collection,
-    geometries: Any,
-    bands: str | Sequence[str],
-    *,
-    geometry_crs: int | str | None = None,
-    resolution: float | tuple[float, float] | None = None,
-    crs: int | str | None = None,
-    merge: str | None = None,
-    group_by: str | None = "date",
-) -> tuple[list[Slot], list[int], Areas, list[BandSource], pa.Table]:
-    """(slots, geometry index of each slot, geometries, band sources, table). A geometry
-    that meets no record has no slot, and an `EmptyReadWarning` names its bounds."""
-    names = _band_list(collection, bands)
-    areas = as_areas(geometries, geometry_crs)
-    sources = collection.band_sources(names)
-    hits = _footprint_hits(collection, areas.lonlat)
-    table = collection._light()  # ids, dates and keys: no assets, no geo metadata
-    grids: list[G.Grid | None] = []
-    for k, (shape, rows) in enumerate(zip(areas.shapes, hits, strict=True)):
-        anchor = _anchor(sources, rows)
-        if anchor is None:
-            what = f"geometry {k}" if len(areas) > 1 else "the geometry"
-            warn_empty(what, shape.bounds, areas.crs)
-            grids.append(None)
-            continue
-        grids.append(targets.target_grid(shape, anchor, crs=crs, resolution=resolution,
-                                         geometry_crs=areas.crs))  # fmt: skip
-    known = [g for g in grids if g is not None]
-    if not known:
-        return [], [], areas, sources, table
-    grids = targets.same_shape(known) if len(known) == len(grids) else _fill_missing(grids)
-    slots: list[Slot] = []
-    owner: list[int] = []
-    for k, (grid, rows) in enumerate(zip(grids, hits, strict=True)):
-        if grid is None or len(rows) == 0:
-            continue
-        if merge is None:
-            for row in rows.tolist():
-                slots.append(Slot(grid, (row,)))
-                owner.append(k)
-            continue
-        keys = _group_keys(table, rows, group_by)
-        groups: dict[Any, list[int]] = {}
-        for key, row in zip(keys, rows.tolist(), strict=True):
-            groups.setdefault(key, []).append(row)
-        for key in sorted(groups, key=lambda v: (v is None, v)):
-            slots.append(Slot(grid, tuple(groups[key])))
-            owner.append(k)
-    return slots, owner, areas, sources, table
-
-
-def _fill_missing(grids: list[G.Grid | None]) -> list[G.Grid | None]:
-    known = targets.same_shape([g for g in grids if g is not None])
-    it = iter(known)
-    return [None if g is None else next(it) for g in grids]
+    data: np.ndarray
+    valid: np.ndarray
+    dates: np.ndarray
 
 
 def get_numpy(
-    collection: Collection,
+    table: pa.Table,
+    sources: Sequence[BandSource],
     geometries: Any,
-    bands: str | Sequence[str],
     *,
-    geometry_crs: int | str | None = None,
-    resolution: float | tuple[float, float] | None = None,
-    crs: int | str | None = None,
-    resampling: G.Resampling = "nearest",
-    fill_value: float | None = None,
-    mask: bool = False,
-    merge: str | None = None,
-    group_by: str | None = "date",
-    dtype: Any = None,
-    max_memory: int | None = DEFAULT_MAX_MEMORY,
-    return_mask: bool = False,
-    return_table: bool = False,
-    use_overviews: bool = True,
-    scale: bool = False,
-) -> Any:
-    """Pixels of `bands` over `geometries`, as [N, C, H, W] ([N, H, W] for one band).
-
-    One N per (geometry, intersecting record), or with `merge` one per (geometry, group of
-    records: same day by default, `group_by=None` for all), merged by that rule. With
-    `return_mask` a boolean valid-pixel mask of the same shape follows the array; with
-    `return_table` a pyarrow Table says which geometry and record(s) each N is, its date
-    and its grid. `geometry_crs` is the CRS of `geometries` that carry none (default
-    lon/lat). A geometry that meets no record adds no N (an `EmptyReadWarning` says so). A
-    read whose estimated peak exceeds `max_memory` bytes (default 4 GiB) raises
-    `MemoryLimitError` before any request: the output and its valid mask, plus the windows
-    decoding or warping at once, the compressed tiles, and a merge's working arrays (the
-    process's tile cache is bounded apart, by COGDEX_TILE_CACHE_MB); `max_memory=None`
-    lifts the guard. Values are
-    the files' own (native dtype); `scale=True` returns float32 physical values,
-    `raw * scale + offset` with NaN for nodata (see `cogdex.read.physical`). See
-    docs/pixels.md.
-    """
+    geometry_crs: int | str | None,
+    resolution: float | tuple[float, float] | None,
+    crs: int | str | None,
+    resampling: G.Resampling,
+    fill_value: float | None,
+    mask: bool,
+    merge: Merge | None,
+    group_by: str | None,
+    dtype: Any,
+    max_memory: int | None,
+    use_overviews: bool,
+    scale: bool,
+    with_table: bool,
+) -> Pixels:
+    """`Collection.get_numpy` on the collection's rows `table` and one source per band
+    (`with_table`: build the table of what each image is)."""
     if merge is not None and merge not in MERGES:
         raise ValueError(f"merge must be None or one of {', '.join(MERGES)}, not {merge!r}")
     if scale and (dtype is not None or fill_value is not None):
         raise ValueError("scale=True returns float32 with NaN for nodata: drop dtype/fill_value")
-    slots, owner, areas, sources, table = plan_slots(
-        collection, geometries, bands, geometry_crs=geometry_crs, resolution=resolution,
+    slots, owner, areas = plan_slots(
+        table, sources, geometries, geometry_crs=geometry_crs, resolution=resolution,
         crs=crs, merge=merge, group_by=group_by,
     )  # fmt: skip
     if scale:
@@ -187,35 +86,47 @@ def get_numpy(
     if scale:
         first = np.array([s.rows[0] for s in slots], np.int64)
         data = physical(data, valid, first, sources)
-    result: list[Any] = [_squeeze(data, sources)]
-    if return_mask:
-        result.append(_squeeze(valid, sources))
-    if return_table:
-        result.append(_slot_table(slots, owner, table))
-    return result[0] if len(result) == 1 else tuple(result)
+    slot_table = _slot_table(slots, owner, table) if with_table else None
+    return Pixels(_squeeze(data, sources), _squeeze(valid, sources), slot_table)
 
 
-def _read(slots, sources, resampling, fill_value, merge, dtype, max_memory,
-          use_overviews) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def _read(
+    slots: list[Slot],
+    sources: Sequence[BandSource],
+    resampling: G.Resampling,
+    fill_value: float | None,
+    merge: Merge | None,
+    dtype: Any,
+    max_memory: int | None,
+    use_overviews: bool,
+) -> tuple[np.ndarray, np.ndarray]:
     native = output_dtype(sources, sorted({r for s in slots for r in s.rows}) or None)
     out_dtype = np.dtype(dtype) if dtype is not None else native
     if slots:
-        return runtime.run(read_slots(slots, sources, resampling=resampling, fill=fill_value,
+        return fetch.run_read(read_slots(slots, sources, resampling=resampling, fill=fill_value,
                                       merge=merge or "first", dtype=dtype, max_memory=max_memory,
                                       use_overviews=use_overviews))  # fmt: skip
     empty = np.zeros((0, len(sources), 0, 0), dtype=out_dtype)
     return empty, empty.astype(bool)
 
 
-def _apply_geometry_mask(data, valid, slots, owner, areas: Areas, sources, fill_value) -> None:
+def _apply_geometry_mask(
+    data: np.ndarray,
+    valid: np.ndarray,
+    slots: list[Slot],
+    owner: list[int],
+    areas: Areas,
+    sources: Sequence[BandSource],
+    fill_value: float | None,
+) -> None:
     fill = default_fill(sources, data.dtype, fill_value)
     cache: dict[int, np.ndarray] = {}
     for s, (slot, k) in enumerate(zip(slots, owner, strict=True)):
-        inside = cache.get(k)
-        if inside is None:
-            inside = cache[k] = targets.inside(areas.shapes[k], slot.grid, areas.crs)
-        data[s][:, ~inside] = fill
-        valid[s][:, ~inside] = False
+        kept = cache.get(k)
+        if kept is None:
+            kept = cache[k] = inside(areas.shapes[k], slot.grid, areas.crs)
+        data[s][:, ~kept] = fill
+        valid[s][:, ~kept] = False
 
 
 def _squeeze(array: np.ndarray, sources: Sequence[Any]) -> np.ndarray:
@@ -243,71 +154,67 @@ def _slot_table(slots: list[Slot], owner: list[int], table: pa.Table) -> pa.Tabl
 
 
 def get_time_series(
-    collection: Collection,
+    table: pa.Table,
+    sources: Sequence[BandSource],
     geometry: Any,
-    bands: str | Sequence[str],
     *,
-    merge: str = "first",
-    **kwargs: Any,
-) -> tuple[np.ndarray, ...]:
-    """All records over one geometry stacked in time: ([T, C, H, W], dates), or
-    ([T, C, H, W], valid mask, dates) with `return_mask=True`.
-
-    Records of the same day (e.g. two tiles of one overpass) are merged into one time step
-    with `merge`; `dates` are numpy datetime64[D], ascending.
-    """
-    areas = as_areas(geometry, kwargs.pop("geometry_crs", None))
+    geometry_crs: int | str | None,
+    resolution: float | tuple[float, float] | None,
+    crs: int | str | None,
+    resampling: G.Resampling,
+    fill_value: float | None,
+    mask: bool,
+    merge: Merge,
+    dtype: Any,
+    max_memory: int | None,
+    use_overviews: bool,
+    scale: bool,
+) -> TimeSeries:
+    """`Collection.get_time_series`: `get_numpy` of one geometry, records of one day merged
+    into one time step, in date order."""
+    areas = as_areas(geometry, geometry_crs)
     if len(areas) != 1:
         raise ValueError(f"get_time_series takes one geometry, got {len(areas)}")
-    with_mask = kwargs.pop("return_mask", False)
-    result = get_numpy(collection, areas, bands, merge=merge, group_by="date",
-                       return_mask=with_mask, return_table=True, **kwargs)  # fmt: skip
-    table = result[-1]
-    dates = A.to_numpy(table.column("datetime")).astype("datetime64[D]")
+    data, valid, slot_table = get_numpy(
+        table, sources, areas, geometry_crs=None, resolution=resolution, crs=crs,
+        resampling=resampling, fill_value=fill_value, mask=mask, merge=merge, group_by="date",
+        dtype=dtype, max_memory=max_memory, use_overviews=use_overviews, scale=scale,
+        with_table=True,
+    )  # fmt: skip
+    assert slot_table is not None
+    dates = A.to_numpy(slot_table.column("datetime")).astype("datetime64[D]")
     order = np.argsort(dates, kind="stable")
-    if with_mask:
-        return result[0][order], result[1][order], dates[order]
-    return result[0][order], dates[order]
+    return TimeSeries(data[order], valid[order], dates[order])
 
 
 def sample_points(
-    collection: Collection,
+    table: pa.Table,
+    sources: Sequence[BandSource],
     points: Any,
-    bands: str | Sequence[str],
     *,
-    geometry_crs: int | str | None = None,
-    x_column: str = "x",
-    y_column: str = "y",
-    id_column: str | None = None,
-    max_files: int = 16,
-    scale: bool = False,
+    geometry_crs: int | str | None,
+    x_column: str,
+    y_column: str,
+    id_column: str | None,
+    max_files: int,
+    scale: bool,
 ) -> pa.Table:
-    """The value of every band at every point, in every record whose file covers it.
-
-    One row per (point, band, record): `point_id` (position in `points`, or `id_column`),
-    `id` (record), `datetime`, `band`, `value` (native type), `row`/`col` (pixel). Points
-    in a record's nodata or sparse tiles get its nodata value (else 0); points outside
-    every record give no rows, and when none meets a record an `EmptyReadWarning` says so.
-    `scale=True` makes `value` float32 `raw * scale + offset`, NaN at the record's nodata
-    (see `cogdex.read.physical`).
-    """
+    """`Collection.sample_points` on the collection's rows `table` and one source per band."""
     from cogdex.read.geometries import as_points
     from cogdex.read.points import sample
 
-    names = _band_list(collection, bands)
     lon, lat, point_ids = as_points(points, geometry_crs, x_column=x_column, y_column=y_column,
                                     id_column=id_column)  # fmt: skip
-    sources = collection.band_sources(names)
-    table = collection._light()  # ids, dates and keys: no assets, no geo metadata
     rows = _rows_near(table, lon, lat)
     dtype = output_dtype(sources, rows.tolist() or None)
     fill = default_fill(sources, dtype, None)
-    found = runtime.run(
+    found = fetch.run_read(
         sample(sources, lon, lat, rows.tolist(), fill=fill, dtype=dtype, max_files=max_files)
     )
     if np.isfinite(lon).any() and not any(s.points.size for s in found):
         warn_empty("the points", (np.nanmin(lon), np.nanmin(lat), np.nanmax(lon), np.nanmax(lat)),
                    4326)  # fmt: skip
+    names = [src.band for src in sources]
     samples = _samples_table(found, names, point_ids, table, dtype)
     return _physical_samples(samples, sources) if scale else samples
 
@@ -339,8 +246,9 @@ def _rows_near(table: pa.Table, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return np.flatnonzero(near)
 
 
-def _samples_table(found, names: list[str], point_ids: np.ndarray, table: pa.Table,
-                   dtype: np.dtype) -> pa.Table:  # fmt: skip
+def _samples_table(
+    found: list[Samples], names: list[str], point_ids: Any, table: pa.Table, dtype: np.dtype
+) -> pa.Table:
     """One row per (point, band, record), every column written once into its final array."""
     ids = table.column("id").combine_chunks()
     times = table.column("datetime").combine_chunks()
@@ -376,3 +284,12 @@ def _samples_table(found, names: list[str], point_ids: np.ndarray, table: pa.Tab
             "col": A.from_numpy(col),
         }
     )
+
+
+__all__ = [
+    "Pixels",
+    "TimeSeries",
+    "get_numpy",
+    "get_time_series",
+    "sample_points",
+]

@@ -18,9 +18,9 @@ import importlib
 import json
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pluggy
 
@@ -72,7 +72,7 @@ def _scan() -> tuple[list[EntryPoint], list[str]]:
     found: dict[str, EntryPoint] = {}
     folders: set[str] = set()
     for dist in distributions():
-        folders.add(os.fspath(dist.locate_file("")))
+        folders.add(str(dist.locate_file("")))
         for ep in dist.entry_points:
             if ep.group == hookspecs.PROJECT:
                 found.setdefault(ep.name, (ep.name, ep.value, dist.metadata["name"], dist.version))
@@ -91,7 +91,7 @@ def entry_points() -> list[EntryPoint]:
             and cached["installs"] == installs
             and cached["folders"] == _times(list(cached["folders"]))
         ):
-            return [tuple(e) for e in cached["entry_points"]]  # type: ignore[misc]
+            return [tuple(e) for e in cached["entry_points"]]
     except (OSError, ValueError, KeyError, TypeError):
         pass
     found, folders = _scan()
@@ -175,17 +175,26 @@ def plugin_infos() -> list[PluginInfo]:
     for name, plugin in pm.list_name_plugin():
         if plugin is None:  # blocked
             continue
-        hooks = tuple(sorted(h.name for h in pm.get_hookcallers(plugin) or ()))
+        impls = {
+            caller.name: impl
+            for caller in pm.get_hookcallers(plugin) or ()
+            for impl in caller.get_hookimpls()
+            if impl.plugin is plugin
+        }
+        hooks = tuple(sorted(impls))
         provides: list[str] = []
         if "cogdex_datasets" in hooks:
-            ids = sorted(e.id for e in plugin.cogdex_datasets())
+            ids = sorted(
+                e.id for e in _results(hookspecs.cogdex_datasets, impls["cogdex_datasets"])
+            )
             provides.append(f"{len(ids)} dataset{'s' * (len(ids) != 1)}: {', '.join(ids)}")
         if "cogdex_store_spec" in hooks:
             provides.append("store/credentials: " + (plugin.__doc__ or "").strip().split("\n")[0])
         if "cogdex_build_executor" in hooks:
             provides.append("builds on a cluster: " + (plugin.__doc__ or "").strip().split("\n")[0])
         if "cogdex_adapters" in hooks:
-            provides.append("outputs: " + ", ".join(a.name for a in plugin.cogdex_adapters()))
+            adapters = _results(hookspecs.cogdex_adapters, impls["cogdex_adapters"])
+            provides.append("outputs: " + ", ".join(a.name for a in adapters))
         dist, version = _distributions.get(name, ("(in-process)", ""))
         infos.append(
             PluginInfo(
@@ -199,12 +208,18 @@ def plugin_infos() -> list[PluginInfo]:
     return sorted(infos, key=lambda i: i.name)
 
 
+def _results[R](spec: Callable[[], R], impl: pluggy.HookImpl) -> R:
+    """Call one plugin's implementation of a hook without arguments. pluggy checks the
+    argument names only and types every result as `object`; the spec says what it returns."""
+    return cast("R", impl.function())
+
+
 @functools.cache
 def _datasets() -> dict[str, tuple[DatasetEntry, str]]:
     pm = plugin_manager()
     found: dict[str, tuple[DatasetEntry, str]] = {}
     for impl in pm.hook.cogdex_datasets.get_hookimpls():
-        for entry in impl.function():
+        for entry in _results(hookspecs.cogdex_datasets, impl):
             if entry.id in found:
                 other = found[entry.id][1]
                 raise CogdexError(

@@ -36,6 +36,7 @@ from cogdex.errors import (
     MemoryLimitError,
     MissingCredentialsError,
     MissingPluginError,
+    ReadDeadlineError,
     ReadFailureWarning,
     StoreError,
 )
@@ -49,24 +50,17 @@ from cogdex.io.stores import (
     requester_pays_error,
 )
 from cogdex.io.urls import ObjectURL
+from cogdex.read.window import Window  # a NamedTuple, no dependencies
 
 if TYPE_CHECKING:
     from cogdex.index.band import BandSource
     from cogdex.index.build import BuildExecutor, Part, PartRows, Plan, part_rows
-    from cogdex.pixels import DEFAULT_MAX_MEMORY, plan_slots
-    from cogdex.read import grid
-    from cogdex.read.grid import Grid, Resampling, Window
+    from cogdex.io.fetch import run_read
+    from cogdex.read import DEFAULT_MAX_MEMORY, grid
+    from cogdex.read.grid import Grid, Resampling
     from cogdex.read.physical import check_merges, record_values
-    from cogdex.read.scenes import (
-        MERGES,
-        Merge,
-        Slot,
-        default_fill,
-        output_dtype,
-        read_slots,
-        record_grid,
-    )
-    from cogdex.read.targets import pixel_size_in
+    from cogdex.read.plan import Slot, pixel_size_in, plan_slots, record_grid
+    from cogdex.read.scenes import MERGES, Merge, default_fill, output_dtype, read_slots
 
 # Read-engine names -> the module that defines them, imported on first access.
 _LAZY = {
@@ -76,21 +70,21 @@ _LAZY = {
     "PartRows": "cogdex.index.build",
     "Plan": "cogdex.index.build",
     "part_rows": "cogdex.index.build",
-    "DEFAULT_MAX_MEMORY": "cogdex.pixels",
-    "plan_slots": "cogdex.pixels",
+    "DEFAULT_MAX_MEMORY": "cogdex.read",
     "Grid": "cogdex.read.grid",
     "Resampling": "cogdex.read.grid",
-    "Window": "cogdex.read.grid",
     "check_merges": "cogdex.read.physical",
     "record_values": "cogdex.read.physical",
+    "Slot": "cogdex.read.plan",
+    "pixel_size_in": "cogdex.read.plan",
+    "plan_slots": "cogdex.read.plan",
+    "record_grid": "cogdex.read.plan",
     "MERGES": "cogdex.read.scenes",
     "Merge": "cogdex.read.scenes",
-    "Slot": "cogdex.read.scenes",
     "default_fill": "cogdex.read.scenes",
     "output_dtype": "cogdex.read.scenes",
     "read_slots": "cogdex.read.scenes",
-    "record_grid": "cogdex.read.scenes",
-    "pixel_size_in": "cogdex.read.targets",
+    "run_read": "cogdex.io.fetch",
 }
 # Namespaces: modules whose functions adapters call by their qualified name.
 _LAZY_MODULES = {"grid": "cogdex.read.grid"}
@@ -130,6 +124,7 @@ __all__ = [
     "Part",
     "PartRows",
     "Plan",
+    "ReadDeadlineError",
     "ReadFailureWarning",
     "Resampling",
     "Slot",
@@ -153,5 +148,6 @@ __all__ = [
     "record_grid",
     "record_values",
     "requester_pays_error",
+    "run_read",
     "runtime",
 ]

@@ -1,6 +1,7 @@
-"""`cogdex demo`: synthetic COGs in two UTM zones, a local Range server, and the pipeline
-from STAC to pixels over them (`cogdex.demo.run`). `HELP` is what `cogdex demo --help`
-shows; it lives here so that the CLI can show it without importing numpy."""
+"""`cogdex demo`: synthetic COGs in two UTM zones, a local Range server (both from
+`cogdex.testing`), and the pipeline from STAC to pixels over them (`cogdex.demo.run`).
+`HELP` is what `cogdex demo --help` shows; it lives here so that the CLI can show it
+without importing numpy."""
 
 HELP = """\
 Run cogdex end to end on this machine: no network, no GDAL, a few seconds.

@@ -149,8 +149,8 @@ def _steps(report: _Report, root: Path, n_scenes: int, size: int, adapters: list
     # First-use costs (imports, plugin entry points) are paid here, not inside a step.
     import cogdex.builds
     import cogdex.pixels
-    from cogdex.demo import data
-    from cogdex.demo.server import RangeServer
+    from cogdex.testing import scenes as data
+    from cogdex.testing.range_server import RangeServer
     from cogdex.tiff.header import parse_header
 
     report.line(
@@ -171,7 +171,7 @@ def _steps(report: _Report, root: Path, n_scenes: int, size: int, adapters: list
         base = header.base
         overviews = ", ".join(f"{lv.width} px" for lv in header.levels[1:]) or "none"
         step.details = [
-            f"written by cogdex.tiff.write.write_cog: {base.dtype}, nodata {header.nodata:g}, "
+            f"written by cogdex.testing.write_cog: {base.dtype}, nodata {header.nodata:g}, "
             f"{base.compression_name} + predictor {base.predictor}, {base.tile_width} px tiles, "
             f"overviews: {overviews}",
             f"in {root}",
@@ -223,7 +223,7 @@ def _steps(report: _Report, root: Path, n_scenes: int, size: int, adapters: list
             with report.step("torchgeo") as step:
                 step.summary, step.details = _torchgeo(sub)
 
-        served = (server.requests, server.bytes_sent)
+        served = (len(server.requests), server.bytes_sent)
     from cogdex import plugins
 
     if plugins.adapter("xarray") is None:
@@ -278,7 +278,7 @@ def _ndvi(sub: Collection, bbox: tuple[float, float, float, float]) -> tuple[str
 
 
 def _sample(sub: Collection, size: int) -> tuple[str, list[str]]:
-    from cogdex.demo.data import random_points
+    from cogdex.testing.scenes import random_points
 
     lon, lat = random_points(N_POINTS, size)
     found = sub.sample_points(pa.table({"x": lon, "y": lat}), ["B04", "B08"])

@@ -132,8 +132,8 @@ def from_numpy(
         nat = np.isnat(moments)
         if nat.any():
             mask = nat if mask is None else (np.asarray(mask, bool) | nat)
-        values = from_numpy(moments.view(np.int64), pa.int64(), mask=mask)
-        return pa.Array.from_buffers(type, len(values), values.buffers(), values.null_count)
+        ints = from_numpy(moments.view(np.int64), pa.int64(), mask=mask)
+        return pa.Array.from_buffers(type, len(ints), ints.buffers(), ints.null_count)
     arrow_type = type or _ARROW.get(data.dtype)
     if arrow_type is None or arrow_type not in _NUMPY:
         raise TypeError(f"no buffer conversion from {data.dtype} to {arrow_type}")
@@ -201,8 +201,10 @@ def _layout(
         wrong = [len(v) for v in values if v is not None and len(v) != size]
         if wrong:
             raise ValueError(f"a value of {wrong[0]} items for {t}")
-        flat = itertools.chain.from_iterable([None] * size if v is None else v for v in values)
-        return [], [from_pylist(list(flat), t.value_type)]
+        flat = list(
+            itertools.chain.from_iterable([None] * size if v is None else v for v in values)
+        )
+        return [], [from_pylist(flat, t.value_type)]
     if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_map(t):
         rows = [() if v is None else v for v in values]
         if pa.types.is_map(t):

@@ -761,7 +761,7 @@ def part_rows(
     rows: list[Mapping[str, Any]] = []
     positions: list[int] = []
     epsgs: list[int | None] = []
-    crss: list[str | None] = []
+    crss: list[str] = []
     notes: list[str | None] = []
     firsts: list[TIFFHeader] = []
     conflicts: list[str] = []
@@ -815,10 +815,10 @@ def part_rows(
             skipped.append({"id": item_id, "asset": "*", "href": "", "reason": reason})
             continue
         assets = item.get("assets") or {}
-        for key, href, header in zip(keys, row, got, strict=True):
-            headers[key].append(header)
-            asset_hrefs[key].append(href if header is not None else None)
-            rasters[key].append(stac_raster(assets[key]) if header is not None else None)
+        for key, href, asset_header in zip(keys, row, got, strict=True):
+            headers[key].append(asset_header)
+            asset_hrefs[key].append(href if asset_header is not None else None)
+            rasters[key].append(stac_raster(assets[key]) if asset_header is not None else None)
         rows.append(item)
         positions.append(position)
         firsts.append(next(h for h in got if h is not None))
@@ -833,7 +833,7 @@ def part_rows(
         note = "the item's footprint is nowhere near its file's extent; the file's is indexed"
         misplaced_notes.append(f"item {str(rows[i].get('id'))!r}: {note}")
         notes[i] = f"{notes[i]}; {note}" if notes[i] else note
-        geometries[i] = shapely.to_wkb(header_footprint(firsts[i], str(crss[i])))
+        geometries[i] = shapely.to_wkb(header_footprint(firsts[i], crss[i]))
     table, order = _table(
         rows, keys, headers, asset_hrefs, rasters, epsgs, crss, notes, geometries, part.collection
     )
@@ -929,7 +929,7 @@ def _table(
     hrefs: Mapping[str, list[str | None]],
     rasters: Mapping[str, list[Any]],
     epsgs: list[int | None],
-    crss: list[str | None],
+    crss: list[str],
     notes: list[str | None],
     geometries: list[bytes],
     collection: str | None,

@@ -246,7 +246,7 @@ def headers_from_arrow(array: pa.Array | pa.ChunkedArray) -> list[TIFFHeader | N
     """A `HEADER_TYPE` array -> header objects equal to those it was made from."""
     if isinstance(array, pa.ChunkedArray):
         return [h for chunk in array.chunks for h in headers_from_arrow(chunk)]
-    struct: pa.StructArray = array  # type: ignore[assignment]
+    struct: pa.StructArray = array
     levels_list = struct.field("levels")
     level_offsets = A.to_numpy(levels_list.offsets)
     first, last = int(level_offsets[0]), int(level_offsets[-1])

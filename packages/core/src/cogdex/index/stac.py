@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from textwrap import shorten
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urljoin, urlsplit
 
 from cogdex.errors import BuildError
@@ -29,12 +29,14 @@ Bbox = tuple[float, float, float, float]
 DateRange = tuple[Any, Any]
 
 
+@runtime_checkable
 class _StacObject(Protocol):
     """A pystac Item or ItemCollection."""
 
     def to_dict(self) -> dict[str, Any]: ...
 
 
+@runtime_checkable
 class _Search(Protocol):
     """A pystac-client ItemSearch."""
 
@@ -181,18 +183,25 @@ def item_dicts(items: Items) -> list[dict[str, Any]]:
 
     Duck-typed (`to_dict`, `items_as_dicts`): pystac is never imported for them. The caller's
     dicts are copied down to their assets, so resolving hrefs never changes them."""
-    if hasattr(items, "items_as_dicts"):  # a pystac-client ItemSearch: no Item objects made
-        items = items.items_as_dicts()
-    if isinstance(items, Mapping) or hasattr(items, "to_dict"):
-        items = [items]
+    objects: Iterable[Mapping[str, Any] | _StacObject]
+    if isinstance(items, _Search):  # a pystac-client ItemSearch: no Item objects made
+        objects = items.items_as_dicts()
+    elif isinstance(items, Mapping | _StacObject):
+        objects = [items]
+    else:
+        objects = items
     out: list[dict[str, Any]] = []
-    for obj in items:
+    for obj in objects:
         doc = (
-            obj if isinstance(obj, Mapping) else obj.to_dict() if hasattr(obj, "to_dict") else None
+            obj
+            if isinstance(obj, Mapping)
+            else obj.to_dict()
+            if isinstance(obj, _StacObject)
+            else {}
         )
-        kind = doc.get("type") if doc is not None else None
+        kind = doc.get("type")
         if kind == "FeatureCollection":
-            features = doc.get("features") or ()  # type: ignore[union-attr]
+            features = doc.get("features") or ()
         elif kind == "Feature":
             features = (doc,)
         else:
@@ -327,7 +336,7 @@ def _bbox_of(item: Mapping[str, Any]) -> Bbox | None:
     if geometry:
         import shapely.geometry
 
-        return tuple(shapely.geometry.shape(geometry).bounds)  # type: ignore[return-value]
+        return tuple(shapely.geometry.shape(geometry).bounds)
     return None
 
 

@@ -31,7 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from cogdex.errors import AccessDeniedError, DeadlineExceededError, FetchError, NotFoundError
+from cogdex.errors import (
+    AccessDeniedError,
+    DeadlineExceededError,
+    FetchError,
+    NotFoundError,
+    ReadDeadlineError,
+)
 from cogdex.io import runtime
 from cogdex.io.stores import stores
 from cogdex.io.urls import ObjectURL
@@ -62,6 +68,10 @@ class FetchConfig:
     """Seconds one GET may take from its first try, retries and their waits included, before
     `DeadlineExceededError` (None: no limit). Stalls are cut sooner, by the store's
     `read_timeout` (see `cogdex.io.stores`)."""
+    read_deadline: float | None = None
+    """Seconds one read call may take in all (every GET, retry, decode and warp of a
+    `get_numpy`, `sample_points`, TorchGeo sample or `GeoTIFF.read`) before
+    `ReadDeadlineError` (None: no limit beyond each GET's `deadline`)."""
     whole_object_cache: int = 256 * 1024 * 1024
     """Bytes of whole objects kept for servers that ignore Range requests; a larger object
     is read only up to the last byte a read needs, and not kept."""
@@ -78,8 +88,12 @@ class FetchConfig:
         values: dict[str, Any] = {
             k: int(os.environ[v]) for k, v in env.items() if os.environ.get(v)
         }
-        if deadline := os.environ.get("COGDEX_FETCH_DEADLINE"):  # seconds, or "none"
-            values["deadline"] = None if deadline.lower() == "none" else float(deadline)
+        for key, var in (
+            ("deadline", "COGDEX_FETCH_DEADLINE"),
+            ("read_deadline", "COGDEX_READ_DEADLINE"),
+        ):
+            if seconds := os.environ.get(var):  # seconds, or "none"
+                values[key] = None if seconds.lower() == "none" else float(seconds)
         return replace(cfg, **values)
 
 
@@ -95,6 +109,18 @@ def configure(**changes: Any) -> FetchConfig:
 
 def config() -> FetchConfig:
     return _config
+
+
+def run_read[T](coro: Coroutine[Any, Any, T]) -> T:
+    """Run a read's coroutine from synchronous code within `read_deadline`: past it, the
+    read's tasks are cancelled and `ReadDeadlineError` is raised."""
+    deadline = _config.read_deadline
+    try:
+        return runtime.run(coro, timeout=deadline)
+    except runtime.RunTimedOut:
+        raise ReadDeadlineError(
+            f"the read did not finish within its {deadline} s deadline (read_deadline)"
+        ) from None
 
 
 # -- counting --------------------------------------------------------------------------------
@@ -461,9 +487,9 @@ async def _whole_object(
     whole-object cache (kept there), else its first `need` bytes or more (the transfer is
     dropped there)."""
     url = parsed.url
-    body = _whole.get(url, store)
-    if body is not None:
-        return body, len(body)
+    cached = _whole.get(url, store)
+    if cached is not None:
+        return cached, len(cached)
 
     async def get() -> tuple[memoryview, int]:
         _count(1, 0)
@@ -661,5 +687,6 @@ __all__ = [
     "read_many",
     "read_ranges",
     "recording",
+    "run_read",
     "stats",
 ]

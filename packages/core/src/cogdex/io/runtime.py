@@ -134,11 +134,16 @@ def event_loop() -> asyncio.AbstractEventLoop:
     return _loop
 
 
-def run[T](coro: Coroutine[Any, Any, T]) -> T:
+class RunTimedOut(TimeoutError):
+    """`run`'s coroutine was still running at its timeout (and has been cancelled)."""
+
+
+def run[T](coro: Coroutine[Any, Any, T], *, timeout: float | None = None) -> T:
     """Run `coro` to completion from synchronous code and return its result.
 
     Works with or without a running loop in the calling thread (Jupyter), because the
-    coroutine runs on cogdex's own loop thread.
+    coroutine runs on cogdex's own loop thread. Past `timeout` seconds the coroutine is
+    cancelled and `RunTimedOut` raised.
     """
     loop = event_loop()
     if threading.current_thread() is _loop_thread:
@@ -148,6 +153,8 @@ def run[T](coro: Coroutine[Any, Any, T]) -> T:
         )
     future = asyncio.run_coroutine_threadsafe(coro, loop)
     try:
+        if timeout is not None and not concurrent.futures.wait([future], timeout).done:
+            raise RunTimedOut(timeout)  # cancelled below; the coroutine's errors stay its own
         return future.result()
     except BaseException:
         future.cancel()
@@ -191,6 +198,7 @@ def decode_pool() -> concurrent.futures.ThreadPoolExecutor:
 
 __all__ = [
     "ObstoreErrorName",
+    "RunTimedOut",
     "decode_pool",
     "decode_threads",
     "event_loop",

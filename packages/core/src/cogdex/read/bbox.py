@@ -65,3 +65,10 @@ def _show(value: Any) -> str:
         return repr(tuple(float(v) for v in value))
     except (TypeError, ValueError):
         return repr(value)
+
+
+__all__ = [
+    "Bbox",
+    "check_bbox",
+    "is_geographic",
+]

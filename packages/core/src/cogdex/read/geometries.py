@@ -248,13 +248,12 @@ def warn_empty(what: str, bounds: Any, crs: int | str) -> None:
 
 def _package_dirs() -> tuple[str, ...]:
     """Folders of cogdex and its adapter packages, whose frames a warning skips."""
-    return tuple(
-        os.path.dirname(module.__file__)
-        for key, module in list(sys.modules.items())
-        if (key == "cogdex" or key.startswith("cogdex_"))
-        and "." not in key
-        and getattr(module, "__file__", None)
-    )
+    dirs = []
+    for key, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if path and (key == "cogdex" or key.startswith("cogdex_")) and "." not in key:
+            dirs.append(os.path.dirname(path))
+    return tuple(dirs)
 
 
 def as_points(
@@ -324,3 +323,11 @@ def _xy(shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"point {bad} is a {shapes[bad].geom_type}, not a Point")
     coords = shapely.get_coordinates(shapes)
     return coords[:, 0].astype(np.float64), coords[:, 1].astype(np.float64)
+
+
+__all__ = [
+    "Areas",
+    "as_areas",
+    "as_points",
+    "warn_empty",
+]

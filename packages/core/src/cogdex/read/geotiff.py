@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from cogdex.io import runtime
+from cogdex.io import fetch, runtime
 from cogdex.io.urls import ObjectURL
-from cogdex.read.plan import Window
 from cogdex.read.reader import Source, WindowRead, read_windows
+from cogdex.read.window import Window
 from cogdex.redact import safe_url
 from cogdex.tiff import geokeys
 from cogdex.tiff.header import read_header
@@ -168,17 +168,35 @@ class GeoTIFF:
 
     def read(
         self,
-        window: Window | None = None,
+        window: Window | tuple[int, int, int, int] | None = None,
         bands: Sequence[int] | None = None,
         overview: int | None = None,
         out: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Pixels of `window` (default: the whole level) as a (bands, height, width) array."""
-        return runtime.run(self.read_async(window, bands, overview, out))
+        """Pixels of a window of one level, decoded from the tiles it needs (fetched with
+        coalesced range requests).
+
+        Args:
+            window: A `Window` or a plain (col_off, row_off, width, height) tuple,
+                rasterio's order; default the whole level. It may hang off the image: the
+                part outside holds the fill value (nodata, else 0).
+            bands: 0-based sample indices (default: all).
+            overview: 0-based overview level (default: full resolution).
+            out: An array of the result's shape and dtype to decode into.
+
+        Returns:
+            A (bands, height, width) array of the file's data type.
+
+        Raises:
+            FetchError: The tiles could not be read (after retries), naming URL and range.
+            DecodeError: A tile that its codec cannot decode.
+            UnsupportedTIFF: A layout or codec cogdex does not read.
+        """
+        return fetch.run_read(self.read_async(window, bands, overview, out))
 
     async def read_async(
         self,
-        window: Window | None = None,
+        window: Window | tuple[int, int, int, int] | None = None,
         bands: Sequence[int] | None = None,
         overview: int | None = None,
         out: np.ndarray | None = None,
@@ -194,12 +212,14 @@ class GeoTIFF:
         )
         return (await read_windows([read]))[0]
 
-    def read_mask(self, window: Window | None = None, overview: int | None = None) -> np.ndarray:
+    def read_mask(
+        self, window: Window | tuple[int, int, int, int] | None = None, overview: int | None = None
+    ) -> np.ndarray:
         """The internal mask of `window` as GDAL returns it: uint8, 255 valid, 0 not."""
-        return runtime.run(self.read_mask_async(window, overview))
+        return fetch.run_read(self.read_mask_async(window, overview))
 
     async def read_mask_async(
-        self, window: Window | None = None, overview: int | None = None
+        self, window: Window | tuple[int, int, int, int] | None = None, overview: int | None = None
     ) -> np.ndarray:
         """`read_mask`, awaitable."""
         level = self._level(overview)
@@ -239,22 +259,45 @@ class GeoTIFF:
         return band_list
 
 
-def _window(window: Window | None, level: Level) -> Window:
+def _window(window: Window | tuple[int, int, int, int] | None, level: Level) -> Window:
     if window is None:
-        return (0, 0, level.width, level.height)
+        return Window(0, 0, level.width, level.height)
     col, row, width, height = (int(v) for v in window)
     if width < 0 or height < 0:
         raise ValueError(f"window {window} has a negative size")
-    return col, row, width, height
+    return Window(col, row, width, height)
 
 
 async def open_async(url: str | os.PathLike[str] | ObjectURL, **options: Any) -> GeoTIFF:
-    """Open the GeoTIFF at `url` (path or URL; `options` configure its store)."""
+    """`open`, awaitable: the same arguments, result and errors."""
     return GeoTIFF(url, await read_header(url, options=options), **options)
 
 
 def open(url: str | os.PathLike[str] | ObjectURL, **options: Any) -> GeoTIFF:
-    """Open the GeoTIFF at `url` (path or URL; `options` configure its store)."""
+    """Open the GeoTIFF at `url`: its header is read (one request for a typical COG), no
+    pixels.
+
+    Args:
+        url: A local path or file URL, an http(s), s3, gs or Azure (az, abfs, ...) URL,
+            or one already parsed (`ObjectURL`).
+        **options: Store options for `url`'s store (endpoint, region, credentials,
+            `request_payer`, ...), as obstore and the cloud plugins take them.
+
+    Returns:
+        The file's metadata as GDAL reports it; its `read` fetches pixels.
+
+    Raises:
+        MalformedTIFF: Bytes that break the TIFF structure (`TruncatedTIFF`: a file that
+            ends before a structure it declares).
+        UnsupportedTIFF: A TIFF feature cogdex does not read.
+        NotFoundError: No object at `url`.
+        AccessDeniedError: The store refused the request.
+        FetchError: Another read failure, after every retry (`DeadlineExceededError`: past
+            the fetch deadline).
+        StoreError: A URL no store serves, or options that do not fit it
+            (`MissingCredentialsError`: a store that needs credentials, and none found).
+        MissingPluginError: Options that need a cloud plugin that is not installed.
+    """
     return runtime.run(open_async(url, **options))
 
 

@@ -27,6 +27,7 @@ import shapely
 
 from cogdex.crs import normalise_crs, same_crs, to_crs, transformer
 from cogdex.index import arrays as A
+from cogdex.read.window import Window
 
 if TYPE_CHECKING:
     import pyproj
@@ -42,15 +43,6 @@ DEFAULT_APPROX_ERROR = 0.125
 """Default coordinate error budget in source pixels (GDAL's approximate transformer's)."""
 
 _EDGE_SLACK = 1e-10  # GDAL's: a coordinate this close below a pixel edge counts as on it
-
-
-class Window(NamedTuple):
-    """A block of pixels: offsets and size in pixels (offsets may be negative)."""
-
-    row_off: int
-    col_off: int
-    height: int
-    width: int
 
 
 def _invert(t: Affine) -> Affine:
@@ -139,7 +131,7 @@ class Grid:
             top = math.ceil(top / yres - eps) * yres
         width = max(1, math.ceil((right - left) / xres - eps))
         height = max(1, math.ceil((top - bottom) / yres - eps))
-        return cls(crs, (xres, 0.0, left, 0.0, -yres, top), (height, width))
+        return cls(normalise_crs(crs), (xres, 0.0, left, 0.0, -yres, top), (height, width))
 
     @classmethod
     def from_geometry(
@@ -188,7 +180,9 @@ class Grid:
 
     def window_grid(self, window: Window) -> Grid:
         """The grid of a pixel window of this grid (it may hang off the edges)."""
-        x, y = _apply(self.transform, np.float64(window.col_off), np.float64(window.row_off))
+        x, y = _apply(
+            self.transform, np.asarray(window.col_off, float), np.asarray(window.row_off, float)
+        )
         a, b, _, d, e, _ = self.transform
         return Grid(self.crs, (a, b, float(x), d, e, float(y)), (window.height, window.width))
 
@@ -248,7 +242,7 @@ def aligned_window(source: Grid, target: Grid) -> Window | None:
     misfit = max(np.abs(sx - corners_c - col).max(), np.abs(sy - corners_r - row).max())
     if misfit > ALIGN_TOLERANCE:
         return None
-    return Window(row, col, target.height, target.width)
+    return Window(col, row, target.width, target.height)
 
 
 def aligned(a: Grid, b: Grid) -> bool:
@@ -278,12 +272,18 @@ class _Rows(NamedTuple):
     n: np.ndarray
 
 
+_Line = tuple[_Rows, np.ndarray, np.ndarray]
+"""Segments interpolated along a line: the segments, start point (2, N), slope (2, N)."""
+
+
 def _exact_at(source: Grid, target: Grid, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Exact source coordinates of target pixel centres, stacked as (2, N)."""
     return np.stack(_to_source_pixels(source, target, cols + 0.5, rows + 0.5))
 
 
-def _scanline_pieces(source: Grid, target: Grid, max_error: float, rows: range):
+def _scanline_pieces(
+    source: Grid, target: Grid, max_error: float, rows: range
+) -> tuple[list[_Line], list[_Rows]]:
     """GDAL's approximate transformer, for target `rows` (whole rows) at once.
 
     Per row segment, the first, middle and last pixel centres are transformed exactly; when
@@ -301,7 +301,7 @@ def _scanline_pieces(source: Grid, target: Grid, max_error: float, rows: range):
     ends = np.concatenate([seg.col, seg.col + (seg.n - 1) // 2, seg.col + seg.n - 1])
     p = _exact_at(source, target, np.tile(seg.row, 3) + rows.start, ends).reshape(2, 3, h)
     first, middle, last = p[:, 0], p[:, 1], p[:, 2]
-    lines: list[tuple[_Rows, np.ndarray, np.ndarray]] = []
+    lines: list[_Line] = []
     exact: list[_Rows] = []
     while len(seg.row):
         finite = np.isfinite(first).all(0) & np.isfinite(middle).all(0) & np.isfinite(last).all(0)
@@ -391,7 +391,7 @@ class CoordinateMap:
         approx_error: float = DEFAULT_APPROX_ERROR,
         window: Window | None = None,
     ) -> None:
-        part = Window(0, 0, *target.shape) if window is None else window
+        part = Window(0, 0, target.width, target.height) if window is None else window
         if window is not None and clip_window(window, target.shape) != window:
             raise ValueError(f"window {window} is not a non-empty block of {target.shape}")
         rows = range(part.row_off, part.row_off + part.height)
@@ -482,7 +482,7 @@ def _clip(seg: _Rows, cols: range) -> tuple[_Rows, np.ndarray]:
 
 
 def _assemble(
-    source: Grid, target: Grid, lines, exact: list[_Rows], rows: range, cols: range
+    source: Grid, target: Grid, lines: list[_Line], exact: list[_Rows], rows: range, cols: range
 ) -> np.ndarray:
     """Coordinates (2, rows, cols) of a block of target pixels, from accepted lines (each
     point at its offset along its whole segment) and exactly mapped segments."""
@@ -538,7 +538,7 @@ def sampled_window(
     reach = 0.5 if resampling == "bilinear" else 0.0
     x0, x1 = math.floor(x_min - reach) - 1, math.floor(x_max + reach) + 2
     y0, y1 = math.floor(y_min - reach) - 1, math.floor(y_max + reach) + 2
-    return clip_window(Window(y0, x0, y1 - y0, x1 - x0), shape)
+    return clip_window(Window(x0, y0, x1 - x0, y1 - y0), shape)
 
 
 def clip_window(window: Window, shape: Sequence[int]) -> Window | None:
@@ -548,4 +548,27 @@ def clip_window(window: Window, shape: Sequence[int]) -> Window | None:
     c1 = min(window.col_off + window.width, shape[1])
     if r1 <= r0 or c1 <= c0:
         return None
-    return Window(r0, c0, r1 - r0, c1 - c0)
+    return Window(c0, r0, c1 - c0, r1 - r0)
+
+
+__all__ = [
+    "ALIGN_TOLERANCE",
+    "DEFAULT_APPROX_ERROR",
+    "Affine",
+    "Bounds",
+    "CoordinateMap",
+    "Grid",
+    "Resampling",
+    "Window",
+    "aligned",
+    "aligned_window",
+    "clip_window",
+    "densify",
+    "geometry_bounds",
+    "same_crs",
+    "sampled_window",
+    "source_coords",
+    "source_window",
+    "to_crs",
+    "transformer",
+]

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from cogdex.read.plan import Window
+from cogdex.read.window import Window
 
 
-def fill_value(nodata: float | None, dtype: np.dtype) -> int | float | complex:
+def fill_value(nodata: float | None, dtype: np.dtype) -> float:
     """The value of pixels with no data: nodata as GDAL would store it in `dtype`, else 0.
 
     Integer types round nodata half away from zero and clamp it into their range (NaN
@@ -74,3 +74,10 @@ def paste(
             return
     for sample, target in zip(samples, targets, strict=True):
         out[target, dst_rows, dst_cols] = src[:, :, sample]
+
+
+__all__ = [
+    "allocate",
+    "fill_value",
+    "paste",
+]

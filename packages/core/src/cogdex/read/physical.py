@@ -70,3 +70,10 @@ def physical(
         band += offset[extra].astype(np.float32)
     out[~valid] = np.nan
     return out
+
+
+__all__ = [
+    "check_merges",
+    "physical",
+    "record_values",
+]

@@ -1,21 +1,48 @@
-"""(level, window, bands) -> the tiles to fetch: numpy arithmetic, no I/O, no per-tile loop.
+"""The read plan: geometries -> target grids -> slots -> the tiles each window needs.
 
-A window is (col_off, row_off, width, height) in pixels of the level and may extend beyond
-the image (the part outside is fill). Bands are 0-based sample indices. Tiles are numbered
-as TIFF numbers them: row by row within a plane, plane after plane (planar configuration 2).
+Plain inputs, no I/O: a collection's rows (an Arrow table without assets, as
+`Collection.read_inputs` hands it over), one `BandSource` per band, and the caller's
+geometries. Out comes plain, picklable data that `read.scenes` and `read.reader` read:
+`Slot`s (one output image each: a target grid and the rows drawn into it) and, per window
+of a level, a `TilePlan`.
+
+Target grids. Without `crs`/`resolution`, a geometry's grid is cut from the pixel lattice
+of the first record that covers it (its "anchor"), so records on that lattice are read as
+plain window cuts and only records in other CRSs (or with other pixel sizes) are warped.
+With `crs` and/or `resolution` the grid snaps to multiples of the resolution (GDAL's
+`-tap`), so grids of different geometries share one lattice.
+
+Tiles. A `Window` is in pixels of a level and may extend beyond the image (the part
+outside is fill). Bands are 0-based sample indices. Tiles are numbered as TIFF numbers
+them: row by row within a plane, plane after plane (planar configuration 2).
+
+Tile planning is on the path of `cogdex.open(...).read()`, which loads neither shapely,
+pyarrow nor pyproj (~0.1 s of a short process): the grid and slot steps import them where
+they run.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from cogdex.tiff.model import Level
+from cogdex.read.window import Window
 
-Window = tuple[int, int, int, int]
-"""(col_off, row_off, width, height) in pixels."""
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import shapely
+
+    from cogdex.index.band import BandSource
+    from cogdex.read import grid as G
+    from cogdex.read.geometries import Areas
+    from cogdex.tiff.model import Level
+
+
+# -- tiles ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -41,10 +68,10 @@ class TilePlan:
 
 def clip(window: Window, width: int, height: int) -> Window:
     """The part of `window` inside a width x height image (width/height 0 when none is)."""
-    col, row, w, h = window
-    c0, r0 = max(col, 0), max(row, 0)
-    c1, r1 = min(col + w, width), min(row + h, height)
-    return c0, r0, max(c1 - c0, 0), max(r1 - r0, 0)
+    c0, r0 = max(window.col_off, 0), max(window.row_off, 0)
+    c1 = min(window.col_off + window.width, width)
+    r1 = min(window.row_off + window.height, height)
+    return Window(c0, r0, max(c1 - c0, 0), max(r1 - r0, 0))
 
 
 def plan_window(level: Level, window: Window, bands: Sequence[int]) -> TilePlan:
@@ -65,3 +92,268 @@ def plan_window(level: Level, window: Window, bands: Sequence[int]) -> TilePlan:
     index = (plane * level.tiles_down + row) * across + col
     sparse = (level.tile_offsets[index] == 0) | (level.tile_byte_counts[index] == 0)
     return TilePlan(window, index, row, col, plane, sparse)
+
+
+# -- target grids --------------------------------------------------------------------------
+
+
+def pixel_size_in(crs: int | str, anchor: G.Grid, at: tuple[float, float]) -> float:
+    """The anchor's pixel size expressed in `crs` units, near lon/lat point `at`."""
+    from cogdex.read import grid as G
+
+    to_anchor = G.transformer(4326, anchor.crs)
+    x, y = to_anchor.transform(*at)
+    a, b, _, d, e, _ = anchor.transform
+    xs = np.array([x, x + a, x + b])
+    ys = np.array([y, y + d, y + e])
+    tx, ty = G.transformer(anchor.crs, crs).transform(xs, ys)
+    return float(
+        min(math.hypot(tx[1] - tx[0], ty[1] - ty[0]), math.hypot(tx[2] - tx[0], ty[2] - ty[0]))
+    )
+
+
+def on_lattice(
+    geometry: shapely.Geometry, anchor: G.Grid, geometry_crs: int | str = 4326
+) -> G.Grid:
+    """The smallest window of `anchor`'s pixel lattice (extended past its edges if need be)
+    that covers `geometry` (in `geometry_crs`)."""
+    from cogdex.read import grid as G
+
+    bounds = G.geometry_bounds(geometry, anchor.crs, geometry_crs=geometry_crs)
+    left, bottom, right, top = bounds
+    a, b, c, d, e, f = anchor.transform
+    if b != 0 or d != 0:  # a rotated lattice: fall back to a north-up grid at its pixel size
+        return G.Grid.from_bounds(anchor.crs, (left, bottom, right, top), anchor.res, tap=True)
+    eps = 1e-6
+    cols = sorted(((left - c) / a, (right - c) / a))
+    rows = sorted(((top - f) / e, (bottom - f) / e))
+    c0, c1 = math.floor(cols[0] + eps), math.ceil(cols[1] - eps)
+    r0, r1 = math.floor(rows[0] + eps), math.ceil(rows[1] - eps)
+    return anchor.window_grid(Window(c0, r0, max(c1 - c0, 1), max(r1 - r0, 1)))
+
+
+def target_grid(
+    geometry: shapely.Geometry,
+    anchor: G.Grid,
+    *,
+    crs: int | str | None = None,
+    resolution: float | tuple[float, float] | None = None,
+    geometry_crs: int | str = 4326,
+) -> G.Grid:
+    """The grid a read of `geometry` (in `geometry_crs`) fills (see the module docstring)."""
+    import shapely
+
+    from cogdex.read import grid as G
+
+    if crs is None and resolution is None:
+        return on_lattice(geometry, anchor, geometry_crs)
+    target_crs = anchor.crs if crs is None else crs
+    if resolution is None:
+        centre = shapely.centroid(geometry)
+        lon, lat = G.transformer(geometry_crs, 4326).transform(centre.x, centre.y)
+        resolution = pixel_size_in(target_crs, anchor, (float(lon), float(lat)))
+    return G.Grid.from_geometry(
+        geometry, target_crs, resolution, tap=True, geometry_crs=geometry_crs
+    )
+
+
+def same_shape(grids: list[G.Grid]) -> list[G.Grid]:
+    """Grids grown right/bottom to the largest height and width, so reads stack into one
+    array; the extra pixels are real data around the geometry, not padding."""
+    h = max(g.height for g in grids)
+    w = max(g.width for g in grids)
+    return [g if g.shape == (h, w) else g.window_grid(Window(0, 0, w, h)) for g in grids]
+
+
+def inside(geometry: shapely.Geometry, grid: G.Grid, geometry_crs: int | str = 4326) -> np.ndarray:
+    """Which pixel centres of `grid` lie inside `geometry` (in `geometry_crs`), as
+    (height, width)."""
+    import shapely
+
+    from cogdex.read import grid as G
+
+    projected = geometry
+    if not G.same_crs(geometry_crs, grid.crs):
+        to_grid = G.transformer(geometry_crs, grid.crs)
+        projected = shapely.transform(
+            geometry, lambda xy: np.column_stack(to_grid.transform(xy[:, 0], xy[:, 1]))
+        )
+    if isinstance(projected, shapely.Point | shapely.MultiPoint | shapely.LineString):
+        return np.ones(grid.shape, bool)  # no area: keep the pixels that cover it
+    a, b, c, d, e, f = grid.transform
+    cols, rows = np.meshgrid(np.arange(grid.width) + 0.5, np.arange(grid.height) + 0.5)
+    x = a * cols + b * rows + c
+    y = d * cols + e * rows + f
+    shapely.prepare(projected)
+    return shapely.contains_xy(projected, x, y)
+
+
+def level_grid(src: BandSource, i: int, k: int) -> G.Grid:
+    """Grid of level k of record i: the base transform scaled to the level's pixel size."""
+    from cogdex.read import grid as G
+
+    lv = int(src.level_start[i]) + k
+    base = int(src.level_start[i])
+    w0, h0 = int(src.levels["width"][base]), int(src.levels["height"][base])
+    wk, hk = int(src.levels["width"][lv]), int(src.levels["height"][lv])
+    a, b, c, d, e, f = (float(v) for v in src.transform[i])
+    sx, sy = w0 / wk, h0 / hk
+    crs = int(src.epsg[i]) or src.crs[i]
+    return G.Grid(crs, (a * sx, b * sy, c, d * sx, e * sy, f), (hk, wk))
+
+
+def record_grid(src: BandSource, i: int) -> G.Grid:
+    """Full-resolution grid of record i of `src` (its position in the BandSource, not the
+    collection row): where the record lies, for adapters that index records by footprint."""
+    return level_grid(src, i, 0)
+
+
+# -- slots ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One output image: `grid`, and the collection rows that may cover it, merge order.
+
+    With `window` only that block of the grid is read (a Dask chunk, say), and its pixels
+    are exactly those a read of the whole grid has there: the overview level is chosen for,
+    and warp coordinates are computed on, the whole grid.
+    """
+
+    grid: G.Grid
+    rows: tuple[int, ...]
+    window: Window | None = None
+
+    @property
+    def block(self) -> Window:
+        """The block of `grid` read: `window`, else all of it."""
+        return (
+            Window(0, 0, self.grid.width, self.grid.height) if self.window is None else self.window
+        )
+
+    @property
+    def target(self) -> G.Grid:
+        """The grid of the pixels read: `grid`, or the grid of its `window`."""
+        return self.grid if self.window is None else self.grid.window_grid(self.window)
+
+
+class SlotPlan(NamedTuple):
+    """`plan_slots`' result: the slots, the geometry each one is of, and the geometries."""
+
+    slots: list[Slot]
+    owner: list[int]
+    areas: Areas
+
+
+def plan_slots(
+    table: pa.Table,
+    sources: Sequence[BandSource],
+    geometries: Any,
+    *,
+    geometry_crs: int | str | None,
+    resolution: float | tuple[float, float] | None,
+    crs: int | str | None,
+    merge: str | None,
+    group_by: str | None,
+) -> SlotPlan:
+    """The slots of a read of `sources` over `geometries` (see `Collection.get_numpy` for
+    the arguments): one per (geometry, intersecting record), or with `merge` one per
+    (geometry, group of records by `group_by`). `table` holds the collection's rows (their
+    `geometry` footprints, `datetime` and the `group_by` column). A geometry that meets no
+    record has no slot, and an `EmptyReadWarning` names its bounds."""
+    from cogdex.read.geometries import as_areas, warn_empty
+
+    areas = as_areas(geometries, geometry_crs)
+    hits = _footprint_hits(table, areas.lonlat)
+    grids: list[G.Grid | None] = []
+    for k, (shape, rows) in enumerate(zip(areas.shapes, hits, strict=True)):
+        anchor = _anchor(sources, rows)
+        if anchor is None:
+            what = f"geometry {k}" if len(areas) > 1 else "the geometry"
+            warn_empty(what, shape.bounds, areas.crs)
+            grids.append(None)
+            continue
+        grids.append(target_grid(shape, anchor, crs=crs, resolution=resolution,
+                                 geometry_crs=areas.crs))  # fmt: skip
+    known = [g for g in grids if g is not None]
+    if not known:
+        return SlotPlan([], [], areas)
+    grids = _same_shape(grids)
+    slots: list[Slot] = []
+    owner: list[int] = []
+    for k, (grid, rows) in enumerate(zip(grids, hits, strict=True)):
+        if grid is None or len(rows) == 0:
+            continue
+        if merge is None:
+            for row in rows.tolist():
+                slots.append(Slot(grid, (row,)))
+                owner.append(k)
+            continue
+        keys = _group_keys(table, rows, group_by)
+        groups: dict[Any, list[int]] = {}
+        for key, row in zip(keys, rows.tolist(), strict=True):
+            groups.setdefault(key, []).append(row)
+        for key in sorted(groups, key=lambda v: (v is None, v)):
+            slots.append(Slot(grid, tuple(groups[key])))
+            owner.append(k)
+    return SlotPlan(slots, owner, areas)
+
+
+def _footprint_hits(table: pa.Table, shapes: np.ndarray) -> list[np.ndarray]:
+    """For each lon/lat geometry, the rows whose footprint intersects it (sorted)."""
+    import shapely
+
+    from cogdex.index import arrays as A
+
+    footprints = shapely.from_wkb(A.to_numpy(table.column("geometry")))
+    g, r = shapely.STRtree(footprints).query(shapes, predicate="intersects")
+    order = np.lexsort((r, g))
+    g, r = g[order], r[order]
+    return [r[g == k] for k in range(len(shapes))]
+
+
+def _anchor(sources: Sequence[BandSource], rows: np.ndarray) -> G.Grid | None:
+    """Level-0 grid of the first row (in order) that has the first available band."""
+    for src in sources:
+        pos = {int(r): i for i, r in enumerate(src.rows)}
+        for row in rows.tolist():
+            if row in pos and np.isfinite(src.transform[pos[row]]).all():
+                return level_grid(src, pos[row], 0)
+    return None
+
+
+def _group_keys(table: pa.Table, rows: np.ndarray, group_by: str | None) -> list[Any]:
+    from cogdex.index import arrays as A
+
+    if group_by is None:
+        return [0] * len(rows)
+    if group_by == "date":
+        days = A.to_numpy(table.column("datetime"))[rows]
+        return days.astype("datetime64[D]").tolist()
+    if group_by not in table.column_names:
+        raise KeyError(f"group_by column {group_by!r} is not in the collection")
+    return A.to_numpy(table.column(group_by))[rows].tolist()
+
+
+def _same_shape(grids: list[G.Grid | None]) -> list[G.Grid | None]:
+    """`same_shape` of the known grids, in place of them (None stays None)."""
+    known = same_shape([g for g in grids if g is not None])
+    it = iter(known)
+    return [None if g is None else next(it) for g in grids]
+
+
+__all__ = [
+    "Slot",
+    "SlotPlan",
+    "TilePlan",
+    "clip",
+    "inside",
+    "level_grid",
+    "on_lattice",
+    "pixel_size_in",
+    "plan_slots",
+    "plan_window",
+    "record_grid",
+    "same_shape",
+    "target_grid",
+]

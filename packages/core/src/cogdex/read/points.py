@@ -163,3 +163,9 @@ async def sample(
 
     await for_each_tile(tiles, consume, max_files=max_files)
     return found
+
+
+__all__ = [
+    "Samples",
+    "sample",
+]

@@ -21,8 +21,9 @@ import numpy as np
 from cogdex.errors import DecodeError, TruncatedTIFF
 from cogdex.io import fetch, runtime
 from cogdex.read import mosaic
-from cogdex.read.plan import TilePlan, Window, plan_window
-from cogdex.read.tilecache import TileCache, tile_cache
+from cogdex.read.plan import TilePlan, plan_window
+from cogdex.read.tilecache import TileCache, TileKey, tile_cache
+from cogdex.read.window import Window
 from cogdex.redact import safe_url
 from cogdex.tiff import codecs
 from cogdex.tiff.model import Level, TIFFHeader
@@ -67,13 +68,6 @@ def _image(source: Source, level: int, mask: bool) -> Level:
             raise ValueError(f"{safe_url(source.url)} has no internal mask at level {level}")
         return image.mask
     return image
-
-
-TileKey = tuple[str, int, int, int, int, int, str, int, int, int, int, tuple[tuple[str, str], ...]]
-"""(url, IFD offset of the level, tile index, tile offset, byte count, file size, dtype,
-samples, planar configuration, tile width, tile height, reader): the position and layout
-of a tile, so that a file rewritten in place with another layout never serves a cached
-tile of another shape (see `tile_key`)."""
 
 
 def tile_key(source: Source, level: Level, tile: int) -> TileKey:
@@ -135,7 +129,7 @@ def _fill_for(read: WindowRead, dtype: np.dtype) -> Any:
 def _output(read: WindowRead, dtype: np.dtype) -> np.ndarray:
     """The array a window is read into, filled with its fill value."""
     fill = _fill_for(read, dtype)
-    shape = (len(read.bands), read.window[3], read.window[2])
+    shape = (len(read.bands), read.window.height, read.window.width)
     if read.out is None:
         return mosaic.allocate(*shape, dtype, fill)
     if read.out.shape != shape or read.out.dtype != dtype:
@@ -237,10 +231,10 @@ async def _obtain(
             levels = [tiles[k][1] for k in keys]
             jobs.append(loop.create_task(_load_file(source, keys, levels, on_tile, cache, limit)))
         for key, future in claim.waiting.items():
-            jobs.append(loop.create_task(_await_tile(key, future, on_tile)))
+            jobs.append(loop.create_task(_await_tile(key, tiles[key], future, on_tile, cache)))
         await _gather(jobs)
     except BaseException as exc:
-        cache.fail(claim.mine, exc if isinstance(exc, Exception) else RuntimeError("cancelled"))
+        cache.fail(claim.mine, exc if isinstance(exc, Exception) else LoaderCancelled())
         raise
 
 
@@ -255,8 +249,23 @@ async def _gather(jobs: list[asyncio.Future]) -> None:
         raise
 
 
-async def _await_tile(key: TileKey, future: asyncio.Future, on_tile: OnTile) -> None:
-    tile = await future
+class LoaderCancelled(Exception):
+    """The reader loading a tile was cancelled (its read deadline passed, or its caller
+    stopped): a reader that was waiting for the tile loads it itself."""
+
+
+async def _await_tile(
+    key: TileKey,
+    where: tuple[Source, Level],
+    future: asyncio.Future,
+    on_tile: OnTile,
+    cache: TileCache,
+) -> None:
+    try:
+        tile = await future
+    except LoaderCancelled:
+        await _obtain({key: where}, on_tile, cache)
+        return
     await asyncio.get_running_loop().run_in_executor(runtime.decode_pool(), on_tile, key, tile)
 
 
@@ -412,4 +421,17 @@ def read_windows_sync(
     reads: Sequence[WindowRead], *, cache: TileCache | None = None
 ) -> list[np.ndarray]:
     """`read_windows` from synchronous code (works inside Jupyter and DataLoader workers)."""
-    return runtime.run(read_windows(reads, cache=cache))
+    return fetch.run_read(read_windows(reads, cache=cache))
+
+
+__all__ = [
+    "LoaderCancelled",
+    "OnTile",
+    "Source",
+    "TileRead",
+    "WindowRead",
+    "for_each_tile",
+    "read_windows",
+    "read_windows_sync",
+    "tile_key",
+]

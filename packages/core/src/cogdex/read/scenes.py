@@ -1,13 +1,13 @@
-"""Bands of many scenes onto target grids: the read plan, the reads, warping and merging.
+"""Bands of many scenes onto the slots of a read plan: file windows, reads, warps, merges.
 
-A `Slot` is one output image: a target `Grid` and the collection rows drawn into it, in
-order. For every (slot, record, file) the plan picks the coarsest level that is still at
-least as fine as the target (overviews for coarse targets), cuts the window the target
-needs, and reads every window of every slot in one concurrent `read_windows` call. Pieces
-whose grid is aligned with the target are window cuts; the others (another CRS, another
-resolution) are warped. A slot with several records merges them with an explicit rule:
-`first` valid pixel in record order, `last`, or a reducer over valid pixels (`min`, `max`,
-`mean`, `median`).
+A `Slot` (see `read.plan`) is one output image: a target `Grid` and the collection rows
+drawn into it, in order. For every (slot, record, file) the plan picks the coarsest level
+that is still at least as fine as the target (overviews for coarse targets), cuts the
+window the target needs, and reads every window of every slot in one concurrent
+`read_windows` call. Pieces whose grid is aligned with the target are window cuts; the
+others (another CRS, another resolution) are warped. A slot with several records merges
+them with an explicit rule: `first` valid pixel in record order, `last`, or a reducer over
+valid pixels (`min`, `max`, `mean`, `median`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, NamedTuple
 
@@ -26,38 +26,15 @@ from cogdex.index.band import BandSource
 from cogdex.io import runtime
 from cogdex.read import grid as G
 from cogdex.read.mosaic import fill_value
-from cogdex.read.plan import plan_window
+from cogdex.read.plan import Slot, level_grid, plan_window
 from cogdex.read.reader import Source, WindowRead, read_windows
 from cogdex.read.warp import warp
+from cogdex.read.window import Window
 from cogdex.tiff.model import Level
 
 Merge = Literal["first", "last", "min", "max", "mean", "median"]
 MERGES = ("first", "last", "min", "max", "mean", "median")
 _OVERVIEW_SLACK = 1.01  # a level may be this much coarser than the target and still serve it
-
-
-@dataclass(frozen=True, slots=True)
-class Slot:
-    """One output image: `grid`, and the collection rows that may cover it, merge order.
-
-    With `window` only that block of the grid is read (a Dask chunk, say), and its pixels
-    are exactly those a read of the whole grid has there: the overview level is chosen for,
-    and warp coordinates are computed on, the whole grid.
-    """
-
-    grid: G.Grid
-    rows: tuple[int, ...]
-    window: G.Window | None = None
-
-    @property
-    def block(self) -> G.Window:
-        """The block of `grid` read: `window`, else all of it."""
-        return G.Window(0, 0, *self.grid.shape) if self.window is None else self.window
-
-    @property
-    def target(self) -> G.Grid:
-        """The grid of the pixels read: `grid`, or the grid of its `window`."""
-        return self.grid if self.window is None else self.grid.window_grid(self.window)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,24 +79,6 @@ def default_fill(sources: Sequence[BandSource], dtype: np.dtype, fill: float | N
     return fill_value(fill, dtype)
 
 
-def _level_grid(src: BandSource, i: int, k: int) -> G.Grid:
-    """Grid of level k of record i: the base transform scaled to the level's pixel size."""
-    lv = int(src.level_start[i]) + k
-    base = int(src.level_start[i])
-    w0, h0 = int(src.levels["width"][base]), int(src.levels["height"][base])
-    wk, hk = int(src.levels["width"][lv]), int(src.levels["height"][lv])
-    a, b, c, d, e, f = (float(v) for v in src.transform[i])
-    sx, sy = w0 / wk, h0 / hk
-    crs = int(src.epsg[i]) or src.crs[i]
-    return G.Grid(crs, (a * sx, b * sy, c, d * sx, e * sy, f), (hk, wk))
-
-
-def record_grid(src: BandSource, i: int) -> G.Grid:
-    """Full-resolution grid of record i of `src` (its position in the BandSource, not the
-    collection row): where the record lies, for adapters that index records by footprint."""
-    return _level_grid(src, i, 0)
-
-
 def _target_pixel_in_source(base: G.Grid, target: G.Grid) -> float:
     """Size of one target pixel measured in base-level source pixels (near the centre)."""
     cx, cy = target.width / 2, target.height / 2
@@ -136,7 +95,7 @@ def choose_level(src: BandSource, i: int, target: G.Grid) -> int:
     n_levels = int(src.level_start[i + 1] - src.level_start[i])
     if n_levels == 1:
         return 0
-    scale = _target_pixel_in_source(_level_grid(src, i, 0), target)
+    scale = _target_pixel_in_source(level_grid(src, i, 0), target)
     w0 = int(src.levels["width"][int(src.level_start[i])])
     best = 0
     for k in range(1, n_levels):
@@ -164,7 +123,7 @@ def plan(
         position.append(pos)
         src.decode_headers(wanted)
     pieces: list[_Piece] = []
-    warps: dict[tuple[G.Grid, G.Grid, G.Window | None], _Warp | None] = {}  # per scene
+    warps: dict[tuple[G.Grid, G.Grid, Window | None], _Warp | None] = {}  # per scene
     for s, slot in enumerate(slots):
         for rank, row in enumerate(slot.rows):
             by_href: dict[str, list[tuple[int, int]]] = {}
@@ -185,16 +144,16 @@ def plan(
 class _Warp(NamedTuple):
     """How a level of a file is warped onto a slot: the window read and its coordinates."""
 
-    window: G.Window
+    window: Window
     coords: G.CoordinateMap
 
 
-def _warp_of(level_grid: G.Grid, slot: Slot, resampling: G.Resampling) -> _Warp | None:
+def _warp_of(src_grid: G.Grid, slot: Slot, resampling: G.Resampling) -> _Warp | None:
     """The source window the slot samples, and where: coordinates of the slot's window
     computed on its whole grid, in the level's pixels, so any window the slot is cut into
     samples where the whole slot does; None when the slot sees none of the level."""
-    coords = G.CoordinateMap(level_grid, slot.grid, window=slot.window)
-    window = G.sampled_window(coords, level_grid.shape, resampling=resampling)
+    coords = G.CoordinateMap(src_grid, slot.grid, window=slot.window)
+    window = G.sampled_window(coords, src_grid.shape, resampling=resampling)
     return None if window is None else _Warp(window, coords.shifted(window))
 
 
@@ -210,34 +169,33 @@ def _piece(
     resampling: G.Resampling,
     fill: float,
     use_overviews: bool,
-    warps: dict[tuple[G.Grid, G.Grid, G.Window | None], _Warp | None],
+    warps: dict[tuple[G.Grid, G.Grid, Window | None], _Warp | None],
 ) -> _Piece | None:
     if not np.isfinite(src.transform[i]).all():
         raise CogdexError(f"{href} has no geotransform: it cannot be placed on a grid")
     k = choose_level(src, i, slot.grid) if use_overviews else 0
-    level_grid = _level_grid(src, i, k)
+    src_grid = level_grid(src, i, k)
     header = src.header(i)
     bands = tuple(sources[c].band_index for c, _ in entries)
     targets = tuple(c for c, _ in entries)
     nodata = header.nodata
     source = Source(href, header, src.store_options)
-    aligned = G.aligned_window(level_grid, slot.grid)
+    aligned = G.aligned_window(src_grid, slot.grid)
     if aligned is not None:
         part = slot.block
-        window = (aligned.col_off + part.col_off, aligned.row_off + part.row_off, part.width,
-                  part.height)  # fmt: skip
+        window = Window(
+            aligned.col_off + part.col_off, aligned.row_off + part.row_off, part.width, part.height
+        )
         return _Piece(s, rank, WindowRead(source, window, bands, k, fill=fill), targets,
                       None, None, nodata)  # fmt: skip
-    key = (level_grid, slot.grid, slot.window)
+    key = (src_grid, slot.grid, slot.window)
     if key not in warps:
-        warps[key] = _warp_of(level_grid, slot, resampling)
+        warps[key] = _warp_of(src_grid, slot, resampling)
     how = warps[key]
     if how is None:
         return None
-    win = how.window
-    window = (win.col_off, win.row_off, win.width, win.height)
-    return _Piece(s, rank, WindowRead(source, window, bands, k, fill=fill), targets,
-                  level_grid.window_grid(win), how.coords, nodata)  # fmt: skip
+    return _Piece(s, rank, WindowRead(source, how.window, bands, k, fill=fill), targets,
+                  src_grid.window_grid(how.window), how.coords, nodata)  # fmt: skip
 
 
 def _valid(data: np.ndarray, read: WindowRead, nodata: float | None, into: np.ndarray) -> None:
@@ -281,7 +239,7 @@ def _held(piece: _Piece, slots: Sequence[Slot], dtype: np.dtype) -> int:
     if direct and piece.source_grid is None:
         return n * h * w
     native = np.dtype(piece.read.image().dtype).itemsize
-    window = n * piece.read.window[2] * piece.read.window[3] * native
+    window = n * piece.read.window.width * piece.read.window.height * native
     if direct:
         return window + h * w * (n + 1)
     if piece.source_grid is None:
@@ -502,9 +460,10 @@ def _reduce(
     fill: float,
 ) -> None:
     """min/max/mean/median over the valid pixels of every record, band by band."""
-    reducer = {"min": np.nanmin, "max": np.nanmax, "mean": np.nanmean, "median": np.nanmedian}[
-        merge
-    ]
+    reducers: dict[str, Callable[..., np.ndarray]] = {
+        "min": np.nanmin, "max": np.nanmax, "mean": np.nanmean, "median": np.nanmedian,
+    }  # fmt: skip
+    reducer = reducers[merge]
     for c in range(out.shape[0]):
         layers = [
             (data[j], ok[j]) for piece, data, ok in items for j, t in enumerate(piece.targets)
@@ -522,3 +481,15 @@ def _reduce(
             reduced = np.clip(np.floor(reduced + 0.5), info.min, info.max)
         out[c] = np.where(any_ok, reduced, fill).astype(out.dtype)
         valid[c] = any_ok
+
+
+__all__ = [
+    "MERGES",
+    "Merge",
+    "choose_level",
+    "default_fill",
+    "estimate_peak",
+    "output_dtype",
+    "plan",
+    "read_slots",
+]

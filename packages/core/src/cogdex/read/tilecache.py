@@ -13,12 +13,16 @@ import asyncio
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-TileKey = Hashable
+TileKey = tuple[str, int, int, int, int, int, str, int, int, int, int, tuple[tuple[str, str], ...]]
+"""(url, IFD offset of the level, tile index, tile offset, byte count, file size, dtype,
+samples, planar configuration, tile width, tile height, reader): the position and layout
+of a tile, so that a file rewritten in place with another layout never serves a cached
+tile of another shape (see `cogdex.read.reader.tile_key`)."""
 
 
 @dataclass
@@ -132,3 +136,12 @@ def configure_tile_cache(max_mb: float) -> TileCache:
     if cache.max_bytes == 0:
         cache.clear()
     return cache
+
+
+__all__ = [
+    "Claim",
+    "TileCache",
+    "TileKey",
+    "configure_tile_cache",
+    "tile_cache",
+]

@@ -29,10 +29,10 @@ from cogdex.read.grid import (
     CoordinateMap,
     Grid,
     Resampling,
-    Window,
     aligned_window,
     clip_window,
 )
+from cogdex.read.window import Window
 
 _MIN_WEIGHT = 1e-5  # below this total weight of valid neighbours a bilinear pixel is empty
 _BLOCK_PIXELS = 1 << 16  # target pixels sampled per step: numpy's temporaries stay in cache
@@ -151,9 +151,9 @@ def _prepare(data: np.ndarray, src_ok: np.ndarray | None, *, with_blocks: bool) 
     h, w = data.shape[1:]
     block_ok = None
     if with_blocks and src_ok is not None:
-        block_ok = np.zeros((h, w), dtype=bool)
-        block_ok[:-1, :-1] = src_ok[:-1, :-1] & src_ok[:-1, 1:] & src_ok[1:, :-1] & src_ok[1:, 1:]
-        block_ok = block_ok.reshape(-1)
+        blocks = np.zeros((h, w), dtype=bool)
+        blocks[:-1, :-1] = src_ok[:-1, :-1] & src_ok[:-1, 1:] & src_ok[1:, :-1] & src_ok[1:, 1:]
+        block_ok = blocks.reshape(-1)
     ok = None if src_ok is None else src_ok.reshape(-1)
     return _Source(data.reshape(data.shape[0], -1), (h, w), ok, block_ok)
 
@@ -183,7 +183,9 @@ def _containing(
     return iy.astype(np.intp), inside
 
 
-def _nearest(src: _Source, sx, sy, fill, out: np.ndarray, mask: np.ndarray) -> None:
+def _nearest(
+    src: _Source, sx: np.ndarray, sy: np.ndarray, fill: float, out: np.ndarray, mask: np.ndarray
+) -> None:
     flat, mask[...] = _containing(sx, sy, src.shape)
     if src.ok is not None:
         mask &= src.ok[flat]
@@ -193,7 +195,9 @@ def _nearest(src: _Source, sx, sy, fill, out: np.ndarray, mask: np.ndarray) -> N
         np.copyto(band, fill, where=empty)
 
 
-def _bilinear(src: _Source, sx, sy, fill, out: np.ndarray, mask: np.ndarray) -> None:
+def _bilinear(
+    src: _Source, sx: np.ndarray, sy: np.ndarray, fill: float, out: np.ndarray, mask: np.ndarray
+) -> None:
     """GDAL's 4-pixel bilinear, with its float arithmetic so that roundings agree.
 
     Points whose 2x2 block is inside the source and valid (all but a thin band along edges
@@ -255,7 +259,9 @@ def _bilinear(src: _Source, sx, sy, fill, out: np.ndarray, mask: np.ndarray) -> 
     out[...] = values
 
 
-def _bilinear_edges(src: _Source, x0, y0, rx, ry) -> tuple[np.ndarray, np.ndarray]:
+def _bilinear_edges(
+    src: _Source, x0: np.ndarray, y0: np.ndarray, rx: np.ndarray, ry: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Bilinear over the valid, in-image pixels of each block only (GDAL's general case).
 
     With a validity mask GDAL first moves a block hanging off the left/top edge onto the
@@ -286,3 +292,8 @@ def _bilinear_edges(src: _Source, x0, y0, rx, ry) -> tuple[np.ndarray, np.ndarra
         total += np.where(ok, src.bands[:, idx], 0) * wk
     mask = weight >= _MIN_WEIGHT
     return total / np.where(mask, weight, 1.0), mask
+
+
+__all__ = [
+    "warp",
+]

@@ -19,18 +19,26 @@ import numpy as np
 
 from cogdex.errors import DecodeError, UnsupportedTIFF
 from cogdex.tiff import tags as T
-from cogdex.tiff.model import Level
+from cogdex.tiff.model import ByteOrder, Level
 
-Decoder = Callable[[bytes], np.ndarray]
+# A tile's bytes: a view into a fetch buffer, or what a codec (bit reversal, LERC's outer
+# deflate) made of it.
+Bytes = bytes | bytearray | memoryview
+Decoder = Callable[[Bytes], np.ndarray]
+# What a stream codec returns: given an array as `out`, that array (cut to the bytes
+# written), else bytes of its own.
+Stream = np.ndarray | Bytes
 
 
 # Codecs that yield a byte stream to be laid out as samples (the others yield images).
-def _inflate(data: bytes, out: np.ndarray | None = None) -> np.ndarray | bytes:
+def _inflate(data: Bytes, out: np.ndarray | None = None) -> Stream:
     """Deflate with libdeflate (about twice zlib's speed) into `out`, falling back to zlib,
     which grows its own buffer, for the streams libdeflate refuses."""
     if out is not None:
         try:
-            return imagecodecs.deflate_decode(data, out=out)
+            # imagecodecs' stub leaves numpy arrays out of `out`; the codec takes any
+            # writable buffer and returns an array given one.
+            return imagecodecs.deflate_decode(data, out=out)  # type: ignore[arg-type]
         except imagecodecs.DeflateError:
             pass
     return imagecodecs.zlib_decode(data)
@@ -61,7 +69,7 @@ _FAX_CODECS: dict[int, str] = {
 }
 
 
-def _stream_codec(comp: int) -> Callable[..., np.ndarray | bytes] | None:
+def _stream_codec(comp: int) -> Callable[..., Stream] | None:
     """The imagecodecs function of a stream compression; None for data stored as is."""
     name = _STREAM_CODECS[comp]
     if not name:
@@ -96,6 +104,9 @@ _COMPLEX_DTYPES: dict[tuple[int, int], np.dtype] = {
     (T.SAMPLE_COMPLEX_FLOAT, 128): np.dtype(np.complex128),
 }
 
+_INT_DTYPES: dict[int, np.dtype] = {b: np.dtype(f"i{b // 8}") for b in (8, 16, 32, 64)}
+_FLOAT_DTYPES: dict[int, np.dtype] = {b: np.dtype(f"f{b // 8}") for b in (16, 32, 64)}
+
 
 def _sample_dtype(sample_format: int, bits: int) -> np.dtype | None:
     if sample_format in (T.SAMPLE_COMPLEX_INT, T.SAMPLE_COMPLEX_FLOAT):
@@ -112,13 +123,9 @@ def _sample_dtype(sample_format: int, bits: int) -> np.dtype | None:
         if bits == 64:
             return np.dtype(np.uint64)
     elif sample_format == T.SAMPLE_INT:
-        return {8: np.dtype(np.int8), 16: np.dtype(np.int16), 32: np.dtype(np.int32)}.get(
-            bits, np.dtype(np.int64) if bits == 64 else None
-        )
+        return _INT_DTYPES.get(bits)
     elif sample_format == T.SAMPLE_FLOAT:
-        return {16: np.dtype(np.float16), 32: np.dtype(np.float32), 64: np.dtype(np.float64)}.get(
-            bits
-        )
+        return _FLOAT_DTYPES.get(bits)
     return None
 
 
@@ -142,7 +149,7 @@ def _is_complex(level: Level) -> bool:
     return np.dtype(level.dtype).kind == "c"
 
 
-def _stored_dtype(level: Level, byte_order: str) -> np.dtype:
+def _stored_dtype(level: Level, byte_order: ByteOrder) -> np.dtype:
     """The dtype of samples as stored in the decompressed stream (file byte order); one
     part (real or imaginary) of a complex sample."""
     if _is_complex(level):
@@ -193,19 +200,19 @@ def check(level: Level, source: str) -> None:
             raise no("floating-point predictor on integer samples")
 
 
-def decoder(level: Level, byte_order: str) -> Decoder:
+def decoder(level: Level, byte_order: ByteOrder) -> Decoder:
     """The function that decodes one tile of `level` (see the module docstring)."""
     decode = _decoder(level, byte_order)
     if not cmyk_as_rgba(level.photometric, level.bits_per_sample, level.samples_per_pixel):
         return decode
 
-    def rgba(data: bytes) -> np.ndarray:
+    def rgba(data: Bytes) -> np.ndarray:
         return _cmyk_to_rgba(decode(data))
 
     return rgba
 
 
-def _decoder(level: Level, byte_order: str) -> Decoder:
+def _decoder(level: Level, byte_order: ByteOrder) -> Decoder:
     comp = level.compression
     samples = level.samples_per_pixel if level.planar == 1 else 1
     width = level.tile_width
@@ -222,7 +229,7 @@ def _decoder(level: Level, byte_order: str) -> Decoder:
         # A tile whose alpha is all opaque may be stored without alpha: ask for it back.
         alpha = samples == 4
 
-        def webp(data: bytes) -> np.ndarray:
+        def webp(data: Bytes) -> np.ndarray:
             return imagecodecs.webp_decode(data, hasalpha=alpha)
 
         return _image_decoder(webp, width, height, samples, out_dtype)
@@ -230,7 +237,7 @@ def _decoder(level: Level, byte_order: str) -> Decoder:
     return _image_decoder(function, width, height, samples, out_dtype)
 
 
-def _stream_decoder(level: Level, byte_order: str, samples: int) -> Decoder:
+def _stream_decoder(level: Level, byte_order: ByteOrder, samples: int) -> Decoder:
     comp = level.compression
     width = level.tile_width
     height = level.tile_height
@@ -255,12 +262,13 @@ def _stream_decoder(level: Level, byte_order: str, samples: int) -> Decoder:
     fax = getattr(imagecodecs, _FAX_CODECS[comp]) if comp in _FAX_CODECS else None
     codec = _stream_codec(comp) if comp in _STREAM_CODECS else None
 
-    def decode(data: bytes) -> np.ndarray:
+    def decode(data: Bytes) -> np.ndarray:
         if reverse_bits:
             data = imagecodecs.bitorder_decode(data)
         if fax is not None:
             image = fax(data, height, width)
             return image.reshape(image.shape[0], width, 1)
+        buf: Stream
         if codec is None:  # stored as is
             buf = data
         elif tile_bytes <= _MAX_RATIO * len(data) + 65536:
@@ -280,11 +288,11 @@ def _stream_decoder(level: Level, byte_order: str, samples: int) -> Decoder:
                 bytes(buf[: rows * row_bytes]), out_dtype, bits, runlen=values_per_row
             )
             return flat.reshape(rows, width, samples)
-        owned = isinstance(buf, np.ndarray)  # ours to change in place (else: a codec's bytes)
-        if owned:
-            arr = buf[: rows * row_bytes].view(stored)
+        # `owned`: ours to change in place (else: a codec's bytes)
+        if isinstance(buf, np.ndarray):
+            arr, owned = buf[: rows * row_bytes].view(stored), True
         else:
-            arr = np.frombuffer(buf, stored, count=rows * values_per_row)
+            arr, owned = np.frombuffer(buf, stored, count=rows * values_per_row), False
         arr = arr.reshape(rows, width, -1)
         if predictor == T.PREDICTOR_FLOAT:
             arr, owned = imagecodecs.floatpred_decode(arr, axis=-2), True
@@ -320,9 +328,9 @@ def _complex_words(parts: np.ndarray, word: np.dtype, *, accumulate: bool) -> np
 
 
 def _image_decoder(
-    function: Callable[[bytes], np.ndarray], width: int, height: int, samples: int, dtype: np.dtype
+    function: Callable[[Bytes], np.ndarray], width: int, height: int, samples: int, dtype: np.dtype
 ) -> Decoder:
-    def decode(data: bytes) -> np.ndarray:
+    def decode(data: Bytes) -> np.ndarray:
         image = function(data)
         if image.ndim == 2:
             image = image[:, :, None]
@@ -339,8 +347,10 @@ def _image_decoder(
     return decode
 
 
-def _jpeg_function(level: Level, samples: int) -> Callable[[bytes], np.ndarray]:
+def _jpeg_function(level: Level, samples: int) -> Callable[[Bytes], np.ndarray]:
     tables = level.jpeg_tables
+    colorspace: str | None
+    outcolorspace: str | None
     if samples == 3 and level.photometric == T.PHOTOMETRIC_YCBCR:
         # libtiff (and so GDAL) asks libjpeg for RGB: the upsampling and colour conversion
         # of libjpeg-turbo, which imagecodecs links too.
@@ -351,7 +361,7 @@ def _jpeg_function(level: Level, samples: int) -> Callable[[bytes], np.ndarray]:
         if samples not in (1, 3, 4):
             colorspace = outcolorspace = None
 
-    def function(data: bytes) -> np.ndarray:
+    def function(data: Bytes) -> np.ndarray:
         _check_jpeg_frame(data, level.tile_width, level.tile_height)
         return imagecodecs.jpeg8_decode(
             data, tables=tables, colorspace=colorspace, outcolorspace=outcolorspace
@@ -365,7 +375,7 @@ _SOF_MARKERS = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 
 _SOF_MARKERS |= {0xCE, 0xCF}
 
 
-def _check_jpeg_frame(data: bytes, width: int, height: int) -> None:
+def _check_jpeg_frame(data: Bytes, width: int, height: int) -> None:
     """Refuse a JPEG stream whose frame is larger than the tile, as libtiff does, before
     libjpeg allocates the frame the stream declares (corrupt data can declare gigabytes).
     Walks the marker segments up to the frame header: a few steps per tile."""
@@ -384,7 +394,7 @@ def _check_jpeg_frame(data: bytes, width: int, height: int) -> None:
         pos += 2 + int.from_bytes(view[pos + 2 : pos + 4], "big")
 
 
-def _check_lerc_blob(data: bytes, width: int, height: int, samples: int) -> None:
+def _check_lerc_blob(data: Bytes, width: int, height: int, samples: int) -> None:
     """Refuse a Lerc2 blob whose header declares more values than the tile holds: the LERC
     library allocates rows x columns x depth as declared (corrupt data can declare GiBs).
     The header: b"Lerc2 ", version, a checksum from version 3, then rows, columns and, from
@@ -402,14 +412,16 @@ def _check_lerc_blob(data: bytes, width: int, height: int, samples: int) -> None
         )
 
 
-def _lerc_function(level: Level, samples: int, byte_order: str) -> Callable[[bytes], np.ndarray]:
+def _lerc_function(
+    level: Level, samples: int, byte_order: ByteOrder
+) -> Callable[[Bytes], np.ndarray]:
     extra = level.lerc_parameters[1] if len(level.lerc_parameters) > 1 else T.LERC_ADD_NONE
     floats = np.dtype(level.dtype).kind == "f"
     # libtiff encodes the samples of a big-endian file as they are stored, byte-swapped:
     # the blob decodes to values in file order, which must be swapped back.
     swap = np.dtype(level.dtype).itemsize > 1 and not np.dtype(byte_order + "u2").isnative
 
-    def function(data: bytes) -> np.ndarray:
+    def function(data: Bytes) -> np.ndarray:
         if extra == T.LERC_ADD_DEFLATE:
             data = imagecodecs.zlib_decode(data)
         elif extra == T.LERC_ADD_ZSTD:

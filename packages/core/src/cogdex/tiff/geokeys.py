@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 import numpy as np
 
@@ -210,7 +210,7 @@ def _key_text(keys: GeoKeys, key: int) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _coded(code: int | None) -> bool:
+def _coded(code: int | None) -> TypeGuard[int]:
     return code is not None and 0 < code < USER_DEFINED
 
 
@@ -754,7 +754,7 @@ def _epsg_axis_unit(code: int, *, projected: bool) -> tuple[str, float, int | No
 
 
 @functools.cache
-def _gcs_definition(code: int | None) -> dict[str, Any] | None:
+def _gcs_definition(code: int) -> dict[str, Any] | None:
     import pyproj
 
     try:
@@ -784,7 +784,7 @@ _DATUM_NAMES = {
 
 
 @functools.cache
-def _datum_definition(code: int | None) -> dict[str, Any] | None:
+def _datum_definition(code: int) -> dict[str, Any] | None:
     import pyproj
 
     try:
@@ -792,12 +792,12 @@ def _datum_definition(code: int | None) -> dict[str, Any] | None:
     except pyproj.exceptions.CRSError:
         return None
     ellipsoid = _ellipsoid_from_json(datum.get("ellipsoid") or {})
-    name = _DATUM_NAMES.get(code or 0) or str(datum.get("name", "unknown"))
+    name = _DATUM_NAMES.get(code) or str(datum.get("name", "unknown"))
     return {"name": name.removesuffix(" ensemble"), "ellipsoid": ellipsoid}
 
 
 @functools.cache
-def _ellipsoid_definition(code: int | None) -> dict[str, Any] | None:
+def _ellipsoid_definition(code: int) -> dict[str, Any] | None:
     import pyproj
 
     try:
@@ -831,14 +831,15 @@ def _metres(value: Any) -> float | None:
 
 
 @functools.cache
-def _prime_meridian_definition(code: int | None) -> dict[str, Any] | None:
+def _prime_meridian_definition(code: int) -> dict[str, Any] | None:
     import pyproj
 
     try:
         pm = pyproj.crs.PrimeMeridian.from_epsg(code)
     except pyproj.exceptions.CRSError:
         return None
-    factor = pm.unit_conversion_factor / (math.pi / 180)
+    # pyproj's stub says str; the attribute is the float factor to radians.
+    factor = pm.unit_conversion_factor / (math.pi / 180)  # type: ignore[operator]
     return {"name": pm.name, "longitude": pm.longitude * factor}
 
 

@@ -72,7 +72,7 @@ class HeaderParser:
         self._seen: set[int] = set()
         self._pending: list[int] = []  # IFDs whose tag arrays were not all known yet
 
-    def feed(self, start: int, data: bytes) -> None:
+    def feed(self, start: int, data: bytes | memoryview) -> None:
         self.view.add(start, data)
 
     def missing(self) -> list[tuple[int, int]]:
@@ -210,7 +210,7 @@ class _Tags:
         entry = self.entry(tag)
         if entry is None:
             return None
-        if entry.count == 0:
+        if entry.n_values == 0:
             raise MalformedTIFF(f"{name} has no values", source=self.view.source, offset=entry.pos)
         return integers(self.view, self.layout, entry, name)
 
@@ -222,9 +222,9 @@ class _Tags:
                     f"{name} is missing", source=self.view.source, offset=self.ifd.offset
                 )
             return default
-        if entry.count != 1:
+        if entry.n_values != 1:
             raise MalformedTIFF(
-                f"incorrect count {entry.count} for {name}",
+                f"incorrect count {entry.n_values} for {name}",
                 source=self.view.source,
                 offset=entry.pos,
             )
@@ -234,13 +234,13 @@ class _Tags:
         entry = self.entry(tag)
         if entry is None:
             return None
-        if entry.count == 0:
+        if entry.n_values == 0:
             raise MalformedTIFF(f"{name} has no values", source=self.view.source, offset=entry.pos)
         return small_integers(self.view, self.layout, entry, name)
 
     def floats(self, tag: int) -> np.ndarray | None:
         entry = self.entry(tag)
-        if entry is None or entry.type == T.ASCII or entry.count == 0:
+        if entry is None or entry.type == T.ASCII or entry.n_values == 0:
             return None
         return values(self.view, self.layout, entry).astype(np.float64)
 
@@ -427,7 +427,7 @@ def _build(view: ByteView, layout: Layout, ifds: list[IFD]) -> TIFFHeader:
     return _georeferenced(view, layout, ifds[0], tuple(levels))
 
 
-def _per_band[V](values: dict[int, V], bands: range, missing: V) -> tuple[V, ...]:
+def _per_band[V](values: Mapping[int, V], bands: range, missing: V) -> tuple[V, ...]:
     """One value per band, or () when no band has one (a header that claims thousands of
     bands costs nothing unless its metadata really lists them)."""
     return tuple(values.get(b, missing) for b in bands) if values else ()

@@ -11,12 +11,15 @@ from __future__ import annotations
 import bisect
 import struct
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import numpy as np
 
 from cogdex.errors import MalformedTIFF, TruncatedTIFF
 from cogdex.tiff import tags as T
+from cogdex.tiff.model import ByteOrder
+
+IntOrder = Literal["little", "big"]  # a `ByteOrder` as int.from_bytes spells it
 
 
 class Missing(Exception):
@@ -37,7 +40,7 @@ class ByteView:
     once per IFD, quadratic in the file size.)
     """
 
-    def __init__(self, source: str, size: int, data: bytes = b"", start: int = 0):
+    def __init__(self, source: str, size: int, data: bytes | memoryview = b"", start: int = 0):
         self.source = source
         self.size = size
         self._starts: list[int] = []
@@ -45,8 +48,9 @@ class ByteView:
         if data:
             self.add(start, data)
 
-    def add(self, start: int, data: bytes) -> None:
-        """Record `data` found at `start` (its bytes already known are ignored)."""
+    def add(self, start: int, data: bytes | memoryview) -> None:
+        """Record `data` found at `start` (its bytes already known are ignored; the new ones
+        are copied, so a view into a larger fetch buffer does not keep that buffer alive)."""
         end = start + len(data)
         first = bisect.bisect_right(self._starts, start) - 1
         if first < 0 or self._starts[first] + len(self._spans[first]) <= start:
@@ -118,7 +122,7 @@ class ByteView:
 class Layout:
     """What the 8- or 16-byte file header says: byte order, classic or BigTIFF, first IFD."""
 
-    byte_order: str  # "<" (II) or ">" (MM)
+    byte_order: ByteOrder
     bigtiff: bool
     first_ifd: int
 
@@ -133,14 +137,15 @@ def read_layout(view: ByteView) -> Layout:
     if view.size < 8:
         raise TruncatedTIFF(f"not a TIFF: only {view.size} bytes", source=src, offset=0)
     head = bytes(view.get(0, 8))
+    bo: ByteOrder
     if head[:2] == b"II":
         bo = "<"
     elif head[:2] == b"MM":
         bo = ">"
     else:
         raise MalformedTIFF(f"not a TIFF: byte-order mark {head[:2]!r}", source=src, offset=0)
-    version = int.from_bytes(head[2:4], "little" if bo == "<" else "big")
-    order = "little" if bo == "<" else "big"
+    order: IntOrder = "little" if bo == "<" else "big"
+    version = int.from_bytes(head[2:4], order)
     if version == 42:
         return Layout(bo, False, int.from_bytes(head[4:8], order))
     if version == 43:
@@ -152,21 +157,22 @@ def read_layout(view: ByteView) -> Layout:
 
 
 class Entry(NamedTuple):
-    """One directory entry: where its `count` values of field `type` lie in the file.
+    """One directory entry: where its `n_values` values (TIFF's Count) of field `type` lie.
 
     `inline` is the value of a one-value integer entry stored in the entry itself, else None.
-    (A named tuple: headers hold a few hundred of these and build them in microseconds.)
+    (A named tuple: headers hold a few hundred of these and build them in microseconds; the
+    field is not called `count`, which would shadow `tuple.count`.)
     """
 
     tag: int
     type: int
-    count: int
+    n_values: int
     pos: int
     inline: int | None = None
 
     @property
     def nbytes(self) -> int:
-        return self.count * T.FIELD_TYPES[self.type][0]
+        return self.n_values * T.FIELD_TYPES[self.type][0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,7 +198,7 @@ def read_ifd(view: ByteView, layout: Layout, offset: int, wanted: frozenset[int]
     """Parse the IFD at `offset`, keeping the entries whose tag is in `wanted`."""
     src = view.source
     big = layout.bigtiff
-    order = "little" if layout.byte_order == "<" else "big"
+    order: IntOrder = "little" if layout.byte_order == "<" else "big"
     count_size = 8 if big else 2
     entry_size = 20 if big else 12
     if offset < 8:
@@ -246,14 +252,14 @@ def read_ifd(view: ByteView, layout: Layout, offset: int, wanted: frozenset[int]
 def values(view: ByteView, layout: Layout, entry: Entry) -> np.ndarray:
     """The entry's values as a 1-D numpy array in native byte order (rationals as float64)."""
     size, code = T.FIELD_TYPES[entry.type]
-    raw = view.get(entry.pos, entry.count * size)
+    raw = view.get(entry.pos, entry.n_values * size)
     if entry.type in (T.RATIONAL, T.SRATIONAL):
-        pairs = np.frombuffer(raw, layout.byte_order + code, count=2 * entry.count)
+        pairs = np.frombuffer(raw, layout.byte_order + code, count=2 * entry.n_values)
         num = pairs[0::2].astype(np.float64)
         den = pairs[1::2].astype(np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):
             return num / den
-    arr = np.frombuffer(raw, layout.byte_order + code, count=entry.count)
+    arr = np.frombuffer(raw, layout.byte_order + code, count=entry.n_values)
     return arr.astype(arr.dtype.newbyteorder("="), copy=False)
 
 
@@ -273,9 +279,9 @@ def first_integer(view: ByteView, layout: Layout, entry: Entry, name: str) -> in
     if entry.inline is not None:
         return entry.inline
     code = _INT_FORMATS.get(entry.type)
-    if code is None or entry.count == 0:
+    if code is None or entry.n_values == 0:
         raise MalformedTIFF(
-            f"{name} has field type {entry.type} and {entry.count} values, not an integer",
+            f"{name} has field type {entry.type} and {entry.n_values} values, not an integer",
             source=view.source,
             offset=entry.pos,
         )
@@ -294,9 +300,9 @@ def small_integers(view: ByteView, layout: Layout, entry: Entry, name: str) -> t
             source=view.source,
             offset=entry.pos,
         )
-    if entry.count > 64:
+    if entry.n_values > 64:
         return tuple(values(view, layout, entry).tolist())
-    fmt = f"{layout.byte_order}{entry.count}{code}"
+    fmt = f"{layout.byte_order}{entry.n_values}{code}"
     return struct.unpack(fmt, view.get(entry.pos, entry.nbytes))
 
 

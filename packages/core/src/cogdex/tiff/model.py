@@ -13,11 +13,13 @@ from __future__ import annotations
 import base64
 import math
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
 from cogdex.tiff import tags as T
+
+ByteOrder = Literal["<", ">"]  # a file's byte order as numpy and struct spell it: II, MM
 
 HEADER_VERSION = 1
 """Bumped when the meaning or the set of fields changes (stored indexes record it)."""
@@ -154,7 +156,7 @@ class TIFFHeader:
     """
 
     size: int
-    byte_order: str
+    byte_order: ByteOrder
     bigtiff: bool
     levels: tuple[Level, ...]
     georef: Georeference = field(default_factory=Georeference)

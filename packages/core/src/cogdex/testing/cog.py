@@ -1,13 +1,12 @@
 """`write_cog`: a small cloud-optimized GeoTIFF writer (numpy + imagecodecs, no GDAL).
 
-Synthetic data, tests and modest exports need real COGs without GDAL; tifffile writes each
-IFD next to its data, which is not the COG layout. This writes one array as a classic
-little-endian TIFF laid out as the COG spec asks: every IFD (with its tile index) at the
-front, full resolution first, then tile data from the smallest overview to full
-resolution. Tiles are compressed (deflate or zstd; horizontal predictor for integers),
-overviews halve the size until one tile holds the image, and the georeferencing is what
-GDAL writes for a north-up grid: pixel scale + tiepoint, a GeoKey directory with the EPSG
-code, GDAL_NODATA.
+Tests, plugins and demos need real COGs without GDAL; tifffile writes each IFD next to its
+data, which is not the COG layout. This writes one array as a classic little-endian TIFF
+laid out as the COG spec asks: every IFD (with its tile index) at the front, full
+resolution first, then tile data from the smallest overview to full resolution. Tiles are
+compressed (deflate or zstd; horizontal predictor for integers), overviews halve the size
+until one tile holds the image, and the georeferencing is what GDAL writes for a north-up
+grid: pixel scale + tiepoint, a GeoKey directory with the EPSG code, GDAL_NODATA.
 """
 
 from __future__ import annotations
@@ -27,8 +26,9 @@ from cogdex.tiff import tags as T
 
 Compression = Literal["deflate", "zstd", "none"]
 Resampling = Literal["average", "nearest"]
+Encoded = bytes | bytearray | memoryview  # what imagecodecs' encoders return
 
-_CODECS: dict[str, tuple[int, Callable[[np.ndarray], bytes]]] = {
+_CODECS: dict[str, tuple[int, Callable[[np.ndarray], Encoded]]] = {
     "deflate": (T.ADOBE_DEFLATE, lambda tile: imagecodecs.deflate_encode(tile, level=6)),
     "zstd": (T.ZSTD, lambda tile: imagecodecs.zstd_encode(tile, level=9)),
     "none": (T.NONE, lambda tile: tile.tobytes()),
@@ -133,8 +133,8 @@ def _downsample(level: np.ndarray, nodata: float | None, resampling: Resampling)
 
 
 def _tiles(
-    level: np.ndarray, size: int, fill: float, encode: Callable[[np.ndarray], bytes], diff: bool
-) -> list[bytes]:
+    level: np.ndarray, size: int, fill: float, encode: Callable[[np.ndarray], Encoded], diff: bool
+) -> list[Encoded]:
     """Encoded tiles of a (bands, rows, cols) level in row-major order, edges padded."""
     bands, rows, cols = level.shape
     ny, nx = -(-rows // size), -(-cols // size)

@@ -1,5 +1,6 @@
-"""`cogdex.tiff.write.write_cog` and the demo's scenes, checked against GDAL (rasterio),
-rio-cogeo's COG validator, and cogdex's own header reader over HTTP."""
+"""`cogdex.testing.write_cog` and the demo's scenes (`cogdex.testing.scenes`), checked
+against GDAL (rasterio), rio-cogeo's COG validator, and cogdex's own header reader over
+HTTP."""
 
 from __future__ import annotations
 
@@ -11,11 +12,9 @@ import pytest
 import rasterio
 from rio_cogeo.cogeo import cog_validate
 
-from cogdex.demo.data import write_scenes
-from cogdex.demo.server import RangeServer
 from cogdex.io import fetch, runtime
+from cogdex.testing import RangeServer, write_cog, write_scenes
 from cogdex.tiff.header import parse_header, read_header
-from cogdex.tiff.write import write_cog
 
 UTM = (10.0, 0.0, 600000.0, 0.0, -10.0, 2300000.0)
 
@@ -210,3 +209,19 @@ def test_cogdex_opens_each_demo_cog_with_one_request(demo_scenes):
             assert [(lv.width, lv.height) for lv in header.levels] == [
                 (1024, 1024), (512, 512), (256, 256)
             ]  # fmt: skip
+
+
+def test_scenes_with_a_stack_and_four_bands_agree_band_by_band(tmp_path):
+    """`write_scenes(bands=..., stack=True)`: the stack holds each band's pixels in order,
+    and a band the scenes do not render is refused before anything is written."""
+    scene = write_scenes(tmp_path, n=1, size=64, bands=["B02", "B03", "B04", "B08"], stack=True)[0]
+    assert list(scene.files) == ["B02", "B03", "B04", "B08", "stack"]
+    assert scene.platform == "sentinel-2a" and scene.nodata_pct == 0
+    with rasterio.open(scene.files["stack"]) as stack:
+        assert stack.count == 4
+        for band, name in enumerate(("B02", "B03", "B04", "B08"), start=1):
+            with rasterio.open(scene.files[name]) as single:
+                assert np.array_equal(stack.read(band), single.read(1))
+    with pytest.raises(ValueError, match="bands must be some of B02, B03, B04, B08"):
+        write_scenes(tmp_path / "none", n=1, size=64, bands=["B05"])
+    assert not (tmp_path / "none").exists()
