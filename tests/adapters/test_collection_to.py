@@ -3,11 +3,13 @@ example plugin's `footprints` (tests/plugins/example), installed as users instal
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import json
 
 import pytest
 
-from cogdex import plugins
+from cogdex import Collection, plugins
 from cogdex.errors import MissingPluginError
 
 
@@ -53,3 +55,25 @@ def test_a_missing_builtin_output_names_its_extra(adapter_coll):
         assert raised.value.extra == "torchgeo" and "footprints" in str(raised.value)
     finally:
         plugins.register(plugin, name="torchgeo")
+
+
+@pytest.mark.parametrize(
+    ("shortcut", "adapter"),
+    [
+        ("to_torchgeo_dataset", "cogdex_torchgeo.dataset:CogdexGeoDataset.__init__"),
+        ("get_xarray", "cogdex_xarray.dataset:get_xarray"),
+    ],
+)
+def test_the_typed_shortcuts_take_what_their_adapter_takes(shortcut, adapter):
+    """The shortcuts spell out the adapters' keywords and defaults: they must not drift."""
+    module, _, name = adapter.partition(":")
+    target = importlib.import_module(module)
+    for part in name.split("."):
+        target = getattr(target, part)
+    mine = list(inspect.signature(getattr(Collection, shortcut)).parameters.values())[1:]
+    theirs = list(inspect.signature(target).parameters.values())[1:]
+    if shortcut == "to_torchgeo_dataset":
+        theirs = theirs[1:]  # __init__(self, collection, ...)
+    assert [(p.name, p.kind, p.default) for p in mine] == [
+        (p.name, p.kind, p.default) for p in theirs
+    ]

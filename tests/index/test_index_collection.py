@@ -336,11 +336,9 @@ def test_adapters_dispatch_or_name_the_missing_extra(coll):
 
         fake = Fake()
         plugins.register(fake, name="fake-xarray")
-        assert coll.get_xarray("g", ["B04"], chunks=None) == (
-            len(coll),
-            ("g", ["B04"]),
-            {"chunks": None},
-        )
+        n, args, kwargs = coll.get_xarray("g", ["B04"], chunks={"time": 1})
+        assert (n, args) == (len(coll), ("g", ["B04"]))
+        assert kwargs["chunks"] == {"time": 1} and kwargs["merge"] is None  # every keyword
         plugins.unregister(fake)
     finally:
         for name, plugin in installed.items():

@@ -34,12 +34,13 @@ def test_pages_of_the_real_api_are_followed_to_the_end(stac_api, scenes: SceneSe
 class _Spec(BaseHTTPRequestHandler):
     """An Item Search API over 5 made-up items, 2 per page. Landing pages (`/`, `/broken`,
     `/short`, `/moved`, `/flaky`) link their `<page>/search`, which takes POST; `/search`
-    pages with a merged POST body (`{"page": n}`, merge true); `/get-only` is a landing page
-    whose search link is GET-only, to `/get-search`, which pages with GET links; `/old` has
-    no conformance classes; `/broken/search` answers 400 with a STAC error document;
-    `/moved/search` redirects (308) to `/search`; `/short/search` breaks off its answer;
-    `/flaky/search` answers 503 twice, then as `/search`; `/page` is HTML. Answers are
-    gzipped when the client accepts it."""
+    pages with a merged POST body (`{"page": n}`, merge true); `/elsewhere` is a landing
+    page linking `/search`; `/get-only` is a landing page whose search link is GET-only, to
+    `/get-search`, which pages with GET links; `/old` has no conformance classes;
+    `/broken/search` answers 400 with a STAC error document; `/moved/search` redirects
+    (308) to `/search`; `/short/search` breaks off its answer; `/flaky/search` answers 503
+    twice, then as `/search`; `/page` is HTML. Answers are gzipped when the client accepts
+    it."""
 
     requests: ClassVar[list[tuple[str, str, dict[str, Any] | None]]] = []
     agents: ClassVar[list[str]] = []
@@ -109,6 +110,8 @@ class _Spec(BaseHTTPRequestHandler):
         self.keys.append(self.headers.get("X-Api-Key", ""))
         if url.path == "/get-only":
             self._send(200, self._landing(self._root() + "/get-search", "GET"))
+        elif url.path == "/elsewhere":  # Item Search somewhere other than <landing>/search
+            self._send(200, self._landing(self._root() + "/search", "POST"))
         elif url.path == "/page":  # a web page, not an API
             self.send_response(200)
             self.send_header("Content-Length", "6")
@@ -215,4 +218,21 @@ def test_a_redirected_search_keeps_its_method_and_body(spec_api):
     url, requests, _, _ = spec_api
     items = client.search(f"{url}/moved", {"collections": [COLLECTION]})
     assert len(items) == 5
-    assert [(m, p) for m, p, _ in requests][1:3] == [("POST", "/moved/search"), ("POST", "/search")]
+    posts = [p for m, p, _ in requests if m == "POST"]
+    assert posts[:2] == ["/moved/search", "/search"]
+
+
+def test_the_search_is_sent_while_the_landing_page_is_read(spec_api):
+    url, requests, _, _ = spec_api
+    items = client.search(url, {"collections": [COLLECTION]})
+    assert [i["id"] for i in items] == [f"item-{n}" for n in range(5)]
+    assert sorted(p for _, p, _ in requests) == ["/", "/search", "/search", "/search"]
+
+
+def test_a_search_link_elsewhere_is_followed_and_the_early_search_ignored(spec_api):
+    url, requests, _, _ = spec_api
+    items = client.search(f"{url}/elsewhere", {"collections": [COLLECTION]})
+    assert [i["id"] for i in items] == [f"item-{n}" for n in range(5)]
+    posts = [(p, b.get("page", 0)) for m, p, b in requests if m == "POST" and b is not None]
+    assert ("/elsewhere/search", 0) in posts  # the early search, answered 404 and ignored
+    assert [page for p, page in posts if p == "/search"] == [0, 1, 2]

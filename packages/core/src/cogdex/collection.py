@@ -10,7 +10,7 @@ network except `export`/`load` of object-store URLs.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -26,7 +26,9 @@ from cogdex.read.bbox import check_bbox
 
 if TYPE_CHECKING:
     import pyarrow.compute as pc
+    import xarray as xr
     from numpy.typing import DTypeLike
+    from torchgeo.datasets import GeoDataset
 
     from cogdex.index.band import BandSource
     from cogdex.index.store import IndexFiles
@@ -889,15 +891,94 @@ class Collection:
             )
         return adapter.function(self, *args, **kwargs)
 
-    def to_torchgeo_dataset(self, bands: str | Sequence[str], **options: Any) -> Any:
-        """`to("torchgeo", ...)`: a TorchGeo GeoDataset of `bands` over this collection
-        (plugin `cogdex[torchgeo]`; options: `cogdex_torchgeo.CogdexGeoDataset`)."""
-        return self.to("torchgeo", bands, **options)
+    def to_torchgeo_dataset(
+        self,
+        bands: str | Sequence[str],
+        *,
+        chip_size: int | tuple[int, int] | None = None,
+        crs: int | str | None = None,
+        res: float | tuple[float, float] | None = None,
+        time_series: bool = False,
+        label_field: str | None = None,
+        is_image: bool = True,
+        dtype: Any = None,
+        transforms: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        resampling: Resampling | None = None,
+        merge: Merge = "first",
+        fill_value: float | None = None,
+        on_error: Literal["raise", "fill"] = "raise",
+    ) -> GeoDataset:
+        """`to("torchgeo", ...)`: a TorchGeo `GeoDataset` of `bands` over this collection,
+        for TorchGeo's samplers and DataLoader (docs/torchgeo.md).
 
-    def get_xarray(self, geometries: Any, bands: str | Sequence[str], **options: Any) -> Any:
-        """`to("xarray", ...)`: an xarray Dataset of `bands` over `geometries` (plugin
-        `cogdex[xarray]`; options: `cogdex_xarray.dataset.get_xarray`)."""
-        return self.to("xarray", geometries, bands, **options)
+        Args:
+            bands: Band names; a sample's `image` stacks them in this order.
+            chip_size: Pixels of the chip a query with no extent gets.
+            crs: The dataset's CRS (default: the first record's).
+            res: Its resolution in CRS units (default: the first record's).
+            time_series: Samples are [T, C, H, W], one step per record (else merged).
+            label_field: A column whose value per record becomes the sample's `label`.
+            is_image: `image` (float/int bands) rather than `mask` (a label raster).
+            dtype: The torch dtype of the tensors (default: the bands' native type).
+            transforms: Called on every sample.
+            resampling: "nearest" or "bilinear" for records on other grids.
+            merge: How records overlapping a chip merge ("first", "last", "min", ...).
+            fill_value: Pixels no record covers (default: nodata, else 0).
+            on_error: "raise" a failed read, or "fill" its chip and report it.
+
+        Returns:
+            A `cogdex_torchgeo.CogdexGeoDataset`.
+
+        Raises:
+            MissingPluginError: `cogdex[torchgeo]` is not installed.
+            KeyError: A band the collection does not have.
+        """
+        return self.to(
+            "torchgeo", bands, chip_size=chip_size, crs=crs, res=res, time_series=time_series,
+            label_field=label_field, is_image=is_image, dtype=dtype, transforms=transforms,
+            resampling=resampling, merge=merge, fill_value=fill_value, on_error=on_error,
+        )  # fmt: skip
+
+    def get_xarray(
+        self,
+        geometries: Any,
+        bands: str | Sequence[str],
+        *,
+        geometry_crs: int | str | None = None,
+        resolution: float | tuple[float, float] | None = None,
+        crs: int | str | None = None,
+        chunks: Mapping[str, int] | None = None,
+        resampling: Resampling = "nearest",
+        fill_value: float | None = None,
+        merge: Merge | None = None,
+        dtype: DTypeLike | None = None,
+        use_overviews: bool = True,
+        max_memory: int | None = DEFAULT_MAX_MEMORY,
+        scale: bool = False,
+    ) -> xr.Dataset:
+        """`to("xarray", ...)`: `bands` over `geometries` as an xarray Dataset, eager or
+        Dask-backed (docs/xarray.md); grids and merges as `get_numpy`'s.
+
+        Args:
+            geometries: What `get_numpy` takes (one geometry, or several: a `geometry` dim).
+            bands: Band names, one data variable each.
+            geometry_crs, resolution, crs, resampling, fill_value, merge, dtype,
+                use_overviews, max_memory, scale: As in `get_numpy`.
+            chunks: None reads now; a dict over `time`, `y`, `x`, `geometry` (-1: one
+                chunk) gives a lazy Dataset read by cogdex's reader on compute.
+
+        Returns:
+            An `xarray.Dataset` with CF attributes and a `spatial_ref` grid mapping.
+
+        Raises:
+            MissingPluginError: `cogdex[xarray]` is not installed.
+            MemoryLimitError: An eager read whose estimated peak exceeds `max_memory`.
+        """
+        return self.to(
+            "xarray", geometries, bands, geometry_crs=geometry_crs, resolution=resolution,
+            crs=crs, chunks=chunks, resampling=resampling, fill_value=fill_value, merge=merge,
+            dtype=dtype, use_overviews=use_overviews, max_memory=max_memory, scale=scale,
+        )  # fmt: skip
 
 
 # Outputs that cogdex's extras of the same names install: what a missing one names to install.

@@ -311,7 +311,7 @@ def _xarray(sub: Collection, bbox: tuple[float, float, float, float]) -> tuple[s
     dims = ", ".join(f"{k}: {v}" for k, v in ds.sizes.items())
     ndvi = (ds["B08"].astype("float64") - ds["B04"]) / (ds["B08"].astype("float64") + ds["B04"])
     means = ndvi.mean(dim=("y", "x")).values
-    summary = f"xarray.Dataset ({dims}), variables {', '.join(ds.data_vars)}"
+    summary = f"xarray.Dataset ({dims}), variables {', '.join(str(v) for v in ds.data_vars)}"
     details = [
         "get_xarray(bbox, ['B04', 'B08'], merge='first'): one variable per band, a CF "
         "'spatial_ref' grid mapping that rioxarray reads",

@@ -254,8 +254,8 @@ def estimate_peak(
     largest pieces that may be in flight at once (two per decode thread: windows fill while
     others are placed) with a decoded tile each, every compressed tile (a fast store hands
     all files' bytes over before they are decoded), the record ranks of open `first`/`last`
-    slots, and a reducer's largest slot (its pieces and float64 stack). The tile cache is
-    apart: it is bounded by its own size (COGDEX_TILE_CACHE_MB)."""
+    slots, and a reducer's largest slot (its pieces, and the float64 stack of one block of
+    rows). The tile cache is apart: it is bounded by its own size (COGDEX_TILE_CACHE_MB)."""
     h, w = slots[0].target.shape if slots else (0, 0)
     pixels = n_bands * h * w
     output = len(slots) * pixels * (dtype.itemsize + 1)
@@ -268,8 +268,9 @@ def estimate_peak(
     merged = [len(r) for r in ranks.values() if len(r) > 1]
     if merged and merge in ("first", "last"):
         extra += min(len(merged), k) * pixels * np.min_scalar_type(max(merged)).itemsize
-    elif merged:
-        extra += max(merged) * pixels * (dtype.itemsize + 1 + 16)
+    elif merged:  # the records' pieces held until the last arrives, one block's stack
+        rows = min(h, REDUCE_ROWS)
+        extra += max(merged) * (pixels * (dtype.itemsize + 1) + rows * w * 16)
     return output, output + extra
 
 
@@ -452,6 +453,10 @@ class _Merger:
             self.valid[s, c] |= ok[j]
 
 
+REDUCE_ROWS = 64
+"""Rows of an image a min/max/mean/median merge reduces at once (see `_reduce`)."""
+
+
 def _reduce(
     out: np.ndarray,
     valid: np.ndarray,
@@ -459,7 +464,10 @@ def _reduce(
     merge: Merge,
     fill: float,
 ) -> None:
-    """min/max/mean/median over the valid pixels of every record, band by band."""
+    """min/max/mean/median over the valid pixels of every record, band by band and
+    `REDUCE_ROWS` rows at a time: the float64 stack of the records (8 bytes per pixel and
+    record, twice while it is built) exists for one block of rows, not the whole image.
+    Pixels are reduced independently, so the blocks change no bit of the result."""
     reducers: dict[str, Callable[..., np.ndarray]] = {
         "min": np.nanmin, "max": np.nanmax, "mean": np.nanmean, "median": np.nanmedian,
     }  # fmt: skip
@@ -471,20 +479,25 @@ def _reduce(
         ]  # fmt: skip
         if not layers:
             continue
-        stack = np.stack([np.where(ok, d.astype(np.float64), np.nan) for d, ok in layers])
-        any_ok = np.any([ok for _, ok in layers], axis=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: no valid record
-            reduced = reducer(stack, axis=0)
-        if out.dtype.kind in "iu":
-            info = np.iinfo(out.dtype)
-            reduced = np.clip(np.floor(reduced + 0.5), info.min, info.max)
-        out[c] = np.where(any_ok, reduced, fill).astype(out.dtype)
-        valid[c] = any_ok
+        for r0 in range(0, out.shape[1], REDUCE_ROWS):
+            rows = slice(r0, r0 + REDUCE_ROWS)
+            stack = np.stack(
+                [np.where(ok[rows], d[rows].astype(np.float64), np.nan) for d, ok in layers]
+            )
+            any_ok = np.any([ok[rows] for _, ok in layers], axis=0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: no record
+                reduced = reducer(stack, axis=0)
+            if out.dtype.kind in "iu":
+                info = np.iinfo(out.dtype)
+                reduced = np.clip(np.floor(reduced + 0.5), info.min, info.max)
+            out[c, rows] = np.where(any_ok, reduced, fill).astype(out.dtype)
+            valid[c, rows] = any_ok
 
 
 __all__ = [
     "MERGES",
+    "REDUCE_ROWS",
     "Merge",
     "choose_level",
     "default_fill",
