@@ -6,10 +6,12 @@ from __future__ import annotations
 import ast
 import re
 import types
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+import cogdex
 from cogdex import hookspecs, plugins
 from cogdex.errors import UnknownDatasetError
 from cogdex.io.stores import build_store
@@ -38,7 +40,7 @@ def test_every_hook_has_a_section():
     assert not missing, f"docs/plugins.md has no section for {missing}"
 
 
-def test_the_examples_make_a_working_plugin(adapter_coll, monkeypatch):
+def test_the_examples_make_a_working_plugin(adapter_coll, stac_files, monkeypatch):
     blocks = re.findall(re.escape(MARK) + r"\n```python\n(.*?)```", DOC.read_text(), re.S)
     scope: dict = {}
     for block in blocks:
@@ -67,6 +69,13 @@ def test_the_examples_make_a_working_plugin(adapter_coll, monkeypatch):
         assert all(ymin <= b["ymin"] and b["ymax"] <= ymax for b in boxes)
         assert {xmin, xmax} <= {b[k] for b in boxes for k in ("xmin", "xmax")}
         assert "extent" in plugins.adapter_names()
+
+        with ThreadPoolExecutor(2) as pool:
+            args = {"name": "pool", "bands": ["B04"], "cache": False}
+            pooled = cogdex.build_from_stac(stac_files.items_json, **args, client=pool)
+        assert pooled.to_arrow().equals(
+            cogdex.build_from_stac(stac_files.items_json, **args).to_arrow()
+        )
     finally:
         plugins.unregister(plugin)
     with pytest.raises(UnknownDatasetError):

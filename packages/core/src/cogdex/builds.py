@@ -97,7 +97,11 @@ def _cached_or_build(
     collection: str | None,
     strict: bool,
     progress: bool | None,
+    client: object,
 ) -> Collection:
+    from cogdex import plugins
+
+    executor = None if client is None else plugins.build_executor(client)
     path = C.collection_path(name, cache_dir)
     cached = C.cached_index(path) if cache and not force else None
     if cached is not None:
@@ -114,6 +118,7 @@ def _cached_or_build(
         collection=collection,
         strict=strict,
         progress=progress,
+        executor=executor,
     )
     meta = S.IndexMetadata(
         name=name,
@@ -155,6 +160,7 @@ def build_from_stac(
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     force: bool = False,
+    client: object = None,
 ) -> Collection:
     """Index the items of a STAC API search, or of static STAC files.
 
@@ -205,6 +211,10 @@ def build_from_stac(
         cache: Write the index to the cache and reuse it; False builds in memory only.
         cache_dir: The cache folder (default: `$COGDEX_CACHE_DIR`, else the per-user cache).
         force: Rebuild and replace a cached collection of this name whatever it holds.
+        client: Fetch the headers on a Dask cluster's workers: a `distributed.Client`, or
+            `"active"` for the current one (needs `cogdex[dask]`). The collection is the
+            one a build without it makes, written by this process; the cache key leaves
+            `client` out, so either build loads the other's (see docs/scale-out.md).
 
     Returns:
         The collection, one row per item with a readable band asset.
@@ -215,7 +225,8 @@ def build_from_stac(
             static source, a bad `filter`, `date_range` or `name`, bands the items do not
             have), a search the API refused or a source that cannot be read, no readable
             header at all, any unreadable one with `strict=True`, or other arguments under
-            a cached `name` without `force=True`.
+            a cached `name` without `force=True`, or a `client` no plugin takes.
+        MissingPluginError: `client` without `cogdex[dask]` installed.
         IndexWriteError: The index could not be written to the cache.
     """
     if bbox is not None:
@@ -301,6 +312,7 @@ def build_from_stac(
         collection=collection,
         strict=strict,
         progress=progress,
+        client=client,
     )
 
 
@@ -317,6 +329,7 @@ def build_from_items(
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     force: bool = False,
+    client: object = None,
 ) -> Collection:
     """Index STAC items found by your own search, so any client, signing or filter can
     feed cogdex.
@@ -339,6 +352,7 @@ def build_from_items(
         cache: As in `build_from_stac`.
         cache_dir: As in `build_from_stac`.
         force: As in `build_from_stac`.
+        client: As in `build_from_stac`.
 
     Returns:
         The collection, one row per item with a readable band asset.
@@ -371,6 +385,7 @@ def build_from_items(
         collection=None,
         strict=strict,
         progress=progress,
+        client=client,
     )
 
 
@@ -391,6 +406,7 @@ def build_from_table(
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     force: bool = False,
+    client: object = None,
 ) -> Collection:
     """Index a Parquet table that lists TIFF URLs: a stac-geoparquet export, or one URL
     column per file. Rows without a geometry get their footprint from the file's header.
@@ -415,6 +431,7 @@ def build_from_table(
         cache: As in `build_from_stac`.
         cache_dir: As in `build_from_stac`.
         force: As in `build_from_stac`.
+        client: As in `build_from_stac`.
 
     Returns:
         The collection, one row per table row with a readable band asset.
@@ -478,6 +495,7 @@ def build_from_table(
         collection=None,
         strict=strict,
         progress=progress,
+        client=client,
     )
 
 
@@ -511,6 +529,7 @@ def build(
     cache: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     force: bool = False,
+    client: object = None,
 ) -> Collection:
     """Index a catalog dataset (`cogdex datasets list`) over a bbox and date range, with the
     band names, href rewrites and store options its catalog entry gives. Datasets behind a
@@ -531,6 +550,7 @@ def build(
         cache: As in `build_from_stac`.
         cache_dir: As in `build_from_stac`.
         force: As in `build_from_stac`.
+        client: As in `build_from_stac`.
 
     Returns:
         The collection, one row per item with a readable band asset.
@@ -575,6 +595,7 @@ def build(
         "cache": cache,
         "cache_dir": cache_dir,
         "force": force,
+        "client": client,
     }
     if isinstance(entry.source, StacSource):
         return build_from_stac(

@@ -16,6 +16,7 @@ import pluggy
 if TYPE_CHECKING:
     from cogdex.adapters import OutputAdapter
     from cogdex.datasets import DatasetEntry
+    from cogdex.index.build import BuildExecutor
     from cogdex.io.stores import StoreSpec
     from cogdex.io.urls import ObjectURL
 
@@ -50,9 +51,27 @@ def cogdex_adapters() -> Iterable[OutputAdapter]:
     """Return the output adapters this plugin provides (e.g. `torchgeo`, `xarray`)."""
 
 
+@hookspec(firstresult=True)
+def cogdex_build_executor(client: object) -> BuildExecutor | None:
+    """Claim the `client=` of a build and return where its header fetches run, or None to pass.
+
+    `build_from_stac`, `build_from_items` and `build_from_table` (and `build`) pass their
+    `client=` argument here as given: a cluster client, or a name such as `"active"` (the
+    current client). The `BuildExecutor` returned runs `cogdex.index.build.part_rows` on
+    parts of the build's plan (plain data, no secrets) and returns the parts' rows in item
+    order; core merges them into exactly the rows a local build makes, and writes the
+    collection itself (one atomic replace). Store options reach the executor whole: it must
+    not put their secrets into what it ships per task (`public_options` is the safe part).
+    Called only when a build has a `client=`, so a plugin imports its engine here, not at
+    load time. Without any implementation, `client=` raises `MissingPluginError` naming the
+    `dask` extra; the first non-None answer wins.
+    """
+
+
 __all__ = [
     "PROJECT",
     "cogdex_adapters",
+    "cogdex_build_executor",
     "cogdex_datasets",
     "cogdex_store_spec",
     "hookimpl",

@@ -25,11 +25,12 @@ from typing import TYPE_CHECKING, Any, cast
 import pluggy
 
 from cogdex import hookspecs
-from cogdex.errors import CogdexError, UnknownDatasetError
+from cogdex.errors import BuildError, CogdexError, MissingPluginError, UnknownDatasetError
 
 if TYPE_CHECKING:
     from cogdex.adapters import OutputAdapter
     from cogdex.datasets import DatasetEntry
+    from cogdex.index.build import BuildExecutor
     from cogdex.io.stores import StoreSpec
     from cogdex.io.urls import ObjectURL
 
@@ -189,6 +190,8 @@ def plugin_infos() -> list[PluginInfo]:
             provides.append(f"{len(ids)} dataset{'s' * (len(ids) != 1)}: {', '.join(ids)}")
         if "cogdex_store_spec" in hooks:
             provides.append("store/credentials: " + (plugin.__doc__ or "").strip().split("\n")[0])
+        if "cogdex_build_executor" in hooks:
+            provides.append("builds on a cluster: " + (plugin.__doc__ or "").strip().split("\n")[0])
         if "cogdex_adapters" in hooks:
             adapters = _results(hookspecs.cogdex_adapters, impls["cogdex_adapters"])
             provides.append("outputs: " + ", ".join(a.name for a in adapters))
@@ -249,6 +252,21 @@ def store_spec(url: ObjectURL, options: Mapping[str, Any]) -> StoreSpec | None:
     return plugin_manager().hook.cogdex_store_spec(url=url, options=options)
 
 
+def build_executor(client: object) -> BuildExecutor:
+    """Where a build with `client=` fetches its headers: the first plugin that claims the
+    client. `MissingPluginError` (naming the `dask` extra) when no plugin runs builds on a
+    cluster, `BuildError` when none takes this kind of client."""
+    hook = plugin_manager().hook.cogdex_build_executor
+    if not hook.get_hookimpls():
+        raise MissingPluginError("client= (an index build on a cluster)", "dask")
+    executor: BuildExecutor | None = hook(client=client)
+    if executor is None:
+        raise BuildError(
+            f"client= takes a dask.distributed Client or 'active' (the current one), not {client!r}"
+        )
+    return executor
+
+
 @functools.cache
 def _adapters() -> dict[str, OutputAdapter]:
     found: dict[str, OutputAdapter] = {}
@@ -272,6 +290,7 @@ __all__ = [
     "PluginInfo",
     "adapter",
     "adapter_names",
+    "build_executor",
     "dataset",
     "datasets",
     "entry_points",

@@ -7,8 +7,11 @@ contract holds the workspace's plugins to this). What is here:
 - hooks: `hookimpl`, the marker for functions that implement a hook of `cogdex.hookspecs`
   (documented in docs/plugins.md);
 - hook values: `DatasetEntry`, `StacSource`, `TableSource` (`cogdex_datasets`), `StoreSpec`
-  and `ObjectURL` (`cogdex_store_spec`), `OutputAdapter` (`cogdex_adapters`);
-- store helpers for cloud plugins: `default_spec`, `has_credentials`, `requester_pays_error`;
+  and `ObjectURL` (`cogdex_store_spec`), `OutputAdapter` (`cogdex_adapters`), and for
+  `cogdex_build_executor` the `BuildExecutor` protocol, the build's `Plan`, its `Part`s,
+  `part_rows` (what runs on a worker) and the `PartRows` it returns;
+- store helpers for cloud plugins: `default_spec`, `has_credentials`, `requester_pays_error`,
+  and `public_options` (the options without their secrets: what may travel);
 - the errors plugins raise;
 - the read engine output adapters build on: grids (`Grid`, `Window`, `Resampling`, and the
   `grid` namespace of CRS helpers), band sources, slot planning and reading (`plan_slots`,
@@ -27,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from cogdex.adapters import OutputAdapter
 from cogdex.datasets import DatasetEntry, StacSource, TableSource
 from cogdex.errors import (
+    BuildError,
     CogdexError,
     FetchError,
     MemoryLimitError,
@@ -38,12 +42,19 @@ from cogdex.errors import (
 )
 from cogdex.hookspecs import hookimpl
 from cogdex.io import runtime
-from cogdex.io.stores import StoreSpec, default_spec, has_credentials, requester_pays_error
+from cogdex.io.stores import (
+    StoreSpec,
+    default_spec,
+    has_credentials,
+    public_options,
+    requester_pays_error,
+)
 from cogdex.io.urls import ObjectURL
 from cogdex.read.window import Window  # a NamedTuple, no dependencies
 
 if TYPE_CHECKING:
     from cogdex.index.band import BandSource
+    from cogdex.index.build import BuildExecutor, Part, PartRows, Plan, part_rows
     from cogdex.io.fetch import run_read
     from cogdex.read import DEFAULT_MAX_MEMORY, grid
     from cogdex.read.grid import Grid, Resampling
@@ -54,6 +65,11 @@ if TYPE_CHECKING:
 # Read-engine names -> the module that defines them, imported on first access.
 _LAZY = {
     "BandSource": "cogdex.index.band",
+    "BuildExecutor": "cogdex.index.build",
+    "Part": "cogdex.index.build",
+    "PartRows": "cogdex.index.build",
+    "Plan": "cogdex.index.build",
+    "part_rows": "cogdex.index.build",
     "DEFAULT_MAX_MEMORY": "cogdex.read",
     "Grid": "cogdex.read.grid",
     "Resampling": "cogdex.read.grid",
@@ -93,6 +109,8 @@ __all__ = [
     "DEFAULT_MAX_MEMORY",
     "MERGES",
     "BandSource",
+    "BuildError",
+    "BuildExecutor",
     "CogdexError",
     "DatasetEntry",
     "FetchError",
@@ -103,6 +121,9 @@ __all__ = [
     "MissingPluginError",
     "ObjectURL",
     "OutputAdapter",
+    "Part",
+    "PartRows",
+    "Plan",
     "ReadDeadlineError",
     "ReadFailureWarning",
     "Resampling",
@@ -119,8 +140,10 @@ __all__ = [
     "has_credentials",
     "hookimpl",
     "output_dtype",
+    "part_rows",
     "pixel_size_in",
     "plan_slots",
+    "public_options",
     "read_slots",
     "record_grid",
     "record_values",

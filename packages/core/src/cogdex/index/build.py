@@ -20,7 +20,7 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from textwrap import shorten
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
@@ -73,6 +73,21 @@ class Built:
     table: pa.Table
     bands: dict[str, S.BandRef]
     skipped: list[dict[str, str]]
+
+
+class BuildExecutor(Protocol):
+    """Where a build's header fetches run when it is given a `client=`: a plugin's answer to
+    the `cogdex_build_executor` hook (cogdex-dask runs them on a Dask cluster)."""
+
+    def run_parts(
+        self,
+        plan: Plan,
+        store_options: Mapping[str, Any] | None,
+        progress: Callable[[int], None] | None,
+    ) -> list[PartRows]:
+        """`part_rows` of parts of `plan` (`Plan.parts`) covering its items, in item order;
+        `progress` (where given) is called with the number of files each part read."""
+        ...
 
 
 # -- assets and bands ------------------------------------------------------------------------
@@ -534,11 +549,146 @@ def build_rows(
     collection: str | None = None,
     strict: bool = False,
     progress: bool | None = None,
+    executor: BuildExecutor | None = None,
 ) -> Built:
     """Fetch the headers of `items`' band assets and return the index rows, in the order
-    the index file keeps them (year, then Hilbert order of the bbox centres)."""
-    from cogdex.io import runtime
+    the index file keeps them (year, then Hilbert order of the bbox centres).
 
+    With an `executor` (a plugin's, from a build's `client=`) the headers are fetched and
+    the rows made on its workers, part by part; the result is the same as without."""
+    plan = plan_rows(
+        items,
+        bands=bands,
+        band_index=band_index,
+        href_rewrites=href_rewrites,
+        collection=collection,
+    )
+    bar = _progress_bar(plan.unique, progress)
+    try:
+        update = bar.update if bar is not None else None
+        if executor is None:
+            parts = [part_rows(plan.parts(len(plan.items))[0], store_options, update)]
+        else:
+            parts = executor.run_parts(plan, store_options, update)
+    finally:
+        if bar is not None:
+            bar.close()
+    return finish_rows(plan, parts, strict=strict)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A build before any header fetch: its band map, the items kept (the first of each
+    id), the stored href of each of their band assets, and what was skipped on the way."""
+
+    band_map: dict[str, S.BandRef]
+    keys: tuple[str, ...]
+    items: list[Mapping[str, Any]]
+    hrefs: list[list[str | None]]
+    skipped: list[dict[str, str]]
+    collection: str | None = None
+    """The collection of items that name none (a STAC API search's)."""
+
+    @property
+    def unique(self) -> int:
+        """How many distinct files the build reads."""
+        return len({h for row in self.hrefs for h in row if h is not None})
+
+    def parts(self, size: int) -> list[Part]:
+        """The items in consecutive parts of at most `size`, ready to ship to a worker."""
+        check = len(self.items) > FIRST_ITEM_CHECK
+        return [
+            Part(
+                start=start,
+                items=tuple(_shippable(it, self.keys) for it in self.items[start : start + size]),
+                hrefs=tuple(tuple(row) for row in self.hrefs[start : start + size]),
+                keys=self.keys,
+                band_map=self.band_map,
+                check_first=check and start == 0,
+                collection=self.collection,
+            )
+            for start in range(0, len(self.items), max(1, size))
+        ]
+
+
+@dataclass(frozen=True)
+class Part:
+    """Consecutive items of a build for one worker: plain data (picklable, cheap) with no
+    secret in it. Hrefs are the stored ones (no signature), and items keep only what rows
+    are made of (`_shippable`): no asset hrefs (they may be signed), no links."""
+
+    start: int
+    """The position of the first item in `Plan.items`."""
+    items: tuple[Mapping[str, Any], ...]
+    hrefs: tuple[tuple[str | None, ...], ...]
+    keys: tuple[str, ...]
+    band_map: Mapping[str, S.BandRef]
+    check_first: bool
+    """Fetch the first item's headers alone first and check the band map against them, so
+    a wrong `band_index` fails after one item (set on the first part of a large build)."""
+    collection: str | None = None
+
+
+@dataclass(frozen=True)
+class PartRows:
+    """What a part yields: its rows and what it found out on the way."""
+
+    start: int
+    """`Part.start` of the part."""
+    table: pa.Table
+    """The rows in the index's order within the part, without the property columns (their
+    types depend on every item of the build: `finish_rows` adds them)."""
+    positions: np.ndarray
+    """The item (its position in `Part.items`) of each row."""
+    skipped: list[dict[str, str]]
+    conflicts: list[str]
+    """Items whose STAC CRS and GeoKeys disagree."""
+    misplaced: list[str]
+    """Items whose footprint is nowhere near their file's extent."""
+    readable: bool
+    """Whether any header of the part could be read."""
+    band_error: str | None
+    """The band map checked against the part's first readable item: None where it fits."""
+    reasons: set[str]
+    """Why headers failed (the error of a build where none could be read)."""
+
+
+_PROJ = ("proj:code", "proj:epsg", "proj:wkt2", "proj:projjson")
+_PART_PROPERTIES = {"datetime", "start_datetime", "eo:cloud_cover", *_PROJ}
+"""The properties `part_rows` reads (`stac_crs`, `item_datetime`, the cloud cover); the
+property columns are made of all of them, by `finish_rows`."""
+_PART_ASSET_KEYS = {"raster:bands", "bands", *_RASTER_V2, *_PROJ}
+"""What `part_rows` reads of a band asset (`stac_crs`, `stac_raster`): never its href."""
+
+
+def _shippable(item: Mapping[str, Any], keys: Sequence[str]) -> dict[str, Any]:
+    """What `part_rows` reads of an item, and nothing else (a part's tasks stay small, and
+    carry no signed href or link)."""
+    props = item.get("properties") or {}
+    assets = item.get("assets") or {}
+    return {
+        "id": item.get("id"),
+        "collection": item.get("collection"),
+        "geometry": item.get("geometry"),
+        "properties": {k: v for k, v in props.items() if k in _PART_PROPERTIES},
+        "assets": {
+            k: {n: v for n, v in assets[k].items() if n in _PART_ASSET_KEYS}
+            for k in keys
+            if isinstance(assets.get(k), Mapping)
+        },
+    }
+
+
+def plan_rows(
+    items: Sequence[Mapping[str, Any]],
+    *,
+    bands: BandsArg = None,
+    band_index: Mapping[str, int] | None = None,
+    href_rewrites: Mapping[str, str] | None = None,
+    collection: str | None = None,
+) -> Plan:
+    """Everything a build decides before fetching: the band map (from the first item), the
+    items kept and the stored href of each band asset (no I/O)."""
     if not items:
         raise BuildError("the source returned no items: nothing to index")
     band_map = resolve_bands(items[0], bands, band_index)
@@ -568,39 +718,48 @@ def build_rows(
                 continue
             row.append(clean_href(str(asset["href"]), href_rewrites))
         hrefs.append(row)
+    return Plan(band_map, tuple(keys), kept, hrefs, skipped, collection)
 
+
+def part_rows(
+    part: Part,
+    store_options: Mapping[str, Any] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> PartRows:
+    """Fetch a part's headers (all at once) and make its rows; a header that cannot be read
+    is recorded in `skipped`, never raised. Runs wherever the part is: in the build's
+    process, or on a worker."""
+    from cogdex.io import runtime
+
+    band_map, keys, kept, hrefs = part.band_map, list(part.keys), part.items, part.hrefs
     unique = list(dict.fromkeys(h for row in hrefs for h in row if h is not None))
-    bar = _progress_bar(len(unique), progress)
     fetched: dict[str, TIFFHeader | BaseException] = {}
-    try:
-        update = bar.update if bar is not None else None
-        first = [h for h in hrefs[0] if h is not None]
-        if len(kept) > FIRST_ITEM_CHECK and first:
-            results = runtime.run(fetch_headers(first, store_options, update))
-            fetched.update(zip(first, results, strict=True))
-            _check_band_map(band_map, keys, hrefs[0], fetched, str(kept[0].get("id")))
-        rest = [h for h in unique if h not in fetched]
-        results = runtime.run(fetch_headers(rest, store_options, update))
-        fetched.update(zip(rest, results, strict=True))
-    finally:
-        if bar is not None:
-            bar.close()
+    first = [h for h in hrefs[0] if h is not None] if hrefs else []
+    if part.check_first and first:
+        answers = runtime.run(fetch_headers(first, store_options, progress))
+        fetched.update(zip(first, answers, strict=True))
+        _check_band_map(band_map, keys, hrefs[0], fetched, str(kept[0].get("id")))
+    rest = [h for h in unique if h not in fetched]
+    answers = runtime.run(fetch_headers(rest, store_options, progress))
+    fetched.update(zip(rest, answers, strict=True))
     readable = [
         any(isinstance(fetched.get(h), TIFFHeader) for h in row if h is not None) for row in hrefs
     ]
     first_ok = readable.index(True) if any(readable) else None
-    if first_ok is None:
-        reasons = {_reason(v) for v in fetched.values() if isinstance(v, BaseException)}
-        raise BuildError(
-            f"no header of {len(unique)} files could be read; e.g. {sorted(reasons)[:3]}"
-        )
-    _check_band_map(band_map, keys, hrefs[first_ok], fetched, str(kept[first_ok].get("id")))
+    band_error = None
+    if first_ok is not None:
+        try:
+            _check_band_map(band_map, keys, hrefs[first_ok], fetched, str(kept[first_ok]["id"]))
+        except BuildError as exc:
+            band_error = str(exc)
+    skipped: list[dict[str, str]] = []
 
     # Rows.
     headers: dict[str, list[TIFFHeader | None]] = {k: [] for k in keys}
     asset_hrefs: dict[str, list[str | None]] = {k: [] for k in keys}
     rasters: dict[str, list[Any]] = {k: [] for k in keys}
     rows: list[Mapping[str, Any]] = []
+    positions: list[int] = []
     epsgs: list[int | None] = []
     crss: list[str] = []
     notes: list[str | None] = []
@@ -609,7 +768,7 @@ def build_rows(
     geometries: list[bytes] = []
     import shapely
 
-    for item, row in zip(kept, hrefs, strict=True):
+    for position, (item, row) in enumerate(zip(kept, hrefs, strict=True)):
         item_id = str(item.get("id"))
         got: list[TIFFHeader | None] = []
         for key, href in zip(keys, row, strict=True):
@@ -661,6 +820,7 @@ def build_rows(
             asset_hrefs[key].append(href if asset_header is not None else None)
             rasters[key].append(stac_raster(assets[key]) if asset_header is not None else None)
         rows.append(item)
+        positions.append(position)
         firsts.append(next(h for h in got if h is not None))
         epsgs.append(epsg)
         crss.append(crs)
@@ -668,11 +828,48 @@ def build_rows(
         geometries.append(shapely.to_wkb(shape))
 
     codes = [crs if epsg is None else epsg for epsg, crs in zip(epsgs, crss, strict=True)]
+    misplaced_notes: list[str] = []
     for i in np.flatnonzero(misplaced(firsts, codes, geometries)) if rows else ():
         note = "the item's footprint is nowhere near its file's extent; the file's is indexed"
-        conflicts.append(f"item {str(rows[i].get('id'))!r}: {note}")
+        misplaced_notes.append(f"item {str(rows[i].get('id'))!r}: {note}")
         notes[i] = f"{notes[i]}; {note}" if notes[i] else note
         geometries[i] = shapely.to_wkb(header_footprint(firsts[i], crss[i]))
+    table, order = _table(
+        rows, keys, headers, asset_hrefs, rasters, epsgs, crss, notes, geometries, part.collection
+    )
+    reasons = {_reason(v) for v in fetched.values() if isinstance(v, BaseException)}
+    return PartRows(
+        start=part.start,
+        table=table,
+        positions=np.asarray(positions, np.int64)[order],
+        skipped=skipped,
+        conflicts=conflicts,
+        misplaced=misplaced_notes,
+        readable=first_ok is not None,
+        band_error=band_error,
+        reasons=reasons if first_ok is None else set(),
+    )
+
+
+def finish_rows(
+    plan: Plan,
+    parts: Sequence[PartRows],
+    *,
+    strict: bool = False,
+) -> Built:
+    """The build's rows from its parts (in item order): what `build_rows` returns, whether
+    the parts were made here or on workers. Raises what a build raises when no header could
+    be read, the band map does not fit, or `strict` and something was skipped."""
+    skipped = [*plan.skipped, *(s for p in parts for s in p.skipped)]
+    first = next((p for p in parts if p.readable), None)
+    if first is None:
+        reasons = set().union(*(p.reasons for p in parts))
+        raise BuildError(
+            f"no header of {plan.unique} files could be read; e.g. {sorted(reasons)[:3]}"
+        )
+    if first.band_error is not None:
+        raise BuildError(first.band_error)
+    conflicts = [c for p in parts for c in p.conflicts] + [m for p in parts for m in p.misplaced]
     if conflicts:
         listed = "; ".join(conflicts[:5])
         more = f" and {len(conflicts) - 5} more" if len(conflicts) > 5 else ""
@@ -681,7 +878,7 @@ def build_rows(
             f"asset(s) or item(s): {listed}{more}; reads use the files' (see the column "
             "georef_conflict)",
             UserWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     if strict and skipped:
         listed = "; ".join(
@@ -690,10 +887,19 @@ def build_rows(
         )
         more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
         raise BuildError(f"strict build: {len(skipped)} problems: {listed}{more}")
-    table = _table(
-        rows, keys, headers, asset_hrefs, rasters, epsgs, crss, notes, geometries, collection
-    )
-    return Built(table, band_map, skipped)
+    positions = np.concatenate([p.positions + p.start for p in parts])
+    table = parts[0].table if len(parts) == 1 else pa.concat_tables([p.table for p in parts])
+    if len(parts) > 1:
+        from cogdex.index.store import spatial_order
+
+        order = spatial_order(table)  # stable: rows that tie keep their item order
+        table, positions = A.take(table, order), positions[order]
+    rows = [plan.items[i] for i in positions]
+    columns = {name: table.column(name) for name in table.column_names if name != "assets"}
+    for name, column in property_columns(rows).items():
+        columns.setdefault(name, column)
+    columns["assets"] = table.column("assets")
+    return Built(pa.table(columns), plan.band_map, skipped)
 
 
 def _check_band_map(
@@ -727,7 +933,8 @@ def _table(
     notes: list[str | None],
     geometries: list[bytes],
     collection: str | None,
-) -> pa.Table:
+) -> tuple[pa.Table, np.ndarray]:
+    """The rows' fixed columns (no property columns), and the order they were put in."""
     import shapely
 
     from cogdex.index.store import order_of
@@ -777,10 +984,8 @@ def _table(
         "crs": A.from_pylist(crss, pa.string()),
         "georef_conflict": A.from_pylist(notes, pa.string()),
     }
-    for name, column in property_columns(items).items():
-        columns.setdefault(name, column)
     columns["assets"] = assets
-    return pa.table(columns)
+    return pa.table(columns), order
 
 
 def _naive_utc(moment: dt.datetime | None) -> dt.datetime | None:
@@ -805,7 +1010,14 @@ def _is_number(value: Any) -> bool:
 
 __all__ = [
     "BandsArg",
+    "BuildExecutor",
     "Built",
+    "Part",
+    "PartRows",
+    "Plan",
     "build_rows",
     "clean_href",
+    "finish_rows",
+    "part_rows",
+    "plan_rows",
 ]
