@@ -109,9 +109,9 @@ class _Speculation:
     """The search POSTed to `<API>/search` while the landing page is read, on a thread of
     its own (pystac-client's `ItemSearch`, its own session): when the landing page's search
     link is that URL and takes POST, as nearly everywhere, its items are the answer and a
-    cold search costs one round trip less (50 ms at 20 ms RTT, 60 ms at 60 ms in
-    benchmarks/run.py index-build); otherwise it is abandoned at its next item and its
-    answer, or error, ignored."""
+    cold search costs a round trip less (a cold build took 0.652 s instead of 0.747 s at
+    60 ms RTT in benchmarks/run.py index-build); otherwise it is abandoned at its next item
+    and its answer, or error, ignored."""
 
     def __init__(
         self,
@@ -125,25 +125,15 @@ class _Speculation:
         self.url = url
         self._abandoned = threading.Event()
         self._future: concurrent.futures.Future[list[dict[str, Any]]] = concurrent.futures.Future()
-        args = (parameters, limit, max_items, headers, modifier)
-        threading.Thread(target=self._run, args=args, name="cogdex-search", daemon=True).start()
+        self._search = functools.partial(
+            _item_search, url, parameters, limit, max_items, headers, modifier
+        )
+        threading.Thread(target=self._run, name="cogdex-search", daemon=True).start()
 
-    def _run(
-        self,
-        parameters: Mapping[str, Any],
-        limit: int,
-        max_items: int | None,
-        headers: Mapping[str, str] | None,
-        modifier: Modifier | None,
-    ) -> None:
-        from pystac_client import ItemSearch
-
+    def _run(self) -> None:
         try:
-            io = _stac_io(headers)
-            search = ItemSearch(self.url, method="POST", limit=limit, max_items=max_items,
-                                stac_io=io, modifier=modifier, **parameters)  # fmt: skip
             items = []
-            for item in search.items_as_dicts():
+            for item in self._search().items_as_dicts():
                 if self._abandoned.is_set():
                     return
                 items.append(item)
@@ -167,6 +157,21 @@ def _root_is_itself(client: Any) -> None:
     here = client.get_self_href()
     if isinstance(target, str) and here and target.rstrip("/") == here.rstrip("/"):
         client.set_root(client)
+
+
+def _item_search(
+    url: str,
+    parameters: Mapping[str, Any],
+    limit: int,
+    max_items: int | None,
+    headers: Mapping[str, str] | None,
+    modifier: Modifier | None,
+) -> Any:
+    """pystac-client's `ItemSearch` POSTed to `url`, with a session of its own."""
+    from pystac_client import ItemSearch
+
+    return ItemSearch(url, method="POST", limit=limit, max_items=max_items,
+                      stac_io=_stac_io(headers), modifier=modifier, **parameters)  # fmt: skip
 
 
 def _why(exc: BaseException) -> str:
