@@ -98,7 +98,7 @@ def phase_table(rows: list[dict], base: dict, left_out: dict[str, str]) -> str:
         "| index build (s, requests) |"
     )
     if steady:
-        head += " chips/s, 0 workers | chips/s, 2 workers |"
+        head += " chips/s, 0 workers (1st epoch) | chips/s, 2 workers (1st epoch) |"
     lines = [head, _rule(head)]
     base_cold = _median(base, "cold_s")
     for r in rows:
@@ -117,11 +117,20 @@ def phase_table(rows: list[dict], base: dict, left_out: dict[str, str]) -> str:
             "" if build is None else f"{build:.3f}, {_median(r, 'build_requests'):.0f}",
         ]
         if steady:
-            cells += [f"{_median(r, 'chips_per_s_w0'):.1f}", f"{_median(r, 'chips_per_s_w2'):.1f}"]
+            cells += [_rate(r, 0), _rate(r, 2)]
         lines.append("| " + " | ".join(cells) + " |")
     for name, reason in left_out.items():
         lines.append(f"| {name} | left out: {reason} |" + " |" * (head.count("|") - 3))
     return "\n".join(lines)
+
+
+def _rate(row: dict, workers: int) -> str:
+    """Second-epoch chips/s (first epoch in brackets), or why the measure failed."""
+    rate = _median(row, f"chips_per_s_w{workers}")
+    if rate is None:
+        failed = [r[f"failed_w{workers}"] for r in row["runs"] if f"failed_w{workers}" in r]
+        return f"failed: {failed[-1]}" if failed else ""
+    return f"{rate:.1f} ({_median(row, f'epoch1_chips_per_s_w{workers}'):.1f})"
 
 
 def _rule(head: str) -> str:

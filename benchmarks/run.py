@@ -132,7 +132,6 @@ def torchgeo(case: str, steady: int = 0) -> list[Candidate]:
     args = ["--case", case, *(["--steady", str(steady)] if steady else [])]
     version, missing = _peer03()
     peer = [str(PEER03)]
-    fork_safe = {"BENCH_GDAL_FORK_SAFE": "1"} if steady else {}
 
     def script(name: str) -> str:
         return str(HERE / f"torchgeo_{name}.py")
@@ -142,7 +141,6 @@ def torchgeo(case: str, steady: int = 0) -> list[Candidate]:
             "RasterDataset (GDAL)",
             [PY, script("rasterdataset"), *args],
             baseline=True,
-            env=fork_safe,
         ),
         Candidate("cogdex", [PY, script("cogdex"), *args]),
         Candidate(
