@@ -7,6 +7,10 @@ measured from outside), the HTTP requests nginx logged, and the candidate's own 
 then ratios against the baseline candidate measured in the same run (median over median,
 and paired: round by round, with its interquartile range), and whether every candidate's
 output digest agrees. Results go to bench-results/<scenario>-rtt<N>.json.
+
+The TorchGeo scenarios (torchgeo-cold-1aoi, -5aoi, -crosscrs, torchgeo-steady) also time
+phases inside each process and compare the candidates' first batches (batches.py); a peer
+candidate that cannot run is left out with its reason in the table.
 """
 
 from __future__ import annotations

@@ -182,13 +182,11 @@ def all_time() -> slice:
     return slice(pd.Timestamp.min, pd.Timestamp.max)
 
 
-def _loader(dataset, chips: list, batch: int, workers: int = 0):
+def _loader(dataset, chips: list, batch: int):
     from torch.utils.data import DataLoader
     from torchgeo.datasets import stack_samples
 
-    return DataLoader(
-        dataset, sampler=chips, batch_size=batch, num_workers=workers, collate_fn=stack_samples
-    )
+    return DataLoader(dataset, sampler=chips, batch_size=batch, collate_fn=stack_samples)
 
 
 def _canonical(images, order: list[str]) -> np.ndarray:
@@ -229,7 +227,7 @@ def measure(
     case: Case,
     order: list[str],
     steady_chips: int,
-    imported_s: float,
+    imported: float,
     index_s: float,
     workers_start: str | None = None,
     **fields: Any,
@@ -237,8 +235,8 @@ def measure(
     """Time the first batch, then the same batch again in the process (warm), optionally the
     steady state; save the first batch where the runner asks; print the one JSON line.
     `order`: the scene id of each time step as the dataset stacks them; `traffic` counts
-    from the start of the index phase; `workers_start`: how DataLoader workers start
-    (default: the platform's, fork on Linux)."""
+    from the start of the index phase; `imported`: when the imports were done;
+    `workers_start`: how DataLoader workers start (default: the platform's, fork on Linux)."""
     if len(order) != case.scenes:  # RasterDataset skips files GDAL fails to open
         raise SystemExit(f"the dataset indexes {len(order)} records, the case wants {case.scenes}")
     t = time.perf_counter()
@@ -273,7 +271,7 @@ def measure(
         **fields,
         shape=list(batch["image"].shape),
         dtype=str(batch["image"].dtype),
-        imported_s=round(imported_s - T0, 4),
+        imported_s=round(imported - T0, 4),
         index_s=round(index_s, 4),
         first_batch_s=round(first_s, 4),
         cold_s=round(index_s + first_s, 4),
