@@ -7,6 +7,10 @@ measured from outside), the HTTP requests nginx logged, and the candidate's own 
 then ratios against the baseline candidate measured in the same run (median over median,
 and paired: round by round, with its interquartile range), and whether every candidate's
 output digest agrees. Results go to bench-results/<scenario>-rtt<N>.json.
+
+The TorchGeo scenarios (torchgeo-cold-1aoi, -5aoi, -crosscrs, torchgeo-steady) also time
+phases inside each process and compare the candidates' first batches (batches.py); a peer
+candidate that cannot run is left out with its reason in the table.
 """
 
 from __future__ import annotations
@@ -17,16 +21,20 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lab import LAB_HOME, REPO, lab, nginx_requests
+from batches import compare, phase_table
+from lab import LAB_HOME, REPO, lab, nginx_traffic
 
 HERE = Path(__file__).resolve().parent / "scenarios"
 PY = sys.executable
 PEER = str(LAB_HOME / "peer" / "bin" / "python")
+PEER03 = LAB_HOME / "peer03" / "bin" / "python"
+"""rasteret 0.3.x with the TorchGeo it supports, made from PyPI (docs/benchmarks.md)."""
 
 
 @dataclass
@@ -35,6 +43,10 @@ class Candidate:
     argv: list[str]
     baseline: bool = False
     env: dict[str, str] = field(default_factory=dict)
+    optional: bool = False
+    """A peer's candidate: if it cannot run, the table says why and the run goes on."""
+    missing: str | None = None
+    """Why the candidate cannot run here (it is left out, and the table says so)."""
 
 
 def window_read(local: bool) -> list[Candidate]:
@@ -110,6 +122,51 @@ def sample_points() -> list[Candidate]:
     ]
 
 
+def _peer03() -> tuple[str, str | None]:
+    """rasteret's version in the 0.3 venv, or why there is none."""
+    found = sorted(PEER03.parents[1].glob("lib/python*/site-packages/rasteret-*.dist-info"))
+    if not PEER03.exists() or not found:
+        return "0.3.x", f"no rasteret 0.3.x venv at {PEER03.parents[1]} (docs/benchmarks.md)"
+    return found[-1].name.removesuffix(".dist-info").split("-")[1], None
+
+
+def torchgeo(case: str, steady: int = 0) -> list[Candidate]:
+    """One of rasteret's TorchGeo cold-start cases (scenarios/torchgeo_common.py). The
+    baseline comes first: its warm-up run writes the chips the others' saved batches use."""
+    args = ["--case", case, *(["--steady", str(steady)] if steady else [])]
+    version, missing = _peer03()
+    peer = [str(PEER03)]
+
+    def script(name: str) -> str:
+        return str(HERE / f"torchgeo_{name}.py")
+
+    candidates = [
+        Candidate(
+            "RasterDataset (GDAL)",
+            [PY, script("rasterdataset"), *args],
+            baseline=True,
+        ),
+        Candidate("cogdex", [PY, script("cogdex"), *args]),
+        Candidate(
+            f"rasteret {version}",
+            [*peer, script("rasteret"), *args],
+            optional=True,
+            missing=missing,
+        ),
+    ]
+    if not steady:
+        candidates += [
+            Candidate("cogdex first run", [PY, script("cogdex"), *args, "--fresh"]),
+            Candidate(
+                f"rasteret {version} first run",
+                [*peer, script("rasteret"), *args, "--fresh"],
+                optional=True,
+                missing=missing,
+            ),
+        ]
+    return candidates
+
+
 SCENARIOS = {
     "window-read": lambda: window_read(local=False),
     "window-read-local": lambda: window_read(local=True),
@@ -118,6 +175,10 @@ SCENARIOS = {
     "index-subset": index_subset,
     "get-numpy": get_numpy,
     "sample-points": sample_points,
+    "torchgeo-cold-1aoi": lambda: torchgeo("1aoi"),
+    "torchgeo-cold-5aoi": lambda: torchgeo("5aoi"),
+    "torchgeo-cold-crosscrs": lambda: torchgeo("crosscrs"),
+    "torchgeo-steady": lambda: torchgeo("1aoi", steady=int(os.environ.get("BENCH_CHIPS", "24"))),
 }
 
 
@@ -143,18 +204,37 @@ def compile_bytecode(candidates: list[Candidate]) -> None:
             subprocess.run([python, "-c", code], capture_output=True, cwd=REPO)
 
 
-def run_once(c: Candidate, env: dict[str, str]) -> dict:
-    before = nginx_requests(env)
+class CandidateFailed(RuntimeError):
+    def __init__(self, name: str, code: int, stderr: str) -> None:
+        super().__init__(f"{name} failed ({code}):\n{stderr[-3000:]}")
+        lines = [line for line in stderr.strip().splitlines() if line.strip()]
+        self.reason = f"exit {code}: {lines[-1].strip() if lines else 'no message'}"
+
+
+def slug(name: str) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in name.lower())
+
+
+def run_once(c: Candidate, env: dict[str, str], extra: dict[str, str] | None = None) -> dict:
+    requests, sent = nginx_traffic(env)
     t = time.perf_counter()
-    proc = subprocess.run(c.argv, env={**env, **c.env}, capture_output=True, text=True, cwd=REPO)
+    proc = subprocess.run(
+        c.argv, env={**env, **c.env, **(extra or {})}, capture_output=True, text=True, cwd=REPO
+    )
     wall = time.perf_counter() - t
     if proc.returncode != 0:
-        raise RuntimeError(f"{c.name} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        raise CandidateFailed(c.name, proc.returncode, proc.stderr)
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     # A candidate may time preparation that is not part of what it measures (the floor's
     # local tile lookup): it reports `prep_s`, which is taken off its wall time.
     wall -= result.get("prep_s", 0.0)
-    return {"wall_s": round(wall, 4), "http_requests": nginx_requests(env) - before, **result}
+    after = nginx_traffic(env)
+    return {
+        "wall_s": round(wall, 4),
+        "http_requests": after[0] - requests,
+        "http_bytes": after[1] - sent,
+        **result,
+    }
 
 
 def summarize(name: str, runs: list[dict]) -> dict:
@@ -165,6 +245,7 @@ def summarize(name: str, runs: list[dict]) -> dict:
         "min_s": min(walls),
         "max_s": max(walls),
         "http_requests": runs[-1]["http_requests"],
+        "http_bytes": runs[-1]["http_bytes"],
         "digest": runs[-1].get("digest"),
         "runs": runs,
     }
@@ -195,6 +276,8 @@ def main() -> None:
     )
     a = ap.parse_args()
     candidates = SCENARIOS[a.scenario]()
+    left_out = {c.name: c.missing for c in candidates if c.missing}
+    candidates = [c for c in candidates if not c.missing]
     if a.only:
         keep = set(a.only.split(","))
         candidates = [c for c in candidates if c.name in keep or c.baseline]
@@ -202,10 +285,19 @@ def main() -> None:
         mine = [c for c in candidates if c.argv[0] == PY and c.name.startswith("cogdex")]
         candidates += [before(c, a.before.resolve()) for c in mine]
     compile_bytecode(candidates)
-    runs: list[list[dict]] = [[] for _ in candidates]
+    saved = Path(tempfile.mkdtemp(prefix="cogdex-bench-outputs-"))
     with lab(a.data.resolve(), a.rtt) as env:
-        for c in candidates:
-            run_once(c, env)  # warm the page cache and the servers, not counted
+        for c in list(candidates):
+            # Warm the page cache and the servers, not counted; candidates that save their
+            # output for a comparison (BENCH_SAVE) do it here, outside the timed runs.
+            try:
+                run_once(c, env, {"BENCH_SAVE": str(saved), "BENCH_NAME": slug(c.name)})
+            except CandidateFailed as failed:
+                if not c.optional:
+                    raise
+                left_out[c.name] = failed.reason
+                candidates.remove(c)
+        runs: list[list[dict]] = [[] for _ in candidates]
         # Round-robin, so drift in the machine's load falls on every candidate alike.
         for _ in range(a.repeat):
             for c, done in zip(candidates, runs, strict=True):
@@ -239,6 +331,14 @@ def main() -> None:
             f"| {r['median_s'] / base['median_s']:.2f}x | {mid:.2f}x ({low:.2f}-{high:.2f}) "
             f"| {r['http_requests']} |{cells}"
         )
+    for name, reason in left_out.items():
+        print(f"| {name} | left out: {reason} | | | |" + (" |" if rate else ""))
+    if any("cold_s" in r["runs"][-1] for r in rows):
+        print()
+        print(phase_table(rows, base, left_out))
+    agreement = compare(saved, [(r["candidate"], slug(r["candidate"])) for r in rows], base)
+    for line in agreement.get("lines", []):
+        print(line)
     print(f"outputs agree: {len(digests) <= 1} ({', '.join(sorted(digests))})")
     out = REPO / "bench-results" / f"{a.scenario}-rtt{a.rtt}.json"
     out.parent.mkdir(exist_ok=True)
@@ -250,11 +350,13 @@ def main() -> None:
                 "repeat": a.repeat,
                 "date": time.strftime("%Y-%m-%d"),
                 "rows": rows,
+                "left_out": left_out,
+                "agreement": agreement,
             },
             indent=1,
         )
     )
-    if len(digests) > 1:
+    if len(digests) > 1 or not agreement.get("ok", True):
         sys.exit("candidates disagree on the pixels they read")
 
 
