@@ -56,7 +56,7 @@ def search(
     if max_items is not None and max_items <= 0:
         return []
     import pystac
-    from pystac_client import Client
+    from pystac_client import Client, ItemSearch
     from pystac_client.errors import ClientTypeError
     from pystac_client.exceptions import APIError
     from pystac_client.warnings import PystacClientWarning
@@ -65,7 +65,11 @@ def search(
 
     limit = PAGE_SIZE if max_items is None else min(PAGE_SIZE, max_items)
     api = safe_url(api_url)
-    guess = _Speculation(_search_url(api_url), parameters, limit, max_items, headers, modifier)
+    url = _search_url(api_url)
+    guess = _Speculation(url, functools.partial(
+        ItemSearch, url, method="POST", limit=limit, max_items=max_items,
+        stac_io=_stac_io(headers), modifier=modifier, **parameters,
+    ))  # fmt: skip
     try:
         client = Client.open(api_url, modifier=modifier, stac_io=_stac_io(headers))
         _root_is_itself(client)
@@ -113,21 +117,11 @@ class _Speculation:
     60 ms RTT in benchmarks/run.py index-build); otherwise it is abandoned at its next item
     and its answer, or error, ignored."""
 
-    def __init__(
-        self,
-        url: str,
-        parameters: Mapping[str, Any],
-        limit: int,
-        max_items: int | None,
-        headers: Mapping[str, str] | None,
-        modifier: Modifier | None,
-    ) -> None:
+    def __init__(self, url: str, search: Callable[[], Any]) -> None:
         self.url = url
         self._abandoned = threading.Event()
         self._future: concurrent.futures.Future[list[dict[str, Any]]] = concurrent.futures.Future()
-        self._search = functools.partial(
-            _item_search, url, parameters, limit, max_items, headers, modifier
-        )
+        self._search = search  # builds the ItemSearch on the thread: its checks raise there
         threading.Thread(target=self._run, name="cogdex-search", daemon=True).start()
 
     def _run(self) -> None:
@@ -157,21 +151,6 @@ def _root_is_itself(client: Any) -> None:
     here = client.get_self_href()
     if isinstance(target, str) and here and target.rstrip("/") == here.rstrip("/"):
         client.set_root(client)
-
-
-def _item_search(
-    url: str,
-    parameters: Mapping[str, Any],
-    limit: int,
-    max_items: int | None,
-    headers: Mapping[str, str] | None,
-    modifier: Modifier | None,
-) -> Any:
-    """pystac-client's `ItemSearch` POSTed to `url`, with a session of its own."""
-    from pystac_client import ItemSearch
-
-    return ItemSearch(url, method="POST", limit=limit, max_items=max_items,
-                      stac_io=_stac_io(headers), modifier=modifier, **parameters)  # fmt: skip
 
 
 def _why(exc: BaseException) -> str:
