@@ -248,13 +248,16 @@ class CogdexGeoDataset(GeoDataset):
         self, error: FetchError | ReadDeadlineError, x: slice, y: slice, t: slice, fill: float
     ) -> None:
         """Record and warn about a chip that `on_error="fill"` fills: never silently."""
+        if isinstance(error, FetchError):
+            url, byte_range, reason = error.url, error.byte_range, error.reason
+        else:  # the chip's whole read ran past its deadline: no one object to name
+            url, byte_range, reason = None, None, str(error)
         failure = ReadFailure(
             (x.start, y.start, x.stop, y.stop),
             (pd.Timestamp(t.start), pd.Timestamp(t.stop)),
-            error.url if isinstance(error, FetchError) else None,
-            error.byte_range if isinstance(error, FetchError) else None,
-            f"{type(error).__name__}: "
-            + (error.reason if isinstance(error, FetchError) else str(error)),
+            url,
+            byte_range,
+            f"{type(error).__name__}: {reason}",
         )
         self.failed_reads.append(failure)
         warnings.warn(
