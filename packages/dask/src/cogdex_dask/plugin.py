@@ -1,6 +1,7 @@
-"""Index builds on a Dask cluster: the `client=` of a build (a `distributed.Client`, or "active").
+"""Index builds and point sampling on a Dask cluster: the `client=` of a build or of
+`sample_points` (a `distributed.Client`, or "active").
 
-`distributed` costs about a second to import: it is imported when a build has a `client=`,
+`distributed` costs about a second to import: it is imported when a call has a `client=`,
 never when the plugin is loaded (every cogdex process loads it).
 """
 
@@ -11,11 +12,18 @@ from typing import TYPE_CHECKING
 from cogdex.sdk import hookimpl
 
 if TYPE_CHECKING:
-    from cogdex.sdk import BuildExecutor
+    from cogdex.sdk import BuildExecutor, PointExecutor
 
 
 @hookimpl
 def cogdex_build_executor(client: object) -> BuildExecutor | None:
     from cogdex_dask.build import executor_for
+
+    return executor_for(client)
+
+
+@hookimpl
+def cogdex_point_executor(client: object) -> PointExecutor | None:
+    from cogdex_dask.points import executor_for
 
     return executor_for(client)
