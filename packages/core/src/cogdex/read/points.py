@@ -85,27 +85,52 @@ def _files(
     return files
 
 
-def _tile_jobs(samples: Samples, level: Level, band_index: list[int]) -> list[tuple[int, _TileJob]]:
-    """Group the points of one file by tile (and plane, for band-separate files)."""
-    tile = (
-        samples.rows // level.tile_height
-    ) * level.tiles_across + samples.cols // level.tile_width
+@dataclass(frozen=True)
+class _Located:
+    """The points inside one grid (a CRS, transform and tiling: the bands of a scene share
+    it), and their order by tile."""
+
+    inside: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    order: np.ndarray
+    """Positions in `inside` sorted by tile (stable)."""
+    tiles: list[int]
+    """The tiles met, ascending; tile k's points are `order[bounds[k]:bounds[k + 1]]`."""
+    bounds: list[int]
+
+
+def _locate(x: np.ndarray, y: np.ndarray, transform: np.ndarray, level: Level) -> _Located:
+    """The pixel each projected point falls in, for the points inside `level`, by tile."""
+    ia, ib, ic, id_, ie, if_ = _inverse(transform)
+    col = np.floor(ia * x + ib * y + ic)
+    prow = np.floor(id_ * x + ie * y + if_)
+    inside = np.flatnonzero((prow >= 0) & (prow < level.height) & (col >= 0) & (col < level.width))
+    rows, cols = prow[inside].astype(np.int64), col[inside].astype(np.int64)
+    tile = (rows // level.tile_height) * level.tiles_across + cols // level.tile_width
+    # Tile numbers fit 16 bits in all but huge images: numpy sorts those by radix.
+    narrow = np.uint16 if level.tiles_across * level.tiles_down <= 1 << 16 else np.int64
+    order = np.argsort(tile.astype(narrow), kind="stable")
+    ordered = tile[order]
+    starts = np.flatnonzero(np.diff(ordered, prepend=-1))  # where a new tile begins
+    return _Located(
+        inside, rows, cols, order, ordered[starts].tolist(), np.append(starts, len(order)).tolist()
+    )
+
+
+def _tile_jobs(
+    samples: Samples, level: Level, band_index: list[int], at: _Located
+) -> list[tuple[int, _TileJob]]:
+    """The jobs of one file: one per tile met (and plane, for band-separate files)."""
     per_plane = level.tiles_across * level.tiles_down
     if level.planar == 2:
         planes = {b: [(k, 0) for k, bb in enumerate(band_index) if bb == b] for b in band_index}
     else:
         planes = {0: [(k, b) for k, b in enumerate(band_index)]}
-    # Tile numbers fit 16 bits in all but huge images: numpy sorts those by radix.
-    narrow = np.uint16 if per_plane <= 1 << 16 else np.int64
-    order = np.argsort(tile.astype(narrow), kind="stable")
-    ordered = tile[order]
-    starts = np.flatnonzero(np.diff(ordered, prepend=-1))  # where a new tile begins
-    uniq = ordered[starts]
-    bounds = np.append(starts, len(order)).tolist()
     jobs = []
     for plane, pairs in planes.items():
-        for t, s0, s1 in zip(uniq.tolist(), bounds[:-1], bounds[1:], strict=True):
-            jobs.append((int(t) + plane * per_plane, _TileJob(samples, level, order[s0:s1], pairs)))
+        for t, s0, s1 in zip(at.tiles, at.bounds[:-1], at.bounds[1:], strict=True):
+            jobs.append((t + plane * per_plane, _TileJob(samples, level, at.order[s0:s1], pairs)))
     return jobs
 
 
@@ -279,6 +304,7 @@ def plan_points(
     for src in sources:
         src.decode_headers(rows)
     projected: dict[int | str, tuple[np.ndarray, np.ndarray]] = {}
+    located: dict[tuple[Any, ...], _Located] = {}
     found: list[Samples] = []
     tiles: list[TileRead] = []
     jobs: list[_TileJob] = []
@@ -289,28 +315,26 @@ def plan_points(
             if crs not in projected:
                 x, y = G.transformer(4326, crs).transform(lon, lat)
                 projected[crs] = (np.asarray(x), np.asarray(y))
-            x, y = projected[crs]
-            ia, ib, ic, id_, ie, if_ = _inverse(src.transform[i])
-            col = np.floor(ia * x + ib * y + ic)
-            prow = np.floor(id_ * x + ie * y + if_)
             level = src.level(i, 0)
-            inside = np.flatnonzero(
-                (prow >= 0) & (prow < level.height) & (col >= 0) & (col < level.width)
-            )
-            if inside.size == 0:
+            grid = (crs, src.transform[i].tobytes(), level.width, level.height,
+                    level.tile_width, level.tile_height)  # fmt: skip
+            if grid not in located:  # once per scene, not per band file
+                located[grid] = _locate(*projected[crs], src.transform[i], level)
+            at = located[grid]
+            if at.inside.size == 0:
                 continue
             samples = Samples(
                 record=int(row),
-                points=inside,
-                rows=prow[inside].astype(np.int64),
-                cols=col[inside].astype(np.int64),
+                points=at.inside,
+                rows=at.rows,
+                cols=at.cols,
                 bands=tuple(c for c, _ in entries),
-                values=np.full((len(entries), inside.size), fill, dtype=dtype),
+                values=np.full((len(entries), at.inside.size), fill, dtype=dtype),
             )
             found.append(samples)
             source = Source(href, src.header(i), src.store_options)
             for tile_index, job in _tile_jobs(
-                samples, level, [sources[c].band_index for c, _ in entries]
+                samples, level, [sources[c].band_index for c, _ in entries], at
             ):
                 tiles.append(TileRead(source, tile_index))
                 jobs.append(job)
