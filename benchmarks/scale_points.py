@@ -55,7 +55,7 @@ def own_copy(source: Path, out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     if not (out / "scenes").exists():
         os.symlink(source / "scenes", out / "scenes")
-    for name in ("items.json", "collection.json"):
+    for name in ("items.json", "collection.json", "manifest.json"):
         shutil.copyfile(source / name, out / name)
     return out
 
