@@ -1,5 +1,4 @@
-"""Index builds and point sampling on a Dask cluster: the `client=` of a build or of
-`sample_points` (a `distributed.Client`, or "active").
+"""Dask: a `distributed.Client` (or "active") as the `client=` of builds and sample_points.
 
 `distributed` costs about a second to import: it is imported when a call has a `client=`,
 never when the plugin is loaded (every cogdex process loads it).
