@@ -5,6 +5,7 @@ in a task."""
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from collections.abc import Iterator
@@ -98,7 +99,7 @@ def test_equals_local_call(dask_client, coll, small_tasks, payloads):
 def test_a_filtered_collection_and_named_points(dask_client, coll, small_tasks):
     """A subset by date (sample_points has no time filter of its own) and an id column."""
     first = coll.to_arrow().column("datetime")[0].as_py()
-    sub = coll.subset(date_range=(first, first.replace(day=first.day + 10)))
+    sub = coll.subset(date_range=(first, first + dt.timedelta(days=10)))
     assert 0 < len(sub) < len(coll)
     lon, lat = _points(500, seed=3)
     table = pa.table({"x": lon, "y": lat, "name": [f"p{i}" for i in range(len(lon))]})
