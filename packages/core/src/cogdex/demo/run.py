@@ -354,7 +354,8 @@ def _torchgeo(
     sub: Collection, bbox: tuple[float, float, float, float], server: RangeServer
 ) -> tuple[str, list[str], tuple[int, int]]:
     """A DataLoader (the adapter plugin; it owns torch) with worker processes over the
-    AOI's chips, one epoch; and the requests the workers made, as the server counted them."""
+    AOI's chips, one epoch; and the requests the workers made, as the server counted them
+    (with workers, this process reads no chip, and making the dataset fetches no header)."""
     before = len(server.requests), server.bytes_sent
     start = time.perf_counter()
     loader = sub.to(
