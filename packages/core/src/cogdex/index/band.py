@@ -115,6 +115,56 @@ class BandSource:
         """Level k (0 = full resolution) of record i, as the decoder wants it."""
         return self.header(i).levels[k]
 
+    def take(
+        self, positions: Sequence[int] | np.ndarray, store_options: Mapping[str, Any] | None = None
+    ) -> BandSource:
+        """Records `positions` (ascending positions in this source) alone, with their own
+        buffers, and `store_options` in place of this source's if given: what a task that
+        reads a few records carries to another process, instead of every record's header.
+        Collection rows (`rows`) are kept, so slots that name them read the same."""
+        at = np.asarray(positions, np.int64)
+        lv = _ranges(self.level_start[at], self.level_start[at + 1])
+        tiles = _ranges(self.tile_start[lv], self.tile_start[lv + 1])
+        return BandSource(
+            band=self.band,
+            asset=self.asset,
+            band_index=self.band_index,
+            rows=self.rows[at],
+            ids=[self.ids[i] for i in at],
+            hrefs=[self.hrefs[i] for i in at],
+            datetime=self.datetime[at],
+            epsg=self.epsg[at],
+            crs=[self.crs[i] for i in at],
+            transform=self.transform[at],
+            nodata=self.nodata[at],
+            has_nodata=self.has_nodata[at],
+            scale=self.scale[at],
+            offset=self.offset[at],
+            stac_nodata=self.stac_nodata[at],
+            level_start=_starts(self.level_start[at + 1] - self.level_start[at]),
+            levels={k: v[lv] for k, v in self.levels.items()},
+            dtype=[self.dtype[i] for i in lv],
+            tile_start=_starts(self.tile_start[lv + 1] - self.tile_start[lv]),
+            tile_offsets=self.tile_offsets[tiles],
+            tile_byte_counts=self.tile_byte_counts[tiles],
+            headers=self.headers.take(A.from_numpy(at)),
+            store_options=dict(self.store_options if store_options is None else store_options),
+        )
+
+
+def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """The concatenation of `range(start, stop)` for each pair."""
+    lengths = stops - starts
+    if not len(lengths):
+        return np.zeros(0, np.int64)
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    return (np.arange(int(lengths.sum()), dtype=np.int64) + offsets).astype(np.int64)
+
+
+def _starts(lengths: np.ndarray) -> np.ndarray:
+    """Offsets from 0 of consecutive runs of these lengths (one more than runs)."""
+    return np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+
 
 def _flat_list(lists: pa.ListArray) -> tuple[np.ndarray, pa.Array]:
     """(offsets from 0, the values they index) of a possibly sliced list array."""
