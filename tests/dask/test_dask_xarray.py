@@ -197,7 +197,7 @@ def test_graph_holds_only_what_its_chunks_read(dask_client, coll, server):
     lazy = big.get_xarray(WIDE, BANDS, chunks={"time": 2}, **options)
     assert _graph_bytes(lazy) <= _graph_bytes(small) * 1.01
     per_task = _graph_bytes(lazy) / lazy["B04"].data.npartitions
-    assert per_task < 40_000  # a chunk's slots, windows and 2 bands x 2 headers
+    assert per_task < 10_000  # a chunk's slots, windows and 2 bands x 2 headers
     _assert_equal(_on_cluster(dask_client, lazy, server), coll.get_xarray(WIDE, BANDS, **options))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -180,7 +181,7 @@ def test_band_source_take_keeps_records_whole_with_their_own_buffers(coll):
             assert part.dtype[m] == src.dtype[t]
             got = part.tile_offsets[part.tile_start[m] : part.tile_start[m + 1]]
             assert np.array_equal(got, src.tile_offsets[src.tile_start[t] : src.tile_start[t + 1]])
-    assert part.headers.nbytes < src.headers.nbytes / 2
+    assert part.headers is None and len(pickle.dumps(part)) < len(pickle.dumps(src)) / 2
     assert len(src.take([])) == 0
 
 
