@@ -54,10 +54,6 @@ class CubeReader:
     def shape(self) -> tuple[int, int, int, int, int]:
         return (len(self.sources), *self.layout.shape)
 
-    @property
-    def ndim(self) -> int:
-        return 5
-
     def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
         c, g, t, y, x = (range(*k.indices(n)) for k, n in zip(key, self.shape, strict=True))
         if any(r.step != 1 for r in (c, g, t, y, x)):
