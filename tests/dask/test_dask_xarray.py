@@ -269,3 +269,12 @@ def test_signed_hrefs_never_travel(coll):
     graph = dumps(dict(lazy.__dask_graph__()))
     assert b"B04.tif" in graph  # the hrefs are there, without their query strings
     assert SIGNATURE.encode() not in graph and b"se=2030" not in graph
+
+
+def test_a_credential_provider_object_is_refused_on_a_cluster(dask_client, coll):
+    """It would have to be pickled to reach the workers; without a client it stays here."""
+    options = {"credential_provider": lambda: {"token": "x"}}
+    provided = cogdex.load(coll.location, store_options=options)
+    with dask_client.as_current(), pytest.raises(StoreError, match="credential_provider"):
+        provided.get_xarray(WIDE, BANDS, chunks={"time": 2})
+    assert provided.get_xarray(WIDE, BANDS, chunks={"time": 2})["B04"].data.npartitions > 1
