@@ -1,0 +1,96 @@
+"""The how-to guides of docs/how-to run as written, against the suite's local servers
+(tests/guides/harness.py), and what they compute is checked here: counts against the
+items the servers hold, the same rows or pixels by two paths, values in their range."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+
+import cogdex
+from tests.guides.harness import run
+from tests.servers.scenes import StacFiles
+
+
+def _items(stac_files: StacFiles, cloud_lt: float, dates: tuple[str, str]) -> list[str]:
+    return sorted(
+        it["id"]
+        for it in stac_files.items
+        if it["properties"]["eo:cloud_cover"] < cloud_lt
+        and dates[0] <= it["properties"]["datetime"][:10] <= dates[1]
+    )
+
+
+def test_build_from_stac(request, monkeypatch, tmp_path: Path, stac_files: StacFiles, capsys):
+    scope = run("build-from-stac.md", request, monkeypatch, tmp_path)
+    coll, clear, zone_43, static = (scope[k] for k in ("coll", "clear", "zone_43", "static"))
+    expected = _items(stac_files, 50, ("2024-01-01", "2024-01-31"))
+    assert sorted(coll.ids) == expected and coll.bands == ["red", "nir"]
+    assert sorted(coll.crs) == ["EPSG:32643", "EPSG:32644"]
+    assert 0 < len(clear) < len(coll) and all(
+        c < 20 for c in clear.to_arrow()["cloud_cover"].to_pylist()
+    )
+    assert 0 < len(zone_43) < len(coll)
+    assert set(static.to_arrow()["platform"].to_pylist()) == {"sentinel-2a"}
+    a_ids = {
+        i
+        for i in coll.ids
+        if coll.to_arrow().filter(pc.field("id") == i)["platform"][0].as_py() == "sentinel-2a"
+    }
+    assert set(static.ids) == a_ids
+    assert f"{len(coll)} {len(clear)} {len(zone_43)}" in capsys.readouterr().out
+
+
+def test_build_from_items(request, monkeypatch, tmp_path: Path, stac_files: StacFiles, capsys):
+    scope = run("build-from-items.md", request, monkeypatch, tmp_path)
+    best: dict[str, dict] = {}
+    for item in stac_files.items:
+        tile, cloud = item["properties"]["grid:code"], item["properties"]["eo:cloud_cover"]
+        if tile not in best or cloud < best[tile]["properties"]["eo:cloud_cover"]:
+            best[tile] = item
+    coll, coll_b = scope["coll"], scope["coll_b"]
+    assert sorted(coll.ids) == sorted(i["id"] for i in best.values()) and len(coll) == 2
+    s2b = sorted(i["id"] for i in stac_files.items if i["properties"]["platform"] == "sentinel-2b")
+    assert sorted(coll_b.ids) == s2b and 0 < len(s2b) < len(stac_files.items)
+    # the same headers as a build from the API of those ids
+    by_api = cogdex.build_from_stac(
+        request.getfixturevalue("stac_api").url,
+        "sentinel-2-l2a",
+        name="by-api",
+        ids=s2b,
+        bands=["red", "nir"],
+        cache=False,
+    )
+    columns = ["id", "datetime", "geometry", "assets"]
+    assert by_api.to_arrow().select(columns).equals(coll_b.to_arrow().select(columns))
+    out = capsys.readouterr().out
+    assert "collection 's2b' in the cache" in out and "force=True" in out  # the refusal says why
+
+
+def _by_id(coll, aoi) -> dict[str, np.ndarray]:
+    data, table = coll.get_numpy(aoi, ["red", "nir"], return_table=True)
+    return dict(zip(table["id"].to_pylist(), data, strict=True))
+
+
+def test_build_from_table(request, monkeypatch, tmp_path: Path, stac_files: StacFiles, capsys):
+    scope = run("build-from-table.md", request, monkeypatch, tmp_path)
+    geoparquet, bucket, aoi = scope["from_geoparquet"], scope["from_bucket"], scope["aoi"]
+    every = sorted(i["id"] for i in stac_files.items)
+    assert sorted(geoparquet.ids) == every and sorted(bucket.ids) == every
+    assert bucket.bands == ["red", "nir"] and sorted(bucket.crs) == ["EPSG:32643", "EPSG:32644"]
+    days = {i["id"]: i["properties"]["datetime"][:10] for i in stac_files.items}
+    table = bucket.to_arrow()
+    assert {
+        i: str(d)[:10]
+        for i, d in zip(table["id"].to_pylist(), table["datetime"].to_pylist(), strict=True)
+    } == days
+    # the table's index reads the pixels the STAC export's index reads, record by record
+    from_table, from_stac = _by_id(bucket, aoi), _by_id(geoparquet, aoi)
+    assert from_table.keys() == from_stac.keys() and len(from_table) == len(every)
+    for key, data in from_table.items():
+        np.testing.assert_array_equal(data, from_stac[key])
+    pixels = scope["pixels"]
+    assert pixels.dtype == np.uint16 and pixels.ndim == 4 and pixels.shape[1] == 2 and pixels.any()
+    assert str(pixels.shape) in capsys.readouterr().out
