@@ -8,8 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
+import pytest
 
 import cogdex
+from cogdex import plugins
 from tests.guides.harness import run
 from tests.servers.scenes import StacFiles
 
@@ -94,3 +96,51 @@ def test_build_from_table(request, monkeypatch, tmp_path: Path, stac_files: Stac
     pixels = scope["pixels"]
     assert pixels.dtype == np.uint16 and pixels.ndim == 4 and pixels.shape[1] == 2 and pixels.any()
     assert str(pixels.shape) in capsys.readouterr().out
+
+
+def test_share_a_collection(request, monkeypatch, tmp_path: Path, capsys):
+    scope = run("share-a-collection.md", request, monkeypatch, tmp_path)
+    coll, team, remote, train = scope["coll"], scope["team"], scope["remote"], scope["train"]
+    s3 = request.getfixturevalue("s3_server")
+    assert scope["path"] == str(tmp_path / "shared" / "team-s2.parquet")
+    assert scope["url"] == f"s3://{s3.bucket}/indexes/team-s2.parquet"
+    splits = team.to_arrow()["split"].to_pylist()
+    assert set(splits) == {"train", "val"} and len(train) == splits.count("train")
+    irrigated = dict(zip(remote.ids, remote.to_arrow()["irrigated"].to_pylist(), strict=True))
+    assert [irrigated[i] for i in coll.ids[:3]] == [True, False, True]
+    assert all(irrigated[i] is None for i in coll.ids[3:])
+    columns = ["id", "split", "irrigated", "assets"]
+    assert remote.to_arrow().select(columns).equals(team.to_arrow().select(columns))
+    # the bucket's copy reads the pixels the build reads
+    np.testing.assert_array_equal(
+        scope["red_nir"], coll.get_numpy(scope["aoi"], ["red", "nir"], merge="first")
+    )
+    out = capsys.readouterr().out
+    assert "overwrite=True" in out  # the refusal says how to replace
+    counts = [("train", splits.count("train")), ("val", splits.count("val"))]
+    assert scope["counts"].fetchall() == counts  # DuckDB reads the export as it is
+
+
+def test_add_a_dataset(request, monkeypatch, tmp_path: Path, stac_files: StacFiles, capsys):
+    try:
+        scope = run("add-a-dataset.md", request, monkeypatch, tmp_path)
+    finally:  # a guide that failed half-way leaves no plugin behind for other tests
+        registered = plugins.plugin_manager().get_plugin("team-datasets")
+        if registered is not None:
+            plugins.unregister(registered)
+    with pytest.raises(cogdex.UnknownDatasetError):  # the guide unregisters it
+        plugins.dataset("team/s2-fields")
+    coll = scope["coll"]
+    assert coll.bands == ["B04", "B08"]
+    assert [coll.band_map[b].asset for b in coll.bands] == ["red", "nir"]
+    # the catalog build is the build_from_stac of the same search
+    direct = cogdex.build_from_stac(
+        request.getfixturevalue("stac_api").url, "sentinel-2-l2a", name="direct",
+        bbox=scope["aoi"], date_range=("2024-01-01", "2024-01-31"),
+        bands={"B04": "red", "B08": "nir"}, cache=False,
+    )  # fmt: skip
+    columns = ["id", "datetime", "assets"]
+    assert coll.to_arrow().select(columns).equals(direct.to_arrow().select(columns))
+    assert len(coll) == len(stac_files.items)
+    out = capsys.readouterr().out
+    assert "'B11'" in out and "B04" in out.splitlines()[-1]  # the error lists the valid names
