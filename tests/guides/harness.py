@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from cogdex import plugins
 from cogdex.io.stores import stores
 
 GUIDES = Path(__file__).parents[2] / "docs" / "how-to"
@@ -71,6 +72,7 @@ def run(
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     stores().clear()  # stores made under another test's environment
+    before = set(plugins.plugin_manager().get_plugins())
     scope: dict[str, Any] = {"__name__": "__guide__"}
     try:
         for block in found:
@@ -79,6 +81,8 @@ def run(
                 for placeholder, url in urls.items():
                     code = code.replace(placeholder, url)
                 exec(compile(code, f"docs/how-to/{name}", "exec"), scope)
-    finally:
+    finally:  # a guide that stopped half-way leaves no plugin or store behind
+        for plugin in set(plugins.plugin_manager().get_plugins()) - before:
+            plugins.unregister(plugin)
         stores().clear()
     return scope

@@ -122,12 +122,7 @@ def test_share_a_collection(request, monkeypatch, tmp_path: Path, capsys):
 
 
 def test_add_a_dataset(request, monkeypatch, tmp_path: Path, stac_files: StacFiles, capsys):
-    try:
-        scope = run("add-a-dataset.md", request, monkeypatch, tmp_path)
-    finally:  # a guide that failed half-way leaves no plugin behind for other tests
-        registered = plugins.plugin_manager().get_plugin("team-datasets")
-        if registered is not None:
-            plugins.unregister(registered)
+    scope = run("add-a-dataset.md", request, monkeypatch, tmp_path)
     with pytest.raises(cogdex.UnknownDatasetError):  # the guide unregisters it
         plugins.dataset("team/s2-fields")
     coll = scope["coll"]
@@ -144,3 +139,17 @@ def test_add_a_dataset(request, monkeypatch, tmp_path: Path, stac_files: StacFil
     assert len(coll) == len(stac_files.items)
     out = capsys.readouterr().out
     assert "'B11'" in out and "B04" in out.splitlines()[-1]  # the error lists the valid names
+
+
+def test_add_a_cloud(request, monkeypatch, tmp_path: Path, capsys):
+    monkeypatch.delenv("ACME_API_KEY", raising=False)
+    scope = run("add-a-cloud.md", request, monkeypatch, tmp_path)
+    assert plugins.plugin_manager().get_plugin("acme") is None  # the guide unregisters it
+    coll, server = scope["coll"], scope["server"]
+    assert len(coll) == 2 and scope["red"].dtype == np.uint16 and scope["red"].any()
+    # both headers were read (a request without the key gets a 401 and skips its file)
+    assert not coll.skipped and len(server.requests) > 2
+    index = Path(coll.location).read_bytes()
+    assert b"k-123" not in index and dict(scope["shared"].metadata.store_options) == {"acme": True}
+    out = capsys.readouterr().out
+    assert "served by Acme, which needs an API key" in out and "k-123" not in out.split("\n", 1)[1]
