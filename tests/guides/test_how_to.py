@@ -153,3 +153,44 @@ def test_add_a_cloud(request, monkeypatch, tmp_path: Path, capsys):
     assert b"k-123" not in index and dict(scope["shared"].metadata.store_options) == {"acme": True}
     out = capsys.readouterr().out
     assert "served by Acme, which needs an API key" in out and "k-123" not in out.split("\n", 1)[1]
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")  # fork, as documented
+def test_torchgeo_training(request, monkeypatch, tmp_path: Path, stac_files: StacFiles, capsys):
+    scope = run("torchgeo-training.md", request, monkeypatch, tmp_path)
+    train, val = scope["train"], scope["val"]
+    assert len(train) + len(val) == len(stac_files.items) and len(train) and len(val)
+    assert max(train.to_arrow()["datetime"].to_pylist()) < min(
+        val.to_arrow()["datetime"].to_pylist()
+    )
+    assert scope["val_ds"].crs == scope["train_ds"].crs
+    batch = next(iter(scope["val_loader"]))
+    assert (
+        batch["image"].shape[1:] == (2, 128, 128) and str(batch["image"].dtype) == "torch.float32"
+    )
+    history = scope["history"]
+    assert len(history) == 2 and all(np.isfinite(h).all() for h in history)
+    assert history[1][1] < history[0][1]  # it learns: the validation loss falls
+    assert "epoch 1: train" in capsys.readouterr().out
+
+
+def test_xarray_analysis(request, monkeypatch, tmp_path: Path, stac_files: StacFiles, capsys):
+    scope = run("xarray-analysis.md", request, monkeypatch, tmp_path)
+    coll, ds, aoi = scope["coll"], scope["ds"], scope["aoi"]
+    days = {i["properties"]["datetime"][:10] for i in stac_files.items}
+    assert ds.sizes["time"] == len(days) and ds["red"].dtype == np.float32
+    assert ds["red"].chunks is not None  # lazy
+    # the lazy chunks compute to the eager read, bit for bit
+    eager = coll.get_xarray(aoi, ["red", "nir"], merge="first", scale=True)
+    for band in ("red", "nir"):
+        np.testing.assert_array_equal(ds[band].to_numpy(), eager[band].to_numpy())
+    ndvi = scope["ndvi"].compute().to_numpy()
+    finite = ndvi[np.isfinite(ndvi)]
+    assert finite.size > 0.5 * ndvi.size and finite.min() >= -1 and finite.max() <= 1
+    np.testing.assert_allclose(
+        scope["ndvi_series"].to_numpy(), np.nanmean(ndvi, axis=(1, 2)), rtol=1e-5
+    )
+    np.testing.assert_array_equal(scope["last"].to_numpy(), ndvi[-1])
+    assert str(scope["ndvi"].rio.crs) in {"EPSG:32643", "EPSG:32644"}
+    assert scope["weekly"].sizes["time"] >= 2
+    assert "EPSG:3264" in capsys.readouterr().out
