@@ -7,13 +7,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 
 import cogdex
 from cogdex import plugins
 from tests.guides.harness import run
-from tests.servers.scenes import StacFiles
+from tests.servers.scenes import SceneSet, StacFiles
 
 
 def _items(stac_files: StacFiles, cloud_lt: float, dates: tuple[str, str]) -> list[str]:
@@ -194,3 +196,45 @@ def test_xarray_analysis(request, monkeypatch, tmp_path: Path, stac_files: StacF
     assert str(scope["ndvi"].rio.crs) in {"EPSG:32643", "EPSG:32644"}
     assert scope["weekly"].sizes["time"] >= 2
     assert "EPSG:3264" in capsys.readouterr().out
+
+
+def test_point_sampling(request, monkeypatch, tmp_path: Path, scenes: SceneSet, capsys):
+    import rasterio
+    from rasterio.windows import Window
+
+    scope = run("point-sampling.md", request, monkeypatch, tmp_path)
+    samples, n = scope["samples"], scope["n"]
+    assert {"point_id", "id", "band", "value", "row", "col"} <= set(samples.column_names)
+    assert samples["value"].type == pa.float32()
+    ids = set(samples["point_id"].to_pylist())
+    assert len(ids) > 0.9 * n and ids <= set(range(n))  # nearly every plot lies in a record
+    # values where GDAL reads them from the same files (raw * 0.0001 - 0.1, NaN at nodata)
+    files = {s.id: s.files for s in scenes.scenes}
+    rows = samples.take(np.random.default_rng(1).choice(samples.num_rows, 40)).to_pylist()
+    for r in rows:
+        path = files[r["id"]]["B04" if r["band"] == "red" else "B08"]
+        with rasterio.open(path) as src:
+            raw = int(src.read(1, window=Window(r["col"], r["row"], 1, 1))[0, 0])
+        expected = np.nan if raw == 0 else np.float32(raw) * np.float32(1e-4) - np.float32(0.1)
+        np.testing.assert_allclose(r["value"], expected, rtol=1e-6, atol=1e-7)
+    ndvi = pq.read_table(tmp_path / "plot-ndvi.parquet")
+    assert ndvi.num_rows > 0 and ndvi.equals(scope["ndvi"])
+    values = ndvi["ndvi"].to_numpy()
+    assert values.min() >= -1 and values.max() <= 1
+    # sampling in batches streams the rows of one call, no more, no fewer
+    keys = [("point_id", "ascending"), ("id", "ascending"), ("band", "ascending")]
+
+    def plain(table: pa.Table) -> pa.Table:
+        return table.cast(
+            pa.schema(
+                [
+                    pa.field(
+                        f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type
+                    )
+                    for f in table.schema
+                ]
+            )
+        ).sort_by(keys)
+
+    assert plain(pq.read_table(tmp_path / "samples.parquet")).equals(plain(samples))
+    assert f"{samples.num_rows} rows" in capsys.readouterr().out
