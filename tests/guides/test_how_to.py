@@ -4,6 +4,7 @@ items the servers hold, the same rows or pixels by two paths, values in their ra
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -14,8 +15,40 @@ import pytest
 
 import cogdex
 from cogdex import plugins
-from tests.guides.harness import run
+from tests.guides.harness import GUIDES, MAX_NOT_RUN, PLACEHOLDERS, blocks, run
 from tests.servers.scenes import SceneSet, StacFiles
+
+DOCS = GUIDES.parent
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _slug(heading: str) -> str:
+    """A heading's anchor as GitHub makes it."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_guide_is_listed_and_tested_and_runs_nearly_whole():
+    index = (DOCS / "README.md").read_text()
+    names = sorted(p.name for p in GUIDES.glob("*.md"))
+    assert len(names) == 9
+    for name in names:
+        assert f"(how-to/{name})" in index, f"docs/README.md does not list {name}"
+        assert f"test_{name[:-3].replace('-', '_')}" in globals(), f"no test runs {name}"
+        assert sum(not b.runs for b in blocks(name)) <= MAX_NOT_RUN
+    assert all(f"`{placeholder}`" in index for placeholder in PLACEHOLDERS)
+
+
+def test_the_guides_links_resolve():
+    for page in [*GUIDES.glob("*.md"), DOCS / "README.md"]:
+        for target in LINK.findall(page.read_text()):
+            if "://" in target:
+                continue
+            file, _, anchor = target.partition("#")
+            path = (page.parent / file).resolve() if file else page
+            assert path.exists(), f"{page.name}: {target} does not exist"
+            if anchor:
+                headings = re.findall(r"^#+ (.+)$", path.read_text(), re.M)
+                assert anchor in {_slug(h) for h in headings}, f"{page.name}: no #{anchor}"
 
 
 def _items(stac_files: StacFiles, cloud_lt: float, dates: tuple[str, str]) -> list[str]:
