@@ -71,12 +71,8 @@ def test_build_from_stac(request, monkeypatch, tmp_path: Path, stac_files: StacF
     )
     assert 0 < len(zone_43) < len(coll)
     assert set(static.to_arrow()["platform"].to_pylist()) == {"sentinel-2a"}
-    a_ids = {
-        i
-        for i in coll.ids
-        if coll.to_arrow().filter(pc.field("id") == i)["platform"][0].as_py() == "sentinel-2a"
-    }
-    assert set(static.ids) == a_ids
+    a_ids = coll.to_arrow().filter(pc.field("platform") == "sentinel-2a")["id"].to_pylist()
+    assert static.ids and set(static.ids) == set(a_ids)  # the same search, run locally
     assert f"{len(coll)} {len(clear)} {len(zone_43)}" in capsys.readouterr().out
 
 
@@ -187,7 +183,7 @@ def test_add_a_cloud(request, monkeypatch, tmp_path: Path, capsys):
     index = Path(coll.location).read_bytes()
     assert b"k-123" not in index and dict(scope["shared"].metadata.store_options) == {"acme": True}
     out = capsys.readouterr().out
-    assert "served by Acme, which needs an API key" in out and "k-123" not in out.split("\n", 1)[1]
+    assert "served by Acme, which needs an API key" in out and "k-123" not in out
 
 
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")  # fork, as documented
@@ -233,6 +229,14 @@ def test_xarray_analysis(request, monkeypatch, tmp_path: Path, stac_files: StacF
     assert "EPSG:3264" in capsys.readouterr().out
 
 
+def _plain(table: pa.Table) -> pa.Table:
+    """Dictionary columns decoded (`sort_by` cannot sort them), rows in one order."""
+    columns = [pc.cast(c, c.type.value_type) if pa.types.is_dictionary(c.type) else c
+               for c in table.columns]  # fmt: skip
+    plain = pa.table(dict(zip(table.column_names, columns, strict=True)))
+    return plain.sort_by([("point_id", "ascending"), ("id", "ascending"), ("band", "ascending")])
+
+
 def test_point_sampling(request, monkeypatch, tmp_path: Path, scenes: SceneSet, capsys):
     import rasterio
     from rasterio.windows import Window
@@ -257,19 +261,5 @@ def test_point_sampling(request, monkeypatch, tmp_path: Path, scenes: SceneSet, 
     values = ndvi["ndvi"].to_numpy()
     assert values.min() >= -1 and values.max() <= 1
     # sampling in batches streams the rows of one call, no more, no fewer
-    keys = [("point_id", "ascending"), ("id", "ascending"), ("band", "ascending")]
-
-    def plain(table: pa.Table) -> pa.Table:
-        return table.cast(
-            pa.schema(
-                [
-                    pa.field(
-                        f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type
-                    )
-                    for f in table.schema
-                ]
-            )
-        ).sort_by(keys)
-
-    assert plain(pq.read_table(tmp_path / "samples.parquet")).equals(plain(samples))
+    assert _plain(pq.read_table(tmp_path / "samples.parquet")).equals(_plain(samples))
     assert f"{samples.num_rows} rows" in capsys.readouterr().out
