@@ -41,15 +41,20 @@ class Block:
     runs: bool
 
 
-def blocks(name: str) -> list[Block]:
-    """The guide's Python blocks in order; a block after a `not run` comment does not run."""
-    text = (GUIDES / name).read_text()
+def parse(text: str) -> list[Block]:
+    """The Python blocks of a Markdown text in order; one after a `not run` comment does not
+    run."""
     found = [
         Block(m[2], text.count("\n", 0, m.start(2)) + 1, not (m[1] and NOT_RUN.fullmatch(m[1])))
         for m in BLOCK.finditer(text)
     ]
-    assert len(found) == text.count("```python"), f"{name}: a python block the harness misses"
+    assert len(found) == text.count("```python"), "a python block the harness misses"
     return found
+
+
+def blocks(name: str) -> list[Block]:
+    """The Python blocks of docs/how-to/`name`."""
+    return parse((GUIDES / name).read_text())
 
 
 def run(

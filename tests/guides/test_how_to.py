@@ -15,7 +15,7 @@ import pytest
 
 import cogdex
 from cogdex import plugins
-from tests.guides.harness import GUIDES, MAX_NOT_RUN, PLACEHOLDERS, blocks, run
+from tests.guides.harness import GUIDES, MAX_NOT_RUN, PLACEHOLDERS, Block, blocks, parse, run
 from tests.servers.scenes import SceneSet, StacFiles
 
 DOCS = GUIDES.parent
@@ -36,6 +36,19 @@ def test_every_guide_is_listed_and_tested_and_runs_nearly_whole():
         assert f"test_{name[:-3].replace('-', '_')}" in globals(), f"no test runs {name}"
         assert sum(not b.runs for b in blocks(name)) <= MAX_NOT_RUN
     assert all(f"`{placeholder}`" in index for placeholder in PLACEHOLDERS)
+
+
+def test_only_a_block_after_a_not_run_comment_is_left_out():
+    text = (
+        "<!-- getting-started -->\n```python\na = 1\n```\n\n"
+        "<!-- not run: needs a GPU -->\n```python\nb = 2\n```\n"
+        "```bash\nls\n```\n```python\nc = 3\n```\n"
+    )
+    assert parse(text) == [
+        Block("a = 1\n", 3, True),
+        Block("b = 2\n", 8, False),
+        Block("c = 3\n", 14, True),
+    ]
 
 
 def test_the_guides_links_resolve():
