@@ -24,6 +24,11 @@ GDAL_ENV = {
     "VSI_CACHE": "TRUE",
 }
 os.environ.update(GDAL_ENV)
+# The lab's env.sh exports AWS credentials for its S3 emulator; with them in the environment
+# rasterio builds a boto3 session for every dataset opened outside a rasterio.Env (every
+# payload here; every file a pool thread opens), which a user reading HTTP does not pay.
+for name in [k for k in os.environ if k.startswith("AWS_")]:
+    del os.environ[name]
 
 sys.path.insert(0, os.path.dirname(__file__))
 from ndvi_common import CLOUD_LT, FARM_LONLAT, FARM_UTM, INDEX, YEAR, ndvi, run  # noqa: E402

@@ -10,11 +10,16 @@ import os
 import sys
 
 os.environ["HF_DATASETS_OFFLINE"] = "1"
+# The lab's env.sh exports AWS credentials for its S3 emulator; with them in the environment
+# rasterio builds a boto3 session for every dataset opened outside a rasterio.Env (every
+# payload here; every file a pool thread opens), which a user reading HTTP does not pay.
+for name in [k for k in os.environ if k.startswith("AWS_")]:
+    del os.environ[name]
 sys.path.insert(0, os.path.dirname(__file__))
-import datasets
-from common import digest, report
-from patches_common import PATCHES, wanted
-from rasterio.io import MemoryFile
+import datasets  # noqa: E402
+from common import digest, report  # noqa: E402
+from patches_common import PATCHES, wanted  # noqa: E402
+from rasterio.io import MemoryFile  # noqa: E402
 
 keys, _ = wanted()
 stream = datasets.load_dataset(
