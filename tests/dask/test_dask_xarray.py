@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -210,26 +209,6 @@ def test_mosaic_chunks_carry_only_the_records_that_reach_them(coll):
     records = {len(t.sources[0].rows) for t in tasks}
     assert records == {1, 2}, records
     assert all(len(s.rows) <= 2 for t in tasks for s in t.slots)
-
-
-class TaskPayloads:
-    """Pickles every task the scheduler receives, as it would ship them to workers."""
-
-    def __init__(self) -> None:
-        self.payloads: list[bytes] = []
-
-    def update_graph(self, scheduler: Any, *, tasks: list[Any], **kwargs: Any) -> None:
-        self.payloads += [dumps(scheduler.tasks[key].run_spec) for key in tasks]
-
-
-@pytest.fixture
-def payloads(dask_client: Client) -> Iterator[list[bytes]]:
-    from distributed import SchedulerPlugin
-
-    plugin_type = type("Payloads", (TaskPayloads, SchedulerPlugin), {})
-    dask_client.register_plugin(plugin_type(), name="xarray-payloads")
-    yield dask_client.cluster.scheduler.plugins["xarray-payloads"].payloads
-    dask_client.unregister_scheduler_plugin("xarray-payloads")
 
 
 def test_secrets_reach_the_workers_not_the_graph(
