@@ -261,7 +261,7 @@ def test_failed_write_leaves_the_previous_index(coll, tmp_path, monkeypatch):
     path = Path(coll.export(tmp_path / "keep.parquet"))
     before = path.read_bytes()
 
-    def broken(table, meta, target):
+    def broken(table, meta, target, rows):
         Path(target).write_bytes(b"partial")
         raise KeyboardInterrupt("interrupted mid-write")
 
