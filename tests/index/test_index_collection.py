@@ -15,6 +15,7 @@ import pytest
 import shapely
 
 import cogdex
+import cogdex.collection as collection_module
 from cogdex.errors import IndexSchemaError
 from cogdex.index import schema as S
 from cogdex.index import store
@@ -146,6 +147,24 @@ def test_extend_replaces_same_ids(coll):
     assert len(merged) == len(coll)
     labels = dict(zip(merged.ids, merged.to_arrow().column("label").to_pylist(), strict=True))
     assert [labels[i] for i in coll.ids[:2]] == [9, 9]
+
+
+@pytest.mark.parametrize("runs", [collection_module.SLICED_RUNS, 2])
+def test_extend_of_many_rows_replaces_scattered_ids_as_a_filter_would(coll, runs, monkeypatch):
+    # slices of the kept rows (few runs) or a take (many): the same rows either way
+    monkeypatch.setattr(collection_module, "SLICED_RUNS", runs)
+    table = coll.to_arrow()
+    many = table.take(pa.array(np.arange(40) % len(coll)))
+    many = many.set_column(0, "id", pa.array([f"r{k:02d}" for k in range(40)]))
+    big = cogdex.as_collection(many, "big")
+    update = cogdex.as_collection(many.take(pa.array([3, 4, 17, 30])), "big")
+    grown = big.extend(update.with_column("label", [1, 2, 3, 4]))
+    kept = [f"r{k:02d}" for k in range(40) if k not in (3, 4, 17, 30)]
+    assert grown.ids == [*kept, "r03", "r04", "r17", "r30"]
+    assert grown.to_arrow().column("label").to_pylist() == [None] * 36 + [1, 2, 3, 4]
+    assert grown.to_arrow().column("assets")[:36].to_pylist() == [
+        a for k, a in enumerate(many.column("assets").to_pylist()) if k not in (3, 4, 17, 30)
+    ]
 
 
 def test_band_source_columns_match_the_headers(coll):

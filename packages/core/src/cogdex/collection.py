@@ -382,8 +382,9 @@ class Collection:
             raise IndexSchemaError(f"band map differs for {sorted(clash)}")
         new = incoming._rows()
         old = self._rows()
-        keep = pc.invert(pc.is_in(old.column("id"), value_set=new.column("id")))
-        table = pa.concat_tables([old.filter(keep), new], promote_options="permissive")
+        replaced = pc.is_in(old.column("id"), value_set=new.column("id"))
+        kept = _without(old, A.to_numpy(replaced, fill=False).astype(bool))
+        table = pa.concat_tables([kept, new], promote_options="permissive")
         meta = replace(
             self._meta,
             bands={**mine, **theirs},
@@ -996,6 +997,24 @@ def _position(source: BandSource, record: int | str, band: str) -> int:
     if not len(matches):
         raise KeyError(f"record {record} has no readable {band!r} file")
     return int(matches[0])
+
+
+SLICED_RUNS = 1024
+"""Up to this many runs of kept rows, `_without` slices (no copy) rather than filters."""
+
+
+def _without(table: pa.Table, dropped: np.ndarray) -> pa.Table:
+    """`table` less the `dropped` rows: slices of it where they are few (an extend that
+    replaces some records), so a large collection is not copied to grow it."""
+    if not dropped.any():
+        return table
+    kept = np.flatnonzero(~dropped)
+    starts = np.flatnonzero(np.diff(kept, prepend=-2) != 1)
+    if len(starts) > SLICED_RUNS:
+        return A.take(table, kept)
+    ends = np.append(starts[1:], len(kept))
+    runs = [table.slice(int(kept[a]), int(b - a)) for a, b in zip(starts, ends, strict=True)]
+    return pa.concat_tables(runs) if runs else table.slice(0, 0)
 
 
 def _json(doc: Any) -> bytes:

@@ -174,7 +174,7 @@ def _stat_columns(schema: pa.Schema) -> list[str]:
     return out
 
 
-GATHER_ROWS = 8 * ROW_GROUP_ROWS
+GATHER_ROWS = 4 * ROW_GROUP_ROWS
 """Rows put into file order at a time: what a write holds beyond the table it is given (a
 sorted copy of a 450,000-scene table would double its memory)."""
 
@@ -187,12 +187,14 @@ def _write_file(
 
     The bytes are those of `pq.write_table` of `A.take(table, rows)`: the row groups are
     the same slices of the same values, only never all in memory at once."""
-    run = len(rows) == 0 or (rows[-1] - rows[0] == len(rows) - 1 and _ascending(rows))
+    run = len(rows) == 0 or (rows[-1] - rows[0] == len(rows) - 1 and _consecutive(rows))
     if run:  # a slice: no copy at all
         part = table.slice(int(rows[0]) if len(rows) else 0, len(rows))
         located = part.select(["bbox", "geometry"])
-    else:
-        located = A.take(table.select(["bbox", "geometry"]), rows)
+    elif len(rows) == len(table):  # the `geo` metadata does not depend on the order
+        located = table.select(["bbox", "geometry"])
+    else:  # column by column: a table's take of many chunks holds far more than its result
+        located = pa.table({k: A.take(table.column(k), rows) for k in ("bbox", "geometry")})
     with open_writer(table.schema, located, meta, target) as writer:
         if run:
             writer.write_table(part, row_group_size=ROW_GROUP_ROWS)
@@ -225,7 +227,7 @@ def open_writer(
     )
 
 
-def _ascending(rows: np.ndarray) -> bool:
+def _consecutive(rows: np.ndarray) -> bool:
     return bool((np.diff(rows) == 1).all())
 
 
@@ -812,6 +814,8 @@ class IndexFiles:
             start = end
         if not pieces:
             return S.complete_assets(pa.chunked_array([], self.schema.field("assets").type))
+        if _consecutive(order):  # rows in file order (a filter's): the row groups as read
+            return S.complete_assets(pa.chunked_array(pieces))
         combined = pa.concat_arrays(pieces)
         back = np.empty(len(order), np.int64)
         back[order] = np.arange(len(order))
