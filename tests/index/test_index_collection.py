@@ -229,7 +229,8 @@ def _synthetic(n: int) -> pa.Table:
     )
 
 
-def test_partitioned_spatially_sorted_index_prunes_row_groups(coll, tmp_path, monkeypatch):
+def _big_index(coll, tmp_path, monkeypatch) -> tuple[Path, pa.Table]:
+    """A 6,000-scene index by year in 256-row groups, and the scenes it was made from."""
     monkeypatch.setattr(store, "PARTITION_ROWS", 1000)
     monkeypatch.setattr(store, "ROW_GROUP_ROWS", 256)
     synth = _synthetic(6000)
@@ -245,7 +246,11 @@ def test_partitioned_spatially_sorted_index_prunes_row_groups(coll, tmp_path, mo
     )
     table = table.set_column(5, "bbox", bbox)
     big = cogdex.as_collection(table, name="big")
-    path = Path(big.export(tmp_path / "big.parquet"))
+    return Path(big.export(tmp_path / "big.parquet")), synth
+
+
+def test_partitioned_spatially_sorted_index_prunes_row_groups(coll, tmp_path, monkeypatch):
+    path, synth = _big_index(coll, tmp_path, monkeypatch)
     assert sorted(p.name for p in path.iterdir()) == [
         "2021.parquet",
         "2022.parquet",
@@ -274,6 +279,61 @@ def test_partitioned_spatially_sorted_index_prunes_row_groups(coll, tmp_path, mo
     conds += [Q.Range("bbox.ymin", hi=15.0), Q.Range("bbox.ymax", lo=10.0)]
     meta = pq.ParquetFile(path / "2022.parquet").metadata
     assert len(Q.row_groups(meta, conds)) <= meta.num_row_groups // 3
+
+
+def test_where_on_a_loaded_index_reads_only_the_row_groups_it_may_match(
+    coll, tmp_path, monkeypatch
+):
+    path, _ = _big_index(coll, tmp_path, monkeypatch)
+    read: list[tuple[int, int]] = []
+    original = store.IndexFiles._row_group
+
+    def spy(self, handle, number, group, columns):  # records each row group read
+        read.append((number, group))
+        return original(self, handle, number, group, columns)
+
+    monkeypatch.setattr(store.IndexFiles, "_row_group", spy)
+    bbox = (pc.field("bbox", "xmin") <= 15) & (pc.field("bbox", "xmax") >= 10)
+    bbox &= (pc.field("bbox", "ymin") <= 15) & (pc.field("bbox", "ymax") >= 10)
+    expression = bbox & (pc.field("cloud_cover") < 60)
+    lazy = cogdex.load(path).where(expression)
+    assert lazy._table is None  # still unloaded: rows are read on first use
+    ids = lazy.ids
+    light = set(read)
+    rows = lazy.to_arrow()
+
+    everything = pa.concat_tables(pq.read_table(f) for f in sorted(path.glob("*.parquet")))
+    expected = everything.filter(expression)
+    assert ids == expected.column("id").to_pylist() and len(ids) > 0
+    assert rows.column("assets").to_pylist() == expected.column("assets").to_pylist()
+    # exactly the groups whose bbox statistics overlap the area, and only those again for
+    # the headers of the matching rows
+    may_match = set()
+    for number, f in enumerate(sorted(path.glob("*.parquet"))):
+        meta = pq.ParquetFile(f).metadata
+        names = [meta.schema.column(j).path for j in range(meta.num_columns)]
+        for g in range(meta.num_row_groups):
+            stats = {n: meta.row_group(g).column(j).statistics for j, n in enumerate(names)}
+            if (
+                stats["bbox.xmin"].min <= 15
+                and stats["bbox.xmax"].max >= 10
+                and stats["bbox.ymin"].min <= 15
+                and stats["bbox.ymax"].max >= 10
+                and stats["cloud_cover"].min < 60
+            ):
+                may_match.add((number, g))
+    total = sum(pq.ParquetFile(f).metadata.num_row_groups for f in path.glob("*.parquet"))
+    assert light == may_match and len(light) <= total // 3
+    assert set(read) == light
+
+
+def test_where_on_the_headers_of_a_loaded_index_reads_them_all(coll, tmp_path):
+    path = coll.export(tmp_path / "small.parquet")
+    asset = coll.band_map["B04"].asset
+    href = pc.field("assets", asset, "href")
+    first = coll.to_arrow().column("assets")[0][asset]["href"].as_py()
+    found = cogdex.load(path).where(href == first)
+    assert found.ids == [coll.ids[0]]
 
 
 def test_failed_write_leaves_the_previous_index(coll, tmp_path, monkeypatch):

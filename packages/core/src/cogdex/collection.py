@@ -216,7 +216,13 @@ class Collection:
 
     def where(self, expression: pc.Expression) -> Collection:
         """The records matching a pyarrow compute expression, e.g.
-        `pc.field("platform") == "sentinel-2a"` or `pc.field("bbox", "xmin") > 77`."""
+        `pc.field("platform") == "sentinel-2a"` or `pc.field("bbox", "xmin") > 77`.
+
+        On an unloaded index an expression over the columns other than `assets` stays
+        lazy: it prunes row groups by their statistics (the bbox covering, dates, scalar
+        columns) and the headers are read for the matching rows only."""
+        if self._table is None and _without_assets(self._files, expression):
+            return self._filtered([Q.Where(expression)])
         return self._derive(self._rows().filter(expression))
 
     def subset(
@@ -997,6 +1003,18 @@ def _position(source: BandSource, record: int | str, band: str) -> int:
     if not len(matches):
         raise KeyError(f"record {record} has no readable {band!r} file")
     return int(matches[0])
+
+
+def _without_assets(files: IndexFiles | None, expression: pc.Expression) -> bool:
+    """Whether `expression` reads only columns an unloaded index keeps apart from the
+    headers (Arrow rejects it on a table without the columns it names)."""
+    if files is None:
+        return False
+    try:
+        files.schema.empty_table().drop_columns(["assets"]).filter(expression)
+    except (pa.ArrowException, TypeError):
+        return False
+    return True
 
 
 SLICED_RUNS = 1024

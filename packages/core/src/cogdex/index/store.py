@@ -769,10 +769,14 @@ class IndexFiles:
         location (`__file`, `__group`, `__row`), from which `read_assets` reads them later.
         """
         columns = [n for n in self.schema.names if n != "assets"] if light else None
+        expressions = [c.expression for c in conditions if isinstance(c, Q.Where)]
         parts = []
         for number in range(len(self.files)):
             pf = self.parquet(number)
-            for group in Q.row_groups(pf.metadata, conditions):
+            groups = Q.row_groups(pf.metadata, conditions)
+            if expressions and len(groups) > 1:
+                groups = self._matching_groups(number, groups, expressions)
+            for group in groups:
                 table = self._row_group(pf, number, group, columns)
                 if light:
                     n = table.num_rows
@@ -790,6 +794,29 @@ class IndexFiles:
                     empty = empty.append_column(name, pa.chunked_array([], pa.int64()))
             return empty
         return pa.concat_tables(parts).replace_schema_metadata(None)
+
+    def _matching_groups(
+        self, number: int, groups: list[int], expressions: Sequence[Any]
+    ) -> list[int]:
+        """Those of `groups` of file `number` whose statistics may meet every expression
+        (`pyarrow.dataset`, which reads nested fields' statistics such as `bbox.xmin`;
+        imported only here, as it costs a second of a cold process)."""
+        import pyarrow.dataset as ds
+        from pyarrow.fs import LocalFileSystem
+
+        path = self.files[number]
+        fragment = ds.ParquetFileFormat().make_fragment(
+            path, filesystem=LocalFileSystem(), row_groups=groups
+        )
+        combined = expressions[0]
+        for expression in expressions[1:]:
+            combined = combined & expression
+        try:
+            kept = fragment.split_by_row_group(combined, schema=self.schema)
+        except (pa.ArrowException, OSError) as exc:
+            self._check(number)
+            raise self._damaged(number, "its row group statistics", exc) from exc
+        return [piece.row_groups[0].id for piece in kept]
 
     def read_assets(self, where: pa.Table, keys: Sequence[str] | None = None) -> pa.ChunkedArray:
         """The `assets` (only `keys`, if given) of the rows located by `where`'s location
