@@ -281,6 +281,44 @@ def test_partitioned_spatially_sorted_index_prunes_row_groups(coll, tmp_path, mo
     assert len(Q.row_groups(meta, conds)) <= meta.num_row_groups // 3
 
 
+def test_a_partitioned_index_is_a_geoparquet_dataset_for_duckdb_and_geopandas(
+    coll, tmp_path, monkeypatch
+):
+    import duckdb
+    import geopandas
+
+    from tests.servers.stac_api import extension_dir
+
+    path, _ = _big_index(coll, tmp_path, monkeypatch)
+    area = (10.0, 10.0, 15.0, 15.0)
+    expected = sorted(cogdex.load(path).subset(bbox=area).ids)
+    assert 0 < len(expected) < 6000
+    # DuckDB reads the yearly files in parallel (spatial makes `geometry` a GEOMETRY from
+    # the `geo` metadata) and filters on the covering and the footprint
+    con = duckdb.connect(
+        config={"extension_directory": str(extension_dir(tmp_path / "ext")), "threads": 2}
+    )
+    con.load_extension("spatial")
+    rows = con.sql(
+        f"SELECT id FROM read_parquet('{path}/*.parquet') WHERE bbox.xmin <= 15 "
+        "AND bbox.xmax >= 10 AND bbox.ymin <= 15 AND bbox.ymax >= 10 AND ST_Intersects("
+        "geometry, ST_MakeEnvelope(10, 10, 15, 15)) ORDER BY id"
+    ).fetchall()
+    assert [r[0] for r in rows] == expected
+    # GeoPandas reads the folder as one dataset, its bbox filter using the covering
+    frame = geopandas.read_parquet(path, bbox=area, columns=["id", "geometry"])
+    assert frame.crs.to_string() == "OGC:CRS84"
+    assert sorted(frame["id"]) == expected
+    # and cogdex loads back exactly what was exported
+    exported = pa.concat_tables(pq.read_table(f) for f in sorted(path.glob("*.parquet")))
+    assert (
+        cogdex.load(path)
+        .to_arrow()
+        .select(exported.column_names)
+        .equals(exported.replace_schema_metadata(None))
+    )
+
+
 def test_where_on_a_loaded_index_reads_only_the_row_groups_it_may_match(
     coll, tmp_path, monkeypatch
 ):
