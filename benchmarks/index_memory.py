@@ -163,6 +163,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--build-rows", type=int, default=50_000)
     parser.add_argument("--before", type=Path)
+    parser.add_argument("--cases", default="export,load-export,extend,build")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:  # --data is the case's own folder
@@ -178,7 +179,7 @@ def main() -> None:
     trees = [("now", None)] + ([("before", args.before)] if args.before else [])
     results = []
     for label, tree in trees:
-        for case in ("export", "load-export", "extend", "build"):
+        for case in args.cases.split(","):
             out = work / f"{label}-{case}"
             r = child(case, data, out, tree)
             written = out / "collections" / "memory.parquet" if case == "build" else out

@@ -4,9 +4,11 @@ A collection is one Parquet file, or (large ones spanning several years) a folde
 file per year. Rows are sorted by a Hilbert curve over bbox centres so neighbouring scenes
 share row groups, and statistics are written only for the filter columns (not the thousands
 of header leaves), which keeps footers small: a bbox/date filter prunes row groups from
-footer statistics alone. Every write goes to a hidden temporary name first and is renamed into
-place, so a failed or interrupted write leaves the previous collection as it was; a folder swap
-killed between its two renames is undone by the next open or write (`recover`).
+footer statistics alone. Rows reach a file in that order a few row groups at a time, so a
+write holds little beyond the table it is given. Every write goes to a hidden temporary name
+first and is renamed into place, so a failed or interrupted write leaves the previous
+collection as it was; a folder swap killed between its two renames is undone by the next
+open or write (`recover`).
 """
 
 from __future__ import annotations
@@ -381,6 +383,10 @@ def _last_change(path: Path) -> float:
         return time.time()  # changing under us: a live writer's
 
 
+Parts = list[tuple[int | None, np.ndarray]]
+"""The files of a write: (year, or None for a single file; the table's rows, in order)."""
+
+
 def write(
     table: pa.Table,
     meta: S.IndexMetadata,
@@ -400,7 +406,7 @@ def write(
     distinct = A.distinct(years)
     if partition is None:
         partition = len(table) > PARTITION_ROWS and len(distinct) > 1
-    parts = _parts(order, years, distinct) if partition else [(None, order)]
+    parts: Parts = _parts(order, years, distinct) if partition else [(None, order)]
     dest = os.fspath(destination)
     parsed = parse_url(dest)
     if parsed.kind != "local":
@@ -411,10 +417,6 @@ def write(
     except OSError as exc:
         raise IndexWriteError(_reason(exc), path=str(path)) from exc
     return str(path)
-
-
-Parts = list[tuple[int | None, np.ndarray]]
-"""The files of a write: (year, or None for a single file; the table's rows, in order)."""
 
 
 def _write_local(table: pa.Table, meta: S.IndexMetadata, path: Path, parts: Parts) -> None:
