@@ -97,6 +97,7 @@ def _cmd_collections_build(args: argparse.Namespace) -> None:
         "strict": args.strict,
         "force": args.force,
         "cache_dir": args.cache_dir,
+        "client": args.dask,
     }
     if args.dataset:
         coll = cogdex.build(args.dataset, query=args.query, filter=args.filter, **common)
@@ -316,6 +317,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="fail if any header cannot be read")
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
     p.add_argument("--cache-dir", help="cache folder (default: $COGDEX_CACHE_DIR or user cache)")
+    p.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="fetch the headers on a Dask cluster: its scheduler's address, e.g. "
+        "tcp://scheduler:8786 (needs cogdex[dask]; see docs/scale-out.md)",
+    )
     p.set_defaults(func=_cmd_collections_build)
     for action, helptext, func in (
         ("list", "list cached collections", _cmd_collections_list),
