@@ -86,7 +86,8 @@ def _read(path: Path, shuffled: bool = False) -> object:
         groups = np.arange(handle.num_row_groups)
         if shuffled:
             rng.shuffle(groups)
-        parts.append(handle.read_row_groups(groups.tolist()))
+        # group by group: a whole file's read holds several times the table while decoding
+        parts += [handle.read_row_group(int(g)) for g in groups]
     return pa.concat_tables(parts)
 
 
