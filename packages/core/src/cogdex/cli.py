@@ -255,7 +255,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     from cogdex.demo.run import run
 
     run(scenes=args.scenes, size=args.size, keep=args.keep, quiet=args.quiet,
-        torchgeo=args.torchgeo)  # fmt: skip
+        torchgeo=args.torchgeo, png=args.png)  # fmt: skip
 
 
 def _int_in(lo: int, hi: int) -> Callable[[str], int]:
@@ -362,9 +362,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="one line per step, no details")
     p.add_argument(
         "--torchgeo",
-        action="store_true",
-        help="also read a chip through the TorchGeo adapter (imports PyTorch: slow)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the TorchGeo step, when cogdex[torchgeo] is installed (imports PyTorch and "
+        "TorchGeo: seconds; default on)",
     )
+    p.add_argument("--png", default="cogdex-demo.png", metavar="PATH",
+                   help="where to write the quick-look PNG (default ./cogdex-demo.png, "
+                   "replaced if there)")  # fmt: skip
     p.set_defaults(func=_cmd_demo)
     return parser
 
