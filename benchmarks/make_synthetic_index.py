@@ -21,42 +21,48 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
 YEARS = range(2019, 2024)
 
 
-def scenes(n: int) -> dict[str, np.ndarray]:
+def scenes(
+    n: int,
+    lon: tuple[float, float] = (-10, 30),
+    lat: tuple[float, float] = (35, 60),
+    years: range = YEARS,
+) -> dict[str, np.ndarray]:
+    """`n` scenes, sorted by time: lower-left corners uniform in `lon` x `lat`, datetimes
+    uniform over `years`."""
     rng = np.random.default_rng(5)
-    lon = rng.uniform(-10, 30, n)
-    lat = rng.uniform(35, 60, n)
-    start = np.datetime64("2019-01-01T00:00:00", "us")
-    span = (np.datetime64("2024-01-01T00:00:00", "us") - start).astype(np.int64)
+    lon_ = rng.uniform(*lon, n)
+    lat_ = rng.uniform(*lat, n)
+    start = np.datetime64(f"{years[0]}-01-01T00:00:00", "us")
+    span = (np.datetime64(f"{years[-1] + 1}-01-01T00:00:00", "us") - start).astype(np.int64)
     when = start + rng.integers(0, span, n).astype("timedelta64[us]")
     order = np.argsort(when)
     return {
-        "lon": lon[order],
-        "lat": lat[order],
+        "lon": lon_[order],
+        "lat": lat_[order],
         "when": when[order],
         "cloud": rng.uniform(0, 100, n)[order],
         "seed_row": rng.integers(0, 12, n)[order],
     }
 
 
-def _columns(
-    seed: pa.Table, s: dict[str, np.ndarray], rows: np.ndarray, tz: str | None
-) -> pa.Table:
-    """Scenes `rows` (positions in time order, which name them) as index rows."""
-    table = seed.take(pa.array(s["seed_row"][rows]))
-    lon, lat = s["lon"][rows], s["lat"][rows]
+def _columns(seed: pa.Table, s: dict[str, np.ndarray], sl: slice, tz: str | None) -> pa.Table:
+    rows = seed.take(pa.array(s["seed_row"][sl]))
+    lon, lat = s["lon"][sl], s["lat"][sl]
     boxes = shapely.box(lon, lat, lon + 1, lat + 1)
     bbox = pa.StructArray.from_arrays(
         [pa.array(v) for v in (lon, lat, lon + 1, lat + 1)],
         names=["xmin", "ymin", "xmax", "ymax"],
     )
-    ids = pa.array([f"SYN_{i:07d}" for i in rows.tolist()])
-    when = pa.array(s["when"][rows]).cast(pa.timestamp("us", tz=tz))
+    first = sl.start or 0
+    ids = pa.array([f"SYN_{i:07d}" for i in range(first, first + len(lon))])
+    when = pa.array(s["when"][sl]).cast(pa.timestamp("us", tz=tz))
     replace = {
         "id": ids,
         "datetime": when,
@@ -64,58 +70,67 @@ def _columns(
         "bbox": bbox,
     }
     cloud_name = "cloud_cover" if "cloud_cover" in seed.column_names else "eo:cloud_cover"
-    replace[cloud_name] = pa.array(s["cloud"][rows])
+    replace[cloud_name] = pa.array(s["cloud"][sl])
     for name, column in replace.items():
-        table = table.set_column(table.column_names.index(name), name, column)
-    return table
+        rows = rows.set_column(rows.column_names.index(name), name, column)
+    return rows
 
 
-def make_cogdex(seed_dir: Path, out: Path, n: int) -> None:
-    """Each year's scenes in the store's file order, written a few row groups at a time
-    (a 10M-scene index is ~45 GB in Arrow; one year of it never is in memory)."""
+def _years(s: dict[str, np.ndarray]) -> np.ndarray:
+    return s["when"].astype("datetime64[Y]").astype(int) + 1970
+
+
+def make_cogdex(
+    seed_dir: Path,
+    out: Path,
+    s: dict[str, np.ndarray],
+    years: range = YEARS,
+    real: bool = False,
+) -> None:
+    """`s` grown from the seed's rows, one file per year; `real`: the seed's own rows are
+    added to their year's file unchanged."""
     import cogdex
     from cogdex.index import store
 
     seed_coll = cogdex.load(next(seed_dir.rglob("*.parquet")))
     seed = seed_coll.to_arrow().sort_by("id")
-    s = scenes(n)
-    years = s["when"].astype("datetime64[Y]").astype(int) + 1970
+    seed_years = pc.year(seed.column("datetime")).to_numpy() if real else np.array([])
     tmp = out.parent / f".{out.name}.tmp"
     tmp.mkdir(parents=True)
-    for year in YEARS:
-        idx = np.flatnonzero(years == year)
-        lon, lat = s["lon"][idx], s["lat"][idx]
-        idx = idx[store.order_of(np.column_stack([lon, lat, lon + 1, lat + 1]), s["when"][idx])]
-        lon, lat = s["lon"][idx], s["lat"][idx]
-        located = pa.table(
-            {
-                "geometry": shapely.to_wkb(shapely.box(lon, lat, lon + 1, lat + 1)),
-                "bbox": pa.StructArray.from_arrays(
-                    [pa.array(v) for v in (lon, lat, lon + 1, lat + 1)],
-                    names=["xmin", "ymin", "xmax", "ymax"],
-                ),
-            }
-        )
-        schema = _columns(seed, s, idx[:1], "UTC").schema
-        path = tmp / f"{year}.parquet"
-        with store.open_writer(schema, located, seed_coll.metadata, path) as writer:
-            for start in range(0, len(idx), store.GATHER_ROWS):
-                part = _columns(seed, s, idx[start : start + store.GATHER_ROWS], "UTC")
-                writer.write_table(part, row_group_size=store.ROW_GROUP_ROWS)
-        print(year, len(idx), flush=True)
+    for year in years:
+        idx = np.flatnonzero(_years(s) == year)
+        part = _columns(seed, s, slice(int(idx[0]), int(idx[-1]) + 1), "UTC")
+        if (seed_years == year).any():
+            own = seed.filter(pa.array(seed_years == year)).cast(part.schema)
+            part = pa.concat_tables([part, own])
+        order = store.spatial_order(part)  # the store writes the rows in this order
+        store._write_file(part, seed_coll.metadata, tmp / f"{year}.parquet", order)
+        print(year, len(part), flush=True)
     os.replace(tmp, out)
 
 
-def make_rasteret(seed_dir: Path, out: Path, n: int) -> None:
+def make_rasteret(
+    seed_dir: Path,
+    out: Path,
+    s: dict[str, np.ndarray],
+    years: range = YEARS,
+    real: bool = False,
+) -> None:
+    """As `make_cogdex`, written as rasteret's `Collection.export` writes."""
     files = sorted(glob.glob(str(seed_dir / "**" / "*.parquet"), recursive=True))
     seed = pa.concat_tables([pq.read_table(f, partitioning=None) for f in files]).sort_by("id")
     metadata = pq.read_schema(files[0]).metadata
-    s = scenes(n)
-    years = s["when"].astype("datetime64[Y]").astype(int) + 1970
-    for year in YEARS:
-        idx = np.flatnonzero(years == year)
-        part = _columns(seed, s, idx, None)
-        months = s["when"][idx].astype("datetime64[M]").astype(int) % 12 + 1
+    seed_years = pc.year(seed.column("datetime")).to_numpy() if real else np.array([])
+    for year in years:
+        idx = np.flatnonzero(_years(s) == year)
+        part = _columns(seed, s, slice(int(idx[0]), int(idx[-1]) + 1), None)
+        when = s["when"][idx]
+        if (seed_years == year).any():
+            own = seed.filter(pa.array(seed_years == year)).cast(part.schema)
+            part = pa.concat_tables([part, own])
+            own_when = own.column("datetime").to_numpy().astype("datetime64[us]")
+            when = np.concatenate([when, own_when])
+        months = when.astype("datetime64[M]").astype(int) % 12 + 1
         part = part.append_column("year", pa.array(np.full(len(part), year, np.int32)))
         part = part.append_column("month", pa.array(months.astype(np.int32)))
         pq.write_to_dataset(  # the options of rasteret 0.4.1's Collection.export
@@ -141,4 +156,4 @@ if __name__ == "__main__":
     a = ap.parse_args()
     if a.out.exists():
         sys.exit(f"{a.out} exists")
-    (make_cogdex if a.tool == "cogdex" else make_rasteret)(a.seed, a.out, a.n)
+    (make_cogdex if a.tool == "cogdex" else make_rasteret)(a.seed, a.out, scenes(a.n))

@@ -9,6 +9,7 @@ import types
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import cogdex
@@ -76,6 +77,12 @@ def test_the_examples_make_a_working_plugin(adapter_coll, stac_files, monkeypatc
         assert pooled.to_arrow().equals(
             cogdex.build_from_stac(stac_files.items_json, **args).to_arrow()
         )
+
+        points = (np.linspace(77.9, 78.1, 400), np.linspace(19.9, 20.1, 400))
+        with ThreadPoolExecutor(2) as pool:
+            sampled = adapter_coll.sample_points(points, ["B04", "B08"], client=pool)
+        local = adapter_coll.sample_points(points, ["B04", "B08"])
+        assert sampled.num_rows > 0 and sampled.equals(local)
     finally:
         plugins.unregister(plugin)
     with pytest.raises(UnknownDatasetError):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import copy
 import os
 import re
-import signal
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,12 +15,12 @@ from typing import Any
 
 import dask.config
 import pytest
-from distributed import Client, SchedulerPlugin, WorkerPlugin
 from distributed.protocol.pickle import dumps
 
 import cogdex
 from cogdex import plugins
 from cogdex.errors import BuildError, MissingPluginError
+from tests.dask.conftest import KillOnce
 from tests.servers.scenes import COLLECTION
 
 BANDS = ["B04", "B08"]
@@ -33,25 +32,6 @@ def small_parts() -> Iterator[None]:
     """Parts of 4 items, so a build of a few dozen items has many parts."""
     with dask.config.set({"cogdex.build-part-items": 4}):
         yield
-
-
-class TaskPayloads(SchedulerPlugin):
-    """Pickles every task the scheduler receives, as it would ship them to workers."""
-
-    def __init__(self) -> None:
-        self.payloads: list[bytes] = []
-
-    def update_graph(self, scheduler: Any, *, tasks: list[Any], **kwargs: Any) -> None:
-        self.payloads += [dumps(scheduler.tasks[key].run_spec) for key in tasks]
-
-
-@pytest.fixture
-def payloads(dask_client: Client) -> Iterator[list[bytes]]:
-    """The pickled tasks of what the test runs on `dask_client` (its scheduler is in-process)."""
-    dask_client.register_plugin(TaskPayloads(), name="payloads")
-    plugin = dask_client.cluster.scheduler.plugins["payloads"]
-    yield plugin.payloads
-    dask_client.unregister_scheduler_plugin("payloads")
 
 
 def _mixed_items(stac_files: Any, http_server: Any) -> list[dict[str, Any]]:
@@ -174,26 +154,10 @@ def _secrets(node: Any) -> list[str]:
     return [name for name in held if str(name).startswith("cogdex-secrets")]
 
 
-class KillOnce(WorkerPlugin):
-    """Kills its worker's process when the first part of a build starts on it, once per
-    cluster (the marker file says it happened)."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def transition(self, key: Any, start: str, finish: str, **kwargs: Any) -> None:
-        if finish == "executing" and str(key).startswith("cogdex-headers-"):
-            try:
-                self.marker.open("x").close()
-            except FileExistsError:
-                return
-            os.kill(os.getpid(), signal.SIGKILL)
-
-
 def test_worker_killed_mid_build_is_retried(dask_client, stac_files, small_parts, tmp_path):
     marker = tmp_path / "killed"
     pids = set(dask_client.run(os.getpid).values())
-    dask_client.register_plugin(KillOnce(marker), name="kill-once")
+    dask_client.register_plugin(KillOnce(marker, "cogdex-headers-"), name="kill-once")
     try:
         args = {"stac_api_url": stac_files.items_json, "name": "k", "bands": BANDS}
         dist = cogdex.build_from_stac(**args, cache_dir=tmp_path / "d", client=dask_client)

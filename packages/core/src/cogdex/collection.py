@@ -21,6 +21,7 @@ from cogdex.errors import CogdexError, IndexSchemaError, MissingPluginError
 from cogdex.index import arrays as A
 from cogdex.index import query as Q
 from cogdex.index import schema as S
+from cogdex.io.stores import StoreOptions
 from cogdex.read import DEFAULT_MAX_MEMORY
 from cogdex.read.bbox import check_bbox
 
@@ -92,10 +93,10 @@ class Collection:
         return self._meta.source
 
     @property
-    def store_options(self) -> Mapping[str, Any]:
+    def store_options(self) -> StoreOptions:
         """The store options reads use: the index's (never secret) and those given to the
-        build or to `load` in this process."""
-        return {**self._meta.store_options, **self._read_options}
+        build or to `load` in this process (its repr hides their secrets)."""
+        return StoreOptions({**self._meta.store_options, **self._read_options})
 
     @property
     def location(self) -> str | None:
@@ -847,22 +848,28 @@ class Collection:
         id_column: str | None = None,
         max_files: int = 16,
         scale: bool = False,
+        client: Any = None,
     ) -> pa.Table:
         """The value of every band at every point, in every record whose file covers it.
 
         Points in a record's nodata or sparse tiles get its nodata value (else 0); points
         outside every record give no rows, and when none meets a record an
-        `EmptyReadWarning` says so. See docs/pixels.md.
+        `EmptyReadWarning` says so. See docs/pixels.md; with `client=`, docs/scale-out.md.
 
         Args:
             points: Shapely points, an (xs, ys) pair of arrays, GeoPandas, GeoJSON, or an
-                Arrow table (or any Arrow stream) with x/y or geometry columns.
+                Arrow table (or any Arrow stream) with x/y or geometry columns; or a Dask
+                DataFrame of those columns (read on a cluster: `client` defaults to
+                "active").
             bands: band name(s).
             geometry_crs: the CRS of points that carry none (default lon/lat).
             x_column, y_column: the coordinate columns of a points table.
             id_column: the column (of a table or GeoDataFrame) whose values are `point_id`.
             max_files: files processed at a time (bounds memory).
             scale: `value` as float32 `raw * scale + offset`, NaN at the record's nodata.
+            client: read the tiles on a cluster: a `distributed.Client`, or "active" (the
+                current one); needs `cogdex[dask]`. Each tile is fetched and decoded by
+                one task; the result is the local call's.
 
         Returns:
             One row per (point, band, record): `point_id`, `id`, `datetime`, `band`,
@@ -871,13 +878,18 @@ class Collection:
         Raises:
             KeyError: an unknown band, or a missing x/y/id column.
             GeometryError: a `geometry_crs` contradicting the points' own.
+            MissingPluginError: `client=` (or Dask points) without `cogdex[dask]`.
         """
-        from cogdex import pixels
+        from cogdex import pixels, plugins
 
+        if client is None and hasattr(points, "__dask_graph__"):  # Dask's collection protocol
+            client = "active"
+        executor = None if client is None else plugins.point_executor(client)
         table, sources = self.read_inputs(bands)
         return pixels.sample_points(
             table, sources, points, geometry_crs=geometry_crs, x_column=x_column,
             y_column=y_column, id_column=id_column, max_files=max_files, scale=scale,
+            executor=executor,
         )  # fmt: skip
 
     # -- adapters ----------------------------------------------------------------------------

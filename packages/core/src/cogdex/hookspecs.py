@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from cogdex.index.build import BuildExecutor
     from cogdex.io.stores import StoreSpec
     from cogdex.io.urls import ObjectURL
+    from cogdex.read.points import PointExecutor
 
 PROJECT = "cogdex"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -69,11 +70,32 @@ def cogdex_build_executor(client: object) -> BuildExecutor | None:
     """
 
 
+@hookspec(firstresult=True)
+def cogdex_point_executor(client: object) -> PointExecutor | None:
+    """Claim the `client=` of `sample_points` and return where its tiles are read, or None.
+
+    `Collection.sample_points` passes its `client=` here as given (a cluster client, or
+    `"active"`, which it also passes for points that are a Dask collection). The caller's
+    process plans the read (which tile of which file each point needs; no I/O); the
+    `PointExecutor` returned turns the plan into `PointTask`s (`plan.tasks(size)`: each tile
+    in one task; plain data, headers and in-tile positions, no store options), runs
+    `sample_task(task, options)` of each where it likes and returns their `TaskValues`;
+    core puts them in place, so the result is the local call's. Store options reach the
+    executor whole: it must not put their secrets into what it ships per task
+    (`public_options` is the safe part). `local_points` turns points the engine holds (a
+    Dask DataFrame) into ones core reads. Called only when a call has a `client=` or Dask
+    points, so import the engine here, not at load time. Without any implementation,
+    `client=` raises `MissingPluginError` naming the `dask` extra; the first non-None
+    answer wins.
+    """
+
+
 __all__ = [
     "PROJECT",
     "cogdex_adapters",
     "cogdex_build_executor",
     "cogdex_datasets",
+    "cogdex_point_executor",
     "cogdex_store_spec",
     "hookimpl",
     "hookspec",

@@ -27,7 +27,7 @@ from cogdex.read.scenes import MERGES, Merge, default_fill, output_dtype, read_s
 
 if TYPE_CHECKING:
     from cogdex.index.band import BandSource
-    from cogdex.read.points import Samples
+    from cogdex.read.points import PointExecutor, Samples
 
 
 class Pixels(NamedTuple):
@@ -198,19 +198,29 @@ def sample_points(
     id_column: str | None,
     max_files: int,
     scale: bool,
+    executor: PointExecutor | None = None,
 ) -> pa.Table:
-    """`Collection.sample_points` on the collection's rows `table` and one source per band."""
+    """`Collection.sample_points` on the collection's rows `table` and one source per band;
+    with an `executor` (a plugin's, from `client=`) the tiles are read where it runs them."""
     from cogdex.read.geometries import as_points
-    from cogdex.read.points import sample
+    from cogdex.read.points import plan_points, sample
 
+    if executor is not None:
+        points = executor.local_points(points)
     lon, lat, point_ids = as_points(points, geometry_crs, x_column=x_column, y_column=y_column,
                                     id_column=id_column)  # fmt: skip
     rows = _rows_near(table, lon, lat)
     dtype = output_dtype(sources, rows.tolist() or None)
     fill = default_fill(sources, dtype, None)
-    found = fetch.run_read(
-        sample(sources, lon, lat, rows.tolist(), fill=fill, dtype=dtype, max_files=max_files)
-    )
+    if executor is None:
+        found = fetch.run_read(
+            sample(sources, lon, lat, rows.tolist(), fill=fill, dtype=dtype, max_files=max_files)
+        )
+    else:
+        plan = plan_points(sources, lon, lat, rows.tolist(), fill=fill, dtype=dtype)
+        # every band's store options are the collection's
+        plan.fill(executor.run_tasks(plan, sources[0].store_options, max_files))
+        found = plan.samples
     if np.isfinite(lon).any() and not any(s.points.size for s in found):
         warn_empty("the points", (np.nanmin(lon), np.nanmin(lat), np.nanmax(lon), np.nanmax(lat)),
                    4326)  # fmt: skip

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from cogdex.index.build import BuildExecutor
     from cogdex.io.stores import StoreSpec
     from cogdex.io.urls import ObjectURL
+    from cogdex.read.points import PointExecutor
 
 
 EntryPoint = tuple[str, str, str, str]
@@ -192,6 +193,10 @@ def plugin_infos() -> list[PluginInfo]:
             provides.append("store/credentials: " + (plugin.__doc__ or "").strip().split("\n")[0])
         if "cogdex_build_executor" in hooks:
             provides.append("builds on a cluster: " + (plugin.__doc__ or "").strip().split("\n")[0])
+        if "cogdex_point_executor" in hooks:
+            provides.append(
+                "point sampling on a cluster: " + (plugin.__doc__ or "").strip().split("\n")[0]
+            )
         if "cogdex_adapters" in hooks:
             adapters = _results(hookspecs.cogdex_adapters, impls["cogdex_adapters"])
             provides.append("outputs: " + ", ".join(a.name for a in adapters))
@@ -268,6 +273,21 @@ def build_executor(client: object) -> BuildExecutor:
     return executor
 
 
+def point_executor(client: object) -> PointExecutor:
+    """Where a `sample_points` with `client=` reads its tiles: the first plugin that claims
+    the client. `MissingPluginError` (naming the `dask` extra) when no plugin samples on a
+    cluster, `TypeError` when none takes this kind of client."""
+    hook = plugin_manager().hook.cogdex_point_executor
+    if not hook.get_hookimpls():
+        raise MissingPluginError("client= (point sampling on a cluster)", "dask")
+    executor: PointExecutor | None = hook(client=client)
+    if executor is None:
+        raise TypeError(
+            f"client= takes a dask.distributed Client or 'active' (the current one), not {client!r}"
+        )
+    return executor
+
+
 @functools.cache
 def _adapters() -> dict[str, OutputAdapter]:
     found: dict[str, OutputAdapter] = {}
@@ -298,6 +318,7 @@ __all__ = [
     "loaded",
     "plugin_infos",
     "plugin_manager",
+    "point_executor",
     "register",
     "store_spec",
     "unregister",

@@ -9,7 +9,9 @@ contract holds the workspace's plugins to this). What is here:
 - hook values: `DatasetEntry`, `StacSource`, `TableSource` (`cogdex_datasets`), `StoreSpec`
   and `ObjectURL` (`cogdex_store_spec`), `OutputAdapter` (`cogdex_adapters`), and for
   `cogdex_build_executor` the `BuildExecutor` protocol, the build's `Plan`, its `Part`s,
-  `part_rows` (what runs on a worker) and the `PartRows` it returns;
+  `part_rows` (what runs on a worker) and the `PartRows` it returns; for
+  `cogdex_point_executor` the `PointExecutor` protocol, the sampling call's `PointPlan`,
+  its `PointTask`s, `sample_task` (what runs on a worker) and the `TaskValues` it returns;
 - store helpers for cloud plugins: `default_spec`, `has_credentials`, `requester_pays_error`,
   and `public_options` (the options without their secrets: what may travel);
 - the errors plugins raise;
@@ -60,6 +62,7 @@ if TYPE_CHECKING:
     from cogdex.read.grid import Grid, Resampling
     from cogdex.read.physical import check_merges, record_values
     from cogdex.read.plan import Slot, pixel_size_in, plan_slots, record_grid
+    from cogdex.read.points import PointExecutor, PointPlan, PointTask, TaskValues, sample_task
     from cogdex.read.scenes import MERGES, Merge, default_fill, output_dtype, read_slots
 
 # Read-engine names -> the module that defines them, imported on first access.
@@ -85,6 +88,11 @@ _LAZY = {
     "output_dtype": "cogdex.read.scenes",
     "read_slots": "cogdex.read.scenes",
     "run_read": "cogdex.io.fetch",
+    "PointExecutor": "cogdex.read.points",
+    "PointPlan": "cogdex.read.points",
+    "PointTask": "cogdex.read.points",
+    "TaskValues": "cogdex.read.points",
+    "sample_task": "cogdex.read.points",
 }
 # Namespaces: modules whose functions adapters call by their qualified name.
 _LAZY_MODULES = {"grid": "cogdex.read.grid"}
@@ -124,6 +132,9 @@ __all__ = [
     "Part",
     "PartRows",
     "Plan",
+    "PointExecutor",
+    "PointPlan",
+    "PointTask",
     "ReadDeadlineError",
     "ReadFailureWarning",
     "Resampling",
@@ -132,6 +143,7 @@ __all__ = [
     "StoreError",
     "StoreSpec",
     "TableSource",
+    "TaskValues",
     "Window",
     "check_merges",
     "default_fill",
@@ -150,4 +162,5 @@ __all__ = [
     "requester_pays_error",
     "run_read",
     "runtime",
+    "sample_task",
 ]

@@ -1,1 +1,1 @@
-"""cogdex plugin for Dask: index builds whose header fetches run on a `distributed` cluster."""
+"""cogdex plugin for Dask: index builds and point sampling on a `distributed` cluster."""

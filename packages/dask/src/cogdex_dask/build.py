@@ -4,11 +4,8 @@ its headers and makes its rows on a worker; the driver merges the parts and writ
 What travels where:
 - A task carries one `Part` (stored hrefs, items without their asset hrefs) and the
   store options' public part (`public_options`): no secret, no signed URL.
-- The options' secrets (keys, tokens, headers) go to the workers once per build in a
-  worker plugin (held by the scheduler, re-sent to a worker that replaces a lost one), and
-  are dropped when the build ends. Stores and credential providers are created on the
-  workers from the options, by core and the cloud plugins, as in any process; a
-  `credential_provider` object is refused, since it would have to be pickled.
+- The options' secrets go to the workers once per build (`cogdex_dask.secrets`), and are
+  dropped when the build ends.
 - A task returns its rows as Arrow (`PartRows`), not a Parquet fragment: the index keeps
   one order across all rows (year, then Hilbert order), so fragments would be read back and
   rewritten by the driver anyway, and the driver's cache folder is not the workers'. The
@@ -31,11 +28,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import dask.config
-from distributed import Client, WorkerPlugin, as_completed, get_client, get_worker
+from distributed import Client, as_completed
 from distributed.comm.addressing import parse_address
 from distributed.comm.registry import backends
 
-from cogdex.sdk import BuildError, CogdexError, Part, PartRows, Plan, part_rows, public_options
+from cogdex.sdk import BuildError, CogdexError, Part, PartRows, Plan, part_rows
+from cogdex_dask import secrets
+from cogdex_dask.client import resolve
 
 PARTS_PER_THREAD = 4
 """Parts per worker thread: enough that a slow or lost part does not hold the build up."""
@@ -51,17 +50,8 @@ def executor_for(client: object) -> DaskExecutor | SchedulerExecutor | None:
     claim it)."""
     if isinstance(client, str) and is_address(client):
         return SchedulerExecutor(client)
-    if client == "active":
-        try:
-            client = get_client()
-        except ValueError:
-            raise BuildError(
-                "client='active' needs a running Dask client in this process "
-                "(distributed.Client(...) first)"
-            ) from None
-    if not isinstance(client, Client):
-        return None
-    return DaskExecutor(client)
+    found = resolve(client, BuildError)
+    return None if found is None else DaskExecutor(found)
 
 
 def is_address(text: str) -> bool:
@@ -72,13 +62,6 @@ def is_address(text: str) -> bool:
     except ValueError:
         return False
     return scheme in backends
-
-
-class _Secrets(WorkerPlugin):
-    """A build's secret store options, held by each worker while the build runs."""
-
-    def __init__(self, options: Mapping[str, Any]) -> None:
-        self.options = dict(options)
 
 
 @dataclass(frozen=True)
@@ -104,48 +87,36 @@ class DaskExecutor:
         progress: Callable[[int], None] | None,
     ) -> list[PartRows]:
         parts = plan.parts(self.part_items(len(plan.items)))
-        public = None if store_options is None else public_options(store_options)
-        secret = {k: v for k, v in (store_options or {}).items() if k not in (public or {})}
-        if "credential_provider" in secret:
-            raise BuildError(
-                "a build with client= creates its stores on the workers from plain store "
-                "options: a credential_provider object cannot go there; give the credentials "
-                "as options, or let the workers find their own (environment, instance role)"
-            )
         run = uuid.uuid4().hex[:12]
-        plugin = f"cogdex-secrets-{run}" if secret else None
         keys = [f"cogdex-headers-{run}-{i}" for i in range(len(parts))]
         files = {key: _files(part) for key, part in zip(keys, parts, strict=True)}
-        if plugin is not None:
-            self.client.register_plugin(_Secrets(secret), name=plugin)
         futures = []
-        try:
-            with warnings.catch_warnings():
-                # The graph holds the items (about 1.3 KB each), which is the point: a lost
-                # part is rerun from it; Dask's advice for large graphs (scatter) loses that.
-                warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
-                futures = self.client.map(  # not pure: Dask would hash every item of every part
-                    _run_part,
-                    parts,
-                    options=public,
-                    plugin=plugin,
-                    key=keys,
-                    retries=RETRIES,
-                    pure=False,
-                )
-            done: dict[str, PartRows] = {}
-            for future in as_completed(futures, loop=self.client.loop):
-                result = future.result()  # a part's error, after its retries
-                if isinstance(result, CogdexError):
-                    raise result
-                done[future.key] = result
-                if progress is not None:
-                    progress(files[future.key])
-            return [done[key] for key in keys]
-        finally:
-            self.client.cancel(futures)
-            if plugin is not None:
-                self.client.unregister_worker_plugin(plugin)
+        with secrets.shipped(self.client, store_options, "a build", BuildError) as (public, plugin):
+            try:
+                with warnings.catch_warnings():
+                    # The graph holds the items (about 1.3 KB each), which is the point: a lost
+                    # part is rerun from it; Dask's advice for large graphs (scatter) loses that.
+                    warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
+                    futures = self.client.map(  # not pure: Dask would hash every item of every part
+                        _run_part,
+                        parts,
+                        options=public,
+                        plugin=plugin,
+                        key=keys,
+                        retries=RETRIES,
+                        pure=False,
+                    )
+                done: dict[str, PartRows] = {}
+                for future in as_completed(futures, loop=self.client.loop):
+                    result = future.result()  # a part's error, after its retries
+                    if isinstance(result, CogdexError):
+                        raise result
+                    done[future.key] = result
+                    if progress is not None:
+                        progress(files[future.key])
+                return [done[key] for key in keys]
+            finally:
+                self.client.cancel(futures)
 
 
 @dataclass(frozen=True)
@@ -179,11 +150,7 @@ def _run_part(
     part: Part, *, options: Mapping[str, Any] | None, plugin: str | None
 ) -> PartRows | CogdexError:
     """On a worker: the part's rows, its store options completed with the build's secrets."""
-    if plugin is not None:
-        secrets = get_worker().plugins[plugin]
-        assert isinstance(secrets, _Secrets)
-        options = {**(options or {}), **secrets.options}
     try:
-        return part_rows(part, options)
+        return part_rows(part, secrets.complete(options, plugin))
     except CogdexError as exc:
         return exc

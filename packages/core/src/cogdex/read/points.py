@@ -6,19 +6,27 @@ decoded once and all its points are gathered with one indexing step on the decod
 Files are fetched a few at a time and decoded tiles go to the bounded shared tile cache (so
 tiles a previous read decoded are reused), so a million points over whole scenes needs
 memory only for the tiles in flight plus the cache.
+
+On a cluster (`client=`) the same plan is made on the caller's process and cut into
+`PointTask`s by tile: each tile goes to one task, which carries the files' parsed headers
+and the points' positions in their tiles (plain data, no store options); a worker runs
+`sample_task` and returns the gathered values, which `PointPlan.fill` puts where the local
+read would have, so the result is the local one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
 from cogdex.index.band import BandSource
+from cogdex.io import fetch
 from cogdex.read import grid as G
 from cogdex.read.reader import Source, TileRead, for_each_tile
-from cogdex.tiff.model import Level
+from cogdex.tiff.model import Level, TIFFHeader
 
 
 @dataclass
@@ -77,28 +85,260 @@ def _files(
     return files
 
 
-def _tile_jobs(samples: Samples, level: Level, band_index: list[int]) -> list[tuple[int, _TileJob]]:
-    """Group the points of one file by tile (and plane, for band-separate files)."""
-    tile = (
-        samples.rows // level.tile_height
-    ) * level.tiles_across + samples.cols // level.tile_width
+@dataclass(frozen=True)
+class _Located:
+    """The points inside one grid (a CRS, transform and tiling: the bands of a scene share
+    it), and their order by tile."""
+
+    inside: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    order: np.ndarray
+    """Positions in `inside` sorted by tile (stable)."""
+    tiles: list[int]
+    """The tiles met, ascending; tile k's points are `order[bounds[k]:bounds[k + 1]]`."""
+    bounds: list[int]
+
+
+def _locate(x: np.ndarray, y: np.ndarray, transform: np.ndarray, level: Level) -> _Located:
+    """The pixel each projected point falls in, for the points inside `level`, by tile."""
+    ia, ib, ic, id_, ie, if_ = _inverse(transform)
+    col = np.floor(ia * x + ib * y + ic)
+    prow = np.floor(id_ * x + ie * y + if_)
+    inside = np.flatnonzero((prow >= 0) & (prow < level.height) & (col >= 0) & (col < level.width))
+    rows, cols = prow[inside].astype(np.int64), col[inside].astype(np.int64)
+    tile = (rows // level.tile_height) * level.tiles_across + cols // level.tile_width
+    # Tile numbers fit 16 bits in all but huge images: numpy sorts those by radix.
+    narrow = np.uint16 if level.tiles_across * level.tiles_down <= 1 << 16 else np.int64
+    order = np.argsort(tile.astype(narrow), kind="stable")
+    ordered = tile[order]
+    starts = np.flatnonzero(np.diff(ordered, prepend=-1))  # where a new tile begins
+    return _Located(
+        inside, rows, cols, order, ordered[starts].tolist(), np.append(starts, len(order)).tolist()
+    )
+
+
+def _tile_jobs(
+    samples: Samples, level: Level, band_index: list[int], at: _Located
+) -> list[tuple[int, _TileJob]]:
+    """The jobs of one file: one per tile met (and plane, for band-separate files)."""
     per_plane = level.tiles_across * level.tiles_down
     if level.planar == 2:
         planes = {b: [(k, 0) for k, bb in enumerate(band_index) if bb == b] for b in band_index}
     else:
         planes = {0: [(k, b) for k, b in enumerate(band_index)]}
-    # Tile numbers fit 16 bits in all but huge images: numpy sorts those by radix.
-    narrow = np.uint16 if per_plane <= 1 << 16 else np.int64
-    order = np.argsort(tile.astype(narrow), kind="stable")
-    ordered = tile[order]
-    starts = np.flatnonzero(np.diff(ordered, prepend=-1))  # where a new tile begins
-    uniq = ordered[starts]
-    bounds = np.append(starts, len(order)).tolist()
     jobs = []
     for plane, pairs in planes.items():
-        for t, s0, s1 in zip(uniq.tolist(), bounds[:-1], bounds[1:], strict=True):
-            jobs.append((int(t) + plane * per_plane, _TileJob(samples, level, order[s0:s1], pairs)))
+        for t, s0, s1 in zip(at.tiles, at.bounds[:-1], at.bounds[1:], strict=True):
+            jobs.append((t + plane * per_plane, _TileJob(samples, level, at.order[s0:s1], pairs)))
     return jobs
+
+
+@dataclass
+class PointPlan:
+    """What a sampling call reads, planned on the caller's process without I/O: the points
+    that fell in each file (`samples`, whose values are still the fill) and, per tile read,
+    the job that gathers its points."""
+
+    samples: list[Samples]
+    tiles: list[TileRead]
+    jobs: list[_TileJob]
+
+    def consume(self, n: int, tile: np.ndarray) -> None:
+        """Gather the points of job `n` from its decoded tile."""
+        job = self.jobs[n]
+        s = job.samples
+        members = job.members
+        tr = s.rows[members] % job.level.tile_height
+        tc = s.cols[members] % job.level.tile_width
+        for k, sample in job.gather:
+            s.values[k, members] = tile[tr, tc, sample]
+
+    def tasks(self, tiles_per_task: int, *, max_files: int = 16) -> list[PointTask]:
+        """The plan's tile reads as tasks of about `tiles_per_task` tiles each, every tile
+        in exactly one task (jobs that read the same tile go together) and a file's tiles in
+        as few tasks as the size allows, so a worker fetches them in coalesced requests.
+        Sparse tiles are left out: their points keep the fill. Tasks hold no store options."""
+        units: dict[tuple[str, int], list[int]] = {}
+        for n, t in enumerate(self.tiles):
+            level = t.image()
+            if level.tile_offsets[t.tile] and level.tile_byte_counts[t.tile]:
+                units.setdefault((t.source.url, t.tile), []).append(n)
+        groups = list(units.values())
+        size = max(1, tiles_per_task)
+        return [
+            self._task([n for g in groups[i : i + size] for n in g], max_files)
+            for i in range(0, len(groups), size)
+        ]
+
+    def _task(self, jobs: list[int], max_files: int) -> PointTask:
+        files: dict[str, int] = {}
+        headers: list[TIFFHeader] = []
+        file: list[int] = []
+        offsets = [0]
+        gathers: list[tuple[int, ...]] = []
+        rows_parts: list[np.ndarray] = []
+        cols_parts: list[np.ndarray] = []
+        for n in jobs:
+            read, job = self.tiles[n], self.jobs[n]
+            if read.source.url not in files:
+                files[read.source.url] = len(files)
+                headers.append(read.source.header)
+            file.append(files[read.source.url])
+            s, members = job.samples, job.members
+            rows_parts.append(s.rows[members] % job.level.tile_height)
+            cols_parts.append(s.cols[members] % job.level.tile_width)
+            offsets.append(offsets[-1] + members.size)
+            gathers.append(tuple(sample for _, sample in job.gather))
+        return PointTask(
+            urls=tuple(files),
+            headers=tuple(headers),
+            jobs=np.asarray(jobs, np.int64),
+            file=np.asarray(file, np.int32),
+            tile=np.asarray([self.tiles[n].tile for n in jobs], np.int64),
+            offsets=np.asarray(offsets, np.int64),
+            rows=_narrow(rows_parts),
+            cols=_narrow(cols_parts),
+            gathers=tuple(gathers),
+            max_files=max_files,
+        )
+
+    def fill(self, results: Sequence[TaskValues]) -> None:
+        """Put what `sample_task` gathered on the workers into `samples`, as `consume` does."""
+        for result in results:
+            for n, values in zip(result.jobs.tolist(), result.values, strict=True):
+                job = self.jobs[n]
+                for (k, _), row in zip(job.gather, values, strict=True):
+                    job.samples.values[k, job.members] = row
+
+
+def _narrow(parts: list[np.ndarray]) -> np.ndarray:
+    """In-tile rows or columns as one array, 16 bits where tiles allow (they nearly always do)."""
+    joined = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    return joined.astype(np.uint16) if joined.size == 0 or joined.max() < 1 << 16 else joined
+
+
+@dataclass(frozen=True)
+class PointTask:
+    """Some tile reads of a `PointPlan`, as plain data for another process: the files' URLs
+    and parsed headers, and per job its tile, its points' positions in the tile and the
+    samples to gather. No store options: the executor sends them (without secrets)."""
+
+    urls: tuple[str, ...]
+    headers: tuple[TIFFHeader, ...]
+    jobs: np.ndarray
+    """Positions of the jobs in the plan (what `PointPlan.fill` writes back)."""
+    file: np.ndarray
+    """Per job, its position in `urls`."""
+    tile: np.ndarray
+    offsets: np.ndarray
+    """Job j's points are `rows[offsets[j]:offsets[j + 1]]` (and `cols`)."""
+    rows: np.ndarray
+    cols: np.ndarray
+    gathers: tuple[tuple[int, ...], ...]
+    """Per job, the samples of its decoded tile to gather, one output row each."""
+    max_files: int
+
+
+@dataclass(frozen=True)
+class TaskValues:
+    """What `sample_task` gathered: per job of the task, (samples, points) in the tile's
+    dtype."""
+
+    jobs: np.ndarray
+    values: list[np.ndarray]
+
+
+def sample_task(task: PointTask, options: Mapping[str, Any] | None) -> TaskValues:
+    """Run one task (on a worker): fetch and decode its tiles, gather its points' values.
+    `options` are the collection's store options; the process's stores and tile cache serve
+    the reads, as in any read."""
+    sources = [
+        Source(url, header, dict(options or {}))
+        for url, header in zip(task.urls, task.headers, strict=True)
+    ]
+    tiles = [
+        TileRead(sources[f], t) for f, t in zip(task.file.tolist(), task.tile.tolist(), strict=True)
+    ]
+    values: list[np.ndarray] = [np.empty(0)] * len(tiles)  # every one is set: no sparse tiles
+    bounds = task.offsets.tolist()
+
+    def consume(n: int, tile: np.ndarray) -> None:
+        tr, tc = task.rows[bounds[n] : bounds[n + 1]], task.cols[bounds[n] : bounds[n + 1]]
+        pixels = tile[tr, tc]
+        values[n] = np.stack([pixels[:, sample] for sample in task.gathers[n]])
+
+    fetch.run_read(for_each_tile(tiles, consume, max_files=task.max_files))
+    return TaskValues(task.jobs, values)
+
+
+class PointExecutor(Protocol):
+    """Where a sampling call's tiles are read when it is given a `client=`: a plugin's
+    answer to the `cogdex_point_executor` hook (cogdex-dask runs them on a Dask cluster)."""
+
+    def local_points(self, points: Any) -> Any:
+        """`points` as a local call takes them: a collection of the engine's (a Dask
+        DataFrame) computed into the caller's process; anything else as it is."""
+        ...
+
+    def run_tasks(
+        self, plan: PointPlan, store_options: Mapping[str, Any] | None, max_files: int
+    ) -> list[TaskValues]:
+        """`sample_task` of each of `plan.tasks(size, max_files=max_files)`, for a size
+        of the executor's choice; results in any order."""
+        ...
+
+
+def plan_points(
+    sources: Sequence[BandSource],
+    lon: np.ndarray,
+    lat: np.ndarray,
+    rows: Sequence[int],
+    *,
+    fill: float,
+    dtype: np.dtype,
+) -> PointPlan:
+    """Which tile of which file every lon/lat point needs, for every band of `sources` in
+    the collection `rows` (headers from the index: no I/O)."""
+    positions = _positions(sources)
+    for src in sources:
+        src.decode_headers(rows)
+    projected: dict[int | str, tuple[np.ndarray, np.ndarray]] = {}
+    located: dict[tuple[Any, ...], _Located] = {}
+    found: list[Samples] = []
+    tiles: list[TileRead] = []
+    jobs: list[_TileJob] = []
+    for row in rows:
+        for href, entries in _files(sources, positions, row).items():
+            src, i = sources[entries[0][0]], entries[0][1]
+            crs = int(src.epsg[i]) or src.crs[i]
+            if crs not in projected:
+                x, y = G.transformer(4326, crs).transform(lon, lat)
+                projected[crs] = (np.asarray(x), np.asarray(y))
+            level = src.level(i, 0)
+            grid = (crs, src.transform[i].tobytes(), level.width, level.height,
+                    level.tile_width, level.tile_height)  # fmt: skip
+            if grid not in located:  # once per scene, not per band file
+                located[grid] = _locate(*projected[crs], src.transform[i], level)
+            at = located[grid]
+            if at.inside.size == 0:
+                continue
+            samples = Samples(
+                record=int(row),
+                points=at.inside,
+                rows=at.rows,
+                cols=at.cols,
+                bands=tuple(c for c, _ in entries),
+                values=np.full((len(entries), at.inside.size), fill, dtype=dtype),
+            )
+            found.append(samples)
+            source = Source(href, src.header(i), src.store_options)
+            for tile_index, job in _tile_jobs(
+                samples, level, [sources[c].band_index for c, _ in entries], at
+            ):
+                tiles.append(TileRead(source, tile_index))
+                jobs.append(job)
+    return PointPlan(found, tiles, jobs)
 
 
 async def sample(
@@ -112,60 +352,18 @@ async def sample(
     max_files: int = 16,
 ) -> list[Samples]:
     """Sample every band of `sources` at every lon/lat point, in the collection `rows`."""
-    positions = _positions(sources)
-    for src in sources:
-        src.decode_headers(rows)
-    projected: dict[int | str, tuple[np.ndarray, np.ndarray]] = {}
-    found: list[Samples] = []
-    tiles: list[TileRead] = []
-    jobs: list[_TileJob] = []
-    for row in rows:
-        for href, entries in _files(sources, positions, row).items():
-            src, i = sources[entries[0][0]], entries[0][1]
-            crs = int(src.epsg[i]) or src.crs[i]
-            if crs not in projected:
-                x, y = G.transformer(4326, crs).transform(lon, lat)
-                projected[crs] = (np.asarray(x), np.asarray(y))
-            x, y = projected[crs]
-            ia, ib, ic, id_, ie, if_ = _inverse(src.transform[i])
-            col = np.floor(ia * x + ib * y + ic)
-            prow = np.floor(id_ * x + ie * y + if_)
-            level = src.level(i, 0)
-            inside = np.flatnonzero(
-                (prow >= 0) & (prow < level.height) & (col >= 0) & (col < level.width)
-            )
-            if inside.size == 0:
-                continue
-            samples = Samples(
-                record=int(row),
-                points=inside,
-                rows=prow[inside].astype(np.int64),
-                cols=col[inside].astype(np.int64),
-                bands=tuple(c for c, _ in entries),
-                values=np.full((len(entries), inside.size), fill, dtype=dtype),
-            )
-            found.append(samples)
-            source = Source(href, src.header(i), src.store_options)
-            for tile_index, job in _tile_jobs(
-                samples, level, [sources[c].band_index for c, _ in entries]
-            ):
-                tiles.append(TileRead(source, tile_index))
-                jobs.append(job)
-
-    def consume(n: int, tile: np.ndarray) -> None:
-        job = jobs[n]
-        s = job.samples
-        members = job.members
-        tr = s.rows[members] % job.level.tile_height
-        tc = s.cols[members] % job.level.tile_width
-        for k, sample in job.gather:
-            s.values[k, members] = tile[tr, tc, sample]
-
-    await for_each_tile(tiles, consume, max_files=max_files)
-    return found
+    plan = plan_points(sources, lon, lat, rows, fill=fill, dtype=dtype)
+    await for_each_tile(plan.tiles, plan.consume, max_files=max_files)
+    return plan.samples
 
 
 __all__ = [
+    "PointExecutor",
+    "PointPlan",
+    "PointTask",
     "Samples",
+    "TaskValues",
+    "plan_points",
     "sample",
+    "sample_task",
 ]
