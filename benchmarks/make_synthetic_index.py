@@ -103,8 +103,8 @@ def make_cogdex(
         if (seed_years == year).any():
             own = seed.filter(pa.array(seed_years == year)).cast(part.schema)
             part = pa.concat_tables([part, own])
-        part = part.take(store.spatial_order(part))
-        store._write_file(part, seed_coll.metadata, tmp / f"{year}.parquet")
+        order = store.spatial_order(part)  # the store writes the rows in this order
+        store._write_file(part, seed_coll.metadata, tmp / f"{year}.parquet", order)
         print(year, len(part), flush=True)
     os.replace(tmp, out)
 

@@ -109,6 +109,43 @@ def test_a_partitioned_index_folder_is_the_target_not_a_folder_to_write_into(col
     assert (folder / "README.txt").read_text() == "mine"
 
 
+@pytest.mark.parametrize("partition", [True, False])
+def test_a_streamed_write_stopped_midway_leaves_the_index_and_the_folder_as_they_were(
+    coll, tmp_path, monkeypatch, partition
+):
+    """An export streams its rows a few row groups at a time: killed after some have
+    landed, the previous index (and the user's files beside it) stay as they were."""
+    from cogdex.index import store
+
+    files = _user_folder(tmp_path)
+    target = Path(coll.export(tmp_path / "idx", partition=partition))
+    before = {p: p.read_bytes() for p in ([target] if target.is_file() else target.iterdir())}
+    monkeypatch.setattr(store, "ROW_GROUP_ROWS", 2)
+    monkeypatch.setattr(store, "GATHER_ROWS", 2)
+    gathered = []
+    original = store._Gather.__call__
+
+    def interrupted(self, rows):  # the second batch of rows never arrives
+        if gathered:
+            raise KeyboardInterrupt("killed mid-write")
+        gathered.append(len(rows))
+        return original(self, rows)
+
+    monkeypatch.setattr(store._Gather, "__call__", interrupted)
+    shuffled = coll[list(range(len(coll)))[::-1]]  # not in file order: rows are gathered
+    with pytest.raises(KeyboardInterrupt):
+        shuffled.export(target, overwrite=True, partition=partition)
+    assert gathered == [2]
+    assert {p: p.read_bytes() for p in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["idx", "notes.txt", "labels", "mine.parquet"]
+    )
+    if target.is_dir():
+        assert sorted(target.iterdir()) == sorted(before)
+    _survives(tmp_path, files)
+    _is_index_of(target, coll)
+
+
 def test_an_unusable_name_asks_for_a_path(coll, tmp_path):
     odd = cogdex.as_collection(coll.to_arrow(), name="../../escape")
     with pytest.raises(ExportError, match=r"cannot name a file.*index\.parquet"):

@@ -16,6 +16,7 @@ import pytest
 import shapely
 
 import cogdex
+import cogdex.collection as collection_module
 from cogdex.errors import IndexSchemaError
 from cogdex.index import schema as S
 from cogdex.index import store
@@ -149,6 +150,24 @@ def test_extend_replaces_same_ids(coll):
     assert [labels[i] for i in coll.ids[:2]] == [9, 9]
 
 
+@pytest.mark.parametrize("runs", [collection_module.SLICED_RUNS, 2])
+def test_extend_of_many_rows_replaces_scattered_ids_as_a_filter_would(coll, runs, monkeypatch):
+    # slices of the kept rows (few runs) or a take (many): the same rows either way
+    monkeypatch.setattr(collection_module, "SLICED_RUNS", runs)
+    table = coll.to_arrow()
+    many = table.take(pa.array(np.arange(40) % len(coll)))
+    many = many.set_column(0, "id", pa.array([f"r{k:02d}" for k in range(40)]))
+    big = cogdex.as_collection(many, "big")
+    update = cogdex.as_collection(many.take(pa.array([3, 4, 17, 30])), "big")
+    grown = big.extend(update.with_column("label", [1, 2, 3, 4]))
+    kept = [f"r{k:02d}" for k in range(40) if k not in (3, 4, 17, 30)]
+    assert grown.ids == [*kept, "r03", "r04", "r17", "r30"]
+    assert grown.to_arrow().column("label").to_pylist() == [None] * 36 + [1, 2, 3, 4]
+    assert grown.to_arrow().column("assets")[:36].to_pylist() == [
+        a for k, a in enumerate(many.column("assets").to_pylist()) if k not in (3, 4, 17, 30)
+    ]
+
+
 def test_band_source_columns_match_the_headers(coll):
     src = coll.band_source("B08")
     for i in range(len(src)):
@@ -232,7 +251,8 @@ def _synthetic(n: int) -> pa.Table:
     )
 
 
-def test_partitioned_spatially_sorted_index_prunes_row_groups(coll, tmp_path, monkeypatch):
+def _big_index(coll, tmp_path, monkeypatch) -> tuple[Path, pa.Table]:
+    """A 6,000-scene index by year in 256-row groups, and the scenes it was made from."""
     monkeypatch.setattr(store, "PARTITION_ROWS", 1000)
     monkeypatch.setattr(store, "ROW_GROUP_ROWS", 256)
     synth = _synthetic(6000)
@@ -248,7 +268,11 @@ def test_partitioned_spatially_sorted_index_prunes_row_groups(coll, tmp_path, mo
     )
     table = table.set_column(5, "bbox", bbox)
     big = cogdex.as_collection(table, name="big")
-    path = Path(big.export(tmp_path / "big.parquet"))
+    return Path(big.export(tmp_path / "big.parquet")), synth
+
+
+def test_partitioned_spatially_sorted_index_prunes_row_groups(coll, tmp_path, monkeypatch):
+    path, synth = _big_index(coll, tmp_path, monkeypatch)
     assert sorted(p.name for p in path.iterdir()) == [
         "2021.parquet",
         "2022.parquet",
@@ -279,11 +303,104 @@ def test_partitioned_spatially_sorted_index_prunes_row_groups(coll, tmp_path, mo
     assert len(Q.row_groups(meta, conds)) <= meta.num_row_groups // 3
 
 
+def test_a_partitioned_index_is_a_geoparquet_dataset_for_duckdb_and_geopandas(
+    coll, tmp_path, monkeypatch
+):
+    import duckdb
+    import geopandas
+
+    from tests.servers.stac_api import extension_dir
+
+    path, _ = _big_index(coll, tmp_path, monkeypatch)
+    area = (10.0, 10.0, 15.0, 15.0)
+    expected = sorted(cogdex.load(path).subset(bbox=area).ids)
+    assert 0 < len(expected) < 6000
+    # DuckDB reads the yearly files in parallel (spatial makes `geometry` a GEOMETRY from
+    # the `geo` metadata) and filters on the covering and the footprint
+    con = duckdb.connect(
+        config={"extension_directory": str(extension_dir(tmp_path / "ext")), "threads": 2}
+    )
+    con.load_extension("spatial")
+    rows = con.sql(
+        f"SELECT id FROM read_parquet('{path}/*.parquet') WHERE bbox.xmin <= 15 "
+        "AND bbox.xmax >= 10 AND bbox.ymin <= 15 AND bbox.ymax >= 10 AND ST_Intersects("
+        "geometry, ST_MakeEnvelope(10, 10, 15, 15)) ORDER BY id"
+    ).fetchall()
+    assert [r[0] for r in rows] == expected
+    # GeoPandas reads the folder as one dataset, its bbox filter using the covering
+    frame = geopandas.read_parquet(path, bbox=area, columns=["id", "geometry"])
+    assert frame.crs.to_string() == "OGC:CRS84"
+    assert sorted(frame["id"]) == expected
+    # and cogdex loads back exactly what was exported
+    exported = pa.concat_tables(pq.read_table(f) for f in sorted(path.glob("*.parquet")))
+    assert (
+        cogdex.load(path)
+        .to_arrow()
+        .select(exported.column_names)
+        .equals(exported.replace_schema_metadata(None))
+    )
+
+
+def test_where_on_a_loaded_index_reads_only_the_row_groups_it_may_match(
+    coll, tmp_path, monkeypatch
+):
+    path, _ = _big_index(coll, tmp_path, monkeypatch)
+    read: list[tuple[int, int]] = []
+    original = store.IndexFiles._row_group
+
+    def spy(self, handle, number, group, columns):  # records each row group read
+        read.append((number, group))
+        return original(self, handle, number, group, columns)
+
+    monkeypatch.setattr(store.IndexFiles, "_row_group", spy)
+    bbox = (pc.field("bbox", "xmin") <= 15) & (pc.field("bbox", "xmax") >= 10)
+    bbox &= (pc.field("bbox", "ymin") <= 15) & (pc.field("bbox", "ymax") >= 10)
+    expression = bbox & (pc.field("cloud_cover") < 60)
+    lazy = cogdex.load(path).where(expression)
+    assert lazy._table is None  # still unloaded: rows are read on first use
+    ids = lazy.ids
+    light = set(read)
+    rows = lazy.to_arrow()
+
+    everything = pa.concat_tables(pq.read_table(f) for f in sorted(path.glob("*.parquet")))
+    expected = everything.filter(expression)
+    assert ids == expected.column("id").to_pylist() and len(ids) > 0
+    assert rows.column("assets").to_pylist() == expected.column("assets").to_pylist()
+    # exactly the groups whose bbox statistics overlap the area, and only those again for
+    # the headers of the matching rows
+    may_match = set()
+    for number, f in enumerate(sorted(path.glob("*.parquet"))):
+        meta = pq.ParquetFile(f).metadata
+        names = [meta.schema.column(j).path for j in range(meta.num_columns)]
+        for g in range(meta.num_row_groups):
+            stats = {n: meta.row_group(g).column(j).statistics for j, n in enumerate(names)}
+            if (
+                stats["bbox.xmin"].min <= 15
+                and stats["bbox.xmax"].max >= 10
+                and stats["bbox.ymin"].min <= 15
+                and stats["bbox.ymax"].max >= 10
+                and stats["cloud_cover"].min < 60
+            ):
+                may_match.add((number, g))
+    total = sum(pq.ParquetFile(f).metadata.num_row_groups for f in path.glob("*.parquet"))
+    assert light == may_match and len(light) <= total // 3
+    assert set(read) == light
+
+
+def test_where_on_the_headers_of_a_loaded_index_reads_them_all(coll, tmp_path):
+    path = coll.export(tmp_path / "small.parquet")
+    asset = coll.band_map["B04"].asset
+    href = pc.field("assets", asset, "href")
+    first = coll.to_arrow().column("assets")[0][asset]["href"].as_py()
+    found = cogdex.load(path).where(href == first)
+    assert found.ids == [coll.ids[0]]
+
+
 def test_failed_write_leaves_the_previous_index(coll, tmp_path, monkeypatch):
     path = Path(coll.export(tmp_path / "keep.parquet"))
     before = path.read_bytes()
 
-    def broken(table, meta, target):
+    def broken(table, meta, target, rows):
         Path(target).write_bytes(b"partial")
         raise KeyboardInterrupt("interrupted mid-write")
 

@@ -227,7 +227,7 @@ def test_a_later_files_damaged_footer_names_it_when_read(coll, tmp_path):
         _ = loaded.ids
 
 
-def _full_disk(table, meta, target):
+def _full_disk(table, meta, target, rows):
     Path(target).write_bytes(b"PAR1 partial")
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target))
 
@@ -246,7 +246,7 @@ def test_a_full_disk_is_a_write_error_naming_the_index_and_keeps_the_previous(
     assert [p.name for p in tmp_path.iterdir()] == ["index.parquet"]
 
 
-def _arrow_full_disk(table, meta, target):
+def _arrow_full_disk(table, meta, target, rows):
     Path(target).write_bytes(b"PAR1 partial")
     detail = f"Failed to write {target}. Detail: [errno 28] No space left on device"
     raise OSError(errno.ENOSPC, detail)  # as Arrow raises it

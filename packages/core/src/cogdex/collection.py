@@ -217,7 +217,13 @@ class Collection:
 
     def where(self, expression: pc.Expression) -> Collection:
         """The records matching a pyarrow compute expression, e.g.
-        `pc.field("platform") == "sentinel-2a"` or `pc.field("bbox", "xmin") > 77`."""
+        `pc.field("platform") == "sentinel-2a"` or `pc.field("bbox", "xmin") > 77`.
+
+        On an unloaded index an expression over the columns other than `assets` stays
+        lazy: it prunes row groups by their statistics (the bbox covering, dates, scalar
+        columns) and the headers are read for the matching rows only."""
+        if self._table is None and _without_assets(self._files, expression):
+            return self._filtered([Q.Where(expression)])
         return self._derive(self._rows().filter(expression))
 
     def subset(
@@ -383,8 +389,9 @@ class Collection:
             raise IndexSchemaError(f"band map differs for {sorted(clash)}")
         new = incoming._rows()
         old = self._rows()
-        keep = pc.invert(pc.is_in(old.column("id"), value_set=new.column("id")))
-        table = pa.concat_tables([old.filter(keep), new], promote_options="permissive")
+        replaced = pc.is_in(old.column("id"), value_set=new.column("id"))
+        kept = _without(old, A.to_numpy(replaced, fill=False).astype(bool))
+        table = pa.concat_tables([kept, new], promote_options="permissive")
         meta = replace(
             self._meta,
             bands={**mine, **theirs},
@@ -1009,6 +1016,36 @@ def _position(source: BandSource, record: int | str, band: str) -> int:
     if not len(matches):
         raise KeyError(f"record {record} has no readable {band!r} file")
     return int(matches[0])
+
+
+def _without_assets(files: IndexFiles | None, expression: pc.Expression) -> bool:
+    """Whether `expression` reads only columns an unloaded index keeps apart from the
+    headers (Arrow rejects it on a table without the columns it names)."""
+    if files is None:
+        return False
+    try:
+        files.schema.empty_table().drop_columns(["assets"]).filter(expression)
+    except (pa.ArrowException, TypeError):
+        return False
+    return True
+
+
+SLICED_RUNS = 1024
+"""Up to this many runs of kept rows, `_without` slices (no copy) rather than filters."""
+
+
+def _without(table: pa.Table, dropped: np.ndarray) -> pa.Table:
+    """`table` less the `dropped` rows: slices of it where they are few (an extend that
+    replaces some records), so a large collection is not copied to grow it."""
+    if not dropped.any():
+        return table
+    kept = np.flatnonzero(~dropped)
+    starts = np.flatnonzero(np.diff(kept, prepend=-2) != 1)
+    if len(starts) > SLICED_RUNS:
+        return A.take(table, kept)
+    ends = np.append(starts[1:], len(kept))
+    runs = [table.slice(int(kept[a]), int(b - a)) for a, b in zip(starts, ends, strict=True)]
+    return pa.concat_tables(runs) if runs else table.slice(0, 0)
 
 
 def _json(doc: Any) -> bytes:

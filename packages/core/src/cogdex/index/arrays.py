@@ -236,7 +236,10 @@ def _variable(encoded: list[bytes], t: pa.DataType) -> list[pa.Buffer]:
     return [_offsets(lengths, large), pa.py_buffer(b"".join(encoded))]
 
 
-def take(data: pa.Array | pa.ChunkedArray | pa.Table, indices: np.ndarray | Sequence[int]) -> Any:
+def take(
+    data: pa.Array | pa.ChunkedArray | pa.Table | pa.RecordBatch,
+    indices: np.ndarray | Sequence[int],
+) -> Any:
     """`data[indices]` for numpy indices (pyarrow's take, given an Arrow index array: a numpy
     one would go through the pandas bridge)."""
     if isinstance(data, pa.ChunkedArray):

@@ -39,7 +39,15 @@ class IsIn:
     values: tuple[Any, ...]
 
 
-Condition = Range | IsIn
+@dataclass(frozen=True)
+class Where:
+    """A user's pyarrow compute expression (`Collection.where`) over the non-asset columns:
+    rows filtered by Arrow, row groups pruned by `pyarrow.dataset` from the statistics."""
+
+    expression: Any
+
+
+Condition = Range | IsIn | Where
 
 
 def _raw(value: Any) -> Any:
@@ -71,6 +79,8 @@ def mask(table: pa.Table, conditions: Sequence[Condition]) -> pa.Array | pa.Chun
 
     result = None
     for cond in conditions:
+        if isinstance(cond, Where):
+            continue  # `apply` filters by it
         column = _leaf(table, cond.column)
         if isinstance(cond, Range) and cond.fallback is not None:
             column = pc.coalesce(column, _leaf(table, cond.fallback))
@@ -97,7 +107,11 @@ def apply(table: pa.Table, conditions: Sequence[Condition]) -> pa.Table:
     if not conditions:
         return table
     keep = mask(table, conditions)
-    return table if keep is None else table.filter(keep)
+    table = table if keep is None else table.filter(keep)
+    for cond in conditions:
+        if isinstance(cond, Where):
+            table = table.filter(cond.expression)
+    return table
 
 
 def row_groups(metadata: Any, conditions: Sequence[Condition]) -> list[int]:
@@ -134,6 +148,7 @@ __all__ = [
     "Condition",
     "IsIn",
     "Range",
+    "Where",
     "apply",
     "row_groups",
 ]

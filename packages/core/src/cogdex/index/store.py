@@ -4,9 +4,11 @@ A collection is one Parquet file, or (large ones spanning several years) a folde
 file per year. Rows are sorted by a Hilbert curve over bbox centres so neighbouring scenes
 share row groups, and statistics are written only for the filter columns (not the thousands
 of header leaves), which keeps footers small: a bbox/date filter prunes row groups from
-footer statistics alone. Every write goes to a hidden temporary name first and is renamed into
-place, so a failed or interrupted write leaves the previous collection as it was; a folder swap
-killed between its two renames is undone by the next open or write (`recover`).
+footer statistics alone. Rows reach a file in that order a few row groups at a time, so a
+write holds little beyond the table it is given. Every write goes to a hidden temporary name
+first and is renamed into place, so a failed or interrupted write leaves the previous
+collection as it was; a folder swap killed between its two renames is undone by the next
+open or write (`recover`).
 """
 
 from __future__ import annotations
@@ -60,7 +62,8 @@ _WKB_NAMES = {
 
 
 def geo_metadata(table: pa.Table) -> dict[str, Any]:
-    """The GeoParquet 1.1 `geo` metadata of an index table (CRS84 WKB, bbox covering)."""
+    """The GeoParquet 1.1 `geo` metadata of an index table (CRS84 WKB, bbox covering); only
+    its `bbox` and `geometry` columns are read."""
     bbox = table.column("bbox").combine_chunks()
     extent = []
     if len(table):
@@ -173,27 +176,84 @@ def _stat_columns(schema: pa.Schema) -> list[str]:
     return out
 
 
-def _schema_metadata(table: pa.Table, meta: S.IndexMetadata) -> dict[bytes, bytes]:
+GATHER_ROWS = 4 * ROW_GROUP_ROWS
+"""Rows put into file order at a time: what a write holds beyond the table it is given (a
+sorted copy of a 450,000-scene table would double its memory)."""
+
+
+def _write_file(
+    table: pa.Table, meta: S.IndexMetadata, target: Path | pa.NativeFile, rows: np.ndarray
+) -> None:
+    """One Parquet file of `table`'s `rows`, in that order, streamed a few row groups at a
+    time; its pages carry CRCs, as a flipped byte can decode to other offsets.
+
+    The bytes are those of `pq.write_table` of `A.take(table, rows)`: the row groups are
+    the same slices of the same values, only never all in memory at once."""
+    run = len(rows) == 0 or (rows[-1] - rows[0] == len(rows) - 1 and _consecutive(rows))
+    if run:  # a slice: no copy at all
+        part = table.slice(int(rows[0]) if len(rows) else 0, len(rows))
+        located = part.select(["bbox", "geometry"])
+    elif len(rows) == len(table):  # the `geo` metadata does not depend on the order
+        located = table.select(["bbox", "geometry"])
+    else:  # column by column: a table's take of many chunks holds far more than its result
+        located = pa.table({k: A.take(table.column(k), rows) for k in ("bbox", "geometry")})
+    with open_writer(table.schema, located, meta, target) as writer:
+        if run:
+            writer.write_table(part, row_group_size=ROW_GROUP_ROWS)
+            return
+        gather = _Gather(table)
+        for start in range(0, len(rows), GATHER_ROWS):
+            writer.write_batch(gather(rows[start : start + GATHER_ROWS]), ROW_GROUP_ROWS)
+
+
+def open_writer(
+    schema: pa.Schema, located: pa.Table, meta: S.IndexMetadata, target: Path | pa.NativeFile
+) -> pq.ParquetWriter:
+    """A writer of one index file whose rows have `located`'s bbox and geometry columns:
+    the file's `geo` metadata is known before its first row group, so rows can arrive in
+    batches of `ROW_GROUP_ROWS` multiples (`write_table(..., row_group_size=ROW_GROUP_ROWS)`)."""
     own = (S.GEO_KEY, S.METADATA_KEY)
-    kept = {k: v for k, v in (table.schema.metadata or {}).items() if k not in own}
-    return {
+    kept = {k: v for k, v in (schema.metadata or {}).items() if k not in own}
+    metadata = {
         **kept,
-        S.GEO_KEY: json.dumps(geo_metadata(table)).encode(),
+        S.GEO_KEY: json.dumps(geo_metadata(located)).encode(),
         S.METADATA_KEY: meta.to_json(),
     }
-
-
-def _write_file(table: pa.Table, meta: S.IndexMetadata, target: Path | pa.NativeFile) -> None:
-    """One Parquet file; its pages carry CRCs, as a flipped byte can decode to other offsets."""
-    table = table.replace_schema_metadata(_schema_metadata(table, meta))
-    pq.write_table(
-        table,
+    schema = schema.with_metadata(metadata)
+    return pq.ParquetWriter(
         target,
-        row_group_size=ROW_GROUP_ROWS,
+        schema,
         compression="zstd",
-        write_statistics=_stat_columns(table.schema),
+        write_statistics=_stat_columns(schema),
         write_page_checksum=True,
     )
+
+
+def _consecutive(rows: np.ndarray) -> bool:
+    return bool((np.diff(rows) == 1).all())
+
+
+class _Gather:
+    """Rows of a table by position, as one record batch: a take per record batch they fall
+    in, then one to restore their order (a take across a table's chunks would concatenate
+    whole columns for every call)."""
+
+    def __init__(self, table: pa.Table):
+        self.batches = table.to_batches()  # zero-copy, chunk boundaries shared by columns
+        self.starts = np.cumsum([0] + [b.num_rows for b in self.batches])
+
+    def __call__(self, rows: np.ndarray) -> pa.RecordBatch:
+        which = np.searchsorted(self.starts, rows, side="right") - 1
+        by_batch = np.argsort(which, kind="stable")
+        cuts = np.flatnonzero(np.diff(which[by_batch])) + 1
+        pieces = []
+        for group in np.split(by_batch, cuts):
+            k = int(which[group[0]])
+            pieces.append(A.take(self.batches[k], rows[group] - self.starts[k]))
+        gathered = pieces[0] if len(pieces) == 1 else pa.concat_batches(pieces)
+        back = np.empty(len(rows), np.int64)
+        back[by_batch] = np.arange(len(rows))
+        return A.take(gathered, back)
 
 
 def _check_hrefs(table: pa.Table) -> None:
@@ -323,6 +383,10 @@ def _last_change(path: Path) -> float:
         return time.time()  # changing under us: a live writer's
 
 
+Parts = list[tuple[int | None, np.ndarray]]
+"""The files of a write: (year, or None for a single file; the table's rows, in order)."""
+
+
 def write(
     table: pa.Table,
     meta: S.IndexMetadata,
@@ -337,40 +401,36 @@ def write(
     `PARTITION_ROWS` rows spanning several years; True/False force either layout.
     """
     _check_hrefs(table)
-    order = spatial_order(table)
-    if not np.array_equal(order, np.arange(len(table))):
-        table = A.take(table, order)
-    years = _years(table) if len(table) else np.zeros(0, np.int64)
+    order = spatial_order(table)  # the rows are written in this order, never copied sorted
+    years = _years(table)[order] if len(table) else np.zeros(0, np.int64)
     distinct = A.distinct(years)
     if partition is None:
         partition = len(table) > PARTITION_ROWS and len(distinct) > 1
+    parts: Parts = _parts(order, years, distinct) if partition else [(None, order)]
     dest = os.fspath(destination)
     parsed = parse_url(dest)
     if parsed.kind != "local":
-        by_year = distinct if partition else None
-        return _write_remote(table, meta, dest, years, by_year, store_options)
+        return _write_remote(table, meta, dest, parts, store_options)
     path = Path(parsed.key)
     try:
-        _write_local(table, meta, path, _parts(table, years, distinct) if partition else None)
+        _write_local(table, meta, path, parts)
     except OSError as exc:
         raise IndexWriteError(_reason(exc), path=str(path)) from exc
     return str(path)
 
 
-def _write_local(
-    table: pa.Table, meta: S.IndexMetadata, path: Path, parts: list[tuple[int, pa.Table]] | None
-) -> None:
-    """`write` to a local file, or a folder of `parts` (by year), through a temporary."""
+def _write_local(table: pa.Table, meta: S.IndexMetadata, path: Path, parts: Parts) -> None:
+    """`write` to a local file, or a folder of yearly `parts`, through a temporary."""
     path.parent.mkdir(parents=True, exist_ok=True)
     _tidy(path)
     tmp = _temporary(path)
     try:
-        if parts is not None:
+        if parts[0][0] is not None:
             tmp.mkdir()
-            for year, part in parts:
-                _write_file(part, meta, tmp / f"{year}.parquet")
+            for year, rows in parts:
+                _write_file(table, meta, tmp / f"{year}.parquet", rows)
         else:
-            _write_file(table, meta, tmp)
+            _write_file(table, meta, tmp, parts[0][1])
         _replace(tmp, path)
     except BaseException:
         remove(tmp)
@@ -541,14 +601,11 @@ def _remote_exists(store: Any, key: str) -> bool:
     return True
 
 
-def _parts(table: pa.Table, years: np.ndarray, distinct: np.ndarray) -> list[tuple[int, pa.Table]]:
-    # rows are sorted by year first, so each year is one contiguous slice
+def _parts(order: np.ndarray, years: np.ndarray, distinct: np.ndarray) -> Parts:
+    # rows are sorted by year first, so each year is one contiguous run of `order`
     starts = np.searchsorted(years, distinct, side="left")
     ends = np.searchsorted(years, distinct, side="right")
-    return [
-        (int(y), table.slice(int(s), int(e - s)))
-        for y, s, e in zip(distinct, starts, ends, strict=True)
-    ]
+    return [(int(y), order[s:e]) for y, s, e in zip(distinct, starts, ends, strict=True)]
 
 
 def _replace(tmp: Path, path: Path) -> None:
@@ -599,8 +656,7 @@ def _write_remote(
     table: pa.Table,
     meta: S.IndexMetadata,
     url: str,
-    years: np.ndarray,
-    distinct: np.ndarray | None,
+    parts: Parts,
     options: Mapping[str, Any] | None,
 ) -> str:
     """Object stores make each PUT atomic: a partitioned index is one object per year under
@@ -609,28 +665,20 @@ def _write_remote(
 
     store, key, _ = stores().resolve(url, options)
     try:
-        _put_remote(table, meta, store, key, years, distinct)
+        _put_remote(table, meta, store, key, parts)
     except Exception as exc:
         raise IndexWriteError(str(exc).splitlines()[0], path=url) from exc
     return url
 
 
-def _put_remote(
-    table: pa.Table,
-    meta: S.IndexMetadata,
-    store: Any,
-    key: str,
-    years: np.ndarray,
-    distinct: np.ndarray | None,
-) -> None:
+def _put_remote(table: pa.Table, meta: S.IndexMetadata, store: Any, key: str, parts: Parts) -> None:
     from cogdex.io import runtime
 
     obs = runtime.obstore()
-    parts = _parts(table, years, distinct) if distinct is not None else [(None, table)]
     written = set()
-    for year, part in parts:
+    for year, rows in parts:
         sink = pa.BufferOutputStream()
-        _write_file(part, meta, sink)
+        _write_file(table, meta, sink, rows)
         object_key = key if year is None else f"{key.rstrip('/')}/{year}.parquet"
         obs.put(store, object_key, sink.getvalue().to_pybytes())
         written.add(object_key)
@@ -723,10 +771,14 @@ class IndexFiles:
         location (`__file`, `__group`, `__row`), from which `read_assets` reads them later.
         """
         columns = [n for n in self.schema.names if n != "assets"] if light else None
+        expressions = [c.expression for c in conditions if isinstance(c, Q.Where)]
         parts = []
         for number in range(len(self.files)):
             pf = self.parquet(number)
-            for group in Q.row_groups(pf.metadata, conditions):
+            groups = Q.row_groups(pf.metadata, conditions)
+            if expressions and len(groups) > 1:
+                groups = self._matching_groups(number, groups, expressions)
+            for group in groups:
                 table = self._row_group(pf, number, group, columns)
                 if light:
                     n = table.num_rows
@@ -744,6 +796,29 @@ class IndexFiles:
                     empty = empty.append_column(name, pa.chunked_array([], pa.int64()))
             return empty
         return pa.concat_tables(parts).replace_schema_metadata(None)
+
+    def _matching_groups(
+        self, number: int, groups: list[int], expressions: Sequence[Any]
+    ) -> list[int]:
+        """Those of `groups` of file `number` whose statistics may meet every expression
+        (`pyarrow.dataset`, which reads nested fields' statistics such as `bbox.xmin`;
+        imported only here, as it costs a second of a cold process)."""
+        import pyarrow.dataset as ds
+        from pyarrow.fs import LocalFileSystem
+
+        path = self.files[number]
+        fragment = ds.ParquetFileFormat().make_fragment(
+            path, filesystem=LocalFileSystem(), row_groups=groups
+        )
+        combined = expressions[0]
+        for expression in expressions[1:]:
+            combined = combined & expression
+        try:
+            kept = fragment.split_by_row_group(combined, schema=self.schema)
+        except (pa.ArrowException, OSError) as exc:
+            self._check(number)
+            raise self._damaged(number, "its row group statistics", exc) from exc
+        return [piece.row_groups[0].id for piece in kept]
 
     def read_assets(self, where: pa.Table, keys: Sequence[str] | None = None) -> pa.ChunkedArray:
         """The `assets` (only `keys`, if given) of the rows located by `where`'s location
@@ -768,6 +843,8 @@ class IndexFiles:
             start = end
         if not pieces:
             return S.complete_assets(pa.chunked_array([], self.schema.field("assets").type))
+        if _consecutive(order):  # rows in file order (a filter's): the row groups as read
+            return S.complete_assets(pa.chunked_array(pieces))
         combined = pa.concat_arrays(pieces)
         back = np.empty(len(order), np.int64)
         back[order] = np.arange(len(order))
