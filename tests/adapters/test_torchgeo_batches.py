@@ -9,10 +9,12 @@ import itertools
 from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pyarrow.compute as pc
 import pytest
 import shapely
 import torch
+from pyproj import CRS
 from torchgeo.datasets.utils import array_to_tensor
 from torchgeo.samplers import RandomPatchSampler
 
@@ -103,6 +105,29 @@ def test_a_batch_with_a_failed_read_fills_only_the_chips_it_fails(
         replace(f, byte_range=None) for f in one.failed_reads
     ]
     assert len(caught) == sum(flags)
+
+
+def test_chips_find_the_records_geopandas_finds(adapter_coll):
+    """The records under a chip are those GeoPandas' `.cx` finds (footprint meets the chip's
+    box) among those whose time meets the query, in index order; also once a change of CRS
+    (an intersection with another dataset) has turned the footprints into quadrilaterals."""
+    ds = adapter_coll.to_torchgeo_dataset(BANDS, crs=32643, time_series=True)
+    _, _, t = ds.bounds
+    middle = t.start + (t.stop - t.start) / 2
+    times = [t, slice(t.start, middle), slice(middle, t.stop, 2)]
+    found = 0
+    for crs in (ds.crs, CRS.from_epsg(32644)):
+        ds.crs = crs
+        chips = [*RandomPatchSampler(ds, size=300, length=6, generator=3), _chip(ds, 0, 0, 8)]
+        for (cx, cy), when in itertools.product(chips, times):
+            records = ds.index.iloc[
+                ds.index.index.overlaps(pd.Interval(when.start, when.stop, closed="both"))
+            ]
+            records = records.iloc[:: when.step or 1].cx[cx.start : cx.stop, cy.start : cy.stop]
+            got = ds._hit_rows(cx, cy, slice(when.start, when.stop, when.step or 1))
+            assert got.tolist() == records["row"].tolist()
+            found += len(got)
+    assert found
 
 
 def test_a_batch_is_one_read_plan(adapter_coll, monkeypatch):

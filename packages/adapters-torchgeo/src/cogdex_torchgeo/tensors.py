@@ -47,5 +47,6 @@ def to_tensor(array: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
         (target.kind == "f" and array.dtype.kind in "uif")
         or (array.dtype.kind in "iu" and np.can_cast(array.dtype, target, "safe"))
     ):
-        return torch.from_numpy(array.astype(target))
+        with np.errstate(over="ignore"):  # float64 past float32's range: inf, as torch, silently
+            return torch.from_numpy(array.astype(target))
     return array_to_tensor(array).to(dtype)
