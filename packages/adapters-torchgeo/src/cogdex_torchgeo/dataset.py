@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyproj
+import shapely
 import torch
 from torchgeo.datasets import GeoDataset
 from torchgeo.datasets.utils import GeoSlice, Sample
@@ -195,23 +196,27 @@ class CogdexGeoDataset(GeoDataset):
             raise ValueError(f"the slice {x}, {y} is smaller than one pixel")
         return x, y, t, (h, w)
 
-    def _hits(self, x: slice, y: slice, t: slice) -> pd.DataFrame:
-        """Records whose time interval meets [t.start, t.stop] (every t.step-th one) and
-        whose footprint meets the chip. The query interval is closed, so records with an
-        instant as their time are found at both ends."""
+    def _hit_rows(self, x: slice, y: slice, t: slice) -> np.ndarray:
+        """Collection rows of the records whose time interval meets [t.start, t.stop] (every
+        t.step-th one) and whose footprint meets the chip, in index order. The query
+        interval is closed, so records with an instant as their time are found at both
+        ends. The footprint test is GeoPandas' `.cx` (intersects the chip's box) on the
+        candidates' geometries directly: `.cx` and `.iloc` copy frames, 3 ms a chip."""
         interval = pd.Interval(pd.Timestamp(t.start), pd.Timestamp(t.stop), closed="both")
-        found = self.index.iloc[self.index.index.overlaps(interval)]
-        found = found.iloc[:: t.step]
-        return found.cx[x.start : x.stop, y.start : y.stop]
+        found = np.flatnonzero(self.index.index.overlaps(interval))[:: t.step]
+        geometry = self.index.geometry.array[found]
+        meets = shapely.intersects(
+            np.asarray(geometry), shapely.box(x.start, y.start, x.stop, y.stop)
+        )
+        return self.index["row"].to_numpy(dtype=np.int64)[found[meets]]
 
     def _locate(self, index: GeoSlice) -> _Chip:
         """The chip a query asks for and the records under it; IndexError when none."""
         x, y, t, shape = self._chip(index)
-        hits = self._hits(x, y, t)
-        if hits.empty:
+        rows = self._hit_rows(x, y, t)
+        if not len(rows):
             raise IndexError(f"index: {index} not found in dataset with bounds: {self.bounds}")
         grid = G.Grid(self._grid_crs(), (x.step, 0.0, x.start, 0.0, -y.step, y.stop), shape)
-        rows = hits["row"].to_numpy(dtype=np.int64)
         row_list = tuple(rows.tolist())
         slots = [Slot(grid, (r,)) for r in row_list] if self.time_series else [Slot(grid, row_list)]
         return _Chip(x, y, t, slots, rows)
