@@ -4,7 +4,8 @@ The index (footprints, times, collection rows) and the band sources (parsed head
 Arrow columns) are plain data, so the dataset pickles to DataLoader workers whole: a worker
 reads tiles with its own stores and event loop (cogdex's per-process runtime) and never
 fetches a header. A sample is one `read_slots` plan: every record x band of the chip, in
-one concurrent read, onto the chip's grid in the dataset CRS (other CRSs are warped).
+one concurrent read, onto the chip's grid in the dataset CRS (other CRSs are warped); a
+DataLoader batch (`__getitems__`) is one plan for all its chips.
 """
 
 from __future__ import annotations
