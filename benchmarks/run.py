@@ -304,8 +304,9 @@ def main() -> None:
                 done.append(run_once(c, env))
     rows = [summarize(c.name, done) for c, done in zip(candidates, runs, strict=True)]
     base_runs = next(done for c, done in zip(candidates, runs, strict=True) if c.baseline)
-    for r in rows:
+    for r, c in zip(rows, candidates, strict=True):
         r["paired"] = paired_ratio(r["runs"], base_runs)
+        r["baseline"] = c.baseline  # for plot.py
     for r in rows:
         print(
             f"{r['candidate']:24s} {r['median_s']:7.3f} s ({r['min_s']:.3f}-{r['max_s']:.3f})"

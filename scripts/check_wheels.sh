@@ -24,5 +24,9 @@ python3 -m venv "$work/env"
 # (to a file: `| grep -q` would stop reading at the match, and pipefail fail on the SIGPIPE)
 "$work/env/bin/cogdex" plugins > "$work/plugins.txt"
 grep -q "^xarray" "$work/plugins.txt" || { echo "xarray plugin missing" >&2; exit 1; }
-(cd "$work" && "$work/env/bin/cogdex" demo --quiet --size 256)
+(cd "$work" && "$work/env/bin/cogdex" demo --quiet --size 256 > "$work/demo.txt")
+cat "$work/demo.txt"
+# Without cogdex[torchgeo] the demo names the extra, and writes its PNG all the same.
+grep -qF 'torchgeo     skipped (pip install "cogdex[torchgeo]")' "$work/demo.txt"
+test -s "$work/cogdex-demo.png"
 echo "wheels: pip install --find-links dist \"cogdex[xarray,aws]\" works"

@@ -53,6 +53,8 @@ def test_a_missing_builtin_output_names_its_extra(adapter_coll):
         with pytest.raises(MissingPluginError, match=r'pip install "cogdex\[torchgeo\]"') as raised:
             adapter_coll.to("torchgeo", ["B04"])
         assert raised.value.extra == "torchgeo" and "footprints" in str(raised.value)
+        with pytest.raises(MissingPluginError, match=r'pip install "cogdex\[torchgeo\]"'):
+            adapter_coll.to("torchgeo_loader", ["B04"], size=32)  # the same plugin's loader
     finally:
         plugins.register(plugin, name="torchgeo")
 

@@ -1,9 +1,11 @@
 """`cogdex demo` end to end: exit status, the steps it prints, cleanup (also on signals and
-errors), and its printed numbers against rasterio reads of the same files."""
+errors), its printed numbers against rasterio reads of the same files, the adapter steps
+with their plugins and without, and the quick-look PNG."""
 
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import signal
@@ -15,16 +17,22 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import imagecodecs
 import numpy as np
 import pytest
 import rasterio
+import shapely
 from pyproj import Transformer
 from rasterio.warp import Resampling, reproject
 
 from cogdex.cli import main
+from cogdex.demo import quicklook
 from cogdex.demo.run import N_POINTS, run
 from cogdex.errors import CogdexError
-from cogdex.testing.scenes import random_points
+from cogdex.testing.scenes import aoi_bbox, random_points
+
+# The TorchGeo step's DataLoader workers fork this process, which has threads (the server's).
+pytestmark = pytest.mark.filterwarnings("ignore:This process .* is multi-threaded")
 
 STEP = re.compile(r"^\[(\d)/\d\] (.+?)\s+(\d+\.\d\d) s\s+([\d,]+) requests\s+(\d+\.\d\d) MB  (.*)$")
 
@@ -47,17 +55,22 @@ def _port_closed(url: str) -> bool:
         return s.connect_ex((host, int(port))) != 0
 
 
-def test_demo_command_runs_and_leaves_nothing_behind(tmp_path):
-    proc = _demo(tmp_path, "--quiet")
+def test_demo_command_runs_and_leaves_nothing_behind(tmp_path, tmp_path_factory):
+    png = tmp_path_factory.mktemp("png") / "quick.png"
+    proc = _demo(tmp_path, "--quiet", "--no-torchgeo", "--png", str(png))
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     lines = out.splitlines()
     steps = [STEP.match(line) for line in lines]
     titles = [m.group(2) for m in steps if m]
-    steps_run = ["write data", "serve", "build index", "subset", "NDVI series", "sample", "xarray"]
+    steps_run = ["write data", "serve", "build index", "subset", "NDVI series", "sample", "xarray",
+                 "quick-look"]  # fmt: skip
     assert titles == steps_run  # the xarray adapter is installed in the test environment
+    assert "[8/9] torchgeo     skipped (--no-torchgeo)" in lines
     requests = {m.group(2): int(m.group(4).replace(",", "")) for m in steps if m}
     assert requests["write data"] == requests["serve"] == requests["subset"] == 0
+    assert requests["quick-look"] == 0
+    assert f"{png} (656 x 320 px)" in out and png.is_file()
     assert requests["build index"] == 16  # one header request per COG: 8 scenes x 2 bands
     assert requests["NDVI series"] > 0
     # The points lie in the tiles the NDVI step decoded: the shared tile cache serves them.
@@ -76,16 +89,18 @@ def test_demo_help_lists_the_steps():
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 0
     for words in ("write data", "serve", "build index", "subset", "NDVI series", "sample",
-                  "--keep", "--scenes", "--size", "--quiet"):  # fmt: skip
+                  "xarray", "torchgeo", "quick-look", "--keep", "--scenes", "--size", "--quiet",
+                  "--no-torchgeo", "--png"):  # fmt: skip
         assert words in proc.stdout
 
 
 @pytest.fixture(scope="module")
 def kept(tmp_path_factory):
-    """The demo's printed lines, run in this process with --keep (data left for checking)."""
+    """The demo's printed lines, run in this process with --keep (data left for checking)
+    and every extra: all nine steps."""
     root = tmp_path_factory.mktemp("kept")
     out = io.StringIO()
-    run(keep=root, out=out)
+    run(keep=root, png=root / "quick.png", out=out)
     return root, out.getvalue().splitlines()
 
 
@@ -218,12 +233,63 @@ def test_cli_main_rejects_bad_options(capsys):
     assert "between 64 and 8192" in capsys.readouterr().err
 
 
-def test_the_torchgeo_step_reads_a_chip_through_the_adapter(tmp_path, monkeypatch):
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    out = io.StringIO()
-    run(scenes=2, size=256, quiet=True, torchgeo=True, out=out)
-    line = next(x for x in out.getvalue().splitlines() if re.match(r"\[8/8\] torchgeo ", x))
-    assert "image (2, 64, 64) torch.float32" in line
+def _summary(lines: list[str], title: str) -> str:
+    return next(line for line in lines if re.match(rf"\[\d/9\] {title} ", line))
+
+
+def test_the_torchgeo_step_batches_the_aoi_with_two_workers(kept):
+    _, lines = kept
+    summary = _summary(lines, "torchgeo")
+    # The AOI is 209 x 210 px: a grid of 4 x 4 chips of 64 px covers it, in batches of 4.
+    assert "DataLoader, 2 workers: 4 batches of 16 chips over the AOI" in summary
+    assert summary.endswith("first batch: image (4, 2, 64, 64) torch.float32")
+    requests = int(STEP.match(summary).group(4))
+    assert requests > 0  # the workers' reads, which the server counted
+    assert "no header request" in "\n".join(_details(lines, "torchgeo"))
+
+
+def test_the_xarray_step_gives_the_ndvi_of_the_numpy_step(kept):
+    _, lines = kept
+    details = _details(lines, "xarray")
+    low, high = (float(v) for v in re.search(r"range \[(\S+), (\S+)\]", details[1]).groups())
+    assert -1 <= low < high <= 1
+    means = details[2].removeprefix("mean NDVI per date: ").split(", ")
+    numpy_means = [re.search(r"mean NDVI (\S+)", line).group(1)
+                   for line in _details(lines, "NDVI series") if "mean NDVI" in line]  # fmt: skip
+    assert means == numpy_means  # the same grid and merge, from the plugin
+
+
+def test_the_quicklook_png_shows_the_footprints_and_the_aoi(kept):
+    root, lines = kept
+    png = root / "quick.png"
+    assert f"{png} ({quicklook.WIDTH} x {quicklook.PANEL} px)" in _summary(lines, "quick-look")
+    image = imagecodecs.png_decode(png.read_bytes())
+    assert image.shape == (320, 656, 3) and image.dtype == np.uint8
+    extent = re.search(r"lon (\S+)\.\.(\S+), lat (\S+)\.\.(\S+)", _details(lines, "quick-look")[0])
+    west, east, south, north = (float(v) for v in extent.groups())
+    # Pixel centres of the left panel in lon/lat, from the printed extent.
+    i = np.arange(320) + 0.5
+    lon, lat = np.meshgrid(west + i * (east - west) / 320, north - i * (north - south) / 320)
+    pixel = max(east - west, north - south) / 320
+    features = json.loads((root / "items.json").read_text())["features"]
+    scenes = shapely.union_all([shapely.geometry.shape(f["geometry"]) for f in features])
+    left = image[:, :320]
+    white = (left == 255).all(axis=-1)
+    inside = shapely.contains_xy(scenes.buffer(-3 * pixel), lon, lat)
+    outside = ~shapely.contains_xy(scenes.buffer(3 * pixel), lon, lat)
+    assert inside.mean() > 0.3 and outside.mean() > 0.1
+    assert not white[inside].any()  # every scene is drawn where it lies ...
+    assert white[outside].all()  # ... and nothing where none does
+    aoi = shapely.box(*aoi_bbox(1024))
+    red = (left == quicklook.RED).all(axis=-1)
+    near_edge = shapely.dwithin(aoi.boundary, shapely.points(lon, lat), 2 * pixel)
+    assert red[near_edge].mean() > 0.3 and not red[~near_edge].any()  # the AOI's outline,
+    drawn = (lon[red].min(), lat[red].min(), lon[red].max(), lat[red].max())
+    assert drawn == pytest.approx(aoi.bounds, abs=2 * pixel)  # on all four sides
+    chip = image[:, 320 + quicklook.GAP :]
+    assert not (chip == 255).all(axis=-1)[5:-5, 5:-5].any()  # the NDVI fills the panel
+    r, g, b = chip.reshape(-1, 3).mean(axis=0)
+    assert g > r > b  # greenish: the scenes' mean NDVI is about 0.4
 
 
 def test_keep_never_writes_over_a_users_folder(tmp_path, kept):
@@ -236,3 +302,29 @@ def test_keep_never_writes_over_a_users_folder(tmp_path, kept):
     assert (tmp_path / "items.json").read_text() == "mine"
     root, _ = kept
     assert (root / ".cogdex-demo").is_file()  # a demo folder: a second run may reuse it
+
+
+def test_without_the_adapter_plugins_the_demo_names_their_extras(tmp_path):
+    """The demo with the xarray and TorchGeo plugins' entry points unloaded (as if not
+    installed): both steps are skipped with the pip command that installs them, the rest
+    runs."""
+    hide = (
+        "import sys\n"
+        "from cogdex import plugins\n"
+        "from cogdex.cli import main\n"
+        "for name in ('xarray', 'torchgeo'):\n"
+        "    plugins.unregister(plugins.plugin_manager().get_plugin(name))\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    png = tmp_path / "quick.png"
+    args = ["demo", "--quiet", "--scenes", "2", "--size", "256", "--png", str(png)]
+    proc = subprocess.run([sys.executable, "-c", hide, *args],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert '[7/9] xarray       skipped (pip install "cogdex[xarray]")' in lines
+    assert '[8/9] torchgeo     skipped (pip install "cogdex[torchgeo]")' in lines
+    titles = [m.group(2) for m in map(STEP.match, lines) if m]
+    assert titles == ["write data", "serve", "build index", "subset", "NDVI series", "sample",
+                      "quick-look"]  # fmt: skip
+    assert imagecodecs.png_decode(png.read_bytes()).shape == (320, 656, 3)

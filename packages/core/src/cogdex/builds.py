@@ -211,9 +211,10 @@ def build_from_stac(
         cache: Write the index to the cache and reuse it; False builds in memory only.
         cache_dir: The cache folder (default: `$COGDEX_CACHE_DIR`, else the per-user cache).
         force: Rebuild and replace a cached collection of this name whatever it holds.
-        client: Fetch the headers on a Dask cluster's workers: a `distributed.Client`, or
-            `"active"` for the current one (needs `cogdex[dask]`). The collection is the
-            one a build without it makes, written by this process; the cache key leaves
+        client: Fetch the headers on a Dask cluster's workers: a `distributed.Client`, a
+            scheduler address (`"tcp://host:8786"`: connected for the build, closed after)
+            or `"active"` for the current client (needs `cogdex[dask]`). The collection is
+            the one a build without it makes, written by this process; the cache key leaves
             `client` out, so either build loads the other's (see docs/scale-out.md).
 
     Returns:

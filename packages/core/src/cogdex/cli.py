@@ -97,6 +97,7 @@ def _cmd_collections_build(args: argparse.Namespace) -> None:
         "strict": args.strict,
         "force": args.force,
         "cache_dir": args.cache_dir,
+        "client": args.dask,
     }
     if args.dataset:
         coll = cogdex.build(args.dataset, query=args.query, filter=args.filter, **common)
@@ -254,7 +255,7 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     from cogdex.demo.run import run
 
     run(scenes=args.scenes, size=args.size, keep=args.keep, quiet=args.quiet,
-        torchgeo=args.torchgeo)  # fmt: skip
+        torchgeo=args.torchgeo, png=args.png)  # fmt: skip
 
 
 def _int_in(lo: int, hi: int) -> Callable[[str], int]:
@@ -316,6 +317,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--strict", action="store_true", help="fail if any header cannot be read")
     p.add_argument("--force", action="store_true", help="rebuild even if cached")
     p.add_argument("--cache-dir", help="cache folder (default: $COGDEX_CACHE_DIR or user cache)")
+    p.add_argument(
+        "--dask",
+        metavar="ADDRESS",
+        help="fetch the headers on a Dask cluster: its scheduler's address, e.g. "
+        "tcp://scheduler:8786 (needs cogdex[dask]; see docs/scale-out.md)",
+    )
     p.set_defaults(func=_cmd_collections_build)
     for action, helptext, func in (
         ("list", "list cached collections", _cmd_collections_list),
@@ -355,9 +362,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="one line per step, no details")
     p.add_argument(
         "--torchgeo",
-        action="store_true",
-        help="also read a chip through the TorchGeo adapter (imports PyTorch: slow)",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the TorchGeo step, when cogdex[torchgeo] is installed (imports PyTorch and "
+        "TorchGeo: seconds; default on)",
     )
+    p.add_argument("--png", default="cogdex-demo.png", metavar="PATH",
+                   help="where to write the quick-look PNG (default ./cogdex-demo.png, "
+                   "replaced if there)")  # fmt: skip
     p.set_defaults(func=_cmd_demo)
     return parser
 

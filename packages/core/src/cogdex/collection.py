@@ -877,7 +877,8 @@ class Collection:
 
     def to(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """This collection as the output `name` of an adapter plugin: `"torchgeo"` and
-        `"xarray"` (the extras of those names) or any output an installed plugin registers
+        `"xarray"` (the extras of those names), `"torchgeo_loader"` (a DataLoader of gridded
+        chips, with the `torchgeo` extra) or any output an installed plugin registers
         (`cogdex plugins` lists them). `args` and `kwargs` go to the adapter after the
         collection; an output no plugin provides raises `MissingPluginError`."""
         from cogdex import plugins
@@ -886,7 +887,7 @@ class Collection:
         if adapter is None:
             raise MissingPluginError(
                 f"output {name!r}",
-                name if name in _OUTPUT_EXTRAS else None,
+                _OUTPUT_EXTRAS.get(name),
                 installed=plugins.adapter_names(),
             )
         return adapter.function(self, *args, **kwargs)
@@ -981,8 +982,8 @@ class Collection:
         )  # fmt: skip
 
 
-# Outputs that cogdex's extras of the same names install: what a missing one names to install.
-_OUTPUT_EXTRAS = frozenset({"torchgeo", "xarray"})
+# Outputs that cogdex's extras install, and the extra each: what a missing one names to install.
+_OUTPUT_EXTRAS = {"torchgeo": "torchgeo", "torchgeo_loader": "torchgeo", "xarray": "xarray"}
 
 
 def _position(source: BandSource, record: int | str, band: str) -> int:

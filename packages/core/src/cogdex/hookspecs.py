@@ -56,15 +56,16 @@ def cogdex_build_executor(client: object) -> BuildExecutor | None:
     """Claim the `client=` of a build and return where its header fetches run, or None to pass.
 
     `build_from_stac`, `build_from_items` and `build_from_table` (and `build`) pass their
-    `client=` argument here as given: a cluster client, or a name such as `"active"` (the
-    current client). The `BuildExecutor` returned runs `cogdex.index.build.part_rows` on
-    parts of the build's plan (plain data, no secrets) and returns the parts' rows in item
-    order; core merges them into exactly the rows a local build makes, and writes the
-    collection itself (one atomic replace). Store options reach the executor whole: it must
-    not put their secrets into what it ships per task (`public_options` is the safe part).
-    Called only when a build has a `client=`, so a plugin imports its engine here, not at
-    load time. Without any implementation, `client=` raises `MissingPluginError` naming the
-    `dask` extra; the first non-None answer wins.
+    `client=` argument here as given: a cluster client, a scheduler address
+    (`"tcp://host:8786"`, what `cogdex collections build --dask` passes), or a name such as
+    `"active"` (the current client). The `BuildExecutor` returned runs
+    `cogdex.index.build.part_rows` on parts of the build's plan (plain data, no secrets) and
+    returns the parts' rows in item order; core merges them into exactly the rows a local
+    build makes, and writes the collection itself (one atomic replace). Store options reach
+    the executor whole: it must not put their secrets into what it ships per task
+    (`public_options` is the safe part). Called only when a build has a `client=`, so a
+    plugin imports its engine here, not at load time. Without any implementation, `client=`
+    raises `MissingPluginError` naming the `dask` extra; the first non-None answer wins.
     """
 
 

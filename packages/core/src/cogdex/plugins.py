@@ -262,7 +262,8 @@ def build_executor(client: object) -> BuildExecutor:
     executor: BuildExecutor | None = hook(client=client)
     if executor is None:
         raise BuildError(
-            f"client= takes a dask.distributed Client or 'active' (the current one), not {client!r}"
+            "client= takes a dask.distributed Client, a scheduler address ('tcp://host:8786') "
+            f"or 'active' (the current client), not {client!r}"
         )
     return executor
 

@@ -32,6 +32,8 @@ from typing import Any
 
 import dask.config
 from distributed import Client, WorkerPlugin, as_completed, get_client, get_worker
+from distributed.comm.addressing import parse_address
+from distributed.comm.registry import backends
 
 from cogdex.sdk import BuildError, CogdexError, Part, PartRows, Plan, part_rows, public_options
 
@@ -43,9 +45,12 @@ RETRIES = 2
 """How often a part that raised is run again."""
 
 
-def executor_for(client: object) -> DaskExecutor | None:
-    """The executor for a build's `client=`: a `Client`, or "active" (the current one);
-    None for anything else (another plugin may claim it)."""
+def executor_for(client: object) -> DaskExecutor | SchedulerExecutor | None:
+    """The executor for a build's `client=`: a `Client`, "active" (the current one), or a
+    scheduler's address ("tcp://host:8786"); None for anything else (another plugin may
+    claim it)."""
+    if isinstance(client, str) and is_address(client):
+        return SchedulerExecutor(client)
     if client == "active":
         try:
             client = get_client()
@@ -57,6 +62,16 @@ def executor_for(client: object) -> DaskExecutor | None:
     if not isinstance(client, Client):
         return None
     return DaskExecutor(client)
+
+
+def is_address(text: str) -> bool:
+    """Whether `text` is a scheduler address as Dask writes them: a scheme Dask connects
+    with (tcp, tls, ws, ...), "://", the location."""
+    try:
+        scheme, _ = parse_address(text, strict=True)
+    except ValueError:
+        return False
+    return scheme in backends
 
 
 class _Secrets(WorkerPlugin):
@@ -131,6 +146,29 @@ class DaskExecutor:
             self.client.cancel(futures)
             if plugin is not None:
                 self.client.unregister_worker_plugin(plugin)
+
+
+@dataclass(frozen=True)
+class SchedulerExecutor:
+    """Runs a build's parts on the cluster whose scheduler listens at `address`: a client
+    connected for the parts' run only, so a build that finds its collection in the cache
+    never connects (the `client=` of `cogdex collections build --dask ADDRESS`)."""
+
+    address: str
+
+    def run_parts(
+        self,
+        plan: Plan,
+        store_options: Mapping[str, Any] | None,
+        progress: Callable[[int], None] | None,
+    ) -> list[PartRows]:
+        try:
+            # Dask's distributed.comm.timeouts.connect bounds the wait (30 s by default).
+            client = Client(self.address, set_as_default=False)
+        except OSError as exc:  # refused, unreachable, timed out
+            raise BuildError(f"cannot reach the Dask scheduler at {self.address}: {exc}") from exc
+        with client:
+            return DaskExecutor(client).run_parts(plan, store_options, progress)
 
 
 def _files(part: Part) -> int:

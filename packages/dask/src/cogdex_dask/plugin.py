@@ -1,4 +1,5 @@
-"""Index builds on a Dask cluster: the `client=` of a build (a `distributed.Client`, or "active").
+"""Index builds on a Dask cluster: the `client=` of a build (a `distributed.Client`, a
+scheduler address such as "tcp://host:8786", or "active").
 
 `distributed` costs about a second to import: it is imported when a build has a `client=`,
 never when the plugin is loaded (every cogdex process loads it).

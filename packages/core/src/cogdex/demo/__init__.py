@@ -20,9 +20,14 @@ Steps, each printed with its wall time, the HTTP requests it made and the bytes 
                  and valid share per date
   6 sample       sample_points at random points: how many values, and one point's
                  values in every record
-  7 xarray       (with cogdex[xarray]) the AOI as an xarray Dataset, NDVI per date
-  8 torchgeo     (with cogdex[torchgeo] and --torchgeo) a TorchGeo GeoDataset over the
-                 records and one 64 x 64 chip read from it
+  7 xarray       (with cogdex[xarray]) the AOI as an xarray Dataset, NDVI per date and
+                 its range
+  8 torchgeo     (with cogdex[torchgeo]) a DataLoader with 2 worker processes over the
+                 AOI's 64 px chips, one epoch in batches of 4: the batches' shape and
+                 dtype (--no-torchgeo skips it: importing PyTorch takes seconds)
+  9 quick-look   a PNG (--png, default ./cogdex-demo.png): the scene footprints over the
+                 AOI, and the AOI's NDVI on the first date
+A step whose extra is not installed is shown as skipped, with the pip command to install it.
 Then a summary: total time, requests and bytes (client and server counts), cleanup.
 The temporary folder is removed and the server stopped, also on errors and Ctrl-C."""
 

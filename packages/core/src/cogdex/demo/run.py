@@ -27,12 +27,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from cogdex.errors import CogdexError
+from cogdex.errors import CogdexError, MissingPluginError
 
 if TYPE_CHECKING:
     from cogdex.collection import Collection
+    from cogdex.testing.range_server import RangeServer
 
 N_POINTS = 1000
+STEPS = 9
+CHIP = 64  # px, the TorchGeo chips
+BATCH = 4  # chips per TorchGeo batch
+WORKERS = 2  # DataLoader worker processes
 
 
 @dataclass
@@ -40,6 +45,9 @@ class _Step:
     title: str
     summary: str = ""
     details: list[str] = field(default_factory=list)
+    # Requests and bytes of other processes (DataLoader workers), as the server counted them:
+    # this process's counter never sees them.
+    elsewhere: tuple[int, int] = (0, 0)
 
 
 class _Report:
@@ -57,24 +65,38 @@ class _Report:
         print(text, file=self.out, flush=True)
 
     @contextlib.contextmanager
-    def step(self, title: str) -> Iterator[_Step]:
+    def step(self, title: str, *, optional: bool = False) -> Iterator[_Step]:
+        """Time and count the block; an `optional` step whose plugin is not installed is
+        printed as skipped, with the extra to install, and the demo goes on."""
         from cogdex.io import fetch
 
         step = _Step(title)
         start = time.perf_counter()
-        with fetch.recording() as counted:
-            yield step
+        try:
+            with fetch.recording() as counted:
+                yield step
+        except MissingPluginError as exc:
+            if not optional or exc.extra is None:
+                raise
+            self.skip(title, f'pip install "cogdex[{exc.extra}]"')
+            return
         seconds = time.perf_counter() - start
         self.done += 1
-        self.requests += counted.requests
-        self.bytes += counted.bytes
+        requests = counted.requests + step.elsewhere[0]
+        nbytes = counted.bytes + step.elsewhere[1]
+        self.requests += requests
+        self.bytes += nbytes
         self.line(
             f"[{self.done}/{self.steps}] {title:<12} {seconds:6.2f} s "
-            f"{counted.requests:5,d} requests {counted.bytes / 1e6:7.2f} MB  {step.summary}"
+            f"{requests:5,d} requests {nbytes / 1e6:7.2f} MB  {step.summary}"
         )
         if not self.quiet:
             for text in step.details:
                 self.line(f"      {text}")
+
+    def skip(self, title: str, why: str) -> None:
+        self.done += 1
+        self.line(f"[{self.done}/{self.steps}] {title:<12} skipped ({why})")
 
 
 def _mb(nbytes: float) -> str:
@@ -82,7 +104,8 @@ def _mb(nbytes: float) -> str:
 
 
 def _n(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+    plural = "es" if noun.endswith(("s", "ch", "x")) else "s"
+    return f"{count:,} {noun}{'' if count == 1 else plural}"
 
 
 def _kb(nbytes: float) -> str:
@@ -99,20 +122,22 @@ def run(
     size: int = 1024,
     keep: str | Path | None = None,
     quiet: bool = False,
-    torchgeo: bool = False,
+    torchgeo: bool = True,
+    png: str | Path = "cogdex-demo.png",
     out: TextIO | None = None,
 ) -> None:
-    """Run the demo, printing to `out` (default stdout). With `keep`, the data is written
-    there and kept; otherwise in a temporary folder removed at the end, whatever happens."""
+    """Run the demo, printing to `out` (default stdout), and write the quick-look PNG to
+    `png` (replaced if there). With `keep`, the data is written there and kept; otherwise
+    in a temporary folder removed at the end, whatever happens. `torchgeo=False` skips the
+    TorchGeo step (importing PyTorch and TorchGeo takes seconds)."""
     root = Path(keep) if keep is not None else Path(tempfile.mkdtemp(prefix="cogdex-demo-"))
     if keep is not None:
         _claim(root)
     main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _sigterm) if main else None
-    adapters = _adapters(torchgeo)
-    report = _Report(out or sys.stdout, quiet, 6 + len(adapters))
+    report = _Report(out or sys.stdout, quiet, STEPS)
     try:
-        _steps(report, root, scenes, size, adapters)
+        _steps(report, root, scenes, size, torchgeo, Path(png))
     finally:
         if keep is None:
             shutil.rmtree(root, ignore_errors=True)
@@ -144,7 +169,9 @@ def _claim(root: Path) -> None:
         raise CogdexError(f"--keep {root}: {exc.strerror or exc}") from exc
 
 
-def _steps(report: _Report, root: Path, n_scenes: int, size: int, adapters: list[str]) -> None:
+def _steps(
+    report: _Report, root: Path, n_scenes: int, size: int, torchgeo: bool, png: Path
+) -> None:
     started = time.perf_counter()
     # First-use costs (imports, plugin entry points) are paid here, not inside a step.
     import cogdex.builds
@@ -211,27 +238,23 @@ def _steps(report: _Report, root: Path, n_scenes: int, size: int, adapters: list
             step.details = _records(sub.to_arrow())
 
         with report.step("NDVI series") as step:
-            step.summary, step.details = _ndvi(sub, bbox)
+            step.summary, step.details, ndvi = _ndvi(sub, bbox)
 
         with report.step("sample") as step:
             step.summary, step.details = _sample(sub, size)
 
-        if "xarray" in adapters:
-            with report.step("xarray") as step:
-                step.summary, step.details = _xarray(sub, bbox)
-        if "torchgeo" in adapters:
-            with report.step("torchgeo") as step:
-                step.summary, step.details = _torchgeo(sub)
+        with report.step("xarray", optional=True) as step:
+            step.summary, step.details = _xarray(sub, bbox)
+        if torchgeo:
+            with report.step("torchgeo", optional=True) as step:
+                step.summary, step.details, step.elsewhere = _torchgeo(sub, bbox, server)
+        else:
+            report.skip("torchgeo", "--no-torchgeo")
+
+        with report.step("quick-look") as step:
+            step.summary, step.details = _quicklook(coll, bbox, ndvi, png)
 
         served = (len(server.requests), server.bytes_sent)
-    from cogdex import plugins
-
-    if plugins.adapter("xarray") is None:
-        report.line('skipped: the xarray step (pip install "cogdex[xarray]")')
-    if "torchgeo" not in adapters:
-        installed = plugins.adapter("torchgeo") is not None
-        how = "--torchgeo shows it" if installed else 'pip install "cogdex[torchgeo]"'
-        report.line(f"skipped: the TorchGeo step ({how})")
     report.line(
         f"done in {time.perf_counter() - started:.2f} s: {report.requests:,} requests, "
         f"{_mb(report.bytes)} read (the COGs hold {_mb(total)}); the server answered "
@@ -247,8 +270,11 @@ def _records(table: pa.Table) -> list[str]:
     ]
 
 
-def _ndvi(sub: Collection, bbox: tuple[float, float, float, float]) -> tuple[str, list[str]]:
-    """One merged image per date over `bbox`, and the mean NDVI of its valid pixels."""
+def _ndvi(
+    sub: Collection, bbox: tuple[float, float, float, float]
+) -> tuple[str, list[str], np.ndarray]:
+    """One merged image per date over `bbox`, and the mean NDVI of its valid pixels; the
+    NDVI of the first date (NaN where invalid) for the quick-look."""
     data, valid, table = sub.get_numpy(
         bbox, ["B04", "B08"], merge="first", return_mask=True, return_table=True
     )
@@ -274,7 +300,7 @@ def _ndvi(sub: Collection, bbox: tuple[float, float, float, float]) -> tuple[str
             f"{when:%Y-%m-%d}  mean NDVI {mean:.3f}  valid {100 * ok[k].mean():5.1f} %  "
             f"from {_n(len(table.column('ids')[k]), 'record')}"
         )
-    return summary, details
+    return summary, details, ndvi[0]
 
 
 def _sample(sub: Collection, size: int) -> tuple[str, list[str]]:
@@ -306,52 +332,86 @@ def _sample(sub: Collection, size: int) -> tuple[str, list[str]]:
 
 
 def _xarray(sub: Collection, bbox: tuple[float, float, float, float]) -> tuple[str, list[str]]:
-    """The same AOI as an xarray Dataset (the adapter plugin; no xarray import here)."""
+    """The same AOI as an xarray Dataset and its NDVI per date (the adapter plugin: no xarray
+    import here)."""
     ds = sub.get_xarray(bbox, ["B04", "B08"], merge="first")
     dims = ", ".join(f"{k}: {v}" for k, v in ds.sizes.items())
-    ndvi = (ds["B08"].astype("float64") - ds["B04"]) / (ds["B08"].astype("float64") + ds["B04"])
+    red, nir = ds["B04"].astype("float64"), ds["B08"].astype("float64")
+    ndvi = ((nir - red) / (nir + red)).where((red > 0) & (nir > 0))
     means = ndvi.mean(dim=("y", "x")).values
     summary = f"xarray.Dataset ({dims}), variables {', '.join(str(v) for v in ds.data_vars)}"
     details = [
         "get_xarray(bbox, ['B04', 'B08'], merge='first'): one variable per band, a CF "
         "'spatial_ref' grid mapping that rioxarray reads",
+        "ndvi = ((B08 - B04) / (B08 + B04)).where((B04 > 0) & (B08 > 0)): "
+        f"range [{float(ndvi.min()):.3f}, {float(ndvi.max()):.3f}]",
         f"mean NDVI per date: {', '.join(f'{v:.3f}' for v in means)}",
     ]
     return summary, details
 
 
-def _torchgeo(sub: Collection) -> tuple[str, list[str]]:
-    """A TorchGeo GeoDataset over the records and one chip read from it (duck-typed: the
-    adapter plugin owns torch)."""
-    dataset = sub.to_torchgeo_dataset(["B04", "B08"])
-    minx, maxx, miny, maxy = dataset.bounds[0].start, dataset.bounds[0].stop, *(
-        (dataset.bounds[1].start, dataset.bounds[1].stop)
+def _torchgeo(
+    sub: Collection, bbox: tuple[float, float, float, float], server: RangeServer
+) -> tuple[str, list[str], tuple[int, int]]:
+    """A DataLoader (the adapter plugin; it owns torch) with worker processes over the
+    AOI's chips, one epoch; and the requests the workers made, as the server counted them
+    (with workers, this process reads no chip, and making the dataset fetches no header)."""
+    before = len(server.requests), server.bytes_sent
+    start = time.perf_counter()
+    loader = sub.to(
+        "torchgeo_loader", ["B04", "B08"], size=CHIP, batch_size=BATCH, num_workers=WORKERS,
+        bbox=bbox,
     )  # fmt: skip
-    res_x, res_y = dataset.res
-    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
-    half = 32
-    chip = slice(cx - half * res_x, cx + half * res_x), slice(cy - half * res_y, cy + half * res_y)
-    sample = dataset[chip]
-    image = sample["image"]
+    made = time.perf_counter()
+    batches = list(loader)  # a whole epoch: what the workers read does not depend on timing
+    epoch = time.perf_counter() - made
+    elsewhere = len(server.requests) - before[0], server.bytes_sent - before[1]
+    image = batches[0]["image"]
+    chips = sum(len(b["image"]) for b in batches)
+    dataset = loader.dataset
     summary = (
-        f"{type(dataset).__name__}: {len(dataset)} records in {dataset.crs}, res {res_x:g} m; "
-        f"a 64 x 64 chip -> image {tuple(image.shape)} {image.dtype}"
+        f"DataLoader, {WORKERS} workers: {_n(len(batches), 'batch')} of {_n(chips, 'chip')} "
+        f"over the AOI; first batch: image {tuple(image.shape)} {image.dtype}"
     )
     details = [
-        "to_torchgeo_dataset(['B04', 'B08']): a GeoDataset for TorchGeo's samplers and "
-        "DataLoader (fork- and spawn-safe; no header requests in workers)",
-        f"sample keys: {', '.join(sorted(sample))}",
+        f"to('torchgeo_loader', ['B04', 'B08'], size={CHIP}, batch_size={BATCH}, "
+        f"num_workers={WORKERS}, bbox=aoi): a {type(dataset).__name__} of "
+        f"{_n(len(dataset), 'record')} in {dataset.crs}, GriddedPatchSampler chips, stack_samples",
+        f"first batch keys: {', '.join(sorted(batches[0]))}; mean per band: "
+        + ", ".join(f"{b} {float(image[:, i].mean()):.1f}" for i, b in enumerate(["B04", "B08"])),
+        f"the workers read the tiles with their own stores (no header request): {elsewhere[0]:,} "
+        "requests, counted by the server",
+        f"importing PyTorch and TorchGeo and making the loader {made - start:.2f} s, the epoch "
+        f"{epoch:.2f} s (starting the workers included)",
+    ]
+    return summary, details, elsewhere
+
+
+def _quicklook(
+    coll: Collection, bbox: tuple[float, float, float, float], ndvi: np.ndarray, png: Path
+) -> tuple[str, list[str]]:
+    """The footprints of every record over the AOI, and the first date's NDVI, as a PNG."""
+    import shapely
+
+    from cogdex.demo import quicklook as q
+
+    table = coll.to_arrow()
+    footprints = shapely.from_wkb(table.column("geometry").to_numpy(zero_copy_only=False))
+    data, extent = q.quicklook(
+        list(footprints), table.column("crs").to_pylist(), shapely.box(*bbox), ndvi
+    )
+    png.write_bytes(data)
+    summary = f"{png.resolve()} ({q.WIDTH} x {q.PANEL} px): open it to see the AOI and a chip"
+    east = extent.west + q.PANEL * extent.step / extent.coslat
+    south = extent.north - q.PANEL * extent.step
+    details = [
+        f"left: {_n(len(table), 'scene footprint')} (a tint per CRS, darker where scenes "
+        f"overlap) and the AOI in red; lon {extent.west:.4f}..{east:.4f}, "
+        f"lat {south:.4f}..{extent.north:.4f}",
+        f"right: NDVI of the first date over the AOI ({ndvi.shape[1]} x {ndvi.shape[0]} px, "
+        "brown 0, green 0.8, grey no data)",
     ]
     return summary, details
-
-
-def _adapters(torchgeo: bool) -> list[str]:
-    """The adapter steps to run: xarray when installed, TorchGeo when asked for (importing
-    PyTorch takes seconds) and installed."""
-    from cogdex import plugins
-
-    wanted = ["xarray", "torchgeo"] if torchgeo else ["xarray"]
-    return [name for name in wanted if plugins.adapter(name) is not None]
 
 
 __all__ = [
