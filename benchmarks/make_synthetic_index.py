@@ -21,23 +21,31 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import shapely
 
 YEARS = range(2019, 2024)
 
 
-def scenes(n: int) -> dict[str, np.ndarray]:
+def scenes(
+    n: int,
+    lon: tuple[float, float] = (-10, 30),
+    lat: tuple[float, float] = (35, 60),
+    years: range = YEARS,
+) -> dict[str, np.ndarray]:
+    """`n` scenes, sorted by time: lower-left corners uniform in `lon` x `lat`, datetimes
+    uniform over `years`."""
     rng = np.random.default_rng(5)
-    lon = rng.uniform(-10, 30, n)
-    lat = rng.uniform(35, 60, n)
-    start = np.datetime64("2019-01-01T00:00:00", "us")
-    span = (np.datetime64("2024-01-01T00:00:00", "us") - start).astype(np.int64)
+    lon_ = rng.uniform(*lon, n)
+    lat_ = rng.uniform(*lat, n)
+    start = np.datetime64(f"{years[0]}-01-01T00:00:00", "us")
+    span = (np.datetime64(f"{years[-1] + 1}-01-01T00:00:00", "us") - start).astype(np.int64)
     when = start + rng.integers(0, span, n).astype("timedelta64[us]")
     order = np.argsort(when)
     return {
-        "lon": lon[order],
-        "lat": lat[order],
+        "lon": lon_[order],
+        "lat": lat_[order],
         "when": when[order],
         "cloud": rng.uniform(0, 100, n)[order],
         "seed_row": rng.integers(0, 12, n)[order],
@@ -68,35 +76,61 @@ def _columns(seed: pa.Table, s: dict[str, np.ndarray], sl: slice, tz: str | None
     return rows
 
 
-def make_cogdex(seed_dir: Path, out: Path, n: int) -> None:
+def _years(s: dict[str, np.ndarray]) -> np.ndarray:
+    return s["when"].astype("datetime64[Y]").astype(int) + 1970
+
+
+def make_cogdex(
+    seed_dir: Path,
+    out: Path,
+    s: dict[str, np.ndarray],
+    years: range = YEARS,
+    real: bool = False,
+) -> None:
+    """`s` grown from the seed's rows, one file per year; `real`: the seed's own rows are
+    added to their year's file unchanged."""
     import cogdex
     from cogdex.index import store
 
     seed_coll = cogdex.load(next(seed_dir.rglob("*.parquet")))
     seed = seed_coll.to_arrow().sort_by("id")
-    s = scenes(n)
-    years = s["when"].astype("datetime64[Y]").astype(int) + 1970
+    seed_years = pc.year(seed.column("datetime")).to_numpy() if real else np.array([])
     tmp = out.parent / f".{out.name}.tmp"
     tmp.mkdir(parents=True)
-    for year in YEARS:
-        idx = np.flatnonzero(years == year)
+    for year in years:
+        idx = np.flatnonzero(_years(s) == year)
         part = _columns(seed, s, slice(int(idx[0]), int(idx[-1]) + 1), "UTC")
+        if (seed_years == year).any():
+            own = seed.filter(pa.array(seed_years == year)).cast(part.schema)
+            part = pa.concat_tables([part, own])
         part = part.take(store.spatial_order(part))
         store._write_file(part, seed_coll.metadata, tmp / f"{year}.parquet")
         print(year, len(part), flush=True)
     os.replace(tmp, out)
 
 
-def make_rasteret(seed_dir: Path, out: Path, n: int) -> None:
+def make_rasteret(
+    seed_dir: Path,
+    out: Path,
+    s: dict[str, np.ndarray],
+    years: range = YEARS,
+    real: bool = False,
+) -> None:
+    """As `make_cogdex`, written as rasteret's `Collection.export` writes."""
     files = sorted(glob.glob(str(seed_dir / "**" / "*.parquet"), recursive=True))
     seed = pa.concat_tables([pq.read_table(f, partitioning=None) for f in files]).sort_by("id")
     metadata = pq.read_schema(files[0]).metadata
-    s = scenes(n)
-    years = s["when"].astype("datetime64[Y]").astype(int) + 1970
-    for year in YEARS:
-        idx = np.flatnonzero(years == year)
+    seed_years = pc.year(seed.column("datetime")).to_numpy() if real else np.array([])
+    for year in years:
+        idx = np.flatnonzero(_years(s) == year)
         part = _columns(seed, s, slice(int(idx[0]), int(idx[-1]) + 1), None)
-        months = s["when"][idx].astype("datetime64[M]").astype(int) % 12 + 1
+        when = s["when"][idx]
+        if (seed_years == year).any():
+            own = seed.filter(pa.array(seed_years == year)).cast(part.schema)
+            part = pa.concat_tables([part, own])
+            own_when = own.column("datetime").to_numpy().astype("datetime64[us]")
+            when = np.concatenate([when, own_when])
+        months = when.astype("datetime64[M]").astype(int) % 12 + 1
         part = part.append_column("year", pa.array(np.full(len(part), year, np.int32)))
         part = part.append_column("month", pa.array(months.astype(np.int32)))
         pq.write_to_dataset(  # the options of rasteret 0.4.1's Collection.export
@@ -122,4 +156,4 @@ if __name__ == "__main__":
     a = ap.parse_args()
     if a.out.exists():
         sys.exit(f"{a.out} exists")
-    (make_cogdex if a.tool == "cogdex" else make_rasteret)(a.seed, a.out, a.n)
+    (make_cogdex if a.tool == "cogdex" else make_rasteret)(a.seed, a.out, scenes(a.n))

@@ -13,7 +13,7 @@ import tempfile
 import warnings
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import aoi, report
+from common import BANDS, aoi, report
 
 warnings.simplefilter("ignore")
 import rasteret  # noqa: E402
@@ -39,4 +39,9 @@ coll = rasteret.build_from_stac(
     backend=backend,
     **search,
 )
-report(tool=f"rasteret {rasteret.version()}", records=len(coll), index=workspace)
+report(
+    tool=f"rasteret {rasteret.version()}",
+    records=len(coll),
+    cogs=len(coll) * len(BANDS),
+    index=workspace,
+)

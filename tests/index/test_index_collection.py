@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,27 @@ def test_band_source_columns_match_the_headers(coll):
         assert tuple(src.transform[i]) == header.georef.transform
         assert src.has_nodata[i] and src.nodata[i] == header.nodata
     assert src.tile_offsets.dtype == np.uint64
+
+
+def test_band_source_take_keeps_records_whole_with_their_own_buffers(coll):
+    """`take` (what a Dask chunk carries): the records' columns, levels, tiles and headers
+    as the full source has them, in buffers of their own size, with other options."""
+    src = coll.band_source("B08")
+    at = [1, 4, 5]
+    part = src.take(at, {"region": "x"})
+    assert list(part.rows) == [src.rows[i] for i in at] and part.store_options == {"region": "x"}
+    for k, i in enumerate(at):
+        assert part.header(k) == src.header(i) and part.hrefs[k] == src.hrefs[i]
+        assert np.array_equal(part.transform[k], src.transform[i])
+        mine = range(part.level_start[k], part.level_start[k + 1])
+        theirs = range(src.level_start[i], src.level_start[i + 1])
+        assert [part.width[m] for m in mine] == [src.width[t] for t in theirs]
+        for m, t in zip(mine, theirs, strict=True):
+            assert part.dtype[m] == src.dtype[t]
+            got = part.tile_offsets[part.tile_start[m] : part.tile_start[m + 1]]
+            assert np.array_equal(got, src.tile_offsets[src.tile_start[t] : src.tile_start[t + 1]])
+    assert part.headers is None and len(pickle.dumps(part)) < len(pickle.dumps(src)) / 2
+    assert len(src.take([])) == 0
 
 
 def test_band_sources_of_a_lazy_index_read_only_their_assets(coll, tmp_path):

@@ -161,6 +161,7 @@ def test_no_secret_is_written_shown_or_logged(
     assert s3.store_options["secret_access_key"] == S3_SECRET  # in memory, for reads
     for coll in (api, static, s3, azure):
         shown.add(coll, coll.source, coll.metadata, coll.skipped, coll.band_source("B04"))
+        shown.add(coll.store_options)  # what a user prints to see how reads are made
         href = _hrefs(coll)[-1]
         spec = default_spec(parse_url(href), coll.store_options)
         shown.add(spec, cogdex.open(href, **coll.store_options))

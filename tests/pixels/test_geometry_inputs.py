@@ -232,3 +232,18 @@ def test_unreadable_crs_and_geometry_text_are_cogdex_errors(pixel_coll):
         pixel_coll.sample_points(feature, ["B04"])
     with pytest.raises(cogdex.GeometryError, match="not WKT"):
         pixel_coll.get_numpy("POLYGON ((78 20, 78.01", ["B04"])
+
+
+def test_a_crs_is_read_while_another_thread_is_importing_pyproj(monkeypatch):
+    """Reads on several threads of a fresh process: while one thread imports pyproj, the
+    module is in sys.modules without its CRS class yet, and the others' CRS values must
+    still be read (found by the patch benchmark: `AttributeError: partially initialized
+    module 'pyproj' has no attribute 'CRS'`)."""
+    import sys
+    import types
+
+    from cogdex.crs import normalise_crs
+
+    monkeypatch.setitem(sys.modules, "pyproj", types.ModuleType("pyproj"))
+    assert normalise_crs(32643) == 32643
+    assert normalise_crs("EPSG:4326") == 4326

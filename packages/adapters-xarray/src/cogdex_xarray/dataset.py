@@ -31,7 +31,7 @@ from cogdex.sdk import (
 )
 from cogdex.sdk import grid as G
 from cogdex_xarray import cf
-from cogdex_xarray.cube import CubeReader, cube_chunks
+from cogdex_xarray.cube import CubeReader, chunk_reads, cube_chunks, read_chunk
 from cogdex_xarray.layout import layout
 
 CHUNK_DIMS = ("geometry", "time", "y", "x")
@@ -141,14 +141,24 @@ def get_xarray(
             )
         data: Any = reader[tuple(slice(None) for _ in reader.shape)]
     else:
-        import dask.array as da
-
-        data = da.from_array(
-            reader, chunks=cube_chunks(reader, dict(chunks)), name=f"cogdex-{uuid.uuid4().hex}",
-            meta=np.empty((0,) * 5, out_dtype), asarray=False, fancy=False,
-        )  # fmt: skip
+        data = _lazy(reader, cube_chunks(reader, dict(chunks)))
     ds = _dataset(reader, data, len(areas) > 1, fill_value, np.array(rows, np.int64))
     return _physical(ds, reader) if scale else ds
+
+
+def _lazy(reader: CubeReader, chunks: tuple[tuple[int, ...], ...]) -> Any:
+    """The cube as a Dask array of one task per chunk, each holding its `ChunkRead`."""
+    import dask.array as da
+    from dask.highlevelgraph import HighLevelGraph
+    from dask.typing import Key
+
+    name = f"cogdex-{uuid.uuid4().hex}"
+    tasks = chunk_reads(reader, chunks, reader.sources[0].store_options)
+    graph: dict[Key, Any] = {(name, *index): (read_chunk, chunk) for index, chunk in tasks.items()}
+    return da.Array(
+        HighLevelGraph.from_collections(name, graph, dependencies=()), name, chunks,
+        meta=np.empty((0,) * 5, reader.dtype),
+    )  # fmt: skip
 
 
 def _empty(sources: Sequence[BandSource], dtype: np.dtype, several: bool) -> xr.Dataset:

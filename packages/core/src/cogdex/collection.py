@@ -21,6 +21,7 @@ from cogdex.errors import CogdexError, IndexSchemaError, MissingPluginError
 from cogdex.index import arrays as A
 from cogdex.index import query as Q
 from cogdex.index import schema as S
+from cogdex.io.stores import StoreOptions
 from cogdex.read import DEFAULT_MAX_MEMORY
 from cogdex.read.bbox import check_bbox
 
@@ -92,10 +93,10 @@ class Collection:
         return self._meta.source
 
     @property
-    def store_options(self) -> Mapping[str, Any]:
+    def store_options(self) -> StoreOptions:
         """The store options reads use: the index's (never secret) and those given to the
-        build or to `load` in this process."""
-        return {**self._meta.store_options, **self._read_options}
+        build or to `load` in this process (its repr hides their secrets)."""
+        return StoreOptions({**self._meta.store_options, **self._read_options})
 
     @property
     def location(self) -> str | None:

@@ -26,8 +26,10 @@ _EPSG = re.compile(r"(?i)^\s*epsg:(\d+)\s*$")
 
 def normalise_crs(crs: int | str | pyproj.CRS) -> int | str:
     """An EPSG code when the CRS is exactly one, else the string as given (or WKT)."""
-    proj = sys.modules.get("pyproj")  # a pyproj.CRS exists only once pyproj is imported
-    if proj is not None and isinstance(crs, proj.CRS):
+    # A pyproj.CRS exists only once pyproj is imported; while another thread imports it,
+    # the module is already in sys.modules without its CRS class.
+    crs_type = getattr(sys.modules.get("pyproj"), "CRS", None)
+    if crs_type is not None and isinstance(crs, crs_type):
         code = crs.to_epsg(min_confidence=100)
         return code if code is not None else crs.to_wkt()
     if isinstance(crs, bool) or not isinstance(crs, int | np.integer | str):

@@ -45,7 +45,9 @@ class BandSource:
     else NaN (none: 1 and 0); `stac_nodata` is the item's nodata (NaN where none), which
     scaled reads use where the file declares none. Per-level arrays (`width`, `tile_width`,
     `planar`, ..., `dtype`) are indexed by flat level number; level 0 of record i is
-    `level_start[i]`.
+    `level_start[i]`. `headers` holds every record's full header in Arrow, rebuilt on demand;
+    it is None in a `take`n source, which carries its few headers rebuilt (an Arrow struct
+    of this schema pickles to ~15 KB for any number of rows, a rebuilt header to ~1 KB).
     """
 
     band: str
@@ -69,7 +71,7 @@ class BandSource:
     tile_start: np.ndarray
     tile_offsets: np.ndarray
     tile_byte_counts: np.ndarray
-    headers: pa.StructArray = field(repr=False)
+    headers: pa.StructArray | None = field(repr=False)
     store_options: Mapping[str, Any] = field(default_factory=dict, repr=False)  # credentials
     _decoded: dict[int, TIFFHeader] = field(default_factory=dict, repr=False)
 
@@ -88,6 +90,7 @@ class BandSource:
         """The full header of record i (rebuilt from Arrow once, then cached)."""
         header = self._decoded.get(i)
         if header is None:
+            assert self.headers is not None  # a taken source has every header rebuilt
             header = S.headers_from_arrow(self.headers.slice(int(i), 1))[0]
             assert header is not None  # rows with null headers are not in a BandSource
             self._decoded[i] = header
@@ -105,6 +108,7 @@ class BandSource:
         todo = todo[[int(i) not in self._decoded for i in todo]]
         if not len(todo):
             return
+        assert self.headers is not None  # a taken source has every header rebuilt
         for run in np.split(todo, np.flatnonzero(np.diff(todo) != 1) + 1):
             lo = int(run[0])
             for k, header in enumerate(S.headers_from_arrow(self.headers.slice(lo, len(run)))):
@@ -114,6 +118,59 @@ class BandSource:
     def level(self, i: int, k: int) -> Level:
         """Level k (0 = full resolution) of record i, as the decoder wants it."""
         return self.header(i).levels[k]
+
+    def take(
+        self, positions: Sequence[int] | np.ndarray, store_options: Mapping[str, Any] | None = None
+    ) -> BandSource:
+        """Records `positions` (ascending positions in this source) alone, with their own
+        buffers and headers rebuilt, and `store_options` in place of this source's if given:
+        what a task that reads a few records carries to another process, instead of every
+        record's header. Collection rows (`rows`) are kept, so slots that name them read
+        the same."""
+        at = np.asarray(positions, np.int64)
+        self.decode_headers(self.rows[at])
+        lv = _ranges(self.level_start[at], self.level_start[at + 1])
+        tiles = _ranges(self.tile_start[lv], self.tile_start[lv + 1])
+        return BandSource(
+            band=self.band,
+            asset=self.asset,
+            band_index=self.band_index,
+            rows=self.rows[at],
+            ids=[self.ids[i] for i in at],
+            hrefs=[self.hrefs[i] for i in at],
+            datetime=self.datetime[at],
+            epsg=self.epsg[at],
+            crs=[self.crs[i] for i in at],
+            transform=self.transform[at],
+            nodata=self.nodata[at],
+            has_nodata=self.has_nodata[at],
+            scale=self.scale[at],
+            offset=self.offset[at],
+            stac_nodata=self.stac_nodata[at],
+            level_start=_starts(self.level_start[at + 1] - self.level_start[at]),
+            levels={k: v[lv] for k, v in self.levels.items()},
+            dtype=[self.dtype[i] for i in lv],
+            tile_start=_starts(self.tile_start[lv + 1] - self.tile_start[lv]),
+            tile_offsets=self.tile_offsets[tiles],
+            tile_byte_counts=self.tile_byte_counts[tiles],
+            headers=None,
+            store_options=dict(self.store_options if store_options is None else store_options),
+            _decoded={k: self.header(int(i)) for k, i in enumerate(at)},
+        )
+
+
+def _ranges(starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """The concatenation of `range(start, stop)` for each pair."""
+    lengths = stops - starts
+    if not len(lengths):
+        return np.zeros(0, np.int64)
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths)
+    return (np.arange(int(lengths.sum()), dtype=np.int64) + offsets).astype(np.int64)
+
+
+def _starts(lengths: np.ndarray) -> np.ndarray:
+    """Offsets from 0 of consecutive runs of these lengths (one more than runs)."""
+    return np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
 
 
 def _flat_list(lists: pa.ListArray) -> tuple[np.ndarray, pa.Array]:

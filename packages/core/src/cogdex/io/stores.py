@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import MappingProxyType
@@ -339,8 +339,32 @@ def public_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
     return out
 
 
+class StoreOptions(Mapping[str, Any]):
+    """Store options as reads use them, secrets included, behind a repr that shows only
+    `public_options` (the rest as `***`): printing `Collection.store_options` in a notebook
+    or a log must not show a key the user passed to the build."""
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self._options = dict(options)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._options[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._options)
+
+    def __len__(self) -> int:
+        return len(self._options)
+
+    def __repr__(self) -> str:
+        public = public_options(self._options)
+        shown = {k: public.get(k, "***") for k in self._options}
+        return f"StoreOptions({shown!r})"
+
+
 __all__ = [
     "UNANSWERED_REGION_TTL",
+    "StoreOptions",
     "StoreRegistry",
     "StoreSpec",
     "build_store",
