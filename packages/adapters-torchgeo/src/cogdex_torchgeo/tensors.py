@@ -13,6 +13,15 @@ from torchgeo.datasets.utils import array_to_tensor
 
 from cogdex.sdk import Resampling
 
+_NUMPY: dict[torch.dtype, np.dtype] = {
+    torch.float32: np.dtype(np.float32),
+    torch.float64: np.dtype(np.float64),
+    torch.int16: np.dtype(np.int16),
+    torch.int32: np.dtype(np.int32),
+    torch.int64: np.dtype(np.int64),
+}
+"""Sample dtypes that `to_tensor` casts to in one numpy pass."""
+
 
 def sample_dtype(dtype: torch.dtype | None, is_image: bool) -> torch.dtype:
     """The dtype of `image`/`mask`: the override, else RasterDataset's default."""
@@ -29,5 +38,15 @@ def default_resampling(dtype: torch.dtype) -> Resampling:
 
 
 def to_tensor(array: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
-    """A tensor of `dtype` from pixels in the file's type, through RasterDataset's widening."""
+    """A tensor of `dtype` from pixels in the file's type, equal to RasterDataset's
+    widening then cast. Where the widening is exact and the cast rounds the same value
+    (numbers to float32/float64, integers to an integer type holding them all), one numpy
+    cast gives the same bits at a fraction of the cost of three copies."""
+    target = _NUMPY.get(dtype)
+    if target is not None and (
+        (target.kind == "f" and array.dtype.kind in "uif")
+        or (array.dtype.kind in "iu" and np.can_cast(array.dtype, target, "safe"))
+    ):
+        with np.errstate(over="ignore"):  # float64 past float32's range: inf, as torch, silently
+            return torch.from_numpy(array.astype(target))
     return array_to_tensor(array).to(dtype)

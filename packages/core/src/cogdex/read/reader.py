@@ -219,8 +219,10 @@ async def _obtain(
     loop = asyncio.get_running_loop()
     pool = runtime.decode_pool()
     jobs: list[asyncio.Future] = []
-    for key, tile in claim.hits.items():
-        jobs.append(loop.run_in_executor(pool, on_tile, key, tile))
+    hits = list(claim.hits.items())
+    shares = min(len(hits), runtime.decode_threads())
+    for k in range(shares):  # one job per thread: a job per tile costs more than its paste
+        jobs.append(loop.run_in_executor(pool, _use_each, on_tile, hits[k::shares]))
     by_file: dict[tuple[str, Any], list[TileKey]] = {}
     for key in claim.mine:
         by_file.setdefault((key[0], key[-1]), []).append(key)  # one file, one reader
@@ -236,6 +238,11 @@ async def _obtain(
     except BaseException as exc:
         cache.fail(claim.mine, exc if isinstance(exc, Exception) else LoaderCancelled())
         raise
+
+
+def _use_each(on_tile: OnTile, tiles: list[tuple[TileKey, np.ndarray]]) -> None:
+    for key, tile in tiles:
+        on_tile(key, tile)
 
 
 async def _gather(jobs: list[asyncio.Future]) -> None:

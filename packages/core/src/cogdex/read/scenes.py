@@ -344,8 +344,9 @@ async def read_slots(
     output = len(slots) * n_bands * h * w * (out_dtype.itemsize + 1)
     _check_memory(output, output, max_memory, what)  # before planning a read that cannot fit
     pieces = plan(slots, sources, resampling=resampling, fill=fill_v, use_overviews=use_overviews)
-    _check_memory(estimate_peak(slots, pieces, n_bands, out_dtype, merge)[1], output,
-                  max_memory, what)  # fmt: skip
+    if max_memory is not None:  # the estimate plans every tile again: only when asked
+        _check_memory(estimate_peak(slots, pieces, n_bands, out_dtype, merge)[1], output,
+                      max_memory, what)  # fmt: skip
     out = np.full((len(slots), n_bands, h, w), fill_v, dtype=out_dtype)
     valid = np.zeros(out.shape, dtype=bool)
     pieces = _into_output(pieces, slots, out)
