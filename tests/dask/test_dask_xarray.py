@@ -96,6 +96,7 @@ CASES = {
 }  # fmt: skip
 
 
+@pytest.mark.filterwarnings("error::RuntimeWarning")  # a gap is the fill, not numpy's warning
 @pytest.mark.parametrize("case", list(CASES))
 def test_compute_on_the_cluster_equals_the_eager_read(dask_client, coll, server, case):
     zone, aoi, options, chunks = CASES[case]

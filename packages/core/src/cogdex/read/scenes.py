@@ -486,9 +486,11 @@ def _reduce(
                 [np.where(ok[rows], d[rows].astype(np.float64), np.nan) for d, ok in layers]
             )
             any_ok = np.any([ok[rows] for _, ok in layers], axis=0)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN pixels: no record
-                reduced = reducer(stack, axis=0)
+            # A pixel no record covers gets the fill below; a 0 there spares numpy's
+            # all-NaN warning, which `warnings.catch_warnings` cannot hold back reliably
+            # while other threads (the decode pool, Dask's) run.
+            stack[:, ~any_ok] = 0.0
+            reduced = reducer(stack, axis=0)
             if out.dtype.kind in "iu":
                 info = np.iinfo(out.dtype)
                 reduced = np.clip(np.floor(reduced + 0.5), info.min, info.max)
