@@ -16,7 +16,7 @@ import pytest
 
 import cogdex
 from cogdex.cli import main
-from cogdex.errors import BuildError, ExportError, StaleIndexError
+from cogdex.errors import BuildError, ExportError, IndexWriteError, StaleIndexError
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +144,15 @@ def test_a_streamed_write_stopped_midway_leaves_the_index_and_the_folder_as_they
         assert sorted(target.iterdir()) == sorted(before)
     _survives(tmp_path, files)
     _is_index_of(target, coll)
+
+
+def test_an_empty_partitioned_export_is_refused_and_writes_nothing(coll, tmp_path):
+    empty = coll.where(pc.field("id") == "no such scene")
+    target = tmp_path / "empty"
+    with pytest.raises(IndexWriteError, match="without partition=True"):
+        empty.export(target, partition=True)
+    assert not target.exists() and list(tmp_path.iterdir()) == []
+    assert len(cogdex.load(empty.export(tmp_path / "empty.parquet"))) == 0
 
 
 def test_an_unusable_name_asks_for_a_path(coll, tmp_path):

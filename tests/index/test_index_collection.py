@@ -387,6 +387,33 @@ def test_where_on_a_loaded_index_reads_only_the_row_groups_it_may_match(
     assert set(read) == light
 
 
+@pytest.mark.parametrize(
+    "expression",
+    [
+        pc.is_nan(pc.field("cloud_cover")),
+        pc.field("cloud_cover") != 5.0,
+        ~(pc.field("cloud_cover") < 50),
+        pc.is_null(pc.field("cloud_cover"), nan_is_null=True),
+    ],
+    ids=["is_nan", "not_equal", "negated", "nan_is_null"],
+)
+def test_where_keeps_rows_whose_nan_the_statistics_leave_out(
+    coll, tmp_path, monkeypatch, expression
+):
+    # Parquet leaves NaN out of a column's min/max: a group of 5.0s and NaNs has min = max
+    # = 5.0, and pruning by them alone would drop the NaN rows these expressions match.
+    monkeypatch.setattr(store, "ROW_GROUP_ROWS", 2)
+    table = coll.to_arrow()
+    cover = np.full(len(table), 5.0)
+    cover[[1, len(table) - 2]] = np.nan
+    table = table.set_column(table.schema.get_field_index("cloud_cover"), "cloud_cover",
+                             pa.array(cover))  # fmt: skip
+    path = cogdex.as_collection(table, name="nan").export(tmp_path / "nan.parquet")
+    eager = cogdex.load(path).to_arrow().filter(expression)
+    assert eager.num_rows == 2
+    assert cogdex.load(path).where(expression).ids == eager.column("id").to_pylist()
+
+
 def test_where_on_the_headers_of_a_loaded_index_reads_them_all(coll, tmp_path):
     path = coll.export(tmp_path / "small.parquet")
     asset = coll.band_map["B04"].asset

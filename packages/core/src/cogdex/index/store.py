@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cogdex.errors import (
@@ -406,8 +407,14 @@ def write(
     distinct = A.distinct(years)
     if partition is None:
         partition = len(table) > PARTITION_ROWS and len(distinct) > 1
-    parts: Parts = _parts(order, years, distinct) if partition else [(None, order)]
     dest = os.fspath(destination)
+    if partition and not len(table):
+        raise IndexWriteError(
+            "an empty collection has no year to partition by: export it without "
+            "partition=True (one file that keeps the schema)",
+            path=safe_url(dest),
+        )
+    parts: Parts = _parts(order, years, distinct) if partition else [(None, order)]
     parsed = parse_url(dest)
     if parsed.kind != "local":
         return _write_remote(table, meta, dest, parts, store_options)
@@ -706,6 +713,13 @@ def _remote_all_keys(store: Any, key: str) -> list[str]:
 # -- reading ---------------------------------------------------------------------------------
 
 
+def _holds_float(type_: pa.DataType) -> bool:
+    """Whether a column of `type_` is, or has in its struct fields, a floating-point one."""
+    if pa.types.is_struct(type_):
+        return any(_holds_float(type_.field(i).type) for i in range(type_.num_fields))
+    return pa.types.is_floating(type_)
+
+
 @dataclass(frozen=True)
 class IndexFiles:
     """An index on disk: its Parquet files (read lazily), metadata and schema.
@@ -777,7 +791,9 @@ class IndexFiles:
             pf = self.parquet(number)
             groups = Q.row_groups(pf.metadata, conditions)
             if expressions and len(groups) > 1:
-                groups = self._matching_groups(number, groups, expressions)
+                kept = set(self._matching_groups(number, groups, expressions))
+                kept |= self._nan_groups(pf, number, [g for g in groups if g not in kept])
+                groups = [g for g in groups if g in kept]
             for group in groups:
                 table = self._row_group(pf, number, group, columns)
                 if light:
@@ -819,6 +835,25 @@ class IndexFiles:
             self._check(number)
             raise self._damaged(number, "its row group statistics", exc) from exc
         return [piece.row_groups[0].id for piece in kept]
+
+    def _nan_groups(self, handle: pq.ParquetFile, number: int, groups: list[int]) -> set[int]:
+        """Those of `groups` where a floating-point column holds NaN. Parquet leaves NaN out
+        of a column's min/max and pyarrow prunes as if they bounded the values, so a group
+        whose NaN meets `!=`, `is_nan` or a negated comparison would be skipped: such
+        groups are read whatever their statistics say. Only the float columns are read."""
+        columns = [f.name for f in self.schema if f.name != "assets" and _holds_float(f.type)]
+        found = set()
+        for group in groups if columns else ():
+            try:
+                table = handle.read_row_group(group, columns=columns)
+            except (pa.ArrowException, OSError) as exc:
+                raise self._damaged(number, f"row group {group}", exc) from exc
+            while any(pa.types.is_struct(t) for t in table.schema.types):
+                table = table.flatten()
+            floats = (c for c in table.columns if pa.types.is_floating(c.type))
+            if any(pc.any(pc.is_nan(c)).as_py() for c in floats):
+                found.add(group)
+        return found
 
     def read_assets(self, where: pa.Table, keys: Sequence[str] | None = None) -> pa.ChunkedArray:
         """The `assets` (only `keys`, if given) of the rows located by `where`'s location
