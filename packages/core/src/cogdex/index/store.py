@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cogdex.errors import (
@@ -841,6 +840,8 @@ class IndexFiles:
         of a column's min/max and pyarrow prunes as if they bounded the values, so a group
         whose NaN meets `!=`, `is_nan` or a negated comparison would be skipped: such
         groups are read whatever their statistics say. Only the float columns are read."""
+        import pyarrow.compute as pc  # only here: a cold read of a whole index never needs it
+
         columns = [f.name for f in self.schema if f.name != "assets" and _holds_float(f.type)]
         found = set()
         for group in groups if columns else ():
