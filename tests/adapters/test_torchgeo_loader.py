@@ -9,6 +9,7 @@ import torch
 from pyproj import Transformer
 from torch.utils.data import DataLoader
 
+from cogdex.errors import GeometryError
 from tests.adapters.conftest import BANDS
 from tests.servers.scenes import AOI_LONLAT
 
@@ -40,3 +41,9 @@ def test_loader_batches_the_gridded_chips_over_the_box(adapter_coll):
     dataset = adapter_coll.to_torchgeo_dataset(BANDS, crs=32643, res=10)
     assert torch.equal(images, torch.stack([dataset[x, y]["image"] for x, y in chips]))
     assert torch.equal(torch.cat([b["image"] for b in loader]), images)
+
+
+@pytest.mark.parametrize("bbox", [(170.0, -10.0, -170.0, 10.0), (78.1, 20.0, 78.0, 20.1)])
+def test_a_reversed_or_antimeridian_box_is_refused_not_read_as_its_complement(adapter_coll, bbox):
+    with pytest.raises(GeometryError, match="bbox"):
+        adapter_coll.to("torchgeo_loader", BANDS, size=32, bbox=bbox, crs=32643, res=10)

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 from torchgeo.datasets import stack_samples
 from torchgeo.samplers import GriddedPatchSampler
 
-from cogdex import Collection
+from cogdex import Collection, sdk
 from cogdex_torchgeo.dataset import CogdexGeoDataset
 
 
@@ -40,8 +40,10 @@ def to_torchgeo_loader(
     dataset = CogdexGeoDataset(collection, bands, **options)
     roi = None
     if bbox is not None:
+        # a reversed box (or one across the antimeridian) would become its complement
+        checked = sdk.check_bbox(bbox)
         to_crs = pyproj.Transformer.from_crs(4326, dataset.crs, always_xy=True)
-        roi = shapely.box(*to_crs.transform_bounds(*bbox))
+        roi = shapely.box(*to_crs.transform_bounds(*checked))
     sampler = GriddedPatchSampler(dataset, size=size, roi=roi)
     return DataLoader(
         dataset, sampler=sampler, batch_size=batch_size, num_workers=num_workers,

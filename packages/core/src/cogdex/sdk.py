@@ -59,6 +59,7 @@ if TYPE_CHECKING:
     from cogdex.index.build import BuildExecutor, Part, PartRows, Plan, part_rows
     from cogdex.io.fetch import run_read
     from cogdex.read import DEFAULT_MAX_MEMORY, grid
+    from cogdex.read.bbox import check_bbox
     from cogdex.read.grid import Grid, Resampling
     from cogdex.read.physical import check_merges, record_values
     from cogdex.read.plan import Slot, pixel_size_in, plan_slots, record_grid
@@ -74,6 +75,7 @@ _LAZY = {
     "Plan": "cogdex.index.build",
     "part_rows": "cogdex.index.build",
     "DEFAULT_MAX_MEMORY": "cogdex.read",
+    "check_bbox": "cogdex.read.bbox",
     "Grid": "cogdex.read.grid",
     "Resampling": "cogdex.read.grid",
     "check_merges": "cogdex.read.physical",
@@ -145,6 +147,7 @@ __all__ = [
     "TableSource",
     "TaskValues",
     "Window",
+    "check_bbox",
     "check_merges",
     "default_fill",
     "default_spec",
