@@ -113,6 +113,20 @@ def _cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def local_and_clusters(stack: ExitStack, local: str) -> dict[str, Client | None]:
+    """`local` (no client, the in-process read) and clients of 1 and 2 single-threaded
+    worker processes, closed with `stack`: the candidates every scale-out benchmark runs."""
+    clients: dict[str, Client | None] = {local: None}
+    for n in (1, 2):
+        cluster = stack.enter_context(
+            LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None)
+        )
+        clients[f"{n} worker{'s' * (n > 1)}"] = stack.enter_context(
+            Client(cluster, set_as_default=False)
+        )
+    return clients
+
+
 def _worker_cpu(client: Client | None) -> float:
     if client is None:
         return 0.0
@@ -139,16 +153,7 @@ def main() -> None:
     with ExitStack() as stack:
         lab = Lab(data, a.rtt, a.work / "run", a.port)
         stack.callback(lab.close)
-        clients: dict[str, Client | None] = {"local (no client)": None}
-        for n in (1, 2):
-            cluster = stack.enter_context(
-                LocalCluster(
-                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
-                )
-            )
-            clients[f"{n} worker{'s' * (n > 1)}"] = stack.enter_context(
-                Client(cluster, set_as_default=False)
-            )
+        clients = local_and_clusters(stack, "local (no client)")
         reference = build(items, None).to_arrow()  # warms the page cache and the lab
         for client in clients.values():
             assert build(items[:64], client).to_arrow().equals(build(items[:64], None).to_arrow())

@@ -40,7 +40,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import shapely
 import xarray as xr
-from distributed import Client, LocalCluster, as_completed, futures_of
+from distributed import Client, as_completed, futures_of
 from distributed.protocol.pickle import dumps
 
 import cogdex
@@ -50,7 +50,7 @@ from cogdex.testing import Scene, write_cog, write_item_collection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lab import REPO
-from scale_build import Lab
+from scale_build import Lab, local_and_clusters
 
 HTTP_PORT = 18480
 """The lab's public HTTP port by default (the shared lab's is 18080; its backend is +10000)."""
@@ -207,16 +207,7 @@ def main() -> None:
                 "bytes_2000_rows": graph_bytes(read(grown(coll, 2000), chunks)),
             }
         print("graph", graph, flush=True)
-        clients: dict[str, Client | None] = {"threads": None}
-        for n in (1, 2):
-            cluster = stack.enter_context(
-                LocalCluster(
-                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
-                )
-            )
-            clients[f"{n} worker{'s' * (n > 1)}"] = stack.enter_context(
-                Client(cluster, set_as_default=False)
-            )
+        clients = local_and_clusters(stack, "threads")
         candidates = {
             f"{who}, {label}": (client, chunks)
             for label, chunks in sizes.items()

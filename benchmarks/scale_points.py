@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-from distributed import Client, LocalCluster
+from distributed import Client
 
 import cogdex
 from cogdex.read.points import plan_points
@@ -41,7 +41,7 @@ from cogdex.read.tilecache import tile_cache
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lab import REPO
-from scale_build import Lab, _worker_cpu
+from scale_build import Lab, _worker_cpu, local_and_clusters
 
 HTTP_PORT = 18480
 """The lab's public HTTP port by default (the shared lab's is 18080; its backend is +10000)."""
@@ -109,16 +109,7 @@ def main() -> None:
             href_rewrites={base: f"http://127.0.0.1:{a.port}"},
         )  # fmt: skip
         tiles = tiles_read(coll, lon, lat)
-        clients: dict[str, Client | None] = {"local (no client)": None}
-        for n in (1, 2):
-            cluster = stack.enter_context(
-                LocalCluster(
-                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None
-                )
-            )
-            clients[f"{n} worker{'s' * (n > 1)}"] = stack.enter_context(
-                Client(cluster, set_as_default=False)
-            )
+        clients = local_and_clusters(stack, "local (no client)")
         reference = sample(coll, lon, lat, None)  # warms the page cache and the lab
         for client in clients.values():  # warms the workers (imports, stores, codecs)
             assert sample(coll, lon[:1000], lat[:1000], client).equals(
