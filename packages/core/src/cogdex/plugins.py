@@ -261,15 +261,15 @@ def build_executor(client: object) -> BuildExecutor:
     """Where a build with `client=` fetches its headers: the first plugin that claims the
     client. `MissingPluginError` (naming the `dask` extra) when no plugin runs builds on a
     cluster, `BuildError` when none takes this kind of client."""
-    hook = plugin_manager().hook.cogdex_build_executor
-    if not hook.get_hookimpls():
-        raise MissingPluginError("client= (an index build on a cluster)", "dask")
-    executor: BuildExecutor | None = hook(client=client)
-    if executor is None:
-        raise BuildError(
+    executor: BuildExecutor = _claimed(
+        plugin_manager().hook.cogdex_build_executor,
+        client,
+        "client= (an index build on a cluster)",
+        BuildError(
             "client= takes a dask.distributed Client, a scheduler address ('tcp://host:8786') "
             f"or 'active' (the current client), not {client!r}"
-        )
+        ),
+    )
     return executor
 
 
@@ -277,14 +277,26 @@ def point_executor(client: object) -> PointExecutor:
     """Where a `sample_points` with `client=` reads its tiles: the first plugin that claims
     the client. `MissingPluginError` (naming the `dask` extra) when no plugin samples on a
     cluster, `TypeError` when none takes this kind of client."""
-    hook = plugin_manager().hook.cogdex_point_executor
-    if not hook.get_hookimpls():
-        raise MissingPluginError("client= (point sampling on a cluster)", "dask")
-    executor: PointExecutor | None = hook(client=client)
-    if executor is None:
-        raise TypeError(
+    executor: PointExecutor = _claimed(
+        plugin_manager().hook.cogdex_point_executor,
+        client,
+        "client= (point sampling on a cluster)",
+        TypeError(
             f"client= takes a dask.distributed Client or 'active' (the current one), not {client!r}"
-        )
+        ),
+    )
+    return executor
+
+
+def _claimed(hook: Any, client: object, feature: str, unclaimed: Exception) -> Any:
+    """The first answer of a firstresult executor `hook` for `client`: `MissingPluginError`
+    for `feature` (the `dask` extra) when no plugin implements it, `unclaimed` when none
+    takes this client."""
+    if not hook.get_hookimpls():
+        raise MissingPluginError(feature, "dask")
+    executor = hook(client=client)
+    if executor is None:
+        raise unclaimed
     return executor
 
 
