@@ -60,7 +60,14 @@ def window_read(local: bool) -> list[Candidate]:
         ),
         Candidate("rasterio sequential", [PY, str(HERE / "window_read_rasterio.py"), *flag]),
         Candidate("floor", [PY, str(HERE / "window_read_floor.py"), *flag]),
+        *([] if local else [floor_transfer()]),
     ]
+
+
+def floor_transfer() -> Candidate:
+    """The floor plus fetching the very bytes cogdex fetches through the lab's proxy (see
+    window_read_floor_transfer.py): how much of a gap to the floor is the transfer."""
+    return Candidate("floor + transfer", [PY, str(HERE / "window_read_floor_transfer.py")])
 
 
 def index_build(extra: list[str]) -> list[Candidate]:
@@ -100,6 +107,7 @@ def get_numpy() -> list[Candidate]:
             "rasteret 0.4.1 get_numpy", [PEER, str(HERE / "get_numpy_rasteret.py")], baseline=True
         ),
         Candidate("floor", [PY, str(HERE / "window_read_floor.py")]),
+        floor_transfer(),
     ]
 
 

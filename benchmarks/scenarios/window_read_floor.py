@@ -29,16 +29,24 @@ from cogdex.read.window import Window
 from cogdex.tiff import codecs, header  # noqa: F401
 
 
-def tile_bytes(path: str) -> tuple[list[bytes], object]:
+def tile_ranges(path: str) -> tuple[list[tuple[int, int]], object]:
+    """The (offset, size) of every tile cogdex decodes for the AOI window of one file, in
+    its plan's order, and the file's decoder."""
     tif = cogdex.open(path)
     level = tif.header.base
     plan = plan_window(level, Window(*window(tif, {})), [0])
+    ranges = [
+        (int(level.tile_offsets[i]), int(level.tile_byte_counts[i]))
+        for i in plan.index[~plan.sparse]
+    ]
+    return ranges, codecs.decoder(level, tif.header.byte_order)
+
+
+def tile_bytes(path: str) -> tuple[list[bytes], object]:
+    ranges, decode = tile_ranges(path)
     with open(path, "rb") as f:
-        datas = [
-            os.pread(f.fileno(), int(level.tile_byte_counts[i]), int(level.tile_offsets[i]))
-            for i in plan.index[~plan.sparse]
-        ]
-    return datas, codecs.decoder(level, tif.header.byte_order)
+        datas = [os.pread(f.fileno(), size, offset) for offset, size in ranges]
+    return datas, decode
 
 
 async def decode_all(work: list[tuple[list[bytes], object]]) -> list:
