@@ -284,8 +284,8 @@ async def _load_file(
     cache: TileCache,
     limit: asyncio.Semaphore | None,
 ) -> None:
-    """Fetch this file's missing tiles in coalesced requests, then decode each on the pool
-    and hand it to `on_tile`."""
+    """Fetch this file's missing tiles in coalesced requests and, as each request lands,
+    decode its tiles on the pool and hand them to `on_tile`."""
     if limit is not None:
         async with limit:
             return await _load_file(source, keys, levels, on_tile, cache, None)
@@ -298,30 +298,45 @@ async def _load_file(
                 source=source.url,
                 offset=start,
             )
+    decoders: dict[int, codecs.Decoder] = {}
+    loop = asyncio.get_running_loop()
+    pool = runtime.decode_pool()
+
+    async def decode(positions: list[int], datas: list[memoryview]) -> None:
+        work = []
+        for i, data in zip(positions, datas, strict=True):
+            level = levels[i]
+            decode = decoders.get(level.ifd_offset)
+            if decode is None:
+                decode = decoders[level.ifd_offset] = codecs.decoder(level, header.byte_order)
+            work.append((decode, data, keys[i], level))
+        # A job per pair of tiles at least (a job costs about what pasting a tile does),
+        # and the GET's tiles spread over every thread when it holds many.
+        size = max(2, -(-len(work) // runtime.decode_threads()))
+        jobs = [work[k : k + size] for k in range(0, len(work), size)]
+        done = await asyncio.gather(
+            *(loop.run_in_executor(pool, _decode_all, job, source.url, on_tile) for job in jobs)
+        )
+        for job, tiles in zip(jobs, done, strict=True):
+            for (_, _, key, _), tile in zip(job, tiles, strict=True):
+                cache.fill(key, tile)
+
     try:
-        datas = await fetch.read_ranges(source.url, ranges, options=source.options)
+        await fetch.read_ranges(source.url, ranges, options=source.options, on_ranges=decode)
     except fetch.OutsideObjectError as exc:
         raise TruncatedTIFF(
             f"the file ends before a tile its header lists ({exc.reason})",
             source=source.url,
             offset=exc.byte_range[0] if exc.byte_range else None,
         ) from exc
-    decoders: dict[int, codecs.Decoder] = {}
-    loop = asyncio.get_running_loop()
-    pool = runtime.decode_pool()
 
-    async def one(key: TileKey, level: Level, data: memoryview) -> None:
-        decode = decoders.get(level.ifd_offset)
-        if decode is None:
-            decode = decoders[level.ifd_offset] = codecs.decoder(level, header.byte_order)
-        tile = await loop.run_in_executor(
-            pool, _decode_and_use, decode, data, key, level, source.url, on_tile
-        )
-        cache.fill(key, tile)
 
-    await _gather(
-        [loop.create_task(one(k, lv, d)) for k, lv, d in zip(keys, levels, datas, strict=True)]
-    )
+def _decode_all(
+    work: list[tuple[codecs.Decoder, memoryview, TileKey, Level]], url: str, on_tile: OnTile
+) -> list[np.ndarray]:
+    """Decode some tiles of one GET and hand each to `on_tile` (one job of the pool)."""
+    return [_decode_and_use(decode, data, key, level, url, on_tile)
+            for decode, data, key, level in work]  # fmt: skip
 
 
 def _decode_and_use(
