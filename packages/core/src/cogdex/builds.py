@@ -106,6 +106,10 @@ def _cached_or_build(
     cached = C.cached_index(path) if cache and not force else None
     if cached is not None:
         if cached.meta.cache_key == key:
+            # A build cached for reading: the read's set-up starts while the caller goes on.
+            from cogdex.read.prepare import prepare
+
+            prepare()
             return from_files(cached, store_options)  # footers read once: key check and load
         C.check_clash(name, path, cached.meta.cache_key, key)
     items = items_fn()

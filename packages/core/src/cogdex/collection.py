@@ -539,7 +539,14 @@ class Collection:
                 f"unknown band(s) {', '.join(unknown)} in {self.name!r}; "
                 f"bands: {', '.join(self.bands)}"
             )
-        return self._light(), self.band_sources(names)
+        from cogdex.read.prepare import prepare
+
+        prepare()  # the reader's modules and runtime load while the index is read
+        sources = self.band_sources(names)
+        # and the stores of the files' roots (one href per band tells them in practice)
+        # while the caller plans the read
+        prepare((src.hrefs[0] for src in sources if src.hrefs), self.store_options)
+        return self._light(), sources
 
     @overload
     def get_numpy(

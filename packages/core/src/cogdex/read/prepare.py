@@ -1,0 +1,111 @@
+"""A read's set-up, started on a thread before the read needs it.
+
+The first read of a process pays for set-up that is neither network nor decode: the
+reader's modules, pyproj and shapely, the plugins (a store asks them first), obstore and
+its stores, the event loop and the thread pools. `prepare` starts that on a thread as soon
+as a read is likely (a collection loaded from its cache, a read's inputs gathered), so it
+overlaps the index load and the read's planning instead of following them.
+
+Nothing here is needed for correctness: every step is the same lazy, idempotent call the
+read makes itself, so a step that fails on the thread is left for the read to raise where
+it happens (the same error, naming what it was doing), and a step still running when the
+read needs it is waited for by its own lock, never done twice. A fork waits for the thread
+(at most `FORK_WAIT` seconds): a child forked in the middle of an import would inherit that
+module's import lock held by a thread that does not exist in it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+FORK_WAIT = 10.0
+"""Seconds a fork waits for a set-up thread of this process to finish."""
+
+_MODULES = ("pyproj", "shapely", "cogdex.read.scenes", "cogdex.read.geometries")
+"""What a pixel read imports that loading an index does not (cogdex.read.scenes brings the
+planner, the reader, the warp and the fetch layer)."""
+
+_lock = threading.Lock()
+_threads: list[threading.Thread] = []
+_started = False  # the common set-up is under way in this process
+_roots: set[str] = set()  # roots whose store is built (with the first options asked)
+
+
+def prepare(
+    urls: Iterable[str] = (), options: Mapping[str, Any] | None = None
+) -> threading.Thread | None:
+    """Start the read set-up of this process on a thread (once per process), with the
+    stores of `urls`' roots (once per root). Returns the thread, or None when there was
+    nothing left to start."""
+    global _started
+    from cogdex.io.urls import parse_url
+
+    found: dict[str, str] = {}
+    for url in urls:
+        try:
+            found.setdefault(parse_url(url).root, url)
+        except Exception:  # the read raises it, naming the URL
+            continue
+    with _lock:
+        wanted = [url for root, url in found.items() if root not in _roots]
+        _roots.update(found)
+        common = not _started
+        _started = True
+        if not common and not wanted:
+            return None
+        thread = threading.Thread(
+            target=_set_up, args=(common, wanted, options), name="cogdex-prepare", daemon=True
+        )
+        _threads.append(thread)
+        thread.start()
+    return thread
+
+
+def _set_up(common: bool, urls: list[str], options: Mapping[str, Any] | None) -> None:
+    """The steps; a failure ends the thread quietly (see the module docstring)."""
+    try:
+        if common:
+            for module in _MODULES:
+                importlib.import_module(module)
+            from cogdex import plugins
+            from cogdex.io import fetch, runtime
+
+            plugins.plugin_manager()
+            runtime.obstore()
+            runtime.event_loop()
+            runtime.io_pool(fetch.config().max_concurrency)
+            runtime.decode_pool()
+        from cogdex.io.stores import stores
+
+        for url in urls:
+            stores().resolve(url, options)
+    except Exception:
+        return
+
+
+def wait(timeout: float | None = None) -> None:
+    """Wait until every set-up thread of this process has finished (tests, forks)."""
+    for thread in list(_threads):
+        thread.join(timeout)
+
+
+def _before_fork() -> None:
+    wait(FORK_WAIT)
+
+
+def _after_fork_in_child() -> None:
+    global _lock, _started
+    _lock = threading.Lock()
+    _threads.clear()
+    _roots.clear()
+    _started = False
+
+
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+
+
+__all__ = ["FORK_WAIT", "prepare", "wait"]
