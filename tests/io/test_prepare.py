@@ -131,3 +131,23 @@ def test_a_read_waits_for_a_store_the_set_up_is_building_and_raises_its_failure(
     done = _python(_READ_DURING_SET_UP, url)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "token service down"
+
+
+_CODECS = """
+import sys
+from cogdex.read import prepare
+from cogdex.tiff import tags as T
+
+prepare.prepare(codecs=[(T.ADOBE_DEFLATE, T.PREDICTOR_HORIZONTAL)])
+prepare.wait(30)
+loaded = {m for m in sys.modules if m.startswith("imagecodecs._")}
+print(sorted(loaded & {"imagecodecs._deflate", "imagecodecs._imcd", "imagecodecs._jpeg8"}))
+"""
+
+
+def test_the_set_up_loads_the_codecs_of_the_files_and_no_other():
+    """Deflate with the horizontal predictor (imagecodecs loads each codec on first use,
+    2-8 ms of the first tile otherwise); JPEG stays unloaded."""
+    done = _python(_CODECS)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['imagecodecs._deflate', 'imagecodecs._imcd']"

@@ -544,8 +544,10 @@ class Collection:
         prepare()  # the reader's modules and runtime load while the index is read
         sources = self.band_sources(names)
         # and the stores of the files' roots (one href per band tells them in practice)
-        # while the caller plans the read
-        prepare((src.hrefs[0] for src in sources if src.hrefs), self.store_options)
+        # and the codecs of their first records, while the caller plans the read
+        firsts = [(src, int(src.level_start[0])) for src in sources if src.hrefs]
+        codecs = {(int(s.compression[k]), int(s.predictor[k])) for s, k in firsts}
+        prepare([s.hrefs[0] for s, _ in firsts], self.store_options, codecs)
         return self._light(), sources
 
     @overload

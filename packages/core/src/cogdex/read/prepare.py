@@ -33,14 +33,18 @@ _lock = threading.Lock()
 _threads: list[threading.Thread] = []
 _started = False  # the common set-up is under way in this process
 _roots: set[str] = set()  # roots whose store is built (with the first options asked)
+_codecs: set[tuple[int, int]] = set()  # (compression, predictor) pairs loaded
 
 
 def prepare(
-    urls: Iterable[str] = (), options: Mapping[str, Any] | None = None
+    urls: Iterable[str] = (),
+    options: Mapping[str, Any] | None = None,
+    codecs: Iterable[tuple[int, int]] = (),
 ) -> threading.Thread | None:
     """Start the read set-up of this process on a thread (once per process), with the
-    stores of `urls`' roots (once per root). Returns the thread, or None when there was
-    nothing left to start."""
+    stores of `urls`' roots (once per root) and the `codecs` ((compression, predictor)
+    pairs) the files need. Returns the thread, or None when there was nothing left to
+    start."""
     global _started
     from cogdex.io.urls import parse_url
 
@@ -53,21 +57,34 @@ def prepare(
     with _lock:
         wanted = [url for root, url in found.items() if root not in _roots]
         _roots.update(found)
+        codes = set(codecs) - _codecs
+        _codecs.update(codes)
         common = not _started
         _started = True
-        if not common and not wanted:
+        if not common and not wanted and not codes:
             return None
         thread = threading.Thread(
-            target=_set_up, args=(common, wanted, options), name="cogdex-prepare", daemon=True
-        )
+            target=_set_up, args=(common, wanted, options, codes), name="cogdex-prepare",
+            daemon=True,
+        )  # fmt: skip
         _threads.append(thread)
         thread.start()
     return thread
 
 
-def _set_up(common: bool, urls: list[str], options: Mapping[str, Any] | None) -> None:
+def _set_up(
+    common: bool,
+    urls: list[str],
+    options: Mapping[str, Any] | None,
+    codecs: set[tuple[int, int]],
+) -> None:
     """The steps; a failure ends the thread quietly (see the module docstring)."""
     try:
+        if codecs:
+            from cogdex.tiff.codecs import preload
+
+            for compression, predictor in codecs:
+                preload(compression, predictor)
         if common:
             for module in _MODULES:
                 importlib.import_module(module)
@@ -102,6 +119,7 @@ def _after_fork_in_child() -> None:
     _lock = threading.Lock()
     _threads.clear()
     _roots.clear()
+    _codecs.clear()
     _started = False
 
 
