@@ -172,3 +172,13 @@ def test_version_has_one_source() -> None:
     import cogdex
 
     assert cogdex.__version__ == version("cogdex-core")
+
+
+def test_each_interpreter_keeps_its_own_entry_point_cache(monkeypatch) -> None:
+    """Venvs sharing a cache folder (a checkout and one compared with it, run in turns)
+    never overwrite each other's list, which would make every process scan again."""
+    monkeypatch.setattr(sys, "executable", "/one/venv/bin/python")
+    first = plugins._cache_file()
+    monkeypatch.setattr(sys, "executable", "/another/venv/bin/python")
+    assert plugins._cache_file() != first
+    assert os.path.dirname(plugins._cache_file()) == os.path.dirname(first)

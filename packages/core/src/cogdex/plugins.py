@@ -7,13 +7,14 @@ the folders that hold distributions: installing or removing one changes its fold
 which invalidates the cache. Other `sys.path` folders (a script's or notebook's own, whose
 times change with every file written there) do not take part, so a distribution placed in a
 folder that held none and is not a site-packages (`pip install --target` into a
-`PYTHONPATH` folder) is found once the cache file, `entry-points.json` in the cache folder,
-is removed.
+`PYTHONPATH` folder) is found once the cache file, `entry-points-<interpreter>.json` in the
+cache folder, is removed.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import json
 import os
@@ -61,9 +62,12 @@ def _times(folders: list[str]) -> dict[str, int | None]:
 
 
 def _cache_file() -> str:
+    """One file per interpreter: venvs sharing a cache folder (a checkout and another
+    compared with it) would otherwise each find the other's list and scan again."""
     from cogdex.cachedir import cache_root
 
-    return str(cache_root() / "entry-points.json")
+    tag = hashlib.sha1(sys.executable.encode(), usedforsecurity=False).hexdigest()[:12]
+    return str(cache_root() / f"entry-points-{tag}.json")
 
 
 def _scan() -> tuple[list[EntryPoint], list[str]]:
