@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -228,10 +229,13 @@ SCENARIOS = {
 
 def before(c: Candidate, tree: Path) -> Candidate:
     """Candidate `c` run by another checkout: its interpreter, its copy of the script, and a
-    cache folder of its own (index formats may differ between the two)."""
+    cache folder of its own (index formats may differ between the two), per lab (its hrefs
+    name the lab's port, so another engineer's lab's index clashes)."""
     python = str(tree / ".venv" / "bin" / "python")
     script = str(tree / Path(c.argv[1]).relative_to(REPO))
-    env = {**c.env, "COGDEX_BENCH_CACHE": f"/tmp/cogdex-bench/before-{Path(script).stem}"}
+    lab_port = os.environ.get("LAB_PORT_STAC", "18082")
+    cache = f"/tmp/cogdex-bench/before-{Path(script).stem}-{lab_port}"
+    env = {**c.env, "COGDEX_BENCH_CACHE": cache}
     return Candidate(f"{c.name} (before)", [python, script, *c.argv[2:]], env=env)
 
 
@@ -259,22 +263,34 @@ def slug(name: str) -> str:
     return "".join(ch if ch.isalnum() else "-" for ch in name.lower())
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's waited-for children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_once(c: Candidate, env: dict[str, str], extra: dict[str, str] | None = None) -> dict:
     requests, sent = nginx_traffic(env)
+    cpu = _children_cpu()
     t = time.perf_counter()
     proc = subprocess.run(
         c.argv, env={**env, **c.env, **(extra or {})}, capture_output=True, text=True, cwd=REPO
     )
     wall = time.perf_counter() - t
+    cpu = _children_cpu() - cpu
     if proc.returncode != 0:
         raise CandidateFailed(c.name, proc.returncode, proc.stderr)
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     # A candidate may time preparation that is not part of what it measures (the floor's
-    # local tile lookup): it reports `prep_s`, which is taken off its wall time.
+    # local tile lookup): it reports `prep_s` (and `prep_cpu_s`), taken off its wall (CPU).
     wall -= result.get("prep_s", 0.0)
+    cpu -= result.get("prep_cpu_s", 0.0)
     after = nginx_traffic(env)
     return {
         "wall_s": round(wall, 4),
+        # The whole process's CPU, every thread (not the lab's servers): on a shared
+        # machine a steadier measure of a change than wall time.
+        "cpu_s": round(cpu, 4),
         "http_requests": after[0] - requests,
         "http_bytes": after[1] - sent,
         **result,
@@ -403,8 +419,8 @@ def main() -> None:
     print(f"\n{a.scenario}, RTT {a.rtt} ms, median of {a.repeat} cold processes")
     rate = all("points_per_s" in r["runs"][-1] for r in rows)
     extra = " points/s (ratio) |" if rate else ""
-    print(f"| candidate | wall (s) | vs baseline | paired (IQR) | HTTP requests |{extra}")
-    print("|---|---|---|---|---|" + ("---|" if rate else ""))
+    print(f"| candidate | wall (s) | vs baseline | paired (IQR) | CPU (s) | HTTP requests |{extra}")
+    print("|---|---|---|---|---|---|" + ("---|" if rate else ""))
     for r in rows:
         cells = ""
         if rate:
@@ -415,10 +431,10 @@ def main() -> None:
         print(
             f"| {r['candidate']} | {r['median_s']:.3f} ({r['min_s']:.3f}-{r['max_s']:.3f}) "
             f"| {r['median_s'] / base['median_s']:.2f}x | {mid:.2f}x ({low:.2f}-{high:.2f}) "
-            f"| {r['http_requests']} |{cells}"
+            f"| {_med(r, 'cpu_s'):.2f} | {r['http_requests']} |{cells}"
         )
     for name, reason in left_out.items():
-        print(f"| {name} | left out: {reason} | | | |" + (" |" if rate else ""))
+        print(f"| {name} | left out: {reason} | | | | |" + (" |" if rate else ""))
     if all("first_s" in r["runs"][-1] for r in rows):
         print()
         print(runs_table(rows, base))
