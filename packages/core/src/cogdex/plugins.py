@@ -19,6 +19,7 @@ import importlib
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
@@ -125,9 +126,22 @@ def _load(value: str) -> object:
     return obj
 
 
-@functools.cache
+_manager: pluggy.PluginManager | None = None
+_manager_lock = threading.RLock()  # a plugin's import may ask for the manager again
+
+
 def plugin_manager() -> pluggy.PluginManager:
-    """The process-wide manager, with every installed `cogdex` entry point loaded."""
+    """The process-wide manager, with every installed `cogdex` entry point loaded (once:
+    a read's set-up thread and the read may ask at the same time)."""
+    global _manager
+    if _manager is None:
+        with _manager_lock:
+            if _manager is None:
+                _manager = _new_manager()
+    return _manager
+
+
+def _new_manager() -> pluggy.PluginManager:
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     for name, value, dist, version in entry_points():

@@ -19,6 +19,7 @@ import numpy as np
 
 from cogdex.io import fetch, runtime
 from cogdex.io.urls import ObjectURL
+from cogdex.read.prepare import prepare
 from cogdex.read.reader import Source, WindowRead, read_windows
 from cogdex.read.window import Window
 from cogdex.redact import safe_url
@@ -270,7 +271,13 @@ def _window(window: Window | tuple[int, int, int, int] | None, level: Level) -> 
 
 async def open_async(url: str | os.PathLike[str] | ObjectURL, **options: Any) -> GeoTIFF:
     """`open`, awaitable: the same arguments, result and errors."""
-    return GeoTIFF(url, await read_header(url, options=options), **options)
+    # What reading the file will need loads while its header is fetched (PROJ, for a
+    # window in other coordinates), then its codec while the caller plans that read.
+    prepare(pixels=False)
+    header = await read_header(url, options=options)
+    base = header.base
+    prepare(codecs=[(base.compression, base.predictor)], pixels=False)
+    return GeoTIFF(url, header, **options)
 
 
 def open(url: str | os.PathLike[str] | ObjectURL, **options: Any) -> GeoTIFF:

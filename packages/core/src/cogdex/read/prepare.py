@@ -25,13 +25,17 @@ from typing import Any
 FORK_WAIT = 10.0
 """Seconds a fork waits for a set-up thread of this process to finish."""
 
-_MODULES = ("pyproj", "shapely", "cogdex.read.scenes", "cogdex.read.geometries")
+_PIXEL_MODULES = ("pyproj", "shapely", "cogdex.read.scenes", "cogdex.read.geometries")
 """What a pixel read imports that loading an index does not (cogdex.read.scenes brings the
 planner, the reader, the warp and the fetch layer)."""
+_GEOTIFF_MODULES = ("pyproj",)
+"""What reading a GeoTIFF opened by URL imports that opening it does not: PROJ, for its CRS
+(the reader itself came with `cogdex.read.geotiff`)."""
 
 _lock = threading.Lock()
 _threads: list[threading.Thread] = []
-_started = False  # the common set-up is under way in this process
+_modules: set[str] = set()  # imported or being imported by a set-up thread
+_runtime = False  # the runtime is being set up
 _roots: set[str] = set()  # roots whose store is built (with the first options asked)
 _codecs: set[tuple[int, int]] = set()  # (compression, predictor) pairs loaded
 
@@ -40,12 +44,14 @@ def prepare(
     urls: Iterable[str] = (),
     options: Mapping[str, Any] | None = None,
     codecs: Iterable[tuple[int, int]] = (),
+    *,
+    pixels: bool = True,
 ) -> threading.Thread | None:
-    """Start the read set-up of this process on a thread (once per process), with the
-    stores of `urls`' roots (once per root) and the `codecs` ((compression, predictor)
-    pairs) the files need. Returns the thread, or None when there was nothing left to
-    start."""
-    global _started
+    """Start on a thread what a read will need and this process has not started yet: the
+    modules of a pixel read (`pixels`) or of a GeoTIFF read, the runtime, the stores of
+    `urls`' roots (one per root) and the `codecs` ((compression, predictor) pairs) of the
+    files. Returns the thread, or None when there was nothing left to start."""
+    global _runtime
     from cogdex.io.urls import parse_url
 
     found: dict[str, str] = {}
@@ -55,17 +61,19 @@ def prepare(
         except Exception:  # the read raises it, naming the URL
             continue
     with _lock:
+        modules = [m for m in (_PIXEL_MODULES if pixels else _GEOTIFF_MODULES) if m not in _modules]
+        _modules.update(modules)
+        runtime = pixels and not _runtime  # (a GeoTIFF's header fetch needs it at once)
+        _runtime = _runtime or runtime
         wanted = [url for root, url in found.items() if root not in _roots]
         _roots.update(found)
         codes = set(codecs) - _codecs
         _codecs.update(codes)
-        common = not _started
-        _started = True
-        if not common and not wanted and not codes:
+        if not (modules or runtime or wanted or codes):
             return None
         thread = threading.Thread(
-            target=_set_up, args=(common, wanted, options, codes), name="cogdex-prepare",
-            daemon=True,
+            target=_set_up, args=(modules, runtime, wanted, options, codes),
+            name="cogdex-prepare", daemon=True,
         )  # fmt: skip
         _threads.append(thread)
         thread.start()
@@ -73,7 +81,8 @@ def prepare(
 
 
 def _set_up(
-    common: bool,
+    modules: list[str],
+    runtime: bool,
     urls: list[str],
     options: Mapping[str, Any] | None,
     codecs: set[tuple[int, int]],
@@ -85,17 +94,18 @@ def _set_up(
 
             for compression, predictor in codecs:
                 preload(compression, predictor)
-        if common:
-            for module in _MODULES:
-                importlib.import_module(module)
+        for module in modules:
+            importlib.import_module(module)
+        if runtime:
             from cogdex import plugins
-            from cogdex.io import fetch, runtime
+            from cogdex.io import fetch
+            from cogdex.io import runtime as rt
 
             plugins.plugin_manager()
-            runtime.obstore()
-            runtime.event_loop()
-            runtime.io_pool(fetch.config().max_concurrency)
-            runtime.decode_pool()
+            rt.obstore()
+            rt.event_loop()
+            rt.io_pool(fetch.config().max_concurrency)
+            rt.decode_pool()
         from cogdex.io.stores import stores
 
         for url in urls:
@@ -115,12 +125,13 @@ def _before_fork() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _lock, _started
+    global _lock, _runtime
     _lock = threading.Lock()
     _threads.clear()
+    _modules.clear()
     _roots.clear()
     _codecs.clear()
-    _started = False
+    _runtime = False
 
 
 os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
