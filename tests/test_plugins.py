@@ -182,3 +182,31 @@ def test_each_interpreter_keeps_its_own_entry_point_cache(monkeypatch) -> None:
     monkeypatch.setattr(sys, "executable", "/another/venv/bin/python")
     assert plugins._cache_file() != first
     assert os.path.dirname(plugins._cache_file()) == os.path.dirname(first)
+
+
+_MANAGERS_AT_ONCE = """
+import threading
+from cogdex import plugins
+
+start = threading.Barrier(4)
+found = []
+
+def ask():
+    start.wait()
+    found.append(plugins.plugin_manager())
+
+threads = [threading.Thread(target=ask) for _ in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(len({id(pm) for pm in found}), len(found))
+"""
+
+
+def test_threads_asking_for_the_manager_at_once_share_one() -> None:
+    """A read's set-up thread and the read itself may ask first together: the plugins load
+    once, into one manager."""
+    out = subprocess.run([sys.executable, "-c", _MANAGERS_AT_ONCE], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "4"]
