@@ -309,3 +309,24 @@ def test_on_ranges_hands_over_every_range_once_as_its_get_lands(
         assert sorted(calls) == [[0, 1], [2], [3]]
     elif server == "no-range":
         assert calls == [[0, 1, 2, 3]]
+
+
+@pytest.mark.parametrize("answers", [["ok", "full", "full"], ["full", "ok", "full", "full"]])
+def test_tiles_of_gets_that_landed_before_a_whole_object_answer_are_all_cached(
+    fault_server, target, small_whole_objects, answers
+):
+    """A file whose GETs land partly before one is answered whole: its tiles are decoded
+    once each and every claimed tile ends up in the cache (a claimed tile left unfilled
+    would hang the readers waiting for it)."""
+    key, _ = target
+    url = f"{fault_server.url}/{key}"
+    source = Source(url, runtime.run(read_header(url)))
+    reads = [WindowRead(source, Window(0, y, 64, 64)) for y in (0, 512)]  # tiles 0 and 2
+    with fetch.recording() as rec:
+        clean = read_windows_sync(reads, cache=TileCache(0))
+    assert rec.requests == 2  # tile 1 lies between them: two GETs
+    fault_server.inject(key, answers)
+    cache = TileCache(64 * 2**20)
+    got = read_windows_sync(reads, cache=cache)
+    assert all(np.array_equal(a, b) for a, b in zip(clean, got, strict=True))
+    assert len(cache) == 2 and not cache._loading

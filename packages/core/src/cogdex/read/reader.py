@@ -314,12 +314,16 @@ async def _load_file(
         # and the GET's tiles spread over every thread when it holds many.
         size = max(2, -(-len(work) // runtime.decode_threads()))
         jobs = [work[k : k + size] for k in range(0, len(work), size)]
-        done = await asyncio.gather(
-            *(loop.run_in_executor(pool, _decode_all, job, source.url, on_tile) for job in jobs)
-        )
-        for job, tiles in zip(jobs, done, strict=True):
-            for (_, _, key, _), tile in zip(job, tiles, strict=True):
-                cache.fill(key, tile)
+        await asyncio.gather(
+            *(loop.run_in_executor(pool, _decode_all, job, source.url, on_tile, filled)
+              for job in jobs)
+        )  # fmt: skip
+
+    def filled(keys: list[TileKey], tiles: list[np.ndarray]) -> None:
+        """Into the cache on the loop's thread (it wakes the loop's waiters), whether or not
+        the job's caller still waits: a job outlives a caller cancelled by the whole-object
+        fallback, and a tile claimed must be filled or failed, else its waiters hang."""
+        loop.call_soon_threadsafe(_fill, cache, keys, tiles)
 
     try:
         await fetch.read_ranges(source.url, ranges, options=source.options, on_ranges=decode)
@@ -332,11 +336,21 @@ async def _load_file(
 
 
 def _decode_all(
-    work: list[tuple[codecs.Decoder, memoryview, TileKey, Level]], url: str, on_tile: OnTile
-) -> list[np.ndarray]:
-    """Decode some tiles of one GET and hand each to `on_tile` (one job of the pool)."""
-    return [_decode_and_use(decode, data, key, level, url, on_tile)
-            for decode, data, key, level in work]  # fmt: skip
+    work: list[tuple[codecs.Decoder, memoryview, TileKey, Level]],
+    url: str,
+    on_tile: OnTile,
+    filled: Callable[[list[TileKey], list[np.ndarray]], None],
+) -> None:
+    """Decode some tiles of one GET, hand each to `on_tile`, then all to `filled` (one job
+    of the pool)."""
+    tiles = [_decode_and_use(decode, data, key, level, url, on_tile)
+             for decode, data, key, level in work]  # fmt: skip
+    filled([key for _, _, key, _ in work], tiles)
+
+
+def _fill(cache: TileCache, keys: list[TileKey], tiles: list[np.ndarray]) -> None:
+    for key, tile in zip(keys, tiles, strict=True):
+        cache.fill(key, tile)
 
 
 def _decode_and_use(
