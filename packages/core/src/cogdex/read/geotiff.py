@@ -271,11 +271,10 @@ def _window(window: Window | tuple[int, int, int, int] | None, level: Level) -> 
 
 async def open_async(url: str | os.PathLike[str] | ObjectURL, **options: Any) -> GeoTIFF:
     """`open`, awaitable: the same arguments, result and errors."""
-    # What reading the file will need loads while its header is fetched (PROJ, for a
-    # window in other coordinates), then its codec while the caller plans that read.
-    prepare(pixels=False)
     header = await read_header(url, options=options)
     base = header.base
+    # Its codec loads while the caller plans a read (nothing else: a window read of one
+    # file imports no pyproj, shapely or pyarrow it does not use).
     prepare(codecs=[(base.compression, base.predictor)], pixels=False)
     return GeoTIFF(url, header, **options)
 

@@ -28,9 +28,6 @@ FORK_WAIT = 10.0
 _PIXEL_MODULES = ("pyproj", "shapely", "cogdex.read.scenes", "cogdex.read.geometries")
 """What a pixel read imports that loading an index does not (cogdex.read.scenes brings the
 planner, the reader, the warp and the fetch layer)."""
-_GEOTIFF_MODULES = ("pyproj",)
-"""What reading a GeoTIFF opened by URL imports that opening it does not: PROJ, for its CRS
-(the reader itself came with `cogdex.read.geotiff`)."""
 
 _lock = threading.Lock()
 _threads: list[threading.Thread] = []
@@ -47,10 +44,10 @@ def prepare(
     *,
     pixels: bool = True,
 ) -> threading.Thread | None:
-    """Start on a thread what a read will need and this process has not started yet: the
-    modules of a pixel read (`pixels`) or of a GeoTIFF read, the runtime, the stores of
-    `urls`' roots (one per root) and the `codecs` ((compression, predictor) pairs) of the
-    files. Returns the thread, or None when there was nothing left to start."""
+    """Start on a thread what a read will need and this process has not started yet: for a
+    pixel read (`pixels`), its modules and the runtime; the stores of `urls`' roots (one
+    per root) and the `codecs` ((compression, predictor) pairs) of the files. Returns the
+    thread, or None when there was nothing left to start."""
     global _runtime
     from cogdex.io.urls import parse_url
 
@@ -61,7 +58,7 @@ def prepare(
         except Exception:  # the read raises it, naming the URL
             continue
     with _lock:
-        modules = [m for m in (_PIXEL_MODULES if pixels else _GEOTIFF_MODULES) if m not in _modules]
+        modules = [m for m in _PIXEL_MODULES if pixels and m not in _modules]
         _modules.update(modules)
         runtime = pixels and not _runtime  # (a GeoTIFF's header fetch needs it at once)
         _runtime = _runtime or runtime
