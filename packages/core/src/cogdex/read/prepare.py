@@ -72,6 +72,7 @@ def prepare(
             target=_set_up, args=(modules, runtime, wanted, options, codes),
             name="cogdex-prepare", daemon=True,
         )  # fmt: skip
+        _threads[:] = [t for t in _threads if t.is_alive()]
         _threads.append(thread)
         thread.start()
     return thread

@@ -302,7 +302,9 @@ async def _load_file(
     loop = asyncio.get_running_loop()
     pool = runtime.decode_pool()
 
-    async def decode(positions: list[int], datas: list[memoryview]) -> None:
+    async def landed(positions: list[int], datas: list[memoryview]) -> None:
+        """One GET's tiles: decoded on the pool, a job per pair of tiles at least (a job
+        costs about what pasting a tile does), spread over every thread when it holds many."""
         work = []
         for i, data in zip(positions, datas, strict=True):
             level = levels[i]
@@ -310,14 +312,10 @@ async def _load_file(
             if decode is None:
                 decode = decoders[level.ifd_offset] = codecs.decoder(level, header.byte_order)
             work.append((decode, data, keys[i], level))
-        # A job per pair of tiles at least (a job costs about what pasting a tile does),
-        # and the GET's tiles spread over every thread when it holds many.
         size = max(2, -(-len(work) // runtime.decode_threads()))
-        jobs = [work[k : k + size] for k in range(0, len(work), size)]
-        await asyncio.gather(
-            *(loop.run_in_executor(pool, _decode_all, job, source.url, on_tile, filled)
-              for job in jobs)
-        )  # fmt: skip
+        await _gather([loop.run_in_executor(pool, _decode_all, work[k : k + size], source.url,
+                                            on_tile, filled)
+                       for k in range(0, len(work), size)])  # fmt: skip
 
     def filled(keys: list[TileKey], tiles: list[np.ndarray]) -> None:
         """Into the cache on the loop's thread (it wakes the loop's waiters), whether or not
@@ -326,7 +324,7 @@ async def _load_file(
         loop.call_soon_threadsafe(_fill, cache, keys, tiles)
 
     try:
-        await fetch.read_ranges(source.url, ranges, options=source.options, on_ranges=decode)
+        await fetch.read_ranges(source.url, ranges, options=source.options, on_ranges=landed)
     except fetch.OutsideObjectError as exc:
         raise TruncatedTIFF(
             f"the file ends before a tile its header lists ({exc.reason})",
