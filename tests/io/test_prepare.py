@@ -151,3 +151,26 @@ def test_the_set_up_loads_the_codecs_of_the_files_and_no_other():
     done = _python(_CODECS)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['imagecodecs._deflate', 'imagecodecs._imcd']"
+
+
+_CACHED_BUILD = """
+import sys
+import cogdex
+from cogdex.read import prepare
+
+coll = cogdex.build_from_stac(sys.argv[1], name="prepared", bands=["B04"], cache_dir=sys.argv[2])
+prepare.wait(30)
+print(len(coll), sorted(m for m in ("cogdex.read.scenes", "pyproj") if m in sys.modules))
+"""
+
+
+def test_a_cached_build_starts_the_read_set_up(stac_files, tmp_path):
+    """A build answered from the cache is most likely read next: its set-up (reader, PROJ)
+    loads on the thread while the index loads, where a fresh build does not start it."""
+    args = (str(stac_files.items_json), str(tmp_path))
+    built = _python(_CACHED_BUILD, *args)
+    assert built.returncode == 0, built.stderr
+    assert "cogdex.read.scenes" not in built.stdout
+    cached = _python(_CACHED_BUILD, *args)
+    assert cached.returncode == 0, cached.stderr
+    assert cached.stdout.split()[1:] == ["['cogdex.read.scenes',", "'pyproj']"]
