@@ -103,12 +103,6 @@ def _cached_or_build(
 
     executor = None if client is None else plugins.build_executor(client)
     path = C.collection_path(name, cache_dir)
-    if cache and not force and path.exists():
-        # Most likely a build cached for reading: the read's set-up starts while the index
-        # loads and the caller goes on (with other arguments, a rebuild wastes ~30 ms of it).
-        from cogdex.read.prepare import prepare
-
-        prepare()
     cached = C.cached_index(path) if cache and not force else None
     if cached is not None:
         if cached.meta.cache_key == key:

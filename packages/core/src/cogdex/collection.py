@@ -539,16 +539,7 @@ class Collection:
                 f"unknown band(s) {', '.join(unknown)} in {self.name!r}; "
                 f"bands: {', '.join(self.bands)}"
             )
-        from cogdex.read.prepare import prepare
-
-        prepare()  # the reader's modules and runtime load while the index is read
-        sources = self.band_sources(names)
-        # and the stores of the files' roots (one href per band tells them in practice)
-        # and the codecs of their first records, while the caller plans the read
-        firsts = [(src, int(src.level_start[0])) for src in sources if src.hrefs]
-        codecs = {(int(s.compression[k]), int(s.predictor[k])) for s, k in firsts}
-        prepare([s.hrefs[0] for s, _ in firsts], self.store_options, codecs)
-        return self._light(), sources
+        return self._light(), self.band_sources(names)
 
     @overload
     def get_numpy(

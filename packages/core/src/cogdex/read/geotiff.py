@@ -19,7 +19,6 @@ import numpy as np
 
 from cogdex.io import fetch, runtime
 from cogdex.io.urls import ObjectURL
-from cogdex.read.prepare import prepare
 from cogdex.read.reader import Source, WindowRead, read_windows
 from cogdex.read.window import Window
 from cogdex.redact import safe_url
@@ -271,12 +270,7 @@ def _window(window: Window | tuple[int, int, int, int] | None, level: Level) -> 
 
 async def open_async(url: str | os.PathLike[str] | ObjectURL, **options: Any) -> GeoTIFF:
     """`open`, awaitable: the same arguments, result and errors."""
-    header = await read_header(url, options=options)
-    base = header.base
-    # Its codec loads while the caller plans a read (nothing else: a window read of one
-    # file imports no pyproj, shapely or pyarrow it does not use).
-    prepare(codecs=[(base.compression, base.predictor)], pixels=False)
-    return GeoTIFF(url, header, **options)
+    return GeoTIFF(url, await read_header(url, options=options), **options)
 
 
 def open(url: str | os.PathLike[str] | ObjectURL, **options: Any) -> GeoTIFF:

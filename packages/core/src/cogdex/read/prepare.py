@@ -1,119 +1,61 @@
-"""A read's set-up, started on a thread before the read needs it.
+"""The codecs of a read, loaded on a thread while its first requests are in flight.
 
-The first read of a process pays for set-up that is neither network nor decode: the
-reader's modules, pyproj and shapely, the plugins (a store asks them first), obstore and
-its stores, the event loop and the thread pools. `prepare` starts that on a thread as soon
-as a read is likely (a collection loaded from its cache, a read's inputs gathered), so it
-overlaps the index load and the read's planning instead of following them.
+imagecodecs loads each codec's extension module on first use (2-8 ms for deflate and the
+horizontal predictor), which the first tile of a process would pay after its bytes land.
+`preload_codecs` starts that on a thread as a read sends its requests, when the event loop
+and the caller's thread only wait on the network, so the load costs no time of the read.
 
-Nothing here is needed for correctness: every step is the same lazy, idempotent call the
-read makes itself, so a step that fails on the thread is left for the read to raise where
-it happens (the same error, naming what it was doing), and a step still running when the
-read needs it is waited for by its own lock, never done twice. A fork waits for the thread
-(at most `FORK_WAIT` seconds): a child forked in the middle of an import would inherit that
-module's import lock held by a thread that does not exist in it.
+Only waits on the network are worth overlapping: the rest of a read's set-up (imports of
+the reader, pyproj, shapely, the plugins, obstore) holds the GIL, so a thread doing it
+while the caller plans the read slowed the first request (measured in docs/benchmarks.md).
+
+A failure here is left for the read to raise: it builds the same decoder itself. A fork
+waits for the thread (at most `FORK_WAIT` seconds): a child forked in the middle of an
+import inherits that module's lock held by a thread that does not exist in it, and hangs
+on its first use of the codec.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import threading
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 
 FORK_WAIT = 10.0
-"""Seconds a fork waits for a set-up thread of this process to finish."""
-
-_PIXEL_MODULES = ("pyproj", "shapely", "cogdex.read.scenes", "cogdex.read.geometries")
-"""What a pixel read imports that loading an index does not (cogdex.read.scenes brings the
-planner, the reader, the warp and the fetch layer)."""
+"""Seconds a fork waits for a preloading thread of this process to finish."""
 
 _lock = threading.Lock()
 _threads: list[threading.Thread] = []
-_modules: set[str] = set()  # imported or being imported by a set-up thread
-_runtime = False  # the runtime is being set up
-_roots: set[str] = set()  # roots whose store is built (with the first options asked)
-_codecs: set[tuple[int, int]] = set()  # (compression, predictor) pairs loaded
+_loaded: set[tuple[int, int]] = set()  # (compression, predictor) pairs loaded or loading
 
 
-def prepare(
-    urls: Iterable[str] = (),
-    options: Mapping[str, Any] | None = None,
-    codecs: Iterable[tuple[int, int]] = (),
-    *,
-    pixels: bool = True,
-) -> threading.Thread | None:
-    """Start on a thread what a read will need and this process has not started yet: for a
-    pixel read (`pixels`), its modules and the runtime; the stores of `urls`' roots (one
-    per root) and the `codecs` ((compression, predictor) pairs) of the files. Returns the
-    thread, or None when there was nothing left to start."""
-    global _runtime
-    from cogdex.io.urls import parse_url
-
-    found: dict[str, str] = {}
-    for url in urls:
-        try:
-            found.setdefault(parse_url(url).root, url)
-        except Exception:  # the read raises it, naming the URL
-            continue
+def preload_codecs(codecs: Iterable[tuple[int, int]]) -> threading.Thread | None:
+    """Start loading, on a thread, the codecs of these (compression, predictor) pairs that
+    this process has not loaded yet; returns the thread, or None when none was left."""
     with _lock:
-        modules = [m for m in _PIXEL_MODULES if pixels and m not in _modules]
-        _modules.update(modules)
-        runtime = pixels and not _runtime  # (a GeoTIFF's header fetch needs it at once)
-        _runtime = _runtime or runtime
-        wanted = [url for root, url in found.items() if root not in _roots]
-        _roots.update(found)
-        codes = set(codecs) - _codecs
-        _codecs.update(codes)
-        if not (modules or runtime or wanted or codes):
+        todo = set(codecs) - _loaded
+        if not todo:
             return None
-        thread = threading.Thread(
-            target=_set_up, args=(modules, runtime, wanted, options, codes),
-            name="cogdex-prepare", daemon=True,
-        )  # fmt: skip
+        _loaded.update(todo)
+        thread = threading.Thread(target=_load, args=(todo,), name="cogdex-codecs", daemon=True)
         _threads[:] = [t for t in _threads if t.is_alive()]
         _threads.append(thread)
         thread.start()
     return thread
 
 
-def _set_up(
-    modules: list[str],
-    runtime: bool,
-    urls: list[str],
-    options: Mapping[str, Any] | None,
-    codecs: set[tuple[int, int]],
-) -> None:
-    """The steps; a failure ends the thread quietly (see the module docstring)."""
-    try:
-        if codecs:
-            from cogdex.tiff.codecs import preload
+def _load(codecs: set[tuple[int, int]]) -> None:
+    from cogdex.tiff.codecs import preload
 
-            for compression, predictor in codecs:
-                preload(compression, predictor)
-        for module in modules:
-            importlib.import_module(module)
-        if runtime:
-            from cogdex import plugins
-            from cogdex.io import fetch
-            from cogdex.io import runtime as rt
-
-            plugins.plugin_manager()
-            rt.obstore()
-            rt.event_loop()
-            rt.io_pool(fetch.config().max_concurrency)
-            rt.decode_pool()
-        from cogdex.io.stores import stores
-
-        for url in urls:
-            stores().resolve(url, options)
-    except Exception:
-        return
+    for compression, predictor in sorted(codecs):
+        try:
+            preload(compression, predictor)
+        except Exception:  # the read builds the decoder itself and raises it there
+            continue
 
 
 def wait(timeout: float | None = None) -> None:
-    """Wait until every set-up thread of this process has finished (tests, forks)."""
+    """Wait until every preloading thread of this process has finished (tests, forks)."""
     for thread in list(_threads):
         thread.join(timeout)
 
@@ -123,16 +65,13 @@ def _before_fork() -> None:
 
 
 def _after_fork_in_child() -> None:
-    global _lock, _runtime
+    global _lock
     _lock = threading.Lock()
     _threads.clear()
-    _modules.clear()
-    _roots.clear()
-    _codecs.clear()
-    _runtime = False
+    _loaded.clear()  # a load the parent had not finished is the child's to do
 
 
 os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
-__all__ = ["FORK_WAIT", "prepare", "wait"]
+__all__ = ["FORK_WAIT", "preload_codecs", "wait"]

@@ -22,6 +22,7 @@ from cogdex.errors import DecodeError, TruncatedTIFF
 from cogdex.io import fetch, runtime
 from cogdex.read import mosaic
 from cogdex.read.plan import TilePlan, plan_window
+from cogdex.read.prepare import preload_codecs
 from cogdex.read.tilecache import TileCache, TileKey, tile_cache
 from cogdex.read.window import Window
 from cogdex.redact import safe_url
@@ -226,6 +227,8 @@ async def _obtain(
     by_file: dict[tuple[str, Any], list[TileKey]] = {}
     for key in claim.mine:
         by_file.setdefault((key[0], key[-1]), []).append(key)  # one file, one reader
+    if claim.mine:  # their codecs load while the requests are in flight
+        preload_codecs(_codecs(tiles, by_file))
     limit = asyncio.Semaphore(max_files) if max_files else None
     try:
         for keys in by_file.values():
@@ -238,6 +241,15 @@ async def _obtain(
     except BaseException as exc:
         cache.fail(claim.mine, exc if isinstance(exc, Exception) else LoaderCancelled())
         raise
+
+
+def _codecs(
+    tiles: dict[TileKey, tuple[Source, Level]], by_file: dict[tuple[str, Any], list[TileKey]]
+) -> set[tuple[int, int]]:
+    """(compression, predictor) of the tiles to fetch (one tile per file tells: a read of
+    levels of one file coded differently is rare, and their codecs load on first use)."""
+    levels = (tiles[keys[0]][1] for keys in by_file.values())
+    return {(level.compression, level.predictor) for level in levels}
 
 
 def _use_each(on_tile: OnTile, tiles: list[tuple[TileKey, np.ndarray]]) -> None:
