@@ -42,7 +42,8 @@ class Samples:
     bands: tuple[int, ...]
     """Positions in the caller's band list, one per row of `values`."""
     values: np.ndarray
-    """(bands, points), native dtype; points in sparse tiles keep the fill value."""
+    """(bands, points), native dtype; points in sparse tiles keep the fill value. A view
+    of `PointPlan.values`."""
 
 
 @dataclass
@@ -53,6 +54,8 @@ class _TileJob:
     level: Level
     members: np.ndarray
     """Positions in `samples` of the points in this tile."""
+    inner: np.ndarray
+    """Each member's pixel in the tile, as `row * tile_width + col`."""
     gather: list[tuple[int, int]]
     """(row of samples.values, sample of the decoded tile)."""
 
@@ -95,6 +98,9 @@ class _Located:
     cols: np.ndarray
     order: np.ndarray
     """Positions in `inside` sorted by tile (stable)."""
+    inner: np.ndarray
+    """In `order`, each point's pixel in its tile (`row * tile_width + col`), so a tile's
+    gather reads a slice, computed once for all the bands of the grid."""
     tiles: list[int]
     """The tiles met, ascending; tile k's points are `order[bounds[k]:bounds[k + 1]]`."""
     bounds: list[int]
@@ -106,16 +112,22 @@ def _locate(x: np.ndarray, y: np.ndarray, transform: np.ndarray, level: Level) -
     col = np.floor(ia * x + ib * y + ic)
     prow = np.floor(id_ * x + ie * y + if_)
     inside = np.flatnonzero((prow >= 0) & (prow < level.height) & (col >= 0) & (col < level.width))
-    rows, cols = prow[inside].astype(np.int64), col[inside].astype(np.int64)
-    tile = (rows // level.tile_height) * level.tiles_across + cols // level.tile_width
+    # Pixel rows and columns fit 32 bits (the output's `row`/`col` type): half the memory.
+    rows, cols = prow[inside].astype(np.int32), col[inside].astype(np.int32)
+    th, tw = level.tile_height, level.tile_width
+    tile_row, in_row = np.divmod(rows, th)
+    tile_col, in_col = np.divmod(cols, tw)
+    tile = tile_row * level.tiles_across + tile_col
     # Tile numbers fit 16 bits in all but huge images: numpy sorts those by radix.
     narrow = np.uint16 if level.tiles_across * level.tiles_down <= 1 << 16 else np.int64
     order = np.argsort(tile.astype(narrow), kind="stable")
     ordered = tile[order]
+    inner = (in_row * tw + in_col)[order]
     starts = np.flatnonzero(np.diff(ordered, prepend=-1))  # where a new tile begins
     return _Located(
-        inside, rows, cols, order, ordered[starts].tolist(), np.append(starts, len(order)).tolist()
-    )
+        inside, rows, cols, order, inner, ordered[starts].tolist(),
+        np.append(starts, len(order)).tolist(),
+    )  # fmt: skip
 
 
 def _tile_jobs(
@@ -130,7 +142,8 @@ def _tile_jobs(
     jobs = []
     for plane, pairs in planes.items():
         for t, s0, s1 in zip(at.tiles, at.bounds[:-1], at.bounds[1:], strict=True):
-            jobs.append((t + plane * per_plane, _TileJob(samples, level, at.order[s0:s1], pairs)))
+            job = _TileJob(samples, level, at.order[s0:s1], at.inner[s0:s1], pairs)
+            jobs.append((t + plane * per_plane, job))
     return jobs
 
 
@@ -143,16 +156,21 @@ class PointPlan:
     samples: list[Samples]
     tiles: list[TileRead]
     jobs: list[_TileJob]
+    values: np.ndarray
+    """Every sample's `values`, one after the other (sample by sample, band by band): the
+    result table's `value` column, written in place by the reads."""
 
     def consume(self, n: int, tile: np.ndarray) -> None:
         """Gather the points of job `n` from its decoded tile."""
         job = self.jobs[n]
-        s = job.samples
-        members = job.members
-        tr = s.rows[members] % job.level.tile_height
-        tc = s.cols[members] % job.level.tile_width
+        pixels = tile.reshape(-1, tile.shape[-1])
+        out = job.samples.values
         for k, sample in job.gather:
-            s.values[k, members] = tile[tr, tc, sample]
+            out[k, job.members] = pixels[:, sample].take(job.inner)
+
+    async def read(self, max_files: int) -> None:
+        """Fetch and decode every tile of the plan here, each once, gathering as they come."""
+        await for_each_tile(self.tiles, self.consume, max_files=max_files)
 
     def tasks(self, tiles_per_task: int, *, max_files: int = 16) -> list[PointTask]:
         """The plan's tile reads as tasks of about `tiles_per_task` tiles each, every tile
@@ -329,7 +347,7 @@ def plan_points(
                 rows=at.rows,
                 cols=at.cols,
                 bands=tuple(c for c, _ in entries),
-                values=np.full((len(entries), at.inside.size), fill, dtype=dtype),
+                values=np.empty((len(entries), 0), dtype),  # a view of the column, below
             )
             found.append(samples)
             source = Source(href, src.header(i), src.store_options)
@@ -338,23 +356,13 @@ def plan_points(
             ):
                 tiles.append(TileRead(source, tile_index))
                 jobs.append(job)
-    return PointPlan(found, tiles, jobs)
-
-
-async def sample(
-    sources: Sequence[BandSource],
-    lon: np.ndarray,
-    lat: np.ndarray,
-    rows: Sequence[int],
-    *,
-    fill: float,
-    dtype: np.dtype,
-    max_files: int = 16,
-) -> list[Samples]:
-    """Sample every band of `sources` at every lon/lat point, in the collection `rows`."""
-    plan = plan_points(sources, lon, lat, rows, fill=fill, dtype=dtype)
-    await for_each_tile(plan.tiles, plan.consume, max_files=max_files)
-    return plan.samples
+    column = np.full(sum(s.points.size * len(s.bands) for s in found), fill, dtype)
+    at_value = 0
+    for s in found:
+        size = s.points.size * len(s.bands)
+        s.values = column[at_value : at_value + size].reshape(len(s.bands), s.points.size)
+        at_value += size
+    return PointPlan(found, tiles, jobs, column)
 
 
 __all__ = [
@@ -364,6 +372,5 @@ __all__ = [
     "Samples",
     "TaskValues",
     "plan_points",
-    "sample",
     "sample_task",
 ]
