@@ -12,6 +12,7 @@ are `Collection`'s; see docs/pixels.md for the rules.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -213,16 +214,20 @@ def sample_points(
     dtype = output_dtype(sources, rows.tolist() or None)
     fill = default_fill(sources, dtype, None)
     plan = plan_points(sources, lon, lat, rows.tolist(), fill=fill, dtype=dtype)
+    names = [src.band for src in sources]
+    lay_out = partial(_sample_columns, plan, names, point_ids, table)
     if executor is None:
-        fetch.run_read(plan.read(max_files))
+        columns = fetch.run_read(plan.read(max_files, lay_out))
     else:
         # every band's store options are the collection's
         plan.fill(executor.run_tasks(plan, sources[0].store_options, max_files))
+        columns = lay_out()
     if np.isfinite(lon).any() and not any(s.points.size for s in plan.samples):
         warn_empty("the points", (np.nanmin(lon), np.nanmin(lat), np.nanmax(lon), np.nanmax(lat)),
                    4326)  # fmt: skip
-    names = [src.band for src in sources]
-    samples = _samples_table(plan, names, point_ids, table)
+    columns["value"] = A.from_numpy(plan.values)
+    order = ("point_id", "id", "datetime", "band", "value", "row", "col")
+    samples = pa.table({name: columns[name] for name in order})
     return _physical_samples(samples, sources) if scale else samples
 
 
@@ -253,10 +258,12 @@ def _rows_near(table: pa.Table, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return np.flatnonzero(near)
 
 
-def _samples_table(plan: PointPlan, names: list[str], point_ids: Any, table: pa.Table) -> pa.Table:
-    """One row per (point, band, record), every column written once into its final array,
-    block by block (a record's points, once per band), and handed to Arrow by buffer; the
-    values are the plan's column, already in this order."""
+def _sample_columns(
+    plan: PointPlan, names: list[str], point_ids: Any, table: pa.Table
+) -> dict[str, pa.Array]:
+    """Every column of the result but `value` (the plan's own, in the same order): one row
+    per (point, band, record), written block by block (a record's points, once per band)
+    into arrays that Arrow takes by buffer."""
     ids = table.column("id").combine_chunks()
     times = table.column("datetime").combine_chunks()
     stamps = A.to_numpy(times).astype(f"datetime64[{times.type.unit}]")
@@ -281,23 +288,19 @@ def _samples_table(plan: PointPlan, names: list[str], point_ids: Any, table: pa.
             if missing is not None:
                 missing[part] = nat[s.record]
             at += n
-    point_column = A.take(point_ids, point) if arrow_ids else A.from_numpy(point)
     timestamps = A.from_numpy(time, pa.int64(), mask=missing)
-    return pa.table(
-        {
-            "point_id": point_column,
-            "id": pa.DictionaryArray.from_arrays(A.from_numpy(record), ids, safe=False),
-            "datetime": pa.Array.from_buffers(
-                times.type, total, timestamps.buffers(), timestamps.null_count
-            ),
-            "band": pa.DictionaryArray.from_arrays(
-                A.from_numpy(band), A.from_pylist(names, pa.string()), safe=False
-            ),
-            "value": A.from_numpy(plan.values),
-            "row": A.from_numpy(row),
-            "col": A.from_numpy(col),
-        }
-    )
+    return {
+        "point_id": A.take(point_ids, point) if arrow_ids else A.from_numpy(point),
+        "id": pa.DictionaryArray.from_arrays(A.from_numpy(record), ids, safe=False),
+        "datetime": pa.Array.from_buffers(
+            times.type, total, timestamps.buffers(), timestamps.null_count
+        ),
+        "band": pa.DictionaryArray.from_arrays(
+            A.from_numpy(band), A.from_pylist(names, pa.string()), safe=False
+        ),
+        "row": A.from_numpy(row),
+        "col": A.from_numpy(col),
+    }
 
 
 __all__ = [

@@ -16,14 +16,16 @@ read would have, so the result is the local one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
 
 from cogdex.index.band import BandSource
-from cogdex.io import fetch
+from cogdex.io import fetch, runtime
 from cogdex.read import grid as G
 from cogdex.read.reader import Source, TileRead, for_each_tile
 from cogdex.tiff.model import Level, TIFFHeader
@@ -130,6 +132,18 @@ def _locate(x: np.ndarray, y: np.ndarray, transform: np.ndarray, level: Level) -
     )  # fmt: skip
 
 
+def _locate_crs(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    crs_grids: tuple[int | str, dict[tuple[Any, ...], tuple[np.ndarray, Level]]],
+) -> dict[tuple[Any, ...], _Located]:
+    """The points located in each grid of one CRS, the points projected to it once."""
+    crs, grids = crs_grids
+    x, y = G.transformer(4326, crs).transform(lon, lat)
+    x, y = np.asarray(x), np.asarray(y)
+    return {grid: _locate(x, y, transform, level) for grid, (transform, level) in grids.items()}
+
+
 def _tile_jobs(
     samples: Samples, level: Level, band_index: list[int], at: _Located
 ) -> list[tuple[int, _TileJob]]:
@@ -168,9 +182,14 @@ class PointPlan:
         for k, sample in job.gather:
             out[k, job.members] = pixels[:, sample].take(job.inner)
 
-    async def read(self, max_files: int) -> None:
-        """Fetch and decode every tile of the plan here, each once, gathering as they come."""
-        await for_each_tile(self.tiles, self.consume, max_files=max_files)
+    async def read[T](self, max_files: int, beside: Callable[[], T]) -> T:
+        """Fetch and decode every tile of the plan here, each once, gathering as they come,
+        and return `beside()`, run meanwhile on the decode pool: the caller's work that
+        needs no values (the rest of the result table) overlaps the fetches."""
+        pending = asyncio.get_running_loop().run_in_executor(runtime.decode_pool(), beside)
+        reads = for_each_tile(self.tiles, self.consume, max_files=max_files)
+        _, result = await asyncio.gather(reads, pending)
+        return result
 
     def tasks(self, tiles_per_task: int, *, max_files: int = 16) -> list[PointTask]:
         """The plan's tile reads as tasks of about `tiles_per_task` tiles each, every tile
@@ -321,41 +340,47 @@ def plan_points(
     positions = _positions(sources)
     for src in sources:
         src.decode_headers(rows)
-    projected: dict[int | str, tuple[np.ndarray, np.ndarray]] = {}
+    files = [(row, href, entries) for row in rows
+             for href, entries in _files(sources, positions, row).items()]  # fmt: skip
+    grids: dict[int | str, dict[tuple[Any, ...], tuple[np.ndarray, Level]]] = {}
+    keys: list[tuple[Any, ...]] = []
+    for _, _, entries in files:
+        src, i = sources[entries[0][0]], entries[0][1]
+        crs = int(src.epsg[i]) or src.crs[i]
+        level = src.level(i, 0)
+        grid = (crs, src.transform[i].tobytes(), level.width, level.height,
+                level.tile_width, level.tile_height)  # fmt: skip
+        grids.setdefault(crs, {}).setdefault(grid, (src.transform[i], level))
+        keys.append(grid)  # the bands of a scene share their grid: located once
     located: dict[tuple[Any, ...], _Located] = {}
+    # One CRS per thread of the decode pool: PROJ and numpy release the GIL, so the
+    # projections of a scene set in two UTM zones overlap.
+    for done in runtime.decode_pool().map(partial(_locate_crs, lon, lat), grids.items()):
+        located.update(done)
     found: list[Samples] = []
     tiles: list[TileRead] = []
     jobs: list[_TileJob] = []
-    for row in rows:
-        for href, entries in _files(sources, positions, row).items():
-            src, i = sources[entries[0][0]], entries[0][1]
-            crs = int(src.epsg[i]) or src.crs[i]
-            if crs not in projected:
-                x, y = G.transformer(4326, crs).transform(lon, lat)
-                projected[crs] = (np.asarray(x), np.asarray(y))
-            level = src.level(i, 0)
-            grid = (crs, src.transform[i].tobytes(), level.width, level.height,
-                    level.tile_width, level.tile_height)  # fmt: skip
-            if grid not in located:  # once per scene, not per band file
-                located[grid] = _locate(*projected[crs], src.transform[i], level)
-            at = located[grid]
-            if at.inside.size == 0:
-                continue
-            samples = Samples(
-                record=int(row),
-                points=at.inside,
-                rows=at.rows,
-                cols=at.cols,
-                bands=tuple(c for c, _ in entries),
-                values=np.empty((len(entries), 0), dtype),  # a view of the column, below
-            )
-            found.append(samples)
-            source = Source(href, src.header(i), src.store_options)
-            for tile_index, job in _tile_jobs(
-                samples, level, [sources[c].band_index for c, _ in entries], at
-            ):
-                tiles.append(TileRead(source, tile_index))
-                jobs.append(job)
+    for (row, href, entries), grid in zip(files, keys, strict=True):
+        src, i = sources[entries[0][0]], entries[0][1]
+        level = src.level(i, 0)
+        at = located[grid]
+        if at.inside.size == 0:
+            continue
+        samples = Samples(
+            record=int(row),
+            points=at.inside,
+            rows=at.rows,
+            cols=at.cols,
+            bands=tuple(c for c, _ in entries),
+            values=np.empty((len(entries), 0), dtype),  # a view of the column, below
+        )
+        found.append(samples)
+        source = Source(href, src.header(i), src.store_options)
+        for tile_index, job in _tile_jobs(
+            samples, level, [sources[c].band_index for c, _ in entries], at
+        ):
+            tiles.append(TileRead(source, tile_index))
+            jobs.append(job)
     column = np.full(sum(s.points.size * len(s.bands) for s in found), fill, dtype)
     at_value = 0
     for s in found:
