@@ -1,8 +1,10 @@
 """Point sampling: points -> the pixel each falls in, per record and file, grouped by tile.
 
-Points are projected once per CRS, turned into pixel rows/cols with each record's inverse
-affine (vectorised), and sorted by the tile they fall in, so each tile is fetched and
-decoded once and all its points are gathered with one indexing step on the decode pool.
+Points are projected once per CRS (the CRSs at once, on the decode pool), turned into
+pixel rows/cols with each record's inverse affine (vectorised), and sorted by the tile they
+fall in, so each tile is fetched and decoded once and all its points are gathered with one
+indexing step on the decode pool, straight into the column that becomes the result's
+`value` (`PointPlan.values`).
 Files are fetched a few at a time and decoded tiles go to the bounded shared tile cache (so
 tiles a previous read decoded are reused), so a million points over whole scenes needs
 memory only for the tiles in flight plus the cache.
