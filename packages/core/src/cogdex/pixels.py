@@ -264,19 +264,21 @@ def _sample_columns(
     """Every column of the result but `value` (the plan's own, in the same order): one row
     per (point, band, record), written block by block (a record's points, once per band)
     into arrays that Arrow takes by buffer."""
+    from cogdex.read.points import empty_column
+
     ids = table.column("id").combine_chunks()
     times = table.column("datetime").combine_chunks()
     stamps = A.to_numpy(times).astype(f"datetime64[{times.type.unit}]")
     moments, nat = stamps.view(np.int64), np.isnat(stamps)
     total = plan.values.size
     arrow_ids = isinstance(point_ids, pa.Array | pa.ChunkedArray)
-    point = np.empty(total, np.int64)  # positions in the points (Arrow ids), else the ids
-    record = np.empty(total, np.int32)
-    time = np.empty(total, np.int64)
+    point = empty_column(total, np.int64)  # positions in the points (Arrow ids), else the ids
+    record = empty_column(total, np.int32)
+    time = empty_column(total, np.int64)
     missing = np.zeros(total, bool) if nat.any() else None
-    band = np.empty(total, np.int32)
-    row = np.empty(total, np.int32)
-    col = np.empty(total, np.int32)
+    band = empty_column(total, np.int32)
+    row = empty_column(total, np.int32)
+    col = empty_column(total, np.int32)
     at = 0
     for s in plan.samples:
         n = s.points.size
