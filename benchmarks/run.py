@@ -229,12 +229,12 @@ SCENARIOS = {
 
 def before(c: Candidate, tree: Path) -> Candidate:
     """Candidate `c` run by another checkout: its interpreter, its copy of the script, and a
-    cache folder of its own (index formats may differ between the two), per lab (its hrefs
-    name the lab's port, so another engineer's lab's index clashes)."""
+    cache folder of its own (index formats may differ between the two), beside
+    COGDEX_BENCH_CACHE when that is set (so labs on other ports keep apart)."""
     python = str(tree / ".venv" / "bin" / "python")
     script = str(tree / Path(c.argv[1]).relative_to(REPO))
-    lab_port = os.environ.get("LAB_PORT_STAC", "18082")
-    cache = f"/tmp/cogdex-bench/before-{Path(script).stem}-{lab_port}"
+    own = os.environ.get("COGDEX_BENCH_CACHE")
+    cache = f"{own}-before" if own else f"/tmp/cogdex-bench/before-{Path(script).stem}"
     env = {**c.env, "COGDEX_BENCH_CACHE": cache}
     return Candidate(f"{c.name} (before)", [python, script, *c.argv[2:]], env=env)
 
