@@ -329,11 +329,11 @@ async def _load_file(
                                             on_tile, filled)
                        for k in range(0, len(work), size)])  # fmt: skip
 
-    def filled(keys: list[TileKey], tiles: list[np.ndarray]) -> None:
+    def filled(key: TileKey, tile: np.ndarray) -> None:
         """Into the cache on the loop's thread (it wakes the loop's waiters), whether or not
         the job's caller still waits: a job outlives a caller cancelled by the whole-object
         fallback, and a tile claimed must be filled or failed, else its waiters hang."""
-        loop.call_soon_threadsafe(_fill, cache, keys, tiles)
+        loop.call_soon_threadsafe(cache.fill, key, tile)
 
     try:
         await fetch.read_ranges(source.url, ranges, options=source.options, on_ranges=landed)
@@ -349,18 +349,12 @@ def _decode_all(
     work: list[tuple[codecs.Decoder, memoryview, TileKey, Level]],
     url: str,
     on_tile: OnTile,
-    filled: Callable[[list[TileKey], list[np.ndarray]], None],
+    filled: Callable[[TileKey, np.ndarray], None],
 ) -> None:
-    """Decode some tiles of one GET, hand each to `on_tile`, then all to `filled` (one job
-    of the pool)."""
-    tiles = [_decode_and_use(decode, data, key, level, url, on_tile)
-             for decode, data, key, level in work]  # fmt: skip
-    filled([key for _, _, key, _ in work], tiles)
-
-
-def _fill(cache: TileCache, keys: list[TileKey], tiles: list[np.ndarray]) -> None:
-    for key, tile in zip(keys, tiles, strict=True):
-        cache.fill(key, tile)
+    """Decode some tiles of one GET (one job of the pool), each handed to `on_tile` and
+    then to `filled` as soon as it is decoded: the job holds one tile at a time."""
+    for decode, data, key, level in work:
+        filled(key, _decode_and_use(decode, data, key, level, url, on_tile))
 
 
 def _decode_and_use(
