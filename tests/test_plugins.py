@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -130,13 +131,14 @@ print(json.dumps({"names": names, "scanned": "importlib.metadata" in sys.modules
 """
 
 
-def _list_plugins(site: Path, script_dir: Path, cache: Path) -> dict:
-    """Entry points as a fresh process run from `script_dir` sees them, with `site` (named
-    like an install folder) on PYTHONPATH, and whether it scanned the distributions."""
+def _list_plugins(site: Path, script_dir: Path, cache: Path, python: str = sys.executable) -> dict:
+    """Entry points as a fresh process of `python` run from `script_dir` sees them, with
+    `site` (named like an install folder) on PYTHONPATH, and whether it scanned the
+    distributions."""
     script = script_dir / "list_plugins.py"
     script.write_text(_LIST_PLUGINS)
     env = {**os.environ, "PYTHONPATH": str(site), "COGDEX_CACHE_DIR": str(cache)}
-    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
+    out = subprocess.run([python, str(script)], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -163,6 +165,28 @@ def test_entry_point_cache_follows_installs_not_the_scripts_folder(tmp_path: Pat
     _install(site, "second_plugin")
     after = _list_plugins(site, work, cache)
     assert after["scanned"] and {"first_plugin", "second_plugin"} <= set(after["names"])
+
+
+def test_entry_point_caches_of_two_interpreters_do_not_evict_each_other(tmp_path: Path) -> None:
+    """Two environments used in turn each keep their cache: one shared file made every
+    process of the other scan the distributions again. The second environment is a venv
+    whose site-packages is this one's, so only `sys.executable` tells them apart."""
+    site, work, cache = tmp_path / "site-packages", tmp_path / "work", tmp_path / "cache"
+    site.mkdir()
+    work.mkdir()
+    _install(site, "first_plugin")
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text((Path(sys.prefix) / "pyvenv.cfg").read_text())
+    lib = Path(sysconfig.get_path("purelib")).relative_to(sys.prefix)
+    (venv / lib).parent.mkdir(parents=True)
+    (venv / lib).symlink_to(sysconfig.get_path("purelib"))
+    other = venv / "bin" / "python"
+    other.symlink_to(os.path.realpath(sys.executable))
+    assert _list_plugins(site, work, cache)["scanned"]
+    assert _list_plugins(site, work, cache, str(other))["scanned"]
+    for python in (sys.executable, str(other)):
+        assert not _list_plugins(site, work, cache, python)["scanned"]
 
 
 def test_version_has_one_source() -> None:

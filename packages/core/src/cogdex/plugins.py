@@ -7,13 +7,16 @@ the folders that hold distributions: installing or removing one changes its fold
 which invalidates the cache. Other `sys.path` folders (a script's or notebook's own, whose
 times change with every file written there) do not take part, so a distribution placed in a
 folder that held none and is not a site-packages (`pip install --target` into a
-`PYTHONPATH` folder) is found once the cache file, `entry-points.json` in the cache folder,
-is removed.
+`PYTHONPATH` folder) is found once the cache file, `entry-points-<interpreter>.json` in the
+cache folder, is removed. Each interpreter has its own file: with one shared file, two
+environments used in turn (a project's venv and a notebook kernel's) would overwrite each
+other's entry and every process would scan again.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import json
 import os
@@ -63,7 +66,8 @@ def _times(folders: list[str]) -> dict[str, int | None]:
 def _cache_file() -> str:
     from cogdex.cachedir import cache_root
 
-    return str(cache_root() / "entry-points.json")
+    interpreter = hashlib.sha256(sys.executable.encode()).hexdigest()[:16]
+    return str(cache_root() / f"entry-points-{interpreter}.json")
 
 
 def _scan() -> tuple[list[EntryPoint], list[str]]:
