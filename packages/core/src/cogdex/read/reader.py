@@ -26,7 +26,7 @@ from cogdex.read.tilecache import TileCache, TileKey, tile_cache
 from cogdex.read.window import Window
 from cogdex.redact import safe_url
 from cogdex.tiff import codecs
-from cogdex.tiff.model import Level, TIFFHeader
+from cogdex.tiff.model import ByteOrder, Level, TIFFHeader
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -298,22 +298,18 @@ async def _load_file(
                 source=source.url,
                 offset=start,
             )
-    try:
-        datas = await fetch.read_ranges(source.url, ranges, options=source.options)
-    except fetch.OutsideObjectError as exc:
-        raise TruncatedTIFF(
-            f"the file ends before a tile its header lists ({exc.reason})",
-            source=source.url,
-            offset=exc.byte_range[0] if exc.byte_range else None,
-        ) from exc
-    decoders: dict[int, codecs.Decoder] = {}
     loop = asyncio.get_running_loop()
     pool = runtime.decode_pool()
+    # The decoders are built on the decode pool while the bytes are in flight: the first
+    # ones of a process load imagecodecs' codec modules (10-20 ms), which would otherwise
+    # stand between the last byte and the first decode.
+    fetched = loop.create_task(_fetch_tiles(source, ranges))
+    built = loop.run_in_executor(pool, _decoders, levels, header.byte_order)
+    await _gather([fetched, built])
+    datas, decoders = fetched.result(), built.result()
 
     async def one(key: TileKey, level: Level, data: memoryview) -> None:
-        decode = decoders.get(level.ifd_offset)
-        if decode is None:
-            decode = decoders[level.ifd_offset] = codecs.decoder(level, header.byte_order)
+        decode = decoders[level.ifd_offset]
         tile = await loop.run_in_executor(
             pool, _decode_and_use, decode, data, key, level, source.url, on_tile
         )
@@ -322,6 +318,26 @@ async def _load_file(
     await _gather(
         [loop.create_task(one(k, lv, d)) for k, lv, d in zip(keys, levels, datas, strict=True)]
     )
+
+
+async def _fetch_tiles(source: Source, ranges: list[tuple[int, int]]) -> list[memoryview]:
+    try:
+        return await fetch.read_ranges(source.url, ranges, options=source.options)
+    except fetch.OutsideObjectError as exc:
+        raise TruncatedTIFF(
+            f"the file ends before a tile its header lists ({exc.reason})",
+            source=source.url,
+            offset=exc.byte_range[0] if exc.byte_range else None,
+        ) from exc
+
+
+def _decoders(levels: list[Level], byte_order: ByteOrder) -> dict[int, codecs.Decoder]:
+    """One decoder per level (by IFD offset) of a file's tiles."""
+    found: dict[int, codecs.Decoder] = {}
+    for level in levels:
+        if level.ifd_offset not in found:
+            found[level.ifd_offset] = codecs.decoder(level, byte_order)
+    return found
 
 
 def _decode_and_use(
