@@ -21,7 +21,7 @@ import numpy as np
 from cogdex.errors import DecodeError, TruncatedTIFF
 from cogdex.io import fetch, runtime
 from cogdex.read import mosaic
-from cogdex.read.plan import TilePlan, plan_window
+from cogdex.read.plan import TilePlan, clip, plan_window
 from cogdex.read.tilecache import TileCache, TileKey, tile_cache
 from cogdex.read.window import Window
 from cogdex.redact import safe_url
@@ -126,17 +126,20 @@ def _fill_for(read: WindowRead, dtype: np.dtype) -> Any:
     return mosaic.fill_value(nodata, dtype)
 
 
-def _output(read: WindowRead, dtype: np.dtype) -> np.ndarray:
-    """The array a window is read into, filled with its fill value."""
-    fill = _fill_for(read, dtype)
+def _output(read: WindowRead, dtype: np.dtype, covered: bool = False) -> np.ndarray:
+    """The array a window is read into, filled with its fill value unless its tiles
+    cover it (`covered`: every pixel is pasted, a fill would be overwritten)."""
     shape = (len(read.bands), read.window.height, read.window.width)
     if read.out is None:
-        return mosaic.allocate(*shape, dtype, fill)
+        if covered:
+            return np.empty(shape, dtype)
+        return mosaic.allocate(*shape, dtype, _fill_for(read, dtype))
     if read.out.shape != shape or read.out.dtype != dtype:
         raise ValueError(
             f"out must be {dtype} of shape {shape}, not {read.out.dtype} {read.out.shape}"
         )
-    read.out[...] = fill
+    if not covered:
+        read.out[...] = _fill_for(read, dtype)
     return read.out
 
 
@@ -386,6 +389,11 @@ class _Paster:
         self.outs: list[np.ndarray | None] = [None] * len(reads)
         self.on_window = on_window
         self.remaining = np.array([int((~p.sparse).sum()) for p in plans], np.int64)
+        # Windows inside their image with no sparse tile: pasting writes every pixel.
+        self.covered = [
+            len(p) > 0 and not p.sparse.any() and clip(r.window, img.width, img.height) == r.window
+            for r, img, p in zip(reads, images, plans, strict=True)
+        ]
         self._lock = threading.Lock()
         self._allocating = [threading.Lock() for _ in reads]  # a window's first tiles wait
 
@@ -396,7 +404,8 @@ class _Paster:
             with self._allocating[i]:
                 out = self.outs[i]
                 if out is None:
-                    out = self.outs[i] = _output(self.reads[i], np.dtype(self.images[i].dtype))
+                    dtype = np.dtype(self.images[i].dtype)
+                    out = self.outs[i] = _output(self.reads[i], dtype, self.covered[i])
         return out
 
     def hand_over(self, i: int, on_window: Callable[[int, np.ndarray], None]) -> None:
