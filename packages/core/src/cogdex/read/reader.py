@@ -305,8 +305,12 @@ async def _load_file(
     pool = runtime.decode_pool()
     # The decoders are built on the decode pool while the bytes are in flight: the first
     # ones of a process load imagecodecs' codec modules (10-20 ms), which would otherwise
-    # stand between the last byte and the first decode.
+    # stand between the last byte and the first decode. They start once the fetch has
+    # sent its GETs (two loop steps: its store and ranges, then one task per GET), as an
+    # import holds the GIL that sending needs.
     fetched = loop.create_task(_fetch_tiles(source, ranges))
+    for _ in range(2):
+        await asyncio.sleep(0)
     built = loop.run_in_executor(pool, _decoders, levels, header.byte_order)
     await _gather([fetched, built])
     datas, decoders = fetched.result(), built.result()
