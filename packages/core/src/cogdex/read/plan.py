@@ -91,10 +91,10 @@ def plan_window(level: Level, window: Window, bands: Sequence[int]) -> TilePlan:
     # cost: this runs for every window of every read)
     shape = (len(planes), len(rows), len(cols))
     plane = np.repeat(planes, len(rows) * len(cols))
-    row, col = np.empty(shape, np.int64), np.empty(shape, np.int64)
-    row[...] = rows[:, None]
-    col[...] = cols
-    row, col = row.ravel(), col.ravel()
+    row_grid, col_grid = np.empty(shape, np.int64), np.empty(shape, np.int64)
+    row_grid[...] = rows[:, None]
+    col_grid[...] = cols
+    row, col = row_grid.ravel(), col_grid.ravel()
     across = level.tiles_across
     index = (plane * level.tiles_down + row) * across + col
     sparse = (level.tile_offsets[index] == 0) | (level.tile_byte_counts[index] == 0)
