@@ -71,6 +71,7 @@ def index_build(extra: list[str]) -> list[Candidate]:
             [PEER, str(HERE / "index_build_rasteret.py"), *extra],
             baseline=True,
         ),
+        Candidate("floor", [PY, str(HERE / "index_build_floor.py"), *extra]),
     ]
 
 
@@ -90,6 +91,7 @@ def index_subset() -> list[Candidate]:
             baseline=True,
             env=env,
         ),
+        Candidate("floor", [PY, str(HERE / "index_subset_floor.py")], env=env),
     ]
 
 
