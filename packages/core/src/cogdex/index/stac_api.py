@@ -71,7 +71,8 @@ def search(
         stac_io=_stac_io(headers), modifier=modifier, **parameters,
     ))  # fmt: skip
     try:
-        stac_io = _stac_io(headers, landing=api_url)
+        stac_io = _stac_io(headers)
+        stac_io.landing = api_url  # read once: by `_posts_to`'s check, or for `Client.open`
         if _posts_to(stac_io.read_json(api_url), url, parameters):
             return guess.result(api)  # the search the landing page asks for, already under way
         client = Client.open(api_url, modifier=modifier, stac_io=stac_io)  # read already
@@ -236,9 +237,9 @@ def _scrub_logs() -> None:
         logging.getLogger(name).addFilter(_scrub)
 
 
-def _stac_io(headers: Mapping[str, str] | None, landing: str | None = None) -> Any:
+def _stac_io(headers: Mapping[str, str] | None) -> Any:
     """pystac-client's HTTP layer with cogdex's User-Agent, timeout and retries; with
-    `landing`, one that answers the second read of that URL from the first's text, so
+    `landing` set, it answers the second read of that URL from the first's text, so
     `Client.open` after `_posts_to` reads the landing page once."""
     from urllib3 import Retry
 
@@ -255,9 +256,7 @@ def _stac_io(headers: Mapping[str, str] | None, landing: str | None = None) -> A
     )
     _scrub_logs()
     sent = {"User-Agent": f"cogdex/{__version__}", **(headers or {})}
-    stac_io = _landing_io()(headers=sent, timeout=TIMEOUT, max_retries=retries)
-    stac_io.landing = landing
-    return stac_io
+    return _landing_io()(headers=sent, timeout=TIMEOUT, max_retries=retries)
 
 
 @functools.cache
