@@ -265,7 +265,7 @@ def _landing_io() -> type:
     the same URL (made on first use: pystac-client is imported only by searches)."""
     from pystac_client.stac_api_io import StacApiIO
 
-    class LandingIO(StacApiIO):  # type: ignore[misc]
+    class LandingIO(StacApiIO):
         landing: str | None = None
         _held: str | None = None
 
