@@ -118,6 +118,12 @@ def _rates(rows: list[dict]) -> list[str]:
     return list(keys)
 
 
+def baseline_row(rows: list[dict]) -> dict:
+    """The row the ratios divide by; results written before run.py recorded `baseline`
+    know it by its paired ratio to itself."""
+    return next(r for r in rows if r.get("baseline", list(r["paired"]) == [1.0, 1.0, 1.0]))
+
+
 def scenario_chart(result: dict, out: Path) -> Path:
     """Any scenario's JSON as `run.py` writes it: per candidate the median whole-process
     wall time (min-max whiskers), the baseline grey, each bar labelled with its ratio to
@@ -128,8 +134,7 @@ def scenario_chart(result: dict, out: Path) -> Path:
     Nothing here names a scenario: a new one gets its chart from its JSON alone.
     """
     rows = result["rows"]
-    # Results written before run.py recorded `baseline` know it by its paired ratio to itself.
-    base = next(r for r in rows if r.get("baseline", r["paired"] == [1.0, 1.0, 1.0]))
+    base = baseline_row(rows)
     rates = _rates(rows)
     fig, axes = plt.subplots(1, 1 + len(rates), figsize=(6.5 + 4 * len(rates), 3.9), squeeze=False)
     ax = axes[0][0]

@@ -224,10 +224,13 @@ SCENARIOS = {
 
 def before(c: Candidate, tree: Path) -> Candidate:
     """Candidate `c` run by another checkout: its interpreter, its copy of the script, and a
-    cache folder of its own (index formats may differ between the two)."""
+    cache folder of its own (index formats may differ between the two), beside
+    COGDEX_BENCH_CACHE when that is set (so labs on other ports keep apart)."""
     python = str(tree / ".venv" / "bin" / "python")
     script = str(tree / Path(c.argv[1]).relative_to(REPO))
-    env = {**c.env, "COGDEX_BENCH_CACHE": f"/tmp/cogdex-bench/before-{Path(script).stem}"}
+    own = os.environ.get("COGDEX_BENCH_CACHE")
+    cache = f"{own}-before" if own else f"/tmp/cogdex-bench/before-{Path(script).stem}"
+    env = {**c.env, "COGDEX_BENCH_CACHE": cache}
     return Candidate(f"{c.name} (before)", [python, script, *c.argv[2:]], env=env)
 
 

@@ -414,6 +414,20 @@ def test_where_keeps_rows_whose_nan_the_statistics_leave_out(
     assert cogdex.load(path).where(expression).ids == eager.column("id").to_pylist()
 
 
+def test_where_with_a_wrong_expression_is_not_called_a_damaged_index(coll, tmp_path, monkeypatch):
+    # A tz-naive timestamp against the UTC `datetime`: Arrow accepts it on an empty table
+    # but refuses it on the statistics and on the rows. The lazy where must raise Arrow's
+    # error as the loaded collection does, not tell the user to rebuild a sound index.
+    monkeypatch.setattr(store, "ROW_GROUP_ROWS", 2)
+    path = coll.export(tmp_path / "sound.parquet")
+    naive = pc.field("datetime") > pa.scalar(dt.datetime(2024, 1, 1), pa.timestamp("us"))
+    with pytest.raises(pa.ArrowInvalid, match="timezone") as eager:
+        cogdex.load(path).to_arrow().filter(naive)
+    with pytest.raises(pa.ArrowInvalid, match="timezone") as lazy:
+        cogdex.load(path).where(naive).ids  # noqa: B018  (reading the ids runs the query)
+    assert str(lazy.value) == str(eager.value)
+
+
 def test_where_on_the_headers_of_a_loaded_index_reads_them_all(coll, tmp_path):
     path = coll.export(tmp_path / "small.parquet")
     asset = coll.band_map["B04"].asset

@@ -99,3 +99,38 @@ def test_points_outside_every_scene_give_no_rows(pixel_coll):
     with pytest.warns(EmptyReadWarning, match="covers the points"):
         table = pixel_coll.sample_points((np.array([10.0]), np.array([10.0])), "B04")
     assert table.num_rows == 0
+
+
+def test_rows_by_record_then_file_then_point_and_stack_samples(pixel_coll, scenes, points):
+    """The table's order (records as in the collection; within one, each file's bands in
+    the order asked, a stack's together; then the points in input order), and samples 2 and
+    3 of the 4-band stack (B02, B03, B04, B08) equal the single-band B04 and B08 files."""
+    lon, lat = points
+    table = pixel_coll.sample_points((lon, lat), ["B04", "stack:2", "B08", "stack:3"])
+    record = table.column("id").combine_chunks().indices.to_numpy()
+    band = table.column("band").combine_chunks().indices.to_numpy()
+    point = table.column("point_id").to_numpy()
+    file_rank = np.array([0, 1, 2, 1])[band]  # B04, stack, B08: first-asked order of files
+    key = np.lexsort((point, band, file_rank, record))
+    np.testing.assert_array_equal(key, np.arange(table.num_rows))
+    assert (np.diff(record) >= 0).all() and len(np.unique(record)) == len(scenes.scenes)
+    value = table.column("value").to_numpy()
+    for single, sample in ((0, 1), (2, 3)):
+        np.testing.assert_array_equal(value[band == single], value[band == sample])
+    assert table.schema == pa.schema(
+        {"point_id": pa.int64(), "id": pa.dictionary(pa.int32(), pa.string()),
+         "datetime": table.schema.field("datetime").type,
+         "band": pa.dictionary(pa.int32(), pa.string()), "value": pa.uint16(),
+         "row": pa.int32(), "col": pa.int32()}
+    )  # fmt: skip
+
+
+def test_arrow_ids_follow_their_points(pixel_coll, points):
+    lon, lat = points
+    names = pa.array([f"p{i}" for i in range(len(lon))])
+    named = pixel_coll.sample_points(pa.table({"x": lon, "y": lat, "name": names}), "B08",
+                                     id_column="name")  # fmt: skip
+    plain = pixel_coll.sample_points((lon, lat), "B08")
+    expected = names.take(plain.column("point_id").combine_chunks())
+    assert named.column("point_id").combine_chunks().equals(expected)
+    assert named.drop_columns("point_id").equals(plain.drop_columns("point_id"))

@@ -12,6 +12,7 @@ are `Collection`'s; see docs/pixels.md for the rules.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -27,7 +28,7 @@ from cogdex.read.scenes import MERGES, Merge, default_fill, output_dtype, read_s
 
 if TYPE_CHECKING:
     from cogdex.index.band import BandSource
-    from cogdex.read.points import PointExecutor, Samples
+    from cogdex.read.points import PointExecutor, PointPlan
 
 
 class Pixels(NamedTuple):
@@ -203,7 +204,7 @@ def sample_points(
     """`Collection.sample_points` on the collection's rows `table` and one source per band;
     with an `executor` (a plugin's, from `client=`) the tiles are read where it runs them."""
     from cogdex.read.geometries import as_points
-    from cogdex.read.points import plan_points, sample
+    from cogdex.read.points import plan_points
 
     if executor is not None:
         points = executor.local_points(points)
@@ -212,20 +213,21 @@ def sample_points(
     rows = _rows_near(table, lon, lat)
     dtype = output_dtype(sources, rows.tolist() or None)
     fill = default_fill(sources, dtype, None)
+    plan = plan_points(sources, lon, lat, rows.tolist(), fill=fill, dtype=dtype)
+    names = [src.band for src in sources]
+    lay_out = partial(_sample_columns, plan, names, point_ids, table)
     if executor is None:
-        found = fetch.run_read(
-            sample(sources, lon, lat, rows.tolist(), fill=fill, dtype=dtype, max_files=max_files)
-        )
+        columns = fetch.run_read(plan.read(max_files, lay_out))
     else:
-        plan = plan_points(sources, lon, lat, rows.tolist(), fill=fill, dtype=dtype)
         # every band's store options are the collection's
         plan.fill(executor.run_tasks(plan, sources[0].store_options, max_files))
-        found = plan.samples
-    if np.isfinite(lon).any() and not any(s.points.size for s in found):
+        columns = lay_out()
+    if np.isfinite(lon).any() and not any(s.points.size for s in plan.samples):
         warn_empty("the points", (np.nanmin(lon), np.nanmin(lat), np.nanmax(lon), np.nanmax(lat)),
                    4326)  # fmt: skip
-    names = [src.band for src in sources]
-    samples = _samples_table(found, names, point_ids, table, dtype)
+    columns["value"] = A.from_numpy(plan.values)
+    order = ("point_id", "id", "datetime", "band", "value", "row", "col")
+    samples = pa.table({name: columns[name] for name in order})
     return _physical_samples(samples, sources) if scale else samples
 
 
@@ -256,44 +258,51 @@ def _rows_near(table: pa.Table, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return np.flatnonzero(near)
 
 
-def _samples_table(
-    found: list[Samples], names: list[str], point_ids: Any, table: pa.Table, dtype: np.dtype
-) -> pa.Table:
-    """One row per (point, band, record), every column written once into its final array."""
+def _sample_columns(
+    plan: PointPlan, names: list[str], point_ids: Any, table: pa.Table
+) -> dict[str, pa.Array]:
+    """Every column of the result but `value` (the plan's own, in the same order): one row
+    per (point, band, record), written block by block (a record's points, once per band)
+    into arrays that Arrow takes by buffer."""
+    from cogdex.read.points import empty_column
+
     ids = table.column("id").combine_chunks()
     times = table.column("datetime").combine_chunks()
-    total = sum(s.points.size * len(s.bands) for s in found)
-    point = np.empty(total, np.int64)
-    record = np.empty(total, np.int32)
-    band = np.empty(total, np.int32)
-    value = np.empty(total, dtype)
-    row = np.empty(total, np.int32)
-    col = np.empty(total, np.int32)
+    stamps = A.to_numpy(times).astype(f"datetime64[{times.type.unit}]")
+    moments, nat = stamps.view(np.int64), np.isnat(stamps)
+    total = plan.values.size
+    arrow_ids = isinstance(point_ids, pa.Array | pa.ChunkedArray)
+    point = empty_column(total, np.int64)  # positions in the points (Arrow ids), else the ids
+    record = empty_column(total, np.int32)
+    time = empty_column(total, np.int64)
+    missing = np.zeros(total, bool) if nat.any() else None
+    band = empty_column(total, np.int32)
+    row = empty_column(total, np.int32)
+    col = empty_column(total, np.int32)
     at = 0
-    for s in found:
+    for s in plan.samples:
         n = s.points.size
-        for k, b in enumerate(s.bands):
+        point_values = s.points if arrow_ids else np.asarray(point_ids)[s.points]
+        for b in s.bands:
             part = slice(at, at + n)
-            point[part], record[part], band[part] = s.points, s.record, b
-            value[part], row[part], col[part] = s.values[k], s.rows, s.cols
+            point[part], record[part], time[part] = point_values, s.record, moments[s.record]
+            band[part], row[part], col[part] = b, s.rows, s.cols
+            if missing is not None:
+                missing[part] = nat[s.record]
             at += n
-    if isinstance(point_ids, pa.Array | pa.ChunkedArray):
-        point_column = A.take(point_ids, point)
-    else:
-        point_column = A.from_numpy(np.asarray(point_ids)[point])
-    return pa.table(
-        {
-            "point_id": point_column,
-            "id": pa.DictionaryArray.from_arrays(A.from_numpy(record), ids),
-            "datetime": A.from_numpy(A.to_numpy(times)[record], times.type),
-            "band": pa.DictionaryArray.from_arrays(
-                A.from_numpy(band), A.from_pylist(names, pa.string())
-            ),
-            "value": A.from_numpy(value),
-            "row": A.from_numpy(row),
-            "col": A.from_numpy(col),
-        }
-    )
+    timestamps = A.from_numpy(time, pa.int64(), mask=missing)
+    return {
+        "point_id": A.take(point_ids, point) if arrow_ids else A.from_numpy(point),
+        "id": pa.DictionaryArray.from_arrays(A.from_numpy(record), ids, safe=False),
+        "datetime": pa.Array.from_buffers(
+            times.type, total, timestamps.buffers(), timestamps.null_count
+        ),
+        "band": pa.DictionaryArray.from_arrays(
+            A.from_numpy(band), A.from_pylist(names, pa.string()), safe=False
+        ),
+        "row": A.from_numpy(row),
+        "col": A.from_numpy(col),
+    }
 
 
 __all__ = [

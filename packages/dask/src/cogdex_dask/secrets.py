@@ -10,6 +10,7 @@ process. A `credential_provider` object is refused: it would have to be pickled.
 from __future__ import annotations
 
 import uuid
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -48,7 +49,21 @@ def shipped(
         yield public, plugin
     finally:
         if plugin is not None:
-            client.unregister_worker_plugin(plugin)
+            _unregister(client, plugin)
+
+
+def _unregister(client: Client, plugin: str) -> None:
+    """Take the call's secrets off the workers. If that fails (the scheduler is gone) it is
+    a warning: raising here would replace the call's own error, or lose its result."""
+    try:
+        client.unregister_worker_plugin(plugin)
+    except Exception as exc:
+        warnings.warn(
+            f"the workers still hold this call's store secrets (worker plugin {plugin}) "
+            f"until they restart: removing it failed ({type(exc).__name__})",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def complete(options: Mapping[str, Any] | None, plugin: str | None) -> Mapping[str, Any] | None:

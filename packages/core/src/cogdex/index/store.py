@@ -828,7 +828,11 @@ class IndexFiles:
     ) -> list[int]:
         """Those of `groups` of file `number` whose statistics may meet every expression
         (`pyarrow.dataset`, which reads nested fields' statistics such as `bbox.xmin`;
-        imported only here, as it costs a second of a cold process)."""
+        imported only here, as it costs a second of a cold process).
+
+        The statistics were parsed with the footer, so an Arrow error here is the
+        expression's (a tz-naive timestamp against the UTC `datetime`): nothing is pruned
+        and the row filter raises Arrow's own error, as a loaded collection's `where` does."""
         import pyarrow.dataset as ds
         from pyarrow.fs import LocalFileSystem
 
@@ -841,7 +845,9 @@ class IndexFiles:
             combined = combined & expression
         try:
             kept = fragment.split_by_row_group(combined, schema=self.schema)
-        except (pa.ArrowException, OSError) as exc:
+        except pa.ArrowException:
+            return groups
+        except OSError as exc:
             self._check(number)
             raise self._damaged(number, "its row group statistics", exc) from exc
         return [piece.row_groups[0].id for piece in kept]

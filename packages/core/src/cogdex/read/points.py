@@ -1,8 +1,10 @@
 """Point sampling: points -> the pixel each falls in, per record and file, grouped by tile.
 
-Points are projected once per CRS, turned into pixel rows/cols with each record's inverse
-affine (vectorised), and sorted by the tile they fall in, so each tile is fetched and
-decoded once and all its points are gathered with one indexing step on the decode pool.
+Points are projected once per CRS (the CRSs at once, on the decode pool), turned into
+pixel rows/cols with each record's inverse affine (vectorised), and sorted by the tile they
+fall in, so each tile is fetched and decoded once and all its points are gathered with one
+indexing step on the decode pool, straight into the column that becomes the result's
+`value` (`PointPlan.values`).
 Files are fetched a few at a time and decoded tiles go to the bounded shared tile cache (so
 tiles a previous read decoded are reused), so a million points over whole scenes needs
 memory only for the tiles in flight plus the cache.
@@ -16,17 +18,23 @@ read would have, so the result is the local one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+import pyarrow as pa
 
 from cogdex.index.band import BandSource
-from cogdex.io import fetch
+from cogdex.io import fetch, runtime
 from cogdex.read import grid as G
 from cogdex.read.reader import Source, TileRead, for_each_tile
 from cogdex.tiff.model import Level, TIFFHeader
+
+if TYPE_CHECKING:
+    from numpy.typing import DTypeLike
 
 
 @dataclass
@@ -42,7 +50,8 @@ class Samples:
     bands: tuple[int, ...]
     """Positions in the caller's band list, one per row of `values`."""
     values: np.ndarray
-    """(bands, points), native dtype; points in sparse tiles keep the fill value."""
+    """(bands, points), native dtype; points in sparse tiles keep the fill value. A view
+    of `PointPlan.values`."""
 
 
 @dataclass
@@ -53,6 +62,8 @@ class _TileJob:
     level: Level
     members: np.ndarray
     """Positions in `samples` of the points in this tile."""
+    inner: np.ndarray
+    """Each member's pixel in the tile, as `row * tile_width + col`."""
     gather: list[tuple[int, int]]
     """(row of samples.values, sample of the decoded tile)."""
 
@@ -95,6 +106,9 @@ class _Located:
     cols: np.ndarray
     order: np.ndarray
     """Positions in `inside` sorted by tile (stable)."""
+    inner: np.ndarray
+    """In `order`, each point's pixel in its tile (`row * tile_width + col`), so a tile's
+    gather reads a slice, computed once for all the bands of the grid."""
     tiles: list[int]
     """The tiles met, ascending; tile k's points are `order[bounds[k]:bounds[k + 1]]`."""
     bounds: list[int]
@@ -106,16 +120,34 @@ def _locate(x: np.ndarray, y: np.ndarray, transform: np.ndarray, level: Level) -
     col = np.floor(ia * x + ib * y + ic)
     prow = np.floor(id_ * x + ie * y + if_)
     inside = np.flatnonzero((prow >= 0) & (prow < level.height) & (col >= 0) & (col < level.width))
-    rows, cols = prow[inside].astype(np.int64), col[inside].astype(np.int64)
-    tile = (rows // level.tile_height) * level.tiles_across + cols // level.tile_width
+    # Pixel rows and columns fit 32 bits (the output's `row`/`col` type): half the memory.
+    rows, cols = prow[inside].astype(np.int32), col[inside].astype(np.int32)
+    th, tw = level.tile_height, level.tile_width
+    tile_row, in_row = np.divmod(rows, th)
+    tile_col, in_col = np.divmod(cols, tw)
+    tile = tile_row * level.tiles_across + tile_col
     # Tile numbers fit 16 bits in all but huge images: numpy sorts those by radix.
     narrow = np.uint16 if level.tiles_across * level.tiles_down <= 1 << 16 else np.int64
     order = np.argsort(tile.astype(narrow), kind="stable")
     ordered = tile[order]
+    inner = (in_row * tw + in_col)[order]
     starts = np.flatnonzero(np.diff(ordered, prepend=-1))  # where a new tile begins
     return _Located(
-        inside, rows, cols, order, ordered[starts].tolist(), np.append(starts, len(order)).tolist()
-    )
+        inside, rows, cols, order, inner, ordered[starts].tolist(),
+        np.append(starts, len(order)).tolist(),
+    )  # fmt: skip
+
+
+def _locate_crs(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    crs_grids: tuple[int | str, dict[tuple[Any, ...], tuple[np.ndarray, Level]]],
+) -> dict[tuple[Any, ...], _Located]:
+    """The points located in each grid of one CRS, the points projected to it once."""
+    crs, grids = crs_grids
+    x, y = G.transformer(4326, crs).transform(lon, lat)
+    x, y = np.asarray(x), np.asarray(y)
+    return {grid: _locate(x, y, transform, level) for grid, (transform, level) in grids.items()}
 
 
 def _tile_jobs(
@@ -130,7 +162,8 @@ def _tile_jobs(
     jobs = []
     for plane, pairs in planes.items():
         for t, s0, s1 in zip(at.tiles, at.bounds[:-1], at.bounds[1:], strict=True):
-            jobs.append((t + plane * per_plane, _TileJob(samples, level, at.order[s0:s1], pairs)))
+            job = _TileJob(samples, level, at.order[s0:s1], at.inner[s0:s1], pairs)
+            jobs.append((t + plane * per_plane, job))
     return jobs
 
 
@@ -143,16 +176,26 @@ class PointPlan:
     samples: list[Samples]
     tiles: list[TileRead]
     jobs: list[_TileJob]
+    values: np.ndarray
+    """Every sample's `values`, one after the other (sample by sample, band by band): the
+    result table's `value` column, written in place by the reads."""
 
     def consume(self, n: int, tile: np.ndarray) -> None:
         """Gather the points of job `n` from its decoded tile."""
         job = self.jobs[n]
-        s = job.samples
-        members = job.members
-        tr = s.rows[members] % job.level.tile_height
-        tc = s.cols[members] % job.level.tile_width
+        pixels = tile.reshape(-1, tile.shape[-1])
+        out = job.samples.values
         for k, sample in job.gather:
-            s.values[k, members] = tile[tr, tc, sample]
+            out[k, job.members] = pixels[:, sample].take(job.inner)
+
+    async def read[T](self, max_files: int, beside: Callable[[], T]) -> T:
+        """Fetch and decode every tile of the plan here, each once, gathering as they come,
+        and return `beside()`, run meanwhile on the decode pool: the caller's work that
+        needs no values (the rest of the result table) overlaps the fetches."""
+        pending = asyncio.get_running_loop().run_in_executor(runtime.decode_pool(), beside)
+        reads = for_each_tile(self.tiles, self.consume, max_files=max_files)
+        _, result = await asyncio.gather(reads, pending)
+        return result
 
     def tasks(self, tiles_per_task: int, *, max_files: int = 16) -> list[PointTask]:
         """The plan's tile reads as tasks of about `tiles_per_task` tiles each, every tile
@@ -303,58 +346,65 @@ def plan_points(
     positions = _positions(sources)
     for src in sources:
         src.decode_headers(rows)
-    projected: dict[int | str, tuple[np.ndarray, np.ndarray]] = {}
+    files = [(row, href, entries) for row in rows
+             for href, entries in _files(sources, positions, row).items()]  # fmt: skip
+    grids: dict[int | str, dict[tuple[Any, ...], tuple[np.ndarray, Level]]] = {}
+    keys: list[tuple[Any, ...]] = []
+    for _, _, entries in files:
+        src, i = sources[entries[0][0]], entries[0][1]
+        crs = int(src.epsg[i]) or src.crs[i]
+        level = src.level(i, 0)
+        grid = (crs, src.transform[i].tobytes(), level.width, level.height,
+                level.tile_width, level.tile_height)  # fmt: skip
+        grids.setdefault(crs, {}).setdefault(grid, (src.transform[i], level))
+        keys.append(grid)  # the bands of a scene share their grid: located once
     located: dict[tuple[Any, ...], _Located] = {}
+    # One CRS per thread of the decode pool: PROJ and numpy release the GIL, so the
+    # projections of a scene set in two UTM zones overlap.
+    for done in runtime.decode_pool().map(partial(_locate_crs, lon, lat), grids.items()):
+        located.update(done)
     found: list[Samples] = []
     tiles: list[TileRead] = []
     jobs: list[_TileJob] = []
-    for row in rows:
-        for href, entries in _files(sources, positions, row).items():
-            src, i = sources[entries[0][0]], entries[0][1]
-            crs = int(src.epsg[i]) or src.crs[i]
-            if crs not in projected:
-                x, y = G.transformer(4326, crs).transform(lon, lat)
-                projected[crs] = (np.asarray(x), np.asarray(y))
-            level = src.level(i, 0)
-            grid = (crs, src.transform[i].tobytes(), level.width, level.height,
-                    level.tile_width, level.tile_height)  # fmt: skip
-            if grid not in located:  # once per scene, not per band file
-                located[grid] = _locate(*projected[crs], src.transform[i], level)
-            at = located[grid]
-            if at.inside.size == 0:
-                continue
-            samples = Samples(
-                record=int(row),
-                points=at.inside,
-                rows=at.rows,
-                cols=at.cols,
-                bands=tuple(c for c, _ in entries),
-                values=np.full((len(entries), at.inside.size), fill, dtype=dtype),
-            )
-            found.append(samples)
-            source = Source(href, src.header(i), src.store_options)
-            for tile_index, job in _tile_jobs(
-                samples, level, [sources[c].band_index for c, _ in entries], at
-            ):
-                tiles.append(TileRead(source, tile_index))
-                jobs.append(job)
-    return PointPlan(found, tiles, jobs)
+    for (row, href, entries), grid in zip(files, keys, strict=True):
+        src, i = sources[entries[0][0]], entries[0][1]
+        level = src.level(i, 0)
+        at = located[grid]
+        if at.inside.size == 0:
+            continue
+        samples = Samples(
+            record=int(row),
+            points=at.inside,
+            rows=at.rows,
+            cols=at.cols,
+            bands=tuple(c for c, _ in entries),
+            values=np.empty((len(entries), 0), dtype),  # a view of the column, below
+        )
+        found.append(samples)
+        source = Source(href, src.header(i), src.store_options)
+        for tile_index, job in _tile_jobs(
+            samples, level, [sources[c].band_index for c, _ in entries], at
+        ):
+            tiles.append(TileRead(source, tile_index))
+            jobs.append(job)
+    column = empty_column(sum(s.points.size * len(s.bands) for s in found), dtype)
+    np.copyto(column, fill, casting="unsafe")  # as np.full
+    at_value = 0
+    for s in found:
+        size = s.points.size * len(s.bands)
+        s.values = column[at_value : at_value + size].reshape(len(s.bands), s.points.size)
+        at_value += size
+    return PointPlan(found, tiles, jobs, column)
 
 
-async def sample(
-    sources: Sequence[BandSource],
-    lon: np.ndarray,
-    lat: np.ndarray,
-    rows: Sequence[int],
-    *,
-    fill: float,
-    dtype: np.dtype,
-    max_files: int = 16,
-) -> list[Samples]:
-    """Sample every band of `sources` at every lon/lat point, in the collection `rows`."""
-    plan = plan_points(sources, lon, lat, rows, fill=fill, dtype=dtype)
-    await for_each_tile(plan.tiles, plan.consume, max_files=max_files)
-    return plan.samples
+def empty_column(n: int, dtype: DTypeLike) -> np.ndarray:
+    """An uninitialised array of `n` values for a column of a sampling result, in memory
+    from Arrow's system pool (malloc) rather than numpy's. numpy asks the kernel for huge
+    pages for every large array, and where free ones are short (a machine with other jobs)
+    each fault stalls in memory compaction: the 0.7 GB of a 20-million-row result took
+    0.4-1.0 s of CPU to write from numpy, 0.32-0.33 s from malloc (docs/benchmarks.md)."""
+    size = n * np.dtype(dtype).itemsize
+    return np.frombuffer(pa.allocate_buffer(size, memory_pool=pa.system_memory_pool()), dtype)
 
 
 __all__ = [
@@ -363,7 +413,7 @@ __all__ = [
     "PointTask",
     "Samples",
     "TaskValues",
+    "empty_column",
     "plan_points",
-    "sample",
     "sample_task",
 ]
