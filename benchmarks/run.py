@@ -282,7 +282,7 @@ def run_once(c: Candidate, env: dict[str, str], extra: dict[str, str] | None = N
     after = nginx_traffic(env)
     return {
         "wall_s": round(wall, 4),
-        "cpu_s": round(cpu, 4),
+        "process_cpu_s": round(cpu, 4),
         "http_requests": after[0] - requests,
         "http_bytes": after[1] - sent,
         **result,
@@ -325,12 +325,13 @@ def floor_table(rows: list[dict]) -> str:
         "| candidate | vs floor | paired vs floor (IQR) | CPU (s) | CPU vs floor |",
         "|---|---|---|---|---|",
     ]
+    floor_cpu = _med(floor, "process_cpu_s")
     for r in rows:
         low, mid, high = paired_ratio(r["runs"], floor["runs"])
-        cpu = _med(r, "cpu_s")
+        cpu = _med(r, "process_cpu_s")
         lines.append(
             f"| {r['candidate']} | {r['median_s'] / floor['median_s']:.2f}x "
-            f"| {mid:.2f}x ({low:.2f}-{high:.2f}) | {cpu:.3f} | {cpu / _med(floor, 'cpu_s'):.2f}x |"
+            f"| {mid:.2f}x ({low:.2f}-{high:.2f}) | {cpu:.3f} | {cpu / floor_cpu:.2f}x |"
         )
     return "\n".join(lines)
 
