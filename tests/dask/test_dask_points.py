@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -201,6 +202,25 @@ def test_secrets_reach_workers_not_tasks(
         lambda dask_worker: [n for n in dask_worker.plugins if n.startswith("cogdex-secrets")]
     )
     assert len(held) == 2 and not any(held.values())  # the call's secrets left with it
+
+
+def test_a_scheduler_address(dask_client, coll, small_tasks):
+    """client= may name the scheduler, as a build's may: connected for the call only."""
+    lon, lat = _points(1500, seed=5)
+    address = dask_client.scheduler.address
+    _assert_same(coll.sample_points((lon, lat), BANDS, client=address),
+                 coll.sample_points((lon, lat), BANDS))  # fmt: skip
+    frame = dd.from_pandas(pd.DataFrame({"x": lon, "y": lat}), npartitions=3)
+    _assert_same(coll.sample_points(frame, BANDS, client=address),
+                 coll.sample_points((lon, lat), BANDS))  # fmt: skip
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        nowhere = f"tcp://127.0.0.1:{s.getsockname()[1]}"
+    with (
+        dask.config.set({"distributed.comm.timeouts.connect": "1s"}),
+        pytest.raises(ConnectionError, match=f"cannot reach the Dask scheduler at {nowhere}"),
+    ):
+        coll.sample_points((lon, lat), BANDS, client=nowhere)
 
 
 def test_points_outside_every_scene(dask_client, coll):

@@ -869,9 +869,10 @@ class Collection:
             id_column: the column (of a table or GeoDataFrame) whose values are `point_id`.
             max_files: files processed at a time (bounds memory).
             scale: `value` as float32 `raw * scale + offset`, NaN at the record's nodata.
-            client: read the tiles on a cluster: a `distributed.Client`, or "active" (the
-                current one); needs `cogdex[dask]`. Each tile is fetched and decoded by
-                one task; the result is the local call's.
+            client: read the tiles on a cluster: a `distributed.Client`, "active" (the
+                current one) or a scheduler's address ("tcp://host:8786", connected for
+                the call); needs `cogdex[dask]`. Each tile is fetched and decoded by one
+                task; the result is the local call's.
 
         Returns:
             One row per (point, band, record): `point_id`, `id`, `datetime`, `band`,
@@ -881,6 +882,7 @@ class Collection:
             KeyError: an unknown band, or a missing x/y/id column.
             GeometryError: a `geometry_crs` contradicting the points' own.
             MissingPluginError: `client=` (or Dask points) without `cogdex[dask]`.
+            ConnectionError: a scheduler address that cannot be reached.
         """
         from cogdex import pixels, plugins
 

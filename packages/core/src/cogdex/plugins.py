@@ -282,7 +282,8 @@ def point_executor(client: object) -> PointExecutor:
         client,
         "client= (point sampling on a cluster)",
         TypeError(
-            f"client= takes a dask.distributed Client or 'active' (the current one), not {client!r}"
+            "client= takes a dask.distributed Client, a scheduler address ('tcp://host:8786') "
+            f"or 'active' (the current one), not {client!r}"
         ),
     )
     return executor

@@ -29,12 +29,10 @@ from typing import Any
 
 import dask.config
 from distributed import Client, as_completed
-from distributed.comm.addressing import parse_address
-from distributed.comm.registry import backends
 
 from cogdex.sdk import BuildError, CogdexError, Part, PartRows, Plan, part_rows
 from cogdex_dask import secrets
-from cogdex_dask.client import resolve
+from cogdex_dask.client import connect, is_address, resolve
 
 PARTS_PER_THREAD = 4
 """Parts per worker thread: enough that a slow or lost part does not hold the build up."""
@@ -48,20 +46,10 @@ def executor_for(client: object) -> DaskExecutor | SchedulerExecutor | None:
     """The executor for a build's `client=`: a `Client`, "active" (the current one), or a
     scheduler's address ("tcp://host:8786"); None for anything else (another plugin may
     claim it)."""
-    if isinstance(client, str) and is_address(client):
+    if is_address(client):
         return SchedulerExecutor(client)
     found = resolve(client, BuildError)
     return None if found is None else DaskExecutor(found)
-
-
-def is_address(text: str) -> bool:
-    """Whether `text` is a scheduler address as Dask writes them: a scheme Dask connects
-    with (tcp, tls, ws, ...), "://", the location."""
-    try:
-        scheme, _ = parse_address(text, strict=True)
-    except ValueError:
-        return False
-    return scheme in backends
 
 
 @dataclass(frozen=True)
@@ -133,12 +121,7 @@ class SchedulerExecutor:
         store_options: Mapping[str, Any] | None,
         progress: Callable[[int], None] | None,
     ) -> list[PartRows]:
-        try:
-            # Dask's distributed.comm.timeouts.connect bounds the wait (30 s by default).
-            client = Client(self.address, set_as_default=False)
-        except OSError as exc:  # refused, unreachable, timed out
-            raise BuildError(f"cannot reach the Dask scheduler at {self.address}: {exc}") from exc
-        with client:
+        with connect(self.address, BuildError) as client:
             return DaskExecutor(client).run_parts(plan, store_options, progress)
 
 

@@ -1,6 +1,5 @@
-"""Dask: a `distributed.Client` (or "active") as the `client=` of builds and sample_points.
-
-A build's `client=` may also be a scheduler address such as "tcp://host:8786".
+"""Dask: a `distributed.Client`, "active" (the current one) or a scheduler address such as
+"tcp://host:8786" as the `client=` of builds and sample_points.
 
 `distributed` costs about a second to import: it is imported when a call has a `client=`,
 never when the plugin is loaded (every cogdex process loads it).

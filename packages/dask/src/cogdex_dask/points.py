@@ -28,7 +28,7 @@ from distributed import Client, as_completed
 
 from cogdex.sdk import CogdexError, PointPlan, PointTask, TaskValues, sample_task
 from cogdex_dask import secrets
-from cogdex_dask.client import resolve
+from cogdex_dask.client import connect, is_address, resolve
 
 TASKS_PER_THREAD = 4
 """Tasks per worker thread: enough that a slow or lost task does not hold the call up."""
@@ -38,9 +38,12 @@ RETRIES = 2
 """How often a task that raised is run again."""
 
 
-def executor_for(client: object) -> DaskPointExecutor | None:
-    """The executor for a `sample_points` `client=`: a `Client`, or "active" (the current
-    one); None for anything else (another plugin may claim it)."""
+def executor_for(client: object) -> DaskPointExecutor | SchedulerPointExecutor | None:
+    """The executor for a `sample_points` `client=`: a `Client`, "active" (the current
+    one), or a scheduler's address ("tcp://host:8786"); None for anything else (another
+    plugin may claim it)."""
+    if is_address(client):
+        return SchedulerPointExecutor(client)
     found = resolve(client, ValueError)
     return None if found is None else DaskPointExecutor(found)
 
@@ -105,6 +108,26 @@ class DaskPointExecutor:
                 self.client.cancel(futures)
 
 
+@dataclass(frozen=True)
+class SchedulerPointExecutor:
+    """Reads a sampling call's tiles on the cluster whose scheduler listens at `address`,
+    through a client connected for that step only (as a build's address does)."""
+
+    address: str
+
+    def local_points(self, points: Any) -> Any:
+        if not hasattr(points, "__dask_graph__"):
+            return points
+        with connect(self.address, ConnectionError) as client:
+            return DaskPointExecutor(client).local_points(points)
+
+    def run_tasks(
+        self, plan: PointPlan, store_options: Mapping[str, Any] | None, max_files: int
+    ) -> list[TaskValues]:
+        with connect(self.address, ConnectionError) as client:
+            return DaskPointExecutor(client).run_tasks(plan, store_options, max_files)
+
+
 def _run_task(
     task: PointTask, *, options: Mapping[str, Any] | None, plugin: str | None
 ) -> TaskValues | CogdexError:
@@ -115,4 +138,4 @@ def _run_task(
         return exc
 
 
-__all__ = ["DaskPointExecutor", "executor_for"]
+__all__ = ["DaskPointExecutor", "SchedulerPointExecutor", "executor_for"]
