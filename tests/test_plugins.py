@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -130,13 +131,14 @@ print(json.dumps({"names": names, "scanned": "importlib.metadata" in sys.modules
 """
 
 
-def _list_plugins(site: Path, script_dir: Path, cache: Path) -> dict:
-    """Entry points as a fresh process run from `script_dir` sees them, with `site` (named
-    like an install folder) on PYTHONPATH, and whether it scanned the distributions."""
+def _list_plugins(site: Path, script_dir: Path, cache: Path, python: str = sys.executable) -> dict:
+    """Entry points as a fresh process of `python` run from `script_dir` sees them, with
+    `site` (named like an install folder) on PYTHONPATH, and whether it scanned the
+    distributions."""
     script = script_dir / "list_plugins.py"
     script.write_text(_LIST_PLUGINS)
     env = {**os.environ, "PYTHONPATH": str(site), "COGDEX_CACHE_DIR": str(cache)}
-    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
+    out = subprocess.run([python, str(script)], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout)
 
@@ -165,6 +167,28 @@ def test_entry_point_cache_follows_installs_not_the_scripts_folder(tmp_path: Pat
     assert after["scanned"] and {"first_plugin", "second_plugin"} <= set(after["names"])
 
 
+def test_entry_point_caches_of_two_interpreters_do_not_evict_each_other(tmp_path: Path) -> None:
+    """Two environments used in turn each keep their cache: one shared file made every
+    process of the other scan the distributions again. The second environment is a venv
+    whose site-packages is this one's, so only `sys.executable` tells them apart."""
+    site, work, cache = tmp_path / "site-packages", tmp_path / "work", tmp_path / "cache"
+    site.mkdir()
+    work.mkdir()
+    _install(site, "first_plugin")
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "pyvenv.cfg").write_text((Path(sys.prefix) / "pyvenv.cfg").read_text())
+    lib = Path(sysconfig.get_path("purelib")).relative_to(sys.prefix)
+    (venv / lib).parent.mkdir(parents=True)
+    (venv / lib).symlink_to(sysconfig.get_path("purelib"))
+    other = venv / "bin" / "python"
+    other.symlink_to(os.path.realpath(sys.executable))
+    assert _list_plugins(site, work, cache)["scanned"]
+    assert _list_plugins(site, work, cache, str(other))["scanned"]
+    for python in (sys.executable, str(other)):
+        assert not _list_plugins(site, work, cache, python)["scanned"]
+
+
 def test_version_has_one_source() -> None:
     """The build backend and `cogdex.__version__` read the same file."""
     from importlib.metadata import version
@@ -172,16 +196,6 @@ def test_version_has_one_source() -> None:
     import cogdex
 
     assert cogdex.__version__ == version("cogdex-core")
-
-
-def test_each_interpreter_keeps_its_own_entry_point_cache(monkeypatch) -> None:
-    """Venvs sharing a cache folder (a checkout and one compared with it, run in turns)
-    never overwrite each other's list, which would make every process scan again."""
-    monkeypatch.setattr(sys, "executable", "/one/venv/bin/python")
-    first = plugins._cache_file()
-    monkeypatch.setattr(sys, "executable", "/another/venv/bin/python")
-    assert plugins._cache_file() != first
-    assert os.path.dirname(plugins._cache_file()) == os.path.dirname(first)
 
 
 _MANAGERS_AT_ONCE = """
@@ -205,8 +219,8 @@ print(len({id(pm) for pm in found}), len(found))
 
 
 def test_threads_asking_for_the_manager_at_once_share_one() -> None:
-    """A read's set-up thread and the read itself may ask first together: the plugins load
-    once, into one manager."""
+    """Threads that ask first together (a DataLoader's, an app's) load the plugins once,
+    into one manager."""
     out = subprocess.run([sys.executable, "-c", _MANAGERS_AT_ONCE], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["1", "4"]

@@ -15,6 +15,7 @@ import pytest
 import shapely
 import torch
 from pyproj import CRS
+from torchgeo.datasets import GeoDataset
 from torchgeo.datasets.utils import array_to_tensor
 from torchgeo.samplers import RandomPatchSampler
 
@@ -200,3 +201,21 @@ def test_tensors_equal_raster_dataset_widening_and_cast(source, target):
     got = tensors.to_tensor(array, target)
     assert got.dtype == want.dtype
     assert np.array_equal(got.numpy(), want.numpy(), equal_nan=target.is_floating_point)
+
+
+def test_bounds_are_worked_out_again_when_the_index_or_res_changes(adapter_coll):
+    """`bounds` is kept between queries, but follows TorchGeo's in-place changes: the `crs`
+    setter reprojects the index's footprints, the `res` setter changes the steps."""
+    ds = adapter_coll.to_torchgeo_dataset(BANDS, crs=32643, time_series=True)
+
+    def fresh() -> tuple[slice, slice, slice]:
+        return GeoDataset.bounds.fget(ds)
+
+    first = ds.bounds
+    assert first == fresh()
+    ds.crs = CRS.from_epsg(32644)
+    assert ds.bounds == fresh() != first
+    ds.res = (20.0, 20.0)
+    assert ds.bounds == fresh() and ds.bounds[0].step == 20.0
+    chip = next(iter(RandomPatchSampler(ds, size=16, length=1, generator=0)))
+    assert ds[chip]["image"].shape[-2:] == (16, 16)

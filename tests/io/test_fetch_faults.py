@@ -272,50 +272,11 @@ def test_window_reads_after_one_whole_object_answer_move_what_clean_reads_move(
     assert [r.action for r in fault_server.requests].count("full") == 1
 
 
-def _read_each(url: str, ranges) -> tuple[list[bytes], list[list[int]]]:
-    """`read_ranges` with `on_ranges`: what it returns, and the positions of each hand-over."""
-    calls: list[list[int]] = []
-    data: dict[int, bytes] = {}
-
-    async def on_ranges(positions: list[int], views: list[memoryview]) -> None:
-        calls.append(positions)
-        data.update((i, bytes(v)) for i, v in zip(positions, views, strict=True))
-
-    got = runtime.run(fetch.read_ranges(url, ranges, on_ranges=on_ranges))
-    assert [data[i] for i in range(len(ranges))] == [bytes(b) for b in got]
-    return [bytes(b) for b in got], calls
-
-
-@pytest.mark.parametrize("server", ["clean", "no-range", "range-ignored-then-honoured"])
-def test_on_ranges_hands_over_every_range_once_as_its_get_lands(
-    request, target, small_whole_objects, server
-):
-    """Per GET on a clean server; once, from the whole object, on a server that ignores
-    Range; and never twice when some GETs landed before another was answered whole."""
-    key, data = target
-    ranges = [(10, 20), (30, 40), (200_000, 200_010), (400_000, 400_050)]  # 3 GETs
-    if server == "clean":
-        url = f"{request.getfixturevalue('http_server').url}/{key}"
-    elif server == "no-range":
-        url = f"{request.getfixturevalue('http_server_no_range').url}/{key}"
-    else:
-        fault_server = request.getfixturevalue("fault_server")
-        fault_server.inject(key, ["ok", "full", "full"])
-        url = f"{fault_server.url}/{key}"
-    got, calls = _read_each(url, ranges)
-    assert got == [data[a:b] for a, b in ranges]
-    assert sorted(i for positions in calls for i in positions) == [0, 1, 2, 3]
-    if server == "clean":
-        assert sorted(calls) == [[0, 1], [2], [3]]
-    elif server == "no-range":
-        assert calls == [[0, 1, 2, 3]]
-
-
 @pytest.mark.parametrize("answers", [["ok", "full", "full"], ["full", "ok", "full", "full"]])
 def test_tiles_of_gets_that_landed_before_a_whole_object_answer_are_all_cached(
     fault_server, target, small_whole_objects, answers
 ):
-    """A file whose GETs land partly before one is answered whole: its tiles are decoded
+    """A file whose GETs land partly before one is answered whole: its tiles are read
     once each and every claimed tile ends up in the cache (a claimed tile left unfilled
     would hang the readers waiting for it)."""
     key, _ = target

@@ -32,10 +32,13 @@ def to_torchgeo_loader(
     **options: Any,
 ) -> DataLoader[dict[str, Any]]:
     """Batches of `size` px chips of `bands`, on a grid (stride `size`) over the dataset, or
-    over `bbox` (lon/lat) when given; in grid order, so every run yields the same batches.
+    over `bbox` (lon/lat) when given; every epoch yields the same batches in the same order.
 
-    `num_workers` processes read the chips (each with its own stores; no header request);
-    `options` go to `CogdexGeoDataset` (crs, res, time_series, merge, dtype, ...).
+    `num_workers` processes read the chips (each with its own stores and tile cache; no
+    header request). With one process the batches come in grid order; with several, each
+    worker reads one contiguous run of them (see `worker_order`), so a tile that
+    neighbouring chips share is fetched by one worker, not by each. `options` go to
+    `CogdexGeoDataset` (crs, res, time_series, merge, dtype, ...).
     """
     dataset = CogdexGeoDataset(collection, bands, **options)
     roi = None
@@ -44,11 +47,35 @@ def to_torchgeo_loader(
         checked = sdk.check_bbox(bbox)
         to_crs = pyproj.Transformer.from_crs(4326, dataset.crs, always_xy=True)
         roi = shapely.box(*to_crs.transform_bounds(*checked))
-    sampler = GriddedPatchSampler(dataset, size=size, roi=roi)
+    chips = list(GriddedPatchSampler(dataset, size=size, roi=roi))
     return DataLoader(
-        dataset, sampler=sampler, batch_size=batch_size, num_workers=num_workers,
-        collate_fn=stack_samples,
+        dataset, sampler=worker_order(chips, batch_size, num_workers), batch_size=batch_size,
+        num_workers=num_workers, collate_fn=stack_samples,
     )  # fmt: skip
 
 
-__all__ = ["to_torchgeo_loader"]
+def worker_order[T](chips: list[T], batch_size: int, num_workers: int) -> list[T]:
+    """`chips` reordered so that, batched by `batch_size`, `num_workers` DataLoader workers
+    each read one contiguous run of the batches grid order makes.
+
+    torch hands batch i to worker i % num_workers, so in grid order each worker reads every
+    other row of chips, and a tile row that several rows of chips cross is fetched by every
+    worker. Here the full batches are cut into one run per worker (the first runs one batch
+    longer when they do not divide evenly) and interleaved, batch j of run w at position
+    j * num_workers + w; the short last batch, if any, stays last (a batch is consecutive
+    chips). The batches themselves are those of grid order."""
+    if num_workers < 2:
+        return chips
+    full = len(chips) // batch_size
+    batches = [chips[k * batch_size : (k + 1) * batch_size] for k in range(full)]
+    base, extra = divmod(full, num_workers)
+    runs, start = [], 0
+    for w in range(num_workers):
+        n = base + (w < extra)
+        runs.append(batches[start : start + n])
+        start += n
+    order = [run[j] for j in range(base + (extra > 0)) for run in runs if j < len(run)]
+    return [chip for batch in order for chip in batch] + chips[full * batch_size :]
+
+
+__all__ = ["to_torchgeo_loader", "worker_order"]

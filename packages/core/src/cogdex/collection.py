@@ -21,7 +21,6 @@ from cogdex.errors import CogdexError, IndexSchemaError, MissingPluginError
 from cogdex.index import arrays as A
 from cogdex.index import query as Q
 from cogdex.index import schema as S
-from cogdex.io.stores import StoreOptions
 from cogdex.read import DEFAULT_MAX_MEMORY
 from cogdex.read.bbox import check_bbox
 
@@ -33,6 +32,7 @@ if TYPE_CHECKING:
 
     from cogdex.index.band import BandSource
     from cogdex.index.store import IndexFiles
+    from cogdex.io.stores import StoreOptions
     from cogdex.read.grid import Resampling
     from cogdex.read.scenes import Merge
     from cogdex.tiff.model import TIFFHeader
@@ -96,6 +96,8 @@ class Collection:
     def store_options(self) -> StoreOptions:
         """The store options reads use: the index's (never secret) and those given to the
         build or to `load` in this process (its repr hides their secrets)."""
+        from cogdex.io.stores import StoreOptions  # here: loading and filtering never need it
+
         return StoreOptions({**self._meta.store_options, **self._read_options})
 
     @property

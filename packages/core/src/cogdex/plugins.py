@@ -8,7 +8,9 @@ which invalidates the cache. Other `sys.path` folders (a script's or notebook's 
 times change with every file written there) do not take part, so a distribution placed in a
 folder that held none and is not a site-packages (`pip install --target` into a
 `PYTHONPATH` folder) is found once the cache file, `entry-points-<interpreter>.json` in the
-cache folder, is removed.
+cache folder, is removed. Each interpreter has its own file: with one shared file, two
+environments used in turn (a project's venv and a notebook kernel's) would overwrite each
+other's entry and every process would scan again.
 """
 
 from __future__ import annotations
@@ -63,12 +65,10 @@ def _times(folders: list[str]) -> dict[str, int | None]:
 
 
 def _cache_file() -> str:
-    """One file per interpreter: venvs sharing a cache folder (a checkout and another
-    compared with it) would otherwise each find the other's list and scan again."""
     from cogdex.cachedir import cache_root
 
-    tag = hashlib.sha1(sys.executable.encode(), usedforsecurity=False).hexdigest()[:12]
-    return str(cache_root() / f"entry-points-{tag}.json")
+    interpreter = hashlib.sha256(sys.executable.encode()).hexdigest()[:16]
+    return str(cache_root() / f"entry-points-{interpreter}.json")
 
 
 def _scan() -> tuple[list[EntryPoint], list[str]]:
@@ -131,8 +131,8 @@ _manager_lock = threading.RLock()  # a plugin's import may ask for the manager a
 
 
 def plugin_manager() -> pluggy.PluginManager:
-    """The process-wide manager, with every installed `cogdex` entry point loaded (once:
-    a read's set-up thread and the read may ask at the same time)."""
+    """The process-wide manager, with every installed `cogdex` entry point loaded (once,
+    also when threads ask for it at the same time)."""
     global _manager
     if _manager is None:
         with _manager_lock:

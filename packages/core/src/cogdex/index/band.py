@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +18,9 @@ import pyarrow as pa
 from cogdex.index import arrays as A
 from cogdex.index import schema as S
 from cogdex.tiff.model import Level, TIFFHeader
+
+if TYPE_CHECKING:
+    from cogdex.read.grid import Grid
 
 _LEVEL_INTS = (
     "width",
@@ -74,6 +77,8 @@ class BandSource:
     headers: pa.StructArray | None = field(repr=False)
     store_options: Mapping[str, Any] = field(default_factory=dict, repr=False)  # credentials
     _decoded: dict[int, TIFFHeader] = field(default_factory=dict, repr=False)
+    _grids: dict[tuple[int, int], Grid] = field(default_factory=dict, repr=False)
+    """(record, level) -> its grid, made by `read.plan.level_grid` on first use."""
 
     def __len__(self) -> int:
         return len(self.ids)

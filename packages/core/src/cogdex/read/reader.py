@@ -21,13 +21,12 @@ import numpy as np
 from cogdex.errors import DecodeError, TruncatedTIFF
 from cogdex.io import fetch, runtime
 from cogdex.read import mosaic
-from cogdex.read.plan import TilePlan, plan_window
-from cogdex.read.prepare import preload_codecs
+from cogdex.read.plan import TilePlan, clip, plan_window
 from cogdex.read.tilecache import TileCache, TileKey, tile_cache
 from cogdex.read.window import Window
 from cogdex.redact import safe_url
 from cogdex.tiff import codecs
-from cogdex.tiff.model import Level, TIFFHeader
+from cogdex.tiff.model import ByteOrder, Level, TIFFHeader
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -127,17 +126,20 @@ def _fill_for(read: WindowRead, dtype: np.dtype) -> Any:
     return mosaic.fill_value(nodata, dtype)
 
 
-def _output(read: WindowRead, dtype: np.dtype) -> np.ndarray:
-    """The array a window is read into, filled with its fill value."""
-    fill = _fill_for(read, dtype)
+def _output(read: WindowRead, dtype: np.dtype, covered: bool = False) -> np.ndarray:
+    """The array a window is read into, filled with its fill value unless its tiles
+    cover it (`covered`: every pixel is pasted, a fill would be overwritten)."""
     shape = (len(read.bands), read.window.height, read.window.width)
     if read.out is None:
-        return mosaic.allocate(*shape, dtype, fill)
+        if covered:
+            return np.empty(shape, dtype)
+        return mosaic.allocate(*shape, dtype, _fill_for(read, dtype))
     if read.out.shape != shape or read.out.dtype != dtype:
         raise ValueError(
             f"out must be {dtype} of shape {shape}, not {read.out.dtype} {read.out.shape}"
         )
-    read.out[...] = fill
+    if not covered:
+        read.out[...] = _fill_for(read, dtype)
     return read.out
 
 
@@ -227,8 +229,6 @@ async def _obtain(
     by_file: dict[tuple[str, Any], list[TileKey]] = {}
     for key in claim.mine:
         by_file.setdefault((key[0], key[-1]), []).append(key)  # one file, one reader
-    if claim.mine:  # their codecs load while the requests are in flight
-        preload_codecs(_codecs(tiles, by_file))
     limit = asyncio.Semaphore(max_files) if max_files else None
     try:
         for keys in by_file.values():
@@ -241,15 +241,6 @@ async def _obtain(
     except BaseException as exc:
         cache.fail(claim.mine, exc if isinstance(exc, Exception) else LoaderCancelled())
         raise
-
-
-def _codecs(
-    tiles: dict[TileKey, tuple[Source, Level]], by_file: dict[tuple[str, Any], list[TileKey]]
-) -> set[tuple[int, int]]:
-    """(compression, predictor) of the tiles to fetch (one tile per file tells: a read of
-    levels of one file coded differently is rare, and their codecs load on first use)."""
-    levels = (tiles[keys[0]][1] for keys in by_file.values())
-    return {(level.compression, level.predictor) for level in levels}
 
 
 def _use_each(on_tile: OnTile, tiles: list[tuple[TileKey, np.ndarray]]) -> None:
@@ -296,8 +287,8 @@ async def _load_file(
     cache: TileCache,
     limit: asyncio.Semaphore | None,
 ) -> None:
-    """Fetch this file's missing tiles in coalesced requests and, as each request lands,
-    decode its tiles on the pool and hand them to `on_tile`."""
+    """Fetch this file's missing tiles in coalesced requests, then decode each on the pool
+    and hand it to `on_tile`."""
     if limit is not None:
         async with limit:
             return await _load_file(source, keys, levels, on_tile, cache, None)
@@ -310,33 +301,35 @@ async def _load_file(
                 source=source.url,
                 offset=start,
             )
-    decoders: dict[int, codecs.Decoder] = {}
     loop = asyncio.get_running_loop()
     pool = runtime.decode_pool()
+    # The decoders are built on the decode pool while the bytes are in flight: the first
+    # ones of a process load imagecodecs' codec modules (10-20 ms), which would otherwise
+    # stand between the last byte and the first decode. They start once the fetch has
+    # sent its GETs (two loop steps: its store and ranges, then one task per GET), as an
+    # import holds the GIL that sending needs.
+    fetched = loop.create_task(_fetch_tiles(source, ranges))
+    for _ in range(2):
+        await asyncio.sleep(0)
+    built = loop.run_in_executor(pool, _decoders, levels, header.byte_order)
+    await _gather([fetched, built])
+    datas, decoders = fetched.result(), built.result()
 
-    async def landed(positions: list[int], datas: list[memoryview]) -> None:
-        """One GET's tiles: decoded on the pool, a job per pair of tiles at least (a job
-        costs about what pasting a tile does), spread over every thread when it holds many."""
-        work = []
-        for i, data in zip(positions, datas, strict=True):
-            level = levels[i]
-            decode = decoders.get(level.ifd_offset)
-            if decode is None:
-                decode = decoders[level.ifd_offset] = codecs.decoder(level, header.byte_order)
-            work.append((decode, data, keys[i], level))
-        size = max(2, -(-len(work) // runtime.decode_threads()))
-        await _gather([loop.run_in_executor(pool, _decode_all, work[k : k + size], source.url,
-                                            on_tile, filled)
-                       for k in range(0, len(work), size)])  # fmt: skip
+    async def one(key: TileKey, level: Level, data: memoryview) -> None:
+        decode = decoders[level.ifd_offset]
+        tile = await loop.run_in_executor(
+            pool, _decode_and_use, decode, data, key, level, source.url, on_tile
+        )
+        cache.fill(key, tile)
 
-    def filled(key: TileKey, tile: np.ndarray) -> None:
-        """Into the cache on the loop's thread (it wakes the loop's waiters), whether or not
-        the job's caller still waits: a job outlives a caller cancelled by the whole-object
-        fallback, and a tile claimed must be filled or failed, else its waiters hang."""
-        loop.call_soon_threadsafe(cache.fill, key, tile)
+    await _gather(
+        [loop.create_task(one(k, lv, d)) for k, lv, d in zip(keys, levels, datas, strict=True)]
+    )
 
+
+async def _fetch_tiles(source: Source, ranges: list[tuple[int, int]]) -> list[memoryview]:
     try:
-        await fetch.read_ranges(source.url, ranges, options=source.options, on_ranges=landed)
+        return await fetch.read_ranges(source.url, ranges, options=source.options)
     except fetch.OutsideObjectError as exc:
         raise TruncatedTIFF(
             f"the file ends before a tile its header lists ({exc.reason})",
@@ -345,16 +338,13 @@ async def _load_file(
         ) from exc
 
 
-def _decode_all(
-    work: list[tuple[codecs.Decoder, memoryview, TileKey, Level]],
-    url: str,
-    on_tile: OnTile,
-    filled: Callable[[TileKey, np.ndarray], None],
-) -> None:
-    """Decode some tiles of one GET (one job of the pool), each handed to `on_tile` and
-    then to `filled` as soon as it is decoded: the job holds one tile at a time."""
-    for decode, data, key, level in work:
-        filled(key, _decode_and_use(decode, data, key, level, url, on_tile))
+def _decoders(levels: list[Level], byte_order: ByteOrder) -> dict[int, codecs.Decoder]:
+    """One decoder per level (by IFD offset) of a file's tiles."""
+    found: dict[int, codecs.Decoder] = {}
+    for level in levels:
+        if level.ifd_offset not in found:
+            found[level.ifd_offset] = codecs.decoder(level, byte_order)
+    return found
 
 
 def _decode_and_use(
@@ -403,6 +393,11 @@ class _Paster:
         self.outs: list[np.ndarray | None] = [None] * len(reads)
         self.on_window = on_window
         self.remaining = np.array([int((~p.sparse).sum()) for p in plans], np.int64)
+        # Windows inside their image with no sparse tile: pasting writes every pixel.
+        self.covered = [
+            len(p) > 0 and not p.sparse.any() and clip(r.window, img.width, img.height) == r.window
+            for r, img, p in zip(reads, images, plans, strict=True)
+        ]
         self._lock = threading.Lock()
         self._allocating = [threading.Lock() for _ in reads]  # a window's first tiles wait
 
@@ -413,7 +408,8 @@ class _Paster:
             with self._allocating[i]:
                 out = self.outs[i]
                 if out is None:
-                    out = self.outs[i] = _output(self.reads[i], np.dtype(self.images[i].dtype))
+                    dtype = np.dtype(self.images[i].dtype)
+                    out = self.outs[i] = _output(self.reads[i], dtype, self.covered[i])
         return out
 
     def hand_over(self, i: int, on_window: Callable[[int, np.ndarray], None]) -> None:

@@ -90,12 +90,24 @@ def _target_pixel_in_source(base: G.Grid, target: G.Grid) -> float:
     return min(math.hypot(sx[1] - sx[0], sy[1] - sy[0]), math.hypot(sx[2] - sx[0], sy[2] - sy[0]))
 
 
-def choose_level(src: BandSource, i: int, target: G.Grid) -> int:
-    """The coarsest level of record i whose pixels are no larger than the target's."""
+def choose_level(
+    src: BandSource,
+    i: int,
+    target: G.Grid,
+    scales: dict[tuple[G.Grid, G.Grid], float] | None = None,
+) -> int:
+    """The coarsest level of record i whose pixels are no larger than the target's.
+    `scales` keeps the target's pixel size in base pixels per (base grid, target) across
+    calls: the records of a scene series share one grid."""
     n_levels = int(src.level_start[i + 1] - src.level_start[i])
     if n_levels == 1:
         return 0
-    scale = _target_pixel_in_source(level_grid(src, i, 0), target)
+    base = level_grid(src, i, 0)
+    scale = None if scales is None else scales.get((base, target))
+    if scale is None:
+        scale = _target_pixel_in_source(base, target)
+        if scales is not None:
+            scales[(base, target)] = scale
     w0 = int(src.levels["width"][int(src.level_start[i])])
     best = 0
     for k in range(1, n_levels):
@@ -123,7 +135,7 @@ def plan(
         position.append(pos)
         src.decode_headers(wanted)
     pieces: list[_Piece] = []
-    warps: dict[tuple[G.Grid, G.Grid, Window | None], _Warp | None] = {}  # per scene
+    memo = _Memo({}, {}, {})
     for s, slot in enumerate(slots):
         for rank, row in enumerate(slot.rows):
             by_href: dict[str, list[tuple[int, int]]] = {}
@@ -135,10 +147,19 @@ def plan(
                 c0, i0 = entries[0]
                 src = sources[c0]
                 piece = _piece(s, rank, slot, src, i0, href, entries, sources,
-                               resampling, fill, use_overviews, warps)  # fmt: skip
+                               resampling, fill, use_overviews, memo)  # fmt: skip
                 if piece is not None:
                     pieces.append(piece)
     return pieces
+
+
+class _Memo(NamedTuple):
+    """What one plan works out once per (level grid, slot grid), not per piece: the records
+    of a scene series share their grids, and a batch's slots share theirs."""
+
+    scales: dict[tuple[G.Grid, G.Grid], float]  # choose_level's target pixel size
+    aligned: dict[tuple[G.Grid, G.Grid], Window | None]
+    warps: dict[tuple[G.Grid, G.Grid, Window | None], _Warp | None]
 
 
 class _Warp(NamedTuple):
@@ -169,18 +190,21 @@ def _piece(
     resampling: G.Resampling,
     fill: float,
     use_overviews: bool,
-    warps: dict[tuple[G.Grid, G.Grid, Window | None], _Warp | None],
+    memo: _Memo,
 ) -> _Piece | None:
     if not np.isfinite(src.transform[i]).all():
         raise CogdexError(f"{href} has no geotransform: it cannot be placed on a grid")
-    k = choose_level(src, i, slot.grid) if use_overviews else 0
+    k = choose_level(src, i, slot.grid, memo.scales) if use_overviews else 0
     src_grid = level_grid(src, i, k)
     header = src.header(i)
     bands = tuple(sources[c].band_index for c, _ in entries)
     targets = tuple(c for c, _ in entries)
     nodata = header.nodata
     source = Source(href, header, src.store_options)
-    aligned = G.aligned_window(src_grid, slot.grid)
+    pair = (src_grid, slot.grid)
+    if pair not in memo.aligned:
+        memo.aligned[pair] = G.aligned_window(src_grid, slot.grid)
+    aligned = memo.aligned[pair]
     if aligned is not None:
         part = slot.block
         window = Window(
@@ -189,9 +213,9 @@ def _piece(
         return _Piece(s, rank, WindowRead(source, window, bands, k, fill=fill), targets,
                       None, None, nodata)  # fmt: skip
     key = (src_grid, slot.grid, slot.window)
-    if key not in warps:
-        warps[key] = _warp_of(src_grid, slot, resampling)
-    how = warps[key]
+    if key not in memo.warps:
+        memo.warps[key] = _warp_of(src_grid, slot, resampling)
+    how = memo.warps[key]
     if how is None:
         return None
     return _Piece(s, rank, WindowRead(source, how.window, bands, k, fill=fill), targets,
@@ -203,11 +227,19 @@ def _valid(data: np.ndarray, read: WindowRead, nodata: float | None, into: np.nd
     written into `into` (the output's mask itself when the window was read into the output)."""
     level = read.image()
     col, row, w, h = read.window
-    into[...] = False
-    into[:, max(0, -row) : max(0, min(h, level.height - row)),
-         max(0, -col) : max(0, min(w, level.width - col))] = True  # fmt: skip
-    if nodata is not None:
-        into &= ~np.isnan(data) if math.isnan(nodata) else data != nodata
+    if col < 0 or row < 0 or col + w > level.width or row + h > level.height:
+        into[...] = False
+        into[:, max(0, -row) : max(0, min(h, level.height - row)),
+             max(0, -col) : max(0, min(w, level.width - col))] = True  # fmt: skip
+        if nodata is not None:
+            into &= ~np.isnan(data) if math.isnan(nodata) else data != nodata
+    elif nodata is None:  # inside the image (a chip's usual case): one pass, no temporaries
+        into[...] = True
+    elif math.isnan(nodata):
+        np.isnan(data, out=into)
+        np.logical_not(into, out=into)
+    else:
+        np.not_equal(data, nodata, out=into)
 
 
 def _direct(piece: _Piece, slots: Sequence[Slot], dtype: np.dtype) -> bool:
@@ -354,6 +386,10 @@ async def read_slots(
     merger = _Merger(out, valid, [p for p, d in zip(pieces, direct, strict=True) if not d],
                      merge, fill_v)  # fmt: skip
     targets = [s.target for s in slots]
+    # Aligned pieces whose invalid pixels already hold the fill, bit for bit: outside the
+    # image (the window's own fill) or equal to an integer nodata that is the fill itself.
+    same = out_dtype.kind in "iu" and float(out_dtype.type(fill_v)) == fill_v
+    keeps = [same and p.source_grid is None and p.nodata == fill_v for p in pieces]
 
     def place(i: int, data: np.ndarray) -> None:
         """Onto the slot's grid and into the output, as soon as the piece is read (on the
@@ -367,7 +403,7 @@ async def read_slots(
             else:
                 _warp_into(data, piece.source_grid, targets[piece.slot], piece, out[block],
                            valid[block], resampling, fill_v)  # fmt: skip
-            if piece.nodata is not None:  # nodata values came in as they are
+            if piece.nodata is not None and not keeps[i]:  # nodata values came in as they are
                 np.copyto(out[block], out_dtype.type(fill_v), where=~valid[block])
             return
         if piece.source_grid is None:

@@ -200,25 +200,6 @@ def check(level: Level, source: str) -> None:
             raise no("floating-point predictor on integer samples")
 
 
-_OTHER_FUNCTIONS = {T.JPEG: "jpeg8_decode", T.LERC: "lerc_decode", T.WEBP: "webp_decode"}
-
-
-def preload(compression: int, predictor: int) -> None:
-    """Load the imagecodecs modules that tiles of this compression and predictor decode
-    with (imagecodecs loads each on first use, 2-8 ms), ahead of the first tile; nothing
-    for what cogdex cannot decode (`check` says so when it is read)."""
-    if compression in _STREAM_CODECS:
-        _stream_codec(compression)
-    elif compression in _IMAGE_CODECS:
-        getattr(imagecodecs, _IMAGE_CODECS[compression])
-    elif compression in _OTHER_CODECS:
-        getattr(imagecodecs, _OTHER_FUNCTIONS[compression])
-    if predictor == T.PREDICTOR_HORIZONTAL:
-        imagecodecs.delta_decode  # noqa: B018  (the attribute access loads it)
-    elif predictor == T.PREDICTOR_FLOAT:
-        imagecodecs.floatpred_decode  # noqa: B018
-
-
 def decoder(level: Level, byte_order: ByteOrder) -> Decoder:
     """The function that decodes one tile of `level` (see the module docstring)."""
     decode = _decoder(level, byte_order)
@@ -468,6 +449,5 @@ __all__ = [
     "check",
     "cmyk_as_rgba",
     "decoder",
-    "preload",
     "sample_dtype",
 ]
