@@ -252,23 +252,6 @@ def take(
     return data.take(from_numpy(index))
 
 
-SLICED_RUNS = 64
-"""`keep_rows` slices out at most this many runs of rows; more go through Arrow's filter."""
-
-
-def keep_rows(table: pa.Table, keep: np.ndarray) -> pa.Table:
-    """The rows of `table` where `keep` is True, as `table.filter(keep)` returns them. A
-    filter that keeps a few runs of rows (a subset of a large index) slices them, without
-    a copy or the pyarrow.compute import (`cogdex.index.query`); others use the kernel."""
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], keep.view(np.int8), [0]))))
-    starts, ends = edges[::2], edges[1::2]
-    if len(starts) > SLICED_RUNS:
-        return table.filter(from_numpy(keep))
-    if len(starts) == 0:
-        return table.slice(0, 0)
-    return pa.concat_tables([table.slice(s, e - s) for s, e in zip(starts, ends, strict=True)])
-
-
 def distinct(values: np.ndarray | Sequence[Any]) -> np.ndarray:
     """The sorted distinct values of a 1-D array: `np.unique` without its first call's import
     of numpy.ma (~10 ms, paid by every short-lived process that plans a read)."""
@@ -282,7 +265,6 @@ __all__ = [
     "distinct",
     "from_numpy",
     "from_pylist",
-    "keep_rows",
     "struct",
     "take",
     "to_numpy",

@@ -1,15 +1,9 @@
-"""Record filters that prune Parquet row groups from footer statistics and then filter rows.
+"""Record filters that prune Parquet row groups from footer statistics and then filter rows
+with pyarrow.compute kernels.
 
 `pyarrow.dataset` would do both, but importing it costs a second on a busy machine (it pulls
 in pandas), which is most of a cold `load(...).subset(...)`; these few range conditions are
 all a subset needs. User expressions (`Collection.where`) still go through Arrow's filter.
-
-Range conditions on numeric and timestamp columns (all `subset` makes but `split=`) are
-evaluated on the columns' buffers with numpy, and their few matching runs of rows are sliced
-out: importing `pyarrow.compute` costs ~30 ms, about a tenth of a cold `load(...).subset(...)`
-(it wraps its ~280 kernels at import; measured with benchmarks/run.py index-subset). Other
-conditions, and results of many scattered rows, use pyarrow.compute's kernels. This can go
-when importing pyarrow.compute is cheap.
 """
 
 from __future__ import annotations
@@ -109,54 +103,9 @@ def mask(table: pa.Table, conditions: Sequence[Condition]) -> pa.Array | pa.Chun
     return result
 
 
-def _numeric(typ: pa.DataType) -> bool:
-    return pa.types.is_integer(typ) or pa.types.is_floating(typ) or pa.types.is_timestamp(typ)
-
-
-def _leaf_values(table: pa.Table, path: str) -> tuple[np.ndarray, np.ndarray, pa.DataType] | None:
-    """A leaf column's values, validity (null where it or a parent struct is null) and
-    type, or None unless it is a numeric or timestamp column."""
-    head, *rest = path.split(".")
-    column: Any = table.column(head)
-    column = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-    valid = A.valid(column)
-    for name in rest:
-        if not pa.types.is_struct(column.type):
-            return None
-        column = column.field(name)  # sliced to the parent's offset and length
-        valid &= A.valid(column)
-    if not _numeric(column.type):
-        return None
-    return A.to_numpy(column), valid, column.type
-
-
-def _numpy_mask(table: pa.Table, conditions: Sequence[Condition]) -> np.ndarray | None:
-    """`mask` with numpy (nulls as False), or None where a condition needs Arrow's kernels.
-    Bounds are converted to the column's type as `mask` converts them (`_scalar`)."""
-    keep = np.ones(table.num_rows, bool)
-    for cond in conditions:
-        if not isinstance(cond, Range) or cond.fallback is not None:
-            return None
-        leaf = _leaf_values(table, cond.column)
-        if leaf is None:
-            return None
-        values, valid, typ = leaf
-        keep &= valid
-        if cond.lo is not None:
-            lo = A.to_numpy(A.from_pylist([cond.lo], typ))[0]
-            keep &= values > lo if cond.strict_lo else values >= lo
-        if cond.hi is not None:
-            hi = A.to_numpy(A.from_pylist([cond.hi], typ))[0]
-            keep &= values < hi if cond.strict_hi else values <= hi
-    return keep
-
-
 def apply(table: pa.Table, conditions: Sequence[Condition]) -> pa.Table:
     if not conditions:
         return table
-    rows = _numpy_mask(table, conditions)
-    if rows is not None:
-        return A.keep_rows(table, rows)
     keep = mask(table, conditions)
     table = table if keep is None else table.filter(keep)
     for cond in conditions:

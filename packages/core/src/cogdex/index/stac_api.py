@@ -71,11 +71,7 @@ def search(
         stac_io=_stac_io(headers), modifier=modifier, **parameters,
     ))  # fmt: skip
     try:
-        stac_io = _stac_io(headers)
-        stac_io.landing = api_url  # read once: by `_posts_to`'s check, or for `Client.open`
-        if _posts_to(stac_io.read_json(api_url), url, parameters):
-            return guess.result(api)  # the search the landing page asks for, already under way
-        client = Client.open(api_url, modifier=modifier, stac_io=stac_io)  # read already
+        client = Client.open(api_url, modifier=modifier, stac_io=_stac_io(headers))
         _root_is_itself(client)
         methods = {
             str(link.extra_fields.get("method") or "GET").upper()
@@ -90,7 +86,7 @@ def search(
         except Exception as exc:  # pystac-client checks the arguments with bare Exceptions
             raise SearchError(f"cannot search STAC API {api}: {exc}") from exc
         if found.url == guess.url and found.method == "POST":
-            return guess.result(api)
+            return guess.result()  # the search the landing page asks for, already under way
         return list(found.items_as_dicts())
     except APIError as exc:
         status = getattr(exc, "status_code", None)
@@ -105,36 +101,6 @@ def search(
         raise SearchError(f"STAC API {api} answered with something other than STAC: {exc}") from exc
     finally:
         guess.abandon()
-
-
-def _posts_to(landing: Any, url: str, parameters: Mapping[str, Any]) -> bool:
-    """Whether a landing page (its JSON) sends this search where `_Speculation` sent it:
-    a Catalog conforming to Item Search (and to the extension of each of `query`,
-    `filter`, `sortby` and `fields` given) whose search links all name `url` and take
-    POST. Then its answer is the search's, and pystac-client's `Client`, which migrates the
-    landing page through every pystac extension's hooks (~25 ms of CPU in a cold process,
-    pystac 1.15: it loads the ~20 extension modules its entry points name), is not
-    needed. Otherwise `Client.open` decides, as for any API (this can go when pystac
-    loads its extension hooks lazily)."""
-    from pystac_client.conformance import ConformanceClasses as C
-
-    if not isinstance(landing, dict) or landing.get("type") != "Catalog":
-        return False
-    classes = [str(c) for c in landing.get("conformsTo") or ()]
-    extensions = {"query": C.QUERY, "filter": C.FILTER, "sortby": C.SORT, "fields": C.FIELDS}
-    needed = [C.ITEM_SEARCH, *(c for k, c in extensions.items() if k in parameters)]
-    if not all(any(c.pattern.match(uri) for uri in classes) for c in needed):
-        return False
-    links = [link for link in landing.get("links") or () if isinstance(link, dict)]
-    search = [link for link in links if link.get("rel") == "search"]
-    typed = [link for link in search if link.get("type") in _JSON_TYPES]
-    return all(link.get("href") == url for link in search) and "POST" in {
-        link.get("method") or "GET" for link in typed
-    }
-
-
-_JSON_TYPES = ("application/geo+json", "application/json")
-"""The search links pystac-client follows (`Client.get_search_link`)."""
 
 
 def _search_url(api_url: str) -> str:
@@ -156,18 +122,12 @@ class _Speculation:
         self._abandoned = threading.Event()
         self._future: concurrent.futures.Future[list[dict[str, Any]]] = concurrent.futures.Future()
         self._search = search  # builds the ItemSearch on the thread: its checks raise there
-        self._bad_arguments = False
         threading.Thread(target=self._run, name="cogdex-search", daemon=True).start()
 
     def _run(self) -> None:
         try:
-            try:
-                search = self._search()
-            except Exception:  # pystac-client checks the arguments with bare Exceptions
-                self._bad_arguments = True
-                raise
             items = []
-            for item in search.items_as_dicts():
+            for item in self._search().items_as_dicts():
                 if self._abandoned.is_set():
                     return
                 items.append(item)
@@ -175,14 +135,8 @@ class _Speculation:
         except BaseException as exc:  # raised by result(), if the answer is used
             self._future.set_exception(exc)
 
-    def result(self, api: str) -> list[dict[str, Any]]:
-        """Its items; arguments pystac-client refused raise `SearchError` naming `api`."""
-        try:
-            return self._future.result()
-        except Exception as exc:
-            if self._bad_arguments:
-                raise SearchError(f"cannot search STAC API {api}: {exc}") from exc
-            raise
+    def result(self) -> list[dict[str, Any]]:
+        return self._future.result()
 
     def abandon(self) -> None:
         self._abandoned.set()
@@ -238,9 +192,7 @@ def _scrub_logs() -> None:
 
 
 def _stac_io(headers: Mapping[str, str] | None) -> Any:
-    """pystac-client's HTTP layer with cogdex's User-Agent, timeout and retries; with
-    `landing` set, it answers the second read of that URL from the first's text, so
-    `Client.open` after `_posts_to` reads the landing page once."""
+    from pystac_client.stac_api_io import StacApiIO
     from urllib3 import Retry
 
     from cogdex._version import __version__
@@ -256,29 +208,7 @@ def _stac_io(headers: Mapping[str, str] | None) -> Any:
     )
     _scrub_logs()
     sent = {"User-Agent": f"cogdex/{__version__}", **(headers or {})}
-    return _landing_io()(headers=sent, timeout=TIMEOUT, max_retries=retries)
-
-
-@functools.cache
-def _landing_io() -> type:
-    """`StacApiIO` that keeps the text of its first read of `landing` for the next read of
-    the same URL (made on first use: pystac-client is imported only by searches)."""
-    from pystac_client.stac_api_io import StacApiIO
-
-    class LandingIO(StacApiIO):
-        landing: str | None = None
-        _held: str | None = None
-
-        def read_text(self, source: Any, *args: Any, **kwargs: Any) -> str:
-            if self.landing is None or not isinstance(source, str) or source != self.landing:
-                return str(super().read_text(source, *args, **kwargs))
-            if self._held is None:
-                self._held = str(super().read_text(source, *args, **kwargs))
-                return self._held
-            text, self._held, self.landing = self._held, None, None  # served once
-            return text
-
-    return LandingIO
+    return StacApiIO(headers=sent, timeout=TIMEOUT, max_retries=retries)
 
 
 __all__ = [
