@@ -17,8 +17,6 @@ recorded in docs/torchgeo.md.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,26 +29,18 @@ from torchgeo.datasets import stack_samples
 from torchgeo.samplers import RandomPatchSampler
 
 import cogdex
+from benchmarks.served import served_collection
 from tests.adapters.conftest import BANDS, link_in_order
 from tests.adapters.test_torchgeo_equality import Reference
-from tests.servers.nginx import start_nginx
-from tests.servers.scenes import SceneSet, make_scenes, write_stac
+from tests.servers.scenes import SceneSet
 
 CHIPS, SIZE, BATCH = 256, 64, 16
 
 
 @pytest.fixture(scope="module")
 def setup() -> Iterator[tuple[SceneSet, cogdex.Collection, Path]]:
-    root = Path(tempfile.mkdtemp(prefix="cogdex-bench-loader-"))
-    scenes = make_scenes(root / "data")
-    nginx = start_nginx(shutil.which("nginx") or "nginx", scenes.root, root)
-    stac = write_stac(scenes, nginx.url)
-    coll = cogdex.build_from_stac(
-        stac.items_json, name="bench-loader", bands=BANDS, cache_dir=root / "cache"
-    )
-    yield scenes, coll, root
-    nginx.close()
-    shutil.rmtree(root, ignore_errors=True)
+    with served_collection("bench-loader", BANDS) as served:
+        yield served
 
 
 def _datasets(setup, case: str):

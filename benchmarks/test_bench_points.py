@@ -19,42 +19,30 @@ values. Cases:
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import cogdex
+from benchmarks.served import served_collection
 from cogdex.index import arrays as A
 from cogdex.io import fetch
 from cogdex.read.points import plan_points
-from tests.servers.nginx import start_nginx
-from tests.servers.scenes import make_scenes, write_stac
 
 POINTS, BANDS = 200_000, ["B04", "B08"]
 
 
 @pytest.fixture(scope="module")
 def setup() -> Iterator[tuple[cogdex.Collection, np.ndarray, np.ndarray]]:
-    root = Path(tempfile.mkdtemp(prefix="cogdex-bench-points-"))
-    scenes = make_scenes(root / "data")
-    nginx = start_nginx(shutil.which("nginx") or "nginx", scenes.root, root)
-    stac = write_stac(scenes, nginx.url)
-    coll = cogdex.build_from_stac(
-        stac.items_json, name="bench-points", bands=BANDS, cache_dir=root / "cache"
-    )
-    bbox = coll.read_inputs(BANDS)[0].column("bbox").combine_chunks()
-    low = [A.to_numpy(bbox.field(k)).max() for k in ("xmin", "ymin")]
-    high = [A.to_numpy(bbox.field(k)).min() for k in ("xmax", "ymax")]
-    rng = np.random.default_rng(5)  # the middle of the bboxes' overlap: inside every footprint
-    lon, lat = (rng.uniform(lo + (hi - lo) / 4, hi - (hi - lo) / 4, POINTS)
-                for lo, hi in zip(low, high, strict=True))  # fmt: skip
-    yield coll, lon, lat
-    nginx.close()
-    shutil.rmtree(root, ignore_errors=True)
+    with served_collection("bench-points", BANDS) as (_, coll, _):
+        bbox = coll.read_inputs(BANDS)[0].column("bbox").combine_chunks()
+        low = [A.to_numpy(bbox.field(k)).max() for k in ("xmin", "ymin")]
+        high = [A.to_numpy(bbox.field(k)).min() for k in ("xmax", "ymax")]
+        rng = np.random.default_rng(5)  # the middle of the bboxes' overlap: in every footprint
+        lon, lat = (rng.uniform(lo + (hi - lo) / 4, hi - (hi - lo) / 4, POINTS)
+                    for lo, hi in zip(low, high, strict=True))  # fmt: skip
+        yield coll, lon, lat
 
 
 def test_plan(benchmark, setup):

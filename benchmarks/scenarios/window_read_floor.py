@@ -18,7 +18,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 import obstore  # noqa: F401  (imported here, not in the preparation that is subtracted)
 import pyproj  # noqa: F401
-from common import digest, jobs, report
+from common import jobs, report_floor
 from window_read_cogdex import window
 
 import cogdex
@@ -68,17 +68,4 @@ if __name__ == "__main__":
     if not a.local:
         runtime.run(fetch.read_head(jobs()[0], 16))  # one round trip on a fresh connection
     tiles = runtime.run(decode_all(work))
-    # The digest of ~100 MB of tiles (the runner's check, not part of a read) is
-    # preparation too.
-    t, cpu = time.perf_counter(), time.process_time()
-    decoded = digest(tiles)
-    prep += time.perf_counter() - t
-    prep_cpu += time.process_time() - cpu
-    report(
-        tool="floor",
-        tiles=len(tiles),
-        prep_s=round(prep, 4),
-        digest=None,
-        prep_cpu_s=round(prep_cpu, 4),
-        decoded_digest=decoded,
-    )
+    report_floor("floor", tiles, prep, prep_cpu)

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import numpy as np
 import obstore
 import pyproj  # noqa: F401  (as the floor: any reader of these files needs it)
-from common import digest, jobs, report
+from common import jobs, report_floor
 from window_read_floor import tile_ranges
 
 from cogdex.io import fetch, runtime
@@ -75,17 +75,4 @@ if __name__ == "__main__":
         work.append((url.removeprefix(base + "/"), ranges, decode))
     prep, prep_cpu = time.perf_counter() - t, time.process_time() - cpu
     tiles = asyncio.run(fetch_and_decode(base, work))
-    # The digest of ~100 MB of tiles (the runner's check, not part of a read) is
-    # preparation too.
-    t, cpu = time.perf_counter(), time.process_time()
-    decoded = digest(tiles)
-    prep += time.perf_counter() - t
-    prep_cpu += time.process_time() - cpu
-    report(
-        tool="floor + transfer",
-        tiles=len(tiles),
-        prep_s=round(prep, 4),
-        digest=None,
-        prep_cpu_s=round(prep_cpu, 4),
-        decoded_digest=decoded,
-    )
+    report_floor("floor + transfer", tiles, prep, prep_cpu)
