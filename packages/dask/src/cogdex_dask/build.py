@@ -12,34 +12,25 @@ What travels where:
   driver writes the collection with core's atomic replace: a failed build leaves the
   previous collection as it was.
 
-A part lost with its worker is run again by the scheduler (`distributed.scheduler.allowed-
-failures` times); a part that raises is retried `RETRIES` times. A part that raises a
-cogdex error (a band map that does not fit the first item) returns it instead, so that the
-build fails at once rather than after retries of what will fail again.
+Parts run as tasks as `cogdex_dask.tasks` runs them: a part lost with its worker is run
+again, one that raised is retried, and a cogdex error (a band map that does not fit the
+first item) fails the build at once rather than after retries of what will fail again.
 """
 
 from __future__ import annotations
 
-import math
-import uuid
-import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import dask.config
-from distributed import Client, as_completed
+from distributed import Client
 
-from cogdex.sdk import BuildError, CogdexError, Part, PartRows, Plan, part_rows
-from cogdex_dask import secrets
+from cogdex.sdk import BuildError, Part, PartRows, Plan, part_rows
 from cogdex_dask.client import connect, is_address, resolve
+from cogdex_dask.tasks import completed, task_size
 
-PARTS_PER_THREAD = 4
-"""Parts per worker thread: enough that a slow or lost part does not hold the build up."""
 PART_ITEMS = (16, 1024)
 """Items per part, at least (so each task fetches many headers at once) and at most."""
-RETRIES = 2
-"""How often a part that raised is run again."""
 
 
 def executor_for(client: object) -> DaskExecutor | SchedulerExecutor | None:
@@ -59,14 +50,9 @@ class DaskExecutor:
     client: Client
 
     def part_items(self, items: int) -> int:
-        """Items per part: `cogdex.build-part-items` in Dask's config, else about
-        `PARTS_PER_THREAD` parts per worker thread, within `PART_ITEMS`."""
-        configured = dask.config.get("cogdex.build-part-items", None)
-        if configured:
-            return int(configured)
-        threads = max(1, sum(self.client.nthreads().values()))
-        lo, hi = PART_ITEMS
-        return min(hi, max(lo, math.ceil(items / (threads * PARTS_PER_THREAD))))
+        """Items per part: `cogdex.build-part-items` in Dask's config, else a few parts per
+        worker thread, within `PART_ITEMS`."""
+        return task_size(self.client, items, "cogdex.build-part-items", PART_ITEMS)
 
     def run_parts(
         self,
@@ -75,36 +61,15 @@ class DaskExecutor:
         progress: Callable[[int], None] | None,
     ) -> list[PartRows]:
         parts = plan.parts(self.part_items(len(plan.items)))
-        run = uuid.uuid4().hex[:12]
-        keys = [f"cogdex-headers-{run}-{i}" for i in range(len(parts))]
-        files = {key: _files(part) for key, part in zip(keys, parts, strict=True)}
-        futures = []
-        with secrets.shipped(self.client, store_options, "a build", BuildError) as (public, plugin):
-            try:
-                with warnings.catch_warnings():
-                    # The graph holds the items (about 1.3 KB each), which is the point: a lost
-                    # part is rerun from it; Dask's advice for large graphs (scatter) loses that.
-                    warnings.filterwarnings("ignore", "Sending large graph", UserWarning)
-                    futures = self.client.map(  # not pure: Dask would hash every item of every part
-                        _run_part,
-                        parts,
-                        options=public,
-                        plugin=plugin,
-                        key=keys,
-                        retries=RETRIES,
-                        pure=False,
-                    )
-                done: dict[str, PartRows] = {}
-                for future in as_completed(futures, loop=self.client.loop):
-                    result = future.result()  # a part's error, after its retries
-                    if isinstance(result, CogdexError):
-                        raise result
-                    done[future.key] = result
-                    if progress is not None:
-                        progress(files[future.key])
-                return [done[key] for key in keys]
-            finally:
-                self.client.cancel(futures)
+        done: dict[int, PartRows] = {}
+        for i, rows in completed(
+            self.client, part_rows, parts, name="headers", store_options=store_options,
+            call="a build", refuse=BuildError,
+        ):  # fmt: skip
+            done[i] = rows
+            if progress is not None:
+                progress(_files(parts[i]))
+        return [done[i] for i in range(len(parts))]
 
 
 @dataclass(frozen=True)
@@ -127,13 +92,3 @@ class SchedulerExecutor:
 
 def _files(part: Part) -> int:
     return len({h for row in part.hrefs for h in row if h is not None})
-
-
-def _run_part(
-    part: Part, *, options: Mapping[str, Any] | None, plugin: str | None
-) -> PartRows | CogdexError:
-    """On a worker: the part's rows, its store options completed with the build's secrets."""
-    try:
-        return part_rows(part, secrets.complete(options, plugin))
-    except CogdexError as exc:
-        return exc
