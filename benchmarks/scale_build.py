@@ -127,10 +127,19 @@ def local_and_clusters(stack: ExitStack, local: str) -> dict[str, Client | None]
     return clients
 
 
-def _worker_cpu(client: Client | None) -> float:
-    if client is None:
-        return 0.0
-    return sum(client.run(time.process_time).values())
+def cpu_counters(client: Client | None, lab: Lab) -> tuple[float, float, float]:
+    """CPU seconds so far of (this process, the client's workers, the lab's servers): their
+    differences over a run say where its CPU went."""
+    workers = 0.0 if client is None else sum(client.run(time.process_time).values())
+    return time.process_time(), workers, lab.cpu_s()
+
+
+def cpu_since(
+    before: tuple[float, float, float], client: Client | None, lab: Lab
+) -> tuple[float, float, float]:
+    """(driver, workers, lab) CPU seconds since `before` (`cpu_counters`)."""
+    now = cpu_counters(client, lab)
+    return now[0] - before[0], now[1] - before[1], now[2] - before[2]
 
 
 def build(items: list[dict[str, Any]], client: Client | None) -> Any:
@@ -160,16 +169,11 @@ def main() -> None:
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in clients}
         for _ in range(a.repeat):
             for name, client in clients.items():
-                cpu = (time.process_time(), _worker_cpu(client), lab.cpu_s())
+                cpu = cpu_counters(client, lab)
                 t0 = time.perf_counter()
                 table = build(items, client).to_arrow()
                 wall = time.perf_counter() - t0
-                driver, workers, served = (
-                    after - before
-                    for after, before in zip(
-                        (time.process_time(), _worker_cpu(client), lab.cpu_s()), cpu, strict=True
-                    )
-                )
+                driver, workers, served = cpu_since(cpu, client, lab)
                 assert table.equals(reference), f"{name}: not the local build's rows"
                 runs[name].append(
                     {

@@ -50,7 +50,7 @@ from cogdex.testing import Scene, write_cog, write_item_collection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lab import REPO
-from scale_build import Lab, local_and_clusters
+from scale_build import Lab, cpu_counters, cpu_since, local_and_clusters
 
 HTTP_PORT = 18480
 """The lab's public HTTP port by default (the shared lab's is 18080; its backend is +10000)."""
@@ -159,10 +159,6 @@ def _gathered(ds: xr.Dataset, client: Client | None) -> xr.Dataset:
     return ds.compute() if client is None else client.compute(ds).result()
 
 
-def _worker_cpu(client: Client | None) -> float:
-    return 0.0 if client is None else sum(client.run(time.process_time).values())
-
-
 def _fresh(client: Client | None) -> None:
     tile_cache().clear()
     if client is not None:
@@ -221,14 +217,12 @@ def main() -> None:
             for name, (client, chunks) in candidates.items():
                 _fresh(client)
                 ds = read(coll, chunks)  # a new graph: no result kept by a scheduler
-                before = (time.process_time(), _worker_cpu(client), lab.cpu_s(), _requests(client))
+                cpu, requested = cpu_counters(client, lab), _requests(client)
                 t0 = time.perf_counter()
                 held = _held(ds, client)
                 wall = time.perf_counter() - t0
-                after = (time.process_time(), _worker_cpu(client), lab.cpu_s(), _requests(client))
-                driver, workers, served, requests = (
-                    x - y for x, y in zip(after, before, strict=True)
-                )
+                driver, workers, served = cpu_since(cpu, client, lab)
+                requests = _requests(client) - requested
                 xr.testing.assert_identical(_gathered(held, client), eager)  # after timing
                 if client is None:  # the driver is the worker
                     workers, driver = driver, 0.0

@@ -41,7 +41,7 @@ from cogdex.read.tilecache import tile_cache
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lab import REPO
-from scale_build import Lab, _worker_cpu, local_and_clusters
+from scale_build import Lab, cpu_counters, cpu_since, local_and_clusters
 
 HTTP_PORT = 18480
 """The lab's public HTTP port by default (the shared lab's is 18080; its backend is +10000)."""
@@ -118,16 +118,11 @@ def main() -> None:
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in clients}
         for _ in range(a.repeat):
             for name, client in clients.items():
-                cpu = (time.process_time(), _worker_cpu(client), lab.cpu_s())
+                cpu = cpu_counters(client, lab)
                 t0 = time.perf_counter()
                 table = sample(coll, lon, lat, client)
                 wall = time.perf_counter() - t0
-                driver, workers, served = (
-                    after - before
-                    for after, before in zip(
-                        (time.process_time(), _worker_cpu(client), lab.cpu_s()), cpu, strict=True
-                    )
-                )
+                driver, workers, served = cpu_since(cpu, client, lab)
                 assert table.equals(reference), f"{name}: not the local call's table"
                 del table
                 runs[name].append(
