@@ -127,6 +127,14 @@ def local_and_clusters(stack: ExitStack, local: str) -> dict[str, Client | None]
     return clients
 
 
+def save_result(name: str, result: dict[str, Any]) -> Path:
+    """Write `result`, dated, to bench-results/<name>.json."""
+    out = REPO / "bench-results" / f"{name}.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M"), **result}, indent=1))
+    return out
+
+
 def cpu_counters(client: Client | None, lab: Lab) -> tuple[float, float, float]:
     """CPU seconds so far of (this process, the client's workers, the lab's servers): their
     differences over a run say where its CPU went."""
@@ -200,8 +208,6 @@ def main() -> None:
             f"| {r['driver_cpu_ms_per_header']:.3f} | {r['worker_cpu_ms_per_header']:.3f} "
             f"| {r['lab_cpu_ms_per_header']:.3f} |"
         )
-    out = REPO / "bench-results" / f"scale-build-rtt{a.rtt}.json"
-    out.parent.mkdir(exist_ok=True)
     row_bytes = round(reference.nbytes / len(reference))
     print(f"Arrow bytes per row: {row_bytes:,}")
     result = {
@@ -212,7 +218,7 @@ def main() -> None:
         "rows": rows,
         "runs": runs,
     }
-    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M"), **result}, indent=1))
+    save_result(f"scale-build-rtt{a.rtt}", result)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import statistics
 import sys
@@ -49,8 +48,7 @@ from cogdex.read.tilecache import tile_cache
 from cogdex.testing import Scene, write_cog, write_item_collection
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lab import REPO
-from scale_build import Lab, cpu_counters, cpu_since, local_and_clusters
+from scale_build import Lab, cpu_counters, cpu_since, local_and_clusters, save_result
 
 HTTP_PORT = 18480
 """The lab's public HTTP port by default (the shared lab's is 18080; its backend is +10000)."""
@@ -259,8 +257,6 @@ def main() -> None:
             f"{r['driver_cpu_ms_per_tile']:.2f} | {r['worker_cpu_ms_per_tile']:.2f} | "
             f"{r['lab_cpu_ms_per_tile']:.2f} |"
         )
-    out = REPO / "bench-results" / f"scale-mosaic-rtt{a.rtt}.json"
-    out.parent.mkdir(exist_ok=True)
     result = {
         "dates": a.dates,
         "mosaic_px": MOSAIC,
@@ -273,7 +269,7 @@ def main() -> None:
         "rows": rows,
         "runs": runs,
     }
-    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M"), **result}, indent=1))
+    save_result(f"scale-mosaic-rtt{a.rtt}", result)
 
 
 if __name__ == "__main__":

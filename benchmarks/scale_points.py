@@ -40,8 +40,7 @@ from cogdex.read.points import plan_points
 from cogdex.read.tilecache import tile_cache
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lab import REPO
-from scale_build import Lab, cpu_counters, cpu_since, local_and_clusters
+from scale_build import Lab, cpu_counters, cpu_since, local_and_clusters, save_result
 
 HTTP_PORT = 18480
 """The lab's public HTTP port by default (the shared lab's is 18080; its backend is +10000)."""
@@ -156,8 +155,6 @@ def main() -> None:
             f"| {r['vs_1_worker']:.2f}x | {r['driver_cpu_ms_per_tile']:.1f} "
             f"| {r['worker_cpu_ms_per_tile']:.1f} | {r['lab_cpu_ms_per_tile']:.1f} |"
         )
-    out = REPO / "bench-results" / f"scale-points-rtt{a.rtt}.json"
-    out.parent.mkdir(exist_ok=True)
     result = {
         "points": a.points,
         "scenes": len(items),
@@ -169,7 +166,7 @@ def main() -> None:
         "rows": rows,
         "runs": runs,
     }
-    out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M"), **result}, indent=1))
+    save_result(f"scale-points-rtt{a.rtt}", result)
 
 
 if __name__ == "__main__":
