@@ -11,6 +11,7 @@ DataLoader batch (`__getitems__`) is one plan for all its chips.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import warnings
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from cogdex.sdk import (
     Slot,
     default_fill,
     output_dtype,
+    prepare_reads,
     read_slots,
     run_read,
 )
@@ -163,6 +165,7 @@ class CogdexGeoDataset(GeoDataset):
             raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, not {on_error!r}")
         self.bands = names
         self._sources = collection.band_sources(names)
+        self._prepare(crs)
         table = collection.to_arrow()
         self.index, self._res = build_index(table, self._sources, crs, res)
         self._native = output_dtype(self._sources, self.index["row"].tolist())
@@ -183,6 +186,21 @@ class CogdexGeoDataset(GeoDataset):
         self._crs_value: int | str = 0
         self._bounds: tuple[_Columns, tuple[float, float], tuple[slice, slice, slice]] | None = None
         self._columns_of: _Columns | None = None
+
+    def _prepare(self, crs: int | str | pyproj.CRS | None) -> None:
+        """Start building what the first read needs before its GETs leave (stores, PROJ
+        transformers into `crs`, I/O threads, codecs) while the index is built and the
+        first chips drawn (`cogdex.sdk.prepare_reads`): a cold first batch sends its GETs
+        together, ~25 ms sooner. Threads for two GETs per file: a chip meets at most two
+        rows of a file's tiles when tiles are at least as tall as chips, and each row is
+        one GET. DataLoader workers (forked or spawned) prepare nothing: their first
+        batch builds what it needs."""
+        target = None
+        if crs is not None:
+            with contextlib.suppress(pyproj.exceptions.CRSError):  # build_index says it
+                target = crs_key(crs)
+        files = len({href for src in self._sources for href in src.hrefs})
+        prepare_reads(self._sources, target, gets=2 * files)
 
     @property
     def bounds(self) -> tuple[slice, slice, slice]:
