@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 
 from cogdex.index import arrays as A
@@ -139,27 +138,38 @@ def row_groups(metadata: Any, conditions: Sequence[Condition]) -> list[int]:
     ranges = [c for c in conditions if isinstance(c, Range)]
     if not ranges or n == 0:
         return list(range(n))
-    schema = metadata.schema
-    index = {schema.column(j).path: j for j in range(len(schema))}
-    keep = np.ones(n, bool)
+    index = _leaves(metadata.schema, {c for r in ranges for c in (r.column, r.fallback) if c})
+    checks = []
     for cond in ranges:
         # a fallback column's values may stand in anywhere: the bounds span both columns
         columns = [index.get(c) for c in (cond.column, cond.fallback) if c is not None]
-        if None in columns:
-            continue
-        lo, hi = _raw(cond.lo), _raw(cond.hi)
-        for g in range(n):
-            if not keep[g]:
-                continue
-            group = metadata.row_group(g)
-            stats = [group.column(j).statistics for j in columns]
-            if any(st is None or not st.has_min_max for st in stats):
-                continue
-            top, bottom = max(st.max_raw for st in stats), min(st.min_raw for st in stats)
-            below_lo = lo is not None and (top < lo or (cond.strict_lo and top <= lo))
-            above_hi = hi is not None and (bottom > hi or (cond.strict_hi and bottom >= hi))
-            keep[g] = not (below_lo or above_hi)
-    return [int(g) for g in np.flatnonzero(keep)]
+        if None not in columns:
+            checks.append((cond, columns, _raw(cond.lo), _raw(cond.hi)))
+    return [g for g in range(n) if all(_may_meet(metadata.row_group(g), *c) for c in checks)]
+
+
+def _leaves(schema: Any, paths: set[str]) -> dict[str, int]:
+    """The leaf number of each of `paths` in a Parquet schema (those it has). The scan stops
+    once all are found: filtered columns come before the thousands of header leaves."""
+    found: dict[str, int] = {}
+    for j in range(len(schema)):
+        path = schema.column(j).path
+        if path in paths:
+            found[path] = j
+            if len(found) == len(paths):
+                break
+    return found
+
+
+def _may_meet(group: Any, cond: Range, columns: list[int], lo: Any, hi: Any) -> bool:
+    """Whether a row group's statistics of `columns` overlap `cond`'s bounds `lo`/`hi`."""
+    stats = [group.column(j).statistics for j in columns]
+    if any(st is None or not st.has_min_max for st in stats):
+        return True
+    top, bottom = max(st.max_raw for st in stats), min(st.min_raw for st in stats)
+    below_lo = lo is not None and (top < lo or (cond.strict_lo and top <= lo))
+    above_hi = hi is not None and (bottom > hi or (cond.strict_hi and bottom >= hi))
+    return not (below_lo or above_hi)
 
 
 __all__ = [
