@@ -330,6 +330,43 @@ def test_the_yearly_files_open_together_and_a_replaced_one_is_named(coll, tmp_pa
         _ = stale.subset(cloud_cover_lt=101).ids
 
 
+def test_a_lazy_subset_reads_other_columns_only_of_row_groups_with_matches(
+    coll, tmp_path, monkeypatch
+):
+    """A candidate row group's filtered columns are read first; its other columns only when
+    some of its rows match. The rows, columns and schema are those of a whole-group read."""
+    path, synth = _big_index(coll, tmp_path, monkeypatch)
+    reads = []
+    real_file = pq.ParquetFile
+
+    class Recording(real_file):  # the real reader, noting each row group read and its columns
+        def read_row_group(self, i, columns=None, **kwargs):
+            reads.append((i, tuple(columns or ())))
+            return super().read_row_group(i, columns=columns, **kwargs)
+
+    monkeypatch.setattr(pq, "ParquetFile", Recording)
+    area = (0.0, 0.0, 40.0, 30.0)
+    sub = cogdex.load(path).subset(bbox=area, date_range=("2022-03-01", "2022-05-31"))
+    light = sub._light()
+    tested = ("datetime", "bbox")
+    assert {columns for _, columns in reads} == {
+        tested,
+        tuple(n for n in light.column_names[:-3] if n not in tested),
+    }
+    firsts = [g for g, columns in reads if columns == tested]
+    others = [g for g, columns in reads if columns != tested]
+    matched = sorted(set(light.column("__group").to_pylist()))
+    assert len(firsts) > len(others) and sorted(others) == matched  # some groups had none
+    lon, lat = synth.column("lon").to_numpy(), synth.column("lat").to_numpy()
+    when = synth.column("datetime").to_numpy()
+    ok = (lon <= 40) & (lon + 1 >= 0) & (lat <= 30) & (lat + 1 >= 0)
+    ok &= (when >= np.datetime64("2022-03-01")) & (when < np.datetime64("2022-06-01"))
+    assert sorted(sub.ids) == sorted(synth.column("id").to_numpy()[ok].tolist())
+    whole = cogdex.as_collection(cogdex.load(path).to_arrow())  # in memory: whole groups
+    expected = whole.subset(bbox=area, date_range=("2022-03-01", "2022-05-31")).to_arrow()
+    assert sub.to_arrow().equals(expected, check_metadata=True)
+
+
 def test_a_partitioned_index_is_a_geoparquet_dataset_for_duckdb_and_geopandas(
     coll, tmp_path, monkeypatch
 ):

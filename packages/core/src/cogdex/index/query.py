@@ -131,6 +131,17 @@ def apply(table: pa.Table, conditions: Sequence[Condition]) -> pa.Table:
     return table
 
 
+def columns(conditions: Sequence[Condition]) -> set[str] | None:
+    """The top-level columns `conditions` test, or None where an expression may test any."""
+    found = set()
+    for cond in conditions:
+        if isinstance(cond, Where):
+            return None
+        paths = (cond.column, cond.fallback) if isinstance(cond, Range) else (cond.column,)
+        found |= {path.split(".")[0] for path in paths if path}
+    return found
+
+
 def row_groups(metadata: Any, conditions: Sequence[Condition]) -> list[int]:
     """Row groups of a Parquet file (its `FileMetaData`) that may hold matching rows: those
     whose min/max statistics overlap every range condition (no statistics: kept)."""
@@ -178,6 +189,7 @@ __all__ = [
     "Range",
     "Where",
     "apply",
+    "columns",
     "prepare",
     "row_groups",
 ]

@@ -830,7 +830,9 @@ class IndexFiles:
         `light` leaves out `assets` (the headers, nearly all the bytes) and adds the row's
         location (`__file`, `__group`, `__row`), from which `read_assets` reads them later.
         """
-        columns = [n for n in self.schema.names if n != "assets"] if light else None
+        names = [n for n in self.schema.names if not (light and n == "assets")]
+        tested = Q.columns(conditions) if conditions else None
+        first = names if tested is None else [n for n in names if n in tested]
         expressions = [c.expression for c in conditions if isinstance(c, Q.Where)]
         Q.prepare(conditions)  # the row filter's import loads while the footers are parsed
         candidates = []
@@ -845,15 +847,18 @@ class IndexFiles:
         parts = []
         for number, pf, groups in candidates:
             for group in groups:
-                table = self._row_group(pf, number, group, columns)
+                table = self._group_rows(pf, number, group, conditions, first, names)
+                if not table.num_rows:
+                    continue
                 if light:
                     n = table.num_rows
-                    where = (np.full(n, number), np.full(n, group), np.arange(n))
-                    for name, values in zip(LOCATION, where, strict=True):
-                        table = table.append_column(name, A.from_numpy(values, pa.int64()))
-                table = Q.apply(table, conditions)
-                if table.num_rows:
-                    parts.append(table)
+                    for name, value in zip(LOCATION[:2], (number, group), strict=True):
+                        table = table.append_column(
+                            name, A.from_numpy(np.full(n, value), pa.int64())
+                        )
+                    parts.append(table.select([*names, *LOCATION]))
+                else:
+                    parts.append(table.drop_columns([LOCATION[2]]))
         if not parts:
             empty = self.schema.empty_table()
             if light:
@@ -862,6 +867,31 @@ class IndexFiles:
                     empty = empty.append_column(name, pa.chunked_array([], pa.int64()))
             return empty
         return pa.concat_tables(parts).replace_schema_metadata(None)
+
+    def _group_rows(
+        self,
+        handle: pq.ParquetFile,
+        number: int,
+        group: int,
+        conditions: Sequence[Q.Condition],
+        first: list[str],
+        names: list[str],
+    ) -> pa.Table:
+        """The rows of a row group meeting `conditions`, columns `names` and `__row` (each
+        row's place in the group). The columns the conditions test (`first`) are read
+        first, the others only where rows match, and then only those rows: a row group
+        whose statistics overlap a filter often holds no match."""
+        table = self._row_group(handle, number, group, first)
+        at = A.from_numpy(np.arange(table.num_rows), pa.int64())
+        table = Q.apply(table.append_column(LOCATION[2], at), conditions)
+        others = [n for n in names if n not in first]
+        if not others or not table.num_rows:
+            return table
+        rows = A.to_numpy(table.column(LOCATION[2]))
+        rest = A.take(self._row_group(handle, number, group, others), rows)
+        for field, column in zip(rest.schema, rest.columns, strict=True):
+            table = table.append_column(field, column)
+        return table.select([*names, LOCATION[2]])
 
     def _matching_groups(
         self, number: int, groups: list[int], expressions: Sequence[Any]
