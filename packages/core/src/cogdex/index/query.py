@@ -153,9 +153,9 @@ def row_groups(metadata: Any, conditions: Sequence[Condition]) -> list[int]:
     checks = []
     for cond in ranges:
         # a fallback column's values may stand in anywhere: the bounds span both columns
-        columns = [index.get(c) for c in (cond.column, cond.fallback) if c is not None]
-        if None not in columns:
-            checks.append((cond, columns, _raw(cond.lo), _raw(cond.hi)))
+        paths = [c for c in (cond.column, cond.fallback) if c is not None]
+        if all(p in index for p in paths):
+            checks.append((cond, [index[p] for p in paths], _raw(cond.lo), _raw(cond.hi)))
     return [g for g in range(n) if all(_may_meet(metadata.row_group(g), *c) for c in checks)]
 
 
