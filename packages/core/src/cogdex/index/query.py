@@ -65,9 +65,10 @@ def _scalar(value: Any, typ: pa.DataType) -> pa.Scalar:
 
 
 def prepare(conditions: Sequence[Condition]) -> None:
-    """Start importing `pyarrow.compute` on a thread when `conditions` will need it, so
-    that it loads while the caller parses Parquet footers and reads row groups (Arrow's
-    C++ work, which releases the GIL) instead of after them.
+    """Start importing `pyarrow.compute` on a thread when rows will be filtered by
+    `conditions`, so that it loads while the caller parses Parquet footers and reads row
+    groups (Arrow's C++ work, which releases the GIL) instead of after them. (A filter whose
+    statistics rule out every row group loads it for nothing: rare, and off the main thread.)
 
     Its import wraps each of Arrow's ~290 kernels in a Python function with a generated
     docstring: ~30 ms of CPU, about a seventh of a cold `load(...).subset(...)`. Upstream
