@@ -305,7 +305,7 @@ def test_partitioned_spatially_sorted_index_prunes_row_groups(coll, tmp_path, mo
 
 
 def test_the_yearly_files_open_together_and_a_replaced_one_is_named(coll, tmp_path, monkeypatch):
-    """The files' footers are parsed on several threads (`IndexFiles._open_all`): each is
+    """The files' footers are parsed on several threads (`IndexFiles._opened`): each is
     opened once, and a file rewritten since the load fails the read as it would alone."""
     path, synth = _big_index(coll, tmp_path, monkeypatch)
     files = sorted(str(p) for p in path.iterdir())

@@ -22,7 +22,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,8 @@ ROW_GROUP_ROWS = 2048
 """Rows per row group: a bbox filter over a large index reads a handful of these."""
 PARTITION_ROWS = 100_000
 """Above this many rows (and more than one year), `partition="auto"` writes one file per year."""
+OPEN_AHEAD = 4
+"""Files of a partitioned index opened at once, on as many threads (at most one per core)."""
 
 _WKB_NAMES = {
     1: "Point",
@@ -743,7 +745,7 @@ class IndexFiles:
     500,000-scene index) and builds each file's reader once."""
 
     def count(self) -> int:
-        return sum(handle.metadata.num_rows for handle in self._open_all())
+        return sum(handle.metadata.num_rows for handle in self._opened())
 
     def parquet(self, number: int) -> pq.ParquetFile:
         """File `number`, opened and checked against its stamp (after opening: a file
@@ -758,41 +760,36 @@ class IndexFiles:
         self._check(number)
         return handle
 
-    def _open_all(self) -> list[pq.ParquetFile]:
-        """Every file, opened (`parquet`) on up to one thread per core: Arrow parses a footer
-        without holding the GIL, and a year of a large index has a footer of 1.7 MB
-        (~10 ms), so a folder of yearly files opens in a fraction of the time."""
+    def _opened(self) -> Iterator[pq.ParquetFile]:
+        """Every file in order, opened (`parquet`) on threads a few files ahead of the
+        caller: Arrow parses a footer without the GIL (a year of a large index has a 1.7 MB
+        footer: ~11 ms), and a parsed footer is large (~18 MB), so only those few are held.
+        A file's error is raised when the caller reaches it, as if opened there."""
         count = len(self.files)
-        opened: list[pq.ParquetFile | Exception | None] = [None] * count
-        numbers = iter(range(count))
-        lock = threading.Lock()
+        window = min(count, os.cpu_count() or 1, OPEN_AHEAD)
+        results: dict[int, pq.ParquetFile | Exception] = {}
+        threads: dict[int, threading.Thread] = {}
 
-        def work() -> None:
-            while True:
-                with lock:
-                    number = next(numbers, None)
-                if number is None:
-                    return
-                try:
-                    opened[number] = self.parquet(number)
-                except Exception as exc:  # raised below, in the caller's thread
-                    opened[number] = exc
+        def open_file(number: int) -> None:
+            try:
+                results[number] = self.parquet(number)
+            except Exception as exc:  # raised below, in the caller's thread
+                results[number] = exc
 
-        helpers = [
-            threading.Thread(target=work) for _ in range(min(count, os.cpu_count() or 1) - 1)
-        ]
-        for helper in helpers:
-            helper.start()
-        work()
-        for helper in helpers:
-            helper.join()
-        handles = []
-        for handle in opened:
-            if isinstance(handle, Exception):
-                raise handle
-            assert handle is not None
-            handles.append(handle)
-        return handles
+        def start(number: int) -> None:
+            if number < count:
+                threads[number] = threading.Thread(target=open_file, args=(number,))
+                threads[number].start()
+
+        for number in range(window):
+            start(number)
+        for number in range(count):
+            threads.pop(number).join()
+            start(number + window)
+            result = results.pop(number)
+            if isinstance(result, Exception):
+                raise result
+            yield result
 
     def _check(self, number: int) -> None:
         """Raise `StaleIndexError` unless file `number` is the one stamped at load."""
@@ -835,17 +832,13 @@ class IndexFiles:
         first = names if tested is None else [n for n in names if n in tested]
         expressions = [c.expression for c in conditions if isinstance(c, Q.Where)]
         Q.prepare(conditions)  # the row filter's import loads while the footers are parsed
-        candidates = []
-        for number, pf in enumerate(self._open_all()):
+        parts = []
+        for number, pf in enumerate(self._opened()):
             groups = Q.row_groups(pf.metadata, conditions)
             if expressions and len(groups) > 1:
                 kept = set(self._matching_groups(number, groups, expressions))
                 kept |= self._nan_groups(pf, number, [g for g in groups if g not in kept])
                 groups = [g for g in groups if g in kept]
-            if groups:
-                candidates.append((number, pf, groups))
-        parts = []
-        for number, pf, groups in candidates:
             for group in groups:
                 table = self._group_rows(pf, number, group, conditions, first, names)
                 if not table.num_rows:
