@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -80,3 +81,28 @@ def test_an_exit_during_the_hand_over_aborts_without_the_fence(tiff, script, arg
 def test_cogdex_waits_for_the_hand_over_at_exit(tiff):
     done = _exit_of(COGDEX, tiff)
     assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "16384", "")
+
+
+CUT_AT_EXIT = """
+import sys
+from cogdex.errors import DeadlineExceededError
+from cogdex.io import fetch, runtime
+fetch.configure(deadline=0.1, retries=0)
+try:
+    runtime.run(fetch.read_head(sys.argv[1], 16384))
+except DeadlineExceededError:
+    print("cut")
+"""
+
+
+def test_a_call_its_caller_gave_up_on_is_left_to_finish_before_the_exit(fault_server, scenes):
+    """The deadline cancels the caller, not obstore's call (a cancelled Rust task takes the
+    GIL later, at a moment nothing can see): the exit waits for the stalled GET to end."""
+    key = scenes.scenes[0].keys["B08"]
+    fault_server.stall_s = 1.0
+    fault_server.inject(key, ["stall"])
+    t0 = time.monotonic()
+    done = _exit_of(CUT_AT_EXIT, f"{fault_server.url}/{key}")
+    assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "cut", "")
+    assert time.monotonic() - t0 > 1.0
+    assert [r.action for r in fault_server.requests] == ["stall"]
