@@ -53,6 +53,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import concurrent.futures
+import contextvars
 import importlib.util
 import os
 import shutil
@@ -60,7 +61,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from types import ModuleType
 from typing import Any, Literal
 
@@ -144,7 +145,12 @@ class _Loop(asyncio.SelectorEventLoop):
 
     handing_over = 0
 
-    def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Any:
+    def call_soon_threadsafe(  # type: ignore[override]  # the same call, typed loosely
+        self,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle:
         self.handing_over += 1
         try:
             return super().call_soon_threadsafe(callback, *args, context=context)
