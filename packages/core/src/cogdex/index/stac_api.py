@@ -49,10 +49,13 @@ def search(
     max_items: int | None = None,
     headers: Mapping[str, str] | None = None,
     modifier: Modifier | None = None,
+    hooks: concurrent.futures.Future[None] | None = None,
 ) -> list[dict[str, Any]]:
     """Every item the API returns for the search (keyword arguments of pystac-client's
     `Client.search`: collections, bbox, datetime, query, filter, ids, sortby, fields), at
-    most `max_items`, as dicts. POST unless the landing page's search links are all GET."""
+    most `max_items`, as dicts. POST unless the landing page's search links are all GET.
+    `hooks`: a discovery of pystac's extension hooks already under way
+    (`extension_hooks`)."""
     if max_items is not None and max_items <= 0:
         return []
     import pystac
@@ -71,7 +74,7 @@ def search(
         stac_io=_stac_io(headers), modifier=modifier, **parameters,
     ))  # fmt: skip
     try:
-        hooks = _extension_hooks()
+        hooks = hooks or extension_hooks()
         client = Client.open(api_url, modifier=modifier, stac_io=_stac_io(headers, hooks))
         _root_is_itself(client)
         methods = {
@@ -192,7 +195,7 @@ def _scrub_logs() -> None:
         logging.getLogger(name).addFilter(_scrub)
 
 
-def _extension_hooks() -> concurrent.futures.Future[None] | None:
+def extension_hooks() -> concurrent.futures.Future[None] | None:
     """pystac's extension hooks, being discovered on a thread while the landing page is on
     its way (None when they already are).
 
@@ -202,7 +205,8 @@ def _extension_hooks() -> concurrent.futures.Future[None] | None:
     the answer arrived, on the search's critical path. Migrating a minimal catalog with
     pystac's own functions does it during the round trip instead; the landing page waits
     for it before it is parsed (`_stac_io`), so it is never migrated with part of the
-    hooks, and a failure is raised there, as `Client.open` would raise it.
+    hooks, and a failure is raised there, as `Client.open` would raise it. A build starts
+    it before its other set-up (`cogdex.builds`), which waits for it: both hold the GIL.
     """
     import pystac
 
@@ -269,5 +273,6 @@ __all__ = [
     "PAGE_SIZE",
     "Modifier",
     "SearchError",
+    "extension_hooks",
     "search",
 ]
