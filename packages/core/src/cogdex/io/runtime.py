@@ -40,8 +40,9 @@ The exit fence for obstore's async API, fenced here (`obstore_future`, `_Loop`, 
   and keeps them in `_in_flight`; the loop counts the threads inside its
   `call_soon_threadsafe`. An `atexit` hook (run before finalization) waits until no future
   is pending and no thread is inside the hand-over.
-- Pays: header fetches through `get_async` cost ~30 ms less CPU for 48 COGs than blocking
-  calls on 48 I/O threads (docs/benchmarks.md, 2026-12-06 index-build).
+- Pays: the 48 header GETs of the index-build scenario take 70-78 ms through `get_async`
+  against 89-116 ms as blocking calls on 48 I/O threads, whose results come back one GIL
+  hand-off at a time (the floor: 70 ms; docs/benchmarks.md, 2026-12-06 (night)).
 - Covered by: tests/io/test_runtime_exit.py (an exit right after an awaited call, with the
   hand-over slowed down, aborts without the fence and not with it).
 - Delete it when pyo3-async-runtimes offers a shutdown that waits for its hand-overs (or
