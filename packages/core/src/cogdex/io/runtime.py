@@ -142,7 +142,13 @@ def is_obstore_error(exc: BaseException, name: ObstoreErrorName) -> bool:
 
 class _Loop(asyncio.SelectorEventLoop):
     """cogdex's event loop: counts the threads inside `call_soon_threadsafe`, where
-    obstore's tokio threads hand results over (see the exit fence above)."""
+    obstore's tokio threads hand results over (see the exit fence above).
+
+    The count needs no lock: CPython (with the GIL) switches threads only at a call's end,
+    a backward jump or a function's start, never inside `self.n += 1` on a plain int, so
+    two threads cannot lose an update; a lock's release would itself be such a switch
+    point after the decrement.
+    """
 
     handing_over = 0
 
