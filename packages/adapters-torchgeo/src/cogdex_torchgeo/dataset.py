@@ -188,19 +188,15 @@ class CogdexGeoDataset(GeoDataset):
         self._columns_of: _Columns | None = None
 
     def _prepare(self, crs: int | str | pyproj.CRS | None) -> None:
-        """Start building what the first read needs before its GETs leave (stores, PROJ
-        transformers into `crs`, I/O threads, codecs) while the index is built and the
-        first chips drawn (`cogdex.sdk.prepare_reads`): a cold first batch sends its GETs
-        together, ~25 ms sooner. Threads for two GETs per file: a chip meets at most two
-        rows of a file's tiles when tiles are at least as tall as chips, and each row is
-        one GET. DataLoader workers (forked or spawned) prepare nothing: their first
-        batch builds what it needs."""
+        """Start building what the first read needs on its path (stores, PROJ transformers
+        into `crs`, codec modules) while the index is built and the first chips drawn
+        (`cogdex.sdk.prepare_reads`). DataLoader workers (forked or spawned) prepare
+        nothing: their first batch builds what it needs."""
         target = None
         if crs is not None:
             with contextlib.suppress(pyproj.exceptions.CRSError):  # build_index says it
                 target = crs_key(crs)
-        files = len({href for src in self._sources for href in src.hrefs})
-        prepare_reads(self._sources, target, gets=2 * files)
+        prepare_reads(self._sources, target)
 
     @property
     def bounds(self) -> tuple[slice, slice, slice]:

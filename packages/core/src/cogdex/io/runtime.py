@@ -279,21 +279,6 @@ def io_pool(size: int) -> concurrent.futures.ThreadPoolExecutor:
     return _io_pool
 
 
-def start_io_threads(size: int, count: int) -> None:
-    """Start `count` threads of the I/O pool of `size` (`io_pool`) now, idle until GETs come.
-
-    A `ThreadPoolExecutor` starts a thread at the `submit` that finds none idle, and that
-    `submit` waits until the thread runs: a process's first read would send each of its
-    GETs only after a thread start (and two GIL hand-overs) on the event loop. The pool has
-    no call to start threads: `count` jobs that wait until all are submitted make it start
-    as many (idle threads take their share first; never more than `size` in all)."""
-    pool = io_pool(size)
-    submitted = threading.Event()
-    for _ in range(min(count, size)):
-        pool.submit(submitted.wait, 1.0)  # the timeout: only if this thread dies meanwhile
-    submitted.set()
-
-
 def decode_threads() -> int:
     """Threads of the decode pool: COGDEX_DECODE_THREADS, else one per CPU."""
     return int(os.environ.get("COGDEX_DECODE_THREADS", 0)) or (os.cpu_count() or 1)
@@ -323,5 +308,4 @@ __all__ = [
     "obstore_future",
     "on_own_loop",
     "run",
-    "start_io_threads",
 ]

@@ -2,12 +2,10 @@
 
 The first read of a process builds, before its first GET leaves: PROJ's transformers from
 the target CRS to the records' (planning a warp; pyproj keeps one PROJ object per thread,
-and reads plan on cogdex's event loop thread; the first on a thread costs ~5 ms), the
-obstore store of each origin (its HTTP client, ~4 ms) and one I/O thread per GET in flight
-(each started by its GET's `submit`, see `runtime.start_io_threads`); and while the GETs
-are in flight, imagecodecs' modules for the codec and predictor (~5 ms, holding the GIL
-that the GETs' threads need to start). On a cold TorchGeo batch of 24 GETs over two UTM
-zones that was ~20 ms before the first GET and 17 ms between the first and the last.
+and reads plan on cogdex's event loop thread; the first on a thread costs ~5 ms) and the
+obstore store of each origin (its HTTP client, ~4 ms); and while the GETs leave,
+imagecodecs' modules for the codec and predictor (~5 ms, holding the GIL that sending
+needs).
 
 `prepare_reads` builds them on the event loop and decode threads while the caller goes
 on (builds a dataset, draws its first chips): PROJ, obstore's client and the imports
@@ -30,7 +28,7 @@ import numpy as np
 
 from cogdex.crs import normalise_crs, same_crs, transformer
 from cogdex.index.band import BandSource
-from cogdex.io import fetch, runtime
+from cogdex.io import runtime
 from cogdex.io.stores import stores
 from cogdex.tiff import codecs
 
@@ -42,23 +40,18 @@ _pending_lock = threading.Lock()
 
 
 def prepare_reads(
-    sources: Sequence[BandSource], crs: int | str | None = None, *, gets: int = 0
+    sources: Sequence[BandSource], crs: int | str | None = None
 ) -> concurrent.futures.Future[None]:
     """Build, without waiting for it, what the first read of `sources` onto grids in `crs`
     needs on its path: the store of every origin of the records, the transformers from
-    `crs` (None: none) to the record CRSs on the event loop thread, the imagecodecs modules
-    of their codecs and predictors, and `gets` waiting I/O threads (at most the fetch
-    layer's `max_concurrency`). The Future is done when all are; an error it holds is the
-    read's to meet and raise (nothing here is needed for a read to work)."""
+    `crs` (None: none) to the record CRSs on the event loop thread, and the imagecodecs
+    modules of their codecs and predictors. The Future is done when all are; an error it
+    holds is the read's to meet and raise (nothing here is needed for a read to work)."""
     target = None if crs is None else normalise_crs(crs)
-    size = fetch.config().max_concurrency
 
     async def build() -> None:
         loop = asyncio.get_running_loop()
-        pool = runtime.decode_pool()
-        side = [loop.run_in_executor(pool, _load_codecs, sources)]
-        if gets > 0:  # on a decode thread: each start waits for the GIL, the loop need not
-            side.append(loop.run_in_executor(pool, runtime.start_io_threads, size, gets))
+        side = loop.run_in_executor(runtime.decode_pool(), _load_codecs, sources)
         try:
             if target is not None:
                 for other in _record_crss(sources):
@@ -68,7 +61,7 @@ def prepare_reads(
             for href, options in _origins(sources):
                 stores().resolve(href, options)
         finally:
-            await asyncio.gather(*side)
+            await side
 
     future = asyncio.run_coroutine_threadsafe(build(), runtime.event_loop())
     with _pending_lock:
