@@ -11,7 +11,6 @@ DataLoader batch (`__getitems__`) is one plan for all its chips.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import warnings
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -36,7 +35,6 @@ from cogdex.sdk import (
     Slot,
     default_fill,
     output_dtype,
-    prepare_reads,
     read_slots,
     run_read,
 )
@@ -165,7 +163,6 @@ class CogdexGeoDataset(GeoDataset):
             raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, not {on_error!r}")
         self.bands = names
         self._sources = collection.band_sources(names)
-        self._prepare(crs)
         table = collection.to_arrow()
         self.index, self._res = build_index(table, self._sources, crs, res)
         self._native = output_dtype(self._sources, self.index["row"].tolist())
@@ -186,17 +183,6 @@ class CogdexGeoDataset(GeoDataset):
         self._crs_value: int | str = 0
         self._bounds: tuple[_Columns, tuple[float, float], tuple[slice, slice, slice]] | None = None
         self._columns_of: _Columns | None = None
-
-    def _prepare(self, crs: int | str | pyproj.CRS | None) -> None:
-        """Start building what the first read needs on its path (stores, PROJ transformers
-        into `crs`, codec modules) while the index is built and the first chips drawn
-        (`cogdex.sdk.prepare_reads`). DataLoader workers (forked or spawned) prepare
-        nothing: their first batch builds what it needs."""
-        target = None
-        if crs is not None:
-            with contextlib.suppress(pyproj.exceptions.CRSError):  # build_index says it
-                target = crs_key(crs)
-        prepare_reads(self._sources, target)
 
     @property
     def bounds(self) -> tuple[slice, slice, slice]:

@@ -17,8 +17,7 @@ contract holds the workspace's plugins to this). What is here:
 - the errors plugins raise;
 - the read engine output adapters build on: grids (`Grid`, `Window`, `Resampling`, and the
   `grid` namespace of CRS helpers), band sources, slot planning and reading (`plan_slots`,
-  `read_slots`, `Slot`, `Merge`), `prepare_reads` (a first read's set-up, made ahead while
-  the caller works), per-record values, and `runtime` (the per-process event
+  `read_slots`, `Slot`, `Merge`), per-record values, and `runtime` (the per-process event
   loop that runs a read from sync code).
 
 `import cogdex.sdk` stays cheap, as entry points load for every cogdex command: the
@@ -65,7 +64,6 @@ if TYPE_CHECKING:
     from cogdex.read.physical import check_merges, record_values
     from cogdex.read.plan import Slot, pixel_size_in, plan_slots, record_grid
     from cogdex.read.points import PointExecutor, PointPlan, PointTask, TaskValues, sample_task
-    from cogdex.read.prepare import prepare_reads
     from cogdex.read.scenes import MERGES, Merge, default_fill, output_dtype, read_slots
 
 # Read-engine names -> the module that defines them, imported on first access.
@@ -92,7 +90,6 @@ _LAZY = {
     "output_dtype": "cogdex.read.scenes",
     "read_slots": "cogdex.read.scenes",
     "run_read": "cogdex.io.fetch",
-    "prepare_reads": "cogdex.read.prepare",
     "PointExecutor": "cogdex.read.points",
     "PointPlan": "cogdex.read.points",
     "PointTask": "cogdex.read.points",
@@ -161,7 +158,6 @@ __all__ = [
     "part_rows",
     "pixel_size_in",
     "plan_slots",
-    "prepare_reads",
     "public_options",
     "read_slots",
     "record_grid",

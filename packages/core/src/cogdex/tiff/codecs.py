@@ -200,27 +200,6 @@ def check(level: Level, source: str) -> None:
             raise no("floating-point predictor on integer samples")
 
 
-# The imagecodecs functions a predictor runs on every decoded tile (see `_stream_decoder`).
-_PREDICTOR_FUNCTIONS = {
-    T.PREDICTOR_HORIZONTAL: "delta_decode",
-    T.PREDICTOR_FLOAT: "floatpred_decode",
-}
-
-
-def load(level: Level, byte_order: ByteOrder) -> None:
-    """Load now the imagecodecs modules that decoding `level`'s tiles uses (its codec's and
-    its predictor's): imagecodecs imports each on first use, 1-5 ms that a caller expecting
-    a read can take off the read's path. A level cogdex cannot decode is left to the read."""
-    try:
-        check(level, "")
-    except UnsupportedTIFF:
-        return
-    decoder(level, byte_order)
-    name = _PREDICTOR_FUNCTIONS.get(level.predictor)
-    if name is not None:
-        getattr(imagecodecs, name)
-
-
 def decoder(level: Level, byte_order: ByteOrder) -> Decoder:
     """The function that decodes one tile of `level` (see the module docstring)."""
     decode = _decoder(level, byte_order)
@@ -470,6 +449,5 @@ __all__ = [
     "check",
     "cmyk_as_rgba",
     "decoder",
-    "load",
     "sample_dtype",
 ]
