@@ -33,7 +33,7 @@ from torchgeo.samplers import (
 import cogdex
 import cogdex_torchgeo.dataset as dataset_module
 from cogdex_torchgeo import CogdexGeoDataset
-from tests.adapters.conftest import BANDS
+from tests.adapters.conftest import BANDS, GEOS
 from tests.index.annual_items import io_lulc
 from tests.servers.scenes import SceneSet
 
@@ -184,6 +184,22 @@ def test_other_crs_is_warped_onto_the_dataset_grid(adapter_coll, scenes: SceneSe
             resampling=rasterio.warp.Resampling.nearest,
         )  # fmt: skip
     assert np.array_equal(sample["image"][0, 0].numpy(), want)
+
+
+def test_a_record_whose_edges_do_not_project_is_indexed_by_its_inside(global_coll):
+    """A global lon/lat record in a geostationary dataset: none of its edge points projects,
+    so its box comes from points inside it (GDAL's fallback too), not dropped as unreadable;
+    its chips equal the numpy read of the same grid."""
+    ds = global_coll.to_torchgeo_dataset(["data"], crs=GEOS, res=20_000, dtype=torch.int32)
+    assert len(ds) == 1
+    x, y = ds.bounds[0], ds.bounds[1]
+    assert -5.5e6 < x.start < -5e6 and 5e6 < x.stop < 5.5e6  # the visible disk's extent
+    assert -5.5e6 < y.start < -5e6 and 5e6 < y.stop < 5.5e6
+    box = (-200_000.0, -200_000.0, 200_000.0, 200_000.0)
+    chip = ds[box[0] : box[2], box[1] : box[3]]["image"][0].numpy()
+    want = global_coll.get_numpy(box, ["data"], geometry_crs=GEOS, crs=GEOS, resolution=20_000)
+    assert chip.shape == (20, 20) and (chip > 0).all()
+    np.testing.assert_array_equal(chip, want[0])
 
 
 def test_one_read_plan_per_sample(adapter_coll, monkeypatch):

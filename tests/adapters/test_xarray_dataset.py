@@ -13,7 +13,7 @@ from rasterio.enums import Resampling
 from cogdex.errors import EmptyReadWarning, MemoryLimitError
 from cogdex.io import fetch
 from cogdex.read.tilecache import tile_cache
-from tests.adapters.conftest import BANDS
+from tests.adapters.conftest import BANDS, GEOS
 from tests.servers.scenes import AOI_LONLAT, SceneSet
 
 LON, LAT = AOI_LONLAT
@@ -117,6 +117,16 @@ def test_lazy_chunks_of_warped_records_equal_the_eager_read(
     assert lazy["B04"].data.chunks[1:] == chunk_sizes  # plain blocks: not a tile lattice
     warped = np.array([f"{crs % 100}Q" not in i for i in eager["id"].to_numpy()])
     assert warped.any() and not warped.all()
+    xr.testing.assert_identical(lazy.compute(), eager)
+
+
+def test_lazy_chunks_read_a_record_whose_edges_do_not_project(global_coll):
+    """The eager read samples a global record on a geostationary grid at every pixel; the
+    lazy chunks must too, not raise while working out which chunks the record reaches."""
+    options = dict(crs=GEOS, resolution=20_000)
+    eager = global_coll.get_xarray((-80, -5, -70, 5), ["data"], **options)
+    assert (eager["data"] > 0).all()  # the record covers every pixel
+    lazy = global_coll.get_xarray((-80, -5, -70, 5), ["data"], chunks={"y": 20, "x": 20}, **options)
     xr.testing.assert_identical(lazy.compute(), eager)
 
 

@@ -52,6 +52,26 @@ def _edge_pixels() -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([s, ones, s[::-1], zeros]), np.concatenate([zeros, s, ones, s[::-1]])
 
 
+def _lattice_pixels() -> tuple[np.ndarray, np.ndarray]:
+    """(col, row) fractions of a lattice over a whole image: where some edge points do not
+    project (a global record seen from a geostationary orbit), the visible part's extent
+    lies inside the image, so its inside is sampled too, as GDAL does."""
+    s = np.linspace(0.0, 1.0, EDGE_POINTS)
+    cols, rows = np.meshgrid(s, s)
+    return cols.ravel(), rows.ravel()
+
+
+def _projected(
+    grid: G.Grid, fractions: tuple[np.ndarray, np.ndarray], to: pyproj.Transformer
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points at `fractions` of one grid, transformed; NaN where they do not project."""
+    cols, rows = fractions[0] * grid.width, fractions[1] * grid.height
+    a, b, c, d, e, f = grid.transform[:6]
+    x, y = (np.asarray(v) for v in to.transform(a * cols + b * rows + c, d * cols + e * rows + f))
+    ok = np.isfinite(x) & np.isfinite(y)
+    return np.where(ok, x, np.nan), np.where(ok, y, np.nan)
+
+
 def _snap(lo: float, hi: float, origin: float, step: float) -> tuple[float, float]:
     """[lo, hi] widened to the lattice origin + k * step."""
     eps = 1e-9
@@ -83,15 +103,20 @@ def _footprints(
         y = t[:, 3:4] * cols + t[:, 4:5] * rows + t[:, 5:6]
         native = G.same_crs(crs, target)
         if not native:
-            tx, ty = G.transformer(crs, target).transform(x.ravel(), y.ravel())
+            to = G.transformer(crs, target)
+            tx, ty = to.transform(x.ravel(), y.ravel())
             x, y = np.asarray(tx).reshape(x.shape), np.asarray(ty).reshape(y.shape)
-            x = np.where(np.isfinite(x), x, np.nan)
-            y = np.where(np.isfinite(y), y, np.nan)
+            ok = np.isfinite(x) & np.isfinite(y)
+            x, y = np.where(ok, x, np.nan), np.where(ok, y, np.nan)
         for j, k in enumerate(members):
-            if np.isnan(x[j]).all() or np.isnan(y[j]).all():
+            xs, ys = x[j], y[j]
+            if not native and np.isnan(xs).any():
+                inside = _projected(grids[k], _lattice_pixels(), to)
+                xs, ys = np.concatenate([xs, inside[0]]), np.concatenate([ys, inside[1]])
+            if np.isnan(xs).all():
                 continue  # wholly outside the target CRS's domain
-            x0, x1 = float(np.nanmin(x[j])), float(np.nanmax(x[j]))
-            y0, y1 = float(np.nanmin(y[j])), float(np.nanmax(y[j]))
+            x0, x1 = float(np.nanmin(xs)), float(np.nanmax(xs))
+            y0, y1 = float(np.nanmin(ys)), float(np.nanmax(ys))
             if not native:
                 x0, x1 = _snap(x0, x1, origin[0], res[0])
                 y0, y1 = _snap(y0, y1, origin[1], res[1])

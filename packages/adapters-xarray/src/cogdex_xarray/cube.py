@@ -145,7 +145,13 @@ def _reach(src: BandSource, i: int, grid: Grid) -> Box | None:
     if window is not None:
         return (-window.row_off, own.height - window.row_off,
                 -window.col_off, own.width - window.col_off)  # fmt: skip
-    left, bottom, right, top = G.geometry_bounds(own.bounds, grid.crs, geometry_crs=own.crs)
+    try:
+        left, bottom, right, top = G.geometry_bounds(own.bounds, grid.crs, geometry_crs=own.crs)
+    except ValueError:
+        # no edge of its footprint projects into the grid's CRS (a global record on a
+        # geostationary grid) while its inside may: every chunk samples it, as the eager
+        # read samples every pixel
+        return None
     a, _, c, _, e, f = grid.transform
     ratio = max(1.0, *(max(own.res) / r for r in grid.res))
     pad = 8 + 3 * math.ceil(ratio)
