@@ -114,7 +114,9 @@ def _ids(item: dict[str, Any]) -> None:
 def test_headers_and_sortby_reach_pystac_client(stac_api, scenes, tmp_path, monkeypatch):
     opened: list[Any] = []
     make = stac_api_module._stac_io
-    monkeypatch.setattr(stac_api_module, "_stac_io", lambda h: opened.append(make(h)) or opened[-1])
+    monkeypatch.setattr(
+        stac_api_module, "_stac_io", lambda h, *rest: opened.append(make(h, *rest)) or opened[-1]
+    )
     coll = cogdex.build_from_stac(
         stac_api.url,
         COLLECTION,

@@ -252,3 +252,37 @@ def test_arguments_pystac_client_refuses_are_a_search_error(spec_api):
     url, _, _, _ = spec_api
     with pytest.raises(client.SearchError, match=r"cannot search STAC API .*datetime"):
         client.search(url, {"collections": [COLLECTION], "datetime": "yesterday-ish"})
+
+
+def test_the_landing_page_is_parsed_only_after_pystacs_extension_hooks_are_found(
+    spec_api, monkeypatch
+):
+    """pystac's hooks are discovered on a thread while the landing page is on its way: the
+    page waits for all of them, and a discovery that fails fails the search."""
+    import threading
+    import time
+
+    import pystac
+
+    hooks = pystac.EXTENSION_HOOKS
+    discover = type(hooks)._discover
+
+    def slow_discover(self) -> None:
+        if threading.current_thread().name == "cogdex-pystac":
+            time.sleep(0.3)  # longer than the landing page takes
+        discover(self)
+
+    monkeypatch.setattr(hooks, "_discovered", False)
+    monkeypatch.setattr(type(hooks), "_discover", slow_discover)
+    url, _, _, _ = spec_api
+    t0 = time.monotonic()
+    assert len(client.search(url, {"collections": [COLLECTION]})) == 5
+    assert time.monotonic() - t0 > 0.3  # the page waited for the discovery
+
+    def broken(self) -> None:
+        raise RuntimeError("a broken pystac.extensions entry point")
+
+    monkeypatch.setattr(hooks, "_discovered", False)
+    monkeypatch.setattr(type(hooks), "_discover", broken)
+    with pytest.raises(RuntimeError, match="a broken pystac"):
+        client.search(url, {"collections": [COLLECTION]})

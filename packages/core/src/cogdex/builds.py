@@ -272,11 +272,16 @@ def build_from_stac(
         if not static:
             assert collection is not None
             # The header fetch's set-up loads while the search waits on the API (`prepare`),
-            # after pystac-client's import, whose CPU time it would only share.
+            # after pystac-client's import, whose CPU time it would only share, and after
+            # pystac's extension hooks, which the search's landing page needs first.
             importlib.import_module("pystac_client")
             from cogdex.index.build import prepare
+            from cogdex.index.stac_api import extension_hooks
 
-            threading.Thread(target=prepare, name="cogdex-prepare", daemon=True).start()
+            hooks = extension_hooks()
+            threading.Thread(
+                target=prepare, args=(hooks,), name="cogdex-prepare", daemon=True
+            ).start()
             return stac.search(
                 location,
                 collection,
@@ -290,6 +295,7 @@ def build_from_stac(
                 max_items=max_items,
                 headers=headers,
                 modifier=modifier,
+                hooks=hooks,
             )
         found = stac.read_static(location)
         if modifier is not None:

@@ -10,6 +10,7 @@ that cannot be read is recorded per asset with its reason; `strict=True` makes i
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime as dt
 import importlib
 import json
@@ -400,15 +401,19 @@ def misplaced(
 # -- header fetch ----------------------------------------------------------------------------
 
 
-def prepare() -> None:
+def prepare(after: concurrent.futures.Future[None] | None = None) -> None:
     """Load what fetching and checking headers needs: the TIFF parser, obstore with its
     event loop and I/O threads, the plugins (the first store lookup loads them: 7-35 ms),
-    shapely and PROJ's database.
+    shapely and PROJ's database; first wait for `after`, when given.
 
     `cogdex.builds` runs this on a thread while the source is searched, so a cold build
-    pays these ~60-120 ms during the search's round trips instead of after them. A failure
-    here is left for the build itself to raise, where it names what it was doing.
+    pays these ~60-120 ms during the search's round trips instead of after them; `after`
+    is the discovery of pystac's extension hooks that the search's landing page waits for
+    (`stac_api.extension_hooks`): both hold the GIL, and the search needs it first. A
+    failure here is left for the build itself to raise, where it names what it was doing.
     """
+    if after is not None:
+        concurrent.futures.wait([after])
     try:
         from cogdex import plugins
         from cogdex.crs import transformer

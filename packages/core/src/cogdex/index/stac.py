@@ -8,6 +8,7 @@ sources are filtered here with the same bbox/datetime/query/CQL2-filter semantic
 
 from __future__ import annotations
 
+import concurrent.futures
 import datetime as dt
 import itertools
 import json
@@ -142,10 +143,12 @@ def search(
     max_items: int | None = None,
     headers: Mapping[str, str] | None = None,
     modifier: Modifier | None = None,
+    hooks: concurrent.futures.Future[None] | None = None,
 ) -> list[dict[str, Any]]:
     """Every item of `collection` the API returns for the search, as dicts with absolute
-    asset hrefs (see `stac_api`). A filter is sent as cql2-json, whichever form it was given
-    in (pystac-client turns it into cql2-text for a GET search)."""
+    asset hrefs (see `stac_api`; `hooks`: its `extension_hooks` already under way). A filter
+    is sent as cql2-json, whichever form it was given in (pystac-client turns it into
+    cql2-text for a GET search)."""
     from cogdex.index import stac_api
 
     parameters: dict[str, Any] = {"collections": [collection]}
@@ -165,7 +168,12 @@ def search(
         parameters["fields"] = list(fields)
     try:
         items = stac_api.search(
-            api_url, parameters, max_items=max_items, headers=headers, modifier=modifier
+            api_url,
+            parameters,
+            max_items=max_items,
+            headers=headers,
+            modifier=modifier,
+            hooks=hooks,
         )
     except stac_api.SearchError as exc:
         raise BuildError(str(exc)) from exc

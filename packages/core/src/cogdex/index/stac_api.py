@@ -49,10 +49,13 @@ def search(
     max_items: int | None = None,
     headers: Mapping[str, str] | None = None,
     modifier: Modifier | None = None,
+    hooks: concurrent.futures.Future[None] | None = None,
 ) -> list[dict[str, Any]]:
     """Every item the API returns for the search (keyword arguments of pystac-client's
     `Client.search`: collections, bbox, datetime, query, filter, ids, sortby, fields), at
-    most `max_items`, as dicts. POST unless the landing page's search links are all GET."""
+    most `max_items`, as dicts. POST unless the landing page's search links are all GET.
+    `hooks`: a discovery of pystac's extension hooks already under way
+    (`extension_hooks`)."""
     if max_items is not None and max_items <= 0:
         return []
     import pystac
@@ -71,7 +74,8 @@ def search(
         stac_io=_stac_io(headers), modifier=modifier, **parameters,
     ))  # fmt: skip
     try:
-        client = Client.open(api_url, modifier=modifier, stac_io=_stac_io(headers))
+        hooks = hooks or extension_hooks()
+        client = Client.open(api_url, modifier=modifier, stac_io=_stac_io(headers, hooks))
         _root_is_itself(client)
         methods = {
             str(link.extra_fields.get("method") or "GET").upper()
@@ -191,7 +195,51 @@ def _scrub_logs() -> None:
         logging.getLogger(name).addFilter(_scrub)
 
 
-def _stac_io(headers: Mapping[str, str] | None) -> Any:
+def extension_hooks() -> concurrent.futures.Future[None] | None:
+    """pystac's extension hooks, being discovered on a thread while the landing page is on
+    its way (None when they already are).
+
+    pystac finds them on the first STAC object it migrates, which `Client.open` does with
+    the landing page: it reads the entry points of every installed distribution and imports
+    each `pystac.extensions` one (~35 ms of CPU with pystac's 21 extension packages), after
+    the answer arrived, on the search's critical path. Migrating a minimal catalog with
+    pystac's own functions does it during the round trip instead; the landing page waits
+    for it before it is parsed (`_stac_io`), so it is never migrated with part of the
+    hooks, and a failure is raised there, as `Client.open` would raise it. A build starts
+    it before its other set-up (`cogdex.builds`), which waits for it: both hold the GIL.
+    """
+    import pystac
+
+    if getattr(pystac.EXTENSION_HOOKS, "_discovered", False):
+        return None
+    done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+    def discover() -> None:
+        from pystac.serialization import identify_stac_object, migrate_to_latest
+
+        catalog = {
+            "type": "Catalog",
+            "id": "cogdex",
+            "description": "discovers pystac's extension hooks",
+            "stac_version": pystac.get_stac_version(),
+            "links": [],
+        }
+        try:
+            migrate_to_latest(catalog, identify_stac_object(catalog))
+        except BaseException as exc:
+            done.set_exception(exc)
+        else:
+            done.set_result(None)
+
+    threading.Thread(target=discover, name="cogdex-pystac", daemon=True).start()
+    return done
+
+
+def _stac_io(
+    headers: Mapping[str, str] | None, hooks: concurrent.futures.Future[None] | None = None
+) -> Any:
+    """pystac-client's I/O with cogdex's User-Agent, timeout and retries; with `hooks`, an
+    answer waits for that discovery of pystac's extension hooks before it is parsed."""
     from pystac_client.stac_api_io import StacApiIO
     from urllib3 import Retry
 
@@ -208,12 +256,23 @@ def _stac_io(headers: Mapping[str, str] | None) -> Any:
     )
     _scrub_logs()
     sent = {"User-Agent": f"cogdex/{__version__}", **(headers or {})}
-    return StacApiIO(headers=sent, timeout=TIMEOUT, max_retries=retries)
+    if hooks is None:
+        return StacApiIO(headers=sent, timeout=TIMEOUT, max_retries=retries)
+    discovered = hooks
+
+    class AfterHooks(StacApiIO):
+        def read_text(self, source: Any, *args: Any, **kwargs: Any) -> str:
+            text: str = super().read_text(source, *args, **kwargs)
+            discovered.result()
+            return text
+
+    return AfterHooks(headers=sent, timeout=TIMEOUT, max_retries=retries)
 
 
 __all__ = [
     "PAGE_SIZE",
     "Modifier",
     "SearchError",
+    "extension_hooks",
     "search",
 ]

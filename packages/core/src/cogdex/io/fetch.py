@@ -549,6 +549,17 @@ def _get_head(store: Any, key: str, length: int) -> tuple[bytes, int]:
     return bytes(result.bytes()), int(result.meta["size"])
 
 
+async def _head(store: Any, key: str, length: int) -> tuple[bytes, int]:
+    """`_get_head` through obstore's async API on cogdex's loop (behind its exit fence,
+    `runtime.obstore_future`), else on the I/O threads."""
+    if not runtime.on_own_loop():
+        return await _blocking(_get_head, store, key, length)
+    ob = runtime.obstore()
+    result = await runtime.obstore_future(ob.get_async(store, key, options={"range": (0, length)}))
+    data = await runtime.obstore_future(result.bytes_async())
+    return bytes(data), int(result.meta["size"])
+
+
 async def _gather[T](coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
     """Run all, cancel the rest at the first failure and raise that failure itself (not an
     ExceptionGroup), so callers see one typed error."""
@@ -653,7 +664,7 @@ async def read_head(
     async def get() -> tuple[bytes, int]:
         _count(1, 0)
         try:
-            data, size = await _blocking(_get_head, store, key, length)
+            data, size = await _head(store, key, length)
         except Exception as exc:
             raise _classify(exc, parsed, (0, length)) from exc
         _count(0, len(data))

@@ -22,19 +22,47 @@ The fork workaround for obstore, fenced here (`obstore()`, `is_obstore_error`):
   then `obstore()` is `import obstore`, and `is_obstore_error` is `isinstance`.
   `forkserver` and `spawn` workers never need it; benchmarks/worker_start.py measures what
   they cost instead (docs/data-plane.md).
+
+The exit fence for obstore's async API, fenced here (`obstore_future`, `_Loop`, `_drain`):
+- Why: obstore's async calls complete on tokio threads, which take the GIL to hand the
+  result to the loop (pyo3-async-runtimes' `set_result`: `loop.call_soon_threadsafe`, whose
+  self-pipe write releases the GIL and takes it back). A tokio thread that wants the GIL
+  once interpreter finalization has begun is ended by CPython with `pthread_exit`, which
+  cannot unwind through Rust frames: the process aborts (SIGABRT). That happens to a call
+  still in flight at exit (or cancelled: its Rust task takes the GIL later to see so), and
+  even to one already awaited, whose tokio thread is still inside the hand-over when the
+  main thread exits (~1 in 12 short processes here; gdb: `take_gil` -> `pthread_exit` ->
+  `abort` under `pyo3_async_runtimes::generic::set_result`). Upstream:
+  PyO3/pyo3-async-runtimes#40 (open: no shutdown API); Python 3.14 hangs such threads
+  instead of ending them.
+- The fence: obstore's futures are awaited only on cogdex's own loop, through
+  `obstore_future`, which never cancels them (a cancelled caller leaves the call to finish)
+  and keeps them in `_in_flight`; the loop counts the threads inside its
+  `call_soon_threadsafe`. An `atexit` hook (run before finalization) waits until no future
+  is pending and no thread is inside the hand-over.
+- Pays: the 48 header GETs of the index-build scenario take 70-78 ms through `get_async`
+  against 89-116 ms as blocking calls on 48 I/O threads, whose results come back one GIL
+  hand-off at a time (the floor: 70 ms; docs/benchmarks.md, 2026-12-06 (night)).
+- Covered by: tests/io/test_runtime_exit.py (an exit right after an awaited call, with the
+  hand-over slowed down, aborts without the fence and not with it).
+- Delete it when pyo3-async-runtimes offers a shutdown that waits for its hand-overs (or
+  cogdex needs Python >= 3.14 only).
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
+import contextvars
 import importlib.util
 import os
 import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Coroutine
+import time
+from collections.abc import Awaitable, Callable, Coroutine
 from types import ModuleType
 from typing import Any, Literal
 
@@ -42,7 +70,7 @@ _lock = threading.Lock()
 _pid = os.getpid()
 _inherited_obstore = False  # set in a forked child whose parent had obstore loaded
 _obstore: ModuleType | None = None
-_loop: asyncio.AbstractEventLoop | None = None
+_loop: _Loop | None = None
 _loop_thread: threading.Thread | None = None
 _pool: concurrent.futures.ThreadPoolExecutor | None = None
 _io_pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -54,6 +82,7 @@ def _after_fork_in_child() -> None:
     _inherited_obstore = _inherited_obstore or "obstore._obstore" in sys.modules
     _obstore = None
     _loop = _loop_thread = _pool = _io_pool = None
+    _in_flight.clear()  # the parent's futures and loop stay behind
     _lock = threading.Lock()
 
 
@@ -111,6 +140,78 @@ def is_obstore_error(exc: BaseException, name: ObstoreErrorName) -> bool:
     )
 
 
+class _Loop(asyncio.SelectorEventLoop):
+    """cogdex's event loop: counts the threads inside `call_soon_threadsafe`, where
+    obstore's tokio threads hand results over (see the exit fence above).
+
+    The count needs no lock: CPython (with the GIL) switches threads only at a call's end,
+    a backward jump or a function's start, never inside `self.n += 1` on a plain int, so
+    two threads cannot lose an update; a lock's release would itself be such a switch
+    point after the decrement.
+    """
+
+    handing_over = 0
+
+    def call_soon_threadsafe(  # type: ignore[override]  # the same call, typed loosely
+        self,
+        callback: Callable[..., object],
+        *args: Any,
+        context: contextvars.Context | None = None,
+    ) -> asyncio.Handle:
+        self.handing_over += 1
+        try:
+            return super().call_soon_threadsafe(callback, *args, context=context)
+        finally:
+            # the last bytecode before the return to Rust (no call after it, so no GIL
+            # switch): once the count is back, the thread needs the GIL no more
+            self.handing_over -= 1
+
+
+_in_flight: set[asyncio.Future[Any]] = set()
+"""obstore futures not yet done (touched on the loop thread only)."""
+
+
+def on_own_loop() -> bool:
+    """Whether the running coroutine runs on cogdex's loop, where `obstore_future` may be
+    used."""
+    return _loop is not None and asyncio.get_running_loop() is _loop
+
+
+async def obstore_future[T](awaitable: Awaitable[T]) -> T:
+    """Await an obstore async call (made on cogdex's loop: see `on_own_loop`) without ever
+    cancelling it: a cancelled caller leaves it to finish, so its tokio thread hands the
+    result over while the interpreter is alive (`_drain` waits for it at exit)."""
+    future = asyncio.ensure_future(awaitable)
+    if not future.done():
+        _in_flight.add(future)
+        future.add_done_callback(_landed)
+    return await asyncio.shield(future)
+
+
+def _landed(future: asyncio.Future[Any]) -> None:
+    _in_flight.discard(future)
+    if not future.cancelled():
+        future.exception()  # retrieved: a caller that was cancelled never reads it
+
+
+_DRAIN_LIMIT = 90.0
+"""Seconds an exit waits for obstore calls in flight (their own timeout is 60 s)."""
+
+
+def _drain() -> None:
+    """At exit, before finalization: wait until no obstore future is pending and no tokio
+    thread is inside the loop's hand-over (sleeping lets them have the GIL)."""
+    loop = _loop
+    if loop is None:
+        return
+    give_up = time.monotonic() + _DRAIN_LIMIT
+    while (_in_flight or loop.handing_over) and time.monotonic() < give_up:
+        time.sleep(0.001)
+
+
+atexit.register(_drain)
+
+
 def _loop_main(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
     asyncio.set_event_loop(loop)
     ready.set()
@@ -123,7 +224,7 @@ def event_loop() -> asyncio.AbstractEventLoop:
     if _loop is None:
         with _lock:
             if _loop is None:
-                loop = asyncio.new_event_loop()
+                loop = _Loop()
                 ready = threading.Event()
                 thread = threading.Thread(
                     target=_loop_main, args=(loop, ready), name="cogdex-io", daemon=True
@@ -164,10 +265,9 @@ def run[T](coro: Coroutine[Any, Any, T], *, timeout: float | None = None) -> T:
 def io_pool(size: int) -> concurrent.futures.ThreadPoolExecutor:
     """The threads that wait on obstore's blocking calls (at most `size` at once).
 
-    cogdex calls obstore's synchronous API from these threads rather than its async API:
-    obstore's async futures drop Python references on tokio threads after completion, and
-    when that races with interpreter shutdown the process aborts (seen in ~1 of 4 short-lived
-    processes). Blocking calls keep every Python object on Python threads.
+    Reads call obstore's synchronous API from these threads: they keep every Python object
+    on Python threads. Header fetches use its async API behind the exit fence instead
+    (`obstore_future`), which saves the threads' start and GIL hand-offs.
     """
     global _io_pool
     if _io_pool is None or _io_pool._max_workers != size:
@@ -205,5 +305,7 @@ __all__ = [
     "io_pool",
     "is_obstore_error",
     "obstore",
+    "obstore_future",
+    "on_own_loop",
     "run",
 ]
