@@ -268,8 +268,9 @@ def run[T](coro: Coroutine[Any, Any, T], *, timeout: float | None = None) -> T:
 def io_pool(size: int) -> concurrent.futures.ThreadPoolExecutor:
     """The threads that wait on obstore's blocking calls (at most `size` at once).
 
-    Reads call obstore's synchronous API from these threads: they keep every Python object
-    on Python threads. Header fetches use its async API behind the exit fence instead
+    Requests made on another event loop than cogdex's call obstore's synchronous API from
+    these threads, which keep every Python object on Python threads. Those made on cogdex's
+    loop (header fetches, range reads) use its async API behind the exit fence instead
     (`obstore_future`), which saves the threads' start and GIL hand-offs.
     """
     global _io_pool
