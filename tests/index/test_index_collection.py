@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import pickle
+import re
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import shapely
 
 import cogdex
 import cogdex.collection as collection_module
-from cogdex.errors import IndexSchemaError
+from cogdex.errors import IndexSchemaError, StaleIndexError
 from cogdex.index import schema as S
 from cogdex.index import store
 
@@ -301,6 +302,69 @@ def test_partitioned_spatially_sorted_index_prunes_row_groups(coll, tmp_path, mo
     conds += [Q.Range("bbox.ymin", hi=15.0), Q.Range("bbox.ymax", lo=10.0)]
     meta = pq.ParquetFile(path / "2022.parquet").metadata
     assert len(Q.row_groups(meta, conds)) <= meta.num_row_groups // 3
+
+
+def test_the_yearly_files_open_together_and_a_replaced_one_is_named(coll, tmp_path, monkeypatch):
+    """The files' footers are parsed on several threads (`IndexFiles._opened`): each is
+    opened once, and a file rewritten since the load fails the read as it would alone."""
+    path, synth = _big_index(coll, tmp_path, monkeypatch)
+    files = sorted(str(p) for p in path.iterdir())
+    opened = []
+    real_file = pq.ParquetFile
+
+    class Recording(real_file):  # the real reader, noting each file it opens
+        def __init__(self, source, *args, **kwargs):
+            opened.append(source)
+            super().__init__(source, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "ParquetFile", Recording)
+    loaded = cogdex.load(path)
+    assert len(loaded) == 6000 and sorted(opened) == files
+    sub = loaded.subset(date_range=("2022-01-01", "2022-12-31"))
+    years = synth.column("datetime").to_numpy().astype("datetime64[Y]").astype(int) + 1970
+    assert sorted(sub.ids) == sorted(synth.column("id").to_numpy()[years == 2022].tolist())
+    assert sorted(opened) == sorted(files + files)  # every file once more, none twice
+    stale = cogdex.load(path)
+    pq.write_table(pq.read_table(files[-1]), files[-1])  # rewritten in place: same path
+    with pytest.raises(StaleIndexError, match=re.escape(files[-1])):
+        _ = stale.subset(cloud_cover_lt=101).ids
+
+
+def test_a_lazy_subset_reads_other_columns_only_of_row_groups_with_matches(
+    coll, tmp_path, monkeypatch
+):
+    """A candidate row group's filtered columns are read first; its other columns only when
+    some of its rows match. The rows, columns and schema are those of a whole-group read."""
+    path, synth = _big_index(coll, tmp_path, monkeypatch)
+    reads = []
+    real_file = pq.ParquetFile
+
+    class Recording(real_file):  # the real reader, noting each row group read and its columns
+        def read_row_group(self, i, columns=None, **kwargs):
+            reads.append((i, tuple(columns or ())))
+            return super().read_row_group(i, columns=columns, **kwargs)
+
+    monkeypatch.setattr(pq, "ParquetFile", Recording)
+    area = (0.0, 0.0, 40.0, 30.0)
+    sub = cogdex.load(path).subset(bbox=area, date_range=("2022-03-01", "2022-05-31"))
+    light = sub._light()
+    tested = ("datetime", "bbox")
+    assert {columns for _, columns in reads} == {
+        tested,
+        tuple(n for n in light.column_names[:-3] if n not in tested),
+    }
+    firsts = [g for g, columns in reads if columns == tested]
+    others = [g for g, columns in reads if columns != tested]
+    matched = sorted(set(light.column("__group").to_pylist()))
+    assert len(firsts) > len(others) and sorted(others) == matched  # some groups had none
+    lon, lat = synth.column("lon").to_numpy(), synth.column("lat").to_numpy()
+    when = synth.column("datetime").to_numpy()
+    ok = (lon <= 40) & (lon + 1 >= 0) & (lat <= 30) & (lat + 1 >= 0)
+    ok &= (when >= np.datetime64("2022-03-01")) & (when < np.datetime64("2022-06-01"))
+    assert sorted(sub.ids) == sorted(synth.column("id").to_numpy()[ok].tolist())
+    whole = cogdex.as_collection(cogdex.load(path).to_arrow())  # in memory: whole groups
+    expected = whole.subset(bbox=area, date_range=("2022-03-01", "2022-05-31")).to_arrow()
+    assert sub.to_arrow().equals(expected, check_metadata=True)
 
 
 def test_a_partitioned_index_is_a_geoparquet_dataset_for_duckdb_and_geopandas(
