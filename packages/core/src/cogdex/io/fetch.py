@@ -560,6 +560,17 @@ async def _head(store: Any, key: str, length: int) -> tuple[bytes, int]:
     return bytes(data), int(result.meta["size"])
 
 
+async def _range(store: Any, key: str, start: int, end: int) -> Any:
+    """Bytes [start, end) through obstore's async API on cogdex's loop (behind its exit
+    fence), else on the I/O threads: a read's GETs then all go out at once, where the
+    threads spread a cold `get_numpy`'s 96 over 20-100 ms, each thread's start waiting
+    for the GIL (docs/benchmarks.md, 2026-12-06 (late))."""
+    if not runtime.on_own_loop():
+        return await _blocking(runtime.obstore().get_range, store, key, start=start, end=end)
+    ob = runtime.obstore()
+    return await runtime.obstore_future(ob.get_range_async(store, key, start=start, end=end))
+
+
 async def _gather[T](coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
     """Run all, cancel the rest at the first failure and raise that failure itself (not an
     ExceptionGroup), so callers see one typed error."""
@@ -583,7 +594,7 @@ async def _get_range(store: Any, key: str, parsed: ObjectURL, start: int, end: i
     async def get() -> memoryview:
         _count(1, 0)
         try:
-            data = await _blocking(runtime.obstore().get_range, store, key, start=start, end=end)
+            data = await _range(store, key, start, end)
         except Exception as exc:
             raise _classify(exc, parsed, (start, end)) from exc
         view = memoryview(data)
