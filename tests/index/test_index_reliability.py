@@ -19,7 +19,6 @@ import pyarrow.parquet as pq
 import pytest
 
 import cogdex
-from cogdex import builds
 from cogdex.errors import (
     BuildError,
     ExportError,
@@ -28,7 +27,7 @@ from cogdex.errors import (
     StaleIndexError,
     StoreError,
 )
-from cogdex.index import store
+from cogdex.index import build, store
 from cogdex.index.cache import collection_path, delete_cached, list_cached
 from cogdex.index.store import check_name
 
@@ -115,7 +114,7 @@ def test_a_build_finds_its_cached_index_after_a_killed_rebuild(stac_files, tmp_p
     folder = Path(built.export(tmp_path / "parts.parquet", partition=True))
     _kill_export(folder, path, "folder")
     assert not path.exists()  # moved aside, the new folder not yet in place
-    monkeypatch.setattr(builds, "build_rows", pytest.fail)  # the cache answers, no rebuild
+    monkeypatch.setattr(build, "build_rows", pytest.fail)  # the cache answers, no rebuild
     again = cogdex.build_from_stac(
         stac_files.items_json, name="c", bands=["B04"], cache_dir=tmp_path
     )

@@ -106,3 +106,36 @@ def test_a_call_its_caller_gave_up_on_is_left_to_finish_before_the_exit(fault_se
     assert (done.returncode, done.stdout.strip(), done.stderr) == (0, "cut", "")
     assert time.monotonic() - t0 > 1.0
     assert [r.action for r in fault_server.requests] == ["stall"]
+
+
+RANGES = """
+import sys, threading
+from cogdex.io import fetch, runtime
+parts = runtime.run(fetch.read_ranges(sys.argv[1], [(0, 8), (100, 16484), (30_000, 30_010)]))
+print(sum(len(p) for p in parts))
+# through obstore's async API on cogdex's loop: no I/O thread was started for the GETs
+print(sorted(t.name for t in threading.enumerate() if t.name.startswith("cogdex-io_")))
+"""
+
+
+def test_range_reads_go_through_the_fence_and_start_no_io_thread(tiff):
+    """A read's GETs are obstore async calls on cogdex's loop: they all go out at once
+    (threads started one per GET spread a cold get_numpy's GETs over 20-100 ms), and the
+    exit waits for their hand-over as it does for header fetches."""
+    done = _exit_of(RANGES, tiff)
+    assert (done.returncode, done.stdout.split("\n")[:2], done.stderr) == (0, ["16402", "[]"], "")
+
+
+def test_range_reads_in_another_loop_use_the_io_threads(http_server, scenes):
+    """Outside cogdex's loop (a caller's `asyncio.run`) the fence cannot cover obstore's
+    futures: the GETs are blocking calls on the I/O threads, with the same bytes."""
+    import asyncio
+
+    from cogdex.io import fetch
+
+    key = scenes.scenes[0].keys["B04"]
+    url = f"{http_server.url}/{key}"
+    with open(scenes.root / key, "rb") as f:
+        data = f.read()
+    parts = asyncio.run(fetch.read_ranges(url, [(0, 8), (5_000, 9_000)]))
+    assert [bytes(p) for p in parts] == [data[:8], data[5_000:9_000]]

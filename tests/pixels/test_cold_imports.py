@@ -79,3 +79,15 @@ def test_reading_pixels_of_a_whole_loaded_index_skips_pyarrow_compute(pixel_coll
         also=("pyarrow.compute", "numpy.ma"),  # np.unique imports numpy.ma
     )
     assert len(pixel_coll.epsg_codes) == 2
+
+
+def test_a_cache_hit_never_imports_the_build_machinery(stac_files, tmp_path):
+    """A build call answered by the cache (a cold get-numpy's first call) loads the index
+    without the modules of a build (header fetch, catalog datasets, the STAC API client)."""
+    script = f"""
+        coll = cogdex.build_from_stac({str(stac_files.items_json)!r}, name="hit",
+                                      bands=["B04"], cache_dir={str(tmp_path)!r})
+        assert coll.get_numpy({AOI}, "B04").size
+    """
+    _run_without_pandas(script)  # the build
+    _run_without_pandas(script, also=("cogdex.index.build", "cogdex.index.stac_api"))

@@ -14,19 +14,23 @@ import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cogdex.collection import Collection, from_files
-from cogdex.datasets import DatasetEntry, StacSource
 from cogdex.errors import BuildError, MissingPluginError
 from cogdex.index import cache as C
 from cogdex.index import schema as S
 from cogdex.index import stac
-from cogdex.index.build import BandsArg, build_rows, prepare
 from cogdex.index.stac import Bbox, DateRange, Items, date_bounds
-from cogdex.index.stac_api import Modifier
 from cogdex.io.stores import public_options
 from cogdex.read.bbox import check_bbox
+
+if TYPE_CHECKING:
+    # The build machinery loads when a build runs: a cached collection's load (a cold
+    # process's first call) does without it.
+    from cogdex.datasets import DatasetEntry
+    from cogdex.index.build import BandsArg
+    from cogdex.index.stac_api import Modifier
 
 
 def _date_key(date_range: DateRange | None) -> list[str | None] | None:
@@ -108,6 +112,8 @@ def _cached_or_build(
         if cached.meta.cache_key == key:
             return from_files(cached, store_options)  # footers read once: key check and load
         C.check_clash(name, path, cached.meta.cache_key, key)
+    from cogdex.index.build import build_rows
+
     items = items_fn()
     built = build_rows(
         items,
@@ -269,6 +275,7 @@ def build_from_stac(
             # after pystac-client's import, whose CPU time it would only share, and after
             # pystac's extension hooks, which the search's landing page needs first.
             importlib.import_module("pystac_client")
+            from cogdex.index.build import prepare
             from cogdex.index.stac_api import extension_hooks
 
             hooks = extension_hooks()
@@ -575,6 +582,7 @@ def build(
         IndexWriteError: The index could not be written to the cache.
     """
     from cogdex import plugins
+    from cogdex.datasets import StacSource
 
     entry = plugins.dataset(dataset_id)
     if entry.cloud and not plugins.loaded(entry.cloud):

@@ -561,11 +561,10 @@ async def _head(store: Any, key: str, length: int) -> tuple[bytes, int]:
 
 
 async def _range(store: Any, key: str, start: int, end: int) -> Any:
-    """Bytes [start, end) of an object through obstore's async API on cogdex's loop (behind
-    its exit fence, `runtime.obstore_future`), else on the I/O threads. On the loop a GET
-    leaves at once: a blocking call waits for an I/O thread, which a process's first read
-    starts at each GET's submit (24 GETs left over 17 ms in a cold TorchGeo batch), and each
-    result comes back one GIL hand-off at a time."""
+    """Bytes [start, end) through obstore's async API on cogdex's loop (behind its exit
+    fence), else on the I/O threads: a read's GETs then all go out at once, where the
+    threads spread a cold `get_numpy`'s 96 over 20-100 ms, each thread's start waiting
+    for the GIL (docs/benchmarks.md, 2026-12-06 (late))."""
     if not runtime.on_own_loop():
         return await _blocking(runtime.obstore().get_range, store, key, start=start, end=end)
     ob = runtime.obstore()

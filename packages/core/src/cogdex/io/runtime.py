@@ -42,9 +42,12 @@ The exit fence for obstore's async API, fenced here (`obstore_future`, `_Loop`, 
   is pending and no thread is inside the hand-over.
 - Pays: the 48 header GETs of the index-build scenario take 70-78 ms through `get_async`
   against 89-116 ms as blocking calls on 48 I/O threads, whose results come back one GIL
-  hand-off at a time (the floor: 70 ms; docs/benchmarks.md, 2026-12-06 (night)).
+  hand-off at a time (the floor: 70 ms; docs/benchmarks.md, 2026-12-06 (night)). The 96
+  range GETs of a cold get-numpy go out at once instead of over 20-100 ms, and the process
+  spends 29-59 ms less CPU (docs/benchmarks.md, 2026-12-06 (late)).
 - Covered by: tests/io/test_runtime_exit.py (an exit right after an awaited call, with the
-  hand-over slowed down, aborts without the fence and not with it).
+  hand-over slowed down, aborts without the fence and not with it; range reads start no
+  I/O thread).
 - Delete it when pyo3-async-runtimes offers a shutdown that waits for its hand-overs (or
   cogdex needs Python >= 3.14 only).
 """
@@ -265,8 +268,9 @@ def run[T](coro: Coroutine[Any, Any, T], *, timeout: float | None = None) -> T:
 def io_pool(size: int) -> concurrent.futures.ThreadPoolExecutor:
     """The threads that wait on obstore's blocking calls (at most `size` at once).
 
-    Reads call obstore's synchronous API from these threads: they keep every Python object
-    on Python threads. Header fetches use its async API behind the exit fence instead
+    Requests made on another event loop than cogdex's call obstore's synchronous API from
+    these threads, which keep every Python object on Python threads. Those made on cogdex's
+    loop (header fetches, range reads) use its async API behind the exit fence instead
     (`obstore_future`), which saves the threads' start and GIL hand-offs.
     """
     global _io_pool
