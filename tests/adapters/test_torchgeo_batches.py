@@ -203,6 +203,29 @@ def test_tensors_equal_raster_dataset_widening_and_cast(source, target):
     assert np.array_equal(got.numpy(), want.numpy(), equal_nan=target.is_floating_point)
 
 
+def test_a_lazily_loaded_index_gives_the_dataset_only_its_bands_headers(
+    adapter_coll, tmp_path, monkeypatch
+):
+    """The dataset reads the rows without assets and the headers of its own bands: a loaded
+    index keeps every other band's headers on disk (and the dataset sees the same rows)."""
+    from cogdex.index.store import IndexFiles
+
+    adapter_coll.export(tmp_path / "index.parquet")
+    lazy = cogdex.load(tmp_path / "index.parquet")
+    asked: list[object] = []
+    read_assets = IndexFiles.read_assets
+
+    def spy(self, where, keys=None):
+        asked.append(None if keys is None else list(keys))
+        return read_assets(self, where, keys)
+
+    monkeypatch.setattr(IndexFiles, "read_assets", spy)
+    ds = lazy.to_torchgeo_dataset("B04", crs=32643, time_series=True)
+    assert asked == [[lazy.band_map["B04"].asset]]
+    eager = adapter_coll.to_torchgeo_dataset("B04", crs=32643, time_series=True)
+    pd.testing.assert_frame_equal(ds.index, eager.index)
+
+
 def test_bounds_are_worked_out_again_when_the_index_or_res_changes(adapter_coll):
     """`bounds` is kept between queries, but follows TorchGeo's in-place changes: the `crs`
     setter reprojects the index's footprints, the `res` setter changes the steps."""

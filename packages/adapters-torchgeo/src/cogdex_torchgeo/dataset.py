@@ -162,8 +162,9 @@ class CogdexGeoDataset(GeoDataset):
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {', '.join(ON_ERROR)}, not {on_error!r}")
         self.bands = names
-        self._sources = collection.band_sources(names)
-        table = collection.to_arrow()
+        # the rows without their assets: the headers of every band of every record are what
+        # a lazily loaded index leaves on disk, and the bands' sources hold those needed
+        table, self._sources = collection.read_inputs(names)
         self.index, self._res = build_index(table, self._sources, crs, res)
         self._native = output_dtype(self._sources, self.index["row"].tolist())
         self._labels = None if label_field is None else _labels(table, label_field)
