@@ -273,6 +273,7 @@ def test_the_landing_page_is_parsed_only_after_pystacs_extension_hooks_are_found
         discover(self)
 
     monkeypatch.setattr(hooks, "_discovered", False)
+    monkeypatch.setattr(client, "_discovery", None)
     monkeypatch.setattr(type(hooks), "_discover", slow_discover)
     url, _, _, _ = spec_api
     t0 = time.monotonic()
@@ -283,6 +284,7 @@ def test_the_landing_page_is_parsed_only_after_pystacs_extension_hooks_are_found
         raise RuntimeError("a broken pystac.extensions entry point")
 
     monkeypatch.setattr(hooks, "_discovered", False)
+    monkeypatch.setattr(client, "_discovery", None)
     monkeypatch.setattr(type(hooks), "_discover", broken)
     with pytest.raises(RuntimeError, match="a broken pystac"):
         client.search(url, {"collections": [COLLECTION]})

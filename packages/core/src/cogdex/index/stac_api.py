@@ -195,26 +195,36 @@ def _scrub_logs() -> None:
         logging.getLogger(name).addFilter(_scrub)
 
 
-def extension_hooks() -> concurrent.futures.Future[None] | None:
+_discovery: concurrent.futures.Future[None] | None = None
+"""This process's discovery of pystac's extension hooks (see `extension_hooks`)."""
+_discovery_lock = threading.Lock()
+
+
+def extension_hooks() -> concurrent.futures.Future[None]:
     """pystac's extension hooks, being discovered on a thread while the landing page is on
-    its way (None when they already are).
+    its way: one discovery per process, shared by every search (a failed one is tried again
+    by the next search).
 
-    pystac finds them on the first STAC object it migrates, which `Client.open` does with
-    the landing page: it reads the entry points of every installed distribution and imports
-    each `pystac.extensions` one (~35 ms of CPU with pystac's 21 extension packages), after
-    the answer arrived, on the search's critical path. Migrating a minimal catalog with
-    pystac's own functions does it during the round trip instead; the landing page waits
-    for it before it is parsed (`_stac_io`), so it is never migrated with part of the
-    hooks, and a failure is raised there, as `Client.open` would raise it. A build starts
-    it before its other set-up (`cogdex.builds`), which waits for it: both hold the GIL.
+    Since stac-utils/pystac#1764, pystac finds its extensions through an entry-point group
+    on the first STAC object it migrates, which `Client.open` does with the landing page: it
+    reads the entry points of every installed distribution and imports each extension
+    package (~35 ms of CPU with pystac's 21), after the answer arrived, on the search's
+    critical path. Migrating a minimal catalog with pystac's own public functions does it
+    during the round trip instead (once hooks are found, that migration costs microseconds);
+    the landing page waits for it before it is parsed (`_stac_io`), so it is never migrated
+    with part of the hooks, and a failure is raised there, as `Client.open` would raise it.
+    A build starts it before its other set-up (`cogdex.builds`), which waits for it: both
+    hold the GIL. This can go once pystac's discovery costs a few milliseconds.
     """
-    import pystac
-
-    if getattr(pystac.EXTENSION_HOOKS, "_discovered", False):
-        return None
-    done: concurrent.futures.Future[None] = concurrent.futures.Future()
+    global _discovery
+    with _discovery_lock:
+        if _discovery is not None:
+            return _discovery
+        done = _discovery = concurrent.futures.Future()
 
     def discover() -> None:
+        global _discovery
+        import pystac
         from pystac.serialization import identify_stac_object, migrate_to_latest
 
         catalog = {
@@ -227,6 +237,8 @@ def extension_hooks() -> concurrent.futures.Future[None] | None:
         try:
             migrate_to_latest(catalog, identify_stac_object(catalog))
         except BaseException as exc:
+            with _discovery_lock:
+                _discovery = None
             done.set_exception(exc)
         else:
             done.set_result(None)
