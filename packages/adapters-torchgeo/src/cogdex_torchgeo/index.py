@@ -61,13 +61,23 @@ def _lattice_pixels() -> tuple[np.ndarray, np.ndarray]:
     return cols.ravel(), rows.ravel()
 
 
-def _projected(
-    grid: G.Grid, fractions: tuple[np.ndarray, np.ndarray], to: pyproj.Transformer
+def _points(
+    grids: list[G.Grid],
+    fractions: tuple[np.ndarray, np.ndarray],
+    to: pyproj.Transformer | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Points at `fractions` of one grid, transformed; NaN where they do not project."""
-    cols, rows = fractions[0] * grid.width, fractions[1] * grid.height
-    a, b, c, d, e, f = grid.transform[:6]
-    x, y = (np.asarray(v) for v in to.transform(a * cols + b * rows + c, d * cols + e * rows + f))
+    """(x, y) of the points at `fractions` of each grid's width and height, (grids, points)
+    each, transformed by `to` (None: as they are); NaN where they do not project."""
+    t = np.array([g.transform[:6] for g in grids], dtype=np.float64)  # (n, 6)
+    w = np.array([g.width for g in grids], dtype=np.float64)[:, None]
+    h = np.array([g.height for g in grids], dtype=np.float64)[:, None]
+    cols, rows = fractions[0][None, :] * w, fractions[1][None, :] * h
+    x = t[:, 0:1] * cols + t[:, 1:2] * rows + t[:, 2:3]
+    y = t[:, 3:4] * cols + t[:, 4:5] * rows + t[:, 5:6]
+    if to is None:
+        return x, y
+    tx, ty = to.transform(x.ravel(), y.ravel())
+    x, y = np.asarray(tx).reshape(x.shape), np.asarray(ty).reshape(y.shape)
     ok = np.isfinite(x) & np.isfinite(y)
     return np.where(ok, x, np.nan), np.where(ok, y, np.nan)
 
@@ -89,30 +99,19 @@ def _footprints(
 ) -> list[shapely.Polygon]:
     """Axis-aligned boxes around each grid's extent in the target CRS; transformed ones
     widened to the lattice of `res` through `origin`."""
-    fx, fy = _edge_pixels()
     boxes: list[shapely.Polygon | None] = [None] * len(grids)
     by_crs: dict[int | str, list[int]] = {}
     for k, grid in enumerate(grids):
         by_crs.setdefault(grid.crs, []).append(k)
     for crs, members in by_crs.items():
-        t = np.array([grids[k].transform for k in members])  # (n, 6)
-        w = np.array([grids[k].width for k in members], dtype=np.float64)[:, None]
-        h = np.array([grids[k].height for k in members], dtype=np.float64)[:, None]
-        cols, rows = fx[None, :] * w, fy[None, :] * h
-        x = t[:, 0:1] * cols + t[:, 1:2] * rows + t[:, 2:3]
-        y = t[:, 3:4] * cols + t[:, 4:5] * rows + t[:, 5:6]
         native = G.same_crs(crs, target)
-        if not native:
-            to = G.transformer(crs, target)
-            tx, ty = to.transform(x.ravel(), y.ravel())
-            x, y = np.asarray(tx).reshape(x.shape), np.asarray(ty).reshape(y.shape)
-            ok = np.isfinite(x) & np.isfinite(y)
-            x, y = np.where(ok, x, np.nan), np.where(ok, y, np.nan)
+        to = None if native else G.transformer(crs, target)
+        x, y = _points([grids[k] for k in members], _edge_pixels(), to)
         for j, k in enumerate(members):
             xs, ys = x[j], y[j]
-            if not native and np.isnan(xs).any():
-                inside = _projected(grids[k], _lattice_pixels(), to)
-                xs, ys = np.concatenate([xs, inside[0]]), np.concatenate([ys, inside[1]])
+            if np.isnan(xs).any():
+                inside = _points([grids[k]], _lattice_pixels(), to)
+                xs, ys = np.concatenate([xs, inside[0][0]]), np.concatenate([ys, inside[1][0]])
             if np.isnan(xs).all():
                 continue  # wholly outside the target CRS's domain
             x0, x1 = float(np.nanmin(xs)), float(np.nanmax(xs))
