@@ -33,6 +33,35 @@ def fill_value(nodata: float | None, dtype: np.dtype) -> float:
     return nodata
 
 
+def convert(values: np.ndarray, dtype: np.dtype, out: np.ndarray | None = None) -> np.ndarray:
+    """`values` in `dtype` as GDAL's copy converts them (a read with another output type):
+    to integers rounded half away from zero and saturated at the type's range, NaN to 0.
+    numpy's own cast would wrap (uint16 300 -> uint8 44) and truncate (2.7 -> 2) silently.
+    Written into `out` when given (its dtype is `dtype`)."""
+    dtype = np.dtype(dtype)
+    if out is None:
+        out = np.empty(values.shape, dtype)
+    if dtype.kind not in "iu" or np.can_cast(values.dtype, dtype, "safe"):
+        out[...] = values
+        return out
+    info = np.iinfo(dtype)
+    if values.dtype.kind in "iu":  # saturate, with bounds the source type can hold
+        src = np.iinfo(values.dtype)
+        lo, hi = max(info.min, src.min), min(info.max, src.max)
+        np.clip(values, values.dtype.type(lo), values.dtype.type(hi), out=out, casting="unsafe")
+        return out
+    real = values.real if values.dtype.kind == "c" else values  # GDAL keeps the real part
+    rounded = np.asarray(real, dtype=np.float64)
+    rounded = np.trunc(rounded + np.copysign(0.5, rounded))
+    np.clip(rounded, info.min, info.max, out=rounded)
+    rounded[np.isnan(rounded)] = 0
+    with np.errstate(invalid="ignore"):  # 64-bit maxima round up to 2**63 / 2**64 as floats
+        out[...] = rounded
+    if dtype.itemsize == 8:
+        np.copyto(out, info.max, where=rounded >= float(info.max))
+    return out
+
+
 def allocate(
     bands: int, height: int, width: int, dtype: np.dtype, fill: int | float | complex
 ) -> np.ndarray:
@@ -78,6 +107,7 @@ def paste(
 
 __all__ = [
     "allocate",
+    "convert",
     "fill_value",
     "paste",
 ]

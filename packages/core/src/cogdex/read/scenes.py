@@ -25,7 +25,7 @@ from cogdex.errors import CogdexError, MemoryLimitError
 from cogdex.index.band import BandSource
 from cogdex.io import runtime
 from cogdex.read import grid as G
-from cogdex.read.mosaic import fill_value
+from cogdex.read.mosaic import convert, fill_value
 from cogdex.read.plan import Slot, level_grid, plan_window
 from cogdex.read.reader import Source, WindowRead, read_windows
 from cogdex.read.warp import warp
@@ -410,7 +410,7 @@ async def read_slots(
             ok = np.empty(data.shape, bool)
             _valid(data, piece.read, piece.nodata, ok)
             if data.dtype != out_dtype:
-                data = data.astype(out_dtype)
+                data = convert(data, out_dtype)
         else:
             data, ok2 = warp(
                 data, piece.source_grid, targets[piece.slot], resampling=resampling,

@@ -32,6 +32,7 @@ from cogdex.read.grid import (
     aligned_window,
     clip_window,
 )
+from cogdex.read.mosaic import convert
 from cogdex.read.window import Window
 
 _MIN_WEIGHT = 1e-5  # below this total weight of valid neighbours a bilinear pixel is empty
@@ -140,7 +141,7 @@ def _cut(
                     inner.col_off : inner.col_off + inner.width]  # fmt: skip
         r, c = inner.row_off - win.row_off, inner.col_off - win.col_off
         dst = np.s_[r : r + inner.height, c : c + inner.width]
-        out[(slice(None), *dst)] = data[(slice(None), *src)]
+        convert(data[(slice(None), *src)], dtype, out=out[(slice(None), *dst)])
         mask[dst] = True if src_ok is None else src_ok[src]
         if src_ok is not None:
             out[:, ~mask] = fill
@@ -191,7 +192,7 @@ def _nearest(
         mask &= src.ok[flat]
     empty = ~mask
     for band, v in zip(out, src.bands, strict=True):
-        band[...] = v[flat]
+        convert(v[flat], out.dtype, out=band)
         np.copyto(band, fill, where=empty)
 
 
@@ -256,7 +257,10 @@ def _bilinear(
         values += 0.5
         np.floor(values, out=values)
     np.copyto(values, fill, where=~mask)
-    out[...] = values
+    if np.can_cast(src.bands.dtype, out.dtype, "safe"):  # a weighted mean stays in range
+        out[...] = values
+    else:
+        convert(values, out.dtype, out=out)
 
 
 def _bilinear_edges(
