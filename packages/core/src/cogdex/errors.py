@@ -127,6 +127,13 @@ class NotFoundError(FetchError):
     """The object does not exist (HTTP 404 / NoSuchKey)."""
 
 
+class ObjectChangedError(FetchError):
+    """The object is not the one its header was read from: it is larger than the header
+    says (rewritten or replaced since it was indexed or opened; a shorter one is a
+    `TruncatedTIFF`). Nothing of it is read, so bytes of two versions never meet in one
+    array; build the index or open the file again."""
+
+
 class DeadlineExceededError(FetchError, TimeoutError):
     """A GET, its retries and waits included, ran past the fetch deadline
     (`cogdex.io.fetch.configure(deadline=...)`)."""
@@ -258,6 +265,7 @@ __all__ = [
     "MissingCredentialsError",
     "MissingPluginError",
     "NotFoundError",
+    "ObjectChangedError",
     "ReadDeadlineError",
     "ReadFailureWarning",
     "StaleIndexError",

@@ -36,6 +36,7 @@ from cogdex.errors import (
     DeadlineExceededError,
     FetchError,
     NotFoundError,
+    ObjectChangedError,
     ReadDeadlineError,
 )
 from cogdex.io import runtime
@@ -560,15 +561,23 @@ async def _head(store: Any, key: str, length: int) -> tuple[bytes, int]:
     return bytes(data), int(result.meta["size"])
 
 
-async def _range(store: Any, key: str, start: int, end: int) -> Any:
-    """Bytes [start, end) through obstore's async API on cogdex's loop (behind its exit
-    fence), else on the I/O threads: a read's GETs then all go out at once, where the
-    threads spread a cold `get_numpy`'s 96 over 20-100 ms, each thread's start waiting
-    for the GIL (docs/benchmarks.md, 2026-12-06 (late))."""
+def _get_range_blocking(store: Any, key: str, start: int, end: int) -> tuple[Any, int]:
+    result = runtime.obstore().get(store, key, options={"range": (start, end)})
+    return result.bytes(), int(result.meta["size"])
+
+
+async def _range(store: Any, key: str, start: int, end: int) -> tuple[Any, int]:
+    """(bytes [start, end), the object's size) through obstore's async API on cogdex's loop
+    (behind its exit fence), else on the I/O threads: a read's GETs then all go out at once,
+    where the threads spread a cold `get_numpy`'s 96 over 20-100 ms, each thread's start
+    waiting for the GIL (docs/benchmarks.md, 2026-12-06 (late)). The size is the whole
+    object's (a ranged answer's `Content-Range` total), what tells a replaced file apart."""
     if not runtime.on_own_loop():
-        return await _blocking(runtime.obstore().get_range, store, key, start=start, end=end)
+        return await _blocking(_get_range_blocking, store, key, start, end)
     ob = runtime.obstore()
-    return await runtime.obstore_future(ob.get_range_async(store, key, start=start, end=end))
+    result = await runtime.obstore_future(ob.get_async(store, key, options={"range": (start, end)}))
+    data = await runtime.obstore_future(result.bytes_async())
+    return data, int(result.meta["size"])
 
 
 async def _gather[T](coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
@@ -587,18 +596,22 @@ async def _gather[T](coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
     return [t.result() for t in tasks]
 
 
-async def _get_range(store: Any, key: str, parsed: ObjectURL, start: int, end: int) -> memoryview:
-    """One GET of bytes [start, end) with retries; a short body is retried, then an error."""
+async def _get_range(
+    store: Any, key: str, parsed: ObjectURL, start: int, end: int, size: int | None
+) -> memoryview:
+    """One GET of bytes [start, end) with retries; a short body is retried, then an error;
+    an object whose size is not `size` (when given) is `ObjectChangedError` at once."""
     url = parsed.url
 
     async def get() -> memoryview:
         _count(1, 0)
         try:
-            data = await _range(store, key, start, end)
+            data, found = await _range(store, key, start, end)
         except Exception as exc:
             raise _classify(exc, parsed, (start, end)) from exc
         view = memoryview(data)
         _count(0, len(view))
+        _check_size(found, size, url, (start, end))
         if len(view) != end - start:
             reason = f"short body: {len(view)} of {end - start} bytes"
             if parsed.kind == "local":  # the file ends there; a transfer cannot be cut short
@@ -609,13 +622,40 @@ async def _get_range(store: Any, key: str, parsed: ObjectURL, start: int, end: i
     return await _with_retries(get, url, (start, end))
 
 
+def _check_size(found: int, size: int | None, url: str, byte_range: tuple[int, int] | None) -> None:
+    """The object must still have the size its header was read from. A shorter one is
+    `OutsideObjectError`, what its ranges past the new end raise too, so a cut file gives
+    one error whichever GET answers first."""
+    if size is None or found == size:
+        return
+    if found < size:
+        raise OutsideObjectError(
+            f"the object is {found} bytes, shorter than the {size} its header was read from",
+            url=url,
+            byte_range=byte_range,
+        )
+    raise ObjectChangedError(
+        f"the object is {found} bytes, not the {size} its header was read from: it "
+        "changed since it was indexed or opened",
+        url=url,
+        byte_range=byte_range,
+    )
+
+
 async def read_ranges(
-    url: URLLike, ranges: Sequence[tuple[int, int]], *, options: Mapping[str, Any] | None = None
+    url: URLLike,
+    ranges: Sequence[tuple[int, int]],
+    *,
+    options: Mapping[str, Any] | None = None,
+    size: int | None = None,
 ) -> list[memoryview]:
     """The bytes of each half-open (start, end) range of one object, in the order given.
 
     Close ranges share a GET; the result views slice the GET's buffer (no copies). Every
     range must lie inside the object: a shorter answer is an error, not a truncation.
+    `size`, the object's size when its header was read: every answer must come from an
+    object of that size (else `ObjectChangedError`), so a file replaced after it was
+    indexed is never read at the old header's offsets.
     """
     if len(ranges) == 0:
         return []
@@ -626,16 +666,18 @@ async def read_ranges(
         raise ValueError(f"invalid byte ranges for {safe_url(parsed.url)}")
     need = int(ends.max())
     if _use_whole_object(parsed, store):
-        body, _ = await _whole_object(store, key, parsed, need)
+        body, found = await _whole_object(store, key, parsed, need)
+        _check_size(found, size, parsed.url, None)
         return _slices(body, starts, ends, parsed.url)
     cfg = _config
     get_start, get_end, get_of = merge_ranges(starts, ends, cfg.gap, cfg.max_merge)
     try:
         gets = zip(get_start.tolist(), get_end.tolist(), strict=True)
-        buffers = await _gather([_get_range(store, key, parsed, s, e) for s, e in gets])
+        buffers = await _gather([_get_range(store, key, parsed, s, e, size) for s, e in gets])
     except _RangeNotSupported:
         _whole.ignored_range(parsed.root)
-        body, _ = await _whole_object(store, key, parsed, need)
+        body, found = await _whole_object(store, key, parsed, need)
+        _check_size(found, size, parsed.url, None)
         return _slices(body, starts, ends, parsed.url)
     return [
         buffers[g][s - get_start[g] : e - get_start[g]]

@@ -329,7 +329,9 @@ async def _load_file(
 
 async def _fetch_tiles(source: Source, ranges: list[tuple[int, int]]) -> list[memoryview]:
     try:
-        return await fetch.read_ranges(source.url, ranges, options=source.options)
+        return await fetch.read_ranges(
+            source.url, ranges, options=source.options, size=source.header.size
+        )
     except fetch.OutsideObjectError as exc:
         raise TruncatedTIFF(
             f"the file ends before a tile its header lists ({exc.reason})",

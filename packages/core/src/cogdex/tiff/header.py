@@ -165,7 +165,7 @@ async def read_header(
     parser = HeaderParser(source, size)
     parser.feed(0, head)
     while needs := parser.missing():
-        parts = await fetch.read_ranges(url, needs, options=options)
+        parts = await fetch.read_ranges(url, needs, options=options, size=size)
         for (start, end), data in zip(needs, parts, strict=True):
             if len(data) != end - start:
                 raise TruncatedTIFF(
