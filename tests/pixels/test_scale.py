@@ -159,3 +159,35 @@ def test_xarray_scale_without_nodata_asks_for_a_fill_value(stac_files, tmp_path)
         coll.get_xarray(box, "B1", geometry_crs=32633, scale=True)
     ds = coll.get_xarray(box, "B1", geometry_crs=32633, scale=True, fill_value=255)
     np.testing.assert_array_equal(ds["B1"].values[0, 0, 6:10], [1, 1, 15, 15])
+
+
+def test_float32_stac_nodata_matches_the_pixels_gdal_would(stac_files, tmp_path):
+    """STAC gives nodata as a JSON double (-3.4e38); a float32 band stores it rounded
+    (-3.3999999521443642e38), and GDAL compares in the band's type. Compared as doubles,
+    the nodata pixels were scaled as data instead of becoming NaN."""
+    from rasterio.transform import from_origin
+
+    path = tmp_path / "f32.tif"
+    data = np.full((1, 64, 64), 0.25, np.float32)
+    data[0, :, :8] = np.float32(-3.4e38)
+    with rasterio.open(path, "w", driver="COG", width=64, height=64, count=1, dtype="float32",
+                       crs="EPSG:32633", transform=from_origin(500000, 5000000, 10, 10),
+                       blocksize=64) as ds:  # fmt: skip
+        ds.write(data)
+    item = copy.deepcopy(stac_files.items[0])
+    item["assets"] = {"B1": {"href": str(path), "type": "image/tiff; application=geotiff",
+                             "raster:bands": [{"nodata": -3.4e38, "scale": 2.0}]}}  # fmt: skip
+    item["properties"].pop("proj:code", None)
+    item["properties"].pop("proj:epsg", None)
+    item["bbox"] = [14.99, 45.1, 15.01, 45.2]
+    item["geometry"] = shapely.geometry.mapping(shapely.box(*item["bbox"]))
+    items = tmp_path / "items.json"
+    items.write_text(json.dumps({"type": "FeatureCollection", "features": [item]}))
+    coll = cogdex.build_from_stac(items, name="f32", cache_dir=tmp_path)
+    box = (500000, 4999360, 500640, 5000000)
+    numpy = coll.get_numpy(box, "B1", geometry_crs=32633, scale=True)
+    assert np.isnan(numpy[0, :, :8]).all() and (numpy[0, :, 8:] == 0.5).all()
+    points = pa.table({"x": [500005.0, 500105.0], "y": [4999995.0, 4999995.0]})
+    sampled = coll.sample_points(points, ["B1"], geometry_crs=32633, scale=True)
+    value = sampled.column("value").to_numpy()
+    assert np.isnan(value[0]) and value[1] == 0.5

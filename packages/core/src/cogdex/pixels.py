@@ -241,7 +241,8 @@ def _physical_samples(samples: pa.Table, sources: Sequence[BandSource]) -> pa.Ta
         mine = band == c
         scale, offset, nodata = record_values(src, record[mine])
         part = raw[mine]
-        scaled = value[mine] * scale.astype(np.float32) + offset.astype(np.float32)
+        with np.errstate(over="ignore"):  # nodata values (-3.4e38) scaled, then dropped
+            scaled = value[mine] * scale.astype(np.float32) + offset.astype(np.float32)
         value[mine] = np.where(part == nodata, np.float32(np.nan), scaled)
     index = samples.column_names.index("value")
     return samples.set_column(index, "value", A.from_numpy(value))

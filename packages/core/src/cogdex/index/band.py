@@ -218,6 +218,19 @@ def _scale_offset(
     return scale, offset, _per_record(raster, index, "nodata")
 
 
+def _as_stored(nodata: np.ndarray, dtypes: list[str]) -> np.ndarray:
+    """STAC nodata (a JSON double) as bands of each record's float type hold it: float32
+    -3.4e38 is -3.3999999521443642e38, so `raw == nodata` finds its pixels (GDAL compares
+    in the band's type; the file's own nodata is read so already)."""
+    out = nodata.copy()
+    for kind in ("float32", "float16"):
+        mine = np.array([d == kind for d in dtypes], dtype=bool)
+        if mine.any():
+            with np.errstate(over="ignore"):
+                out[mine] = nodata[mine].astype(kind).astype(np.float64)
+    return out
+
+
 def band_source(
     table: pa.Table,
     band: str,
@@ -250,6 +263,7 @@ def band_source(
     crs = picked.column("crs").to_pylist()
     epsg = read_epsg(A.to_numpy(picked.column("epsg"), fill=0).astype(np.int32), crs)
     scale, offset, stac_nodata = _scale_offset(asset.field("raster"), headers, ref.band_index)
+    dtype = flat.field("dtype").to_pylist()
     return BandSource(
         band=band,
         asset=ref.asset,
@@ -265,10 +279,10 @@ def band_source(
         has_nodata=A.valid(nodata_col),
         scale=scale,
         offset=offset,
-        stac_nodata=stac_nodata,
+        stac_nodata=_as_stored(stac_nodata, [dtype[k] for k in level_start[:-1].tolist()]),
         level_start=level_start,
         levels={k: A.to_numpy(flat.field(k)).astype(np.int64) for k in _LEVEL_INTS},
-        dtype=flat.field("dtype").to_pylist(),
+        dtype=dtype,
         tile_start=tile_start,
         tile_offsets=A.to_numpy(offsets),
         tile_byte_counts=A.to_numpy(counts),
