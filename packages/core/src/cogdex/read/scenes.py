@@ -279,6 +279,13 @@ def _held(piece: _Piece, slots: Sequence[Slot], dtype: np.dtype) -> int:
     return window + h * w * (n * (dtype.itemsize + 1) + 1)
 
 
+def _mask_bytes(piece: _Piece) -> int:
+    """The internal mask window a piece holds until its data window is in (1 byte a pixel)."""
+    if piece.read.image().mask is None:
+        return 0
+    return piece.read.window.width * piece.read.window.height
+
+
 def estimate_peak(
     slots: Sequence[Slot], pieces: list[_Piece], n_bands: int, dtype: np.dtype, merge: Merge
 ) -> tuple[int, int]:
@@ -292,7 +299,7 @@ def estimate_peak(
     pixels = n_bands * h * w
     output = len(slots) * pixels * (dtype.itemsize + 1)
     k = 2 * runtime.decode_threads()
-    held = sorted((_held(p, slots, dtype) for p in pieces), reverse=True)
+    held = sorted((_held(p, slots, dtype) + _mask_bytes(p) for p in pieces), reverse=True)
     extra = sum(held[:k]) + _tile_bytes(pieces, k)
     ranks: dict[int, set[int]] = {}
     for p in pieces:
@@ -391,46 +398,94 @@ async def read_slots(
     same = out_dtype.kind in "iu" and float(out_dtype.type(fill_v)) == fill_v
     keeps = [same and p.source_grid is None and p.nodata == fill_v for p in pieces]
 
-    def place(i: int, data: np.ndarray) -> None:
+    def place(i: int, data: np.ndarray, masked: np.ndarray | None) -> None:
         """Onto the slot's grid and into the output, as soon as the piece is read (on the
-        decode pool); the window is dropped when this returns."""
+        decode pool); the window is dropped when this returns. `masked`: the pixels of the
+        window its file's internal mask marks valid (None: no mask)."""
         piece = pieces[i]
         if direct[i]:
             first = piece.targets[0]
             block = np.s_[piece.slot, first : first + len(piece.targets)]
             if piece.source_grid is None:
                 _valid(data, piece.read, piece.nodata, valid[block])
+                if masked is not None:
+                    valid[block] &= masked
             else:
                 _warp_into(data, piece.source_grid, targets[piece.slot], piece, out[block],
-                           valid[block], resampling, fill_v)  # fmt: skip
-            if piece.nodata is not None and not keeps[i]:  # nodata values came in as they are
+                           valid[block], resampling, fill_v, masked)  # fmt: skip
+            if (piece.nodata is not None and not keeps[i]) or masked is not None:
+                # nodata values, and what the mask hides, came in as they are
                 np.copyto(out[block], out_dtype.type(fill_v), where=~valid[block])
             return
         if piece.source_grid is None:
             ok = np.empty(data.shape, bool)
             _valid(data, piece.read, piece.nodata, ok)
+            if masked is not None:
+                ok &= masked
             if data.dtype != out_dtype:
                 data = convert(data, out_dtype)
         else:
             data, ok2 = warp(
                 data, piece.source_grid, targets[piece.slot], resampling=resampling,
-                nodata=piece.nodata, fill=fill_v, dtype=out_dtype, coords=piece.coords,
+                nodata=piece.nodata, valid=masked, fill=fill_v, dtype=out_dtype,
+                coords=piece.coords,
             )  # fmt: skip
             ok = np.broadcast_to(ok2, data.shape)
             if piece.nodata is not None and not math.isnan(piece.nodata):
                 ok = ok & (data != piece.nodata)
         merger.add(piece, data, ok)
 
-    await read_windows([p.read for p in pieces], on_window=place)
+    reads, paired = _with_masks(pieces)
+    await read_windows(reads, on_window=paired(place))
     return out, valid
 
 
+def _with_masks(
+    pieces: list[_Piece],
+) -> tuple[list[WindowRead], Callable[[Callable[[int, np.ndarray, np.ndarray | None], None]],
+                                      Callable[[int, np.ndarray], None]]]:  # fmt: skip
+    """The reads of `pieces`, plus the internal mask window of each piece whose level has
+    one (GDAL's per-dataset mask: its 0 pixels are not data, whatever they hold), and a
+    wrapper that hands a piece over once both its window and its mask are in."""
+    reads = [p.read for p in pieces]
+    mask_of: dict[int, int] = {}  # read position -> piece, for the mask reads
+    for i, p in enumerate(pieces):
+        if p.read.image().mask is not None:
+            mask_of[len(reads)] = i
+            reads.append(replace(p.read, bands=(0,), mask=True, fill=None, out=None))
+    has_mask = set(mask_of.values())
+    waiting: dict[int, np.ndarray] = {}
+    lock = threading.Lock()
+
+    def paired(
+        place: Callable[[int, np.ndarray, np.ndarray | None], None],
+    ) -> Callable[[int, np.ndarray], None]:
+        def arrive(j: int, array: np.ndarray) -> None:
+            i = mask_of.get(j, j)
+            if i not in has_mask:
+                place(i, array, None)
+                return
+            with lock:
+                other = waiting.pop(i, None)
+                if other is None:
+                    waiting[i] = array
+                    return
+            data, mask = (other, array) if j in mask_of else (array, other)
+            place(i, data, mask[0] != 0)
+
+        return arrive
+
+    return reads, paired
+
+
 def _warp_into(data: np.ndarray, source: G.Grid, target: G.Grid, piece: _Piece, out: np.ndarray,
-               valid: np.ndarray, resampling: G.Resampling, fill: float) -> None:  # fmt: skip
+               valid: np.ndarray, resampling: G.Resampling, fill: float,
+               masked: np.ndarray | None) -> None:  # fmt: skip
     """Warp a piece of a one-record slot straight into its block of the output and mask
-    (values equal to nodata are not valid)."""
-    _, mask = warp(data, source, target, resampling=resampling, nodata=piece.nodata, fill=fill,
-                   dtype=out.dtype, coords=piece.coords, out=out)  # fmt: skip
+    (values equal to nodata, and pixels the internal mask hides, are not valid)."""
+    _, mask = warp(data, source, target, resampling=resampling, nodata=piece.nodata,
+                   valid=masked, fill=fill, dtype=out.dtype, coords=piece.coords,
+                   out=out)  # fmt: skip
     valid[...] = mask
     if piece.nodata is not None and not math.isnan(piece.nodata):
         valid &= out != piece.nodata
