@@ -102,3 +102,21 @@ def test_float_to_integer_rounds_and_saturates_like_gdal(dtype):
     with np.errstate(over="ignore"):  # float64 past float32's range is inf, as in GDAL
         got = convert(values, np.dtype(dtype))
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("merge", ["min", "max"])
+@pytest.mark.parametrize("dtype", ["int64", "uint64", "uint8"])
+def test_integer_min_and_max_merges_give_a_records_own_value(tmp_path, merge, dtype):
+    """float64 holds integers up to 2**53 only: an int64 min of 2**60 + 1 and 2**60 + 3
+    came out as 2**60, a value neither record has."""
+    base = 2**60 + 1 if dtype.endswith("64") else 7
+    values = {"a": base, "b": base + 2}
+    paths = [_scene(tmp_path / f"{k}.tif", np.full((1, 256, 256), v, dtype))
+             for k, v in values.items()]  # fmt: skip
+    table = pa.table({"id": list(values), "datetime": ["2024-01-01"] * 2,
+                      "href": [str(p) for p in paths]})  # fmt: skip
+    pq.write_table(table, tmp_path / "t.parquet")
+    coll = cogdex.build_from_table(tmp_path / "t.parquet", name="ints", cache_dir=tmp_path)
+    data = coll.get_numpy(AOI, ["data"], merge=merge)
+    assert data.dtype == np.dtype(dtype)
+    assert (data == (min if merge == "min" else max)(values.values())).all()

@@ -564,6 +564,9 @@ def _reduce(
         "min": np.nanmin, "max": np.nanmax, "mean": np.nanmean, "median": np.nanmedian,
     }  # fmt: skip
     reducer = reducers[merge]
+    # min/max of integers pick one record's value: taken in the native type, as float64
+    # cannot hold every 64-bit integer (2**60 + 1 came out as 2**60, a value no record has)
+    exact = merge in ("min", "max") and out.dtype.kind in "iu"
     for c in range(out.shape[0]):
         layers = [
             (data[j], ok[j]) for piece, data, ok in items for j, t in enumerate(piece.targets)
@@ -573,6 +576,10 @@ def _reduce(
             continue
         for r0 in range(0, out.shape[1], REDUCE_ROWS):
             rows = slice(r0, r0 + REDUCE_ROWS)
+            if exact:
+                _pick(out[c, rows], valid[c, rows], [(d[rows], ok[rows]) for d, ok in layers],
+                      merge, fill)  # fmt: skip
+                continue
             stack = np.stack(
                 [np.where(ok[rows], d[rows].astype(np.float64), np.nan) for d, ok in layers]
             )
@@ -587,6 +594,20 @@ def _reduce(
                 reduced = np.clip(np.floor(reduced + 0.5), info.min, info.max)
             out[c, rows] = np.where(any_ok, reduced, fill).astype(out.dtype)
             valid[c, rows] = any_ok
+
+
+def _pick(
+    out: np.ndarray, valid: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]],
+    merge: Merge, fill: float,
+) -> None:  # fmt: skip
+    """min/max of integer layers over their valid pixels, in the output's own type."""
+    info = np.iinfo(out.dtype)
+    empty = out.dtype.type(info.max if merge == "min" else info.min)
+    stack = np.stack([np.where(ok, d.astype(out.dtype, copy=False), empty) for d, ok in layers])
+    any_ok = np.any([ok for _, ok in layers], axis=0)
+    reduced = stack.min(axis=0) if merge == "min" else stack.max(axis=0)
+    out[...] = np.where(any_ok, reduced, out.dtype.type(fill))
+    valid[...] = any_ok
 
 
 __all__ = [
