@@ -105,9 +105,32 @@ def paste(
         out[target, dst_rows, dst_cols] = src[:, :, sample]
 
 
+def paint(
+    out: np.ndarray,
+    value: float,
+    *,
+    window: Window,
+    origin: tuple[int, int],
+    shape: tuple[int, int],
+    image: tuple[int, int],
+    targets: Sequence[int],
+) -> None:
+    """Set the part of a (rows, cols) `shape` tile at `origin` that lies in the image and in
+    `window` to `value`, in bands `targets` of `out` (a sparse tile: no bytes to paste)."""
+    col_off, row_off, width, height = window
+    tile_row, tile_col = origin
+    r0 = max(tile_row, row_off, 0)
+    c0 = max(tile_col, col_off, 0)
+    r1 = min(tile_row + shape[0], row_off + height, image[1])
+    c1 = min(tile_col + shape[1], col_off + width, image[0])
+    if r1 > r0 and c1 > c0:
+        out[list(targets), r0 - row_off : r1 - row_off, c0 - col_off : c1 - col_off] = value
+
+
 __all__ = [
     "allocate",
     "convert",
     "fill_value",
+    "paint",
     "paste",
 ]

@@ -411,8 +411,33 @@ class _Paster:
                 out = self.outs[i]
                 if out is None:
                     dtype = np.dtype(self.images[i].dtype)
-                    out = self.outs[i] = _output(self.reads[i], dtype, self.covered[i])
+                    out = _output(self.reads[i], dtype, self.covered[i])
+                    self._paint_sparse(i, out)
+                    self.outs[i] = out
         return out
+
+    def _paint_sparse(self, i: int, out: np.ndarray) -> None:
+        """Sparse tiles read as the file's own empty value (its nodata, else 0), as GDAL
+        reads them, also when the read asked for another fill (that one is for pixels off
+        the image): a fill of 255 there was a value the file never holds, and valid."""
+        read, level, plan = self.reads[i], self.images[i], self.plans[i]
+        if read.fill is None or read.mask or not plan.sparse.any():
+            return
+        value = mosaic.fill_value(read.source.header.nodata, out.dtype)
+        for j in np.flatnonzero(plan.sparse).tolist():
+            if level.planar == 2:
+                targets = [k for k, b in enumerate(read.bands) if b == int(plan.plane[j])]
+            else:
+                targets = list(range(len(read.bands)))
+            mosaic.paint(
+                out,
+                value,
+                window=plan.window,
+                origin=(int(plan.row[j]) * level.tile_height, int(plan.col[j]) * level.tile_width),
+                shape=(level.tile_height, level.tile_width),
+                image=(level.width, level.height),
+                targets=targets,
+            )
 
     def hand_over(self, i: int, on_window: Callable[[int, np.ndarray], None]) -> None:
         out = self.array(i)
