@@ -72,3 +72,25 @@ def test_sparse_tiles_with_nodata_are_not_valid_and_take_the_fill(tmp_path):
     expected = _gdal(path, table, data.shape[1:], None)
     np.testing.assert_array_equal(valid[0], expected != 9)
     np.testing.assert_array_equal(data[0], np.where(expected == 9, 255, expected))
+
+
+def test_points_in_a_sparse_tile_get_their_own_records_value(tmp_path):
+    """Each record's sparse tiles hold its own nodata (else 0), not the first record's."""
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    _, dense = _collection(tmp_path / "first", nodata=9)
+    _, sparse = _collection(tmp_path / "second", nodata=None)
+    table = pa.table({"id": ["with-nodata", "sparse"], "datetime": ["2024-01-01"] * 2,
+                      "href": [str(dense), str(sparse)]})  # fmt: skip
+    pq.write_table(table, tmp_path / "both.parquet")
+    coll = cogdex.build_from_table(tmp_path / "both.parquet", name="both",
+                                   cache_dir=tmp_path / "cache")  # fmt: skip
+    points = pa.table({"x": [500_005.0, 504_005.0], "y": [3_999_995.0, 3_999_995.0]})
+    got = coll.sample_points(points, ["data"], geometry_crs=32633)
+    values = {(r["id"], r["point_id"]): r["value"] for r in got.to_pylist()}
+    with rasterio.open(dense) as a, rasterio.open(sparse) as b:
+        xy = list(zip(points["x"].to_pylist(), points["y"].to_pylist(), strict=True))
+        expected = {("with-nodata", n): int(v[0]) for n, v in enumerate(a.sample(xy))}
+        expected |= {("sparse", n): int(v[0]) for n, v in enumerate(b.sample(xy))}
+    assert expected[("sparse", 0)] == 0 and expected[("with-nodata", 0)] == 9
+    assert values == expected

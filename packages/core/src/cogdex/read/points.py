@@ -30,6 +30,7 @@ import pyarrow as pa
 from cogdex.index.band import BandSource
 from cogdex.io import fetch, runtime
 from cogdex.read import grid as G
+from cogdex.read.mosaic import fill_value
 from cogdex.read.reader import Source, TileRead, for_each_tile
 from cogdex.tiff.model import Level, TIFFHeader
 
@@ -364,6 +365,7 @@ def plan_points(
     for done in runtime.decode_pool().map(partial(_locate_crs, lon, lat), grids.items()):
         located.update(done)
     found: list[Samples] = []
+    empty: list[float] = []  # per file of found: what its sparse tiles hold (GDAL's value)
     tiles: list[TileRead] = []
     jobs: list[_TileJob] = []
     for (row, href, entries), grid in zip(files, keys, strict=True):
@@ -381,6 +383,7 @@ def plan_points(
             values=np.empty((len(entries), 0), dtype),  # a view of the column, below
         )
         found.append(samples)
+        empty.append(fill_value(src.header(i).nodata, np.dtype(dtype)))
         source = Source(href, src.header(i), src.store_options)
         for tile_index, job in _tile_jobs(
             samples, level, [sources[c].band_index for c, _ in entries], at
@@ -390,9 +393,11 @@ def plan_points(
     column = empty_column(sum(s.points.size * len(s.bands) for s in found), dtype)
     np.copyto(column, fill, casting="unsafe")  # as np.full
     at_value = 0
-    for s in found:
+    for s, value in zip(found, empty, strict=True):
         size = s.points.size * len(s.bands)
         s.values = column[at_value : at_value + size].reshape(len(s.bands), s.points.size)
+        if value != fill:  # a record whose nodata is not the first record's
+            s.values[...] = value
         at_value += size
     return PointPlan(found, tiles, jobs, column)
 
