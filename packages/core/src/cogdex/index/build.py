@@ -356,7 +356,26 @@ def header_footprint(header: TIFFHeader, crs: str) -> Any:
     cols, rows = _EDGE_COLS * header.base.width, _EDGE_ROWS * header.base.height
     xs, ys = a * cols + b * rows + c, d * cols + e * rows + f
     lon, lat = transformer(crs, 4326).transform(xs, ys)  # one cached transformer per CRS
+    if np.isfinite(lon).all() and np.abs(np.diff(lon)).max() > 180:
+        return _split_at_antimeridian(lon, lat)
     return shapely.Polygon(np.column_stack([lon, lat]))
+
+
+def _split_at_antimeridian(lon: np.ndarray, lat: np.ndarray) -> Any:
+    """A footprint across the antimeridian, cut there into a MultiPolygon (RFC 7946 3.1.9,
+    as STAC items carry it): as one lon/lat polygon its ring encloses the rest of the
+    world instead, so reads over the file found no record and reads anywhere else did."""
+    import shapely
+
+    ring = shapely.Polygon(np.column_stack([np.unwrap(lon, period=360), lat]))
+    world = shapely.box(-180, -90, 180, 90)
+    shifts = (np.array([-360.0, 0.0]), np.array([0.0, 0.0]), np.array([360.0, 0.0]))
+    parts = [
+        shapely.intersection(shapely.transform(ring, lambda xy, s=shift: xy + s), world)
+        for shift in shifts
+    ]
+    polygons = [p for part in parts for p in shapely.get_parts(part) if p.area > 0]
+    return shapely.MultiPolygon(polygons)
 
 
 def misplaced(

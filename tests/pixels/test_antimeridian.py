@@ -1,0 +1,70 @@
+"""A file across the antimeridian, indexed from its header: its footprint is cut at 180
+degrees into a MultiPolygon (RFC 7946), so reads over either side find it and reads far away
+do not. As one lon/lat polygon its ring enclosed the rest of the world: a read over the
+file found no record (an empty result), and one on the other side of the globe found it."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pyproj
+import pytest
+import rasterio
+import shapely
+from rasterio.transform import Affine
+
+import cogdex
+from cogdex.errors import EmptyReadWarning
+
+
+@pytest.fixture(scope="module")
+def across(tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("antimeridian")
+    x, y = pyproj.Transformer.from_crs(4326, 32660, always_xy=True).transform(179.98, 10.02)
+    transform = Affine(10, 0, round(x) - 2000, 0, -10, round(y) + 2000)  # 179.96E..179.999W
+    data = np.random.default_rng(0).integers(1, 5000, (1, 512, 512), dtype=np.uint16)
+    path = tmp / "across.tif"
+    profile = {"driver": "GTiff", "width": 512, "height": 512, "count": 1, "dtype": "uint16",
+               "crs": "EPSG:32660", "transform": transform, "tiled": True,
+               "blockxsize": 256, "blockysize": 256}  # fmt: skip
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(data)
+    table = pa.table({"id": ["a"], "datetime": ["2024-01-01"], "href": [str(path)]})
+    pq.write_table(table, tmp / "t.parquet")
+    coll = cogdex.build_from_table(tmp / "t.parquet", name="across", cache_dir=tmp / "cache")
+    return coll, path
+
+
+def test_the_footprint_is_cut_at_the_antimeridian(across):
+    coll, _ = across
+    footprint = shapely.from_wkb(coll.to_arrow().column("geometry")[0].as_py())
+    assert footprint.geom_type == "MultiPolygon"
+    west, east = sorted(shapely.get_parts(footprint), key=lambda p: p.bounds[0])
+    assert west.bounds[0] == -180 and -180 < west.bounds[2] < -179.9
+    assert 179.9 < east.bounds[0] < 180 and east.bounds[2] == 180
+
+
+@pytest.mark.parametrize("aoi", [(179.97, 10.01, 179.99, 10.03), (-179.999, 10.01, -179.99, 10.03)],
+                         ids=["east", "west"])  # fmt: skip
+def test_boxes_on_either_side_read_the_files_pixels(across, aoi):
+    coll, path = across
+    data, table = coll.get_numpy(aoi, ["data"], return_table=True)
+    assert data.shape[0] == 1 and data.size > 0
+    transform = Affine(*table.column("transform")[0].as_py()[:6])
+    with rasterio.open(path) as ds:
+        col = round((transform.c - ds.transform.c) / 10)
+        row = round((transform.f - ds.transform.f) / -10)
+        window = rasterio.windows.Window(col, row, data.shape[2], data.shape[1])
+        np.testing.assert_array_equal(data[0], ds.read(1, window=window, boundless=True))
+
+
+def test_a_box_on_the_other_side_of_the_globe_meets_no_record(across):
+    coll, _ = across
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = coll.get_numpy((0.0, 10.01, 0.02, 10.03), ["data"])
+    assert data.shape[0] == 0
+    assert any(issubclass(w.category, EmptyReadWarning) for w in caught)
