@@ -120,3 +120,19 @@ def test_integer_min_and_max_merges_give_a_records_own_value(tmp_path, merge, dt
     data = coll.get_numpy(AOI, ["data"], merge=merge)
     assert data.dtype == np.dtype(dtype)
     assert (data == (min if merge == "min" else max)(values.values())).all()
+
+
+@pytest.mark.parametrize("fill", [-1, 70000, 0.5, float("nan")])
+def test_a_fill_value_the_output_type_cannot_hold_is_refused_before_any_request(wide_values, fill):
+    """Clamped into uint16, a fill of -1 marking gaps became 0, a real value; in an xarray
+    Dataset, which has no valid mask, nothing told the gaps from the data."""
+    from cogdex.io import fetch
+
+    coll, _ = wide_values
+    with fetch.recording() as rec:
+        for read in (coll.get_numpy, coll.get_xarray):
+            with pytest.raises(ValueError, match="is not a uint16 value"):
+                read(AOI, ["data"], fill_value=fill)
+    assert rec.requests == 0
+    wider = coll.get_numpy(AOI, ["data"], fill_value=fill, dtype="float32")  # a type that holds it
+    assert wider.dtype == np.float32

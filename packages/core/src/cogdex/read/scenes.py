@@ -69,7 +69,18 @@ def output_dtype(sources: Sequence[BandSource], rows: Sequence[int] | None = Non
 
 
 def default_fill(sources: Sequence[BandSource], dtype: np.dtype, fill: float | None) -> float:
-    """The user's fill value, else the first record's nodata, else 0 (every read path)."""
+    """The user's fill value, else the first record's nodata, else 0 (every read path).
+
+    A nodata the output type cannot hold is clamped into it, as GDAL's copy does; a fill
+    value the caller chose is refused instead (`ValueError`): clamped, -1 marking gaps in
+    uint16 became 0, a real value, with nothing (an xarray Dataset has no mask) to tell."""
+    if fill is not None and dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if not (math.isfinite(fill) and float(fill).is_integer() and info.min <= fill <= info.max):
+            raise ValueError(
+                f"fill_value {fill!r} is not a {dtype} value ({info.min}..{info.max}); pass "
+                "one the output type holds, or dtype= a type that holds it"
+            )
     if fill is None:
         for src in sources:
             known = np.flatnonzero(src.has_nodata)
