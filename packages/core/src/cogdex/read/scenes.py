@@ -439,10 +439,11 @@ async def read_slots(
     merger = _Merger(out, valid, [p for p, d in zip(pieces, direct, strict=True) if not d],
                      merge, fill_v)  # fmt: skip
     targets = [s.target for s in slots]
-    # Aligned pieces whose invalid pixels already hold the fill, bit for bit: outside the
-    # image (the window's own fill) or equal to an integer nodata that is the fill itself.
+    # Pieces whose invalid pixels already hold the fill, bit for bit: outside the image or
+    # the source (the window's or the warp's own fill) or equal to an integer nodata that
+    # is the fill itself.
     same = out_dtype.kind in "iu" and float(out_dtype.type(fill_v)) == fill_v
-    keeps = [same and p.source_grid is None and p.nodata == fill_v for p in pieces]
+    keeps = [same and p.nodata == fill_v for p in pieces]
 
     def place(i: int, data: np.ndarray) -> None:
         """Onto the slot's grid and into the output, as soon as the piece is read (on the

@@ -210,8 +210,11 @@ def _source_valid(
     """(H, W) bool of usable source pixels, or None when all are."""
     ok = None if valid is None else np.asarray(valid, dtype=bool)
     if nodata is not None:
-        empty = np.isnan(data) if np.isnan(nodata) else data == nodata
-        has_value = ~empty.all(axis=0)
+        if len(data) == 1:  # one band (a file per band): one pass, no reduction
+            has_value = ~np.isnan(data[0]) if np.isnan(nodata) else data[0] != nodata
+        else:
+            empty = np.isnan(data) if np.isnan(nodata) else data == nodata
+            has_value = ~empty.all(axis=0)
         ok = has_value if ok is None else ok & has_value
     return ok
 
