@@ -4,6 +4,7 @@ pystac-client (a modifier, headers)."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -135,3 +136,17 @@ def test_headers_and_sortby_reach_pystac_client(stac_api, scenes, tmp_path, monk
         cogdex.build_from_stac(
             stac_api.url + "/items.json", name="x", sortby="id", cache_dir=tmp_path
         )
+
+
+def test_relative_hrefs_with_no_base_are_refused_not_read_from_the_working_directory(
+    stac_files, scenes, tmp_path, monkeypatch
+):
+    """An item dict with relative hrefs and no 'self' link: the working directory is no base
+    (another process, or another folder, reads other files), even when it holds such files."""
+    item = copy.deepcopy(stac_files.items[0])
+    item["links"] = []
+    for asset in item["assets"].values():
+        asset["href"] = asset["href"].rsplit("/", 1)[1]  # "B04.tif"
+    monkeypatch.chdir(scenes.scenes[1].files["B04"].parent)  # another scene's B04.tif
+    with pytest.raises(BuildError, match=r"'B04\.tif' is a relative path"):
+        cogdex.build_from_items([item], name="rel", bands=BANDS, cache_dir=tmp_path)

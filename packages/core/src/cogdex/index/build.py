@@ -20,6 +20,7 @@ import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from textwrap import shorten
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
@@ -229,11 +230,19 @@ def clean_href(href: str, rewrites: Mapping[str, str] | None = None) -> str:
     token, presigned S3/GCS URL) loses its query string, since a cloud plugin signs at read
     time; any other query string is refused, since cogdex would drop it when reading. So is
     a `user:password@` href: stores do not send it, so without it the read would be the
-    same anonymous one, which the build must not pass off as the href's."""
+    same anonymous one, which the build must not pass off as the href's. So is a relative
+    path (static STAC files and APIs resolve theirs before this): each reading process
+    would resolve it against its own working directory, another file or none."""
     for old, new in (rewrites or {}).items():
         if href.startswith(old):
             href = new + href[len(old) :]
             break
+    if "://" not in href and not Path(href).is_absolute():
+        raise BuildError(
+            f"asset href {href!r} is a relative path with nothing to resolve it against "
+            "(an item without a 'self' link, a table row): give absolute paths or URLs, or "
+            "map the prefix with href_rewrites"
+        )
     if has_userinfo(href):
         raise BuildError(
             f"asset href has a user name or password, which cogdex never stores: "
