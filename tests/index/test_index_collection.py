@@ -73,6 +73,14 @@ def test_user_columns_splits_and_join(coll):
         coll.subset(split="a", split_column="fold")
 
 
+def test_with_column_refuses_a_string_that_would_become_one_character_per_record(coll):
+    n = len(coll)
+    for values in ("v" * n, b"v" * n, {i: "v" for i in range(n)}):
+        with pytest.raises(TypeError, match="one value per record"):
+            coll.with_column("split", values)
+    assert coll.with_column("split", ["v"] * n).to_arrow()["split"].to_pylist() == ["v"] * n
+
+
 def _by_id(c) -> pa.Table:
     """Rows in id order (an export sorts rows spatially)."""
     table = c.to_arrow()

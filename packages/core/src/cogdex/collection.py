@@ -325,9 +325,18 @@ class Collection:
 
     def with_column(self, name: str, values: Any) -> Collection:
         """A copy with column `name` (replaced if it exists): an array/list with one value
-        per record, or a function called with each record's scalar columns as a dict."""
+        per record, or a function called with each record's scalar columns as a dict.
+
+        A string, bytes or a mapping is refused: Arrow would take a string of the right
+        length as one character per record, a silent wrong column."""
         if name in S.RESERVED:
             raise ValueError(f"{name!r} is a core column of the index and cannot be replaced")
+        if isinstance(values, str | bytes | Mapping):
+            raise TypeError(
+                f"column {name!r} needs one value per record (a list or an array) or a "
+                f"function, not a {type(values).__name__}; for one value everywhere pass "
+                "[value] * len(collection)"
+            )
         table = self._rows()
         if callable(values):
             scalars = [f.name for f in table.schema if f.name != "assets" and f.name != "geometry"]
