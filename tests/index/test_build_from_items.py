@@ -150,3 +150,24 @@ def test_relative_hrefs_with_no_base_are_refused_not_read_from_the_working_direc
     monkeypatch.chdir(scenes.scenes[1].files["B04"].parent)  # another scene's B04.tif
     with pytest.raises(BuildError, match=r"'B04\.tif' is a relative path"):
         cogdex.build_from_items([item], name="rel", bands=BANDS, cache_dir=tmp_path)
+
+
+def test_local_paths_with_url_characters_in_their_names_build_and_keep_their_names(
+    stac_files, scenes, tmp_path
+):
+    """'?', '#', '%' and spaces in a path are part of a file's name, not a query string,
+    a fragment or an escape."""
+    item = copy.deepcopy(stac_files.items[0])
+    source = next(s for s in scenes.scenes if s.id == item["id"]).files["B04"]
+    odd = tmp_path / "a b?c#d%41é.tif"
+    odd.write_bytes(source.read_bytes())
+    item["assets"] = {"red": {**item["assets"]["red"], "href": str(odd)}}
+    coll = cogdex.build_from_items([item], name="odd", bands=["B04"], cache_dir=tmp_path)
+    assert coll.skipped == [] and coll.band_source("B04").hrefs == [str(odd)]
+    direct = cogdex.build_from_items(
+        [{**item, "assets": {"red": {**item["assets"]["red"], "href": str(source)}}}],
+        name="direct",
+        bands=["B04"],
+        cache_dir=tmp_path,
+    )
+    assert coll.header(item["id"], "B04") == direct.header(item["id"], "B04")

@@ -249,7 +249,7 @@ def clean_href(href: str, rewrites: Mapping[str, str] | None = None) -> str:
             f"{safe_url(href)}; pass credentials in store_options instead (for HTTP: "
             "client_options={'default_headers': {'Authorization': ...}})"
         )
-    query = urlsplit(href).query
+    query = urlsplit(href).query if "://" in href else ""  # a path's '?' is its name's
     keys = {k.lower() for k, _ in parse_qsl(query, keep_blank_values=True)}
     if query and not keys & _SIGNATURE_KEYS:
         raise BuildError(f"asset href has a query string cogdex cannot keep: {safe_url(href)}")
