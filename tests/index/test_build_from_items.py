@@ -171,3 +171,20 @@ def test_local_paths_with_url_characters_in_their_names_build_and_keep_their_nam
         cache_dir=tmp_path,
     )
     assert coll.header(item["id"], "B04") == direct.header(item["id"], "B04")
+
+
+def test_two_different_items_with_one_id_are_refused_and_a_repeated_item_is_indexed_once(
+    stac_files, tmp_path
+):
+    """Ids are unique only within a STAC collection: keeping either of two items that share
+    one would silently drop the other's scene."""
+    first, other = (copy.deepcopy(i) for i in stac_files.items[:2])
+    other["id"], other["collection"] = first["id"], "another-collection"
+    with pytest.raises(BuildError, match=rf"two different items have the id '{first['id']}'"):
+        cogdex.build_from_items([first, other], name="clash", bands=BANDS, cache_dir=tmp_path)
+    resigned = copy.deepcopy(first)  # the same item from an overlapping page, signed again
+    for asset in resigned["assets"].values():
+        asset["href"] += "?sig=2"
+    coll = cogdex.build_from_items([first, resigned], name="once", bands=BANDS, cache_dir=tmp_path)
+    assert coll.ids == [first["id"]]
+    assert [s["reason"] for s in coll.skipped] == ["duplicate id"]

@@ -31,7 +31,7 @@ import pyarrow as pa
 from cogdex.errors import BuildError, CogdexError, CRSError, TruncatedTIFF
 from cogdex.index import arrays as A
 from cogdex.index import schema as S
-from cogdex.index.stac import item_datetime
+from cogdex.index.stac import item_datetime, item_digest
 from cogdex.redact import has_userinfo, redact_urls, safe_url
 from cogdex.tiff.model import TIFFHeader
 
@@ -711,15 +711,26 @@ def plan_rows(
     keys = list(dict.fromkeys(ref.asset for ref in band_map.values()))
     skipped: list[dict[str, str]] = []
 
-    # Items -> unique ids, and the href of each (item, asset) to fetch.
-    seen: set[str] = set()
+    # Items -> unique ids, and the href of each (item, asset) to fetch. An item repeated
+    # (pages of a search that overlap) is indexed once; two items that share an id but say
+    # different things (two collections' scenes) cannot both be its record, and keeping
+    # either would silently drop the other.
+    seen: dict[str, Mapping[str, Any]] = {}
     kept: list[Mapping[str, Any]] = []
     for item in items:
         item_id = str(item.get("id"))
-        if item_id in seen:
+        first = seen.get(item_id)
+        if first is not None:
+            if item_digest(first) != item_digest(item):
+                where = sorted({str(first.get("collection")), str(item.get("collection"))})
+                raise BuildError(
+                    f"two different items have the id {item_id!r} (collections "
+                    f"{', '.join(where)}): a collection keys its records by id; build each "
+                    "collection separately, or give the items unique ids"
+                )
             skipped.append({"id": item_id, "asset": "", "href": "", "reason": "duplicate id"})
             continue
-        seen.add(item_id)
+        seen[item_id] = item
         kept.append(item)
     hrefs: list[list[str | None]] = []
     for item in kept:

@@ -227,23 +227,28 @@ def item_dicts(items: Items) -> list[dict[str, Any]]:
     return out
 
 
-def items_digest(items: Sequence[Mapping[str, Any]]) -> str:
-    """A hash of what the items say, in any order: each item without its links and with its
-    asset hrefs made `safe_url` (a re-signed href is the same file)."""
+def item_digest(item: Mapping[str, Any]) -> str:
+    """A hash of what an item says: without its links and with its asset hrefs made
+    `safe_url` (a re-signed href is the same file)."""
     import hashlib
 
     from cogdex.redact import safe_url
 
-    digests = []
-    for item in items:
-        assets = {
-            k: {**a, "href": safe_url(str(a.get("href", "")))}
-            for k, a in (item.get("assets") or {}).items()
-        }
-        doc = {**item, "assets": assets, "links": None}
-        text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
-        digests.append(hashlib.sha256(text.encode()).hexdigest())
-    return hashlib.sha256("".join(sorted(digests)).encode()).hexdigest()[:32]
+    assets = {
+        k: {**a, "href": safe_url(str(a.get("href", "")))}
+        for k, a in (item.get("assets") or {}).items()
+    }
+    doc = {**item, "assets": assets, "links": None}
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def items_digest(items: Sequence[Mapping[str, Any]]) -> str:
+    """A hash of what the items say, in any order (`item_digest` of each)."""
+    import hashlib
+
+    digests = sorted(item_digest(item) for item in items)
+    return hashlib.sha256("".join(digests).encode()).hexdigest()[:32]
 
 
 # -- static files ----------------------------------------------------------------------------
@@ -521,6 +526,7 @@ __all__ = [
     "is_static",
     "item_datetime",
     "item_dicts",
+    "item_digest",
     "items_digest",
     "parse_filter",
     "read_static",
