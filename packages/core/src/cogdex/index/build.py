@@ -353,7 +353,11 @@ _EDGE_ROWS = np.concatenate([np.zeros(11), _EDGE, np.ones(11), 1 - _EDGE])
 
 
 def header_footprint(header: TIFFHeader, crs: str) -> Any:
-    """The lon/lat polygon of a file's extent (edges densified), for items without one."""
+    """The lon/lat polygon of a file's extent (edges densified), for items without one.
+
+    A file across the antimeridian gets the two-part MultiPolygon that GeoJSON (RFC 7946)
+    asks for: its ring, taken as it comes, jumps between +180 and -180 and would be a band
+    around the rest of the globe, which spatial filters match everywhere but on the file."""
     import shapely
 
     from cogdex.crs import transformer
@@ -365,7 +369,17 @@ def header_footprint(header: TIFFHeader, crs: str) -> Any:
     cols, rows = _EDGE_COLS * header.base.width, _EDGE_ROWS * header.base.height
     xs, ys = a * cols + b * rows + c, d * cols + e * rows + f
     lon, lat = transformer(crs, 4326).transform(xs, ys)  # one cached transformer per CRS
-    return shapely.Polygon(np.column_stack([lon, lat]))
+    lon = np.asarray(lon)
+    if not np.isfinite(lon).all() or not np.any(np.abs(np.diff(lon)) > 180):
+        return shapely.Polygon(np.column_stack([lon, lat]))  # (off a projection's disk: as is)
+    import antimeridian
+
+    ring = np.column_stack([lon, lat])
+    # counter-clockwise, as antimeridian (RFC 7946) reads an exterior ring: the file's own
+    # CRS tells the winding, which the lon/lat ring's jump hides
+    if shapely.Polygon(np.column_stack([xs, ys])).exterior.is_ccw is False:
+        ring = ring[::-1]
+    return antimeridian.fix_polygon(shapely.Polygon(ring))
 
 
 def misplaced(
