@@ -522,3 +522,59 @@ def test_truncated_cogs_are_skipped_with_the_reason_or_fatal_when_strict(
         cogdex.build_from_stac(
             path, name="cut", bands=["B04"], cache_dir=tmp_path, strict=True, force=True
         )
+
+
+def _across_antimeridian(folder: Path) -> Path:
+    """A 25.6 km square COG in UTM 60N centred on 180E, 60N."""
+    import numpy as np
+    from pyproj import Transformer
+
+    from cogdex.testing import write_cog
+
+    x, y = Transformer.from_crs(4326, 32660, always_xy=True).transform(180.0, 60.0)
+    transform = (100, 0, x - 12_800, 0, -100, y + 12_800)
+    return write_cog(folder / "across.tif", np.ones((256, 256), np.uint16), 32660, transform)
+
+
+EAST_OF_180 = shapely.box(179.9, 59.95, 179.99, 60.05)
+WEST_OF_180 = shapely.box(-179.99, 59.95, -179.9, 60.05)
+
+
+def test_a_file_across_the_antimeridian_gets_a_footprint_on_both_sides_of_it(tmp_path):
+    """A table row has no geometry: the footprint comes from the file, whose lon/lat ring
+    jumps from +180 to -180. Taken as it comes, it is a band around the rest of the globe:
+    an area at 0E found the file, one just west of 180 missed it."""
+    import pyarrow as pa
+
+    path = _across_antimeridian(tmp_path)
+    table = pa.table({"id": ["across"], "datetime": ["2024-01-01T00:00:00Z"], "href": [str(path)]})
+    pq.write_table(table, tmp_path / "t.parquet")
+    coll = cogdex.build_from_table(tmp_path / "t.parquet", name="am", cache_dir=tmp_path)
+    footprint = shapely.from_wkb(coll.to_arrow()["geometry"][0].as_py())
+    assert footprint.is_valid and footprint.area < 0.2  # 25.6 km square at 60N, in degrees
+    assert coll.subset(geometries=EAST_OF_180).ids == ["across"]
+    assert coll.subset(geometries=WEST_OF_180).ids == ["across"]
+    assert coll.subset(geometries=shapely.box(0, 59.95, 0.1, 60.05)).ids == []
+
+
+def test_a_static_items_bbox_across_the_antimeridian_is_found_on_both_sides(tmp_path):
+    """RFC 7946 writes such a bbox with xmin > xmax; read as a plain box it met no bbox."""
+    path = _across_antimeridian(tmp_path)
+    east = shapely.box(179.8, 59.88, 180, 60.12)
+    west = shapely.box(-180, 59.88, -179.8, 60.12)
+    item = {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "id": "across",
+        "bbox": [179.8, 59.88, -179.8, 60.12],
+        "geometry": shapely.geometry.mapping(shapely.MultiPolygon([east, west])),
+        "properties": {"datetime": "2024-01-01T00:00:00Z"},
+        "assets": {"data": {"href": str(path), "type": "image/tiff; application=geotiff"}},
+        "links": [],
+    }
+    items = _write_items(tmp_path / "items.json", [item])
+    for side in (EAST_OF_180, WEST_OF_180):
+        coll = cogdex.build_from_stac(
+            items, name="am", bbox=side.bounds, cache=False, progress=False
+        )
+        assert coll.ids == ["across"]

@@ -180,32 +180,3 @@ def test_a_missing_table_or_stac_file_is_named_on_any_store(http_server, tmp_pat
             cogdex.build_from_table(table, name="missing", cache=False)
         with pytest.raises(BuildError, match=r"no STAC file at .*missing\.json"):
             read_static(f"{base}/missing.json")
-
-
-def test_a_file_across_the_antimeridian_gets_a_footprint_on_both_sides_of_it(tmp_path):
-    """A table row has no geometry: the footprint comes from the file, whose lon/lat ring
-    jumps from +180 to -180. Taken as it comes, it is a band around the rest of the globe:
-    an area at 0E found the file, one just west of 180 missed it."""
-    import numpy as np
-    import shapely
-    from pyproj import Transformer
-
-    from cogdex.testing import write_cog
-
-    x, y = Transformer.from_crs(4326, 32660, always_xy=True).transform(180.0, 60.0)
-    path = write_cog(
-        tmp_path / "across.tif",
-        np.ones((256, 256), np.uint16),
-        32660,
-        (100, 0, x - 12_800, 0, -100, y + 12_800),
-        tile_size=64,
-    )
-    table = pa.table({"id": ["across"], "datetime": ["2024-01-01T00:00:00Z"], "href": [str(path)]})
-    pq.write_table(table, tmp_path / "t.parquet")
-    coll = cogdex.build_from_table(tmp_path / "t.parquet", name="am", cache_dir=tmp_path)
-    footprint = shapely.from_wkb(coll.to_arrow()["geometry"][0].as_py())
-    assert footprint.is_valid and footprint.area < 0.2  # 25.6 km square at 60N, in degrees
-    east = shapely.box(179.9, 59.95, 179.99, 60.05)
-    west = shapely.box(-179.99, 59.95, -179.9, 60.05)
-    assert coll.subset(geometries=east).ids == coll.subset(geometries=west).ids == ["across"]
-    assert coll.subset(geometries=shapely.box(0, 59.95, 0.1, 60.05)).ids == []

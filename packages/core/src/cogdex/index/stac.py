@@ -354,9 +354,14 @@ def _bbox_of(item: Mapping[str, Any]) -> Bbox | None:
 
 
 def _overlaps(box: Bbox | None, bbox: Bbox) -> bool:
-    return box is not None and not (
-        box[0] > bbox[2] or box[2] < bbox[0] or box[1] > bbox[3] or box[3] < bbox[1]
-    )
+    """Whether an item's bbox meets `bbox`. A STAC bbox across the antimeridian has
+    xmin > xmax (RFC 7946): it is its two sides, east of xmin and west of xmax."""
+    if box is None:
+        return False
+    if box[0] > box[2]:
+        east, west = (box[0], box[1], 180.0, box[3]), (-180.0, box[1], box[2], box[3])
+        return _overlaps(east, bbox) or _overlaps(west, bbox)
+    return not (box[0] > bbox[2] or box[2] < bbox[0] or box[1] > bbox[3] or box[3] < bbox[1])
 
 
 _QUERY_OPS = {
