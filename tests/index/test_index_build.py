@@ -578,3 +578,22 @@ def test_a_static_items_bbox_across_the_antimeridian_is_found_on_both_sides(tmp_
             items, name="am", bbox=side.bounds, cache=False, progress=False
         )
         assert coll.ids == ["across"]
+
+
+@pytest.mark.parametrize(
+    ("bands", "nir"), [(None, "nir"), (["B04", "B08"], "B08")], ids=["every-asset", "named"]
+)
+def test_a_band_the_first_item_lacks_is_indexed_for_the_items_that_have_it(
+    stac_files, tmp_path, bands, nir
+):
+    """The band map came from the first item alone: without `bands` the others' nir asset
+    was dropped from every record unannounced; with `bands` naming it the build was
+    refused."""
+    items = copy.deepcopy(stac_files.items)
+    del items[0]["assets"]["nir"], items[0]["assets"]["stack"]  # every asset with B08
+    coll = cogdex.build_from_items(items, name="gap", bands=bands, cache_dir=tmp_path)
+    assert nir in coll.bands and len(coll) == len(items)
+    assets = coll.to_arrow()["assets"].to_pylist()
+    indexed = {i: a["nir"] is not None for i, a in zip(coll.ids, assets, strict=True)}
+    assert indexed == {i["id"]: i is not items[0] for i in items}
+    assert {(s["id"], s["reason"]) for s in coll.skipped} == {(items[0]["id"], "no such asset")}

@@ -166,6 +166,40 @@ def resolve_bands(
     return out
 
 
+def items_band_map(
+    items: Sequence[Mapping[str, Any]],
+    bands: BandsArg,
+    band_index: Mapping[str, int] | None = None,
+) -> dict[str, S.BandRef]:
+    """The band map of a build: with `bands=None`, every GeoTIFF asset of any item (in the
+    order items first show them); else `bands` as the first item that has them all
+    resolves them. The first item alone would drop the assets it lacks from every record,
+    or refuse bands that every other item has. Items are told apart by their asset keys,
+    so a search of one product resolves once. Raises the first item's `BuildError` when
+    no item resolves."""
+    first_error: BuildError | None = None
+    out: dict[str, S.BandRef] = {}
+    tried: set[tuple[str, ...]] = set()
+    for item in items:
+        keys = tuple(item.get("assets") or ())
+        if keys in tried:
+            continue
+        tried.add(keys)
+        try:
+            found = resolve_bands(item, bands, band_index)
+        except BuildError as exc:
+            first_error = first_error or exc
+            continue
+        if bands is not None:
+            return found
+        for name, ref in found.items():
+            out.setdefault(name, ref)
+    if out:
+        return out
+    assert first_error is not None  # items is never empty here
+    raise first_error
+
+
 def _find_band(
     name: str, assets: Mapping[str, Any], band_index: Mapping[str, int], where: str
 ) -> S.BandRef:
@@ -721,7 +755,7 @@ def plan_rows(
     items kept and the stored href of each band asset (no I/O)."""
     if not items:
         raise BuildError("the source returned no items: nothing to index")
-    band_map = resolve_bands(items[0], bands, band_index)
+    band_map = items_band_map(items, bands, band_index)
     keys = list(dict.fromkeys(ref.asset for ref in band_map.values()))
     skipped: list[dict[str, str]] = []
 
@@ -1059,6 +1093,7 @@ __all__ = [
     "build_rows",
     "clean_href",
     "finish_rows",
+    "items_band_map",
     "part_rows",
     "plan_rows",
 ]
