@@ -597,3 +597,22 @@ def test_a_band_the_first_item_lacks_is_indexed_for_the_items_that_have_it(
     indexed = {i: a["nir"] is not None for i, a in zip(coll.ids, assets, strict=True)}
     assert indexed == {i["id"]: i is not items[0] for i in items}
     assert {(s["id"], s["reason"]) for s in coll.skipped} == {(items[0]["id"], "no such asset")}
+
+
+def test_an_item_or_table_row_without_an_id_is_dropped_with_its_reason(
+    stac_files, scenes, tmp_path
+):
+    """Its record was indexed under the id "None", which no item has."""
+    import pyarrow as pa
+
+    items = copy.deepcopy(stac_files.items[:3])
+    items[0]["id"] = None
+    coll = cogdex.build_from_items(items, name="ids", bands=["B04"], cache_dir=tmp_path)
+    assert sorted(coll.ids) == sorted(i["id"] for i in items[1:])
+    assert [s["reason"] for s in coll.skipped] == ["no id: dropped"]
+    stack = [f"{stac_files.base_url}/{s.keys['stack']}" for s in scenes.scenes[:3]]
+    table = pa.table({"id": [None, "b", "c"], "datetime": [2024] * 3, "href": stack})
+    pq.write_table(table, tmp_path / "t.parquet")
+    rows = cogdex.build_from_table(tmp_path / "t.parquet", name="rows", cache_dir=tmp_path)
+    assert sorted(rows.ids) == ["b", "c"]
+    assert [s["reason"] for s in rows.skipped] == ["no id: dropped"]

@@ -766,6 +766,10 @@ def plan_rows(
     seen: dict[str, Mapping[str, Any]] = {}
     kept: list[Mapping[str, Any]] = []
     for item in items:
+        if item.get("id") is None or item.get("id") == "":
+            # no record key: as "None" it would be a record that no id names
+            skipped.append({"id": "", "asset": "*", "href": "", "reason": "no id: dropped"})
+            continue
         item_id = str(item.get("id"))
         first = seen.get(item_id)
         if first is not None:
