@@ -81,6 +81,16 @@ def test_with_column_refuses_a_string_that_would_become_one_character_per_record
     assert coll.with_column("split", ["v"] * n).to_arrow()["split"].to_pylist() == ["v"] * n
 
 
+def test_join_keeps_user_columns_named_like_its_own_row_numbers(coll):
+    ids = coll.ids
+    labels = pa.table({"id": ids[:2], "__row": [7, 8], "__hit": ["a", "b"]})
+    for how, expected in (("left outer", ids), ("inner", ids[:2])):
+        table = coll.join(labels, how=how).to_arrow()
+        assert table["id"].to_pylist() == expected
+        assert table["__row"].to_pylist() == [7, 8] + [None] * (len(expected) - 2)
+        assert table["__hit"].to_pylist() == ["a", "b"] + [None] * (len(expected) - 2)
+
+
 def _by_id(c) -> pa.Table:
     """Rows in id order (an export sorts rows spatially)."""
     table = c.to_arrow()

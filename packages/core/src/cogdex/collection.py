@@ -366,16 +366,17 @@ class Collection:
             raise ValueError(f"the table to join has core column(s) {sorted(clash)}")
         if pc.count_distinct(right.column(on)).as_py() != len(right):
             raise ValueError(f"the table to join has repeated values in {on!r}")
-        table = self._rows()
-        # Arrow joins cannot carry struct columns: join row numbers, then take.
-        keys = pa.table({on: table.column(on), "__row": A.from_numpy(np.arange(len(table)))})
-        marked = right.append_column("__hit", A.from_numpy(np.ones(len(right), bool)))
-        joined = keys.join(marked, on, join_type="left outer").sort_by("__row")
-        if how == "inner":
-            joined = joined.filter(pc.fill_null(joined.column("__hit"), False))
-        elif how != "left outer":
+        if how not in ("left outer", "inner"):
             raise ValueError(f"how must be 'left outer' or 'inner', not {how!r}")
-        result = table.take(joined.column("__row"))
+        table = self._rows()
+        # Arrow joins cannot carry struct columns: join row numbers, then take. The row
+        # number's column is named after none of the user's.
+        row = "__row"
+        while row in right.column_names:
+            row = f"_{row}"
+        keys = pa.table({on: table.column(on), row: A.from_numpy(np.arange(len(table)))})
+        joined = keys.join(right, on, join_type=how).sort_by(row)
+        result = table.take(joined.column(row))
         for name in right.column_names:
             if name == on:
                 continue
