@@ -110,8 +110,10 @@ def _cached_or_build(
     cached = C.cached_index(path) if cache and not force else None
     if cached is not None:
         if cached.meta.cache_key == key:
-            return from_files(cached, store_options)  # footers read once: key check and load
-        C.check_clash(name, path, cached.meta.cache_key, key)
+            if C.linked_fresh(cached.meta.source):
+                return from_files(cached, store_options)  # footers read once: check, load
+        else:
+            C.check_clash(name, path, cached.meta.cache_key, key)
     from cogdex.index.build import build_rows
 
     items = items_fn()
@@ -256,7 +258,7 @@ def build_from_stac(
         "fields": list(fields) if fields else None,
         "max_items": max_items,
     }
-    source = {
+    source: dict[str, Any] = {
         "type": "stac-static" if static else "stac-api",
         "url": _stored_location(location),
         "collection": collection,
@@ -297,7 +299,16 @@ def build_from_stac(
                 modifier=modifier,
                 hooks=hooks,
             )
-        found = stac.read_static(location)
+        read: set[str] = set()
+        found = stac.read_static(location, read)
+        # the local files a catalog links to: the key's freshness has the named file's stat
+        # only (remote files have none, as a remote named file has none)
+        from cogdex.io.urls import parse_url
+
+        read.discard(stac.as_url(location))
+        linked = C.file_stats(sorted(parse_url(u).key for u in read if u.startswith("file://")))
+        if linked:
+            source["linked_files"] = linked
         if modifier is not None:
             for item in found:
                 modifier(item)

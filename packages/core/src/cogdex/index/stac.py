@@ -273,7 +273,8 @@ def _read_text(location: str) -> str:
         raise BuildError(f"cannot read {location}: {str(exc).splitlines()[0]}") from exc
 
 
-def _as_url(location: str | os.PathLike[str]) -> str:
+def as_url(location: str | os.PathLike[str]) -> str:
+    """A static source's location as the URL `read_static` reads it by."""
     text = os.fspath(location)
     if "://" in text:
         return text
@@ -297,12 +298,15 @@ def _absolutize(item: dict[str, Any], base: str) -> None:
                 asset["href"] = urljoin(base, href)
 
 
-def read_static(location: str | os.PathLike[str]) -> list[dict[str, Any]]:
+def read_static(
+    location: str | os.PathLike[str], read: set[str] | None = None
+) -> list[dict[str, Any]]:
     """Items of a static source: an ItemCollection / FeatureCollection, an item, an ndjson
-    file of items, or a catalog/collection whose `item` and `child` links are followed."""
-    url = _as_url(location)
+    file of items, or a catalog/collection whose `item` and `child` links are followed.
+    `read`, if given, receives the URL of every file read."""
+    url = as_url(location)
     items: list[dict[str, Any]] = []
-    _collect(url, items, seen=set())
+    _collect(url, items, seen=set() if read is None else read)
     return items
 
 
@@ -526,6 +530,7 @@ __all__ = [
     "Bbox",
     "DateRange",
     "Items",
+    "as_url",
     "date_bounds",
     "filter_items",
     "is_static",
