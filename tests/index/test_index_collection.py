@@ -91,6 +91,20 @@ def test_join_keeps_user_columns_named_like_its_own_row_numbers(coll):
         assert table["__hit"].to_pylist() == ["a", "b"] + [None] * (len(expected) - 2)
 
 
+def test_indexing_takes_a_mask_as_a_mask_and_refuses_positions_out_of_range(coll):
+    """A boolean mask was read as the positions 0 and 1, and an int past the end gave an
+    empty collection: both silently other records than asked for."""
+    ids = coll.ids
+    mask = np.arange(len(ids)) % 2 == 0
+    assert coll[mask].ids == ids[::2]
+    assert coll[list(mask)].ids == ids[::2]
+    assert coll[[-1, 0]].ids == [ids[-1], ids[0]] and coll[[]].ids == []
+    assert coll[np.int64(-1)].ids == [ids[-1]]
+    for key in (len(ids), -len(ids) - 1, [len(ids)], mask[:-1]):
+        with pytest.raises(IndexError):
+            coll[key]
+
+
 def _by_id(c) -> pa.Table:
     """Rows in id order (an export sorts rows spatially)."""
     table = c.to_arrow()

@@ -313,13 +313,20 @@ class Collection:
         return self._derive(self._rows().slice(0, n))
 
     def __getitem__(self, key: int | slice | Sequence[int] | np.ndarray) -> Collection:
+        """The records at positions `key` (an int, a slice, integer positions) or where a
+        boolean mask of one value per record is True, as NumPy indexes."""
         table = self._rows()
-        if isinstance(key, int):
-            idx = key + len(table) if key < 0 else key
-            return self._derive(table.slice(idx, 1))
+        if isinstance(key, int | np.integer) and not isinstance(key, bool | np.bool_):
+            if not -len(table) <= key < len(table):
+                raise IndexError(f"record {key} is out of range for {len(table)} records")
+            return self._derive(table.slice(int(key) % len(table), 1))
         if isinstance(key, slice):
             return self._derive(A.take(table, np.arange(len(table))[key]))
-        return self._derive(A.take(table, key))
+        # NumPy's own indexing: a mask selects (never read as the positions 0 and 1),
+        # negative positions count from the end, and out-of-range ones raise IndexError
+        index = np.asarray(key)
+        index = index if index.size else index.astype(np.intp)  # [] reads as floats
+        return self._derive(A.take(table, np.arange(len(table))[index]))
 
     # -- user columns ------------------------------------------------------------------------
 
