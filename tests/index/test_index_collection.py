@@ -183,6 +183,14 @@ def test_extend_replaces_same_ids(coll):
     assert [labels[i] for i in coll.ids[:2]] == [9, 9]
 
 
+def test_extend_by_a_newer_copy_of_every_record_replaces_them_all(coll):
+    """When every record was replaced, the kept runs were miscounted: a raw ValueError."""
+    newer = coll.with_column("label", list(range(len(coll))))
+    merged = coll[:2].extend(newer)
+    assert merged.ids == newer.ids
+    assert merged.to_arrow()["label"].to_pylist() == list(range(len(coll)))
+
+
 @pytest.mark.parametrize("runs", [collection_module.SLICED_RUNS, 2])
 def test_extend_of_many_rows_replaces_scattered_ids_as_a_filter_would(coll, runs, monkeypatch):
     # slices of the kept rows (few runs) or a take (many): the same rows either way

@@ -1061,12 +1061,14 @@ def _without(table: pa.Table, dropped: np.ndarray) -> pa.Table:
     if not dropped.any():
         return table
     kept = np.flatnonzero(~dropped)
+    if not len(kept):
+        return table.slice(0, 0)
     starts = np.flatnonzero(np.diff(kept, prepend=-2) != 1)
     if len(starts) > SLICED_RUNS:
         return A.take(table, kept)
     ends = np.append(starts[1:], len(kept))
     runs = [table.slice(int(kept[a]), int(b - a)) for a, b in zip(starts, ends, strict=True)]
-    return pa.concat_tables(runs) if runs else table.slice(0, 0)
+    return pa.concat_tables(runs)
 
 
 def _json(doc: Any) -> bytes:
