@@ -616,3 +616,29 @@ def test_an_item_or_table_row_without_an_id_is_dropped_with_its_reason(
     rows = cogdex.build_from_table(tmp_path / "t.parquet", name="rows", cache_dir=tmp_path)
     assert sorted(rows.ids) == ["b", "c"]
     assert [s["reason"] for s in rows.skipped] == ["no id: dropped"]
+
+
+def test_a_header_that_failed_after_retries_is_fetched_again_by_the_same_call(
+    stac_files, scenes, fault_server, fast_uncached_reads, tmp_path
+):
+    """A build cached its collection whatever it skipped: an outage of one file during the
+    build kept its record's asset out of every later call, without a word."""
+    path = "/" + scenes.scenes[0].keys["B04"]
+    fault_server.inject(path, ["503"] * 20)  # past every retry
+    kwargs = {
+        "name": "outage",
+        "bands": ["B04"],
+        "href_rewrites": {stac_files.base_url: fault_server.url},
+        "cache_dir": tmp_path,
+    }
+    with pytest.warns(UserWarning, match=r"1 header\(s\) could not be fetched after retries"):
+        first = cogdex.build_from_stac(stac_files.items_json, **kwargs)
+    assert [s["reason"].split(":")[0] for s in first.skipped] == ["FetchError", "no readable asset"]
+    assert scenes.scenes[0].id not in first.ids
+    fault_server.reset()  # the outage is over
+    again = cogdex.build_from_stac(stac_files.items_json, **kwargs)
+    assert again.skipped == [] and scenes.scenes[0].id in again.ids
+    assert any(r.path == path for r in fault_server.requests)
+    with fetch.recording() as rec:  # complete now: the cache serves it
+        cached = cogdex.build_from_stac(stac_files.items_json, **kwargs)
+    assert rec.requests == 0 and cached.metadata == again.metadata

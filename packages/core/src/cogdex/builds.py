@@ -85,6 +85,11 @@ def _stat(location: str | os.PathLike[str]) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns]
 
 
+_TRANSIENT = frozenset({"FetchError", "DeadlineExceededError"})
+"""The skipped reasons of a fetch that failed after its retries (5xx, 429, resets, stalls),
+not of an answer about the file (`NotFoundError`, `AccessDeniedError`, a bad TIFF)."""
+
+
 def _cached_or_build(
     name: str,
     key: str,
@@ -128,13 +133,26 @@ def _cached_or_build(
         progress=progress,
         executor=executor,
     )
+    failed = [s for s in built.skipped if s["reason"].split(":", 1)[0] in _TRANSIENT]
+    if failed:
+        import warnings
+
+        warnings.warn(
+            f"{len(failed)} header(s) could not be fetched after retries (e.g. "
+            f"{failed[0]['href']}: {failed[0]['reason']}); collection {name!r} lacks those "
+            "records' assets (see its skipped), and the same call builds it again rather "
+            "than load it from the cache",
+            UserWarning,
+            stacklevel=3,
+        )
     meta = S.IndexMetadata(
         name=name,
         bands=built.bands,
         source=dict(source),
         store_options=public_options(store_options),
         skipped=tuple(built.skipped),
-        cache_key=key if cache else None,
+        # no key, no reuse: a fault that passes must not keep records out of the collection
+        cache_key=key if cache and not failed else None,
     )
     from cogdex.index.store import write
 
