@@ -349,3 +349,14 @@ def test_an_edited_item_file_of_a_static_catalog_rebuilds_under_the_same_name(st
     again = cogdex.build_from_stac(catalog, **kwargs)
     assert sorted(again.ids) == sorted([stac_files.items[0]["id"], "renamed"])
     assert cogdex.build_from_stac(catalog, **kwargs).metadata == again.metadata  # cached
+
+
+def test_a_subset_exported_over_the_cached_file_is_not_taken_for_the_build(stac_files, tmp_path):
+    """The export kept the build's cache key: the same build call then loaded the subset
+    as if it were the build's whole result."""
+    kwargs = {"name": "full", "bands": ["B04"], "cache_dir": tmp_path}
+    full = cogdex.build_from_stac(stac_files.items_json, **kwargs)
+    full[:2].export(full.location, overwrite=True)
+    assert cogdex.load(full.location).metadata.cache_key is None
+    again = cogdex.build_from_stac(stac_files.items_json, **kwargs)
+    assert sorted(again.ids) == sorted(full.ids)

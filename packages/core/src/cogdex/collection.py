@@ -484,8 +484,12 @@ class Collection:
         target = store.export_target(
             destination, self.name, overwrite=overwrite, store_options=store_options
         )
+        # An export is never a build's cache entry, whatever it holds: with the key of the
+        # build it came from, a subset exported over the cached file would be loaded by
+        # that build's next call as if it were the build's whole result.
+        meta = replace(self._meta, cache_key=None)
         return store.write(
-            self._rows(), self._meta, target, partition=partition, store_options=store_options
+            self._rows(), meta, target, partition=partition, store_options=store_options
         )
 
     def band_source(self, band: str) -> BandSource:
