@@ -243,7 +243,8 @@ class Collection:
         index are pruned by their statistics before any row is read).
 
         Args:
-            cloud_cover_lt: Keep cloud cover strictly below this percentage.
+            cloud_cover_lt: Keep cloud cover strictly below this percentage (records
+                whose cover is unknown, null in `cloud_cover`, are left out).
             date_range: (start, end), inclusive, UTC; a bare end date means its whole day;
                 a record with an `end_datetime` matches where its range overlaps.
             bbox: (xmin, ymin, xmax, ymax) in lon/lat: records whose footprint bbox meets it.
