@@ -876,7 +876,12 @@ class Collection:
 
         Returns:
             One row per (point, band, record): `point_id`, `id`, `datetime`, `band`,
-            `value` (native type), `row`/`col` (pixel).
+            `value` (native type), `row`/`col` (pixel). `id` and `band` are
+            dictionary-encoded (a few distinct strings over millions of rows: plain strings
+            would cost ~40% more CPU and ~7x the memory of these columns); pandas and Polars
+            read them as categories, DuckDB as strings, but pyarrow's `Table.sort_by` does
+            not sort a dictionary column (apache/arrow#36772): sort by `point_id` and
+            `datetime`, or cast `id`/`band` to `pa.string()` first.
 
         Raises:
             KeyError: an unknown band, or a missing x/y/id column.
