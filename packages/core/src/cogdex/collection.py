@@ -867,7 +867,11 @@ class Collection:
             geometry_crs: the CRS of points that carry none (default lon/lat).
             x_column, y_column: the coordinate columns of a points table.
             id_column: the column (of a table or GeoDataFrame) whose values are `point_id`.
-            max_files: files processed at a time (bounds memory).
+            max_files: files fetched and decoded at a time by one read, which bounds its
+                memory: the whole call locally; each task with `client=`, so a worker
+                running T tasks at once (its threads) holds up to T x `max_files` files'
+                tiles, as any Dask task's memory is per task (a cluster-wide bound would
+                leave the cluster waiting on one machine's worth of files).
             scale: `value` as float32 `raw * scale + offset`, NaN at the record's nodata.
             client: read the tiles on a cluster: a `distributed.Client`, "active" (the
                 current one) or a scheduler's address ("tcp://host:8786", connected for
