@@ -147,7 +147,8 @@ def test_a_failed_plan_of_a_batch_stops_its_sibling_plans(
     with pytest.raises(NotFoundError) as info:
         ds.__getitems__([chip(lost, 64), chip(stalled, 48)])
     assert info.value.url == f"{fault_server.url}/{lost.keys['B04']}"
-    stalled_path = f"/{stalled.keys['B04']}"
-    assert [r.action for r in fault_server.requests if r.path == stalled_path] == ["stall"]
     time.sleep(fault_server.stall_s + 1.5)  # the stall ends; a live plan would retry now
-    assert [r.action for r in fault_server.requests if r.path == stalled_path] == ["stall"]
+    stalled_path = f"/{stalled.keys['B04']}"
+    # the stalled GET, if it left before the error (a GET in flight is left to finish),
+    # and never its retry
+    assert [r.action for r in fault_server.requests if r.path == stalled_path] in ([], ["stall"])
