@@ -4,6 +4,7 @@ pystac-client (a modifier, headers)."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -135,3 +136,55 @@ def test_headers_and_sortby_reach_pystac_client(stac_api, scenes, tmp_path, monk
         cogdex.build_from_stac(
             stac_api.url + "/items.json", name="x", sortby="id", cache_dir=tmp_path
         )
+
+
+def test_relative_hrefs_with_no_base_are_refused_not_read_from_the_working_directory(
+    stac_files, scenes, tmp_path, monkeypatch
+):
+    """An item dict with relative hrefs and no 'self' link: the working directory is no base
+    (another process, or another folder, reads other files), even when it holds such files."""
+    item = copy.deepcopy(stac_files.items[0])
+    item["links"] = []
+    for asset in item["assets"].values():
+        asset["href"] = asset["href"].rsplit("/", 1)[1]  # "B04.tif"
+    monkeypatch.chdir(scenes.scenes[1].files["B04"].parent)  # another scene's B04.tif
+    with pytest.raises(BuildError, match=r"'B04\.tif' is a relative path"):
+        cogdex.build_from_items([item], name="rel", bands=BANDS, cache_dir=tmp_path)
+
+
+def test_local_paths_with_url_characters_in_their_names_build_and_keep_their_names(
+    stac_files, scenes, tmp_path
+):
+    """'?', '#', '%' and spaces in a path are part of a file's name, not a query string,
+    a fragment or an escape."""
+    item = copy.deepcopy(stac_files.items[0])
+    source = next(s for s in scenes.scenes if s.id == item["id"]).files["B04"]
+    odd = tmp_path / "a b?c#d%41é.tif"
+    odd.write_bytes(source.read_bytes())
+    item["assets"] = {"red": {**item["assets"]["red"], "href": str(odd)}}
+    coll = cogdex.build_from_items([item], name="odd", bands=["B04"], cache_dir=tmp_path)
+    assert coll.skipped == [] and coll.band_source("B04").hrefs == [str(odd)]
+    direct = cogdex.build_from_items(
+        [{**item, "assets": {"red": {**item["assets"]["red"], "href": str(source)}}}],
+        name="direct",
+        bands=["B04"],
+        cache_dir=tmp_path,
+    )
+    assert coll.header(item["id"], "B04") == direct.header(item["id"], "B04")
+
+
+def test_two_different_items_with_one_id_are_refused_and_a_repeated_item_is_indexed_once(
+    stac_files, tmp_path
+):
+    """Ids are unique only within a STAC collection: keeping either of two items that share
+    one would silently drop the other's scene."""
+    first, other = (copy.deepcopy(i) for i in stac_files.items[:2])
+    other["id"], other["collection"] = first["id"], "another-collection"
+    with pytest.raises(BuildError, match=rf"two different items have the id '{first['id']}'"):
+        cogdex.build_from_items([first, other], name="clash", bands=BANDS, cache_dir=tmp_path)
+    resigned = copy.deepcopy(first)  # the same item from an overlapping page, signed again
+    for asset in resigned["assets"].values():
+        asset["href"] += "?sig=2"
+    coll = cogdex.build_from_items([first, resigned], name="once", bands=BANDS, cache_dir=tmp_path)
+    assert coll.ids == [first["id"]]
+    assert [s["reason"] for s in coll.skipped] == ["duplicate id"]

@@ -7,6 +7,7 @@ replaced under a live, lazily loaded collection.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -326,3 +327,36 @@ def test_other_store_options_rebuild_rather_than_clash(stac_files, tmp_path):
     )
     assert sorted(again.ids) == sorted(first.ids)
     assert again.metadata.cache_key.split(".")[0] == first.metadata.cache_key.split(".")[0]
+
+
+def test_an_edited_item_file_of_a_static_catalog_rebuilds_under_the_same_name(stac_files, tmp_path):
+    """The cache key's freshness has the stat of the file named only: an item file of a
+    catalog edited since the build left the same call loading the old records."""
+    links = []
+    for item in stac_files.items[:2]:
+        (tmp_path / f"{item['id']}.json").write_text(json.dumps(item))
+        links.append({"rel": "item", "href": f"./{item['id']}.json"})
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(
+        json.dumps({"type": "Catalog", "id": "c", "description": "d", "links": links})
+    )
+    kwargs = {"name": "catalog", "bands": ["B04"], "cache_dir": tmp_path / "cache"}
+    first = cogdex.build_from_stac(catalog, **kwargs)
+    assert sorted(first.ids) == sorted(i["id"] for i in stac_files.items[:2])
+    assert cogdex.build_from_stac(catalog, **kwargs).metadata == first.metadata  # cached
+    edited = {**stac_files.items[1], "id": "renamed"}
+    (tmp_path / f"{stac_files.items[1]['id']}.json").write_text(json.dumps(edited))
+    again = cogdex.build_from_stac(catalog, **kwargs)
+    assert sorted(again.ids) == sorted([stac_files.items[0]["id"], "renamed"])
+    assert cogdex.build_from_stac(catalog, **kwargs).metadata == again.metadata  # cached
+
+
+def test_a_subset_exported_over_the_cached_file_is_not_taken_for_the_build(stac_files, tmp_path):
+    """The export kept the build's cache key: the same build call then loaded the subset
+    as if it were the build's whole result."""
+    kwargs = {"name": "full", "bands": ["B04"], "cache_dir": tmp_path}
+    full = cogdex.build_from_stac(stac_files.items_json, **kwargs)
+    full[:2].export(full.location, overwrite=True)
+    assert cogdex.load(full.location).metadata.cache_key is None
+    again = cogdex.build_from_stac(stac_files.items_json, **kwargs)
+    assert sorted(again.ids) == sorted(full.ids)

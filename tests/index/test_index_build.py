@@ -522,3 +522,123 @@ def test_truncated_cogs_are_skipped_with_the_reason_or_fatal_when_strict(
         cogdex.build_from_stac(
             path, name="cut", bands=["B04"], cache_dir=tmp_path, strict=True, force=True
         )
+
+
+def _across_antimeridian(folder: Path) -> Path:
+    """A 25.6 km square COG in UTM 60N centred on 180E, 60N."""
+    import numpy as np
+    from pyproj import Transformer
+
+    from cogdex.testing import write_cog
+
+    x, y = Transformer.from_crs(4326, 32660, always_xy=True).transform(180.0, 60.0)
+    transform = (100, 0, x - 12_800, 0, -100, y + 12_800)
+    return write_cog(folder / "across.tif", np.ones((256, 256), np.uint16), 32660, transform)
+
+
+EAST_OF_180 = shapely.box(179.9, 59.95, 179.99, 60.05)
+WEST_OF_180 = shapely.box(-179.99, 59.95, -179.9, 60.05)
+
+
+def test_a_file_across_the_antimeridian_gets_a_footprint_on_both_sides_of_it(tmp_path):
+    """A table row has no geometry: the footprint comes from the file, whose lon/lat ring
+    jumps from +180 to -180. Taken as it comes, it is a band around the rest of the globe:
+    an area at 0E found the file, one just west of 180 missed it."""
+    import pyarrow as pa
+
+    path = _across_antimeridian(tmp_path)
+    table = pa.table({"id": ["across"], "datetime": ["2024-01-01T00:00:00Z"], "href": [str(path)]})
+    pq.write_table(table, tmp_path / "t.parquet")
+    coll = cogdex.build_from_table(tmp_path / "t.parquet", name="am", cache_dir=tmp_path)
+    footprint = shapely.from_wkb(coll.to_arrow()["geometry"][0].as_py())
+    assert footprint.is_valid and footprint.area < 0.2  # 25.6 km square at 60N, in degrees
+    assert coll.subset(geometries=EAST_OF_180).ids == ["across"]
+    assert coll.subset(geometries=WEST_OF_180).ids == ["across"]
+    assert coll.subset(geometries=shapely.box(0, 59.95, 0.1, 60.05)).ids == []
+
+
+def test_a_static_items_bbox_across_the_antimeridian_is_found_on_both_sides(tmp_path):
+    """RFC 7946 writes such a bbox with xmin > xmax; read as a plain box it met no bbox."""
+    path = _across_antimeridian(tmp_path)
+    east = shapely.box(179.8, 59.88, 180, 60.12)
+    west = shapely.box(-180, 59.88, -179.8, 60.12)
+    item = {
+        "type": "Feature",
+        "stac_version": "1.0.0",
+        "id": "across",
+        "bbox": [179.8, 59.88, -179.8, 60.12],
+        "geometry": shapely.geometry.mapping(shapely.MultiPolygon([east, west])),
+        "properties": {"datetime": "2024-01-01T00:00:00Z"},
+        "assets": {"data": {"href": str(path), "type": "image/tiff; application=geotiff"}},
+        "links": [],
+    }
+    items = _write_items(tmp_path / "items.json", [item])
+    for side in (EAST_OF_180, WEST_OF_180):
+        coll = cogdex.build_from_stac(
+            items, name="am", bbox=side.bounds, cache=False, progress=False
+        )
+        assert coll.ids == ["across"]
+
+
+@pytest.mark.parametrize(
+    ("bands", "nir"), [(None, "nir"), (["B04", "B08"], "B08")], ids=["every-asset", "named"]
+)
+def test_a_band_the_first_item_lacks_is_indexed_for_the_items_that_have_it(
+    stac_files, tmp_path, bands, nir
+):
+    """The band map came from the first item alone: without `bands` the others' nir asset
+    was dropped from every record unannounced; with `bands` naming it the build was
+    refused."""
+    items = copy.deepcopy(stac_files.items)
+    del items[0]["assets"]["nir"], items[0]["assets"]["stack"]  # every asset with B08
+    coll = cogdex.build_from_items(items, name="gap", bands=bands, cache_dir=tmp_path)
+    assert nir in coll.bands and len(coll) == len(items)
+    assets = coll.to_arrow()["assets"].to_pylist()
+    indexed = {i: a["nir"] is not None for i, a in zip(coll.ids, assets, strict=True)}
+    assert indexed == {i["id"]: i is not items[0] for i in items}
+    assert {(s["id"], s["reason"]) for s in coll.skipped} == {(items[0]["id"], "no such asset")}
+
+
+def test_an_item_or_table_row_without_an_id_is_dropped_with_its_reason(
+    stac_files, scenes, tmp_path
+):
+    """Its record was indexed under the id "None", which no item has."""
+    import pyarrow as pa
+
+    items = copy.deepcopy(stac_files.items[:3])
+    items[0]["id"] = None
+    coll = cogdex.build_from_items(items, name="ids", bands=["B04"], cache_dir=tmp_path)
+    assert sorted(coll.ids) == sorted(i["id"] for i in items[1:])
+    assert [s["reason"] for s in coll.skipped] == ["no id: dropped"]
+    stack = [f"{stac_files.base_url}/{s.keys['stack']}" for s in scenes.scenes[:3]]
+    table = pa.table({"id": [None, "b", "c"], "datetime": [2024] * 3, "href": stack})
+    pq.write_table(table, tmp_path / "t.parquet")
+    rows = cogdex.build_from_table(tmp_path / "t.parquet", name="rows", cache_dir=tmp_path)
+    assert sorted(rows.ids) == ["b", "c"]
+    assert [s["reason"] for s in rows.skipped] == ["no id: dropped"]
+
+
+def test_a_header_that_failed_after_retries_is_fetched_again_by_the_same_call(
+    stac_files, scenes, fault_server, fast_uncached_reads, tmp_path
+):
+    """A build cached its collection whatever it skipped: an outage of one file during the
+    build kept its record's asset out of every later call, without a word."""
+    path = "/" + scenes.scenes[0].keys["B04"]
+    fault_server.inject(path, ["503"] * 20)  # past every retry
+    kwargs = {
+        "name": "outage",
+        "bands": ["B04"],
+        "href_rewrites": {stac_files.base_url: fault_server.url},
+        "cache_dir": tmp_path,
+    }
+    with pytest.warns(UserWarning, match=r"1 header\(s\) could not be fetched after retries"):
+        first = cogdex.build_from_stac(stac_files.items_json, **kwargs)
+    assert [s["reason"].split(":")[0] for s in first.skipped] == ["FetchError", "no readable asset"]
+    assert scenes.scenes[0].id not in first.ids
+    fault_server.reset()  # the outage is over
+    again = cogdex.build_from_stac(stac_files.items_json, **kwargs)
+    assert again.skipped == [] and scenes.scenes[0].id in again.ids
+    assert any(r.path == path for r in fault_server.requests)
+    with fetch.recording() as rec:  # complete now: the cache serves it
+        cached = cogdex.build_from_stac(stac_files.items_json, **kwargs)
+    assert rec.requests == 0 and cached.metadata == again.metadata

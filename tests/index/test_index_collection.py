@@ -73,6 +73,38 @@ def test_user_columns_splits_and_join(coll):
         coll.subset(split="a", split_column="fold")
 
 
+def test_with_column_refuses_a_string_that_would_become_one_character_per_record(coll):
+    n = len(coll)
+    for values in ("v" * n, b"v" * n, {i: "v" for i in range(n)}):
+        with pytest.raises(TypeError, match="one value per record"):
+            coll.with_column("split", values)
+    assert coll.with_column("split", ["v"] * n).to_arrow()["split"].to_pylist() == ["v"] * n
+
+
+def test_join_keeps_user_columns_named_like_its_own_row_numbers(coll):
+    ids = coll.ids
+    labels = pa.table({"id": ids[:2], "__row": [7, 8], "__hit": ["a", "b"]})
+    for how, expected in (("left outer", ids), ("inner", ids[:2])):
+        table = coll.join(labels, how=how).to_arrow()
+        assert table["id"].to_pylist() == expected
+        assert table["__row"].to_pylist() == [7, 8] + [None] * (len(expected) - 2)
+        assert table["__hit"].to_pylist() == ["a", "b"] + [None] * (len(expected) - 2)
+
+
+def test_indexing_takes_a_mask_as_a_mask_and_refuses_positions_out_of_range(coll):
+    """A boolean mask was read as the positions 0 and 1, and an int past the end gave an
+    empty collection: both silently other records than asked for."""
+    ids = coll.ids
+    mask = np.arange(len(ids)) % 2 == 0
+    assert coll[mask].ids == ids[::2]
+    assert coll[list(mask)].ids == ids[::2]
+    assert coll[[-1, 0]].ids == [ids[-1], ids[0]] and coll[[]].ids == []
+    assert coll[np.int64(-1)].ids == [ids[-1]]
+    for key in (len(ids), -len(ids) - 1, [len(ids)], mask[:-1]):
+        with pytest.raises(IndexError):
+            coll[key]
+
+
 def _by_id(c) -> pa.Table:
     """Rows in id order (an export sorts rows spatially)."""
     table = c.to_arrow()
@@ -149,6 +181,14 @@ def test_extend_replaces_same_ids(coll):
     assert len(merged) == len(coll)
     labels = dict(zip(merged.ids, merged.to_arrow().column("label").to_pylist(), strict=True))
     assert [labels[i] for i in coll.ids[:2]] == [9, 9]
+
+
+def test_extend_by_a_newer_copy_of_every_record_replaces_them_all(coll):
+    """When every record was replaced, the kept runs were miscounted: a raw ValueError."""
+    newer = coll.with_column("label", list(range(len(coll))))
+    merged = coll[:2].extend(newer)
+    assert merged.ids == newer.ids
+    assert merged.to_arrow()["label"].to_pylist() == list(range(len(coll)))
 
 
 @pytest.mark.parametrize("runs", [collection_module.SLICED_RUNS, 2])

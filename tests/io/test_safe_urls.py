@@ -70,3 +70,21 @@ def test_urls_with_userinfo_are_refused(url: str):
     with pytest.raises(StoreError, match="store_options") as info:
         parse_url(url)
     assert SECRET not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "s3://b/dir/a#b.tif",
+        "s3://b/k.tif?versionId=3",
+        "gs://b/a#1.tif",
+        "az://c@account/a#b.tif",
+        "abfs://c@account.dfs.core.windows.net/k.tif?",
+    ],
+)
+def test_an_object_store_url_with_a_query_or_fragment_is_refused(url: str):
+    """`s3://b/dir/a#b.tif` was read as the object `dir/a`, and `?versionId=` as the newest
+    version: other objects than the one named."""
+    with pytest.raises(StoreError, match="percent-encode"):
+        parse_url(url)
+    assert parse_url("s3://b/dir/a%23b.tif").key == "dir/a#b.tif"

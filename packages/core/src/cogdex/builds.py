@@ -87,6 +87,11 @@ def _stat(location: str | os.PathLike[str]) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns]
 
 
+_TRANSIENT = frozenset({"FetchError", "DeadlineExceededError"})
+"""The skipped reasons of a fetch that failed after its retries (5xx, 429, resets, stalls),
+not of an answer about the file (`NotFoundError`, `AccessDeniedError`, a bad TIFF)."""
+
+
 def _cached_or_build(
     name: str,
     key: str,
@@ -112,8 +117,10 @@ def _cached_or_build(
     cached = C.cached_index(path) if cache and not force else None
     if cached is not None:
         if cached.meta.cache_key == key:
-            return from_files(cached, store_options)  # footers read once: key check and load
-        C.check_clash(name, path, cached.meta.cache_key, key)
+            if C.linked_fresh(cached.meta.source):
+                return from_files(cached, store_options)  # footers read once: check, load
+        else:
+            C.check_clash(name, path, cached.meta.cache_key, key)
     from cogdex.index.build import build_rows
 
     items = items_fn()
@@ -128,13 +135,26 @@ def _cached_or_build(
         progress=progress,
         executor=executor,
     )
+    failed = [s for s in built.skipped if s["reason"].split(":", 1)[0] in _TRANSIENT]
+    if failed:
+        import warnings
+
+        warnings.warn(
+            f"{len(failed)} header(s) could not be fetched after retries (e.g. "
+            f"{failed[0]['href']}: {failed[0]['reason']}); collection {name!r} lacks those "
+            "records' assets (see its skipped), and the same call builds it again rather "
+            "than load it from the cache",
+            UserWarning,
+            stacklevel=3,
+        )
     meta = S.IndexMetadata(
         name=name,
         bands=built.bands,
         source=dict(source),
         store_options=public_options(store_options),
         skipped=tuple(built.skipped),
-        cache_key=key if cache else None,
+        # no key, no reuse: a fault that passes must not keep records out of the collection
+        cache_key=key if cache and not failed else None,
     )
     from cogdex.index.store import write
 
@@ -205,7 +225,7 @@ def build_from_stac(
             cache key: a rotated token still finds the cached collection.
         bands: Band names (asset keys, band names or common names the assets declare, or
             `"asset:i"` for sample i), or a mapping name -> asset key or (asset key,
-            band_index); None indexes every GeoTIFF asset.
+            band_index); None indexes every GeoTIFF asset that any item has.
         band_index: name -> the band's sample in its asset, for names mapped to a bare
             asset key (default 0).
         href_rewrites: Prefix -> replacement, applied to every asset href before it is
@@ -258,7 +278,7 @@ def build_from_stac(
         "fields": list(fields) if fields else None,
         "max_items": max_items,
     }
-    source = {
+    source: dict[str, Any] = {
         "type": "stac-static" if static else "stac-api",
         "url": _stored_location(location),
         "collection": collection,
@@ -299,7 +319,16 @@ def build_from_stac(
                 modifier=modifier,
                 hooks=hooks,
             )
-        found = stac.read_static(location)
+        read: set[str] = set()
+        found = stac.read_static(location, read)
+        # the local files a catalog links to: the key's freshness has the named file's stat
+        # only (remote files have none, as a remote named file has none)
+        from cogdex.io.urls import parse_url
+
+        read.discard(stac.as_url(location))
+        linked = C.file_stats(sorted(parse_url(u).key for u in read if u.startswith("file://")))
+        if linked:
+            source["linked_files"] = linked
         if modifier is not None:
             for item in found:
                 modifier(item)

@@ -243,7 +243,8 @@ class Collection:
         index are pruned by their statistics before any row is read).
 
         Args:
-            cloud_cover_lt: Keep cloud cover strictly below this percentage.
+            cloud_cover_lt: Keep cloud cover strictly below this percentage (records
+                whose cover is unknown, null in `cloud_cover`, are left out).
             date_range: (start, end), inclusive, UTC; a bare end date means its whole day;
                 a record with an `end_datetime` matches where its range overlaps.
             bbox: (xmin, ymin, xmax, ymax) in lon/lat: records whose footprint bbox meets it.
@@ -313,21 +314,37 @@ class Collection:
         return self._derive(self._rows().slice(0, n))
 
     def __getitem__(self, key: int | slice | Sequence[int] | np.ndarray) -> Collection:
+        """The records at positions `key` (an int, a slice, integer positions) or where a
+        boolean mask of one value per record is True, as NumPy indexes."""
         table = self._rows()
-        if isinstance(key, int):
-            idx = key + len(table) if key < 0 else key
-            return self._derive(table.slice(idx, 1))
+        if isinstance(key, int | np.integer) and not isinstance(key, bool | np.bool_):
+            if not -len(table) <= key < len(table):
+                raise IndexError(f"record {key} is out of range for {len(table)} records")
+            return self._derive(table.slice(int(key) % len(table), 1))
         if isinstance(key, slice):
             return self._derive(A.take(table, np.arange(len(table))[key]))
-        return self._derive(A.take(table, key))
+        # NumPy's own indexing: a mask selects (never read as the positions 0 and 1),
+        # negative positions count from the end, and out-of-range ones raise IndexError
+        index = np.asarray(key)
+        index = index if index.size else index.astype(np.intp)  # [] reads as floats
+        return self._derive(A.take(table, np.arange(len(table))[index]))
 
     # -- user columns ------------------------------------------------------------------------
 
     def with_column(self, name: str, values: Any) -> Collection:
         """A copy with column `name` (replaced if it exists): an array/list with one value
-        per record, or a function called with each record's scalar columns as a dict."""
+        per record, or a function called with each record's scalar columns as a dict.
+
+        A string, bytes or a mapping is refused: Arrow would take a string of the right
+        length as one character per record, a silent wrong column."""
         if name in S.RESERVED:
             raise ValueError(f"{name!r} is a core column of the index and cannot be replaced")
+        if isinstance(values, str | bytes | Mapping):
+            raise TypeError(
+                f"column {name!r} needs one value per record (a list or an array) or a "
+                f"function, not a {type(values).__name__}; for one value everywhere pass "
+                "[value] * len(collection)"
+            )
         table = self._rows()
         if callable(values):
             scalars = [f.name for f in table.schema if f.name != "assets" and f.name != "geometry"]
@@ -357,16 +374,17 @@ class Collection:
             raise ValueError(f"the table to join has core column(s) {sorted(clash)}")
         if pc.count_distinct(right.column(on)).as_py() != len(right):
             raise ValueError(f"the table to join has repeated values in {on!r}")
-        table = self._rows()
-        # Arrow joins cannot carry struct columns: join row numbers, then take.
-        keys = pa.table({on: table.column(on), "__row": A.from_numpy(np.arange(len(table)))})
-        marked = right.append_column("__hit", A.from_numpy(np.ones(len(right), bool)))
-        joined = keys.join(marked, on, join_type="left outer").sort_by("__row")
-        if how == "inner":
-            joined = joined.filter(pc.fill_null(joined.column("__hit"), False))
-        elif how != "left outer":
+        if how not in ("left outer", "inner"):
             raise ValueError(f"how must be 'left outer' or 'inner', not {how!r}")
-        result = table.take(joined.column("__row"))
+        table = self._rows()
+        # Arrow joins cannot carry struct columns: join row numbers, then take. The row
+        # number's column is named after none of the user's.
+        row = "__row"
+        while row in right.column_names:
+            row = f"_{row}"
+        keys = pa.table({on: table.column(on), row: A.from_numpy(np.arange(len(table)))})
+        joined = keys.join(right, on, join_type=how).sort_by(row)
+        result = table.take(joined.column(row))
         for name in right.column_names:
             if name == on:
                 continue
@@ -467,8 +485,12 @@ class Collection:
         target = store.export_target(
             destination, self.name, overwrite=overwrite, store_options=store_options
         )
+        # An export is never a build's cache entry, whatever it holds: with the key of the
+        # build it came from, a subset exported over the cached file would be loaded by
+        # that build's next call as if it were the build's whole result.
+        meta = replace(self._meta, cache_key=None)
         return store.write(
-            self._rows(), self._meta, target, partition=partition, store_options=store_options
+            self._rows(), meta, target, partition=partition, store_options=store_options
         )
 
     def band_source(self, band: str) -> BandSource:
@@ -1053,12 +1075,14 @@ def _without(table: pa.Table, dropped: np.ndarray) -> pa.Table:
     if not dropped.any():
         return table
     kept = np.flatnonzero(~dropped)
+    if not len(kept):
+        return table.slice(0, 0)
     starts = np.flatnonzero(np.diff(kept, prepend=-2) != 1)
     if len(starts) > SLICED_RUNS:
         return A.take(table, kept)
     ends = np.append(starts[1:], len(kept))
     runs = [table.slice(int(kept[a]), int(b - a)) for a, b in zip(starts, ends, strict=True)]
-    return pa.concat_tables(runs) if runs else table.slice(0, 0)
+    return pa.concat_tables(runs)
 
 
 def _json(doc: Any) -> bytes:

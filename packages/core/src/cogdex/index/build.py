@@ -20,6 +20,7 @@ import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from textwrap import shorten
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
@@ -30,7 +31,7 @@ import pyarrow as pa
 from cogdex.errors import BuildError, CogdexError, CRSError, TruncatedTIFF
 from cogdex.index import arrays as A
 from cogdex.index import schema as S
-from cogdex.index.stac import item_datetime
+from cogdex.index.stac import item_datetime, item_digest
 from cogdex.redact import has_userinfo, redact_urls, safe_url
 from cogdex.tiff.model import TIFFHeader
 
@@ -165,6 +166,40 @@ def resolve_bands(
     return out
 
 
+def items_band_map(
+    items: Sequence[Mapping[str, Any]],
+    bands: BandsArg,
+    band_index: Mapping[str, int] | None = None,
+) -> dict[str, S.BandRef]:
+    """The band map of a build: with `bands=None`, every GeoTIFF asset of any item (in the
+    order items first show them); else `bands` as the first item that has them all
+    resolves them. The first item alone would drop the assets it lacks from every record,
+    or refuse bands that every other item has. Items are told apart by their asset keys,
+    so a search of one product resolves once. Raises the first item's `BuildError` when
+    no item resolves."""
+    first_error: BuildError | None = None
+    out: dict[str, S.BandRef] = {}
+    tried: set[tuple[str, ...]] = set()
+    for item in items:
+        keys = tuple(item.get("assets") or ())
+        if keys in tried:
+            continue
+        tried.add(keys)
+        try:
+            found = resolve_bands(item, bands, band_index)
+        except BuildError as exc:
+            first_error = first_error or exc
+            continue
+        if bands is not None:
+            return found
+        for name, ref in found.items():
+            out.setdefault(name, ref)
+    if out:
+        return out
+    assert first_error is not None  # items is never empty here
+    raise first_error
+
+
 def _find_band(
     name: str, assets: Mapping[str, Any], band_index: Mapping[str, int], where: str
 ) -> S.BandRef:
@@ -229,18 +264,26 @@ def clean_href(href: str, rewrites: Mapping[str, str] | None = None) -> str:
     token, presigned S3/GCS URL) loses its query string, since a cloud plugin signs at read
     time; any other query string is refused, since cogdex would drop it when reading. So is
     a `user:password@` href: stores do not send it, so without it the read would be the
-    same anonymous one, which the build must not pass off as the href's."""
+    same anonymous one, which the build must not pass off as the href's. So is a relative
+    path (static STAC files and APIs resolve theirs before this): each reading process
+    would resolve it against its own working directory, another file or none."""
     for old, new in (rewrites or {}).items():
         if href.startswith(old):
             href = new + href[len(old) :]
             break
+    if "://" not in href and not Path(href).is_absolute():
+        raise BuildError(
+            f"asset href {href!r} is a relative path with nothing to resolve it against "
+            "(an item without a 'self' link, a table row): give absolute paths or URLs, or "
+            "map the prefix with href_rewrites"
+        )
     if has_userinfo(href):
         raise BuildError(
             f"asset href has a user name or password, which cogdex never stores: "
             f"{safe_url(href)}; pass credentials in store_options instead (for HTTP: "
             "client_options={'default_headers': {'Authorization': ...}})"
         )
-    query = urlsplit(href).query
+    query = urlsplit(href).query if "://" in href else ""  # a path's '?' is its name's
     keys = {k.lower() for k, _ in parse_qsl(query, keep_blank_values=True)}
     if query and not keys & _SIGNATURE_KEYS:
         raise BuildError(f"asset href has a query string cogdex cannot keep: {safe_url(href)}")
@@ -344,7 +387,11 @@ _EDGE_ROWS = np.concatenate([np.zeros(11), _EDGE, np.ones(11), 1 - _EDGE])
 
 
 def header_footprint(header: TIFFHeader, crs: str) -> Any:
-    """The lon/lat polygon of a file's extent (edges densified), for items without one."""
+    """The lon/lat polygon of a file's extent (edges densified), for items without one.
+
+    A file across the antimeridian gets the two-part MultiPolygon that GeoJSON (RFC 7946)
+    asks for: its ring, taken as it comes, jumps between +180 and -180 and would be a band
+    around the rest of the globe, which spatial filters match everywhere but on the file."""
     import shapely
 
     from cogdex.crs import transformer
@@ -356,7 +403,17 @@ def header_footprint(header: TIFFHeader, crs: str) -> Any:
     cols, rows = _EDGE_COLS * header.base.width, _EDGE_ROWS * header.base.height
     xs, ys = a * cols + b * rows + c, d * cols + e * rows + f
     lon, lat = transformer(crs, 4326).transform(xs, ys)  # one cached transformer per CRS
-    return shapely.Polygon(np.column_stack([lon, lat]))
+    lon = np.asarray(lon)
+    if not np.isfinite(lon).all() or not np.any(np.abs(np.diff(lon)) > 180):
+        return shapely.Polygon(np.column_stack([lon, lat]))  # (off a projection's disk: as is)
+    import antimeridian
+
+    ring = np.column_stack([lon, lat])
+    # counter-clockwise, as antimeridian (RFC 7946) reads an exterior ring: the file's own
+    # CRS tells the winding, which the lon/lat ring's jump hides
+    if shapely.Polygon(np.column_stack([xs, ys])).exterior.is_ccw is False:
+        ring = ring[::-1]
+    return antimeridian.fix_polygon(shapely.Polygon(ring))
 
 
 def misplaced(
@@ -698,19 +755,34 @@ def plan_rows(
     items kept and the stored href of each band asset (no I/O)."""
     if not items:
         raise BuildError("the source returned no items: nothing to index")
-    band_map = resolve_bands(items[0], bands, band_index)
+    band_map = items_band_map(items, bands, band_index)
     keys = list(dict.fromkeys(ref.asset for ref in band_map.values()))
     skipped: list[dict[str, str]] = []
 
-    # Items -> unique ids, and the href of each (item, asset) to fetch.
-    seen: set[str] = set()
+    # Items -> unique ids, and the href of each (item, asset) to fetch. An item repeated
+    # (pages of a search that overlap) is indexed once; two items that share an id but say
+    # different things (two collections' scenes) cannot both be its record, and keeping
+    # either would silently drop the other.
+    seen: dict[str, Mapping[str, Any]] = {}
     kept: list[Mapping[str, Any]] = []
     for item in items:
+        if item.get("id") is None or item.get("id") == "":
+            # no record key: as "None" it would be a record that no id names
+            skipped.append({"id": "", "asset": "*", "href": "", "reason": "no id: dropped"})
+            continue
         item_id = str(item.get("id"))
-        if item_id in seen:
+        first = seen.get(item_id)
+        if first is not None:
+            if item_digest(first) != item_digest(item):
+                where = sorted({str(first.get("collection")), str(item.get("collection"))})
+                raise BuildError(
+                    f"two different items have the id {item_id!r} (collections "
+                    f"{', '.join(where)}): a collection keys its records by id; build each "
+                    "collection separately, or give the items unique ids"
+                )
             skipped.append({"id": item_id, "asset": "", "href": "", "reason": "duplicate id"})
             continue
-        seen.add(item_id)
+        seen[item_id] = item
         kept.append(item)
     hrefs: list[list[str | None]] = []
     for item in kept:
@@ -1025,6 +1097,7 @@ __all__ = [
     "build_rows",
     "clean_href",
     "finish_rows",
+    "items_band_map",
     "part_rows",
     "plan_rows",
 ]

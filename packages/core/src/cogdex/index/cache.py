@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,26 @@ def check_clash(name: str, path: Path, cached_key: str | None, key: str) -> None
             f"collection {name!r} in the cache ({path}) was built with other arguments: give "
             f"this build another name, or force=True to replace it"
         )
+
+
+def file_stats(paths: Sequence[str]) -> list[list[Any]]:
+    """[path, size, mtime_ns] of each of `paths` that exists: what `linked_fresh` compares."""
+    out: list[list[Any]] = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        out.append([path, st.st_size, st.st_mtime_ns])
+    return out
+
+
+def linked_fresh(source: Mapping[str, Any]) -> bool:
+    """Whether the local files a static catalog links to (`source["linked_files"]`, written
+    by the build) are as the build read them: an edited item file rebuilds the collection,
+    as an edited named file does through the cache key's freshness."""
+    linked = source.get("linked_files") or []
+    return file_stats([p for p, _, _ in linked]) == [list(e) for e in linked]
 
 
 def cached_index(path: Path) -> IndexFiles | None:
@@ -144,5 +165,7 @@ __all__ = [
     "check_clash",
     "collection_path",
     "delete_cached",
+    "file_stats",
+    "linked_fresh",
     "list_cached",
 ]

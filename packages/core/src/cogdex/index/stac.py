@@ -227,23 +227,28 @@ def item_dicts(items: Items) -> list[dict[str, Any]]:
     return out
 
 
-def items_digest(items: Sequence[Mapping[str, Any]]) -> str:
-    """A hash of what the items say, in any order: each item without its links and with its
-    asset hrefs made `safe_url` (a re-signed href is the same file)."""
+def item_digest(item: Mapping[str, Any]) -> str:
+    """A hash of what an item says: without its links and with its asset hrefs made
+    `safe_url` (a re-signed href is the same file)."""
     import hashlib
 
     from cogdex.redact import safe_url
 
-    digests = []
-    for item in items:
-        assets = {
-            k: {**a, "href": safe_url(str(a.get("href", "")))}
-            for k, a in (item.get("assets") or {}).items()
-        }
-        doc = {**item, "assets": assets, "links": None}
-        text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
-        digests.append(hashlib.sha256(text.encode()).hexdigest())
-    return hashlib.sha256("".join(sorted(digests)).encode()).hexdigest()[:32]
+    assets = {
+        k: {**a, "href": safe_url(str(a.get("href", "")))}
+        for k, a in (item.get("assets") or {}).items()
+    }
+    doc = {**item, "assets": assets, "links": None}
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def items_digest(items: Sequence[Mapping[str, Any]]) -> str:
+    """A hash of what the items say, in any order (`item_digest` of each)."""
+    import hashlib
+
+    digests = sorted(item_digest(item) for item in items)
+    return hashlib.sha256("".join(digests).encode()).hexdigest()[:32]
 
 
 # -- static files ----------------------------------------------------------------------------
@@ -268,7 +273,8 @@ def _read_text(location: str) -> str:
         raise BuildError(f"cannot read {location}: {str(exc).splitlines()[0]}") from exc
 
 
-def _as_url(location: str | os.PathLike[str]) -> str:
+def as_url(location: str | os.PathLike[str]) -> str:
+    """A static source's location as the URL `read_static` reads it by."""
     text = os.fspath(location)
     if "://" in text:
         return text
@@ -292,12 +298,15 @@ def _absolutize(item: dict[str, Any], base: str) -> None:
                 asset["href"] = urljoin(base, href)
 
 
-def read_static(location: str | os.PathLike[str]) -> list[dict[str, Any]]:
+def read_static(
+    location: str | os.PathLike[str], read: set[str] | None = None
+) -> list[dict[str, Any]]:
     """Items of a static source: an ItemCollection / FeatureCollection, an item, an ndjson
-    file of items, or a catalog/collection whose `item` and `child` links are followed."""
-    url = _as_url(location)
+    file of items, or a catalog/collection whose `item` and `child` links are followed.
+    `read`, if given, receives the URL of every file read."""
+    url = as_url(location)
     items: list[dict[str, Any]] = []
-    _collect(url, items, seen=set())
+    _collect(url, items, seen=set() if read is None else read)
     return items
 
 
@@ -349,9 +358,14 @@ def _bbox_of(item: Mapping[str, Any]) -> Bbox | None:
 
 
 def _overlaps(box: Bbox | None, bbox: Bbox) -> bool:
-    return box is not None and not (
-        box[0] > bbox[2] or box[2] < bbox[0] or box[1] > bbox[3] or box[3] < bbox[1]
-    )
+    """Whether an item's bbox meets `bbox`. A STAC bbox across the antimeridian has
+    xmin > xmax (RFC 7946): it is its two sides, east of xmin and west of xmax."""
+    if box is None:
+        return False
+    if box[0] > box[2]:
+        east, west = (box[0], box[1], 180.0, box[3]), (-180.0, box[1], box[2], box[3])
+        return _overlaps(east, bbox) or _overlaps(west, bbox)
+    return not (box[0] > bbox[2] or box[2] < bbox[0] or box[1] > bbox[3] or box[3] < bbox[1])
 
 
 _QUERY_OPS = {
@@ -516,11 +530,13 @@ __all__ = [
     "Bbox",
     "DateRange",
     "Items",
+    "as_url",
     "date_bounds",
     "filter_items",
     "is_static",
     "item_datetime",
     "item_dicts",
+    "item_digest",
     "items_digest",
     "parse_filter",
     "read_static",

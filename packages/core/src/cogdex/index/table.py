@@ -229,7 +229,7 @@ def items_from_table(
             }
         item: dict[str, Any] = {
             "type": "Feature",
-            "id": str(row[id_col]),
+            "id": None if row[id_col] is None else str(row[id_col]),
             "properties": props,
             "assets": assets,
             "geometry": row[geom_col] if geom_col else None,

@@ -82,6 +82,15 @@ def parse_url(url: str | os.PathLike[str]) -> ObjectURL:
             raise StoreError(f"URL has no host: {url}")
         origin = f"{scheme}://{parts.netloc}"
         return ObjectURL(url, "http", origin, unquote(parts.path.lstrip("/")))
+    if scheme in ("s3", "s3a", "gs", "gcs", *AZURE_SCHEMES) and ("?" in url or "#" in url):
+        # URL syntax makes them a query string and a fragment, which no key includes: the
+        # object read would be another one (`a#b.tif` read as `a`), or another version of
+        # it (`?versionId=`), not the one named
+        raise StoreError(
+            f"{scheme}:// URL has a '?' or '#', which would not be part of the object's key: "
+            f"percent-encode them in a key (%3F, %23); object versions are not supported: "
+            f"{safe_url(url)}"
+        )
     if scheme in ("s3", "s3a"):
         bucket, key = _bucket_key(parts.netloc, parts.path, url)
         return ObjectURL(url, "s3", f"s3://{bucket}", key, bucket=bucket)

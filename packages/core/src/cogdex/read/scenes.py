@@ -17,7 +17,7 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
@@ -28,7 +28,7 @@ from cogdex.read import grid as G
 from cogdex.read.mosaic import fill_value
 from cogdex.read.plan import Slot, level_grid, plan_window
 from cogdex.read.reader import Source, WindowRead, read_windows
-from cogdex.read.warp import warp
+from cogdex.read.warp import Sampling, warp
 from cogdex.read.window import Window
 from cogdex.tiff.model import Level
 
@@ -280,20 +280,28 @@ def _held(piece: _Piece, slots: Sequence[Slot], dtype: np.dtype) -> int:
 
 
 def estimate_peak(
-    slots: Sequence[Slot], pieces: list[_Piece], n_bands: int, dtype: np.dtype, merge: Merge
+    slots: Sequence[Slot],
+    pieces: list[_Piece],
+    n_bands: int,
+    dtype: np.dtype,
+    merge: Merge,
+    resampling: G.Resampling = "nearest",
 ) -> tuple[int, int]:
     """(output bytes, peak bytes) of reading `pieces`: the output and its mask, plus the
     largest pieces that may be in flight at once (two per decode thread: windows fill while
     others are placed) with a decoded tile each, every compressed tile (a fast store hands
     all files' bytes over before they are decoded), the record ranks of open `first`/`last`
     slots, and a reducer's largest slot (its pieces, and the float64 stack of one block of
-    rows). The tile cache is apart: it is bounded by its own size (COGDEX_TILE_CACHE_MB)."""
+    rows), and the sample points warps share (`_share_points`: held until their last warp).
+    The tile cache is apart: it is bounded by its own size (COGDEX_TILE_CACHE_MB)."""
     h, w = slots[0].target.shape if slots else (0, 0)
     pixels = n_bands * h * w
     output = len(slots) * pixels * (dtype.itemsize + 1)
     k = 2 * runtime.decode_threads()
     held = sorted((_held(p, slots, dtype) for p in pieces), reverse=True)
     extra = sum(held[:k]) + _tile_bytes(pieces, k)
+    for group in _share_points(pieces, slots, resampling):
+        extra += Sampling.nbytes(_pixels(slots[pieces[group[0]].slot]), resampling)
     ranks: dict[int, set[int]] = {}
     for p in pieces:
         ranks.setdefault(p.slot, set()).add(p.rank)
@@ -304,6 +312,50 @@ def estimate_peak(
         rows = min(h, REDUCE_ROWS)
         extra += max(merged) * (pixels * (dtype.itemsize + 1) + rows * w * 16)
     return output, output + extra
+
+
+SHARED_POINTS_BYTES = 32 << 20
+"""At most this many bytes of warp sample points are shared by the warps of one read (see
+`warp.Sampling`); warps past it compute their own, block by block, as they did alone."""
+
+
+def _share_points(
+    pieces: Sequence[_Piece], slots: Sequence[Slot], resampling: G.Resampling
+) -> list[list[int]]:
+    """The groups of warped pieces (positions in `pieces`) that sample the very same points:
+    one coordinate map (planned once per level grid and slot, see `_Memo`) used by several
+    pieces, in plan order while their points fit in `SHARED_POINTS_BYTES`."""
+    by_map: dict[int, list[int]] = {}
+    for i, p in enumerate(pieces):
+        if p.coords is not None:
+            by_map.setdefault(id(p.coords), []).append(i)
+    groups, total = [], 0
+    for group in by_map.values():
+        size = Sampling.nbytes(_pixels(slots[pieces[group[0]].slot]), resampling)
+        if len(group) > 1 and total + size <= SHARED_POINTS_BYTES:
+            groups.append(group)
+            total += size
+    return groups
+
+
+def _pixels(slot: Slot) -> int:
+    h, w = slot.target.shape
+    return h * w
+
+
+def _samplings(
+    pieces: Sequence[_Piece], slots: Sequence[Slot], resampling: G.Resampling
+) -> list[Sampling | None]:
+    """Per piece, the sample points it shares with others (None: its warp computes its own)."""
+    found: list[Sampling | None] = [None] * len(pieces)
+    for group in _share_points(pieces, slots, resampling):
+        first = pieces[group[0]]
+        assert first.coords is not None and first.source_grid is not None
+        shared = Sampling(first.coords, first.source_grid.shape,
+                          slots[first.slot].target.shape, resampling, len(group))  # fmt: skip
+        for i in group:
+            found[i] = shared
+    return found
 
 
 def _tile_bytes(pieces: list[_Piece], k: int) -> int:
@@ -377,19 +429,21 @@ async def read_slots(
     _check_memory(output, output, max_memory, what)  # before planning a read that cannot fit
     pieces = plan(slots, sources, resampling=resampling, fill=fill_v, use_overviews=use_overviews)
     if max_memory is not None:  # the estimate plans every tile again: only when asked
-        _check_memory(estimate_peak(slots, pieces, n_bands, out_dtype, merge)[1], output,
-                      max_memory, what)  # fmt: skip
+        _check_memory(estimate_peak(slots, pieces, n_bands, out_dtype, merge, resampling)[1],
+                      output, max_memory, what)  # fmt: skip
     out = np.full((len(slots), n_bands, h, w), fill_v, dtype=out_dtype)
     valid = np.zeros(out.shape, dtype=bool)
     pieces = _into_output(pieces, slots, out)
+    samplings = _samplings(pieces, slots, resampling)
     direct = [_direct(p, slots, out_dtype) for p in pieces]
     merger = _Merger(out, valid, [p for p, d in zip(pieces, direct, strict=True) if not d],
                      merge, fill_v)  # fmt: skip
     targets = [s.target for s in slots]
-    # Aligned pieces whose invalid pixels already hold the fill, bit for bit: outside the
-    # image (the window's own fill) or equal to an integer nodata that is the fill itself.
+    # Pieces whose invalid pixels already hold the fill, bit for bit: outside the image or
+    # the source (the window's or the warp's own fill) or equal to an integer nodata that
+    # is the fill itself.
     same = out_dtype.kind in "iu" and float(out_dtype.type(fill_v)) == fill_v
-    keeps = [same and p.source_grid is None and p.nodata == fill_v for p in pieces]
+    keeps = [same and p.nodata == fill_v for p in pieces]
 
     def place(i: int, data: np.ndarray) -> None:
         """Onto the slot's grid and into the output, as soon as the piece is read (on the
@@ -401,8 +455,8 @@ async def read_slots(
             if piece.source_grid is None:
                 _valid(data, piece.read, piece.nodata, valid[block])
             else:
-                _warp_into(data, piece.source_grid, targets[piece.slot], piece, out[block],
-                           valid[block], resampling, fill_v)  # fmt: skip
+                _warp_into(data, piece.source_grid, targets[piece.slot], piece, samplings[i],
+                           out[block], valid[block], resampling, fill_v)  # fmt: skip
             if piece.nodata is not None and not keeps[i]:  # nodata values came in as they are
                 np.copyto(out[block], out_dtype.type(fill_v), where=~valid[block])
             return
@@ -412,10 +466,8 @@ async def read_slots(
             if data.dtype != out_dtype:
                 data = data.astype(out_dtype)
         else:
-            data, ok2 = warp(
-                data, piece.source_grid, targets[piece.slot], resampling=resampling,
-                nodata=piece.nodata, fill=fill_v, dtype=out_dtype, coords=piece.coords,
-            )  # fmt: skip
+            data, ok2 = _warped(data, piece.source_grid, targets[piece.slot], piece, samplings[i],
+                                resampling=resampling, fill=fill_v, dtype=out_dtype)  # fmt: skip
             ok = np.broadcast_to(ok2, data.shape)
             if piece.nodata is not None and not math.isnan(piece.nodata):
                 ok = ok & (data != piece.nodata)
@@ -425,12 +477,25 @@ async def read_slots(
     return out, valid
 
 
-def _warp_into(data: np.ndarray, source: G.Grid, target: G.Grid, piece: _Piece, out: np.ndarray,
-               valid: np.ndarray, resampling: G.Resampling, fill: float) -> None:  # fmt: skip
+def _warped(data: np.ndarray, source: G.Grid, target: G.Grid, piece: _Piece,
+            sampling: Sampling | None, **how: Any) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """`warp` of a piece, with the sample points it shares when it shares them (released by
+    their last user)."""
+    if sampling is None:
+        return warp(data, source, target, nodata=piece.nodata, coords=piece.coords, **how)
+    try:
+        return warp(data, source, target, nodata=piece.nodata, sampling=sampling, **how)
+    finally:
+        sampling.done()
+
+
+def _warp_into(data: np.ndarray, source: G.Grid, target: G.Grid, piece: _Piece,
+               sampling: Sampling | None, out: np.ndarray, valid: np.ndarray,
+               resampling: G.Resampling, fill: float) -> None:  # fmt: skip
     """Warp a piece of a one-record slot straight into its block of the output and mask
     (values equal to nodata are not valid)."""
-    _, mask = warp(data, source, target, resampling=resampling, nodata=piece.nodata, fill=fill,
-                   dtype=out.dtype, coords=piece.coords, out=out)  # fmt: skip
+    _, mask = _warped(data, source, target, piece, sampling, resampling=resampling, fill=fill,
+                      dtype=out.dtype, out=out)  # fmt: skip
     valid[...] = mask
     if piece.nodata is not None and not math.isnan(piece.nodata):
         valid &= out != piece.nodata
