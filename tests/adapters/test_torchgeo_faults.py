@@ -4,6 +4,9 @@ filled sample that says so (flag, warning, `failed_reads`)."""
 
 from __future__ import annotations
 
+import time
+
+import pandas as pd
 import pyarrow.compute as pc
 import pytest
 import torch
@@ -115,3 +118,37 @@ def test_on_error_fill_flags_cross_dataloader_workers(
     there = _epoch(ds, chips, workers=2)
     assert all(torch.equal(there[key], here[key]) for key in here)
     assert ds.failed_reads == []  # each worker counted in its own copy
+
+
+def test_a_failed_plan_of_a_batch_stops_its_sibling_plans(
+    fault_server: FaultServer, fault_coll, scenes, fast_uncached_reads
+):
+    """A batch of two chip sizes is two read plans, over two dates' files. One date's file
+    is lost (404); the other's first GET stalls. The error reaches the caller at once, and the
+    other plan is cancelled with it: when the stalled connection closes, nothing retries it
+    (left running, the plan would fetch again, and decode, after the caller had its error)."""
+    lost, stalled = [s for s in scenes.scenes if s.epsg == 32643][:2]
+    ds = _zone43(fault_coll).to_torchgeo_dataset(BANDS, **OPTIONS)
+    x, y, _ = ds.bounds
+    mid_x, mid_y = (x.start + x.stop) / 2, (y.start + y.stop) / 2
+
+    def chip(scene, size: int) -> tuple[slice, slice, slice]:
+        at = pd.Timestamp(scene.datetime).tz_localize(None)
+        half = size * 10.0 / 2
+        return (
+            slice(mid_x - half, mid_x + half),
+            slice(mid_y - half, mid_y + half),
+            slice(at - pd.Timedelta(minutes=1), at + pd.Timedelta(minutes=1)),
+        )
+
+    fault_server.stall_s = 1.5
+    fault_server.inject(lost.keys["B04"], ["404"] * 100)
+    fault_server.inject(stalled.keys["B04"], ["stall"])
+    with pytest.raises(NotFoundError) as info:
+        ds.__getitems__([chip(lost, 64), chip(stalled, 48)])
+    assert info.value.url == f"{fault_server.url}/{lost.keys['B04']}"
+    time.sleep(fault_server.stall_s + 1.5)  # the stall ends; a live plan would retry now
+    stalled_path = f"/{stalled.keys['B04']}"
+    # the stalled GET, if it left before the error (a GET in flight is left to finish),
+    # and never its retry
+    assert [r.action for r in fault_server.requests if r.path == stalled_path] in ([], ["stall"])

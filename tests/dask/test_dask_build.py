@@ -131,7 +131,7 @@ def test_table_build_on_s3_sends_secrets_to_workers_not_in_tasks(
     options = {**s3_server.options, "secret_access_key": secret, "request_payer": True}
     assert not os.environ.get("AWS_ACCESS_KEY_ID")
     args = {
-        "path_or_url": stac_files.items_parquet,
+        "table": stac_files.items_parquet,
         "name": "s3",
         "bands": BANDS,
         "href_rewrites": {stac_files.base_url: f"s3://{s3_server.requester_pays_bucket}"},

@@ -5,9 +5,13 @@ secret, no signature); chunks on the files' tiles, so no tile is fetched twice."
 
 from __future__ import annotations
 
+import contextvars
 import copy
+import gc
 import os
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +27,7 @@ from cogdex.errors import StoreError
 from cogdex.io import fetch
 from cogdex.read.tilecache import tile_cache
 from cogdex.testing import RangeServer
+from cogdex_xarray import secret_options
 from tests.servers.scenes import AOI_LONLAT, SceneSet, StacFiles
 
 BANDS = ["B04", "B08"]
@@ -252,9 +257,125 @@ def test_signed_hrefs_never_travel(coll):
 
 
 def test_a_credential_provider_object_is_refused_on_a_cluster(dask_client, coll):
-    """It would have to be pickled to reach the workers; without a client it stays here."""
+    """It would have to be pickled to reach the workers: refused with the same error whether
+    a client is current when the Dataset is made (then) or not (when a worker runs it);
+    the Dataset made without a client computes in this process."""
     options = {"credential_provider": lambda: {"token": "x"}}
     provided = cogdex.load(coll.location, store_options=options)
-    with dask_client.as_current(), pytest.raises(StoreError, match="credential_provider"):
+    with dask_client.as_current(), pytest.raises(StoreError, match="credential_provider") as early:
         provided.get_xarray(WIDE, BANDS, chunks={"time": 2})
-    assert provided.get_xarray(WIDE, BANDS, chunks={"time": 2})["B04"].data.npartitions > 1
+    lazy = provided.get_xarray(WIDE, BANDS, chunks={"time": 2})
+    assert lazy["B04"].data.npartitions > 1
+    with pytest.raises(StoreError, match="credential_provider") as late:
+        dask_client.compute(lazy).result()
+    assert str(late.value) == str(early.value)
+    with pytest.raises(StoreError, match="credential_provider"), dask_client.as_current():
+        lazy.compute()
+
+
+SMALL = (LON - 0.004, LAT - 0.004, LON + 0.004, LAT + 0.004)  # one tile of each zone
+
+
+@pytest.fixture(scope="module")
+def s3_coll(stac_files, s3_server, tmp_path_factory) -> tuple[cogdex.Collection, dict]:
+    """The scenes in the requester-pays bucket, opened only with the store options' keys
+    (moto takes any secret key), and those options."""
+    options = {**s3_server.options, "secret_access_key": "lifecycle-0", "request_payer": True}
+    coll = cogdex.build_from_table(
+        stac_files.items_parquet, name="s3-lifecycle", bands=BANDS,
+        cache_dir=tmp_path_factory.mktemp("s3-lifecycle"),
+        href_rewrites={stac_files.base_url: f"s3://{s3_server.requester_pays_bucket}"},
+        store_options=options,
+    )  # fmt: skip
+    return coll, options
+
+
+def _read_plugins(client: Client) -> tuple[list[str], list[str]]:
+    """The lazy reads' secret plugins: the scheduler's list, and every worker's."""
+    on_scheduler = client.run_on_scheduler(
+        lambda dask_scheduler: [n for n in dask_scheduler.worker_plugins if "cogdex-read" in n]
+    )
+    on_workers = client.run(
+        lambda dask_worker: [n for n in dask_worker.plugins if "cogdex-read" in str(n)]
+    )
+    return on_scheduler, [n for names in on_workers.values() for n in names]
+
+
+def _until_gone(client: Client, before: set[str]) -> None:
+    """Wait (at most 30 s) until the lazy reads' secrets held here, on the scheduler and on
+    the workers are those held `before` (other tests' Datasets may live on, in a traceback
+    that a failed Dask future keeps)."""
+    deadline = time.monotonic() + 30
+    while True:
+        gc.collect()
+        on_scheduler, on_workers = _read_plugins(client)
+        here = set(secret_options.names())
+        if here <= before and set(on_scheduler) <= before and set(on_workers) <= before:
+            return
+        assert time.monotonic() < deadline, (here - before, on_scheduler, on_workers)
+        time.sleep(0.1)
+
+
+def test_the_secrets_leave_with_the_last_dataset_that_needs_them(dask_client, s3_coll):
+    """Each Dataset of other secrets adds a worker plugin; when it is closed, or garbage
+    with every array made from it, the plugin leaves the scheduler and the workers, and the
+    options leave this process, so many Datasets never pile up secrets. A persisted Dataset
+    keeps them until its tasks have run."""
+    coll, options = s3_coll
+    eager = coll.get_xarray(SMALL, BANDS, merge="first")
+    before = set(secret_options.names())
+    for k in range(4):
+        keyed = cogdex.load(
+            coll.location, store_options={**options, "secret_access_key": f"lifecycle-{k}"}
+        )
+        with dask_client.as_current():
+            lazy = keyed.get_xarray(SMALL, BANDS, merge="first", chunks={"time": 2})
+        ndvi = lazy["B08"] - lazy["B04"]  # a derived array holds the secrets too
+        assert len(set(_read_plugins(dask_client)[0]) - before) == 1
+        if k == 0:
+            lazy.close()  # as a file's: done with it, and what was made from it
+            _until_gone(dask_client, before)
+            continue
+        _assert_equal(dask_client.compute(lazy).result(), eager)
+        del lazy
+        gc.collect()
+        assert set(secret_options.names()) - before and set(_read_plugins(dask_client)[0]) - before
+        _fresh(dask_client)
+        assert dask_client.compute(ndvi).result().equals(eager["B08"] - eager["B04"])
+        del ndvi
+        _until_gone(dask_client, before)
+    with dask_client.as_current():
+        persisted = coll.get_xarray(SMALL, BANDS, merge="first", chunks={"time": 1}).persist()
+        gc.collect()  # the Dataset is gone; its tasks may still be running
+        _assert_equal(persisted.compute(), eager)
+    del persisted
+    _until_gone(dask_client, before)
+
+
+def test_concurrent_opens_share_their_secrets(dask_client, s3_coll):
+    """Lazy Datasets made at once on 8 threads, with two sets of secrets: one plugin for
+    each set, every Dataset reads, and all leave together."""
+    coll, options = s3_coll
+    eager = coll.get_xarray(SMALL, BANDS, merge="first")
+    keyed = [
+        cogdex.load(coll.location, store_options={**options, "secret_access_key": f"c-{k}"})
+        for k in range(2)
+    ]
+    before = set(secret_options.names())
+
+    def open_one(k: int) -> xr.Dataset:
+        return keyed[k % 2].get_xarray(SMALL, BANDS, merge="first", chunks={"time": 2})
+
+    # the client is current in each thread through a copy of this context (`as_current` on
+    # several threads at once would race on dask's global config)
+    with dask_client.as_current(), ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(contextvars.copy_context().run, open_one, k) for k in range(16)]
+        opened = [f.result() for f in futures]
+    assert len(set(secret_options.names()) - before) == 2
+    on_scheduler, on_workers = (set(names) - before for names in _read_plugins(dask_client))
+    assert len(on_scheduler) == 2 and on_workers == on_scheduler
+    _fresh(dask_client)
+    for computed in dask_client.gather(dask_client.compute(opened)):
+        _assert_equal(computed, eager)
+    del futures, opened, computed
+    _until_gone(dask_client, before)

@@ -260,6 +260,9 @@ def test_point_sampling(request, monkeypatch, tmp_path: Path, scenes: SceneSet, 
     assert samples["value"].type == pa.float32()
     ids = set(samples["point_id"].to_pylist())
     assert len(ids) > 0.9 * n and ids <= set(range(n))  # nearly every plot lies in a record
+    by_plot, by_scene = scope["by_plot"], scope["by_scene"]
+    assert by_plot["point_id"].to_pylist() == sorted(samples["point_id"].to_pylist())
+    assert by_scene["id"].to_pylist() == sorted(samples["id"].to_pylist())
     # values where GDAL reads them from the same files (raw * 0.0001 - 0.1, NaN at nodata)
     files = {s.id: s.files for s in scenes.scenes}
     rows = samples.take(np.random.default_rng(1).choice(samples.num_rows, 40)).to_pylist()

@@ -180,3 +180,55 @@ def test_a_missing_table_or_stac_file_is_named_on_any_store(http_server, tmp_pat
             cogdex.build_from_table(table, name="missing", cache=False)
         with pytest.raises(BuildError, match=r"no STAC file at .*missing\.json"):
             read_static(f"{base}/missing.json")
+
+
+def test_build_from_a_table_in_memory(stac_files, scenes, tmp_path):
+    """A pyarrow.Table, or anything with the Arrow stream interface (pandas, polars,
+    GeoPandas' `to_arrow()`), builds what its Parquet file builds; other values under a cached
+    name clash, as other items do; the errors name what is wrong."""
+    import geopandas as gpd
+    import polars as pl
+
+    from_file = cogdex.build_from_table(
+        stac_files.items_parquet, name="file", bands=["B04"], cache_dir=tmp_path
+    )
+    want = from_file.to_arrow()
+    geoparquet = pq.read_table(stac_files.items_parquet)
+    coll = cogdex.build_from_table(geoparquet, name="memory", bands=["B04"], cache_dir=tmp_path)
+    assert coll.to_arrow().equals(want)
+    assert "<in-memory table>" in repr(coll)
+
+    flat = pa.table(
+        {
+            "tile_id": [s.id for s in scenes.scenes],
+            "date": [s.datetime for s in scenes.scenes],
+            "red": [f"{stac_files.base_url}/{s.keys['B04']}" for s in scenes.scenes],
+        }
+    )
+    frames = {
+        "pandas": flat.to_pandas(),
+        "polars": pl.from_arrow(flat),
+        "geopandas": gpd.GeoDataFrame(
+            flat.to_pandas(),
+            geometry=gpd.GeoSeries.from_wkb(want.column("geometry").to_pylist(), crs=4326),
+        ).to_arrow(),
+    }
+    for kind, frame in frames.items():
+        built = cogdex.build_from_table(
+            frame, name=kind, href_columns=["red"], cache_dir=tmp_path, force=True
+        )
+        assert sorted(built.ids) == sorted(from_file.ids), kind
+        assert built.epsg_codes == [32643, 32644] and built.bands == ["red"], kind
+    fewer = flat.slice(0, 3)  # other values under a cached name: as other items would be
+    with pytest.raises(BuildError, match="built with other arguments"):
+        cogdex.build_from_table(fewer, name="polars", href_columns=["red"], cache_dir=tmp_path)
+
+    with pytest.raises(BuildError, match=r"the href column\(s\) \['nir'\]|\['nir'\] not in"):
+        cogdex.build_from_table(flat, name="t", href_columns=["nir"], cache=False)
+    with pytest.raises(BuildError, match=r"cannot infer the datetime column"):
+        cogdex.build_from_table(flat.drop_columns(["date"]), name="t", cache=False)
+    with pytest.raises(BuildError, match=r"Parquet file, folder or URL, or an in-memory table"):
+        cogdex.build_from_table([{"id": "a"}], name="t", cache=False)
+    shapes = gpd.GeoDataFrame(flat.to_pandas(), geometry=gpd.points_from_xy([78] * 8, [20] * 8))
+    with pytest.raises(BuildError, match=r"column geometry.*to_arrow\(\)"):
+        cogdex.build_from_table(shapes, name="t", cache=False)

@@ -10,7 +10,6 @@ DataLoader batch (`__getitems__`) is one plan for all its chips.
 
 from __future__ import annotations
 
-import asyncio
 import warnings
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -34,6 +33,7 @@ from cogdex.sdk import (
     ReadFailureWarning,
     Slot,
     default_fill,
+    gather_or_cancel,
     output_dtype,
     read_slots,
     run_read,
@@ -290,14 +290,15 @@ class CogdexGeoDataset(GeoDataset):
 
     async def _read_chips(self, chips: list[_Chip]) -> list[np.ndarray]:
         """[S, C, H, W] pixels per chip: chips of one shape in one `read_slots` plan (it
-        wants one shape), the plans of other shapes concurrently."""
+        wants one shape), the plans of other shapes concurrently; the first plan that fails
+        cancels the others, so none fetches or decodes after its error reached the caller."""
         by_shape: dict[tuple[int, int], list[int]] = {}
         for k, chip in enumerate(chips):
             by_shape.setdefault(chip.slots[0].grid.shape, []).append(k)
         groups = list(by_shape.values())
         reads = [self._read([s for k in group for s in chips[k].slots]) for group in groups]
         parts: list[np.ndarray] = [np.empty(0)] * len(chips)
-        for group, (data, _) in zip(groups, await asyncio.gather(*reads), strict=True):
+        for group, (data, _) in zip(groups, await gather_or_cancel(reads), strict=True):
             start = 0
             for k in group:
                 n = len(chips[k].slots)

@@ -1,6 +1,6 @@
 """What lazy reads need of `dask.distributed` (imported only where it already is: a
 client or a worker exists): the current client, and secret store options as a worker
-plugin."""
+plugin, sent and taken back."""
 
 from __future__ import annotations
 
@@ -33,6 +33,32 @@ def send_secrets(client: Client, name: str, options: Mapping[str, Any]) -> None:
 
 def _plugin_names(dask_scheduler: Any) -> list[str]:
     return list(dask_scheduler.worker_plugins)
+
+
+def unregister(client: Client, name: str) -> None:
+    """Take the options of `name` off `client`'s workers (and its scheduler's list)."""
+    if name in client.run_on_scheduler(_plugin_names):
+        client.unregister_worker_plugin(name)
+
+
+# A task in these states may still run, and so need a worker plugin's secrets.
+_PENDING = frozenset({"waiting", "processing", "queued", "no-worker"})
+
+
+def busy(client: Client) -> bool:
+    """Whether a task may still need secrets: `client` waits for a future (the client
+    records it before the scheduler hears of it: a Dataset persisted and dropped at once),
+    or the cluster has a task to run. Tasks, optimized and fused, no longer say which graph
+    they came from, so any counts."""
+    pending = any(state.status == "pending" for state in list(client.futures.values()))
+    return pending or bool(client.run_on_scheduler(_busy))
+
+
+def _busy(dask_scheduler: Any) -> bool:
+    return any(
+        ts.state in _PENDING or (ts.state == "released" and ts.who_wants)
+        for ts in dask_scheduler.tasks.values()
+    )
 
 
 def worker_secrets(name: str) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 import warnings
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ from cogdex.sdk import (
     record_values,
 )
 from cogdex.sdk import grid as G
-from cogdex_xarray import cf
+from cogdex_xarray import cf, secret_options
 from cogdex_xarray.cube import CubeReader, chunk_reads, cube_chunks, read_chunk
 from cogdex_xarray.layout import layout
 
@@ -140,14 +141,20 @@ def get_xarray(
                 f"{max_memory / 2**20:,.0f} MiB; pass chunks= to read lazily with Dask"
             )
         data: Any = reader[tuple(slice(None) for _ in reader.shape)]
+        secrets = None
     else:
-        data = _lazy(reader, cube_chunks(reader, dict(chunks)))
+        data, secrets = _lazy(reader, cube_chunks(reader, dict(chunks)))
     ds = _dataset(reader, data, len(areas) > 1, fill_value, np.array(rows, np.int64))
-    return _physical(ds, reader) if scale else ds
+    out = _physical(ds, reader) if scale else ds
+    if isinstance(secrets, secret_options.Lease):
+        # the secrets stay while a lazy array needs them, or until this Dataset is closed
+        out.set_close(partial(secret_options.release, secrets))
+    return out
 
 
-def _lazy(reader: CubeReader, chunks: tuple[tuple[int, ...], ...]) -> Any:
-    """The cube as a Dask array of one task per chunk, each holding its `ChunkRead`."""
+def _lazy(reader: CubeReader, chunks: tuple[tuple[int, ...], ...]) -> tuple[Any, str | None]:
+    """The cube as a Dask array of one task per chunk, each holding its `ChunkRead`, and
+    the lease on their secret store options (None without secrets)."""
     import dask.array as da
     from dask.highlevelgraph import HighLevelGraph
     from dask.typing import Key
@@ -155,10 +162,11 @@ def _lazy(reader: CubeReader, chunks: tuple[tuple[int, ...], ...]) -> Any:
     name = f"cogdex-{uuid.uuid4().hex}"
     tasks = chunk_reads(reader, chunks, reader.sources[0].store_options)
     graph: dict[Key, Any] = {(name, *index): (read_chunk, chunk) for index, chunk in tasks.items()}
-    return da.Array(
+    array = da.Array(
         HighLevelGraph.from_collections(name, graph, dependencies=()), name, chunks,
         meta=np.empty((0,) * 5, reader.dtype),
     )  # fmt: skip
+    return array, next(iter(tasks.values())).secrets
 
 
 def _empty(sources: Sequence[BandSource], dtype: np.dtype, several: bool) -> xr.Dataset:

@@ -26,6 +26,8 @@ from cogdex.io.stores import public_options
 from cogdex.read.bbox import check_bbox
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     # The build machinery loads when a build runs: a cached collection's load (a cold
     # process's first call) does without it.
     from cogdex.datasets import DatasetEntry
@@ -434,7 +436,7 @@ def build_from_items(
 
 
 def build_from_table(
-    path_or_url: str | os.PathLike[str],
+    table: str | os.PathLike[str] | Any,
     *,
     name: str,
     href_columns: Sequence[str] | Mapping[str, str] | None = None,
@@ -452,12 +454,15 @@ def build_from_table(
     force: bool = False,
     client: object = None,
 ) -> Collection:
-    """Index a Parquet table that lists TIFF URLs: a stac-geoparquet export, or one URL
-    column per file. Rows without a geometry get their footprint from the file's header.
-    Cached as `build_from_stac` caches (a changed local table rebuilds).
+    """Index a table that lists TIFF URLs: a stac-geoparquet export, or one URL column per
+    file. Rows without a geometry get their footprint from the file's header. Cached as
+    `build_from_stac` caches (a changed local table, or other values in memory, rebuild).
 
     Args:
-        path_or_url: The table: a Parquet file or folder, local or at an object-store URL.
+        table: A Parquet file or folder, local or at an object-store URL; or a table in
+            memory: a `pyarrow.Table`, or any object with the Arrow stream interface
+            (`__arrow_c_stream__`: a pandas or polars DataFrame, a DuckDB result,
+            `GeoDataFrame.to_arrow()`, whose geometry column is WKB).
         name: The cache name: 1-128 letters, digits, '.', '_' or '-'.
         href_columns: The URL columns, each its own asset, or asset key -> URL column.
             None: the table's `assets` struct, else its one URL column as asset `data`.
@@ -482,20 +487,35 @@ def build_from_table(
 
     Raises:
         GeometryError: `bbox` is not 4 finite lon/lat numbers in order.
-        BuildError: No table at `path_or_url` or one that cannot be read, columns that
+        BuildError: No table at the path or URL, or one that cannot be read (or converted
+            to Arrow), columns that
             cannot be found, a bad `date_range` or `name`, no readable header at all, any
             unreadable one with `strict=True`, or other arguments under a cached `name`
             without `force=True`.
         IndexWriteError: The index could not be written to the cache.
     """
-    from cogdex.index.table import items_from_table, read_table
+    from cogdex.index.table import arrow_table, items_from_table, read_table, table_digest
 
     if bbox is not None:
         check_bbox(bbox)
-    location = os.fspath(path_or_url)
+    if isinstance(table, str | os.PathLike):
+        location = os.fspath(table)
+        stored: dict[str, Any] = {"table": _stored_location(location)}
+        stat = _stat(location)
+
+        def rows_table() -> pa.Table:
+            return read_table(location, store_options)
+    else:
+        given = arrow_table(table)
+        stored = {"table": "<in-memory table>", "digest": table_digest(given)}
+        stat = None
+
+        def rows_table() -> pa.Table:
+            return given
+
     source = {
         "type": "table",
-        "table": _stored_location(location),
+        **stored,
         "columns": dict(columns or {}),
         "href_columns": _bands_key(href_columns),
         "search": {
@@ -506,14 +526,12 @@ def build_from_table(
     }
     key = C.cache_key(
         source=source,
-        freshness=_freshness(_stat(location), store_options),
+        freshness=_freshness(stat, store_options),
         **_build_key(bands, band_index, href_rewrites),
     )
 
     def items() -> list[dict[str, Any]]:
-        rows = items_from_table(
-            read_table(location, store_options), href_columns=href_columns, columns=columns
-        )
+        rows = items_from_table(rows_table(), href_columns=href_columns, columns=columns)
         if bbox is None and date_range is None:
             return rows
         for row in rows:

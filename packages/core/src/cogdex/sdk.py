@@ -17,8 +17,9 @@ contract holds the workspace's plugins to this). What is here:
 - the errors plugins raise;
 - the read engine output adapters build on: grids (`Grid`, `Window`, `Resampling`, and the
   `grid` namespace of CRS helpers), band sources, slot planning and reading (`plan_slots`,
-  `read_slots`, `Slot`, `Merge`), per-record values, and `runtime` (the per-process event
-  loop that runs a read from sync code).
+  `read_slots`, `Slot`, `Merge`), per-record values, `runtime` (the per-process event
+  loop that runs a read from sync code), and `gather_or_cancel` (concurrent reads that
+  stop together at the first failure).
 
 `import cogdex.sdk` stays cheap, as entry points load for every cogdex command: the
 read-engine names, whose modules import numpy/pyarrow/pyproj, load on first attribute access.
@@ -57,7 +58,7 @@ from cogdex.read.window import Window  # a NamedTuple, no dependencies
 if TYPE_CHECKING:
     from cogdex.index.band import BandSource
     from cogdex.index.build import BuildExecutor, Part, PartRows, Plan, part_rows
-    from cogdex.io.fetch import run_read
+    from cogdex.io.fetch import gather_or_cancel, run_read
     from cogdex.read import DEFAULT_MAX_MEMORY, grid
     from cogdex.read.bbox import check_bbox
     from cogdex.read.grid import Grid, Resampling
@@ -90,6 +91,7 @@ _LAZY = {
     "output_dtype": "cogdex.read.scenes",
     "read_slots": "cogdex.read.scenes",
     "run_read": "cogdex.io.fetch",
+    "gather_or_cancel": "cogdex.io.fetch",
     "PointExecutor": "cogdex.read.points",
     "PointPlan": "cogdex.read.points",
     "PointTask": "cogdex.read.points",
@@ -151,6 +153,7 @@ __all__ = [
     "check_merges",
     "default_fill",
     "default_spec",
+    "gather_or_cancel",
     "grid",
     "has_credentials",
     "hookimpl",

@@ -59,6 +59,59 @@ def read_table(
         raise BuildError(f"cannot read {location}: {str(exc).splitlines()[0]}") from exc
 
 
+def arrow_table(table: Any) -> pa.Table:
+    """An in-memory table as a `pyarrow.Table`: a `pyarrow.Table` as it is, else anything
+    that exports the Arrow PyCapsule stream interface (`__arrow_c_stream__`: pandas, polars,
+    DuckDB, `GeoDataFrame.to_arrow()`), read through pyarrow's `RecordBatchReader`, so core
+    needs none of those libraries."""
+    if isinstance(table, pa.Table):
+        return table
+    if not hasattr(table, "__arrow_c_stream__"):
+        raise BuildError(
+            "build_from_table takes a Parquet file, folder or URL, or an in-memory table: a "
+            "pyarrow.Table or an object with the Arrow stream interface (__arrow_c_stream__: "
+            f"pandas, polars, DuckDB, GeoDataFrame.to_arrow()), not a {type(table).__name__}"
+        )
+    try:
+        return pa.RecordBatchReader.from_stream(table).read_all()
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        hint = (
+            f"; {type(table).__name__}.to_arrow() may export it"
+            if hasattr(table, "to_arrow")
+            else ""
+        )
+        raise BuildError(
+            f"the {type(table).__name__} cannot be read as an Arrow table ({exc}){hint}"
+        ) from exc
+
+
+def table_digest(table: pa.Table) -> str:
+    """A hash of an in-memory table's schema and values (its Arrow IPC stream), fed to the
+    hash batch by batch rather than serialized whole: the cache key of a table build."""
+    import hashlib
+
+    class Sink:  # the file-like object pyarrow writes the stream to
+        closed = False
+
+        def __init__(self) -> None:
+            self.hash = hashlib.blake2b(digest_size=16)
+
+        def write(self, data: bytes) -> int:
+            self.hash.update(data)
+            return len(data)
+
+        def flush(self) -> None:
+            pass
+
+        def close(self) -> None:
+            self.closed = True
+
+    sink = Sink()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.hash.hexdigest()
+
+
 def _pick(
     table: pa.Table, role: str, given: Mapping[str, str], argument: str, required: bool
 ) -> str | None:

@@ -575,9 +575,11 @@ async def _range(store: Any, key: str, start: int, end: int) -> tuple[Any, int]:
     return await runtime.on_own_loop(get)
 
 
-async def _gather[T](coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+async def gather_or_cancel[T](coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
     """Run all, cancel the rest at the first failure and raise that failure itself (not an
-    ExceptionGroup), so callers see one typed error."""
+    ExceptionGroup), so callers see one typed error and no sibling keeps fetching after it
+    (`asyncio.gather` leaves them running). A cancelled sibling's obstore calls finish in the
+    background behind the runtime's exit fence (`runtime.obstore_future` shields them)."""
     if len(coros) == 1:
         return [await coros[0]]
     try:
@@ -668,7 +670,9 @@ async def read_ranges(
     get_start, get_end, get_of = merge_ranges(starts, ends, cfg.gap, cfg.max_merge)
     try:
         gets = zip(get_start.tolist(), get_end.tolist(), strict=True)
-        buffers = await _gather([_get_range(store, key, parsed, s, e, size) for s, e in gets])
+        buffers = await gather_or_cancel(
+            [_get_range(store, key, parsed, s, e, size) for s, e in gets]
+        )
     except _RangeNotSupported:
         _whole.ignored_range(parsed.root)
         body, found = await _whole_object(store, key, parsed, need)
@@ -696,7 +700,7 @@ async def read_many(
     options: Mapping[str, Any] | None = None,
 ) -> list[list[memoryview]]:
     """`read_ranges` for many objects at once, all concurrently under the one limit."""
-    return await _gather([read_ranges(u, r, options=options) for u, r in requests])
+    return await gather_or_cancel([read_ranges(u, r, options=options) for u, r in requests])
 
 
 async def read_head(

@@ -282,6 +282,7 @@ class PointTask:
     gathers: tuple[tuple[int, ...], ...]
     """Per job, the samples of its decoded tile to gather, one output row each."""
     max_files: int
+    """The call's `max_files`, a bound per task: a worker holds up to its threads times it."""
 
 
 @dataclass(frozen=True)
