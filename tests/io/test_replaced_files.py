@@ -77,3 +77,22 @@ def test_a_collection_read_after_its_file_was_replaced_is_an_error(tmp_path):
     path.write_bytes(path.read_bytes()[:-1000])
     with pytest.raises(TruncatedTIFF):
         coll.get_numpy((15.0001, 36.1200, 15.0100, 36.1299), ["data"])
+
+
+def test_a_file_replaced_after_open_is_an_error_on_a_callers_own_loop(where):
+    """A caller's `asyncio.run` reads through the I/O threads, not cogdex's loop: the same
+    size check holds there."""
+    import asyncio
+
+    folder, url = where
+    old = _write(folder / "scene.tif", seed=1)
+
+    async def first() -> tuple[object, np.ndarray]:
+        image = await cogdex.open_async(url)
+        return image, await image.read_async(window=(0, 0, 128, 128))
+
+    image, got = asyncio.run(first())
+    np.testing.assert_array_equal(got, old[:, :128, :128])
+    _write(folder / "scene.tif", seed=2, extra_tag=4096)
+    with pytest.raises(ObjectChangedError, match="changed since"):
+        asyncio.run(image.read_async(window=(0, 0, 256, 256)))  # type: ignore[attr-defined]

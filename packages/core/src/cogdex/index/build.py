@@ -460,7 +460,7 @@ def misplaced(
 
 def prepare(after: concurrent.futures.Future[None] | None = None) -> None:
     """Load what fetching and checking headers needs: the TIFF parser, obstore with its
-    event loop, the plugins (the first store lookup loads them: 7-35 ms),
+    event loop and I/O threads, the plugins (the first store lookup loads them: 7-35 ms),
     shapely and PROJ's database; first wait for `after`, when given.
 
     `cogdex.builds` runs this on a thread while the source is searched, so a cold build
@@ -474,12 +474,13 @@ def prepare(after: concurrent.futures.Future[None] | None = None) -> None:
     try:
         from cogdex import plugins
         from cogdex.crs import transformer
-        from cogdex.io import runtime
+        from cogdex.io import fetch, runtime
 
-        for module in ("cogdex.io.fetch", "cogdex.tiff.header", "shapely"):
+        for module in ("cogdex.tiff.header", "shapely"):
             importlib.import_module(module)
         runtime.obstore()
         runtime.event_loop()
+        runtime.io_pool(fetch.config().max_concurrency)
         plugins.plugin_manager()
         transformer(4326, 4326)
     except Exception:  # the build raises it where it happens, naming what it was doing

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import functools
 import os
 import random
 import re
@@ -494,7 +495,7 @@ async def _whole_object(
     async def get() -> tuple[memoryview, int]:
         _count(1, 0)
         try:
-            data, size = await runtime.on_own_loop(lambda: _whole_body(store, key, need))
+            data, size = await _blocking(_get_whole, store, key, need)
         except Exception as exc:
             raise _classify(exc, parsed, None) from exc
         _count(0, len(data))
@@ -518,61 +519,68 @@ def _use_whole_object(parsed: ObjectURL, store: Any) -> bool:
 # -- the reads ------------------------------------------------------------------------------
 
 
-async def _whole_body(store: Any, key: str, need: int) -> tuple[Any, int]:
-    """(body, object size) of a GET without Range, on cogdex's loop: the whole body if the
-    whole-object cache can keep it, else the chunks up to `need` bytes; dropping the stream
-    closes the connection."""
-    ob = runtime.obstore()
-    result = await runtime.obstore_future(ob.get_async(store, key))
+async def _blocking[T](function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run one blocking obstore call on the I/O threads (see `runtime.io_pool`)."""
+    loop = asyncio.get_running_loop()
+    pool = runtime.io_pool(_config.max_concurrency)
+    return await loop.run_in_executor(pool, functools.partial(function, *args, **kwargs))
+
+
+def _get_whole(store: Any, key: str, need: int) -> tuple[Any, int]:
+    """(body, object size): the whole body if the whole-object cache can keep it, else the
+    chunks up to `need` bytes; dropping the stream closes the connection."""
+    result = runtime.obstore().get(store, key)
     size = int(result.meta["size"])
     if size <= _config.whole_object_cache:
-        return await runtime.obstore_future(result.bytes_async()), size
-    stream = result.stream(min_chunk_size=max(1, min(need, _STREAM_CHUNK)))
+        return result.bytes(), size
     chunks, got = [], 0
-    while got < need:
-        try:
-            chunk = await runtime.obstore_future(anext(stream))
-        except StopAsyncIteration:
-            break
+    for chunk in result.stream(min_chunk_size=max(1, min(need, _STREAM_CHUNK))):
         chunks.append(chunk)
         got += len(chunk)
+        if got >= need:
+            break
     return b"".join(chunks), size
 
 
 _STREAM_CHUNK = 1 << 20
 
 
+def _get_head(store: Any, key: str, length: int) -> tuple[bytes, int]:
+    result = runtime.obstore().get(store, key, options={"range": (0, length)})
+    return bytes(result.bytes()), int(result.meta["size"])
+
+
 async def _head(store: Any, key: str, length: int) -> tuple[bytes, int]:
-    """The first `length` bytes and the object's size, by one obstore async GET on cogdex's
-    loop (behind its exit fence) from whichever loop asks."""
+    """`_get_head` through obstore's async API on cogdex's loop (behind its exit fence,
+    `runtime.obstore_future`), else on the I/O threads."""
+    if not runtime.on_own_loop():
+        return await _blocking(_get_head, store, key, length)
+    ob = runtime.obstore()
+    result = await runtime.obstore_future(ob.get_async(store, key, options={"range": (0, length)}))
+    data = await runtime.obstore_future(result.bytes_async())
+    return bytes(data), int(result.meta["size"])
 
-    async def get() -> tuple[bytes, int]:
-        ob = runtime.obstore()
-        result = await runtime.obstore_future(
-            ob.get_async(store, key, options={"range": (0, length)})
-        )
-        data = await runtime.obstore_future(result.bytes_async())
-        return bytes(data), int(result.meta["size"])
 
-    return await runtime.on_own_loop(get)
+def _get_sized_range(store: Any, key: str, start: int, end: int) -> tuple[Any, int]:
+    result = runtime.obstore().get(store, key, options={"range": (start, end)})
+    return result.bytes(), int(result.meta["size"])
 
 
 async def _range(store: Any, key: str, start: int, end: int) -> tuple[Any, int]:
-    """(bytes [start, end), the object's size) by one obstore async GET on cogdex's loop
-    (behind its exit fence) from whichever loop asks: a read's GETs all go out at once,
-    where blocking calls on threads started one per GET spread a cold get_numpy's 96 over
-    20-100 ms (docs/benchmarks.md, 2026-12-06 (late)). The size is the whole object's (a
-    ranged answer's `Content-Range` total): what tells a replaced file apart."""
-
-    async def get() -> tuple[Any, int]:
-        ob = runtime.obstore()
-        result = await runtime.obstore_future(
-            ob.get_async(store, key, options={"range": (start, end)})
-        )
-        data = await runtime.obstore_future(result.bytes_async())
-        return data, int(result.meta["size"])
-
-    return await runtime.on_own_loop(get)
+    """(bytes [start, end), the object's size) through obstore's async API on cogdex's
+    loop (behind its exit fence), else on the I/O threads: a read's GETs then all go out
+    at once, where the threads spread a cold `get_numpy`'s 96 over 20-100 ms, each
+    thread's start waiting for the GIL (docs/benchmarks.md, 2026-12-06 (late)). A caller's
+    own loop keeps the threads: bridging its GETs to cogdex's loop saved 15 ms of CPU but
+    cost window-read 13 ms of wall (docs/benchmarks.md, 2026-12-06 (session close)). The
+    size is the whole object's (a ranged answer's `Content-Range` total): what tells a
+    replaced file apart."""
+    if not runtime.on_own_loop():
+        return await _blocking(_get_sized_range, store, key, start, end)
+    ob = runtime.obstore()
+    result = await runtime.obstore_future(ob.get_async(store, key, options={"range": (start, end)}))
+    data = await runtime.obstore_future(result.bytes_async())
+    return data, int(result.meta["size"])
 
 
 async def gather_or_cancel[T](coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:

@@ -35,12 +35,11 @@ The exit fence for obstore's async API, fenced here (`obstore_future`, `_Loop`, 
   `abort` under `pyo3_async_runtimes::generic::set_result`). Upstream:
   PyO3/pyo3-async-runtimes#40 (open: no shutdown API); Python 3.14 hangs such threads
   instead of ending them.
-- The fence: obstore's futures are made and awaited only on cogdex's own loop (a caller
-  on another loop reaches it through `on_own_loop`), through `obstore_future`, which never
-  cancels them (a cancelled caller leaves the call to finish) and keeps them in
-  `_in_flight`; the loop counts the threads inside its `call_soon_threadsafe`. An `atexit`
-  hook (run before finalization) waits until no future is pending and no thread is inside
-  the hand-over.
+- The fence: obstore's futures are awaited only on cogdex's own loop, through
+  `obstore_future`, which never cancels them (a cancelled caller leaves the call to finish)
+  and keeps them in `_in_flight`; the loop counts the threads inside its
+  `call_soon_threadsafe`. An `atexit` hook (run before finalization) waits until no future
+  is pending and no thread is inside the hand-over.
 - Pays: the 48 header GETs of the index-build scenario take 70-78 ms through `get_async`
   against 89-116 ms as blocking calls on 48 I/O threads, whose results come back one GIL
   hand-off at a time (the floor: 70 ms; docs/benchmarks.md, 2026-12-06 (night)). The 96
@@ -77,14 +76,15 @@ _obstore: ModuleType | None = None
 _loop: _Loop | None = None
 _loop_thread: threading.Thread | None = None
 _pool: concurrent.futures.ThreadPoolExecutor | None = None
+_io_pool: concurrent.futures.ThreadPoolExecutor | None = None
 
 
 def _after_fork_in_child() -> None:
-    global _pid, _inherited_obstore, _obstore, _loop, _loop_thread, _pool, _lock
+    global _pid, _inherited_obstore, _obstore, _loop, _loop_thread, _pool, _io_pool, _lock
     _pid = os.getpid()
     _inherited_obstore = _inherited_obstore or "obstore._obstore" in sys.modules
     _obstore = None
-    _loop = _loop_thread = _pool = None
+    _loop = _loop_thread = _pool = _io_pool = None
     _in_flight.clear()  # the parent's futures and loop stay behind
     _lock = threading.Lock()
 
@@ -174,19 +174,10 @@ _in_flight: set[asyncio.Future[Any]] = set()
 """obstore futures not yet done (touched on the loop thread only)."""
 
 
-async def on_own_loop[T](make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run the coroutine `make()` on cogdex's loop and await its result from any loop.
-
-    obstore's async calls are made only there, behind the exit fence (`obstore_future`): a
-    caller on another loop (its own `asyncio.run`) awaits them through a thread-safe future
-    instead of calling obstore's blocking API on threads, so its GETs also leave at once
-    and no thread starts per GET. Cancelling the caller cancels the coroutine there, which
-    leaves obstore's calls to finish (they are shielded).
-    """
-    loop = event_loop()
-    if asyncio.get_running_loop() is loop:
-        return await make()
-    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(make(), loop))
+def on_own_loop() -> bool:
+    """Whether the running coroutine runs on cogdex's loop, where `obstore_future` may be
+    used."""
+    return _loop is not None and asyncio.get_running_loop() is _loop
 
 
 async def obstore_future[T](awaitable: Awaitable[T]) -> T:
@@ -274,6 +265,24 @@ def run[T](coro: Coroutine[Any, Any, T], *, timeout: float | None = None) -> T:
         raise
 
 
+def io_pool(size: int) -> concurrent.futures.ThreadPoolExecutor:
+    """The threads that wait on obstore's blocking calls (at most `size` at once).
+
+    Requests made on another event loop than cogdex's call obstore's synchronous API from
+    these threads, which keep every Python object on Python threads. Those made on cogdex's
+    loop (header fetches, range reads) use its async API behind the exit fence instead
+    (`obstore_future`), which saves the threads' start and GIL hand-offs.
+    """
+    global _io_pool
+    if _io_pool is None or _io_pool._max_workers != size:
+        with _lock:
+            if _io_pool is None or _io_pool._max_workers != size:
+                _io_pool = concurrent.futures.ThreadPoolExecutor(
+                    size, thread_name_prefix="cogdex-io"
+                )
+    return _io_pool
+
+
 def decode_threads() -> int:
     """Threads of the decode pool: COGDEX_DECODE_THREADS, else one per CPU."""
     return int(os.environ.get("COGDEX_DECODE_THREADS", 0)) or (os.cpu_count() or 1)
@@ -297,6 +306,7 @@ __all__ = [
     "decode_pool",
     "decode_threads",
     "event_loop",
+    "io_pool",
     "is_obstore_error",
     "obstore",
     "obstore_future",
