@@ -130,28 +130,36 @@ def test_merged_records_with_other_values_are_refused_before_any_request(stac_fi
     assert unmerged.shape[0] == 2
 
 
-def test_xarray_scale_without_nodata_asks_for_a_fill_value(stac_files, tmp_path):
-    """A Dataset has no valid mask: without a nodata, NaN-ing the default fill of 0 would
-    erase real zeros, so the read asks for the raw value that marks gaps."""
+def _one_band_collection(
+    stac_files, tmp_path, data: np.ndarray, raster_band: dict, name: str
+) -> cogdex.Collection:
+    """A collection of one 64 px COG of `data` at 10 m in EPSG:32633, its STAC asset
+    declaring `raster_band` (scale, offset, nodata)."""
     from rasterio.transform import from_origin
 
-    path = tmp_path / "z.tif"
-    data = np.full((1, 64, 64), 7, np.uint8)
-    data[0, :, :8] = 0  # real zeros, not gaps
-    with rasterio.open(path, "w", driver="COG", width=64, height=64, count=1, dtype="uint8",
-                       crs="EPSG:32633", transform=from_origin(500000, 5000000, 10, 10),
-                       blocksize=64) as ds:  # fmt: skip
+    path = tmp_path / f"{name}.tif"
+    grid = {"crs": "EPSG:32633", "transform": from_origin(500000, 5000000, 10, 10)}
+    with rasterio.open(path, "w", driver="COG", width=64, height=64, count=1,
+                       dtype=data.dtype.name, blocksize=64, **grid) as ds:  # fmt: skip
         ds.write(data)
     item = copy.deepcopy(stac_files.items[0])
     item["assets"] = {"B1": {"href": str(path), "type": "image/tiff; application=geotiff",
-                             "raster:bands": [{"scale": 2.0, "offset": 1.0}]}}  # fmt: skip
+                             "raster:bands": [raster_band]}}  # fmt: skip
     item["properties"].pop("proj:code", None)
     item["properties"].pop("proj:epsg", None)
     item["bbox"] = [14.99, 45.1, 15.01, 45.2]
     item["geometry"] = shapely.geometry.mapping(shapely.box(*item["bbox"]))
-    items = tmp_path / "items.json"
+    items = tmp_path / f"{name}.json"
     items.write_text(json.dumps({"type": "FeatureCollection", "features": [item]}))
-    coll = cogdex.build_from_stac(items, name="zeros", cache_dir=tmp_path)
+    return cogdex.build_from_stac(items, name=name, cache_dir=tmp_path)
+
+
+def test_xarray_scale_without_nodata_asks_for_a_fill_value(stac_files, tmp_path):
+    """A Dataset has no valid mask: without a nodata, NaN-ing the default fill of 0 would
+    erase real zeros, so the read asks for the raw value that marks gaps."""
+    data = np.full((1, 64, 64), 7, np.uint8)
+    data[0, :, :8] = 0  # real zeros, not gaps
+    coll = _one_band_collection(stac_files, tmp_path, data, {"scale": 2.0, "offset": 1.0}, "zeros")
     box = (500000, 4999360, 500640, 5000000)
     numpy = coll.get_numpy(box, "B1", geometry_crs=32633, scale=True)
     np.testing.assert_array_equal(numpy[0, 0, 6:10], [1, 1, 15, 15])  # zeros are real
@@ -165,25 +173,11 @@ def test_float32_stac_nodata_matches_the_pixels_gdal_would(stac_files, tmp_path)
     """STAC gives nodata as a JSON double (-3.4e38); a float32 band stores it rounded
     (-3.3999999521443642e38), and GDAL compares in the band's type. Compared as doubles,
     the nodata pixels were scaled as data instead of becoming NaN."""
-    from rasterio.transform import from_origin
-
-    path = tmp_path / "f32.tif"
     data = np.full((1, 64, 64), 0.25, np.float32)
     data[0, :, :8] = np.float32(-3.4e38)
-    with rasterio.open(path, "w", driver="COG", width=64, height=64, count=1, dtype="float32",
-                       crs="EPSG:32633", transform=from_origin(500000, 5000000, 10, 10),
-                       blocksize=64) as ds:  # fmt: skip
-        ds.write(data)
-    item = copy.deepcopy(stac_files.items[0])
-    item["assets"] = {"B1": {"href": str(path), "type": "image/tiff; application=geotiff",
-                             "raster:bands": [{"nodata": -3.4e38, "scale": 2.0}]}}  # fmt: skip
-    item["properties"].pop("proj:code", None)
-    item["properties"].pop("proj:epsg", None)
-    item["bbox"] = [14.99, 45.1, 15.01, 45.2]
-    item["geometry"] = shapely.geometry.mapping(shapely.box(*item["bbox"]))
-    items = tmp_path / "items.json"
-    items.write_text(json.dumps({"type": "FeatureCollection", "features": [item]}))
-    coll = cogdex.build_from_stac(items, name="f32", cache_dir=tmp_path)
+    coll = _one_band_collection(
+        stac_files, tmp_path, data, {"nodata": -3.4e38, "scale": 2.0}, "f32"
+    )
     box = (500000, 4999360, 500640, 5000000)
     numpy = coll.get_numpy(box, "B1", geometry_crs=32633, scale=True)
     assert np.isnan(numpy[0, :, :8]).all() and (numpy[0, :, 8:] == 0.5).all()
