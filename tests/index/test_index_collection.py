@@ -81,6 +81,23 @@ def test_with_column_refuses_a_string_that_would_become_one_character_per_record
     assert coll.with_column("split", ["v"] * n).to_arrow()["split"].to_pylist() == ["v"] * n
 
 
+def test_with_column_refuses_values_arrow_cannot_make_a_column_of_with_its_name(coll):
+    n = len(coll)
+    with pytest.raises(ValueError, match=r"column 'embedding'.*list\(array\)"):
+        coll.with_column("embedding", np.zeros((n, 3)))
+    vectors = coll.with_column("embedding", list(np.ones((n, 3)))).to_arrow()["embedding"]
+    assert vectors.to_pylist() == [[1.0, 1.0, 1.0]] * n
+
+
+def test_as_collection_refuses_repeated_ids(coll):
+    """`header(id)` and `extend` find a record by its id: a repeat would stand for the first."""
+    table = coll.to_arrow()
+    doubled = pa.concat_tables([table, table.slice(0, 1)])
+    with pytest.raises(cogdex.IndexSchemaError, match=repr(coll.ids[0])):
+        cogdex.as_collection(doubled)
+    assert cogdex.as_collection(table).ids == coll.ids
+
+
 def test_join_keeps_user_columns_named_like_its_own_row_numbers(coll):
     ids = coll.ids
     labels = pa.table({"id": ids[:2], "__row": [7, 8], "__hit": ["a", "b"]})

@@ -351,7 +351,15 @@ class Collection:
             records = table.select(scalars).to_pylist()
             column = pa.array([values(r) for r in records])
         else:
-            column = values if isinstance(values, pa.Array | pa.ChunkedArray) else pa.array(values)
+            column = values if isinstance(values, pa.Array | pa.ChunkedArray) else None
+            if column is None:
+                try:
+                    column = pa.array(values)
+                except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+                    raise ValueError(
+                        f"column {name!r}: Arrow cannot make one value per record of these "
+                        f"values ({exc}); for a vector per record pass list(array)"
+                    ) from exc
         if len(column) != len(table):
             raise ValueError(f"column {name!r} has {len(column)} values for {len(table)} records")
         if name in table.column_names:
@@ -1129,7 +1137,8 @@ def as_collection(
     Raises:
         TypeError: `data` is none of the objects above.
         IndexSchemaError: The table lacks columns or fields an index needs (the message
-            lists exactly which), or its `cogdex` metadata cannot be read.
+            lists exactly which), repeats a record id, or its `cogdex` metadata cannot be
+            read.
     """
     table = _as_table(data)
     raw = (table.schema.metadata or {}).get(S.METADATA_KEY)
@@ -1150,6 +1159,7 @@ def as_collection(
     else:
         refs = {}
     S.validate(table.schema, refs, "the table")
+    _check_unique_ids(table)
     if meta is None:
         meta = S.IndexMetadata(name=name or "collection", bands=refs, source={"table": "arrow"})
     else:
@@ -1157,6 +1167,25 @@ def as_collection(
     names = [c for c in table.column_names if c != "assets"] + ["assets"]
     table = S.conform(table.select(names).replace_schema_metadata(None))
     return Collection(table, meta)
+
+
+def _check_unique_ids(table: pa.Table) -> None:
+    """Refuse repeated record ids, as a build does: a record is looked up by its id
+    (`header`, `extend`), so a repeat would silently stand for the first of them."""
+    import pyarrow.compute as pc
+
+    ids = table.column("id")
+    if pc.count_distinct(ids).as_py() == len(ids):
+        return
+    counts = pc.value_counts(ids)
+    repeated = [
+        v.as_py() for v, n in zip(counts.field("values"), counts.field("counts"), strict=True)
+        if n.as_py() > 1
+    ]  # fmt: skip
+    raise IndexSchemaError(
+        f"the table repeats record ids ({', '.join(map(repr, repeated[:3]))}"
+        f"{', ...' if len(repeated) > 3 else ''}): every record needs its own id"
+    )
 
 
 def load(
