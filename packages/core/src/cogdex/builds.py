@@ -79,12 +79,7 @@ def _stat(location: str | os.PathLike[str]) -> list[int] | None:
     text = os.fspath(location)
     if "://" in text and not text.startswith("file://"):
         return None
-    path = Path(text.removeprefix("file://")).expanduser()
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return [st.st_size, st.st_mtime_ns]
+    return C.stat(Path(text.removeprefix("file://")).expanduser())
 
 
 _TRANSIENT = frozenset({"FetchError", "DeadlineExceededError"})

@@ -79,16 +79,19 @@ def check_clash(name: str, path: Path, cached_key: str | None, key: str) -> None
         )
 
 
+def stat(path: str | os.PathLike[str]) -> list[int] | None:
+    """[size, mtime_ns] of a local file (None if it is not there): what tells an edited
+    source file, and so a stale cached collection, apart."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
 def file_stats(paths: Sequence[str]) -> list[list[Any]]:
     """[path, size, mtime_ns] of each of `paths` that exists: what `linked_fresh` compares."""
-    out: list[list[Any]] = []
-    for path in paths:
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue
-        out.append([path, st.st_size, st.st_mtime_ns])
-    return out
+    return [[path, *found] for path in paths if (found := stat(path)) is not None]
 
 
 def linked_fresh(source: Mapping[str, Any]) -> bool:
@@ -168,4 +171,5 @@ __all__ = [
     "file_stats",
     "linked_fresh",
     "list_cached",
+    "stat",
 ]
