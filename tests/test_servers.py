@@ -129,8 +129,11 @@ def test_http_obstore_and_cogdex_read_206(http_server: Nginx | RangeServer, blob
     store = HTTPStore.from_url(http_server.url, client_options={"allow_http": True})
     assert bytes(obstore.get_range(store, key, start=1000, end=2000)) == data[1000:2000]
     url = f"{http_server.url}/{key}"
-    head, size = runtime.run(fetch.read_head(url, 16_384))
+    head, version = runtime.run(fetch.read_head(url, 16_384))
+    size = version.size
     assert (head, size) == (data[:16_384], len(data))
+    # both send ETag and Last-Modified, what tells a file rewritten in place apart
+    assert version.etag and version.last_modified
     parts = runtime.run(fetch.read_ranges(url, _ranges(size)))
     assert [bytes(p) for p in parts] == [data[s:e] for s, e in _ranges(size)]
 
@@ -151,7 +154,8 @@ def test_http_200_only_server(http_server_no_range: RangeServer, blob, monkeypat
     http_server_no_range.clear_log()
     parts = runtime.run(fetch.read_ranges(url, _ranges(len(data))))
     assert [bytes(p) for p in parts] == [data[s:e] for s, e in _ranges(len(data))]
-    assert runtime.run(fetch.read_head(url, 100)) == (data[:100], len(data))
+    head, version = runtime.run(fetch.read_head(url, 100))
+    assert (head, version.size) == (data[:100], len(data))
     gets = [r.range for r in http_server_no_range.requests if r.method == "GET"]
     # Each range GET in flight is asked at most twice before the object is read whole (none
     # when an earlier test already taught this process that the origin ignores Range), then
@@ -298,8 +302,9 @@ def test_stores_resolve_cloud_urls_against_emulators(
     assert resolved_key == key
     assert parsed.kind == ("s3" if server_fixture == "s3_server" else "azure")
     assert bytes(obstore.get_range(store, resolved_key, start=0, end=64)) == data[:64]
-    head, size = runtime.run(fetch.read_head(url, 4096, options=options))
-    assert (head, size) == (data[:4096], len(data))
+    head, version = runtime.run(fetch.read_head(url, 4096, options=options))
+    assert (head, version.size) == (data[:4096], len(data))
+    assert version.etag
 
 
 @pytest.mark.parametrize(("server_fixture", "form"), _CLOUD_URLS)

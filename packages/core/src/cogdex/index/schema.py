@@ -29,7 +29,9 @@ SCHEMA_VERSION = 2
 """Bumped when a reader of the previous version would misread a file of this one.
 
 2: assets gained `raster` (STAC nodata/scale/offset per band); version 1 files load with
-it null."""
+it null. Headers gained `etag` and `last_modified` (the object's version when its header
+was read) without a bump: a reader without them reads such a file right, checking the size
+only, and files without them load with them null (the same size-only check)."""
 
 METADATA_KEY = b"cogdex"
 GEO_KEY = b"geo"
@@ -85,6 +87,8 @@ HEADER_TYPE = pa.struct(
         pa.field("units", pa.list_(pa.string())),
         pa.field("metadata", _STR_MAP),
         pa.field("band_metadata", pa.list_(_STR_MAP)),
+        pa.field("etag", pa.string()),
+        pa.field("last_modified", TIMESTAMP),
     ]
 )
 RASTER_TYPE = pa.list_(pa.struct([(name, pa.float64()) for name in ("nodata", "scale", "offset")]))
@@ -96,6 +100,9 @@ ASSET_TYPE = pa.struct(
 _ADDED_ASSET_FIELDS = ("raster",)
 """Asset fields a version 1 index lacks: validation accepts their absence, `conform` adds
 them as nulls."""
+_ADDED_HEADER_FIELDS = ("etag", "last_modified")
+"""Header fields an index written before cogdex kept the object's version lacks: they load
+as nulls, and its reads check the object's size only."""
 
 CORE_COLUMNS: dict[str, pa.DataType] = {
     "id": pa.string(),
@@ -199,6 +206,8 @@ def headers_to_arrow(headers: Sequence[TIFFHeader | None]) -> pa.StructArray:
         "units": [list(h.units) for h in hs],
         "metadata": [list(h.metadata.items()) for h in hs],
         "band_metadata": [[list(m.items()) for m in h.band_metadata] for h in hs],
+        "etag": [h.etag for h in hs],
+        "last_modified": [h.last_modified for h in hs],
     }
     columns = [
         levels if f.name == "levels" else A.from_pylist(values[f.name], f.type) for f in HEADER_TYPE
@@ -280,6 +289,8 @@ def headers_from_arrow(array: pa.Array | pa.ChunkedArray) -> list[TIFFHeader | N
                 units=tuple(cols["units"][i] or ()),
                 metadata=dict(cols["metadata"][i] or ()),
                 band_metadata=tuple(dict(m) for m in cols["band_metadata"][i] or ()),
+                etag=cols["etag"][i],
+                last_modified=cols["last_modified"][i],
             )
         )
     return out
@@ -450,9 +461,16 @@ def validate(schema: pa.Schema, bands: Mapping[str, BandRef], where: str) -> Non
         raise IndexSchemaError(f"{where} is not a cogdex index: " + "; ".join(problems))
 
 
+def _lacks(struct: pa.DataType, added: Sequence[str]) -> bool:
+    return pa.types.is_struct(struct) and any(struct.get_field_index(n) < 0 for n in added)
+
+
 def _lacks_added(asset: pa.DataType) -> bool:
-    return pa.types.is_struct(asset) and any(
-        asset.get_field_index(n) < 0 for n in _ADDED_ASSET_FIELDS
+    if not pa.types.is_struct(asset):
+        return False
+    header = asset.get_field_index("header")
+    return _lacks(asset, _ADDED_ASSET_FIELDS) or (
+        header >= 0 and _lacks(asset.field(header).type, _ADDED_HEADER_FIELDS)
     )
 
 
@@ -460,7 +478,30 @@ def _expected_asset(found: pa.DataType) -> pa.StructType:
     """ASSET_TYPE less the fields added since version 1 that `found` lacks."""
     if not _lacks_added(found):
         return ASSET_TYPE
-    return pa.struct([f for f in ASSET_TYPE if f.name not in _ADDED_ASSET_FIELDS])
+    fields = []
+    for f in _present(ASSET_TYPE, found, _ADDED_ASSET_FIELDS):
+        if f.name == "header" and found.get_field_index("header") >= 0:
+            f = pa.field("header", _present(HEADER_TYPE, found.field("header").type,
+                                            _ADDED_HEADER_FIELDS))  # fmt: skip
+        fields.append(f)
+    return pa.struct(fields)
+
+
+def _present(full: pa.StructType, found: pa.DataType, added: Sequence[str]) -> pa.StructType:
+    """`full` less those of its `added` fields that `found` lacks."""
+    return pa.struct([f for f in full if f.name not in added or found.get_field_index(f.name) >= 0])
+
+
+def _with_nulls(array: pa.StructArray, full: pa.StructType) -> pa.StructArray:
+    """`array` as a struct of type `full`: the fields it lacks as nulls."""
+    n, has = len(array), array.type.get_field_index
+    parts = [array.field(g.name) if has(g.name) >= 0 else pa.nulls(n, g.type) for g in full]
+    if full is ASSET_TYPE and _lacks(array.type.field("header").type, _ADDED_HEADER_FIELDS):
+        parts[ASSET_TYPE.get_field_index("header")] = _with_nulls(
+            array.field("header"), HEADER_TYPE
+        )
+    fields = [pa.field(g.name, p.type) for g, p in zip(full, parts, strict=True)]
+    return A.struct(parts, fields, A.valid(array))
 
 
 def _complete(assets: pa.StructArray) -> pa.StructArray:
@@ -468,22 +509,15 @@ def _complete(assets: pa.StructArray) -> pa.StructArray:
     for i in range(assets.type.num_fields):
         child = assets.field(i)
         if _lacks_added(child.type):
-            parts = [
-                child.field(g.name)
-                if child.type.get_field_index(g.name) >= 0
-                else pa.nulls(len(child), g.type)
-                for g in ASSET_TYPE
-            ]
-            fields = [pa.field(g.name, p.type) for g, p in zip(ASSET_TYPE, parts, strict=True)]
-            child = A.struct(parts, fields, A.valid(child))
+            child = _with_nulls(child, ASSET_TYPE)
         children.append(child)
     fields = [pa.field(f.name, c.type) for f, c in zip(assets.type, children, strict=True)]
     return A.struct(children, fields, A.valid(assets))
 
 
 def complete_assets(assets: pa.ChunkedArray) -> pa.ChunkedArray:
-    """`assets` read from a version 1 index with the fields added since as nulls (the
-    reader then sees one layout); unchanged when nothing is missing."""
+    """`assets` read from an older index with the fields added since as nulls (the reader
+    then sees one layout); unchanged when nothing is missing."""
     if not any(_lacks_added(f.type) for f in assets.type):
         return assets
     if not assets.num_chunks:

@@ -27,6 +27,7 @@ import weakref
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -76,6 +77,12 @@ class FetchConfig:
     whole_object_cache: int = 256 * 1024 * 1024
     """Bytes of whole objects kept for servers that ignore Range requests; a larger object
     is read only up to the last byte a read needs, and not kept."""
+    check_version: bool = True
+    """Compare every GET's ETag (else Last-Modified) with the one its header was read
+    with, so an object rewritten in place with the same size is `ObjectChangedError`, not
+    a mix. Turn off (`COGDEX_CHECK_VERSION=0`) only for an origin whose nodes give one
+    object different ETags and dates (load-balanced HTTP servers): the size is then the
+    only check."""
 
     @classmethod
     def from_env(cls) -> FetchConfig:
@@ -95,6 +102,8 @@ class FetchConfig:
         ):
             if seconds := os.environ.get(var):  # seconds, or "none"
                 values[key] = None if seconds.lower() == "none" else float(seconds)
+        if check := os.environ.get("COGDEX_CHECK_VERSION"):
+            values["check_version"] = check.strip().lower() not in ("0", "false", "no", "off")
         return replace(cfg, **values)
 
 
@@ -196,6 +205,26 @@ def _count(requests: int, nbytes: int, retries: int = 0) -> None:
 class OutsideObjectError(FetchError):
     """A range that ends past the end of the object: the object is shorter than the caller
     was told (empty, truncated, or replaced since its header was read)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectVersion:
+    """Which version of an object bytes came from, as a GET's answer says: its size, and
+    its ETag and Last-Modified where the store gives them (None where not). No request of
+    its own: obstore returns these with every GET."""
+
+    size: int
+    etag: str | None = None
+    last_modified: datetime | None = None
+
+    @classmethod
+    def of(cls, meta: Mapping[str, Any]) -> ObjectVersion:
+        """The version an obstore `GetResult.meta` describes. object_store reports an
+        answer without Last-Modified as the epoch (HTTP servers may send none): None."""
+        modified = meta.get("last_modified")
+        if modified is not None and modified.timestamp() == 0:
+            modified = None
+        return cls(int(meta["size"]), meta.get("e_tag"), modified)
 
 
 def is_not_found(exc: BaseException) -> bool:
@@ -437,11 +466,13 @@ class _WholeObjects:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._bodies: OrderedDict[tuple[str, int], tuple[Any, memoryview]] = OrderedDict()
+        self._bodies: OrderedDict[tuple[str, int], tuple[Any, memoryview, ObjectVersion]] = (
+            OrderedDict()
+        )
         self._size = 0
         self._no_range: dict[str, int] = {}  # root -> whole-object reads left before a probe
 
-    def get(self, url: str, store: Any) -> memoryview | None:
+    def get(self, url: str, store: Any) -> tuple[memoryview, ObjectVersion] | None:
         if not self._bodies:  # the clean path: no lock
             return None
         with self._lock:
@@ -449,18 +480,22 @@ class _WholeObjects:
             if entry is None:
                 return None
             self._bodies.move_to_end((url, id(store)))
-            return entry[1]
+            return entry[1], entry[2]
 
-    def put(self, url: str, store: Any, body: memoryview) -> None:
+    def put(self, url: str, store: Any, body: memoryview, version: ObjectVersion) -> None:
+        """Keep `body`, in place of an older version of the object kept before."""
         limit = _config.whole_object_cache
         with self._lock:
-            if (url, id(store)) in self._bodies or len(body) > limit:
+            if len(body) > limit:
                 return
-            self._bodies[(url, id(store))] = (store, body)
+            old = self._bodies.pop((url, id(store)), None)
+            if old is not None:
+                self._size -= len(old[1])
+            self._bodies[(url, id(store))] = (store, body, version)
             self._size += len(body)
             while self._size > limit:
-                _, (_, old) = self._bodies.popitem(last=False)
-                self._size -= len(old)
+                _, (_, dropped, _) = self._bodies.popitem(last=False)
+                self._size -= len(dropped)
 
     def ignored_range(self, root: str) -> None:
         """`root` answered a range GET and its retry with the whole object."""
@@ -482,32 +517,33 @@ _whole = _WholeObjects()
 
 
 async def _whole_object(
-    store: Any, key: str, parsed: ObjectURL, need: int
-) -> tuple[memoryview, int]:
-    """(body, object size) from one GET without Range: the whole body when it fits the
-    whole-object cache (kept there), else its first `need` bytes or more (the transfer is
-    dropped there)."""
+    store: Any, key: str, parsed: ObjectURL, need: int, expected: ObjectVersion | None = None
+) -> tuple[memoryview, ObjectVersion]:
+    """(body, the object's version) from one GET without Range: the whole body when it
+    fits the whole-object cache (kept there), else its first `need` bytes or more (the
+    transfer is dropped there). A kept body of another version than `expected` is
+    fetched again: the object may have changed back to the version a header was read of."""
     url = parsed.url
     cached = _whole.get(url, store)
-    if cached is not None:
-        return cached, len(cached)
+    if cached is not None and (expected is None or _same(cached[1], expected)):
+        return cached
 
-    async def get() -> tuple[memoryview, int]:
+    async def get() -> tuple[memoryview, ObjectVersion]:
         _count(1, 0)
         try:
-            data, size = await _blocking(_get_whole, store, key, need)
+            data, version = await _blocking(_get_whole, store, key, need)
         except Exception as exc:
             raise _classify(exc, parsed, None) from exc
         _count(0, len(data))
-        if len(data) < min(need, size):
-            reason = f"short body: {len(data)} of {size} bytes"
+        if len(data) < min(need, version.size):
+            reason = f"short body: {len(data)} of {version.size} bytes"
             raise _Retryable(FetchError(reason, url=url, byte_range=None))
-        return memoryview(data), size
+        return memoryview(data), version
 
-    body, size = await _with_retries(get, url, None)
-    if len(body) == size:
-        _whole.put(url, store, body)
-    return body, size
+    body, version = await _with_retries(get, url, None)
+    if len(body) == version.size:
+        _whole.put(url, store, body, version)
+    return body, version
 
 
 def _use_whole_object(parsed: ObjectURL, store: Any) -> bool:
@@ -526,31 +562,32 @@ async def _blocking[T](function: Callable[..., T], *args: Any, **kwargs: Any) ->
     return await loop.run_in_executor(pool, functools.partial(function, *args, **kwargs))
 
 
-def _get_whole(store: Any, key: str, need: int) -> tuple[Any, int]:
-    """(body, object size): the whole body if the whole-object cache can keep it, else the
-    chunks up to `need` bytes; dropping the stream closes the connection."""
+def _get_whole(store: Any, key: str, need: int) -> tuple[Any, ObjectVersion]:
+    """(body, object version): the whole body if the whole-object cache can keep it, else
+    the chunks up to `need` bytes; dropping the stream closes the connection."""
     result = runtime.obstore().get(store, key)
-    size = int(result.meta["size"])
+    version = ObjectVersion.of(result.meta)
+    size = version.size
     if size <= _config.whole_object_cache:
-        return result.bytes(), size
+        return result.bytes(), version
     chunks, got = [], 0
     for chunk in result.stream(min_chunk_size=max(1, min(need, _STREAM_CHUNK))):
         chunks.append(chunk)
         got += len(chunk)
         if got >= need:
             break
-    return b"".join(chunks), size
+    return b"".join(chunks), version
 
 
 _STREAM_CHUNK = 1 << 20
 
 
-def _get_head(store: Any, key: str, length: int) -> tuple[bytes, int]:
+def _get_head(store: Any, key: str, length: int) -> tuple[bytes, ObjectVersion]:
     result = runtime.obstore().get(store, key, options={"range": (0, length)})
-    return bytes(result.bytes()), int(result.meta["size"])
+    return bytes(result.bytes()), ObjectVersion.of(result.meta)
 
 
-async def _head(store: Any, key: str, length: int) -> tuple[bytes, int]:
+async def _head(store: Any, key: str, length: int) -> tuple[bytes, ObjectVersion]:
     """`_get_head` through obstore's async API on cogdex's loop (behind its exit fence,
     `runtime.obstore_future`), else on the I/O threads."""
     if not runtime.on_own_loop():
@@ -558,29 +595,29 @@ async def _head(store: Any, key: str, length: int) -> tuple[bytes, int]:
     ob = runtime.obstore()
     result = await runtime.obstore_future(ob.get_async(store, key, options={"range": (0, length)}))
     data = await runtime.obstore_future(result.bytes_async())
-    return bytes(data), int(result.meta["size"])
+    return bytes(data), ObjectVersion.of(result.meta)
 
 
-def _get_sized_range(store: Any, key: str, start: int, end: int) -> tuple[Any, int]:
+def _get_sized_range(store: Any, key: str, start: int, end: int) -> tuple[Any, ObjectVersion]:
     result = runtime.obstore().get(store, key, options={"range": (start, end)})
-    return result.bytes(), int(result.meta["size"])
+    return result.bytes(), ObjectVersion.of(result.meta)
 
 
-async def _range(store: Any, key: str, start: int, end: int) -> tuple[Any, int]:
-    """(bytes [start, end), the object's size) through obstore's async API on cogdex's
+async def _range(store: Any, key: str, start: int, end: int) -> tuple[Any, ObjectVersion]:
+    """(bytes [start, end), the object's version) through obstore's async API on cogdex's
     loop (behind its exit fence), else on the I/O threads: a read's GETs then all go out
     at once, where the threads spread a cold `get_numpy`'s 96 over 20-100 ms, each
     thread's start waiting for the GIL (docs/benchmarks.md, 2026-12-06 (late)). A caller's
     own loop keeps the threads: bridging its GETs to cogdex's loop saved 15 ms of CPU but
     cost window-read 13 ms of wall (docs/benchmarks.md, 2026-12-06 (session close)). The
-    size is the whole object's (a ranged answer's `Content-Range` total): what tells a
-    replaced file apart."""
+    version's size is the whole object's (a ranged answer's `Content-Range` total); with
+    its ETag and Last-Modified it tells a replaced file apart."""
     if not runtime.on_own_loop():
         return await _blocking(_get_sized_range, store, key, start, end)
     ob = runtime.obstore()
     result = await runtime.obstore_future(ob.get_async(store, key, options={"range": (start, end)}))
     data = await runtime.obstore_future(result.bytes_async())
-    return data, int(result.meta["size"])
+    return data, ObjectVersion.of(result.meta)
 
 
 async def gather_or_cancel[T](coros: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
@@ -602,10 +639,15 @@ async def gather_or_cancel[T](coros: Sequence[Coroutine[Any, Any, T]]) -> list[T
 
 
 async def _get_range(
-    store: Any, key: str, parsed: ObjectURL, start: int, end: int, size: int | None
+    store: Any,
+    key: str,
+    parsed: ObjectURL,
+    start: int,
+    end: int,
+    expected: ObjectVersion | None,
 ) -> memoryview:
     """One GET of bytes [start, end) with retries; a short body is retried, then an error;
-    an object whose size is not `size` (when given) is `ObjectChangedError` at once."""
+    an object of another version than `expected` (when given) is an error at once."""
     url = parsed.url
 
     async def get() -> memoryview:
@@ -616,7 +658,7 @@ async def _get_range(
             raise _classify(exc, parsed, (start, end)) from exc
         view = memoryview(data)
         _count(0, len(view))
-        _check_size(found, size, url, (start, end))
+        _check_version(found, expected, url, (start, end))
         if len(view) != end - start:
             reason = f"short body: {len(view)} of {end - start} bytes"
             if parsed.kind == "local":  # the file ends there; a transfer cannot be cut short
@@ -627,24 +669,62 @@ async def _get_range(
     return await _with_retries(get, url, (start, end))
 
 
-def _check_size(found: int, size: int | None, url: str, byte_range: tuple[int, int] | None) -> None:
-    """The object must still have the size its header was read from. A shorter one is
+def _check_version(
+    found: ObjectVersion,
+    expected: ObjectVersion | None,
+    url: str,
+    byte_range: tuple[int, int] | None,
+) -> None:
+    """The object must still be the version its header was read from. A shorter one is
     `OutsideObjectError`, what its ranges past the new end raise too, so a cut file gives
-    one error whichever GET answers first."""
-    if size is None or found == size:
+    one error whichever GET answers first; a larger one, or one of the same size whose
+    ETag (else Last-Modified, where the store gives no ETag) differs, `ObjectChangedError`.
+    Nothing is compared where either side lacks it (an index written before cogdex kept
+    them: the size only)."""
+    if expected is None or found == expected:
         return
-    if found < size:
+    size = expected.size
+    if found.size < size:
         raise OutsideObjectError(
-            f"the object is {found} bytes, shorter than the {size} its header was read from",
+            f"the object is {found.size} bytes, shorter than the {size} its header was read from",
             url=url,
             byte_range=byte_range,
         )
+    if _same(found, expected):
+        return
+    if found.size > size:
+        what = f"the object is {found.size} bytes, not the {size} its header was read from"
+    elif found.etag is not None and expected.etag is not None:
+        what = f"the object's ETag is {found.etag}, not the {expected.etag} of its header"
+    else:
+        what = (
+            f"the object was modified at {found.last_modified}, not at the "
+            f"{expected.last_modified} of its header"
+        )
     raise ObjectChangedError(
-        f"the object is {found} bytes, not the {size} its header was read from: it "
-        "changed since it was indexed or opened",
+        f"{what}: it changed since it was indexed or opened (open or index it again; if "
+        "the origin's load-balanced nodes give one object different ETags or dates, "
+        "turn the check off: cogdex.io.fetch.configure(check_version=False) or "
+        "COGDEX_CHECK_VERSION=0)",
         url=url,
         byte_range=byte_range,
     )
+
+
+def _same(found: ObjectVersion, expected: ObjectVersion) -> bool:
+    """Whether two answers may come from one version of an object: the same size, and
+    (unless `check_version` is off) the same ETag where both have one, else the same
+    Last-Modified where both have one (a weak `W/` ETag is compared as its string: equal
+    ones name one version)."""
+    if found.size != expected.size:
+        return False
+    if not _config.check_version:
+        return True
+    if found.etag is not None and expected.etag is not None:
+        return found.etag == expected.etag
+    if found.last_modified is not None and expected.last_modified is not None:
+        return found.last_modified == expected.last_modified
+    return True
 
 
 async def read_ranges(
@@ -652,15 +732,16 @@ async def read_ranges(
     ranges: Sequence[tuple[int, int]],
     *,
     options: Mapping[str, Any] | None = None,
-    size: int | None = None,
+    version: ObjectVersion | None = None,
 ) -> list[memoryview]:
     """The bytes of each half-open (start, end) range of one object, in the order given.
 
     Close ranges share a GET; the result views slice the GET's buffer (no copies). Every
     range must lie inside the object: a shorter answer is an error, not a truncation.
-    `size`, the object's size when its header was read: every answer must come from an
-    object of that size (else `ObjectChangedError`), so a file replaced after it was
-    indexed is never read at the old header's offsets.
+    `version`, the object's when its header was read: every answer must come from it
+    (else `ObjectChangedError`, see `_check_version`), so a file replaced after it was
+    indexed is never read at the old header's offsets, nor its new pixels under the old
+    metadata.
     """
     if len(ranges) == 0:
         return []
@@ -671,20 +752,20 @@ async def read_ranges(
         raise ValueError(f"invalid byte ranges for {safe_url(parsed.url)}")
     need = int(ends.max())
     if _use_whole_object(parsed, store):
-        body, found = await _whole_object(store, key, parsed, need)
-        _check_size(found, size, parsed.url, None)
+        body, found = await _whole_object(store, key, parsed, need, version)
+        _check_version(found, version, parsed.url, None)
         return _slices(body, starts, ends, parsed.url)
     cfg = _config
     get_start, get_end, get_of = merge_ranges(starts, ends, cfg.gap, cfg.max_merge)
     try:
         gets = zip(get_start.tolist(), get_end.tolist(), strict=True)
         buffers = await gather_or_cancel(
-            [_get_range(store, key, parsed, s, e, size) for s, e in gets]
+            [_get_range(store, key, parsed, s, e, version) for s, e in gets]
         )
     except _RangeNotSupported:
         _whole.ignored_range(parsed.root)
-        body, found = await _whole_object(store, key, parsed, need)
-        _check_size(found, size, parsed.url, None)
+        body, found = await _whole_object(store, key, parsed, need, version)
+        _check_version(found, version, parsed.url, None)
         return _slices(body, starts, ends, parsed.url)
     return [
         buffers[g][s - get_start[g] : e - get_start[g]]
@@ -713,40 +794,41 @@ async def read_many(
 
 async def read_head(
     url: URLLike, length: int, *, options: Mapping[str, Any] | None = None
-) -> tuple[bytes, int]:
-    """The first `length` bytes of an object (fewer if it is shorter) and its total size,
-    in one request."""
+) -> tuple[bytes, ObjectVersion]:
+    """The first `length` bytes of an object (fewer if it is shorter) and its version (total
+    size, ETag, Last-Modified), in one request."""
     store, key, parsed = stores().resolve(url, options)
     if _use_whole_object(parsed, store):
-        body, size = await _whole_object(store, key, parsed, length)
-        return bytes(body[:length]), size
+        body, version = await _whole_object(store, key, parsed, length)
+        return bytes(body[:length]), version
 
-    async def get() -> tuple[bytes, int]:
+    async def get() -> tuple[bytes, ObjectVersion]:
         _count(1, 0)
         try:
-            data, size = await _head(store, key, length)
+            data, version = await _head(store, key, length)
         except Exception as exc:
             raise _classify(exc, parsed, (0, length)) from exc
         _count(0, len(data))
-        if len(data) != min(length, size):
+        if len(data) != min(length, version.size):
             raise _Retryable(
                 FetchError(f"short body: {len(data)} bytes", url=parsed.url, byte_range=(0, length))
             )
-        return data, size
+        return data, version
 
     try:
         return await _with_retries(get, parsed.url, (0, length))
     except OutsideObjectError:
-        return b"", 0  # a range from byte 0 is outside only an empty object
+        return b"", ObjectVersion(0)  # a range from byte 0 is outside only an empty object
     except _RangeNotSupported:
         _whole.ignored_range(parsed.root)
-        body, size = await _whole_object(store, key, parsed, length)
-        return bytes(body[:length]), size
+        body, version = await _whole_object(store, key, parsed, length)
+        return bytes(body[:length]), version
 
 
 __all__ = [
     "FetchConfig",
     "FetchStats",
+    "ObjectVersion",
     "OutsideObjectError",
     "StatsRecorder",
     "URLLike",

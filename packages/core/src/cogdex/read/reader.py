@@ -71,9 +71,11 @@ def _image(source: Source, level: int, mask: bool) -> Level:
 
 
 def tile_key(source: Source, level: Level, tile: int) -> TileKey:
-    """What makes a decoded tile reusable: the file (URL, size), the tile and its bytes, and
-    who reads it (the store options, credentials included), so a tile cached by a signed read
-    is never handed to a read without those credentials."""
+    """What makes a decoded tile reusable: the file (URL and version: size, ETag,
+    Last-Modified, so a file rewritten in place never serves its old tiles under its new
+    header), the tile and its bytes, and who reads it (the store options, credentials
+    included), so a tile cached by a signed read is never handed to a read without those
+    credentials."""
     return (
         source.url,
         level.ifd_offset,
@@ -81,6 +83,8 @@ def tile_key(source: Source, level: Level, tile: int) -> TileKey:
         int(level.tile_offsets[tile]),
         int(level.tile_byte_counts[tile]),
         source.header.size,
+        source.header.etag,
+        source.header.last_modified,
         level.dtype,
         level.samples_per_pixel,
         level.planar,
@@ -226,9 +230,9 @@ async def _obtain(
     shares = min(len(hits), runtime.decode_threads())
     for k in range(shares):  # one job per thread: a job per tile costs more than its paste
         jobs.append(loop.run_in_executor(pool, _use_each, on_tile, hits[k::shares]))
-    by_file: dict[tuple[str, Any], list[TileKey]] = {}
-    for key in claim.mine:
-        by_file.setdefault((key[0], key[-1]), []).append(key)  # one file, one reader
+    by_file: dict[tuple[Any, ...], list[TileKey]] = {}
+    for key in claim.mine:  # one version of one file (size, ETag, Last-Modified), one reader
+        by_file.setdefault((key[0], key[5], key[6], key[7], key[-1]), []).append(key)
     limit = asyncio.Semaphore(max_files) if max_files else None
     try:
         for keys in by_file.values():
@@ -329,9 +333,9 @@ async def _load_file(
 
 async def _fetch_tiles(source: Source, ranges: list[tuple[int, int]]) -> list[memoryview]:
     try:
-        return await fetch.read_ranges(
-            source.url, ranges, options=source.options, size=source.header.size
-        )
+        header = source.header
+        version = fetch.ObjectVersion(header.size, header.etag, header.last_modified)
+        return await fetch.read_ranges(source.url, ranges, options=source.options, version=version)
     except fetch.OutsideObjectError as exc:
         raise TruncatedTIFF(
             f"the file ends before a tile its header lists ({exc.reason})",

@@ -15,14 +15,19 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 
-TileKey = tuple[str, int, int, int, int, int, str, int, int, int, int, tuple[tuple[str, str], ...]]
-"""(url, IFD offset of the level, tile index, tile offset, byte count, file size, dtype,
-samples, planar configuration, tile width, tile height, reader): the position and layout
-of a tile, so that a file rewritten in place with another layout never serves a cached
-tile of another shape (see `cogdex.read.reader.tile_key`)."""
+TileKey = tuple[
+    str, int, int, int, int, int, str | None, datetime | None, str, int, int, int, int,
+    tuple[tuple[str, str], ...],
+]  # fmt: skip
+"""(url, IFD offset of the level, tile index, tile offset, byte count, file size, ETag,
+Last-Modified, dtype, samples, planar configuration, tile width, tile height, reader): the
+version of the file and the position and layout of a tile, so that a file rewritten in
+place never serves a cached tile of its old version or of another shape (see
+`cogdex.read.reader.tile_key`)."""
 
 
 @dataclass

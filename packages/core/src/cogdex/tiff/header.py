@@ -159,13 +159,15 @@ async def read_header(
     options: Mapping[str, Any] | None = None,
     prefix: int = PREFIX,
 ) -> TIFFHeader:
-    """Fetch and parse the header of the TIFF at `url` (one request for a typical COG)."""
+    """Fetch and parse the header of the TIFF at `url` (one request for a typical COG),
+    with the version of the object it was read from (its ETag and Last-Modified, which that
+    request's answer carries), which every later read of its tiles must find."""
     source = url.url if isinstance(url, ObjectURL) else os.fspath(url)
-    head, size = await fetch.read_head(url, prefix, options=options)
-    parser = HeaderParser(source, size)
+    head, version = await fetch.read_head(url, prefix, options=options)
+    parser = HeaderParser(source, version.size)
     parser.feed(0, head)
     while needs := parser.missing():
-        parts = await fetch.read_ranges(url, needs, options=options, size=size)
+        parts = await fetch.read_ranges(url, needs, options=options, version=version)
         for (start, end), data in zip(needs, parts, strict=True):
             if len(data) != end - start:
                 raise TruncatedTIFF(
@@ -174,7 +176,7 @@ async def read_header(
                     offset=start,
                 )
             parser.feed(start, data)
-    return parser.header()
+    return replace(parser.header(), etag=version.etag, last_modified=version.last_modified)
 
 
 def parse_header(data: bytes, *, size: int | None = None, source: str = "<bytes>") -> TIFFHeader:

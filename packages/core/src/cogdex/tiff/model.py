@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import math
 from dataclasses import dataclass, field, fields
+from datetime import datetime
 from typing import Any, Literal
 
 import numpy as np
@@ -22,7 +23,9 @@ from cogdex.tiff import tags as T
 ByteOrder = Literal["<", ">"]  # a file's byte order as numpy and struct spell it: II, MM
 
 HEADER_VERSION = 1
-"""Bumped when the meaning or the set of fields changes (stored indexes record it)."""
+"""Bumped when the meaning or the set of fields changes (stored indexes record it); not for
+a field whose absence reads as None and means "unknown" (`etag`, `last_modified`), which
+older headers load without."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -153,6 +156,9 @@ class TIFFHeader:
     scales, offsets, units, band_metadata) have one entry per sample of `levels[0]` (None or
     {} where a band has none), or are empty when no band has any.
     `metadata` holds GDAL_METADATA's dataset items of the default domain.
+    `size`, `etag` and `last_modified` identify the version of the object the header was
+    read from (as the store answered the header's GET; None where it gave none): every
+    later GET of its tiles must come from that version (`cogdex.io.fetch.read_ranges`).
     """
 
     size: int
@@ -167,6 +173,8 @@ class TIFFHeader:
     units: tuple[str | None, ...] = ()
     metadata: dict[str, str] = field(default_factory=dict)
     band_metadata: tuple[dict[str, str], ...] = ()
+    etag: str | None = None
+    last_modified: datetime | None = None
 
     @property
     def base(self) -> Level:
@@ -192,6 +200,8 @@ class TIFFHeader:
             "units": list(self.units),
             "metadata": dict(self.metadata),
             "band_metadata": [dict(m) for m in self.band_metadata],
+            "etag": self.etag,
+            "last_modified": None if self.last_modified is None else self.last_modified.isoformat(),
         }
 
     @classmethod
@@ -200,6 +210,7 @@ class TIFFHeader:
         if version != HEADER_VERSION:
             raise ValueError(f"header version {version} is not {HEADER_VERSION}")
         transform = d.get("transform")
+        modified = d.get("last_modified")
         return cls(
             size=int(d["size"]),
             byte_order=d["byte_order"],
@@ -218,6 +229,8 @@ class TIFFHeader:
             units=tuple(d.get("units", ())),
             metadata=dict(d.get("metadata", {})),
             band_metadata=tuple(dict(m) for m in d.get("band_metadata", ())),
+            etag=d.get("etag"),
+            last_modified=None if modified is None else datetime.fromisoformat(modified),
         )
 
     def __eq__(self, other: object) -> bool:
