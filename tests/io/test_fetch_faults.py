@@ -133,8 +133,8 @@ def test_a_server_that_ignores_range_is_read_through_one_whole_object_get(
 ):
     key, data = target
     url = f"{http_server_no_range.url}/{key}"
-    head, size = runtime.run(fetch.read_head(url, 16_384))
-    assert (head, size) == (data[:16_384], len(data))
+    head, version = runtime.run(fetch.read_head(url, 16_384))
+    assert (head, version.size) == (data[:16_384], len(data))
     with fetch.recording() as rec:
         got = _read(url, [(10, 20), (len(data) - 5, len(data))])
     assert got == [data[10:20], data[-5:]]

@@ -234,10 +234,13 @@ class TIFFHeader:
         )
 
     def __eq__(self, other: object) -> bool:
+        """What the headers say of their files; not which version of an object each was
+        read from (`etag`, `last_modified`: two servers of one file give two ETags)."""
         if not isinstance(other, TIFFHeader):
             return NotImplemented
         a, b = self.to_dict(), other.to_dict()
-        del a["levels"], b["levels"]  # arrays: compared by Level.__eq__
+        for d in (a, b):
+            del d["levels"], d["etag"], d["last_modified"]  # levels: by Level.__eq__
         return a == b and self.levels == other.levels
 
     __hash__ = None  # type: ignore[assignment]
