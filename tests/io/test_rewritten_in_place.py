@@ -299,3 +299,19 @@ def test_last_modified_is_compared_where_the_store_gives_no_etag(tmp_path):
         _local_rewrite(tmp_path / "scene.tif")(2)
         with pytest.raises(ObjectChangedError, match="modified at"):
             image.read(window=(128, 128, 128, 128))
+
+
+def test_a_remote_index_rewritten_during_its_download_is_an_error(tmp_path, monkeypatch):
+    """The download's folder is named by the version the HEAD gave: a GET answering with
+    another (here every answer is another node's) never saves its bytes there."""
+    path = tmp_path / "scene.tif"
+    _scene(path, seed=1)
+    served = tmp_path / "served"
+    served.mkdir()
+    _collection(tmp_path, str(path)).export(served / "index.parquet")
+    with RangeServer(served, handler=_PerNodeETags) as server:
+        url = f"{server.url}/index.parquet"
+        with pytest.raises(ObjectChangedError, match="changed while it was downloaded"):
+            cogdex.load(url, cache_dir=tmp_path / "downloads")
+        monkeypatch.setattr(fetch, "_config", fetch.FetchConfig(check_version=False))
+        assert len(cogdex.load(url, cache_dir=tmp_path / "downloads")) == 1

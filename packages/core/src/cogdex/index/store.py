@@ -37,6 +37,7 @@ from cogdex.errors import (
     ExportError,
     IndexSchemaError,
     IndexWriteError,
+    ObjectChangedError,
     StaleIndexError,
     StoreError,
 )
@@ -1052,7 +1053,7 @@ def _download(url: str, options: Mapping[str, Any] | None, folder: Path) -> list
     for k, h in heads.items():
         local = target / Path(k).name
         if not (local.is_file() and local.stat().st_size == h.get("size")):
-            data = _from_store(url, lambda k: bytes(obs.get(store, k).bytes()), k)
+            data = _get_as_listed(url, store, k, h)
             try:
                 _save(local, data)
             except OSError as exc:
@@ -1060,6 +1061,23 @@ def _download(url: str, options: Mapping[str, Any] | None, folder: Path) -> list
         files.append(str(local))
     _prune_downloads(target)
     return files
+
+
+def _get_as_listed(url: str, store: Any, key: str, head: Mapping[str, Any]) -> bytes:
+    """The object's bytes, if its GET answers with the version its HEAD gave, which names
+    the folder they are saved in: an index rewritten between the two is an error, so a
+    folder never holds another version's bytes (nor an index of many files a mix)."""
+    from cogdex.io import fetch, runtime
+
+    result = _from_store(url, runtime.obstore().get, store, key)
+    found, listed = fetch.ObjectVersion.of(result.meta), fetch.ObjectVersion.of(head)
+    if not fetch.same_version(found, listed):
+        raise ObjectChangedError(
+            f"the index changed while it was downloaded ({found.etag or found.size}, not "
+            f"{listed.etag or listed.size}): load it again",
+            url=url,
+        )
+    return _from_store(url, lambda: bytes(result.bytes()))
 
 
 KEEP_DOWNLOADS = 2

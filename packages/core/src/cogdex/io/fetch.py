@@ -525,7 +525,7 @@ async def _whole_object(
     fetched again: the object may have changed back to the version a header was read of."""
     url = parsed.url
     cached = _whole.get(url, store)
-    if cached is not None and (expected is None or _same(cached[1], expected)):
+    if cached is not None and (expected is None or same_version(cached[1], expected)):
         return cached
 
     async def get() -> tuple[memoryview, ObjectVersion]:
@@ -690,7 +690,7 @@ def _check_version(
             url=url,
             byte_range=byte_range,
         )
-    if _same(found, expected):
+    if same_version(found, expected):
         return
     if found.size > size:
         what = f"the object is {found.size} bytes, not the {size} its header was read from"
@@ -702,16 +702,16 @@ def _check_version(
             f"{expected.last_modified} of its header"
         )
     raise ObjectChangedError(
-        f"{what}: it changed since it was indexed or opened (open or index it again; if "
-        "the origin's load-balanced nodes give one object different ETags or dates, "
-        "turn the check off: cogdex.io.fetch.configure(check_version=False) or "
-        "COGDEX_CHECK_VERSION=0)",
+        f"{what}: it changed since it was indexed or opened (open it or build its "
+        "collection again, with force=True for a cached build; if the origin's "
+        "load-balanced nodes give one object different ETags or dates, turn this check "
+        "off: cogdex.io.fetch.configure(check_version=False) or COGDEX_CHECK_VERSION=0)",
         url=url,
         byte_range=byte_range,
     )
 
 
-def _same(found: ObjectVersion, expected: ObjectVersion) -> bool:
+def same_version(found: ObjectVersion, expected: ObjectVersion) -> bool:
     """Whether two answers may come from one version of an object: the same size, and
     (unless `check_version` is off) the same ETag where both have one, else the same
     Last-Modified where both have one (a weak `W/` ETag is compared as its string: equal
@@ -841,5 +841,6 @@ __all__ = [
     "read_ranges",
     "recording",
     "run_read",
+    "same_version",
     "stats",
 ]
