@@ -232,6 +232,10 @@ def test_an_index_without_versions_loads_and_reads_with_the_size_check(tmp_path)
     # its exports carry the layout of today (null versions), and load again
     again = cogdex.load(loaded.export(tmp_path / "again.parquet"))
     assert again.band_source("data").header(0).etag is None
+    # so does such a table given to as_collection (an index reshaped elsewhere)
+    table = pq.read_table(exported)
+    reshaped = cogdex.as_collection(table, bands={"data": "data"})
+    assert np.isin(reshaped.get_numpy(AOI, ["data"]), old).all()
     with rasterio.open(path, "r+") as ds:  # a larger file: the size check still holds
         ds.update_tags(NOTE="x" * 4096)
     tile_cache().clear()

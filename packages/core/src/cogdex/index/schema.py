@@ -534,6 +534,7 @@ def conform(table: pa.Table) -> pa.Table:
         if f.name == "assets":
             want = assets_type(f.type.names)
             col = complete_assets(col)
+            f = pa.field(f.name, col.type, f.nullable, f.metadata)  # its completed layout
         if want is not None and col.type != want:
             col = col.cast(want)
             f = pa.field(f.name, want)
