@@ -129,9 +129,11 @@ class NotFoundError(FetchError):
 
 class ObjectChangedError(FetchError):
     """The object is not the one its header was read from: it is larger than the header
-    says (rewritten or replaced since it was indexed or opened; a shorter one is a
-    `TruncatedTIFF`). Nothing of it is read, so bytes of two versions never meet in one
-    array; build the index or open the file again."""
+    says, or of the same size with another ETag (else Last-Modified): rewritten or
+    replaced since it was indexed or opened (a shorter one is a `TruncatedTIFF`). Nothing
+    of it is read, so bytes of two versions never meet in one array, nor new pixels the old
+    header; build the index or open the file again (`COGDEX_CHECK_VERSION=0` compares the
+    size only, for origins whose nodes give one object different ETags)."""
 
 
 class DeadlineExceededError(FetchError, TimeoutError):
