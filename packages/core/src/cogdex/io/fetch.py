@@ -522,8 +522,9 @@ async def _whole_object(
 ) -> tuple[memoryview, ObjectVersion]:
     """(body, the object's version) from one GET without Range: the whole body when it
     fits the whole-object cache (kept there), else its first `need` bytes or more (the
-    transfer is dropped there). A kept body of another version than `expected` is
-    fetched again: the object may have changed back to the version a header was read of."""
+    transfer is dropped there). A kept body of another version than `expected` (kept
+    before the object was rewritten, its header read since) is fetched again, and the new
+    body kept in its place."""
     url = parsed.url
     cached = _whole.get(url, store)
     if cached is not None and (expected is None or same_version(cached[1], expected)):
