@@ -231,14 +231,11 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def _utc_datetimes(array: pa.Array) -> list[dt.datetime | None]:
-    """A UTC timestamp array as aware datetimes, from its int64 microseconds: pyarrow's
-    `to_pylist` of a time-zoned timestamp imports pandas (half a second of a cold read)."""
-    micros = A.to_numpy(array, fill=np.datetime64(0, "us")).astype("M8[us]").astype(np.int64)
-    valid = A.valid(array)
-    return [
-        _EPOCH + dt.timedelta(microseconds=int(v)) if ok else None
-        for v, ok in zip(micros.tolist(), valid.tolist(), strict=True)
-    ]
+    """A `TIMESTAMP` array (microseconds, UTC: what `conform` makes) as aware datetimes,
+    from its int64 values: pyarrow's `to_pylist` of a time-zoned timestamp imports pandas
+    (half a second of a cold read)."""
+    micros = array.view(pa.int64()).to_pylist()
+    return [None if v is None else _EPOCH + dt.timedelta(microseconds=v) for v in micros]
 
 
 def _levels_from_arrow(struct: pa.StructArray, *, with_mask: bool) -> list[Level | None]:
