@@ -202,6 +202,24 @@ def test_a_record_whose_edges_do_not_project_is_indexed_by_its_inside(global_col
     np.testing.assert_array_equal(chip, want[0])
 
 
+def test_a_record_across_the_antimeridian_is_refused_in_a_lon_lat_dataset(tmp_path):
+    """Its edge points in lon/lat jump from +180 to -180, so its box spanned every
+    longitude: samplers drew chips around the globe and each read as this record."""
+    import pyarrow as pa
+
+    from cogdex.testing import write_cog
+
+    x, y = Transformer.from_crs(4326, 32660, always_xy=True).transform(179.98, 10.02)
+    path = write_cog(tmp_path / "across.tif", np.ones((512, 512), np.uint16), 32660,
+                     (10, 0, round(x) - 2000, 0, -10, round(y) + 2000))  # fmt: skip
+    table = pa.table({"id": ["a"], "datetime": ["2024-01-01"], "href": [str(path)]})
+    coll = cogdex.build_from_table(table, name="across", cache=False)
+    with pytest.raises(ValueError, match=r"crosses the antimeridian.*projected crs="):
+        coll.to_torchgeo_dataset(["data"], crs=4326, res=0.0001)
+    ds = coll.to_torchgeo_dataset(["data"], crs=32660)  # in a projected CRS: one box
+    assert ds.bounds[0].stop - ds.bounds[0].start == 5120
+
+
 def test_one_read_plan_per_sample(adapter_coll, monkeypatch):
     calls = []
     real = dataset_module.read_slots

@@ -247,7 +247,8 @@ class Collection:
                 whose cover is unknown, null in `cloud_cover`, are left out).
             date_range: (start, end), inclusive, UTC; a bare end date means its whole day;
                 a record with an `end_datetime` matches where its range overlaps.
-            bbox: (xmin, ymin, xmax, ymax) in lon/lat: records whose footprint bbox meets it.
+            bbox: (xmin, ymin, xmax, ymax) in lon/lat: records whose footprint bbox meets it
+                (a footprint across the antimeridian: the bbox of one of its two sides).
             geometries: Records whose footprint intersects any of them (anything
                 `get_numpy` takes, in their own CRS, else `geometry_crs`, else lon/lat).
             geometry_crs: The CRS of `geometries` that carry none.
@@ -279,7 +280,8 @@ class Collection:
             else:
                 conditions.append(Q.Range("datetime", lo=lo, hi=hi))
         if bbox is not None:
-            conditions += _bbox_conditions(check_bbox(bbox))
+            box = check_bbox(bbox)  # records across the antimeridian: by their parts' bboxes
+            conditions += [*_bbox_conditions(box), Q.Parts(box)]
         if split is not None:
             if split_column not in self.columns:
                 raise IndexSchemaError(

@@ -394,7 +394,7 @@ def header_footprint(header: TIFFHeader, crs: str) -> Any:
     around the rest of the globe, which spatial filters match everywhere but on the file."""
     import shapely
 
-    from cogdex.crs import transformer
+    from cogdex.crs import to_lonlat
 
     transform = header.georef.transform
     if transform is None:
@@ -402,18 +402,7 @@ def header_footprint(header: TIFFHeader, crs: str) -> Any:
     a, b, c, d, e, f = transform
     cols, rows = _EDGE_COLS * header.base.width, _EDGE_ROWS * header.base.height
     xs, ys = a * cols + b * rows + c, d * cols + e * rows + f
-    lon, lat = transformer(crs, 4326).transform(xs, ys)  # one cached transformer per CRS
-    lon = np.asarray(lon)
-    if not np.isfinite(lon).all() or not np.any(np.abs(np.diff(lon)) > 180):
-        return shapely.Polygon(np.column_stack([lon, lat]))  # (off a projection's disk: as is)
-    import antimeridian
-
-    ring = np.column_stack([lon, lat])
-    # counter-clockwise, as antimeridian (RFC 7946) reads an exterior ring: the file's own
-    # CRS tells the winding, which the lon/lat ring's jump hides
-    if shapely.Polygon(np.column_stack([xs, ys])).exterior.is_ccw is False:
-        ring = ring[::-1]
-    return antimeridian.fix_polygon(shapely.Polygon(ring))
+    return to_lonlat(np.array([shapely.Polygon(np.column_stack([xs, ys]))]), crs)[0]
 
 
 def misplaced(
