@@ -9,7 +9,6 @@ that cannot be read is recorded per asset with its reason; `strict=True` makes i
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import datetime as dt
 import importlib
@@ -512,6 +511,7 @@ async def fetch_headers(
 ) -> list[TIFFHeader | BaseException]:
     """Every header at once (the fetch layer bounds what is in flight); a failure is
     returned in place of its header, never raised."""
+    from cogdex.io.fetch import gather_or_cancel
     from cogdex.tiff.header import read_header
 
     async def one(href: str) -> TIFFHeader | BaseException:
@@ -525,7 +525,9 @@ async def fetch_headers(
             if progress is not None:
                 progress(1)
 
-    return list(await asyncio.gather(*(one(h) for h in hrefs)))
+    # `one` returns the failures a header may meet; anything else (a bug) is raised with
+    # the other fetches cancelled, not left running after it
+    return await gather_or_cancel([one(h) for h in hrefs])
 
 
 def _progress_bar(total: int, enabled: bool | None) -> Any:
