@@ -220,6 +220,20 @@ def test_a_record_across_the_antimeridian_is_refused_in_a_lon_lat_dataset(tmp_pa
     assert ds.bounds[0].stop - ds.bounds[0].start == 5120
 
 
+def test_a_fill_value_the_files_type_cannot_hold_names_what_works(adapter_coll):
+    """The chips are read and filled in the files' uint16 and `dtype=` only converts the
+    samples after, so the core error's advice ("or dtype= a type that holds it") was
+    wrong here: dtype=torch.int32 still failed, at the first sample. Refused when the
+    dataset is made, with advice the dataset can follow."""
+    for dtype in (None, torch.int32):
+        with pytest.raises(ValueError, match="is not a uint16 value") as info:
+            adapter_coll.to_torchgeo_dataset(BANDS, fill_value=-1, dtype=dtype)
+        assert "pass one uint16 holds" in str(info.value)
+        assert "dtype= a type that holds it" not in str(info.value)
+    ds = adapter_coll.to_torchgeo_dataset(BANDS, fill_value=65535, dtype=torch.int32)
+    assert ds.fill_value == 65535
+
+
 def test_one_read_plan_per_sample(adapter_coll, monkeypatch):
     calls = []
     real = dataset_module.read_slots
