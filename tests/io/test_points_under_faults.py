@@ -10,7 +10,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from cogdex.io import fetch
+from cogdex.io import fetch, runtime
 from cogdex.read.points import plan_points
 
 AOI = (77.99, 19.992, 78.012, 20.01)  # across UTM 43N and 44N
@@ -38,5 +38,6 @@ def test_a_failed_layout_stops_the_tile_reads(fault_server, fault_coll, fast_unc
         fetch.run_read(plan.read(16, lay_out))
     assert fault_server.requests  # the GETs were out when it failed
     time.sleep(fault_server.stall_s + 1.5)  # the stalls end: a live read would retry now
+    assert runtime.settle(60)  # and the stalled GETs have landed
     sent = Counter((r.path, r.range) for r in fault_server.requests)
     assert max(sent.values()) == 1, sent
