@@ -148,6 +148,7 @@ async def read_windows(
     *,
     cache: TileCache | None = None,
     on_window: Callable[[int, np.ndarray], None] | None = None,
+    ahead: Sequence[Callable[[], object]] = (),
 ) -> list[np.ndarray]:
     """Read every window; returns one (bands, height, width) array per read, in order.
 
@@ -157,7 +158,8 @@ async def read_windows(
     window, a warp say, overlaps the fetch of the others); windows that need no tile are
     handed over at once. With `on_window` nothing is returned and no window is kept: an
     array exists from its first tile until `on_window` returns, so a call holds only the
-    windows in flight, not all of them.
+    windows in flight, not all of them. `ahead`: work `on_window` will need (a warp's
+    sample points), run on the decode pool while the tiles are in flight.
     """
     images = [r.image() for r in reads]
     plans = [plan_window(img, r.window, r.bands) for img, r in zip(images, reads, strict=True)]
@@ -172,8 +174,24 @@ async def read_windows(
     if on_window is not None:
         for i in np.flatnonzero(paster.remaining == 0).tolist():
             paster.hand_over(i, on_window)
-    await _obtain(tiles, lambda key, tile: paster.paste(tile, uses[key]), cache)
+    obtain = _obtain(tiles, lambda key, tile: paster.paste(tile, uses[key]), cache)
+    if ahead:
+        loop = asyncio.get_running_loop()
+        await _gather([loop.create_task(obtain), loop.create_task(_while_fetching(ahead))])
+    else:
+        await obtain
     return [] if on_window is not None else [paster.array(i) for i in range(len(reads))]
+
+
+async def _while_fetching(jobs: Sequence[Callable[[], object]]) -> None:
+    """Run `jobs` on the decode pool once the read's GETs are out: as late as `_load_file`
+    starts its decoders (the loop steps that resolve the stores and send the GETs), since
+    the jobs hold the GIL that sending needs."""
+    for _ in range(_SEND_STEPS + 1):
+        await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    pool = runtime.decode_pool()
+    await _gather([loop.run_in_executor(pool, job) for job in jobs])
 
 
 async def for_each_tile(
@@ -309,7 +327,7 @@ async def _load_file(
     # sent its GETs (two loop steps: its store and ranges, then one task per GET), as an
     # import holds the GIL that sending needs.
     fetched = loop.create_task(_fetch_tiles(source, ranges))
-    for _ in range(2):
+    for _ in range(_SEND_STEPS):
         await asyncio.sleep(0)
     built = loop.run_in_executor(pool, _decoders, levels, header.byte_order)
     await _gather([fetched, built])
@@ -325,6 +343,10 @@ async def _load_file(
     await _gather(
         [loop.create_task(one(k, lv, d)) for k, lv, d in zip(keys, levels, datas, strict=True)]
     )
+
+
+_SEND_STEPS = 3
+"""Loop steps a fetch task takes to send its GETs (its store and ranges, then a task per GET)."""
 
 
 async def _fetch_tiles(source: Source, ranges: list[tuple[int, int]]) -> list[memoryview]:
