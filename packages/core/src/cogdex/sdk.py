@@ -65,7 +65,14 @@ if TYPE_CHECKING:
     from cogdex.read.physical import check_merges, record_values
     from cogdex.read.plan import Slot, pixel_size_in, plan_slots, record_grid
     from cogdex.read.points import PointExecutor, PointPlan, PointTask, TaskValues, sample_task
-    from cogdex.read.scenes import MERGES, Merge, default_fill, output_dtype, read_slots
+    from cogdex.read.scenes import (
+        MERGES,
+        Merge,
+        default_fill,
+        output_dtype,
+        prepare_warps,
+        read_slots,
+    )
 
 # Read-engine names -> the module that defines them, imported on first access.
 _LAZY = {
@@ -89,6 +96,7 @@ _LAZY = {
     "Merge": "cogdex.read.scenes",
     "default_fill": "cogdex.read.scenes",
     "output_dtype": "cogdex.read.scenes",
+    "prepare_warps": "cogdex.read.scenes",
     "read_slots": "cogdex.read.scenes",
     "run_read": "cogdex.io.fetch",
     "gather_or_cancel": "cogdex.io.fetch",
@@ -161,6 +169,7 @@ __all__ = [
     "part_rows",
     "pixel_size_in",
     "plan_slots",
+    "prepare_warps",
     "public_options",
     "read_slots",
     "record_grid",
