@@ -324,8 +324,8 @@ async def _load_file(
     # The decoders are built on the decode pool while the bytes are in flight: the first
     # ones of a process load imagecodecs' codec modules (10-20 ms), which would otherwise
     # stand between the last byte and the first decode. They start once the fetch has
-    # sent its GETs (two loop steps: its store and ranges, then one task per GET), as an
-    # import holds the GIL that sending needs.
+    # sent its GETs, and every other file's fetch too (see `_SEND_STEPS`), as an import
+    # holds the GIL that sending needs.
     fetched = loop.create_task(_fetch_tiles(source, ranges))
     for _ in range(_SEND_STEPS):
         await asyncio.sleep(0)
@@ -346,7 +346,9 @@ async def _load_file(
 
 
 _SEND_STEPS = 3
-"""Loop steps a fetch task takes to send its GETs (its store and ranges, then a task per GET)."""
+"""Loop steps after which every file's fetch of a read has sent its GETs: its store and
+ranges, then one task per GET, and one more so that the last file's GETs leave before the
+first decoders' build (with two, builds started among the GETs and spread 24 over 5-13 ms)."""
 
 
 async def _fetch_tiles(source: Source, ranges: list[tuple[int, int]]) -> list[memoryview]:
