@@ -162,7 +162,7 @@ def build_index(
     rows = np.array(sorted(placed), dtype=np.int64)
     grids = [record_grid(*placed[int(r)]) for r in rows]
     target = grids[0].crs if crs is None else crs_key(crs)
-    # PROJ's transformers the reads' plans will use, built in the background from here
+    # PROJ's transformers that the reads' plans will use, built while the index is
     prepare_warps(sources, target)
     resolution = _resolution(res, grids, target)
     native = [g for g in grids if G.same_crs(g.crs, target)]
