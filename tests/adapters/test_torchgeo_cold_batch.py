@@ -8,16 +8,12 @@ import hashlib
 import json
 import subprocess
 import sys
-from dataclasses import replace
 
 import numpy as np
 import pytest
 from torchgeo.samplers import RandomPatchSampler
 
 import cogdex
-from cogdex import crs
-from cogdex.io import runtime
-from cogdex.read.scenes import PREPARED_CRS_MAX, prepare_warps
 from cogdex.testing import RangeServer
 from tests.adapters.conftest import BANDS
 from tests.servers.scenes import StacFiles
@@ -74,39 +70,3 @@ def test_a_cold_batch_sends_its_gets_from_the_loop(logged_coll, logged_server: R
     assert read["digest"] == hashlib.sha1(expected.tobytes()).hexdigest()
     assert logged_server.requests  # it did read, over the logged server, and no header:
     assert not [r for r in logged_server.requests if (r.range or "").startswith("bytes=0-")]
-
-
-def _loop_step() -> None:
-    """Return once cogdex's loop has run everything queued on it before this call."""
-
-    async def step() -> None:
-        return None
-
-    runtime.run(step())
-
-
-def test_the_dataset_builds_the_transformers_its_reads_warp_with(adapter_coll):
-    """Building a dataset over two UTM zones builds PROJ's transformer from its CRS to the
-    other zone on the loop thread, before a batch plans with it (the first batch would
-    otherwise build it on its way to its GETs); none to its own zone."""
-    crs._clear_caches()
-    adapter_coll.to_torchgeo_dataset(BANDS, crs=32643, chip_size=8)
-    _loop_step()  # the dataset's job was queued first: its one pair is built
-    misses = crs.transformer.cache_info().misses
-    crs.transformer(32643, 32644)
-    assert crs.transformer.cache_info().misses == misses  # built by the dataset
-    crs.transformer(32643, 32643)
-    assert crs.transformer.cache_info().misses == misses + 1  # its own zone: not built
-
-
-def test_prepared_warps_leave_failures_and_many_crss_to_the_reads(adapter_coll):
-    """A CRS PROJ cannot read is the reads' to raise (the job ends quietly); past
-    PREPARED_CRS_MAX record CRSs nothing is built ahead."""
-    _, sources = adapter_coll.read_inputs(BANDS)
-    future = prepare_warps(sources, "not a CRS")
-    assert future is not None
-    assert future.result(timeout=60) is None
-    many = [replace(sources[0], epsg=np.arange(32601, 32601 + PREPARED_CRS_MAX + 1),
-                    crs=["?"] * (PREPARED_CRS_MAX + 1))]  # fmt: skip
-    assert prepare_warps(many, 32643) is None
-    assert prepare_warps(sources, 32643) is not None

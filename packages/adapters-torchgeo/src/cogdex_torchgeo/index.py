@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyproj
 import shapely
 
-from cogdex.sdk import BandSource, pixel_size_in, prepare_warps, record_grid
+from cogdex.sdk import BandSource, pixel_size_in, record_grid
 from cogdex.sdk import grid as G
 
 EDGE_POINTS = 21
@@ -162,8 +162,6 @@ def build_index(
     rows = np.array(sorted(placed), dtype=np.int64)
     grids = [record_grid(*placed[int(r)]) for r in rows]
     target = grids[0].crs if crs is None else crs_key(crs)
-    # PROJ's transformers that the reads' plans will use, built while the index is
-    prepare_warps(sources, target)
     resolution = _resolution(res, grids, target)
     native = [g for g in grids if G.same_crs(g.crs, target)]
     origin = (native[0].transform[2], native[0].transform[5]) if native else (0.0, 0.0)

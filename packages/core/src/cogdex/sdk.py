@@ -65,14 +65,7 @@ if TYPE_CHECKING:
     from cogdex.read.physical import check_merges, record_values
     from cogdex.read.plan import Slot, pixel_size_in, plan_slots, record_grid
     from cogdex.read.points import PointExecutor, PointPlan, PointTask, TaskValues, sample_task
-    from cogdex.read.scenes import (
-        MERGES,
-        Merge,
-        default_fill,
-        output_dtype,
-        prepare_warps,
-        read_slots,
-    )
+    from cogdex.read.scenes import MERGES, Merge, default_fill, output_dtype, read_slots
 
 # Read-engine names -> the module that defines them, imported on first access.
 _LAZY = {
@@ -96,7 +89,6 @@ _LAZY = {
     "Merge": "cogdex.read.scenes",
     "default_fill": "cogdex.read.scenes",
     "output_dtype": "cogdex.read.scenes",
-    "prepare_warps": "cogdex.read.scenes",
     "read_slots": "cogdex.read.scenes",
     "run_read": "cogdex.io.fetch",
     "gather_or_cancel": "cogdex.io.fetch",
@@ -169,7 +161,6 @@ __all__ = [
     "part_rows",
     "pixel_size_in",
     "plan_slots",
-    "prepare_warps",
     "public_options",
     "read_slots",
     "record_grid",

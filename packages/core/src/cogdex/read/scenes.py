@@ -12,8 +12,6 @@ valid pixels (`min`, `max`, `mean`, `median`).
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import math
 import threading
 import warnings
@@ -23,7 +21,6 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
-from cogdex.crs import same_crs, transformer
 from cogdex.errors import CogdexError, MemoryLimitError
 from cogdex.index.band import BandSource
 from cogdex.io import runtime
@@ -508,39 +505,6 @@ async def read_slots(
     return out, valid
 
 
-PREPARED_CRS_MAX = 8
-"""`prepare_warps` builds transformers for at most this many record CRSs (a few UTM zones);
-past it, reads build those they need."""
-
-
-def prepare_warps(
-    sources: Sequence[BandSource], crs: int | str
-) -> concurrent.futures.Future[None] | None:
-    """Build PROJ's transformers from `crs` (a dataset's fixed CRS) to the CRSs of the
-    sources' records, in the background on the loop thread where reads plan, so that the
-    first read that warps does not build them on its way to its GETs. PROJ builds one per
-    pair and per thread, ~5 ms from one UTM zone to the next, mostly without the GIL: it
-    overlaps the caller's own work (a TorchGeo dataset's index). One pair per loop step,
-    so a read that starts meanwhile waits for one at most. Returns the job's future (None
-    when there is nothing to build, or too much); a CRS PROJ cannot read is left to the
-    reads, which raise."""
-    found = {int(e) or c for src in sources for e, c in zip(src.epsg, src.crs, strict=True)}
-    values = sorted(found - {crs}, key=str)
-    if not values or len(values) > PREPARED_CRS_MAX:
-        return None
-    return asyncio.run_coroutine_threadsafe(_build_transformers(crs, values), runtime.event_loop())
-
-
-async def _build_transformers(crs: int | str, values: list[int | str]) -> None:
-    for value in values:
-        try:
-            if not same_crs(value, crs):
-                transformer(crs, value).transform(0.0, 0.0)  # and this thread's PROJ object
-        except Exception:  # the read builds it again and raises
-            pass
-        await asyncio.sleep(0)
-
-
 def _with_masks(
     pieces: list[_Piece],
 ) -> tuple[list[WindowRead], Callable[[Callable[[int, np.ndarray, np.ndarray | None], None]],
@@ -732,6 +696,5 @@ __all__ = [
     "estimate_peak",
     "output_dtype",
     "plan",
-    "prepare_warps",
     "read_slots",
 ]
