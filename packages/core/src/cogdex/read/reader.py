@@ -184,9 +184,9 @@ async def read_windows(
 
 
 async def _while_fetching(jobs: Sequence[Callable[[], object]]) -> None:
-    """Run `jobs` on the decode pool once the read's GETs are out: as late as `_load_file`
-    starts its decoders (the loop steps that resolve the stores and send the GETs), since
-    the jobs hold the GIL that sending needs."""
+    """Run `jobs` on the decode pool once the read's GETs are out: a step after the files'
+    fetches have sent theirs (`_SEND_STEPS`), since the jobs hold the GIL that sending
+    needs."""
     for _ in range(_SEND_STEPS + 1):
         await asyncio.sleep(0)
     loop = asyncio.get_running_loop()
@@ -324,8 +324,7 @@ async def _load_file(
     # The decoders are built on the decode pool while the bytes are in flight: the first
     # ones of a process load imagecodecs' codec modules (10-20 ms), which would otherwise
     # stand between the last byte and the first decode. They start once the fetch has
-    # sent its GETs, and every other file's fetch too (see `_SEND_STEPS`), as an import
-    # holds the GIL that sending needs.
+    # sent its GETs (see `_SEND_STEPS`), as an import holds the GIL that sending needs.
     fetched = loop.create_task(_fetch_tiles(source, ranges))
     for _ in range(_SEND_STEPS):
         await asyncio.sleep(0)
@@ -345,10 +344,11 @@ async def _load_file(
     )
 
 
-_SEND_STEPS = 3
-"""Loop steps after which every file's fetch of a read has sent its GETs: its store and
-ranges, then one task per GET, and one more so that the last file's GETs leave before the
-first decoders' build (with two, builds started among the GETs and spread 24 over 5-13 ms)."""
+_SEND_STEPS = 2
+"""Loop steps a file's fetch takes to send its GETs: its store and ranges, then one task per
+GET. (Three, so that every file's GETs leave before the first decoders' build, sent the 24
+GETs of a cold TorchGeo batch within ~1 ms instead of 5-13, but the batch ended later:
+GETs that share the link from one instant all finish near its end; docs/benchmarks.md.)"""
 
 
 async def _fetch_tiles(source: Source, ranges: list[tuple[int, int]]) -> list[memoryview]:
