@@ -347,7 +347,7 @@ async def _load_file(
 _SEND_STEPS = 2
 """Loop steps a file's fetch takes to send its GETs: its store and ranges, then one task per
 GET. (Three, so that every file's GETs leave before the first decoders' build, sent the 24
-GETs of a cold TorchGeo batch within ~1 ms instead of 5-13, but the batch ended later:
+GETs of a cold TorchGeo batch within ~1 ms instead of 5-13, but the batch ended no sooner:
 GETs that share the link from one instant all finish near its end; docs/benchmarks.md.)"""
 
 
