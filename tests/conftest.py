@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import cogdex
-from cogdex.io import fetch
+from cogdex.io import fetch, runtime
 from cogdex.read import tilecache
 from cogdex.testing import RangeServer
 from tests.servers.azurite import AzureEmulator, start_azurite
@@ -98,7 +98,12 @@ def _fault_server(scenes: SceneSet, server_logs: Path) -> Iterator[FaultServer]:
 @pytest.fixture
 def fault_server(_fault_server: FaultServer) -> FaultServer:
     """A Range server over `scenes.root` that fails on request (`inject`), with no plans and
-    an empty request log at the start of each test (see tests/servers/faults.py)."""
+    an empty request log at the start of each test (see tests/servers/faults.py).
+
+    The GETs an earlier test's failed read left to finish (`runtime.settle`) land first: on
+    a loaded machine they reached the server after the reset, in this test's log and
+    plans (one more GET than a read makes)."""
+    assert runtime.settle(60), "an earlier test's GETs are still in flight after 60 s"
     _fault_server.reset()
     return _fault_server
 

@@ -124,6 +124,38 @@ def test_http_range_semantics(request: pytest.FixtureRequest, server_fixture: st
     assert _get(f"{server.url}/scenes/missing.tif")[0] == 404
 
 
+def test_range_server_counts_bytes_before_the_client_has_them(tmp_path: Path):
+    """A test reads `bytes_sent` as soon as its read returns. The server counted a chunk
+    after writing it, so a client could have every byte while the server's thread waited
+    for the GIL to count them (the flake of test_tile_aligned_chunks_fetch_each_tile_once
+    on a loaded machine): with a thread spinning and GIL hand-offs every millisecond, 12 to
+    48 in 200-300 of these reads saw a short count."""
+    import threading
+
+    (tmp_path / "f.bin").write_bytes(bytes(range(256)) * 4096)
+    done = threading.Event()
+
+    def spin() -> None:
+        while not done.is_set():
+            pass
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(0.001)
+    spinner = threading.Thread(target=spin, daemon=True)
+    spinner.start()
+    stale = 0
+    try:
+        with RangeServer(tmp_path) as server:
+            for _ in range(200):
+                server.clear_log()
+                fetch.run_read(fetch.read_ranges(f"{server.url}/f.bin", [(0, 200_000)]))
+                stale += server.bytes_sent != 200_000
+    finally:
+        done.set()
+        sys.setswitchinterval(interval)
+    assert stale == 0
+
+
 def test_http_obstore_and_cogdex_read_206(http_server: Nginx | RangeServer, blob):
     key, data = blob
     store = HTTPStore.from_url(http_server.url, client_options={"allow_http": True})

@@ -202,6 +202,38 @@ def test_a_record_whose_edges_do_not_project_is_indexed_by_its_inside(global_col
     np.testing.assert_array_equal(chip, want[0])
 
 
+def test_a_record_across_the_antimeridian_is_refused_in_a_lon_lat_dataset(tmp_path):
+    """Its edge points in lon/lat jump from +180 to -180, so its box spanned every
+    longitude: samplers drew chips around the globe and each read as this record."""
+    import pyarrow as pa
+
+    from cogdex.testing import write_cog
+
+    x, y = Transformer.from_crs(4326, 32660, always_xy=True).transform(179.98, 10.02)
+    path = write_cog(tmp_path / "across.tif", np.ones((512, 512), np.uint16), 32660,
+                     (10, 0, round(x) - 2000, 0, -10, round(y) + 2000))  # fmt: skip
+    table = pa.table({"id": ["a"], "datetime": ["2024-01-01"], "href": [str(path)]})
+    coll = cogdex.build_from_table(table, name="across", cache=False)
+    with pytest.raises(ValueError, match=r"crosses the antimeridian.*projected crs="):
+        coll.to_torchgeo_dataset(["data"], crs=4326, res=0.0001)
+    ds = coll.to_torchgeo_dataset(["data"], crs=32660)  # in a projected CRS: one box
+    assert ds.bounds[0].stop - ds.bounds[0].start == 5120
+
+
+def test_a_fill_value_the_files_type_cannot_hold_names_what_works(adapter_coll):
+    """The chips are read and filled in the files' uint16 and `dtype=` only converts the
+    samples after, so the core error's advice ("or dtype= a type that holds it") was
+    wrong here: dtype=torch.int32 still failed, at the first sample. Refused when the
+    dataset is made, with advice the dataset can follow."""
+    for dtype in (None, torch.int32):
+        with pytest.raises(ValueError, match="is not a uint16 value") as info:
+            adapter_coll.to_torchgeo_dataset(BANDS, fill_value=-1, dtype=dtype)
+        assert "pass one uint16 holds" in str(info.value)
+        assert "dtype= a type that holds it" not in str(info.value)
+    ds = adapter_coll.to_torchgeo_dataset(BANDS, fill_value=65535, dtype=torch.int32)
+    assert ds.fill_value == 65535
+
+
 def test_one_read_plan_per_sample(adapter_coll, monkeypatch):
     calls = []
     real = dataset_module.read_slots

@@ -580,6 +580,46 @@ def test_a_static_items_bbox_across_the_antimeridian_is_found_on_both_sides(tmp_
         assert coll.ids == ["across"]
 
 
+def test_a_split_footprint_without_a_bbox_is_found_on_its_sides_only(tmp_path):
+    """An item or table row without a bbox is searched by its geometry's bounds: those of
+    a footprint split at the antimeridian are -180..180, so a bbox over Europe found it."""
+    import numpy as np
+    import pyarrow as pa
+
+    from cogdex.testing import write_cog
+
+    across = _across_antimeridian(tmp_path)
+    europe = write_cog(tmp_path / "eu.tif", np.ones((64, 64), np.uint16), 4326,
+                       (0.1, 0, 6.0, 0, -0.1, 14.0))  # fmt: skip
+    split = shapely.MultiPolygon(
+        [shapely.box(179.8, 59.88, 180, 60.12), shapely.box(-180, 59.88, -179.8, 60.12)]
+    )
+    places = {"across": (split, across), "europe": (shapely.box(6, 7.6, 12.4, 14), europe)}
+    items = [
+        {
+            "type": "Feature",
+            "stac_version": "1.0.0",
+            "id": name,
+            "geometry": shapely.geometry.mapping(shape),
+            "properties": {"datetime": "2024-01-01T00:00:00Z"},
+            "assets": {"data": {"href": str(path), "type": "image/tiff; application=geotiff"}},
+            "links": [],
+        }
+        for name, (shape, path) in places.items()
+    ]
+    static = _write_items(tmp_path / "items.json", items)
+    rows = pa.table({"id": list(places), "datetime": ["2024-01-01T00:00:00Z"] * 2,
+                     "geometry": [shape.wkb for shape, _ in places.values()],
+                     "href": [str(path) for _, path in places.values()]})  # fmt: skip
+    for build in (
+        lambda bbox: cogdex.build_from_stac(static, name="am", bbox=bbox, cache=False),
+        lambda bbox: cogdex.build_from_table(rows, name="am", bbox=bbox, cache=False),
+    ):
+        assert build((5.0, 5.0, 15.0, 65.0)).ids == ["europe"]
+        assert build(EAST_OF_180.bounds).ids == ["across"]
+        assert build(WEST_OF_180.bounds).ids == ["across"]
+
+
 @pytest.mark.parametrize(
     ("bands", "nir"), [(None, "nir"), (["B04", "B08"], "B08")], ids=["every-asset", "named"]
 )

@@ -51,7 +51,7 @@ import atexit, sys
 from cogdex.io import fetch, runtime
 if "--no-fence" in sys.argv:
     runtime.event_loop()
-    atexit.unregister(runtime._drain)
+    atexit.unregister(runtime.settle)
 data, size = runtime.run(fetch.read_head(sys.argv[1], 16384))
 print(len(data))
 """

@@ -18,6 +18,7 @@ from rasterio.transform import Affine
 
 import cogdex
 from cogdex.errors import EmptyReadWarning
+from cogdex.testing import write_cog
 
 
 @pytest.fixture(scope="module")
@@ -68,3 +69,50 @@ def test_a_box_on_the_other_side_of_the_globe_meets_no_record(across):
         data = coll.get_numpy((0.0, 10.01, 0.02, 10.03), ["data"])
     assert data.shape[0] == 0
     assert any(issubclass(w.category, EmptyReadWarning) for w in caught)
+
+
+EUROPE = (5.0, 5.0, 15.0, 15.0)
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["in-memory", "loaded-lazily"])
+def test_subset_by_bbox_meets_such_a_record_only_on_its_sides(across, lazy):
+    """Its stored bbox is -180..180 (the bounds of the split footprint), so the bbox filter
+    kept it at every longitude: a box over Europe returned this Pacific scene."""
+    coll, _ = across
+    coll = cogdex.load(coll.location) if lazy else coll
+    assert coll.subset(bbox=EUROPE).ids == []
+    assert coll.subset(bbox=(179.97, 10.01, 179.99, 10.03)).ids == ["a"]
+    assert coll.subset(bbox=(-179.999, 10.01, -179.99, 10.03)).ids == ["a"]
+    assert coll.subset(bbox=(-180.0, 10.01, -180.0, 10.03)).ids == ["a"]  # edges touch
+    assert coll.subset(bbox=(-179.99, 11.0, 179.99, 12.0)).ids == []  # its latitudes miss
+
+
+def test_subset_by_bbox_keeps_ordinary_records_beside_such_a_record(across, tmp_path):
+    """The refinement tests the records spanning every longitude only: one next to Europe
+    stays, matched by the pyarrow bounds alone."""
+    _, path = across
+    near = write_cog(
+        tmp_path / "near.tif", np.ones((64, 64), np.uint16), 4326, (0.1, 0, 6.0, 0, -0.1, 14.0)
+    )
+    table = pa.table({"id": ["a", "near"], "datetime": ["2024-01-01"] * 2,
+                      "href": [str(path), str(near)]})  # fmt: skip
+    both = cogdex.build_from_table(table, name="both", cache=False)
+    assert both.subset(bbox=EUROPE).ids == ["near"]
+    assert sorted(both.subset(bbox=(-180, -90, 180, 90)).ids) == ["a", "near"]
+
+
+def test_a_projected_area_across_the_antimeridian_meets_only_records_under_it(across, tmp_path):
+    """A UTM 60N box over 180E went to lon/lat as one polygon whose ring jumps from +180
+    to -180: a band around the rest of the globe at its latitudes, which met a record on
+    the far side; cut as the footprints are, it meets the scene under it only."""
+    _, path = across
+    far = write_cog(tmp_path / "far.tif", np.ones((64, 64), np.uint16), 4326,
+                    (0.01, 0, 0.0, 0, -0.01, 10.5))  # fmt: skip  # 0..0.64E, 9.86..10.5N
+    table = pa.table({"id": ["a", "far"], "datetime": ["2024-01-01"] * 2,
+                      "href": [str(path), str(far)]})  # fmt: skip
+    both = cogdex.build_from_table(table, name="both", cache=False)
+    x, y = pyproj.Transformer.from_crs(4326, 32660, always_xy=True).transform(180.0, 10.02)
+    area = shapely.box(x - 1000, y - 1000, x + 1000, y + 1000)
+    assert both.subset(geometries=area, geometry_crs=32660).ids == ["a"]
+    data, table = both.get_numpy(area, ["data"], geometry_crs=32660, return_table=True)
+    assert table.column("id").to_pylist() == ["a"] and data.shape[0] == 1

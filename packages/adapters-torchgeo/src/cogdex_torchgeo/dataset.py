@@ -167,6 +167,11 @@ class CogdexGeoDataset(GeoDataset):
         table, self._sources = collection.read_inputs(names)
         self.index, self._res = build_index(table, self._sources, crs, res)
         self._native = output_dtype(self._sources, self.index["row"].tolist())
+        if fill_value is not None:  # chips are read and filled in the files' type
+            default_fill(self._sources, self._native, fill_value, advice=(
+                f"pass one {self._native} holds: the dataset reads and fills the files' "
+                f"{self._native} pixels, and dtype= converts the samples only afterwards"
+            ))  # fmt: skip
         self._labels = None if label_field is None else _labels(table, label_field)
         self.label_field = label_field
         self.chip_size = _pair(chip_size)

@@ -103,12 +103,19 @@ def _footprints(
     by_crs: dict[int | str, list[int]] = {}
     for k, grid in enumerate(grids):
         by_crs.setdefault(grid.crs, []).append(k)
+    lonlat = G.to_crs(target).is_geographic
     for crs, members in by_crs.items():
         native = G.same_crs(crs, target)
         to = None if native else G.transformer(crs, target)
         x, y = _points([grids[k] for k in members], _edge_pixels(), to)
         for j, k in enumerate(members):
             xs, ys = x[j], y[j]
+            if lonlat and not native and np.nanmax(np.abs(np.diff(xs)), initial=0) > 180:
+                raise ValueError(
+                    f"a record in {crs} crosses the antimeridian: in the lon/lat dataset CRS "
+                    f"{target} its box would span every longitude, and chips anywhere along "
+                    f"it would read as this record; pass a projected crs= (e.g. {crs})"
+                )
             if np.isnan(xs).any():
                 inside = _points([grids[k]], _lattice_pixels(), to)
                 xs, ys = np.concatenate([xs, inside[0][0]]), np.concatenate([ys, inside[1][0]])

@@ -529,12 +529,6 @@ def build_from_table(
         rows = items_from_table(rows_table(), href_columns=href_columns, columns=columns)
         if bbox is None and date_range is None:
             return rows
-        for row in rows:
-            geometry = row.get("geometry")
-            if isinstance(geometry, bytes) and bbox is not None:
-                import shapely
-
-                row["bbox"] = list(shapely.from_wkb(geometry).bounds)
         return stac.filter_items(rows, bbox=bbox, date_range=date_range)
 
     return _cached_or_build(

@@ -247,7 +247,8 @@ class Collection:
                 whose cover is unknown, null in `cloud_cover`, are left out).
             date_range: (start, end), inclusive, UTC; a bare end date means its whole day;
                 a record with an `end_datetime` matches where its range overlaps.
-            bbox: (xmin, ymin, xmax, ymax) in lon/lat: records whose footprint bbox meets it.
+            bbox: (xmin, ymin, xmax, ymax) in lon/lat: records whose footprint bbox meets it
+                (a footprint across the antimeridian: the bbox of one of its two sides).
             geometries: Records whose footprint intersects any of them (anything
                 `get_numpy` takes, in their own CRS, else `geometry_crs`, else lon/lat).
             geometry_crs: The CRS of `geometries` that carry none.
@@ -279,7 +280,8 @@ class Collection:
             else:
                 conditions.append(Q.Range("datetime", lo=lo, hi=hi))
         if bbox is not None:
-            conditions += _bbox_conditions(check_bbox(bbox))
+            box = check_bbox(bbox)  # records across the antimeridian: by their parts' bboxes
+            conditions += [*_bbox_conditions(box), Q.Parts(box)]
         if split is not None:
             if split_column not in self.columns:
                 raise IndexSchemaError(
@@ -407,7 +409,17 @@ class Collection:
 
     def extend(self, other: Collection | Any) -> Collection:
         """This collection plus the records of `other` (a Collection or a table of the same
-        layout); a record whose id is already here is replaced by the new one."""
+        layout); a record whose id is already here is replaced by the new one.
+
+        A collection reads every record with one set of store options, so a Collection
+        whose options differ from this one's is refused, unless all the records of one of
+        the two are local files (which take none): the others' options are kept. A table
+        whose `cogdex` metadata holds other (public) store options is refused the same way;
+        a table without any joins this collection's.
+
+        Raises:
+            IndexSchemaError: The two map a band to different assets.
+            StoreError: The two read through stores with different store options."""
         import pyarrow.compute as pc
 
         incoming = other if isinstance(other, Collection) else as_collection(other, self.name)
@@ -417,6 +429,9 @@ class Collection:
             raise IndexSchemaError(f"band map differs for {sorted(clash)}")
         new = incoming._rows()
         old = self._rows()
+        kept_options = self
+        if _other_options(self, other, incoming):
+            kept_options = _options_kept(self, old, incoming, new)
         replaced = pc.is_in(old.column("id"), value_set=new.column("id"))
         kept = _without(old, A.to_numpy(replaced, fill=False).astype(bool))
         table = pa.concat_tables([kept, new], promote_options="permissive")
@@ -424,9 +439,13 @@ class Collection:
             self._meta,
             bands={**mine, **theirs},
             skipped=tuple(self._meta.skipped) + tuple(incoming._meta.skipped),
+            store_options=kept_options._meta.store_options,
         )
         return Collection(
-            S.conform(table), meta, location=self._location, read_options=self._read_options
+            S.conform(table),
+            meta,
+            location=self._location,
+            read_options=kept_options._read_options,
         )
 
     # -- output ------------------------------------------------------------------------------
@@ -1075,6 +1094,58 @@ def _without_assets(files: IndexFiles | None, expression: pc.Expression) -> bool
 
 SLICED_RUNS = 1024
 """Up to this many runs of kept rows, `_without` slices (no copy) rather than filters."""
+
+
+def _options(coll: Collection) -> dict[str, Any]:
+    """The store options a collection's reads use (`store_options`, without importing the
+    stores)."""
+    return {**coll._meta.store_options, **coll._read_options}
+
+
+def _other_options(mine: Collection, other: Any, incoming: Collection) -> bool:
+    """Whether `extend`'s `other` reads with store options other than `mine`'s: a
+    Collection's own, or those a table's `cogdex` metadata holds (secrets are never
+    written there, so the public ones are compared)."""
+    if isinstance(other, Collection):
+        return _options(mine) != _options(other)
+    if not incoming._meta.store_options:
+        return False
+    from cogdex.io.stores import public_options
+
+    return public_options(_options(mine)) != dict(incoming._meta.store_options)
+
+
+def _options_kept(
+    mine: Collection, my_rows: pa.Table, other: Collection, their_rows: pa.Table
+) -> Collection:
+    """Which of two collections with different store options lends them to `extend`'s
+    result: the one whose records are not all local files (those take no options), else
+    a `StoreError`: one set of options would send one side's reads to the wrong store."""
+    if _all_local(their_rows):
+        return mine
+    if _all_local(my_rows):
+        return other
+    from cogdex.errors import StoreError
+
+    raise StoreError(
+        f"cannot extend {mine.name!r} by {other.name!r}: they read with different store "
+        f"options ({mine.store_options!r} vs {other.store_options!r}) and a collection "
+        "reads every record with one set; load or build both with the same "
+        "store_options=, or read them as two collections"
+    )
+
+
+def _all_local(table: pa.Table) -> bool:
+    """Whether every href of `table`'s assets is a local path or `file://` URL."""
+    from urllib.parse import urlsplit
+
+    assets = table.column("assets").combine_chunks()
+    for k in range(assets.type.num_fields):
+        for href in set(assets.field(k).field("href").to_pylist()) - {None}:
+            scheme = urlsplit(href).scheme.lower()
+            if scheme not in ("", "file") and not (len(scheme) == 1 and os.name == "nt"):
+                return False
+    return True
 
 
 def _without(table: pa.Table, dropped: np.ndarray) -> pa.Table:

@@ -12,7 +12,7 @@ import os
 import re
 import sys
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -73,6 +73,50 @@ def transformer(src: int | str, dst: int | str) -> pyproj.Transformer:
     return pyproj.Transformer.from_crs(to_crs(src), to_crs(dst), always_xy=True)
 
 
+def to_lonlat(shapes: np.ndarray, crs: int | str) -> np.ndarray:
+    """Shapely `shapes` in `crs` moved to lon/lat vertex by vertex, polygons across the
+    antimeridian cut into the two-part MultiPolygons RFC 7946 asks for.
+
+    Such a polygon's lon/lat rings jump between +180 and -180: taken as they come they
+    enclose the rest of the globe, which spatial filters meet everywhere but on the shape.
+    Its winding, which the jump hides, comes from `crs`; the `antimeridian` library cuts
+    it (imported only then). Shapes off a projection's disk (not finite) stay as they are.
+    """
+    import shapely
+
+    move = transformer(crs, 4326)
+
+    def lonlat(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack(move.transform(xy[:, 0], xy[:, 1]))
+
+    out = shapely.transform(shapes, lonlat)
+    bounds = shapely.bounds(out).reshape(-1, 4)
+    for i in np.flatnonzero(bounds[:, 2] - bounds[:, 0] > 180):
+        coords = [shapely.get_coordinates(r)[:, 0] for r in _rings(out.flat[i])]
+        if not any(np.abs(np.diff(c)).max(initial=0) > 180 for c in coords if np.isfinite(c).all()):
+            continue
+        import antimeridian
+        from shapely.geometry.polygon import orient
+
+        parts = [
+            antimeridian.fix_polygon(shapely.transform(orient(p, 1.0), lonlat))
+            for p in shapely.get_parts(shapes.flat[i])
+        ]
+        out.flat[i] = shapely.multipolygons(
+            [q for p in parts for q in shapely.get_parts(p)]  # each cut polygon's sides
+        )
+    return out
+
+
+def _rings(shape: Any) -> list[Any]:
+    """The rings of a Polygon or MultiPolygon (none for other shapes: never cut)."""
+    import shapely
+
+    if shapely.get_type_id(shape) not in (3, 6):
+        return []
+    return list(shapely.get_rings(shapely.get_parts(shape)))
+
+
 def _clear_caches() -> None:
     for cached in (to_crs, same_crs, transformer):
         cached.cache_clear()
@@ -81,4 +125,4 @@ def _clear_caches() -> None:
 os.register_at_fork(after_in_child=_clear_caches)
 
 
-__all__ = ["normalise_crs", "same_crs", "to_crs", "transformer"]
+__all__ = ["normalise_crs", "same_crs", "to_crs", "to_lonlat", "transformer"]

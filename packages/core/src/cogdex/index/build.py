@@ -9,7 +9,6 @@ that cannot be read is recorded per asset with its reason; `strict=True` makes i
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import datetime as dt
 import importlib
@@ -394,7 +393,7 @@ def header_footprint(header: TIFFHeader, crs: str) -> Any:
     around the rest of the globe, which spatial filters match everywhere but on the file."""
     import shapely
 
-    from cogdex.crs import transformer
+    from cogdex.crs import to_lonlat
 
     transform = header.georef.transform
     if transform is None:
@@ -402,18 +401,7 @@ def header_footprint(header: TIFFHeader, crs: str) -> Any:
     a, b, c, d, e, f = transform
     cols, rows = _EDGE_COLS * header.base.width, _EDGE_ROWS * header.base.height
     xs, ys = a * cols + b * rows + c, d * cols + e * rows + f
-    lon, lat = transformer(crs, 4326).transform(xs, ys)  # one cached transformer per CRS
-    lon = np.asarray(lon)
-    if not np.isfinite(lon).all() or not np.any(np.abs(np.diff(lon)) > 180):
-        return shapely.Polygon(np.column_stack([lon, lat]))  # (off a projection's disk: as is)
-    import antimeridian
-
-    ring = np.column_stack([lon, lat])
-    # counter-clockwise, as antimeridian (RFC 7946) reads an exterior ring: the file's own
-    # CRS tells the winding, which the lon/lat ring's jump hides
-    if shapely.Polygon(np.column_stack([xs, ys])).exterior.is_ccw is False:
-        ring = ring[::-1]
-    return antimeridian.fix_polygon(shapely.Polygon(ring))
+    return to_lonlat(np.array([shapely.Polygon(np.column_stack([xs, ys]))]), crs)[0]
 
 
 def misplaced(
@@ -523,6 +511,7 @@ async def fetch_headers(
 ) -> list[TIFFHeader | BaseException]:
     """Every header at once (the fetch layer bounds what is in flight); a failure is
     returned in place of its header, never raised."""
+    from cogdex.io.fetch import gather_or_cancel
     from cogdex.tiff.header import read_header
 
     async def one(href: str) -> TIFFHeader | BaseException:
@@ -536,7 +525,9 @@ async def fetch_headers(
             if progress is not None:
                 progress(1)
 
-    return list(await asyncio.gather(*(one(h) for h in hrefs)))
+    # `one` returns the failures a header may meet; anything else (a bug) is raised with
+    # the other fetches cancelled, not left running after it
+    return await gather_or_cancel([one(h) for h in hrefs])
 
 
 def _progress_bar(total: int, enabled: bool | None) -> Any:

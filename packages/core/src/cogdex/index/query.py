@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from cogdex.index import arrays as A
@@ -49,7 +50,18 @@ class Where:
     expression: Any
 
 
-Condition = Range | IsIn | Where
+@dataclass(frozen=True)
+class Parts:
+    """`bbox` (xmin, ymin, xmax, ymax) meets the footprint's RFC 7946 bbox, tested only for
+    records whose stored bbox spans every longitude. A footprint across the antimeridian is
+    stored split (a MultiPolygon, RFC 7946), so its stored bbox is -180..180 and the four
+    `Range`s on `bbox.*` (the pyarrow fast path, which also prunes row groups) keep it at
+    any longitude; the bbox of its two sides decides, for these few rows."""
+
+    bbox: tuple[float, float, float, float]
+
+
+Condition = Range | IsIn | Where | Parts
 
 
 def _raw(value: Any) -> Any:
@@ -97,7 +109,7 @@ def mask(table: pa.Table, conditions: Sequence[Condition]) -> pa.Array | pa.Chun
 
     result = None
     for cond in conditions:
-        if isinstance(cond, Where):
+        if isinstance(cond, Where | Parts):
             continue  # `apply` filters by it
         column = _leaf(table, cond.column)
         if isinstance(cond, Range) and cond.fallback is not None:
@@ -129,7 +141,51 @@ def apply(table: pa.Table, conditions: Sequence[Condition]) -> pa.Table:
     for cond in conditions:
         if isinstance(cond, Where):
             table = table.filter(cond.expression)
+        elif isinstance(cond, Parts):
+            table = _parts_meet(table, cond.bbox)
     return table
+
+
+def _parts_meet(table: pa.Table, bbox: tuple[float, float, float, float]) -> pa.Table:
+    """`table` less the rows spanning every longitude whose footprint's RFC 7946 bbox does
+    not meet `bbox`."""
+    import pyarrow.compute as pc
+
+    box = table.column("bbox")
+    west, east = pc.struct_field(box, "xmin"), pc.struct_field(box, "xmax")
+    wide = pc.and_(
+        pc.less_equal(west, _scalar(-180.0, west.type)),
+        pc.greater_equal(east, _scalar(180.0, east.type)),
+    )
+    rows = np.flatnonzero(A.to_numpy(wide, fill=False))
+    if not rows.size:
+        return table
+    import shapely
+
+    shapes = shapely.from_wkb(A.to_numpy(A.take(table.column("geometry"), rows)))
+    keep = np.ones(table.num_rows, bool)  # a missing footprint has nothing to test: kept
+    keep[rows] = [s is None or meets(footprint_bbox(s), bbox) for s in shapes]
+    return table if keep.all() else table.filter(A.from_numpy(keep))
+
+
+def footprint_bbox(shape: Any) -> tuple[float, ...]:
+    """A lon/lat footprint's bbox as RFC 7946 writes it: xmin > xmax for one split at the
+    antimeridian (by the `antimeridian` library, imported only for such footprints)."""
+    bounds = tuple(shape.bounds)
+    if bounds[0] > -180 or bounds[2] < 180:
+        return bounds
+    import antimeridian
+
+    return tuple(antimeridian.bbox(shape))
+
+
+def meets(box: Sequence[float], bbox: Sequence[float]) -> bool:
+    """Whether an RFC 7946 bbox `box` (xmin > xmax across the antimeridian: its two sides,
+    east of xmin and west of xmax) meets the plain bbox `bbox`; touching edges meet."""
+    if box[0] > box[2]:
+        east, west = (box[0], box[1], 180.0, box[3]), (-180.0, box[1], box[2], box[3])
+        return meets(east, bbox) or meets(west, bbox)
+    return not (box[0] > bbox[2] or box[2] < bbox[0] or box[1] > bbox[3] or box[3] < bbox[1])
 
 
 def columns(conditions: Sequence[Condition]) -> set[str] | None:
@@ -138,9 +194,21 @@ def columns(conditions: Sequence[Condition]) -> set[str] | None:
     for cond in conditions:
         if isinstance(cond, Where):
             return None
+        if isinstance(cond, Parts):  # its footprints: read after the others, see `later`
+            found.add("bbox")
+            continue
         paths = (cond.column, cond.fallback) if isinstance(cond, Range) else (cond.column,)
         found |= {path.split(".")[0] for path in paths if path}
     return found
+
+
+def later(conditions: Sequence[Condition]) -> tuple[list[Condition], list[Condition]]:
+    """`conditions` split into those to test on the columns they name (`columns`) and
+    those to test once the rest of a row is read (`Parts`, on the footprints of the few
+    rows spanning every longitude: reading every candidate's footprint first would cost
+    the geometry column of row groups without a match)."""
+    now: list[Condition] = [c for c in conditions if not isinstance(c, Parts)]
+    return now, [c for c in conditions if isinstance(c, Parts)]
 
 
 def row_groups(metadata: Any, conditions: Sequence[Condition]) -> list[int]:
@@ -187,10 +255,14 @@ def _may_meet(group: Any, cond: Range, columns: list[int], lo: Any, hi: Any) -> 
 __all__ = [
     "Condition",
     "IsIn",
+    "Parts",
     "Range",
     "Where",
     "apply",
     "columns",
+    "footprint_bbox",
+    "later",
+    "meets",
     "prepare",
     "row_groups",
 ]

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urljoin, urlsplit
 
 from cogdex.errors import BuildError
+from cogdex.index.query import footprint_bbox, meets
 
 if TYPE_CHECKING:
     import cql2
@@ -343,7 +344,9 @@ def _collect(url: str, items: list[dict[str, Any]], seen: set[str]) -> None:
             raise BuildError(f"{url}: not a STAC item, ItemCollection or catalog (type {kind!r})")
 
 
-def _bbox_of(item: Mapping[str, Any]) -> Bbox | None:
+def _bbox_of(item: Mapping[str, Any]) -> Sequence[float] | None:
+    """An item's bbox as RFC 7946 writes it (xmin > xmax across the antimeridian): its own,
+    else its geometry's (WKB from a table row, or GeoJSON)."""
     box = item.get("bbox")
     if box and len(box) >= 4:
         if len(box) == 6:
@@ -351,21 +354,13 @@ def _bbox_of(item: Mapping[str, Any]) -> Bbox | None:
         return (box[0], box[1], box[2], box[3])
     geometry = item.get("geometry")
     if geometry:
+        import shapely
         import shapely.geometry
 
-        return tuple(shapely.geometry.shape(geometry).bounds)
+        if isinstance(geometry, bytes):
+            return footprint_bbox(shapely.from_wkb(geometry))
+        return footprint_bbox(shapely.geometry.shape(geometry))
     return None
-
-
-def _overlaps(box: Bbox | None, bbox: Bbox) -> bool:
-    """Whether an item's bbox meets `bbox`. A STAC bbox across the antimeridian has
-    xmin > xmax (RFC 7946): it is its two sides, east of xmin and west of xmax."""
-    if box is None:
-        return False
-    if box[0] > box[2]:
-        east, west = (box[0], box[1], 180.0, box[3]), (-180.0, box[1], box[2], box[3])
-        return _overlaps(east, bbox) or _overlaps(west, bbox)
-    return not (box[0] > bbox[2] or box[2] < bbox[0] or box[1] > bbox[3] or box[3] < bbox[1])
 
 
 _QUERY_OPS = {
@@ -477,7 +472,8 @@ def _in_search(
         return False
     if ids is not None and item.get("id") not in ids:
         return False
-    if bbox is not None and not _overlaps(_bbox_of(item), bbox):
+    box = None if bbox is None else _bbox_of(item)
+    if bbox is not None and (box is None or not meets(box, bbox)):
         return False
     lo, hi = dates
     if lo is not None or hi is not None:

@@ -873,18 +873,20 @@ class IndexFiles:
         """The rows of a row group meeting `conditions`, columns `names` and `__row` (each
         row's place in the group). The columns the conditions test (`first`) are read
         first, the others only where rows match, and then only those rows: a row group
-        whose statistics overlap a filter often holds no match."""
+        whose statistics overlap a filter often holds no match. (`Q.later` conditions are
+        tested last, on whole rows.)"""
         table = self._row_group(handle, number, group, first)
         at = A.from_numpy(np.arange(table.num_rows), pa.int64())
-        table = Q.apply(table.append_column(LOCATION[2], at), conditions)
+        now, later = Q.later(conditions)
+        table = Q.apply(table.append_column(LOCATION[2], at), now)
         others = [n for n in names if n not in first]
         if not others or not table.num_rows:
-            return table
+            return Q.apply(table, later)
         rows = A.to_numpy(table.column(LOCATION[2]))
         rest = A.take(self._row_group(handle, number, group, others), rows)
         for field, column in zip(rest.schema, rest.columns, strict=True):
             table = table.append_column(field, column)
-        return table.select([*names, LOCATION[2]])
+        return Q.apply(table, later).select([*names, LOCATION[2]])
 
     def _matching_groups(
         self, number: int, groups: list[int], expressions: Sequence[Any]

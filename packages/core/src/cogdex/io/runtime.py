@@ -23,7 +23,7 @@ The fork workaround for obstore, fenced here (`obstore()`, `is_obstore_error`):
   `forkserver` and `spawn` workers never need it; benchmarks/worker_start.py measures what
   they cost instead (docs/data-plane.md).
 
-The exit fence for obstore's async API, fenced here (`obstore_future`, `_Loop`, `_drain`):
+The exit fence for obstore's async API, fenced here (`obstore_future`, `_Loop`, `settle`):
 - Why: obstore's async calls complete on tokio threads, which take the GIL to hand the
   result to the loop (pyo3-async-runtimes' `set_result`: `loop.call_soon_threadsafe`, whose
   self-pipe write releases the GIL and takes it back). A tokio thread that wants the GIL
@@ -183,7 +183,7 @@ def on_own_loop() -> bool:
 async def obstore_future[T](awaitable: Awaitable[T]) -> T:
     """Await an obstore async call (made on cogdex's loop: see `on_own_loop`) without ever
     cancelling it: a cancelled caller leaves it to finish, so its tokio thread hands the
-    result over while the interpreter is alive (`_drain` waits for it at exit)."""
+    result over while the interpreter is alive (`settle` waits for it at exit)."""
     future = asyncio.ensure_future(awaitable)
     if not future.done():
         _in_flight.add(future)
@@ -201,18 +201,22 @@ _DRAIN_LIMIT = 90.0
 """Seconds an exit waits for obstore calls in flight (their own timeout is 60 s)."""
 
 
-def _drain() -> None:
-    """At exit, before finalization: wait until no obstore future is pending and no tokio
-    thread is inside the loop's hand-over (sleeping lets them have the GIL)."""
+def settle(limit: float = _DRAIN_LIMIT) -> bool:
+    """Wait until no obstore future is pending and no tokio thread is inside the loop's
+    hand-over (sleeping lets them have the GIL); False if `limit` seconds pass first.
+
+    At exit, before finalization (the fence). Also what a test waits for before it reads a
+    server's log: a cancelled read's calls land there after its caller had the error."""
     loop = _loop
     if loop is None:
-        return
-    give_up = time.monotonic() + _DRAIN_LIMIT
+        return True
+    give_up = time.monotonic() + limit
     while (_in_flight or loop.handing_over) and time.monotonic() < give_up:
         time.sleep(0.001)
+    return not (_in_flight or loop.handing_over)
 
 
-atexit.register(_drain)
+atexit.register(settle)
 
 
 def _loop_main(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
@@ -312,4 +316,5 @@ __all__ = [
     "obstore_future",
     "on_own_loop",
     "run",
+    "settle",
 ]

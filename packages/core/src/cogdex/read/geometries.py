@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import shapely
 
-from cogdex.crs import normalise_crs, same_crs, transformer
+from cogdex.crs import normalise_crs, same_crs, to_lonlat, transformer
 from cogdex.errors import EmptyReadWarning, GeometryError
 from cogdex.index import arrays as A
 from cogdex.read.bbox import check_bbox
@@ -204,13 +204,11 @@ def _resolve_crs(value: Any, geometry_crs: Any, name: str) -> int | str:
 
 
 def _to_lonlat(shapes: np.ndarray, crs: int | str) -> np.ndarray:
-    """`shapes` from `crs` to lon/lat, densified first so projected edges keep their curve."""
+    """`shapes` from `crs` to lon/lat, densified first so projected edges keep their curve
+    (cut at the antimeridian where they cross it, as index footprints are)."""
     if same_crs(crs, 4326):
         return shapes
-    to_lonlat = transformer(crs, 4326)
-    return shapely.transform(
-        densify(shapes), lambda xy: np.column_stack(to_lonlat.transform(xy[:, 0], xy[:, 1]))
-    )
+    return to_lonlat(densify(shapes), crs)
 
 
 def as_areas(geometries: Any, geometry_crs: Any = None, *, name: str = "geometries") -> Areas:

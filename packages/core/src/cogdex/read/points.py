@@ -192,11 +192,19 @@ class PointPlan:
     async def read[T](self, max_files: int, beside: Callable[[], T]) -> T:
         """Fetch and decode every tile of the plan here, each once, gathering as they come,
         and return `beside()`, run meanwhile on the decode pool: the caller's work that
-        needs no values (the rest of the result table) overlaps the fetches."""
+        needs no values (the rest of the result table) overlaps the fetches. The first of
+        the two to fail cancels the other (the reads stop fetching; `beside`, once running
+        on its thread, finishes there unheeded) and its error is raised."""
         pending = asyncio.get_running_loop().run_in_executor(runtime.decode_pool(), beside)
+
+        result: list[T] = []
+
+        async def aside() -> None:
+            result.append(await pending)
+
         reads = for_each_tile(self.tiles, self.consume, max_files=max_files)
-        _, result = await asyncio.gather(reads, pending)
-        return result
+        await fetch.gather_or_cancel([reads, aside()])
+        return result[0]
 
     def tasks(self, tiles_per_task: int, *, max_files: int = 16) -> list[PointTask]:
         """The plan's tile reads as tasks of about `tiles_per_task` tiles each, every tile

@@ -68,18 +68,24 @@ def output_dtype(sources: Sequence[BandSource], rows: Sequence[int] | None = Non
     return np.dtype(all_types.pop())
 
 
-def default_fill(sources: Sequence[BandSource], dtype: np.dtype, fill: float | None) -> float:
+def default_fill(
+    sources: Sequence[BandSource],
+    dtype: np.dtype,
+    fill: float | None,
+    *,
+    advice: str = "pass one the output type holds, or dtype= a type that holds it",
+) -> float:
     """The user's fill value, else the first record's nodata, else 0 (every read path).
 
     A nodata the output type cannot hold is clamped into it, as GDAL's copy does; a fill
-    value the caller chose is refused instead (`ValueError`): clamped, -1 marking gaps in
-    uint16 became 0, a real value, with nothing (an xarray Dataset has no mask) to tell."""
+    value the caller chose is refused instead (`ValueError`, ending with `advice`: what the
+    caller's API lets the user do about it): clamped, -1 marking gaps in uint16 became 0, a
+    real value, with nothing (an xarray Dataset has no mask) to tell."""
     if fill is not None and dtype.kind in "iu":
         info = np.iinfo(dtype)
         if not (math.isfinite(fill) and float(fill).is_integer() and info.min <= fill <= info.max):
             raise ValueError(
-                f"fill_value {fill!r} is not a {dtype} value ({info.min}..{info.max}); pass "
-                "one the output type holds, or dtype= a type that holds it"
+                f"fill_value {fill!r} is not a {dtype} value ({info.min}..{info.max}); {advice}"
             )
     if fill is None:
         for src in sources:

@@ -133,13 +133,15 @@ class RangeHandler(BaseHTTPRequestHandler):
         return f"bytes {start}-{end - 1}/{size}"
 
     def send_body(self, f: BinaryIO, length: int) -> None:
-        """Up to `length` bytes of `f` from where it stands, counted in `bytes_sent`."""
+        """Up to `length` bytes of `f` from where it stands, counted in `bytes_sent` before
+        they are written: counted after, a client could have them (and its test read the
+        count) while this thread waited for the GIL to count them."""
         while length > 0:
             chunk = f.read(min(_CHUNK, length))
             if not chunk:
                 break
-            self.wfile.write(chunk)
             self.server.count(len(chunk))
+            self.wfile.write(chunk)
             length -= len(chunk)
 
     def send_status(self, code: int, headers: dict[str, str] | None = None) -> None:
