@@ -95,6 +95,26 @@ def test_each_window_is_handed_over_once_when_complete(sources, cached):
     assert any(name != threading.main_thread().name for name in threads)
 
 
+def test_ahead_jobs_run_once_on_the_decode_pool_after_the_gets_left(sources):
+    """`ahead` (a warp's sample points) runs on the decode pool while the tiles are in
+    flight: once per job, after every GET of the read was sent (the jobs hold the GIL
+    that sending needs), and the read waits for them."""
+    reads = [WindowRead(s, w, (0,)) for s, _ in sources.values() for w in WINDOWS]
+    ran: list[tuple[str, int]] = []
+
+    def job() -> None:
+        ran.append((threading.current_thread().name, fetch.stats().requests))
+
+    with fetch.recording() as recorder:
+        before = fetch.stats().requests
+        runtime.run(read_windows(reads, cache=TileCache(0), ahead=[job, job]))
+    assert recorder.requests > 0
+    assert len(ran) == 2
+    for thread, sent in ran:
+        assert thread.startswith("cogdex-decode")
+        assert sent - before == recorder.requests
+
+
 def test_overview_levels_equal_rasterio(sources):
     source, path = next(iter(sources.values()))
     n_overviews = len(source.header.levels) - 1

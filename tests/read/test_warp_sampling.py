@@ -42,3 +42,24 @@ def test_points_made_for_other_grids_are_refused():
     data = scene(*SRC.shape)[None]
     with pytest.raises(ValueError, match="other grids"):
         warp(data, SRC, target, resampling="bilinear", sampling=shared)
+
+
+def test_points_prepared_ahead_serve_every_warp():
+    """`prepare` (a read runs it while its tiles are in flight) works the points out once:
+    the warps then use those very points and equal their own warps; once every user is
+    done, `prepare` builds nothing that no warp would free."""
+    target = TARGETS["other zone"]
+    coords = CoordinateMap(SRC, target)
+    shared = Sampling(coords, SRC.shape, target.shape, "nearest", users=2)
+    shared.prepare()
+    ready = shared._points
+    assert ready is not None
+    data = scene(*SRC.shape)[None]
+    alone = warp(data, SRC, target, coords=coords)
+    for _ in range(2):
+        got = warp(data, SRC, target, sampling=shared)
+        assert shared._points is ready  # not computed again
+        shared.done()
+        assert np.array_equal(got[0], alone[0]) and np.array_equal(got[1], alone[1])
+    shared.prepare()
+    assert shared._points is None

@@ -152,6 +152,7 @@ async def read_windows(
     *,
     cache: TileCache | None = None,
     on_window: Callable[[int, np.ndarray], None] | None = None,
+    ahead: Sequence[Callable[[], object]] = (),
 ) -> list[np.ndarray]:
     """Read every window; returns one (bands, height, width) array per read, in order.
 
@@ -161,7 +162,8 @@ async def read_windows(
     window, a warp say, overlaps the fetch of the others); windows that need no tile are
     handed over at once. With `on_window` nothing is returned and no window is kept: an
     array exists from its first tile until `on_window` returns, so a call holds only the
-    windows in flight, not all of them.
+    windows in flight, not all of them. `ahead`: work `on_window` will need (a warp's
+    sample points), run on the decode pool while the tiles are in flight.
     """
     images = [r.image() for r in reads]
     plans = [plan_window(img, r.window, r.bands) for img, r in zip(images, reads, strict=True)]
@@ -176,8 +178,24 @@ async def read_windows(
     if on_window is not None:
         for i in np.flatnonzero(paster.remaining == 0).tolist():
             paster.hand_over(i, on_window)
-    await _obtain(tiles, lambda key, tile: paster.paste(tile, uses[key]), cache)
+    obtain = _obtain(tiles, lambda key, tile: paster.paste(tile, uses[key]), cache)
+    if ahead:
+        loop = asyncio.get_running_loop()
+        await _gather([loop.create_task(obtain), loop.create_task(_while_fetching(ahead))])
+    else:
+        await obtain
     return [] if on_window is not None else [paster.array(i) for i in range(len(reads))]
+
+
+async def _while_fetching(jobs: Sequence[Callable[[], object]]) -> None:
+    """Run `jobs` on the decode pool once the read's GETs are out: a step after the files'
+    fetches have sent theirs (`_SEND_STEPS`), since the jobs hold the GIL that sending
+    needs."""
+    for _ in range(_SEND_STEPS + 1):
+        await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    pool = runtime.decode_pool()
+    await _gather([loop.run_in_executor(pool, job) for job in jobs])
 
 
 async def for_each_tile(
@@ -310,10 +328,9 @@ async def _load_file(
     # The decoders are built on the decode pool while the bytes are in flight: the first
     # ones of a process load imagecodecs' codec modules (10-20 ms), which would otherwise
     # stand between the last byte and the first decode. They start once the fetch has
-    # sent its GETs (two loop steps: its store and ranges, then one task per GET), as an
-    # import holds the GIL that sending needs.
+    # sent its GETs (see `_SEND_STEPS`), as an import holds the GIL that sending needs.
     fetched = loop.create_task(_fetch_tiles(source, ranges))
-    for _ in range(2):
+    for _ in range(_SEND_STEPS):
         await asyncio.sleep(0)
     built = loop.run_in_executor(pool, _decoders, levels, header.byte_order)
     await _gather([fetched, built])
@@ -329,6 +346,13 @@ async def _load_file(
     await _gather(
         [loop.create_task(one(k, lv, d)) for k, lv, d in zip(keys, levels, datas, strict=True)]
     )
+
+
+_SEND_STEPS = 2
+"""Loop steps a file's fetch takes to send its GETs: its store and ranges, then one task per
+GET. (Three, so that every file's GETs leave before the first decoders' build, sent the 24
+GETs of a cold TorchGeo batch within ~1 ms instead of 5-13, but the batch ended no sooner:
+GETs that share the link from one instant all finish near its end; docs/benchmarks.md.)"""
 
 
 async def _fetch_tiles(source: Source, ranges: list[tuple[int, int]]) -> list[memoryview]:

@@ -505,7 +505,9 @@ async def read_slots(
         merger.add(piece, data, ok)
 
     reads, paired = _with_masks(pieces)
-    await read_windows(reads, on_window=paired(place))
+    shared = {id(s): s for s in samplings if s is not None}
+    ahead = [s.prepare for s in shared.values()]
+    await read_windows(reads, on_window=paired(place), ahead=ahead)
     return out, valid
 
 

@@ -84,14 +84,25 @@ class Sampling:
         """Every block of rows' points, in `warp`'s blocks (computed on first use)."""
         with self._lock:
             if self._points is None:
-                height, width = self.target_shape
-                step = _rows_per_block(width)
-                keep = self.resampling == "bilinear"
-                self._points = [
-                    _points(self.coords, r, r + step, self.source_shape, keep)
-                    for r in range(0, height, step)
-                ]
+                self._points = self._compute()
             return self._points
+
+    def prepare(self) -> None:
+        """Work the points out before the first warp asks (a read does it while its tiles
+        are in flight, so the warps after the last byte only gather); nothing once every
+        user is done, as no warp would free them then."""
+        with self._lock:
+            if self._points is None and self._users > 0:
+                self._points = self._compute()
+
+    def _compute(self) -> list[_Points]:
+        height, width = self.target_shape
+        step = _rows_per_block(width)
+        keep = self.resampling == "bilinear"
+        return [
+            _points(self.coords, r, r + step, self.source_shape, keep)
+            for r in range(0, height, step)
+        ]
 
     def done(self) -> None:
         """One user has warped: the last one drops the points."""
