@@ -815,6 +815,11 @@ async def read_head(
             raise _Retryable(
                 FetchError(f"short body: {len(data)} bytes", url=parsed.url, byte_range=(0, length))
             )
+        if parsed.kind == "local":
+            # A local file's ETag (object_store: inode-mtime-size) changes with a copy that
+            # keeps the mtime (`rsync -a`, `cp -p`, a FUSE remount of a bucket, another node's
+            # copy at the same path): its size and mtime name its version, as for rsync.
+            version = version._replace(etag=None)
         return data, version
 
     try:
