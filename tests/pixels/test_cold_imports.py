@@ -41,6 +41,18 @@ def test_reading_pixels_from_a_loaded_index_never_imports_pandas(pixel_coll):
     """)
 
 
+def test_a_subset_that_a_row_group_meets_but_none_of_its_rows_never_imports_pandas(pixel_coll):
+    """Dates between two acquisitions: the row group's statistics overlap them, its rows
+    do not, so the bbox's antimeridian test sees columns of no chunks, which pyarrow's
+    `combine_chunks` makes with `pa.array([])` (importing pandas)."""
+    count = _run_without_pandas(f"""
+        coll = cogdex.load({str(pixel_coll.location)!r})
+        sub = coll.subset(bbox={AOI}, date_range=("2024-01-01T06:00", "2024-01-01T07:00"))
+        print(len(sub.ids))
+    """)
+    assert count == 0
+
+
 def test_building_from_static_stac_then_reading_never_imports_pandas(stac_files, tmp_path):
     script = f"""
         from cogdex.io import fetch

@@ -1086,7 +1086,7 @@ def _without_assets(files: IndexFiles | None, expression: pc.Expression) -> bool
     if files is None:
         return False
     try:
-        files.schema.empty_table().drop_columns(["assets"]).filter(expression)
+        A.empty_table(files.schema).drop_columns(["assets"]).filter(expression)
     except (pa.ArrowException, TypeError):
         return False
     return True
@@ -1139,7 +1139,7 @@ def _all_local(table: pa.Table) -> bool:
     """Whether every href of `table`'s assets is a local path or `file://` URL."""
     from urllib.parse import urlsplit
 
-    assets = table.column("assets").combine_chunks()
+    assets = A.contiguous(table.column("assets"))
     for k in range(assets.type.num_fields):
         for href in set(assets.field(k).field("href").to_pylist()) - {None}:
             scheme = urlsplit(href).scheme.lower()

@@ -234,8 +234,8 @@ def sample_points(
 def _physical_samples(samples: pa.Table, sources: Sequence[BandSource]) -> pa.Table:
     """`samples` with `value` as float32 physical values (per record and band)."""
     raw = A.to_numpy(samples.column("value"))
-    record = A.to_numpy(samples.column("id").combine_chunks().indices).astype(np.int64)
-    band = A.to_numpy(samples.column("band").combine_chunks().indices).astype(np.int64)
+    record = A.to_numpy(A.contiguous(samples.column("id")).indices).astype(np.int64)
+    band = A.to_numpy(A.contiguous(samples.column("band")).indices).astype(np.int64)
     value = raw.astype(np.float32)
     for c, src in enumerate(sources):
         mine = band == c
@@ -252,7 +252,7 @@ def _rows_near(table: pa.Table, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     """Collection rows whose lon/lat bbox contains at least one point (a cheap prefilter)."""
     if len(lon) == 0:
         return np.zeros(0, np.int64)
-    bbox = table.column("bbox").combine_chunks()
+    bbox = A.contiguous(table.column("bbox"))
     xmin, ymin, xmax, ymax = (A.to_numpy(bbox.field(k)) for k in ("xmin", "ymin", "xmax", "ymax"))
     lo_x, hi_x, lo_y, hi_y = np.nanmin(lon), np.nanmax(lon), np.nanmin(lat), np.nanmax(lat)
     near = (xmin <= hi_x) & (xmax >= lo_x) & (ymin <= hi_y) & (ymax >= lo_y)
@@ -267,8 +267,8 @@ def _sample_columns(
     into arrays that Arrow takes by buffer."""
     from cogdex.read.points import empty_column
 
-    ids = table.column("id").combine_chunks()
-    times = table.column("datetime").combine_chunks()
+    ids = A.contiguous(table.column("id"))
+    times = A.contiguous(table.column("datetime"))
     stamps = A.to_numpy(times).astype(f"datetime64[{times.type.unit}]")
     moments, nat = stamps.view(np.int64), np.isnat(stamps)
     total = plan.values.size

@@ -238,7 +238,7 @@ def band_source(
     store_options: Mapping[str, Any] | None = None,
 ) -> BandSource:
     """The columns of `band` (stored in asset `ref.asset`) over the rows of `table`."""
-    assets = table.column("assets").combine_chunks()
+    assets = A.contiguous(table.column("assets"))
     asset = assets.field(ref.asset)
     headers = asset.field("header")
     valid = A.valid(headers) & A.valid(asset) & A.valid(assets)
@@ -271,7 +271,7 @@ def band_source(
         rows=rows,
         ids=picked.column("id").to_pylist(),
         hrefs=asset.field("href").to_pylist(),
-        datetime=A.to_numpy(picked.column("datetime").combine_chunks()),
+        datetime=A.to_numpy(A.contiguous(picked.column("datetime"))),
         epsg=epsg,
         crs=crs,
         transform=transform,

@@ -68,7 +68,7 @@ _WKB_NAMES = {
 def geo_metadata(table: pa.Table) -> dict[str, Any]:
     """The GeoParquet 1.1 `geo` metadata of an index table (CRS84 WKB, bbox covering); only
     its `bbox` and `geometry` columns are read."""
-    bbox = table.column("bbox").combine_chunks()
+    bbox = A.contiguous(table.column("bbox"))
     extent = []
     if len(table):
         for key, reduce in (("xmin", np.min), ("ymin", np.min), ("xmax", np.max), ("ymax", np.max)):
@@ -139,7 +139,7 @@ def spatial_order(table: pa.Table) -> np.ndarray:
     """Row order by (year, Hilbert index of the bbox centre in lon/lat)."""
     if len(table) < 2:
         return np.arange(len(table))
-    bbox = table.column("bbox").combine_chunks()
+    bbox = A.contiguous(table.column("bbox"))
     bounds = np.column_stack([A.to_numpy(bbox.field(k)) for k in ("xmin", "ymin", "xmax", "ymax")])
     return order_of(bounds, A.to_numpy(table.column("datetime")))
 
@@ -854,11 +854,11 @@ class IndexFiles:
                 else:
                     parts.append(table.drop_columns([LOCATION[2]]))
         if not parts:
-            empty = self.schema.empty_table()
+            empty = A.empty_table(self.schema)
             if light:
                 empty = empty.drop_columns(["assets"])
                 for name in LOCATION:
-                    empty = empty.append_column(name, pa.chunked_array([], pa.int64()))
+                    empty = empty.append_column(name, pa.nulls(0, pa.int64()))
             return empty
         return pa.concat_tables(parts).replace_schema_metadata(None)
 

@@ -67,7 +67,7 @@ def _is_geojson(value: Any) -> bool:
 
 def _from_arrow(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
+        array = A.contiguous(array)
     kind = getattr(array.type, "extension_name", None)
     if kind is not None:
         array = array.storage
