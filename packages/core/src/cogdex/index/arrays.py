@@ -176,6 +176,14 @@ def _microseconds(value: dt.datetime | None) -> int:
     return (moment - _EPOCH) // dt.timedelta(microseconds=1)
 
 
+def to_datetimes(array: pa.Array) -> list[dt.datetime | None]:
+    """A microsecond timestamp array as aware UTC datetimes (None where null), the inverse
+    of `from_pylist` for them: pyarrow's `to_pylist` of a time-zoned timestamp imports
+    pandas (half a second of a cold read)."""
+    micros = array.view(pa.int64()).to_pylist()
+    return [None if v is None else _EPOCH + dt.timedelta(microseconds=v) for v in micros]
+
+
 def from_pylist(values: Sequence[Any], type: pa.DataType) -> pa.Array:
     """An Arrow array of Python values of a known type (None is null), like
     `pa.array(values, type)` for numbers, booleans, strings, binary, datetimes (naive ones

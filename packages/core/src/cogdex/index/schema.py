@@ -14,7 +14,6 @@ map, the source, the store options and `schema_version`.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -223,19 +222,8 @@ def headers_to_arrow(headers: Sequence[TIFFHeader | None]) -> pa.StructArray:
 def _column_values(struct: pa.StructArray, name: str) -> list[Any]:
     column = struct.field(name)
     if name == "last_modified":
-        return _utc_datetimes(column)
+        return A.to_datetimes(column)
     return column.to_pylist()
-
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def _utc_datetimes(array: pa.Array) -> list[dt.datetime | None]:
-    """A `TIMESTAMP` array (microseconds, UTC: what `conform` makes) as aware datetimes,
-    from its int64 values: pyarrow's `to_pylist` of a time-zoned timestamp imports pandas
-    (half a second of a cold read)."""
-    micros = array.view(pa.int64()).to_pylist()
-    return [None if v is None else _EPOCH + dt.timedelta(microseconds=v) for v in micros]
 
 
 def _levels_from_arrow(struct: pa.StructArray, *, with_mask: bool) -> list[Level | None]:

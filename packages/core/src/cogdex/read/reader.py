@@ -250,7 +250,7 @@ async def _obtain(
         jobs.append(loop.run_in_executor(pool, _use_each, on_tile, hits[k::shares]))
     by_file: dict[tuple[Any, ...], list[TileKey]] = {}
     for key in claim.mine:  # one version of one file (size, ETag, Last-Modified), one reader
-        by_file.setdefault((key[0], key[5], key[6], key[7], key[-1]), []).append(key)
+        by_file.setdefault((key[0], *key[5:8], key[-1]), []).append(key)
     limit = asyncio.Semaphore(max_files) if max_files else None
     try:
         for keys in by_file.values():
