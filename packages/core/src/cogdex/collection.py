@@ -1137,13 +1137,12 @@ def _options_kept(
 
 def _all_local(table: pa.Table) -> bool:
     """Whether every href of `table`'s assets is a local path or `file://` URL."""
-    from urllib.parse import urlsplit
+    from cogdex.io.urls import is_local
 
     assets = A.contiguous(table.column("assets"))
     for k in range(assets.type.num_fields):
         for href in set(assets.field(k).field("href").to_pylist()) - {None}:
-            scheme = urlsplit(href).scheme.lower()
-            if scheme not in ("", "file") and not (len(scheme) == 1 and os.name == "nt"):
+            if not is_local(href):
                 return False
     return True
 

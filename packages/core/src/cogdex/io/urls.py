@@ -37,6 +37,16 @@ class ObjectURL:
         return urlsplit(self.url).hostname if self.kind == "http" else None
 
 
+def is_local(url: str) -> bool:
+    """Whether `url` names a local file (a path, `file://`, a Windows drive), as
+    `parse_url` reads it, without resolving it."""
+    return _local_scheme(urlsplit(url).scheme.lower())
+
+
+def _local_scheme(scheme: str) -> bool:
+    return scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt")
+
+
 def parse_url(url: str | os.PathLike[str]) -> ObjectURL:
     """Split `url` (a path, `file://`, `http(s)://`, `s3://`, `az://`, `abfs://`, `gs://`, or
     an Azure Blob https URL). Raises `StoreError` for schemes cogdex cannot read."""
@@ -46,7 +56,7 @@ def parse_url(url: str | os.PathLike[str]) -> ObjectURL:
         raise StoreError(f"not a URL or path: {url!r}")
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if scheme in ("", "file") or (len(scheme) == 1 and os.name == "nt"):
+    if _local_scheme(scheme):
         path = unquote(parts.path) if scheme == "file" else url
         absolute = Path(path).expanduser().resolve()
         return ObjectURL(url=absolute.as_uri(), kind="local", root="file://", key=str(absolute))
@@ -129,4 +139,4 @@ def _bucket_key(netloc: str, path: str, url: str) -> tuple[str, str]:
     return netloc, key
 
 
-__all__ = ["ObjectURL", "StoreKind", "parse_url"]
+__all__ = ["ObjectURL", "StoreKind", "is_local", "parse_url"]
