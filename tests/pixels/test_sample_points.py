@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import rasterio
 import shapely
@@ -134,3 +135,29 @@ def test_arrow_ids_follow_their_points(pixel_coll, points):
     expected = names.take(plain.column("point_id").combine_chunks())
     assert named.column("point_id").combine_chunks().equals(expected)
     assert named.drop_columns("point_id").equals(plain.drop_columns("point_id"))
+
+
+def test_points_on_pixel_edges_in_the_scene_crs(pixel_coll, scenes: SceneSet):
+    """Points given in a scene's own CRS exactly on its pixel edges (a label raster's corners,
+    a grid of the same lattice) fall in the pixel right/below the edge, as rasterio's
+    `rowcol` puts them, and the image's right/bottom edges are outside it. They used to go
+    through lon/lat and back, which moved about half of them into the pixel left/above and
+    sampled the bottom edge (outside the image) from its last row."""
+    scene = scenes.scenes[0]
+    a, _, c, _, e, f = scene.transform[:6]
+    ks = np.array([0, 1, 2, 255, 256, 511, 512, 700, scene.size - 1, scene.size])
+    cols, rows = (k.ravel() for k in np.meshgrid(ks, ks))
+    x, y = c + cols * a, f + rows * e
+    table = pixel_coll.sample_points((x, y), "B04", geometry_crs=scene.epsg)
+    mine = table.filter(pc.equal(table.column("id").cast(pa.string()), scene.id))
+    got = {(p, r, cc, v) for p, r, cc, v in zip(
+        *(mine.column(k).to_pylist() for k in ("point_id", "row", "col", "value")), strict=True
+    )}  # fmt: skip
+    with rasterio.open(scene.files["B04"]) as ds:
+        rc = rasterio.transform.rowcol(ds.transform, x, y, op=np.floor)
+        r, cc = (np.asarray(v, dtype=np.int64) for v in rc)
+        assert (r == rows).all() and (cc == cols).all()  # the lattice is exact in floats
+        inside = np.flatnonzero((r < ds.height) & (cc < ds.width))
+        band = ds.read(1)
+    want = {(int(p), int(r[p]), int(cc[p]), int(band[r[p], cc[p]])) for p in inside}
+    assert got == want

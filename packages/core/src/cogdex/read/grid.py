@@ -54,6 +54,17 @@ def _invert(t: Affine) -> Affine:
     return (ia, ib, -(ia * c + ib * f), id_, ie, -(id_ * c + ie * f))
 
 
+def containing_pixels(
+    transform: Affine, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(cols, rows), as whole floats, of the pixels holding the points (x, y) of the grid's
+    CRS: GDAL's inverse transform and the warp's nearest rule (`_EDGE_SLACK`), so a point on
+    a pixel edge lies in the pixel after it, as in rasterio's `rowcol`, whatever the float
+    noise of the inverse."""
+    cols, rows = _apply(_invert(transform), x, y)
+    return np.floor(cols + _EDGE_SLACK), np.floor(rows + _EDGE_SLACK)
+
+
 def _compose(outer: Affine, inner: Affine) -> Affine:
     """The affine `outer(inner(p))`."""
     a1, b1, c1, d1, e1, f1 = outer
@@ -563,6 +574,7 @@ __all__ = [
     "aligned",
     "aligned_window",
     "clip_window",
+    "containing_pixels",
     "densify",
     "geometry_bounds",
     "same_crs",

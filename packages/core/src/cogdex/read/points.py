@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from numpy.typing import DTypeLike
 
 
+Given = tuple[np.ndarray, np.ndarray, int | str]
+"""Points as the caller gave them: x, y and their CRS."""
+
+
 @dataclass
 class Samples:
     """The points that fell inside one file of one record, and their values per band."""
@@ -67,12 +71,6 @@ class _TileJob:
     """Each member's pixel in the tile, as `row * tile_width + col`."""
     gather: list[tuple[int, int]]
     """(row of samples.values, sample of the decoded tile)."""
-
-
-def _inverse(t: np.ndarray) -> tuple[float, ...]:
-    a, b, c, d, e, f = (float(v) for v in t)
-    det = a * e - b * d
-    return e / det, -b / det, (b * f - e * c) / det, -d / det, a / det, (d * c - a * f) / det
 
 
 def _positions(sources: Sequence[BandSource]) -> list[np.ndarray]:
@@ -117,9 +115,8 @@ class _Located:
 
 def _locate(x: np.ndarray, y: np.ndarray, transform: np.ndarray, level: Level) -> _Located:
     """The pixel each projected point falls in, for the points inside `level`, by tile."""
-    ia, ib, ic, id_, ie, if_ = _inverse(transform)
-    col = np.floor(ia * x + ib * y + ic)
-    prow = np.floor(id_ * x + ie * y + if_)
+    a, b, c, d, e, f = (float(v) for v in transform)
+    col, prow = G.containing_pixels((a, b, c, d, e, f), x, y)
     inside = np.flatnonzero((prow >= 0) & (prow < level.height) & (col >= 0) & (col < level.width))
     # Pixel rows and columns fit 32 bits (the output's `row`/`col` type): half the memory.
     rows, cols = prow[inside].astype(np.int32), col[inside].astype(np.int32)
@@ -142,12 +139,18 @@ def _locate(x: np.ndarray, y: np.ndarray, transform: np.ndarray, level: Level) -
 def _locate_crs(
     lon: np.ndarray,
     lat: np.ndarray,
+    given: Given | None,
     crs_grids: tuple[int | str, dict[tuple[Any, ...], tuple[np.ndarray, Level]]],
 ) -> dict[tuple[Any, ...], _Located]:
-    """The points located in each grid of one CRS, the points projected to it once."""
+    """The points located in each grid of one CRS, the points projected to it once; in the
+    CRS they were given in, the given coordinates themselves (a round trip through lon/lat
+    would move points on pixel edges into the pixel before by float noise)."""
     crs, grids = crs_grids
-    x, y = G.transformer(4326, crs).transform(lon, lat)
-    x, y = np.asarray(x), np.asarray(y)
+    if given is not None and G.same_crs(given[2], crs):
+        x, y = given[0], given[1]
+    else:
+        x, y = G.transformer(4326, crs).transform(lon, lat)
+        x, y = np.asarray(x), np.asarray(y)
     return {grid: _locate(x, y, transform, level) for grid, (transform, level) in grids.items()}
 
 
@@ -350,9 +353,11 @@ def plan_points(
     *,
     fill: float,
     dtype: np.dtype,
+    given: Given | None = None,
 ) -> PointPlan:
     """Which tile of which file every lon/lat point needs, for every band of `sources` in
-    the collection `rows` (headers from the index: no I/O)."""
+    the collection `rows` (headers from the index: no I/O). `given`: the points as the
+    caller gave them, (x, y, crs), located in that CRS's grids without reprojection."""
     positions = _positions(sources)
     for src in sources:
         src.decode_headers(rows)
@@ -371,7 +376,7 @@ def plan_points(
     located: dict[tuple[Any, ...], _Located] = {}
     # One CRS per thread of the decode pool: PROJ and numpy release the GIL, so the
     # projections of a scene set in two UTM zones overlap.
-    for done in runtime.decode_pool().map(partial(_locate_crs, lon, lat), grids.items()):
+    for done in runtime.decode_pool().map(partial(_locate_crs, lon, lat, given), grids.items()):
         located.update(done)
     found: list[Samples] = []
     empty: list[float] = []  # per file of found: what its sparse tiles hold (GDAL's value)
