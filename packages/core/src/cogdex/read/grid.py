@@ -230,7 +230,15 @@ def geometry_bounds(
 
 def densify(geometries: shapely.Geometry | np.ndarray, points: int = 100) -> Any:
     """Geometries with at least `points` vertices across each one's extent, so that their
-    transformed edges follow the curves they become in another CRS."""
+    transformed edges follow the curves they become in another CRS.
+
+    A polygon of no area (a box of zero width or height: a point or a transect given as a
+    bbox) is densified as the point or line it is (`make_valid`'s collapse): GEOS cannot
+    segmentize it, and raises for a point-sized box or returns an empty polygon for a
+    flat one, whose bounds are NaN."""
+    flat = np.isin(shapely.get_type_id(geometries), (3, 6)) & (shapely.area(geometries) == 0)
+    if flat.any():
+        geometries = np.where(flat, shapely.make_valid(geometries), geometries)
     bounds = shapely.bounds(geometries)
     step = np.maximum(bounds[..., 2] - bounds[..., 0], bounds[..., 3] - bounds[..., 1]) / points
     return shapely.segmentize(geometries, np.where(step > 0, step, np.inf))
