@@ -55,10 +55,11 @@ class Samples:
     bands: tuple[int, ...]
     """Positions in the caller's band list, one per row of `values`."""
     values: np.ndarray
-    """(bands, points), native dtype; points in sparse tiles keep the fill value. A view
-    of `PointPlan.values`."""
+    """(bands, points), native dtype; points in sparse tiles keep `empty`. A view of
+    `PointPlan.values`."""
     empty: float = 0.0
-    """What points in no data hold: the file's nodata (else 0) in the call's dtype."""
+    """What points in no data (sparse tiles, nodata, the mask) hold: the file's nodata
+    (else 0) in the call's dtype, GDAL's value for sparse tiles."""
     hidden: np.ndarray | None = None
     """Per point, whether the file's internal mask hides it (GDAL's per-dataset mask: True
     until its mask tile says otherwise, so a sparse mask tile hides, as GDAL reads it);
@@ -431,7 +432,6 @@ def plan_points(
     for done in runtime.decode_pool().map(partial(_locate_crs, lon, lat, given), grids.items()):
         located.update(done)
     found: list[Samples] = []
-    empty: list[float] = []  # per file of found: what its sparse tiles hold (GDAL's value)
     tiles: list[TileRead] = []
     jobs: list[_TileJob] = []
     for (row, href, entries), grid, mask_grid in zip(files, keys, mask_keys, strict=True):
@@ -447,10 +447,9 @@ def plan_points(
             cols=at.cols,
             bands=tuple(c for c, _ in entries),
             values=np.empty((len(entries), 0), dtype),  # a view of the column, below
+            empty=fill_value(src.header(i).nodata, np.dtype(dtype)),
         )
         found.append(samples)
-        empty.append(fill_value(src.header(i).nodata, np.dtype(dtype)))
-        samples.empty = empty[-1]
         source = Source(href, src.header(i), src.store_options)
         for tile_index, job in _tile_jobs(
             samples, level, [sources[c].band_index for c, _ in entries], at
@@ -466,11 +465,11 @@ def plan_points(
     column = empty_column(sum(s.points.size * len(s.bands) for s in found), dtype)
     np.copyto(column, fill, casting="unsafe")  # as np.full
     at_value = 0
-    for s, value in zip(found, empty, strict=True):
+    for s in found:
         size = s.points.size * len(s.bands)
         s.values = column[at_value : at_value + size].reshape(len(s.bands), s.points.size)
-        if value != fill:  # a record whose nodata is not the first record's
-            s.values[...] = value
+        if s.empty != fill:  # a record whose nodata is not the first record's
+            s.values[...] = s.empty
         at_value += size
     return PointPlan(found, tiles, jobs, column)
 
