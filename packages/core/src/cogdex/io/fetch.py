@@ -9,7 +9,8 @@ naming the URL and byte range, and a GET that runs past `deadline`, retries incl
 `DeadlineExceededError`. A missing object or a range outside it never passes, on any store,
 so it is raised at once. A range GET answered with the whole object (HTTP 200) is asked again
 at once; only a second 200 turns the read into one whole-object GET, and the origin is
-re-probed with Range after a few reads.
+re-probed with Range after a few reads. A whole body kept for later reads serves those
+that expect its version; a header read asks the server whether it is still current.
 Every request is counted: process totals in `stats()`, a span of code with `recording()`.
 """
 
@@ -76,7 +77,8 @@ class FetchConfig:
     `ReadDeadlineError` (None: no limit beyond each GET's `deadline`)."""
     whole_object_cache: int = 256 * 1024 * 1024
     """Bytes of whole objects kept for servers that ignore Range requests; a larger object
-    is read only up to the last byte a read needs, and not kept."""
+    is read only up to the last byte a read needs, and not kept. A kept body serves reads
+    of its version; a header read revalidates it (see `_whole_object`)."""
     check_version: bool = True
     """Compare every GET's ETag (else Last-Modified) with the one its header was read
     with, so an object rewritten in place with the same size is `ObjectChangedError`, not
