@@ -529,8 +529,10 @@ async def _whole_object(
     A kept body serves a read that expects its version (a tile read: its header's) with
     no request; one of another version (kept before the object was rewritten, its header
     read since) is fetched again, and the new body kept in its place. A read that expects
-    no version (a header read: a fresh open or build) asks the server first
-    (`_revalidate`): the object may have been rewritten since the body was kept."""
+    no version (a header read: a fresh open or build) asks the server first, as the object
+    may have been rewritten since the body was kept: its GET sends the kept ETag as
+    `If-None-Match` (304: the kept body serves; 200: the new body, kept), or, without an
+    ETag, a HEAD compares size and Last-Modified first (`_revalidate`)."""
     url = parsed.url
     cached = _whole.get(url, store)
     unless: ObjectVersion | None = None  # the kept version a GET may be answered 304 for
