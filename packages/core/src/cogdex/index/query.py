@@ -260,7 +260,8 @@ def later(conditions: Sequence[Condition]) -> tuple[list[Condition], list[Condit
 
 def row_groups(metadata: Any, conditions: Sequence[Condition]) -> list[int]:
     """Row groups of a Parquet file (its `FileMetaData`) that may hold matching rows: those
-    whose min/max statistics overlap every range condition (no statistics: kept)."""
+    whose min/max statistics overlap every range condition, and for each `AnyOf` every
+    range of one of its alternatives (no statistics: kept)."""
     n = metadata.num_row_groups
     ranges = [c for c in conditions if isinstance(c, Range)]
     either = [c.alternatives for c in conditions if isinstance(c, AnyOf)]
