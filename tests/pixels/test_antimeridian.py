@@ -150,3 +150,26 @@ def test_an_area_across_the_antimeridian_is_refused_as_a_lonlat_grid(across):
             coll.get_numpy(area, ["data"], crs=4326, resolution=0.001, **kwargs)
         assert err.value.argument == "crs" and "UTM zone 1 or 60" in str(err.value)
     assert coll.subset(geometries=SPLIT).ids == ["a"]  # a filter takes it
+
+
+def test_a_split_lonlat_area_read_in_epsg3832_matches_gdals_warp(across):
+    """Onto a grid in a CRS continuous across 180 (PDC Mercator), both sides of the area
+    are one grid, and its pixels are those rasterio's warp puts there (nearest)."""
+    from rasterio.warp import Resampling, reproject
+
+    coll, path = across
+    data, table = coll.get_numpy(
+        SPLIT, ["data"], crs=3832, resolution=10.0, resampling="nearest", return_table=True
+    )
+    assert table.column("crs")[0].as_py() == "3832"
+    x0, _, x1, _ = pyproj.Transformer.from_crs(4326, 3832, always_xy=True).transform_bounds(
+        179.97, 10.01, 180.01, 10.03
+    )
+    assert data.shape[2] == pytest.approx((x1 - x0) / 10, abs=2)  # both sides: ~0.04 deg
+    transform = Affine(*table.column("transform")[0].as_py()[:6])
+    want = np.zeros(data.shape[1:], np.uint16)
+    with rasterio.open(path) as ds:
+        reproject(rasterio.band(ds, 1), want, dst_transform=transform, dst_crs="EPSG:3832",
+                  resampling=Resampling.nearest, dst_nodata=0)  # fmt: skip
+    assert (want > 0).mean() > 0.5  # the file is there
+    assert np.mean(data[0] != want) <= 0.005  # GDAL's approximate transformer: edge picks

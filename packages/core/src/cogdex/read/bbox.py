@@ -79,11 +79,11 @@ def _problem(value: Any, geographic: bool, across: bool) -> str | None:
         if not across:
             return (
                 f"xmin > xmax: west {xmin:g} > east {xmax:g} (swapped?) is a box across the "
-                "antimeridian, and a read's output grid cannot cross 180 degrees in lon/lat; "
-                f"read its two sides, ({xmin:g}, {ymin:g}, 180, {ymax:g}) and (-180, {ymin:g}, "
-                f"{xmax:g}, {ymax:g}), or pass the area in a projected CRS continuous across "
-                "180 (geometry_crs=, e.g. 3832 or a UTM zone 1 or 60); filters take it: "
-                "subset(bbox=) and the builds' bbox="
+                "antimeridian, which a read does not take as a bbox; read its two sides, "
+                f"({xmin:g}, {ymin:g}, 180, {ymax:g}) and (-180, {ymin:g}, {xmax:g}, {ymax:g}), "
+                "or pass them as one MultiPolygon (RFC 7946) or the area in a projected CRS "
+                "(geometry_crs=), read with a crs= continuous across 180 (e.g. a UTM zone 1 "
+                "or 60, or 3832); filters take the box: subset(bbox=) and the builds' bbox="
             )
     return None
 
