@@ -34,8 +34,11 @@ from tests.servers.stac_api import StacApi
 _direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def _get(url: str, range_header: str | None = None, timeout: float = 10) -> tuple[int, dict, bytes]:
-    headers = {"Range": range_header} if range_header else {}
+def _get(
+    url: str, range_header: str | None = None, timeout: float = 10, **headers: str
+) -> tuple[int, dict, bytes]:
+    if range_header:
+        headers["Range"] = range_header
     try:
         with _direct.open(urllib.request.Request(url, headers=headers), timeout=timeout) as r:
             return r.status, dict(r.headers), r.read()
@@ -119,9 +122,15 @@ def test_http_range_semantics(request: pytest.FixtureRequest, server_fixture: st
     assert _get(url, "bytes=-10")[2] == data[-10:]
     assert _get(url, f"bytes=0-{size + 5000}")[2] == data  # clipped to the end
     assert _get(url, f"bytes={size}-")[0] == 416
-    status, _, body = _get(url)
+    status, headers, body = _get(url)
     assert (status, body) == (200, data)
     assert _get(f"{server.url}/scenes/missing.tif")[0] == 404
+    # conditional GETs (If-None-Match, compared weakly): 304 with no body for the current
+    # ETag, the file for any other
+    etag = headers["ETag"]
+    for named in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        assert _get(url, **{"If-None-Match": named})[::2] == (304, b"")
+    assert _get(url, **{"If-None-Match": '"other"'})[::2] == (200, data)
 
 
 def test_range_server_counts_bytes_before_the_client_has_them(tmp_path: Path):
@@ -186,13 +195,16 @@ def test_http_200_only_server(http_server_no_range: RangeServer, blob, monkeypat
     http_server_no_range.clear_log()
     parts = runtime.run(fetch.read_ranges(url, _ranges(len(data))))
     assert [bytes(p) for p in parts] == [data[s:e] for s, e in _ranges(len(data))]
-    head, version = runtime.run(fetch.read_head(url, 100))
+    with fetch.recording() as rec:
+        head, version = runtime.run(fetch.read_head(url, 100))
     assert (head, version.size) == (data[:100], len(data))
+    assert (rec.requests, rec.bytes) == (1, 0)  # the kept body, revalidated (304)
     gets = [r.range for r in http_server_no_range.requests if r.method == "GET"]
     # Each range GET in flight is asked at most twice before the object is read whole (none
     # when an earlier test already taught this process that the origin ignores Range), then
-    # one whole-object GET serves both reads: the body is cached.
-    assert gets.count(None) == 1 and len(gets) - 1 <= 2 * 3
+    # one whole-object GET serves both reads: the body is cached, and the header read
+    # revalidates it with a conditional GET.
+    assert gets.count(None) == 2 and len(gets) - 2 <= 2 * 3
 
 
 # -- the fault server ------------------------------------------------------------------------

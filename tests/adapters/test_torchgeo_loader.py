@@ -85,5 +85,8 @@ def test_worker_order_gives_worker_w_run_w_of_the_batches(n, workers, runs):
 
 @pytest.mark.parametrize("bbox", [(170.0, -10.0, -170.0, 10.0), (78.1, 20.0, 78.0, 20.1)])
 def test_a_reversed_or_antimeridian_box_is_refused_not_read_as_its_complement(adapter_coll, bbox):
-    with pytest.raises(GeometryError, match="bbox"):
+    with pytest.raises(GeometryError, match="crosses the antimeridian") as err:
         adapter_coll.to("torchgeo_loader", BANDS, size=32, bbox=bbox, crs=32643, res=10)
+    w, s, e, n = (f"{v:g}" for v in bbox)
+    assert f"bbox=({w}, {s}, 180, {n}) and bbox=(-180, {s}, {e}, {n})" in str(err.value)
+    assert err.value.argument == "bbox"

@@ -20,7 +20,7 @@ from distributed.protocol.pickle import dumps
 import cogdex
 from cogdex import plugins
 from cogdex.errors import BuildError, MissingPluginError
-from tests.dask.conftest import KillOnce
+from tests.dask.conftest import KillOnce, wait_for_both_workers
 from tests.servers.scenes import COLLECTION
 
 BANDS = ["B04", "B08"]
@@ -166,9 +166,7 @@ def test_worker_killed_mid_build_is_retried(dask_client, stac_files, small_parts
     assert marker.exists()
     local = cogdex.build_from_stac(**args, cache_dir=tmp_path / "l")
     _assert_same(dist, local)
-    # the nanny's new worker, for the next test: on a loaded 2-core machine its start
-    # took more than 60 s (it registered only as the cluster closed)
-    dask_client.wait_for_workers(2, timeout=300)
+    wait_for_both_workers(dask_client)  # the nanny's new worker, for the next test
     assert len(pids - set(dask_client.run(os.getpid).values())) == 1
 
 

@@ -23,7 +23,7 @@ import cogdex
 from cogdex import plugins
 from cogdex.errors import EmptyReadWarning, MissingPluginError
 from cogdex.testing import RangeServer
-from tests.dask.conftest import KillOnce
+from tests.dask.conftest import KillOnce, wait_for_both_workers
 from tests.servers.scenes import AOI_LONLAT, SceneSet
 
 BANDS = ["B04", "B08", "stack:2", "stack:3"]  # two single-band files and two samples of one
@@ -174,9 +174,7 @@ def test_worker_killed_mid_sample_is_rerun(dask_client, coll, small_tasks, tmp_p
         dask_client.unregister_worker_plugin("kill-once")
     assert marker.exists()
     _assert_same(dist, coll.sample_points((lon, lat), BANDS))
-    # the nanny's new worker, for the next test: on a loaded 2-core machine its start
-    # took more than 60 s (it registered only as the cluster closed)
-    dask_client.wait_for_workers(2, timeout=300)
+    wait_for_both_workers(dask_client)  # the nanny's new worker, for the next test
     assert len(pids - set(dask_client.run(os.getpid).values())) == 1
 
 
@@ -185,7 +183,7 @@ def test_secrets_reach_workers_not_tasks(
 ):
     """The requester-pays bucket is read only with the keys of the store options (no AWS
     variables here): the workers had them, and no task carried them."""
-    dask_client.wait_for_workers(2, timeout=300)  # both hold the secrets, whatever ran before
+    wait_for_both_workers(dask_client)  # both hold the secrets, whatever ran before
     secret = "dask-points-secret-key-77aa"
     options = {**s3_server.options, "secret_access_key": secret, "request_payer": True}
     assert not os.environ.get("AWS_ACCESS_KEY_ID")

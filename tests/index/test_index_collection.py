@@ -361,6 +361,29 @@ def test_partitioned_spatially_sorted_index_prunes_row_groups(coll, tmp_path, mo
     assert len(Q.row_groups(meta, conds)) <= meta.num_row_groups // 3
 
 
+def test_a_bbox_across_the_antimeridian_prunes_by_either_side(coll, tmp_path, monkeypatch):
+    """West > east (RFC 7946): the row groups either side's ranges may meet are read, and
+    the rows found are those of the two sides' subsets, lazily as in memory."""
+    path, synth = _big_index(coll, tmp_path, monkeypatch)
+    loaded = cogdex.load(path)
+    eager = cogdex.as_collection(loaded.to_arrow(), name="eager")
+    lon, lat = synth.column("lon").to_numpy(), synth.column("lat").to_numpy()
+    ids = np.array(synth.column("id").to_pylist())
+    from cogdex.index import query as Q
+
+    for box in [(160.0, 10.0, -160.0, 30.0), (170.0, -70.0, -170.0, 70.0), (40.0, 0.0, 39.0, 5.0)]:
+        w, s, e, n = box
+        across = ((lon + 1 >= w) | (lon <= e)) & (lat <= n) & (lat + 1 >= s)
+        want = sorted(ids[across])
+        sides = [(w, s, 180.0, n), (-180.0, s, e, n)]
+        split = sorted({i for side in sides for i in loaded.subset(bbox=side).ids})
+        assert sorted(loaded.subset(bbox=box).ids) == want == split, box
+        assert sorted(eager.subset(bbox=box).ids) == want, box
+    meta = pq.ParquetFile(path / "2022.parquet").metadata
+    kept = Q.row_groups(meta, Q.bbox_conditions((160.0, 10.0, -160.0, 30.0)))
+    assert 0 < len(kept) <= meta.num_row_groups // 2
+
+
 def test_the_yearly_files_open_together_and_a_replaced_one_is_named(coll, tmp_path, monkeypatch):
     """The files' footers are parsed on several threads (`IndexFiles._opened`): each is
     opened once, and a file rewritten since the load fails the read as it would alone."""

@@ -350,3 +350,88 @@ def test_a_remote_index_rewritten_during_its_download_is_an_error(tmp_path, monk
             cogdex.load(url, cache_dir=tmp_path / "downloads")
         monkeypatch.setattr(fetch, "_config", fetch.FetchConfig(check_version=False))
         assert len(cogdex.load(url, cache_dir=tmp_path / "downloads")) == 1
+
+
+class _NoValidators(RangeHandler):
+    """An origin that sends neither ETag nor Last-Modified: nothing tells its versions apart
+    but a new body."""
+
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword not in ("ETag", "Last-Modified"):
+            super().send_header(keyword, value)
+
+
+class _NoETag(RangeHandler):
+    def send_header(self, keyword: str, value: str) -> None:
+        if keyword != "ETag":
+            super().send_header(keyword, value)
+
+
+@pytest.fixture
+def kept_whole_bodies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No whole body kept from an earlier test, and room to keep this test's."""
+    monkeypatch.setattr(fetch, "_whole", fetch._WholeObjects())
+    assert fetch.config().whole_object_cache >= 1 << 20
+
+
+def test_a_fresh_open_reads_a_rewritten_file_not_the_whole_body_kept_from_before(
+    tmp_path, kept_whole_bodies
+):
+    """A server that ignores Range: the first open keeps the whole body; once the file is
+    rewritten in place, a fresh open (a header read, which knows no version to expect)
+    reads the new file's header and pixels, and the old header's reads are errors."""
+    path = tmp_path / "scene.tif"
+    old = _scene(path, seed=1)
+    with RangeServer(tmp_path, honour_range=False) as server:
+        url = f"{server.url}/scene.tif"
+        image = cogdex.open(url)
+        np.testing.assert_array_equal(image.read(window=(0, 0, 128, 128)), old[:, :128, :128])
+        new = _local_rewrite(path)(2)
+        again = cogdex.open(url)
+        assert again.header.etag != image.header.etag
+        np.testing.assert_array_equal(again.read(), new)
+        with pytest.raises(ObjectChangedError, match="changed since"):
+            image.read(window=(128, 128, 128, 128))  # never the new body under the old header
+
+
+# (server arguments; requests and whether the body moves for a fresh open of an unchanged
+# file; requests for one of a rewritten file)
+_REVALIDATIONS = {
+    "etag": ({}, 1, False, 1),  # If-None-Match: 304, or the new body in the same answer
+    "last-modified": ({"handler": _NoETag}, 1, False, 2),  # a HEAD, then the new body
+    "ignores-if-none-match": ({"conditional": False}, 1, True, 1),  # 200 with the body
+    "no-validators": ({"handler": _NoValidators}, 1, True, 1),  # the body fetched again
+}
+
+
+@pytest.mark.parametrize("origin", list(_REVALIDATIONS))
+def test_a_kept_whole_body_is_revalidated_by_one_request_per_fresh_open_and_none_per_read(
+    tmp_path, kept_whole_bodies, origin
+):
+    """What revalidating a kept whole body costs: one request per fresh open, which moves
+    no body while the file is unchanged where the origin can say so (an ETag for
+    `If-None-Match`, else a Last-Modified for a HEAD); reads that carry their header's
+    version are served the kept body of that version with no request at all."""
+    arguments, unchanged_requests, moves_body, rewritten_requests = _REVALIDATIONS[origin]
+    path = tmp_path / "scene.tif"
+    old = _scene(path, seed=1)
+    size = path.stat().st_size
+    with RangeServer(tmp_path, honour_range=False, **arguments) as server:
+        url = f"{server.url}/scene.tif"
+        image = cogdex.open(url)
+        with fetch.recording() as rec:
+            np.testing.assert_array_equal(image.read(), old)
+        assert rec.requests == 0
+        with fetch.recording() as rec:
+            same = cogdex.open(url)
+        assert same.header == image.header
+        assert rec.requests == unchanged_requests
+        assert rec.bytes == (size if moves_body else 0)
+        new = _local_rewrite(path)(2)
+        tile_cache().clear()  # the no-validators origin's two versions share one cache key
+        with fetch.recording() as rec:
+            again = cogdex.open(url)
+        assert rec.requests == rewritten_requests
+        with fetch.recording() as rec:
+            np.testing.assert_array_equal(again.read(), new)
+        assert rec.requests == 0

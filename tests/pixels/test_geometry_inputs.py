@@ -17,11 +17,11 @@ LON, LAT = AOI_LONLAT
 AOI = (LON - 0.01, LAT - 0.008, LON + 0.012, LAT + 0.01)
 SWAPPED = (LAT - 0.008, LON - 0.01, LAT + 0.01, LON + 0.012)  # in range, but over Russia
 BAD_BBOXES = {
-    "xmin > xmax": (AOI[2], AOI[1], AOI[0], AOI[3]),
     "ymin > ymax": (AOI[0], AOI[3], AOI[2], AOI[1]),
     "finite": (AOI[0], AOI[1], math.nan, AOI[3]),
     "lat and lon swapped": (37.7, -122.5, 37.8, -122.4),  # San Francisco, swapped
 }
+ACROSS = (AOI[2], AOI[1], AOI[0], AOI[3])  # west > east: across the antimeridian
 
 
 def _reads(coll):
@@ -48,11 +48,30 @@ def test_bad_bboxes_raise_one_error_everywhere(pixel_coll, stac_files, tmp_path,
     assert err.value.argument == "bbox" and str(box[0])[:6] in str(err.value)
 
 
+def test_a_read_over_a_box_across_the_antimeridian_says_what_to_pass_instead(pixel_coll):
+    """Its output grid would cross 180 degrees in lon/lat: refused, naming the coordinates,
+    the box's two sides and a projected CRS; a filter takes the box (its two sides)."""
+    for name, call in _reads(pixel_coll).items():
+        if name == "subset":
+            continue
+        with pytest.raises(GeometryError, match="xmin > xmax") as err:
+            call(ACROSS)
+        west, east = (f"{v:g}" for v in (ACROSS[0], ACROSS[2]))
+        assert f"west {west} > east {east}" in str(err.value), name
+        assert f"({west}, {ACROSS[1]:g}, 180, {ACROSS[3]:g})" in str(err.value), name
+        assert f"(-180, {ACROSS[1]:g}, {east}, {ACROSS[3]:g})" in str(err.value), name
+        assert "geometry_crs=" in str(err.value) and err.value.argument == "geometries"
+    sides = [(ACROSS[0], ACROSS[1], 180, ACROSS[3]), (-180, ACROSS[1], ACROSS[2], ACROSS[3])]
+    found = pixel_coll.subset(geometries=ACROSS).ids
+    assert found == pixel_coll.subset(geometries=sides).ids and found
+
+
 def test_bad_bbox_in_the_cli_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as exit_:
-        main(["collections", "build", "--stac", "x.json", "--name", "n", "--bbox", "79,20,78,21"])
+        main(["collections", "build", "--stac", "x.json", "--name", "n", "--bbox", "78,21,79,20"])
     assert exit_.value.code == 2
-    assert "--bbox must be (xmin, ymin, xmax, ymax)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "--bbox must be (xmin, ymin, xmax, ymax)" in err and "ymin > ymax" in err
 
 
 def test_projected_bboxes_are_checked_in_their_crs(pixel_coll):

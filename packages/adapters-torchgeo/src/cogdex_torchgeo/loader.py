@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader
 from torchgeo.datasets import stack_samples
 from torchgeo.samplers import GriddedPatchSampler
 
-from cogdex import Collection, sdk
+from cogdex import Collection, GeometryError, sdk
 from cogdex_torchgeo.dataset import CogdexGeoDataset
 
 
@@ -33,6 +33,7 @@ def to_torchgeo_loader(
 ) -> DataLoader[dict[str, Any]]:
     """Batches of `size` px chips of `bands`, on a grid (stride `size`) over the dataset, or
     over `bbox` (lon/lat) when given; every epoch yields the same batches in the same order.
+    A `bbox` across the antimeridian (west > east) is refused with what to pass instead.
 
     `num_workers` processes read the chips (each with its own stores and tile cache; no
     header request). With one process the batches come in grid order; with several, each
@@ -43,8 +44,19 @@ def to_torchgeo_loader(
     dataset = CogdexGeoDataset(collection, bands, **options)
     roi = None
     if bbox is not None:
-        # a reversed box (or one across the antimeridian) would become its complement
-        checked = sdk.check_bbox(bbox)
+        checked = sdk.check_bbox(bbox, across=True)
+        if checked[0] > checked[2]:
+            # its chips are cut on one grid in the dataset CRS from the box's bounds there,
+            # which for two sides would be the bounds of the rest of the world in between
+            w, s, e, n = (f"{v:g}" for v in checked)
+            raise GeometryError(
+                f"bbox {bbox!r} crosses the antimeridian (west {w} > east {e}): the "
+                f"loader's chips cover one box in the dataset CRS and cannot follow its two "
+                f"sides; make one loader per side, bbox=({w}, {s}, 180, {n}) and "
+                f"bbox=(-180, {s}, {e}, {n}), or subset the collection with this bbox and "
+                f"pass no bbox (with a crs= continuous across 180, e.g. a UTM zone 1 or 60)",
+                argument="bbox",
+            )
         to_crs = pyproj.Transformer.from_crs(4326, dataset.crs, always_xy=True)
         roi = shapely.box(*to_crs.transform_bounds(*checked))
     chips = list(GriddedPatchSampler(dataset, size=size, roi=roi))

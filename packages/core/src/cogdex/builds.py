@@ -202,7 +202,8 @@ def build_from_stac(
         collection: The API's collection id (required for an API; static sources: keep
             the items of this collection, None keeps all).
         name: The cache name: 1-128 letters, digits, '.', '_' or '-'.
-        bbox: (xmin, ymin, xmax, ymax) in lon/lat: keep the items that intersect it.
+        bbox: (xmin, ymin, xmax, ymax) in lon/lat: keep the items that intersect it
+            (across the antimeridian: west > east, e.g. `(170, -20, -170, -10)`).
         date_range: (start, end) as dates, datetimes or ISO strings (None or ".." for an
             open side; a bare end date means the whole day): keep the items whose time
             overlaps it, their `datetime` or their `start_datetime`..`end_datetime` range
@@ -244,7 +245,7 @@ def build_from_stac(
         The collection, one row per item with a readable band asset.
 
     Raises:
-        GeometryError: `bbox` is not 4 finite lon/lat numbers in order.
+        GeometryError: `bbox` is not 4 finite lon/lat numbers with south <= north.
         BuildError: Bad arguments (no `collection` for an API, an API-only argument for a
             static source, a bad `filter`, `date_range` or `name`, bands the items do not
             have), a search the API refused or a source that cannot be read, no readable
@@ -254,7 +255,7 @@ def build_from_stac(
         IndexWriteError: The index could not be written to the cache.
     """
     if bbox is not None:
-        check_bbox(bbox)
+        check_bbox(bbox, across=True)
     location = os.fspath(stac_api_url)
     static = stac.is_static(location)
     if not static and not collection:
@@ -463,7 +464,8 @@ def build_from_table(
             None: the table's `assets` struct, else its one URL column as asset `data`.
         columns: Role (`id`, `datetime`, `geometry`, `crs`, `href`) -> column name, where
             a role cannot be inferred from the column names.
-        bbox: (xmin, ymin, xmax, ymax) in lon/lat: keep the rows that intersect it.
+        bbox: (xmin, ymin, xmax, ymax) in lon/lat: keep the rows that intersect it
+            (across the antimeridian: west > east, e.g. `(170, -20, -170, -10)`).
         date_range: (start, end): keep the rows whose time overlaps it (see
             `build_from_stac`).
         bands: As in `build_from_stac`.
@@ -481,7 +483,7 @@ def build_from_table(
         The collection, one row per table row with a readable band asset.
 
     Raises:
-        GeometryError: `bbox` is not 4 finite lon/lat numbers in order.
+        GeometryError: `bbox` is not 4 finite lon/lat numbers with south <= north.
         BuildError: No table at the path or URL, or one that cannot be read (or converted
             to Arrow), columns that
             cannot be found, a bad `date_range` or `name`, no readable header at all, any
@@ -492,7 +494,7 @@ def build_from_table(
     from cogdex.index.table import arrow_table, items_from_table, read_table, table_digest
 
     if bbox is not None:
-        check_bbox(bbox)
+        check_bbox(bbox, across=True)
     if isinstance(table, str | os.PathLike):
         location = os.fspath(table)
         stored: dict[str, Any] = {"table": _stored_location(location)}
@@ -589,7 +591,8 @@ def build(
     Args:
         dataset_id: The catalog id, e.g. `"sentinel-2-l2a"` (`cogdex datasets list`).
         name: The cache name: 1-128 letters, digits, '.', '_' or '-'.
-        bbox: (xmin, ymin, xmax, ymax) in lon/lat: keep the items that intersect it.
+        bbox: (xmin, ymin, xmax, ymax) in lon/lat: keep the items that intersect it
+            (across the antimeridian: west > east, e.g. `(170, -20, -170, -10)`).
         date_range: (start, end): keep the items whose time overlaps it (see
             `build_from_stac`).
         query: STAC query-extension terms (datasets served by a STAC API only).
@@ -611,7 +614,7 @@ def build(
             close matches).
         MissingPluginError: The dataset needs a cloud plugin that is not installed (the
             message names the extra to install).
-        GeometryError: `bbox` is not 4 finite lon/lat numbers in order.
+        GeometryError: `bbox` is not 4 finite lon/lat numbers with south <= north.
         BuildError: Bands the dataset does not have, `query`/`filter` for a dataset that
             is a table, and everything `build_from_stac` and `build_from_table` raise it
             for.

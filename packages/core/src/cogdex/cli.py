@@ -66,7 +66,7 @@ def _bbox(text: str) -> tuple[float, float, float, float]:
     if len(parts) != 4:
         raise argparse.ArgumentTypeError("bbox is 4 numbers: xmin,ymin,xmax,ymax (lon/lat)")
     try:
-        return check_bbox([float(p) for p in parts], "--bbox")
+        return check_bbox([float(p) for p in parts], "--bbox", across=True)
     except ValueError as exc:  # a bad number, or cogdex's GeometryError
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
@@ -306,7 +306,12 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--table", metavar="PATH", help="a Parquet table of TIFF URLs")
     p.add_argument("--collection", help="the STAC collection id (with --stac on an API)")
     p.add_argument("--name", required=True, help="the name to cache it under")
-    p.add_argument("--bbox", type=_bbox, help="xmin,ymin,xmax,ymax in lon/lat")
+    p.add_argument(
+        "--bbox",
+        type=_bbox,
+        help="xmin,ymin,xmax,ymax in lon/lat; across the antimeridian west > east "
+        "(170,-20,-170,-10); a negative west after '=' (--bbox=-10,40,5,50)",
+    )
     p.add_argument("--date-range", nargs=2, metavar=("START", "END"), help="inclusive ISO dates")
     p.add_argument("--bands", help="comma-separated band names")
     p.add_argument("--query", type=_json_arg, help="STAC query JSON")

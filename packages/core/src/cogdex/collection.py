@@ -38,16 +38,6 @@ if TYPE_CHECKING:
     from cogdex.tiff.model import TIFFHeader
 
 
-def _bbox_conditions(bbox: Sequence[float]) -> list[Q.Condition]:
-    xmin, ymin, xmax, ymax = (float(v) for v in bbox)
-    return [
-        Q.Range("bbox.xmin", hi=xmax),
-        Q.Range("bbox.xmax", lo=xmin),
-        Q.Range("bbox.ymin", hi=ymax),
-        Q.Range("bbox.ymax", lo=ymin),
-    ]
-
-
 class Collection:
     """Scenes with per-band COG headers: filter, extend, export, and hand to readers.
 
@@ -248,9 +238,13 @@ class Collection:
             date_range: (start, end), inclusive, UTC; a bare end date means its whole day;
                 a record with an `end_datetime` matches where its range overlaps.
             bbox: (xmin, ymin, xmax, ymax) in lon/lat: records whose footprint bbox meets it
-                (a footprint across the antimeridian: the bbox of one of its two sides).
+                (a footprint across the antimeridian: the bbox of one of its two sides). A
+                box across the antimeridian is written west > east, as RFC 7946 and the
+                STAC API write it: `(170, -20, -170, -10)` keeps the records that its two
+                sides, 170..180 and -180..-170, would keep together.
             geometries: Records whose footprint intersects any of them (anything
-                `get_numpy` takes, in their own CRS, else `geometry_crs`, else lon/lat).
+                `get_numpy` takes, in their own CRS, else `geometry_crs`, else lon/lat; a
+                lon/lat bbox tuple across the antimeridian too, as for `bbox`).
             geometry_crs: The CRS of `geometries` that carry none.
             split: Label(s) to keep in `split_column` (see `with_column`).
             split_column: The column holding split labels.
@@ -259,7 +253,8 @@ class Collection:
             A new Collection (this one is unchanged), possibly empty.
 
         Raises:
-            GeometryError: A bbox or geometry that is not one (wrong order, not finite).
+            GeometryError: A bbox or geometry that is not one (south > north, outside
+                lon/lat ranges, not finite), naming the coordinate at fault.
             CRSError: A `geometry_crs` PROJ cannot read.
             IndexSchemaError: `split` with no `split_column` in the collection.
             StaleIndexError: The index files changed since the collection was loaded.
@@ -280,8 +275,9 @@ class Collection:
             else:
                 conditions.append(Q.Range("datetime", lo=lo, hi=hi))
         if bbox is not None:
-            box = check_bbox(bbox)  # records across the antimeridian: by their parts' bboxes
-            conditions += [*_bbox_conditions(box), Q.Parts(box)]
+            # a box across the antimeridian: its two sides; records across it: their parts'
+            box = check_bbox(bbox, across=True)
+            conditions += [*Q.bbox_conditions(box), Q.Parts(box)]
         if split is not None:
             if split_column not in self.columns:
                 raise IndexSchemaError(
@@ -296,8 +292,8 @@ class Collection:
 
             from cogdex.read.geometries import as_areas
 
-            shapes = as_areas(geometries, geometry_crs).lonlat
-            conditions += _bbox_conditions(shapely.total_bounds(shapes))
+            shapes = as_areas(geometries, geometry_crs, across=True).lonlat
+            conditions += Q.bbox_conditions(shapely.total_bounds(shapes))
         result = self._filtered(conditions) if conditions else self
         if shapes is not None:
             result = result._intersecting(shapes)

@@ -186,8 +186,9 @@ class CRSError(CogdexError, ValueError):
 
 class GeometryError(CogdexError, ValueError):
     """An area or points argument that cannot be used: a bbox that is not 4 finite numbers
-    in (xmin, ymin, xmax, ymax) order, coordinates outside lon/lat ranges, or a CRS that
-    conflicts with the one the geometries carry. `argument` names the argument."""
+    in (xmin, ymin, xmax, ymax) order, coordinates outside lon/lat ranges, an area across
+    the antimeridian as a read's lon/lat grid, or a CRS that conflicts with the one the
+    geometries carry. `argument` names the argument."""
 
     def __init__(self, message: str, *, argument: str):
         self.argument = argument

@@ -51,17 +51,53 @@ class Where:
 
 
 @dataclass(frozen=True)
+class AnyOf:
+    """Rows meeting every `Range` of at least one of `alternatives`: a lon/lat bbox across
+    the antimeridian is the ranges of its two sides (`sides`), so a row group is pruned
+    only where neither side's ranges may meet its statistics."""
+
+    alternatives: tuple[tuple[Range, ...], ...]
+
+
+@dataclass(frozen=True)
 class Parts:
-    """`bbox` (xmin, ymin, xmax, ymax) meets the footprint's RFC 7946 bbox, tested only for
-    records whose stored bbox spans every longitude. A footprint across the antimeridian is
-    stored split (a MultiPolygon, RFC 7946), so its stored bbox is -180..180 and the four
-    `Range`s on `bbox.*` (the pyarrow fast path, which also prunes row groups) keep it at
-    any longitude; the bbox of its two sides decides, for these few rows."""
+    """`bbox` (xmin, ymin, xmax, ymax; across the antimeridian where xmin > xmax) meets the
+    footprint's RFC 7946 bbox, tested only for records whose stored bbox spans every
+    longitude. A footprint across the antimeridian is stored split (a MultiPolygon, RFC
+    7946), so its stored bbox is -180..180 and the `Range`s on `bbox.*` (the pyarrow fast
+    path, which also prunes row groups) keep it at any longitude; the bbox of its two sides
+    decides, for these few rows."""
 
     bbox: tuple[float, float, float, float]
 
 
-Condition = Range | IsIn | Where | Parts
+Condition = Range | IsIn | Where | Parts | AnyOf
+
+
+def sides(bbox: Sequence[float]) -> list[tuple[float, float, float, float]]:
+    """A lon/lat bbox as plain boxes: itself, or for one across the antimeridian (xmin >
+    xmax, as RFC 7946 and the STAC API write it) its side east of xmin and its side west
+    of xmax, which together are what it means."""
+    xmin, ymin, xmax, ymax = (float(v) for v in bbox)
+    if xmin > xmax:
+        return [(xmin, ymin, 180.0, ymax), (-180.0, ymin, xmax, ymax)]
+    return [(xmin, ymin, xmax, ymax)]
+
+
+def bbox_conditions(bbox: Sequence[float]) -> list[Condition]:
+    """The pyarrow fast path of a lon/lat bbox filter on the `bbox` covering column: a
+    stored bbox meets a plain box by four ranges, and one across the antimeridian where it
+    meets either side's (see `Parts` for the footprints that themselves cross it)."""
+    boxes = [
+        (
+            Range("bbox.xmin", hi=xmax),
+            Range("bbox.xmax", lo=xmin),
+            Range("bbox.ymin", hi=ymax),
+            Range("bbox.ymax", lo=ymin),
+        )
+        for xmin, ymin, xmax, ymax in sides(bbox)
+    ]
+    return list(boxes[0]) if len(boxes) == 1 else [AnyOf(tuple(boxes))]
 
 
 def _raw(value: Any) -> Any:
@@ -111,6 +147,13 @@ def mask(table: pa.Table, conditions: Sequence[Condition]) -> pa.Array | pa.Chun
     for cond in conditions:
         if isinstance(cond, Where | Parts):
             continue  # `apply` filters by it
+        if isinstance(cond, AnyOf):
+            either = [mask(table, ranges) for ranges in cond.alternatives]
+            part = either[0]
+            for other in either[1:]:  # Kleene or: a null bound stays null only if no side met
+                part = pc.or_kleene(part, other)
+            result = part if result is None else pc.and_(result, part)
+            continue
         column = _leaf(table, cond.column)
         if isinstance(cond, Range) and cond.fallback is not None:
             column = pc.coalesce(column, _leaf(table, cond.fallback))
@@ -180,12 +223,13 @@ def footprint_bbox(shape: Any) -> tuple[float, ...]:
 
 
 def meets(box: Sequence[float], bbox: Sequence[float]) -> bool:
-    """Whether an RFC 7946 bbox `box` (xmin > xmax across the antimeridian: its two sides,
-    east of xmin and west of xmax) meets the plain bbox `bbox`; touching edges meet."""
-    if box[0] > box[2]:
-        east, west = (box[0], box[1], 180.0, box[3]), (-180.0, box[1], box[2], box[3])
-        return meets(east, bbox) or meets(west, bbox)
-    return not (box[0] > bbox[2] or box[2] < bbox[0] or box[1] > bbox[3] or box[3] < bbox[1])
+    """Whether two RFC 7946 bboxes meet (either may cross the antimeridian, xmin > xmax:
+    then one of its `sides` meets); touching edges meet."""
+    return any(
+        not (a[0] > b[2] or a[2] < b[0] or a[1] > b[3] or a[3] < b[1])
+        for a in sides(box)
+        for b in sides(bbox)
+    )
 
 
 def columns(conditions: Sequence[Condition]) -> set[str] | None:
@@ -196,6 +240,9 @@ def columns(conditions: Sequence[Condition]) -> set[str] | None:
             return None
         if isinstance(cond, Parts):  # its footprints: read after the others, see `later`
             found.add("bbox")
+            continue
+        if isinstance(cond, AnyOf):
+            found |= columns([r for ranges in cond.alternatives for r in ranges]) or set()
             continue
         paths = (cond.column, cond.fallback) if isinstance(cond, Range) else (cond.column,)
         found |= {path.split(".")[0] for path in paths if path}
@@ -213,19 +260,25 @@ def later(conditions: Sequence[Condition]) -> tuple[list[Condition], list[Condit
 
 def row_groups(metadata: Any, conditions: Sequence[Condition]) -> list[int]:
     """Row groups of a Parquet file (its `FileMetaData`) that may hold matching rows: those
-    whose min/max statistics overlap every range condition (no statistics: kept)."""
+    whose min/max statistics overlap every range condition, and for each `AnyOf` every
+    range of one of its alternatives (no statistics: kept)."""
     n = metadata.num_row_groups
     ranges = [c for c in conditions if isinstance(c, Range)]
-    if not ranges or n == 0:
+    either = [c.alternatives for c in conditions if isinstance(c, AnyOf)]
+    if not (ranges or either) or n == 0:
         return list(range(n))
-    index = _leaves(metadata.schema, {c for r in ranges for c in (r.column, r.fallback) if c})
-    checks = []
-    for cond in ranges:
-        # a fallback column's values may stand in anywhere: the bounds span both columns
-        paths = [c for c in (cond.column, cond.fallback) if c is not None]
-        if all(p in index for p in paths):
-            checks.append((cond, [index[p] for p in paths], _raw(cond.lo), _raw(cond.hi)))
-    return [g for g in range(n) if all(_may_meet(metadata.row_group(g), *c) for c in checks)]
+    every = [*ranges, *(r for alternatives in either for rs in alternatives for r in rs)]
+    index = _leaves(metadata.schema, {c for r in every for c in (r.column, r.fallback) if c})
+
+    def checks(group: Any, conds: Sequence[Range]) -> bool:
+        return all(_may_meet(group, cond, index) for cond in conds)
+
+    return [
+        g
+        for g in range(n)
+        if checks(group := metadata.row_group(g), ranges)
+        and all(any(checks(group, rs) for rs in alternatives) for alternatives in either)
+    ]
 
 
 def _leaves(schema: Any, paths: set[str]) -> dict[str, int]:
@@ -241,11 +294,17 @@ def _leaves(schema: Any, paths: set[str]) -> dict[str, int]:
     return found
 
 
-def _may_meet(group: Any, cond: Range, columns: list[int], lo: Any, hi: Any) -> bool:
-    """Whether a row group's statistics of `columns` overlap `cond`'s bounds `lo`/`hi`."""
-    stats = [group.column(j).statistics for j in columns]
+def _may_meet(group: Any, cond: Range, index: dict[str, int]) -> bool:
+    """Whether a row group's statistics of `cond`'s column (and its fallback, whose values
+    may stand in anywhere: the bounds span both columns) overlap `cond`'s bounds; a column
+    without statistics (or not in the file, `index`) may."""
+    paths = [c for c in (cond.column, cond.fallback) if c is not None]
+    if not all(p in index for p in paths):
+        return True
+    stats = [group.column(index[p]).statistics for p in paths]
     if any(st is None or not st.has_min_max for st in stats):
         return True
+    lo, hi = _raw(cond.lo), _raw(cond.hi)
     top, bottom = max(st.max_raw for st in stats), min(st.min_raw for st in stats)
     below_lo = lo is not None and (top < lo or (cond.strict_lo and top <= lo))
     above_hi = hi is not None and (bottom > hi or (cond.strict_hi and bottom >= hi))
@@ -253,16 +312,19 @@ def _may_meet(group: Any, cond: Range, columns: list[int], lo: Any, hi: Any) -> 
 
 
 __all__ = [
+    "AnyOf",
     "Condition",
     "IsIn",
     "Parts",
     "Range",
     "Where",
     "apply",
+    "bbox_conditions",
     "columns",
     "footprint_bbox",
     "later",
     "meets",
     "prepare",
     "row_groups",
+    "sides",
 ]

@@ -9,7 +9,8 @@ naming the URL and byte range, and a GET that runs past `deadline`, retries incl
 `DeadlineExceededError`. A missing object or a range outside it never passes, on any store,
 so it is raised at once. A range GET answered with the whole object (HTTP 200) is asked again
 at once; only a second 200 turns the read into one whole-object GET, and the origin is
-re-probed with Range after a few reads.
+re-probed with Range after a few reads. A whole body kept for later reads serves those
+that expect its version; a header read asks the server whether it is still current.
 Every request is counted: process totals in `stats()`, a span of code with `recording()`.
 """
 
@@ -76,7 +77,8 @@ class FetchConfig:
     `ReadDeadlineError` (None: no limit beyond each GET's `deadline`)."""
     whole_object_cache: int = 256 * 1024 * 1024
     """Bytes of whole objects kept for servers that ignore Range requests; a larger object
-    is read only up to the last byte a read needs, and not kept."""
+    is read only up to the last byte a read needs, and not kept. A kept body serves reads
+    of its version; a header read revalidates it (see `_whole_object`)."""
     check_version: bool = True
     """Compare every GET's ETag (else Last-Modified) with the one its header was read
     with, so an object rewritten in place with the same size is `ObjectChangedError`, not
@@ -522,30 +524,69 @@ async def _whole_object(
 ) -> tuple[memoryview, ObjectVersion]:
     """(body, the object's version) from one GET without Range: the whole body when it
     fits the whole-object cache (kept there), else its first `need` bytes or more (the
-    transfer is dropped there). A kept body of another version than `expected` (kept
-    before the object was rewritten, its header read since) is fetched again, and the new
-    body kept in its place."""
+    transfer is dropped there).
+
+    A kept body serves a read that expects its version (a tile read: its header's) with
+    no request; one of another version (kept before the object was rewritten, its header
+    read since) is fetched again, and the new body kept in its place. A read that expects
+    no version (a header read: a fresh open or build) asks the server first, as the object
+    may have been rewritten since the body was kept: its GET sends the kept ETag as
+    `If-None-Match` (304: the kept body serves; 200: the new body, kept), or, without an
+    ETag, a HEAD compares size and Last-Modified first (`_revalidate`)."""
     url = parsed.url
     cached = _whole.get(url, store)
-    if cached is not None and (expected is None or same_version(cached[1], expected)):
-        return cached
+    unless: ObjectVersion | None = None  # the kept version a GET may be answered 304 for
+    if cached is not None:
+        if expected is not None:
+            if same_version(cached[1], expected):
+                return cached
+        elif cached[1].etag is not None:
+            unless = cached[1]
+        elif await _revalidate(store, key, parsed, cached[1]):
+            return cached
 
-    async def get() -> tuple[memoryview, ObjectVersion]:
+    async def get() -> tuple[memoryview, ObjectVersion] | None:
         _count(1, 0)
         try:
-            data, version = await _blocking(_get_whole, store, key, need)
+            got = await _blocking(_get_whole, store, key, need, unless)
         except Exception as exc:
             raise _classify(exc, parsed, None) from exc
+        if got is None:
+            return None
+        data, version = got
         _count(0, len(data))
         if len(data) < min(need, version.size):
             reason = f"short body: {len(data)} of {version.size} bytes"
             raise _Retryable(FetchError(reason, url=url, byte_range=None))
         return memoryview(data), version
 
-    body, version = await _with_retries(get, url, None)
+    fetched = await _with_retries(get, url, None)
+    if fetched is None:  # 304: the kept body is the object's current version
+        assert cached is not None
+        return cached
+    body, version = fetched
     if len(body) == version.size:
         _whole.put(url, store, body, version)
     return body, version
+
+
+async def _revalidate(store: Any, key: str, parsed: ObjectURL, kept: ObjectVersion) -> bool:
+    """Whether a kept body without an ETag (nothing to send as `If-None-Match`) is still
+    the object's current version, by a HEAD: the same size and Last-Modified. Without a
+    Last-Modified either, nothing but a new body tells its versions apart: False."""
+    if kept.last_modified is None:
+        return False
+
+    async def head() -> ObjectVersion:
+        _count(1, 0)
+        try:
+            meta = await _blocking(runtime.obstore().head, store, key)
+        except Exception as exc:
+            raise _classify(exc, parsed, None) from exc
+        return ObjectVersion.of(meta)
+
+    current = await _with_retries(head, parsed.url, None)
+    return (current.size, current.last_modified) == (kept.size, kept.last_modified)
 
 
 def _use_whole_object(parsed: ObjectURL, store: Any) -> bool:
@@ -564,10 +605,19 @@ async def _blocking[T](function: Callable[..., T], *args: Any, **kwargs: Any) ->
     return await loop.run_in_executor(pool, functools.partial(function, *args, **kwargs))
 
 
-def _get_whole(store: Any, key: str, need: int) -> tuple[Any, ObjectVersion]:
+def _get_whole(
+    store: Any, key: str, need: int, unless: ObjectVersion | None = None
+) -> tuple[Any, ObjectVersion] | None:
     """(body, object version): the whole body if the whole-object cache can keep it, else
-    the chunks up to `need` bytes; dropping the stream closes the connection."""
-    result = runtime.obstore().get(store, key)
+    the chunks up to `need` bytes; dropping the stream closes the connection. None when
+    the object is still `unless` (sent as `If-None-Match`; the server answered 304)."""
+    options = {} if unless is None else {"if_none_match": unless.etag}
+    try:
+        result = runtime.obstore().get(store, key, options=options)
+    except Exception as exc:
+        if unless is not None and runtime.is_obstore_error(exc, "NotModifiedError"):
+            return None
+        raise
     version = ObjectVersion.of(result.meta)
     size = version.size
     if size <= _config.whole_object_cache:

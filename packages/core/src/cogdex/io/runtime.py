@@ -128,7 +128,11 @@ def _load_private_obstore() -> ModuleType:
 
 
 ObstoreErrorName = Literal[
-    "NotFoundError", "NotSupportedError", "PermissionDeniedError", "UnauthenticatedError"
+    "NotFoundError",
+    "NotModifiedError",
+    "NotSupportedError",
+    "PermissionDeniedError",
+    "UnauthenticatedError",
 ]
 """The `obstore.exceptions` classes cogdex tells apart (tests/io/test_runtime_fork.py checks
 that obstore still defines each)."""

@@ -30,6 +30,7 @@ import shapely
 from cogdex.crs import normalise_crs, same_crs, to_lonlat, transformer
 from cogdex.errors import EmptyReadWarning, GeometryError
 from cogdex.index import arrays as A
+from cogdex.index.query import sides
 from cogdex.read.bbox import check_bbox
 from cogdex.read.grid import densify
 
@@ -134,7 +135,9 @@ def _geojson(value: Any, name: str) -> list[shapely.Geometry]:
         raise GeometryError(f"{name}: a malformed GeoJSON {kind}: {exc!r}", argument=name) from exc
 
 
-def _one(value: Any, position: int, crs: int | str, name: str) -> list[shapely.Geometry]:
+def _one(
+    value: Any, position: int, crs: int | str, name: str, across: bool = False
+) -> list[shapely.Geometry]:
     if isinstance(value, shapely.Geometry):
         return [value]
     if isinstance(value, bytes | bytearray | memoryview | str):
@@ -145,23 +148,26 @@ def _one(value: Any, position: int, crs: int | str, name: str) -> list[shapely.G
             kind = "WKT" if isinstance(value, str) else "WKB"
             raise GeometryError(f"{name} {position}: not {kind}: {exc}", argument=name) from None
     if _is_bbox(value):
-        return [shapely.box(*check_bbox(value, name, crs))]
+        boxes = sides(check_bbox(value, name, crs, across=across))
+        if len(boxes) == 1:
+            return [shapely.box(*boxes[0])]
+        return [shapely.MultiPolygon([shapely.box(*box) for box in boxes])]
     if _is_geojson(value):
         return _geojson(value, name)
     raise TypeError(f"{name} {position}: cannot read a geometry from {type(value).__name__}")
 
 
-def _shapes(value: Any, crs: int | str, name: str) -> np.ndarray:
+def _shapes(value: Any, crs: int | str, name: str, across: bool = False) -> np.ndarray:
     if _is_geopandas(value):
         return np.asarray(value.geometry, dtype=object)
     if _is_bbox(value) or isinstance(value, shapely.Geometry | bytes | str) or _is_geojson(value):
-        return np.array(_one(value, 0, crs, name), dtype=object)
+        return np.array(_one(value, 0, crs, name, across), dtype=object)
     if isinstance(value, pa.Array | pa.ChunkedArray):
         return _from_arrow(value)
     if isinstance(value, np.ndarray) and value.dtype != object:
         raise TypeError("a numeric array is not a geometry; pass a bbox tuple or Shapely objects")
     if isinstance(value, Iterable):
-        shapes = [s for i, v in enumerate(value) for s in _one(v, i, crs, name)]
+        shapes = [s for i, v in enumerate(value) for s in _one(v, i, crs, name, across)]
         return np.array(shapes, dtype=object)
     raise TypeError(f"cannot read {name} from {type(value).__name__}")
 
@@ -211,9 +217,14 @@ def _to_lonlat(shapes: np.ndarray, crs: int | str) -> np.ndarray:
     return to_lonlat(densify(shapes), crs)
 
 
-def as_areas(geometries: Any, geometry_crs: Any = None, *, name: str = "geometries") -> Areas:
+def as_areas(
+    geometries: Any, geometry_crs: Any = None, *, name: str = "geometries", across: bool = False
+) -> Areas:
     """`geometries` as `Areas`; raises on empty or missing geometries, and on coordinates
-    outside lon/lat ranges once in lon/lat. `Areas` pass through (their CRS must agree)."""
+    outside lon/lat ranges once in lon/lat. `Areas` pass through (their CRS must agree).
+
+    `across`: a lon/lat bbox with west > east is the MultiPolygon of its two sides (a
+    filter's area); without it, it is refused (a read's grid cannot cross 180 in lon/lat)."""
     if isinstance(geometries, Areas):
         if geometry_crs is not None and not same_crs(geometries.crs, normalise_crs(geometry_crs)):
             raise GeometryError(
@@ -222,7 +233,7 @@ def as_areas(geometries: Any, geometry_crs: Any = None, *, name: str = "geometri
             )
         return geometries
     crs = _resolve_crs(geometries, geometry_crs, name)
-    shapes = _shapes(geometries, crs, name)
+    shapes = _shapes(geometries, crs, name, across)
     if shapes.size == 0:
         raise GeometryError(f"no {name} given", argument=name)
     bad = np.flatnonzero(shapely.is_missing(shapes) | shapely.is_empty(shapes))

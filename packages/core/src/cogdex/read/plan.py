@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from cogdex.errors import GeometryError
 from cogdex.read.window import Window
 
 if TYPE_CHECKING:
@@ -288,6 +289,7 @@ def plan_slots(
             warn_empty(what, shape.bounds, areas.crs)
             grids.append(None)
             continue
+        _check_not_across(areas.lonlat[k], anchor.crs if crs is None else crs, k, len(areas))
         grids.append(target_grid(shape, anchor, crs=crs, resolution=resolution,
                                  geometry_crs=areas.crs))  # fmt: skip
     known = [g for g in grids if g is not None]
@@ -312,6 +314,26 @@ def plan_slots(
             slots.append(Slot(grid, tuple(groups[key])))
             owner.append(k)
     return SlotPlan(slots, owner, areas)
+
+
+def _check_not_across(lonlat: shapely.Geometry, crs: int | str, k: int, n: int) -> None:
+    """Refuse a geometry cut at the antimeridian (RFC 7946: its lon/lat bbox has west >
+    east) as the area of a grid in a lon/lat CRS: the grid would be cut from its planar
+    bounds, -180..180, every longitude between its two sides."""
+    from cogdex.index.query import footprint_bbox
+    from cogdex.read.bbox import is_geographic
+
+    west, _, east, _ = footprint_bbox(lonlat)
+    if west <= east or not is_geographic(crs):
+        return
+    what = f"geometry {k}" if n > 1 else "the geometry"
+    raise GeometryError(
+        f"{what} crosses the antimeridian (lon {west:g} east across 180 to {east:g}): an "
+        f"output grid in the lon/lat CRS {crs} would span every longitude between its two "
+        "sides; read each side as its own geometry, or pass a crs= continuous across 180 "
+        "(e.g. a UTM zone 1 or 60, or 3832)",
+        argument="crs",
+    )
 
 
 def _footprint_hits(table: pa.Table, shapes: np.ndarray) -> list[np.ndarray]:

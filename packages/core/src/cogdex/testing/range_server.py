@@ -66,9 +66,19 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
+def _none_match(header: str | None, etag: str) -> bool:
+    """Whether an `If-None-Match` header names `etag`, compared weakly (RFC 9110 13.1.2: a
+    `W/` prefix is ignored on either side; `*` names any current version)."""
+    if header is None:
+        return False
+    tags = [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    return "*" in tags or etag.removeprefix("W/") in tags
+
+
 class RangeHandler(BaseHTTPRequestHandler):
     """GET/HEAD of files under the server's root; one byte range per request (what object
-    stores send), any other Range form is ignored and answered with the whole file.
+    stores send), any other Range form is ignored and answered with the whole file; a
+    request whose `If-None-Match` names the file's ETag is answered 304 with no body.
 
     Subclasses override `serve` to answer some requests differently and call `send_file`
     or `send_status` for the rest."""
@@ -104,6 +114,10 @@ class RangeHandler(BaseHTTPRequestHandler):
             return
         stat = file.stat()
         size = stat.st_size
+        etag = f'"{size:x}-{stat.st_mtime_ns:x}"'
+        if self.server.conditional and _none_match(self.headers.get("If-None-Match"), etag):
+            self.send_not_modified(etag, stat.st_mtime)
+            return
         status, start, end = 200, 0, size
         if self.server.honour_range if honour_range is None else honour_range:
             try:
@@ -117,7 +131,7 @@ class RangeHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(end - start))
         self.send_header("Last-Modified", email.utils.formatdate(stat.st_mtime, usegmt=True))
-        self.send_header("ETag", f'"{size:x}-{stat.st_mtime_ns:x}"')
+        self.send_header("ETag", etag)
         if self.server.honour_range:
             self.send_header("Accept-Ranges", "bytes")
         if status == 206:
@@ -127,6 +141,13 @@ class RangeHandler(BaseHTTPRequestHandler):
             with file.open("rb") as f:
                 f.seek(start)
                 self.send_body(f, end - start)
+
+    def send_not_modified(self, etag: str, mtime: float) -> None:
+        """304: the client's copy (the ETag it named) is the file's current version."""
+        self.send_response(304)
+        self.send_header("Last-Modified", email.utils.formatdate(mtime, usegmt=True))
+        self.send_header("ETag", etag)
+        self.end_headers()
 
     def content_range(self, start: int, end: int, size: int) -> str:
         """The Content-Range of a 206 answer of bytes [start, end) (a hook for faults)."""
@@ -168,8 +189,10 @@ class RangeServer(ThreadingHTTPServer):
     `requests` logs every request, `bytes_sent` counts the file bytes sent; `log_path`, if
     given, gets an access log and the tracebacks of failed connections. With
     `honour_range=False` every GET is answered with 200 and the whole file, like servers
-    that ignore Range. An idle keep-alive connection is closed after `idle_timeout`
-    seconds (None: never); `close()` also ends the open ones.
+    that ignore Range; with `conditional=False`, `If-None-Match` is ignored too (answered
+    as if absent), like servers that send ETags but never 304. An idle keep-alive
+    connection is closed after `idle_timeout` seconds (None: never); `close()` also ends
+    the open ones.
     """
 
     daemon_threads = True
@@ -182,6 +205,7 @@ class RangeServer(ThreadingHTTPServer):
         *,
         port: int = 0,
         honour_range: bool = True,
+        conditional: bool = True,
         idle_timeout: float | None = 60.0,
         handler: type[RangeHandler] = RangeHandler,
     ) -> None:
@@ -189,6 +213,7 @@ class RangeServer(ThreadingHTTPServer):
         self.root = Path(root).resolve()
         self.log_path = None if log_path is None else Path(log_path)
         self.honour_range = honour_range
+        self.conditional = conditional
         self.idle_timeout = idle_timeout
         self._lock = threading.Lock()
         self._requests: list[LoggedRequest] = []
