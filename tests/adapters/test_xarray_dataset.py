@@ -98,8 +98,8 @@ def test_lazy_dataset_reads_on_compute_in_tile_aligned_chunks(adapter_coll):
 @pytest.mark.parametrize(
     ("resampling", "dtype", "crs", "resolution", "chunk_sizes"),
     [
-        ("nearest", None, 32643, 10.0, ((300, 300, 85), (350, 350, 350, 10))),
-        ("bilinear", "float32", 32643, 10.0, ((300, 300, 85), (350, 350, 350, 10))),
+        ("nearest", None, 32644, 10.0, ((300, 300, 85), (350, 350, 350, 10))),
+        ("bilinear", "float32", 32644, 10.0, ((300, 300, 85), (350, 350, 350, 10))),
         ("nearest", None, 32644, 20.0, ((300, 43), (350, 181))),  # 43N from overviews
     ],
     ids=["nearest", "bilinear", "overviews"],

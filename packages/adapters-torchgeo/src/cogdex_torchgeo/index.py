@@ -159,28 +159,29 @@ def build_index(
     res: float | tuple[float, float] | None,
 ) -> tuple[gpd.GeoDataFrame, tuple[float, float]]:
     """(index, resolution): footprints of every placeable record in the dataset CRS (the
-    given one, else the first record's), in time order (ties keep collection order), and
-    the pixel size (the given one, else that of the first record in the dataset CRS, else the
-    first record's measured in the dataset CRS)."""
+    given one, else the first record's), in time order (ties by id: never the table's row
+    order, which an export and load change), and the pixel size (the given one, else that
+    of the first record in the dataset CRS, else the first record's measured in the dataset
+    CRS)."""
     placed = _placed(sources)
     if not placed:
         bands = ", ".join(s.band for s in sources)
         raise ValueError(f"no record of the collection has a georeferenced file for {bands}")
     rows = np.array(sorted(placed), dtype=np.int64)
+    intervals = _intervals(table, rows)
+    ids = np.asarray(table.column("id").to_numpy(zero_copy_only=False)[rows], dtype=str)
+    order = np.lexsort((ids, intervals.left.to_numpy()))
+    rows, ids, intervals = rows[order], ids[order], intervals[order]
     grids = [record_grid(*placed[int(r)]) for r in rows]
     target = grids[0].crs if crs is None else crs_key(crs)
     resolution = _resolution(res, grids, target)
     native = [g for g in grids if G.same_crs(g.crs, target)]
     origin = (native[0].transform[2], native[0].transform[5]) if native else (0.0, 0.0)
-    intervals = _intervals(table, rows)
-    order = np.lexsort((rows, intervals.left.to_numpy()))
-    rows, grids = rows[order], [grids[k] for k in order]
     footprints = _footprints(grids, target, resolution, origin)
     keep = np.array([not f.is_empty for f in footprints])
-    ids = table.column("id").to_numpy(zero_copy_only=False)[rows]
     index = gpd.GeoDataFrame(
-        {"id": ids[keep], "row": rows[keep]},
-        index=intervals[order][keep],
+        {"id": ids[keep].astype(object), "row": rows[keep]},
+        index=intervals[keep],
         geometry=[f for f, k in zip(footprints, keep, strict=True) if k],
         crs=G.to_crs(target),
     )

@@ -2,7 +2,7 @@
 
 A time step is a record (or, with a merge rule, a UTC day of records), shared by every
 geometry: a geometry the record does not cover holds the fill value at that step. Steps are
-in time order, ties in collection order.
+in time order, ties by record id (never by row position, which an export and load change).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def layout(slots: Sequence[Slot], owner: Sequence[int], table: pa.Table, merged:
         steps.setdefault(_step_key(slot, stamps, merged), []).append(s)
     rows_of = {key: [r for s in members for r in slots[s].rows] for key, members in steps.items()}
     start = {key: stamps[rows].min() for key, rows in rows_of.items()}
-    order = sorted(steps, key=lambda key: (start[key], min(rows_of[key])))
+    order = sorted(steps, key=lambda key: (start[key], min(all_ids[r] for r in rows_of[key])))
     cell = np.full((len(geometries), len(order)), -1, dtype=np.int64)
     for t, key in enumerate(order):
         for s in steps[key]:

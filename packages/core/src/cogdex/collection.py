@@ -725,9 +725,9 @@ class Collection:
     ):
         """Pixels of `bands` over `geometries`, as [N, C, H, W] ([N, H, W] for one band).
 
-        One N per (geometry, intersecting record), in collection order, or with `merge`
-        one per (geometry, group of records). A geometry that meets no record adds no N
-        (an `EmptyReadWarning` says so). See docs/pixels.md.
+        One N per (geometry, intersecting record), in record order (by datetime, then id: not the
+        row order), or with `merge` one per (geometry, group of records). A geometry that meets no
+        record adds no N (an `EmptyReadWarning` says so). See docs/pixels.md.
 
         Args:
             geometries: a (xmin, ymin, xmax, ymax) tuple, Shapely geometries, WKB, WKT,

@@ -6,10 +6,10 @@ geometries. Out comes plain, picklable data that `read.scenes` and `read.reader`
 `Slot`s (one output image each: a target grid and the rows drawn into it) and, per window
 of a level, a `TilePlan`.
 
-Target grids. Without `crs`/`resolution`, a geometry's grid is cut from the pixel lattice
-of the first record that covers it (its "anchor"), so records on that lattice are read as
-plain window cuts and only records in other CRSs (or with other pixel sizes) are warped.
-With `crs` and/or `resolution` the grid snaps to multiples of the resolution (GDAL's
+Target grids. Without `crs`/`resolution`, a geometry's grid is cut from the pixel lattice of the
+first record (in `record_order`) that covers it (its "anchor"), so records on that lattice are read
+as plain window cuts and only records in other CRSs (or with other pixel sizes) are warped. With
+`crs` and/or `resolution` the grid snaps to multiples of the resolution (GDAL's
 `-tap`), so grids of different geometries share one lattice.
 
 Tiles. A `Window` is in pixels of a level and may extend beyond the image (the part
@@ -274,9 +274,10 @@ def plan_slots(
 ) -> SlotPlan:
     """The slots of a read of `sources` over `geometries` (see `Collection.get_numpy` for
     the arguments): one per (geometry, intersecting record), or with `merge` one per
-    (geometry, group of records by `group_by`). `table` holds the collection's rows (their
-    `geometry` footprints, `datetime` and the `group_by` column). A geometry that meets no
-    record has no slot, and an `EmptyReadWarning` names its bounds."""
+    (geometry, group of records by `group_by`), records in `record_order`. `table` holds the
+    collection's rows (their `geometry` footprints, `datetime`, `id` and the `group_by`
+    column). A geometry that meets no record has no slot, and an `EmptyReadWarning` names
+    its bounds."""
     from cogdex.read.geometries import as_areas, warn_empty
 
     areas = as_areas(geometries, geometry_crs)
@@ -337,20 +338,45 @@ def _check_not_across(lonlat: shapely.Geometry, crs: int | str, k: int, n: int) 
 
 
 def _footprint_hits(table: pa.Table, shapes: np.ndarray) -> list[np.ndarray]:
-    """For each lon/lat geometry, the rows whose footprint intersects it (sorted)."""
+    """For each lon/lat geometry, the rows whose footprint intersects it, in record order
+    (`record_order`)."""
     import shapely
 
     from cogdex.index import arrays as A
 
     footprints = shapely.from_wkb(A.to_numpy(table.column("geometry")))
     g, r = shapely.STRtree(footprints).query(shapes, predicate="intersects")
-    order = np.lexsort((r, g))
+    if len(r) == 0:
+        return [r for _ in range(len(shapes))]
+    order = record_order(table, r)
+    g, r = g[order], r[order]
+    order = np.argsort(g, kind="stable")
     g, r = g[order], r[order]
     return [r[g == k] for k in range(len(shapes))]
 
 
+def record_order(table: pa.Table, rows: np.ndarray) -> np.ndarray:
+    """Positions that put `rows` in record order: by `datetime` (records without one last),
+    then by `id`. A read takes its records in this order (its grid's anchor, a merge's
+    `first`/`last`, the order of its images), never in the table's row order, which a
+    build's spatial sort, `extend` or an export and load change: the same records give the
+    same pixels whatever order they are stored in. Only tied records' ids are looked up
+    (one scalar each: a `take` of the column would load pyarrow's compute kernels and its
+    index array pandas)."""
+    from cogdex.index import arrays as A
+
+    moments = A.to_numpy(table.column("datetime"))[rows]
+    keys = np.where(np.isnat(moments), np.iinfo(np.int64).max, moments.astype(np.int64))
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    ids = np.full(len(rows), "", dtype=object)
+    column = table.column("id")
+    for k in np.flatnonzero(counts[inverse] > 1).tolist():
+        ids[k] = column[int(rows[k])].as_py()
+    return np.lexsort((ids.astype(str), keys))
+
+
 def _anchor(sources: Sequence[BandSource], rows: np.ndarray) -> G.Grid | None:
-    """Level-0 grid of the first row (in order) that has the first available band."""
+    """Level-0 grid of the first row (in record order) that has the first available band."""
     for src in sources:
         pos = {int(r): i for i, r in enumerate(src.rows)}
         for row in rows.tolist():
