@@ -268,3 +268,31 @@ def test_tasks_split_by_tile(coll):
     assert sorted(n for t in tasks for n in t.jobs.tolist()) == list(range(len(plan.jobs)))
     # tasks cut the plan's files in order: a file spans tasks only where one ends
     assert sum(len(t.urls) for t in tasks) <= len(tasks) + len({u for u, _ in seen}) - 1
+
+
+def test_points_an_internal_mask_hides_equal_the_local_call(dask_client, small_tasks, tmp_path):
+    """The mask tiles of a file with an internal mask are read by the tasks too: the points
+    it hides hold the fill on the cluster as in the local call (and GDAL's mask)."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    profile = {"driver": "GTiff", "width": 512, "height": 512, "count": 1, "dtype": "uint16",
+               "crs": "EPSG:32633", "transform": from_origin(500_000, 4_000_000, 10, 10),
+               "tiled": True, "blockxsize": 128, "blockysize": 128}  # fmt: skip
+    rows, cols = np.mgrid[0:512, 0:512]
+    with (
+        rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True),
+        rasterio.open(tmp_path / "m.tif", "w", **profile) as ds,
+    ):
+        ds.write(((rows * 512 + cols) % 60_000 + 1).astype(np.uint16)[None])  # never 0
+        ds.write_mask(np.where(cols > rows, 255, 0).astype(np.uint8))
+    table = pa.table({"id": ["m"], "datetime": ["2024-01-01"], "href": [str(tmp_path / "m.tif")]})
+    masked = cogdex.build_from_table(table, name="masked", cache_dir=tmp_path / "cache")
+    rng = np.random.default_rng(5)
+    r, c = rng.integers(0, 512, 500), rng.integers(0, 512, 500)
+    x, y = 500_000 + 10 * (c + 0.5), 4_000_000 - 10 * (r + 0.5)
+    local = masked.sample_points((x, y), "data", geometry_crs=32633)
+    _assert_same(masked.sample_points((x, y), "data", geometry_crs=32633, client=dask_client),
+                 local)  # fmt: skip
+    want = np.where(c > r, (r * 512 + c) % 60_000 + 1, 0)
+    np.testing.assert_array_equal(np.asarray(local.column("value")), want)

@@ -90,3 +90,26 @@ def test_polygon_mask_is_cut_in_the_geometry_crs(zone44):
     inside = shapely.contains_xy(triangle, c + a * cols, f + e * rows)
     assert (valid[0] == (inside & (data[0] != 0))).all()
     assert (data[0][~inside] == 0).all()
+
+
+@pytest.mark.parametrize("crs", [32644, 4326], ids=["record-crs", "lonlat"])
+def test_point_sized_and_flat_boxes_read_as_the_point_and_line_they_are(zone44, crs):
+    """A bbox of zero width and height (a point given as a box) or of zero height (a
+    transect) is a valid bbox: it reads and filters as the Point or LineString it
+    is. GEOS cannot densify such polygons for their lon/lat copy: a raw GEOSException came
+    back for the point, and a GeometryError about NaN bounds for the line."""
+    x, y = (v + 5.0 for v in _box_in(32644, 10.0, (0.0, 0.0))[:2])  # a pixel centre
+    step = 95.0
+    if crs == 4326:
+        to_lonlat = Transformer.from_crs(32644, 4326, always_xy=True).transform
+        (x, x1), (y, _) = to_lonlat([x, x + step], [y, y])
+        step = x1 - x
+    cases = [((x, y, x, y), shapely.Point(x, y)),
+             ((x, y, x + step, y), shapely.LineString([(x, y), (x + step, y)]))]  # fmt: skip
+    for box, shape in cases:
+        boxed = zone44.get_numpy(box, "B04", geometry_crs=crs)
+        assert boxed.size and np.array_equal(
+            boxed, zone44.get_numpy(shape, "B04", geometry_crs=crs)
+        )
+        kept = zone44.subset(geometries=box, geometry_crs=crs).ids
+        assert kept and kept == zone44.subset(geometries=shape, geometry_crs=crs).ids

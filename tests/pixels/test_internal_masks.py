@@ -89,3 +89,28 @@ def test_a_warp_leaves_out_what_the_mask_hides_as_gdal(masked, resampling):
                   resampling=getattr(Resampling, resampling), dst_nodata=0)  # fmt: skip
     np.testing.assert_array_equal(data[0], expected)
     np.testing.assert_array_equal(valid[0], expected != 0)
+
+
+def test_points_the_mask_hides_hold_the_fill_as_in_get_numpy(masked):
+    """sample_points reads the mask as get_numpy does: a point the mask hides holds the
+    record's nodata (else 0), the value get_numpy fills its pixel with; rasterio's
+    `read_masks` hides the same pixels. Before, the stored value came back as data."""
+    coll, paths = masked
+    rng = np.random.default_rng(3)
+    cols, rows = rng.integers(0, 512, 2000), rng.integers(0, 512, 2000)
+    x, y = 500_000 + 10 * (cols + 0.5), 4_000_000 - 10 * (rows + 0.5)
+    table = coll.sample_points((x, y), "data", geometry_crs=32633)
+    record = np.asarray(table.column("id").combine_chunks().dictionary_decode()) == "a"
+    point = np.asarray(table.column("point_id"))[record]
+    with rasterio.open(paths[0]) as ds:
+        stored, hidden = ds.read(1)[rows, cols], ds.read_masks(1)[rows, cols] == 0
+    assert hidden.any() and (~hidden).any()
+    np.testing.assert_array_equal(point, np.arange(2000))
+    np.testing.assert_array_equal(np.asarray(table.column("value"))[record],
+                                  np.where(hidden, 0, stored))  # fmt: skip
+    image, valid = coll[[coll.ids.index("a")]].get_numpy(
+        (500_000, 4_000_000 - 5120, 505_120, 4_000_000), "data", geometry_crs=32633,
+        return_mask=True,
+    )  # fmt: skip
+    np.testing.assert_array_equal(valid[0][rows, cols], ~hidden)
+    np.testing.assert_array_equal(image[0][rows, cols], np.where(hidden, 0, stored))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 import rasterio
 import shapely
 from pyproj import Transformer
 
+import cogdex
 from cogdex.errors import EmptyReadWarning
 from cogdex.io import fetch
 from tests.servers.scenes import AOI_LONLAT, SceneSet
@@ -134,3 +136,59 @@ def test_arrow_ids_follow_their_points(pixel_coll, points):
     expected = names.take(plain.column("point_id").combine_chunks())
     assert named.column("point_id").combine_chunks().equals(expected)
     assert named.drop_columns("point_id").equals(plain.drop_columns("point_id"))
+
+
+def test_points_on_pixel_edges_in_the_scene_crs(pixel_coll, scenes: SceneSet):
+    """Points given in a scene's own CRS exactly on its pixel edges (a label raster's corners,
+    a grid of the same lattice) fall in the pixel right/below the edge, as rasterio's
+    `rowcol` puts them, and the image's right/bottom edges are outside it. They used to go
+    through lon/lat and back, which moved about half of them into the pixel left/above and
+    sampled the bottom edge (outside the image) from its last row."""
+    scene = scenes.scenes[0]
+    a, _, c, _, e, f = scene.transform[:6]
+    ks = np.array([0, 1, 2, 255, 256, 511, 512, 700, scene.size - 1, scene.size])
+    cols, rows = (k.ravel() for k in np.meshgrid(ks, ks))
+    x, y = c + cols * a, f + rows * e
+    table = pixel_coll.sample_points((x, y), "B04", geometry_crs=scene.epsg)
+    mine = table.filter(pc.equal(table.column("id").cast(pa.string()), scene.id))
+    got = {(p, r, cc, v) for p, r, cc, v in zip(
+        *(mine.column(k).to_pylist() for k in ("point_id", "row", "col", "value")), strict=True
+    )}  # fmt: skip
+    with rasterio.open(scene.files["B04"]) as ds:
+        rc = rasterio.transform.rowcol(ds.transform, x, y, op=np.floor)
+        r, cc = (np.asarray(v, dtype=np.int64) for v in rc)
+        assert (r == rows).all() and (cc == cols).all()  # the lattice is exact in floats
+        inside = np.flatnonzero((r < ds.height) & (cc < ds.width))
+        band = ds.read(1)
+    want = {(int(p), int(r[p]), int(cc[p]), int(band[r[p], cc[p]])) for p in inside}
+    assert got == want
+
+
+def test_points_on_the_west_and_north_edges_of_a_lonlat_image_are_inside(tmp_path):
+    """A point on the west or north edge of an image at 70.3°W on a 0.0001° grid lies in its
+    first column or row, as rasterio's `rowcol` says. The inverse transform's `x / a - c / a`
+    rounds 1.2e-10 px below 0 there (two terms of 703,000 px cancel), past the edge rule's
+    slack, and the point went missing."""
+    path = tmp_path / "west.tif"
+    origin = rasterio.transform.from_origin(-70.3, -29.9, 1e-4, 1e-4)
+    profile = {"driver": "GTiff", "width": 300, "height": 200, "count": 1, "dtype": "int16",
+               "crs": "EPSG:4326", "transform": origin, "tiled": True, "blockxsize": 128,
+               "blockysize": 128}  # fmt: skip
+    band = np.arange(300 * 200, dtype=np.int16).reshape(200, 300)
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(band[None])
+    table = pa.table({"id": ["w"], "datetime": ["2024-01-01"], "href": [str(path)]})
+    coll = cogdex.build_from_table(table, name="west", cache_dir=tmp_path / "cache")
+    centres = (np.arange(0, 200, 7) + 0.5) * 1e-4
+    x = np.concatenate([np.full(centres.size, -70.3), -70.3 + centres])  # west edge, north edge
+    y = np.concatenate([-29.9 - centres, np.full(centres.size, -29.9)])
+    got = coll.sample_points((x, y), "data")
+    with rasterio.open(path) as ds:
+        rows, cols = (
+            np.asarray(v, np.int64) for v in rasterio.transform.rowcol(ds.transform, x, y)
+        )
+    assert ((rows == 0) | (cols == 0)).all()
+    np.testing.assert_array_equal(np.asarray(got.column("point_id")), np.arange(x.size))
+    np.testing.assert_array_equal(np.asarray(got.column("col")), cols)
+    np.testing.assert_array_equal(np.asarray(got.column("row")), rows)
+    np.testing.assert_array_equal(np.asarray(got.column("value")), band[rows, cols])

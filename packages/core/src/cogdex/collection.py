@@ -899,8 +899,8 @@ class Collection:
     ) -> pa.Table:
         """The value of every band at every point, in every record whose file covers it.
 
-        Points in a record's nodata or sparse tiles get its nodata value (else 0); points
-        outside every record give no rows, and when none meets a record an
+        Points in a record's nodata, sparse tiles or internal mask get its nodata value
+        (else 0); points outside every record give no rows, and when none meets a record an
         `EmptyReadWarning` says so. See docs/pixels.md; with `client=`, docs/scale-out.md.
 
         Args:

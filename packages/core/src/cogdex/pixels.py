@@ -208,12 +208,12 @@ def sample_points(
 
     if executor is not None:
         points = executor.local_points(points)
-    lon, lat, point_ids = as_points(points, geometry_crs, x_column=x_column, y_column=y_column,
-                                    id_column=id_column)  # fmt: skip
+    lon, lat, point_ids, x, y, crs = as_points(points, geometry_crs, x_column=x_column,
+                                               y_column=y_column, id_column=id_column)  # fmt: skip
     rows = _rows_near(table, lon, lat)
     dtype = output_dtype(sources, rows.tolist() or None)
     fill = default_fill(sources, dtype, None)
-    plan = plan_points(sources, lon, lat, rows.tolist(), fill=fill, dtype=dtype)
+    plan = plan_points(sources, lon, lat, rows.tolist(), fill=fill, dtype=dtype, given=(x, y, crs))
     names = [src.band for src in sources]
     lay_out = partial(_sample_columns, plan, names, point_ids, table)
     if executor is None:

@@ -21,7 +21,7 @@ import sys
 import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -265,6 +265,18 @@ def _package_dirs() -> tuple[str, ...]:
     return tuple(dirs)
 
 
+class Points(NamedTuple):
+    """Points in lon/lat (which meet the index footprints), their ids, and the coordinates
+    as given (`x`, `y` in `crs`), which grids in that CRS locate without a round trip."""
+
+    lon: np.ndarray
+    lat: np.ndarray
+    ids: np.ndarray | pa.ChunkedArray
+    x: np.ndarray
+    y: np.ndarray
+    crs: int | str
+
+
 def as_points(
     points: Any,
     geometry_crs: Any = None,
@@ -272,11 +284,11 @@ def as_points(
     x_column: str = "x",
     y_column: str = "y",
     id_column: str | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | pa.ChunkedArray]:
-    """(lon, lat, point ids) as numpy arrays from Shapely points, an (xs, ys) pair of arrays,
-    GeoPandas, GeoJSON, or an Arrow table (or anything with `__arrow_c_stream__`, e.g.
-    Polars, DuckDB) with x/y columns or a WKB/GeoArrow geometry column. Ids are
-    `id_column`'s values (of a table or GeoDataFrame), else 0..n-1."""
+) -> Points:
+    """`Points` from Shapely points, an (xs, ys) pair of arrays, GeoPandas, GeoJSON, or an
+    Arrow table (or anything with `__arrow_c_stream__`, e.g. Polars, DuckDB) with x/y
+    columns or a WKB/GeoArrow geometry column. Ids are `id_column`'s values (of a table or
+    GeoDataFrame), else 0..n-1."""
     ids = None
     crs = _resolve_crs(points, geometry_crs, "points")
     if (
@@ -316,13 +328,14 @@ def as_points(
         x, y = _xy(_shapes(points, crs, "points"))
     if x.shape != y.shape or x.ndim != 1:
         raise ValueError(f"x and y must be 1-D arrays of one length, got {x.shape} and {y.shape}")
+    lon, lat = x, y
     if not same_crs(crs, 4326):
-        x, y = (np.asarray(v) for v in transformer(crs, 4326).transform(x, y))
-    known = np.isfinite(x) & np.isfinite(y)
+        lon, lat = (np.asarray(v) for v in transformer(crs, 4326).transform(x, y))
+    known = np.isfinite(lon) & np.isfinite(lat)
     if known.any():
-        bounds = (x[known].min(), y[known].min(), x[known].max(), y[known].max())
+        bounds = (lon[known].min(), lat[known].min(), lon[known].max(), lat[known].max())
         check_bbox(bounds, "points (bounds in lon/lat)")
-    return x, y, np.arange(len(x), dtype=np.int64) if ids is None else ids
+    return Points(lon, lat, np.arange(len(x), dtype=np.int64) if ids is None else ids, x, y, crs)
 
 
 def _xy(shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -336,6 +349,7 @@ def _xy(shapes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 __all__ = [
     "Areas",
+    "Points",
     "as_areas",
     "as_points",
     "warn_empty",

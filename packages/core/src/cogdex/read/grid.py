@@ -54,6 +54,23 @@ def _invert(t: Affine) -> Affine:
     return (ia, ib, -(ia * c + ib * f), id_, ie, -(id_ * c + ie * f))
 
 
+def containing_pixels(
+    transform: Affine, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(cols, rows), as whole floats, of the pixels holding the points (x, y) of the grid's
+    CRS, by the warp's nearest rule (`_EDGE_SLACK`): a point on a pixel edge lies in the
+    pixel after it, as in rasterio's `rowcol`. A north-up grid measures from its origin,
+    `(x - c) / a`: the inverse transform's `x / a - c / a` cancels two large terms, whose
+    rounding (1.2e-10 px at 70°W on a 0.0001° grid) exceeds the slack and put a point on
+    the image's west edge outside it."""
+    a, b, c, d, e, f = transform
+    if b == 0 and d == 0:
+        cols, rows = (x - c) / a, (y - f) / e
+    else:
+        cols, rows = _apply(_invert(transform), x, y)
+    return np.floor(cols + _EDGE_SLACK), np.floor(rows + _EDGE_SLACK)
+
+
 def _compose(outer: Affine, inner: Affine) -> Affine:
     """The affine `outer(inner(p))`."""
     a1, b1, c1, d1, e1, f1 = outer
@@ -219,7 +236,15 @@ def geometry_bounds(
 
 def densify(geometries: shapely.Geometry | np.ndarray, points: int = 100) -> Any:
     """Geometries with at least `points` vertices across each one's extent, so that their
-    transformed edges follow the curves they become in another CRS."""
+    transformed edges follow the curves they become in another CRS.
+
+    A polygon of no area (a box of zero width or height: a point or a transect given as a
+    bbox) is densified as the point or line it is (`make_valid`'s collapse): GEOS cannot
+    segmentize it, and raises for a point-sized box or returns an empty polygon for a
+    flat one, whose bounds are NaN."""
+    flat = np.isin(shapely.get_type_id(geometries), (3, 6)) & (shapely.area(geometries) == 0)
+    if flat.any():
+        geometries = np.where(flat, shapely.make_valid(geometries), geometries)
     bounds = shapely.bounds(geometries)
     step = np.maximum(bounds[..., 2] - bounds[..., 0], bounds[..., 3] - bounds[..., 1]) / points
     return shapely.segmentize(geometries, np.where(step > 0, step, np.inf))
@@ -563,6 +588,7 @@ __all__ = [
     "aligned",
     "aligned_window",
     "clip_window",
+    "containing_pixels",
     "densify",
     "geometry_bounds",
     "same_crs",

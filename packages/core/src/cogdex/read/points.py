@@ -38,6 +38,10 @@ if TYPE_CHECKING:
     from numpy.typing import DTypeLike
 
 
+Given = tuple[np.ndarray, np.ndarray, int | str]
+"""Points as the caller gave them: x, y and their CRS."""
+
+
 @dataclass
 class Samples:
     """The points that fell inside one file of one record, and their values per band."""
@@ -51,8 +55,15 @@ class Samples:
     bands: tuple[int, ...]
     """Positions in the caller's band list, one per row of `values`."""
     values: np.ndarray
-    """(bands, points), native dtype; points in sparse tiles keep the fill value. A view
-    of `PointPlan.values`."""
+    """(bands, points), native dtype; points in sparse tiles keep `empty`. A view of
+    `PointPlan.values`."""
+    empty: float = 0.0
+    """What points in no data (sparse tiles, nodata, the mask) hold: the file's nodata
+    (else 0) in the call's dtype, GDAL's value for sparse tiles."""
+    hidden: np.ndarray | None = None
+    """Per point, whether the file's internal mask hides it (GDAL's per-dataset mask: True
+    until its mask tile says otherwise, so a sparse mask tile hides, as GDAL reads it);
+    None for a file without a mask."""
 
 
 @dataclass
@@ -67,12 +78,8 @@ class _TileJob:
     """Each member's pixel in the tile, as `row * tile_width + col`."""
     gather: list[tuple[int, int]]
     """(row of samples.values, sample of the decoded tile)."""
-
-
-def _inverse(t: np.ndarray) -> tuple[float, ...]:
-    a, b, c, d, e, f = (float(v) for v in t)
-    det = a * e - b * d
-    return e / det, -b / det, (b * f - e * c) / det, -d / det, a / det, (d * c - a * f) / det
+    mask: bool = False
+    """A tile of the file's internal mask: it sets `samples.hidden`, not values."""
 
 
 def _positions(sources: Sequence[BandSource]) -> list[np.ndarray]:
@@ -117,9 +124,8 @@ class _Located:
 
 def _locate(x: np.ndarray, y: np.ndarray, transform: np.ndarray, level: Level) -> _Located:
     """The pixel each projected point falls in, for the points inside `level`, by tile."""
-    ia, ib, ic, id_, ie, if_ = _inverse(transform)
-    col = np.floor(ia * x + ib * y + ic)
-    prow = np.floor(id_ * x + ie * y + if_)
+    a, b, c, d, e, f = (float(v) for v in transform)
+    col, prow = G.containing_pixels((a, b, c, d, e, f), x, y)
     inside = np.flatnonzero((prow >= 0) & (prow < level.height) & (col >= 0) & (col < level.width))
     # Pixel rows and columns fit 32 bits (the output's `row`/`col` type): half the memory.
     rows, cols = prow[inside].astype(np.int32), col[inside].astype(np.int32)
@@ -142,19 +148,26 @@ def _locate(x: np.ndarray, y: np.ndarray, transform: np.ndarray, level: Level) -
 def _locate_crs(
     lon: np.ndarray,
     lat: np.ndarray,
+    given: Given | None,
     crs_grids: tuple[int | str, dict[tuple[Any, ...], tuple[np.ndarray, Level]]],
 ) -> dict[tuple[Any, ...], _Located]:
-    """The points located in each grid of one CRS, the points projected to it once."""
+    """The points located in each grid of one CRS, the points projected to it once; in the
+    CRS they were given in, the given coordinates themselves (a round trip through lon/lat
+    would move points on pixel edges into the pixel before by float noise)."""
     crs, grids = crs_grids
-    x, y = G.transformer(4326, crs).transform(lon, lat)
-    x, y = np.asarray(x), np.asarray(y)
+    if given is not None and G.same_crs(given[2], crs):
+        x, y = given[0], given[1]
+    else:
+        x, y = G.transformer(4326, crs).transform(lon, lat)
+        x, y = np.asarray(x), np.asarray(y)
     return {grid: _locate(x, y, transform, level) for grid, (transform, level) in grids.items()}
 
 
 def _tile_jobs(
-    samples: Samples, level: Level, band_index: list[int], at: _Located
+    samples: Samples, level: Level, band_index: list[int], at: _Located, *, mask: bool = False
 ) -> list[tuple[int, _TileJob]]:
-    """The jobs of one file: one per tile met (and plane, for band-separate files)."""
+    """The jobs of one file: one per tile met (and plane, for band-separate files); with
+    `mask`, of its internal mask `level`."""
     per_plane = level.tiles_across * level.tiles_down
     if level.planar == 2:
         planes = {b: [(k, 0) for k, bb in enumerate(band_index) if bb == b] for b in band_index}
@@ -163,7 +176,7 @@ def _tile_jobs(
     jobs = []
     for plane, pairs in planes.items():
         for t, s0, s1 in zip(at.tiles, at.bounds[:-1], at.bounds[1:], strict=True):
-            job = _TileJob(samples, level, at.order[s0:s1], at.inner[s0:s1], pairs)
+            job = _TileJob(samples, level, at.order[s0:s1], at.inner[s0:s1], pairs, mask)
             jobs.append((t + plane * per_plane, job))
     return jobs
 
@@ -185,9 +198,19 @@ class PointPlan:
         """Gather the points of job `n` from its decoded tile."""
         job = self.jobs[n]
         pixels = tile.reshape(-1, tile.shape[-1])
+        if job.mask:
+            _hide(job, pixels[:, 0].take(job.inner))
+            return
         out = job.samples.values
         for k, sample in job.gather:
             out[k, job.members] = pixels[:, sample].take(job.inner)
+
+    def _masked(self) -> None:
+        """Points an internal mask hides hold the file's empty value, as points in its
+        nodata do (get_numpy fills and invalidates the same pixels)."""
+        for s in self.samples:
+            if s.hidden is not None and s.hidden.any():
+                s.values[:, s.hidden] = s.empty
 
     async def read[T](self, max_files: int, beside: Callable[[], T]) -> T:
         """Fetch and decode every tile of the plan here, each once, gathering as they come,
@@ -204,6 +227,7 @@ class PointPlan:
 
         reads = for_each_tile(self.tiles, self.consume, max_files=max_files)
         await fetch.gather_or_cancel([reads, aside()])
+        self._masked()
         return result[0]
 
     def tasks(self, tiles_per_task: int, *, max_files: int = 16) -> list[PointTask]:
@@ -227,6 +251,7 @@ class PointPlan:
         files: dict[str, int] = {}
         headers: list[TIFFHeader] = []
         file: list[int] = []
+        mask: list[bool] = []
         offsets = [0]
         gathers: list[tuple[int, ...]] = []
         rows_parts: list[np.ndarray] = []
@@ -237,6 +262,7 @@ class PointPlan:
                 files[read.source.url] = len(files)
                 headers.append(read.source.header)
             file.append(files[read.source.url])
+            mask.append(read.mask)
             s, members = job.samples, job.members
             rows_parts.append(s.rows[members] % job.level.tile_height)
             cols_parts.append(s.cols[members] % job.level.tile_width)
@@ -248,6 +274,7 @@ class PointPlan:
             jobs=np.asarray(jobs, np.int64),
             file=np.asarray(file, np.int32),
             tile=np.asarray([self.tiles[n].tile for n in jobs], np.int64),
+            mask=np.asarray(mask, bool),
             offsets=np.asarray(offsets, np.int64),
             rows=_narrow(rows_parts),
             cols=_narrow(cols_parts),
@@ -260,8 +287,19 @@ class PointPlan:
         for result in results:
             for n, values in zip(result.jobs.tolist(), result.values, strict=True):
                 job = self.jobs[n]
+                if job.mask:
+                    _hide(job, values[0])
+                    continue
                 for (k, _), row in zip(job.gather, values, strict=True):
                     job.samples.values[k, job.members] = row
+        self._masked()
+
+
+def _hide(job: _TileJob, mask: np.ndarray) -> None:
+    """Record which of a mask job's points the mask's values (0: no data) hide."""
+    hidden = job.samples.hidden
+    assert hidden is not None  # a mask job's samples have a mask
+    hidden[job.members] = mask == 0
 
 
 def _narrow(parts: list[np.ndarray]) -> np.ndarray:
@@ -283,6 +321,8 @@ class PointTask:
     file: np.ndarray
     """Per job, its position in `urls`."""
     tile: np.ndarray
+    mask: np.ndarray
+    """Per job, whether its tile is of the file's internal mask."""
     offsets: np.ndarray
     """Job j's points are `rows[offsets[j]:offsets[j + 1]]` (and `cols`)."""
     rows: np.ndarray
@@ -311,7 +351,8 @@ def sample_task(task: PointTask, options: Mapping[str, Any] | None) -> TaskValue
         for url, header in zip(task.urls, task.headers, strict=True)
     ]
     tiles = [
-        TileRead(sources[f], t) for f, t in zip(task.file.tolist(), task.tile.tolist(), strict=True)
+        TileRead(sources[f], t, mask=m)
+        for f, t, m in zip(task.file.tolist(), task.tile.tolist(), task.mask.tolist(), strict=True)
     ]
     values: list[np.ndarray] = [np.empty(0)] * len(tiles)  # every one is set: no sparse tiles
     bounds = task.offsets.tolist()
@@ -342,6 +383,20 @@ class PointExecutor(Protocol):
         ...
 
 
+def _grid(
+    grids: dict[int | str, dict[tuple[Any, ...], tuple[np.ndarray, Level]]],
+    crs: int | str,
+    transform: np.ndarray,
+    level: Level,
+) -> tuple[Any, ...]:
+    """The key of the grid (CRS, transform, size and tiling) of `level`, registered in
+    `grids` to locate the points in once."""
+    key = (crs, transform.tobytes(), level.width, level.height, level.tile_width,
+           level.tile_height)  # fmt: skip
+    grids.setdefault(crs, {}).setdefault(key, (transform, level))
+    return key
+
+
 def plan_points(
     sources: Sequence[BandSource],
     lon: np.ndarray,
@@ -350,9 +405,11 @@ def plan_points(
     *,
     fill: float,
     dtype: np.dtype,
+    given: Given | None = None,
 ) -> PointPlan:
     """Which tile of which file every lon/lat point needs, for every band of `sources` in
-    the collection `rows` (headers from the index: no I/O)."""
+    the collection `rows` (headers from the index: no I/O). `given`: the points as the
+    caller gave them, (x, y, crs), located in that CRS's grids without reprojection."""
     positions = _positions(sources)
     for src in sources:
         src.decode_headers(rows)
@@ -360,24 +417,24 @@ def plan_points(
              for href, entries in _files(sources, positions, row).items()]  # fmt: skip
     grids: dict[int | str, dict[tuple[Any, ...], tuple[np.ndarray, Level]]] = {}
     keys: list[tuple[Any, ...]] = []
+    mask_keys: list[tuple[Any, ...] | None] = []
     for _, _, entries in files:
         src, i = sources[entries[0][0]], entries[0][1]
         crs = int(src.epsg[i]) or src.crs[i]
         level = src.level(i, 0)
-        grid = (crs, src.transform[i].tobytes(), level.width, level.height,
-                level.tile_width, level.tile_height)  # fmt: skip
-        grids.setdefault(crs, {}).setdefault(grid, (src.transform[i], level))
-        keys.append(grid)  # the bands of a scene share their grid: located once
+        # the bands of a scene share their grid, and a mask tiled as its image: located once
+        keys.append(_grid(grids, crs, src.transform[i], level))
+        mask_keys.append(None if level.mask is None
+                         else _grid(grids, crs, src.transform[i], level.mask))  # fmt: skip
     located: dict[tuple[Any, ...], _Located] = {}
     # One CRS per thread of the decode pool: PROJ and numpy release the GIL, so the
     # projections of a scene set in two UTM zones overlap.
-    for done in runtime.decode_pool().map(partial(_locate_crs, lon, lat), grids.items()):
+    for done in runtime.decode_pool().map(partial(_locate_crs, lon, lat, given), grids.items()):
         located.update(done)
     found: list[Samples] = []
-    empty: list[float] = []  # per file of found: what its sparse tiles hold (GDAL's value)
     tiles: list[TileRead] = []
     jobs: list[_TileJob] = []
-    for (row, href, entries), grid in zip(files, keys, strict=True):
+    for (row, href, entries), grid, mask_grid in zip(files, keys, mask_keys, strict=True):
         src, i = sources[entries[0][0]], entries[0][1]
         level = src.level(i, 0)
         at = located[grid]
@@ -390,23 +447,29 @@ def plan_points(
             cols=at.cols,
             bands=tuple(c for c, _ in entries),
             values=np.empty((len(entries), 0), dtype),  # a view of the column, below
+            empty=fill_value(src.header(i).nodata, np.dtype(dtype)),
         )
         found.append(samples)
-        empty.append(fill_value(src.header(i).nodata, np.dtype(dtype)))
         source = Source(href, src.header(i), src.store_options)
         for tile_index, job in _tile_jobs(
             samples, level, [sources[c].band_index for c, _ in entries], at
         ):
             tiles.append(TileRead(source, tile_index))
             jobs.append(job)
+        if mask_grid is not None and level.mask is not None:
+            samples.hidden = np.ones(at.inside.size, bool)
+            for tile_index, job in _tile_jobs(samples, level.mask, [0], located[mask_grid],
+                                              mask=True):  # fmt: skip
+                tiles.append(TileRead(source, tile_index, mask=True))
+                jobs.append(job)
     column = empty_column(sum(s.points.size * len(s.bands) for s in found), dtype)
     np.copyto(column, fill, casting="unsafe")  # as np.full
     at_value = 0
-    for s, value in zip(found, empty, strict=True):
+    for s in found:
         size = s.points.size * len(s.bands)
         s.values = column[at_value : at_value + size].reshape(len(s.bands), s.points.size)
-        if value != fill:  # a record whose nodata is not the first record's
-            s.values[...] = value
+        if s.empty != fill:  # a record whose nodata is not the first record's
+            s.values[...] = s.empty
         at_value += size
     return PointPlan(found, tiles, jobs, column)
 
