@@ -232,3 +232,48 @@ def test_build_from_a_table_in_memory(stac_files, scenes, tmp_path):
     shapes = gpd.GeoDataFrame(flat.to_pandas(), geometry=gpd.points_from_xy([78] * 8, [20] * 8))
     with pytest.raises(BuildError, match=r"column geometry.*to_arrow\(\)"):
         cogdex.build_from_table(shapes, name="t", cache=False)
+
+
+def test_a_bbox_filters_table_rows_placed_by_their_headers(stac_files, scenes, tmp_path, capsys):
+    """Rows without a geometry get their footprint from the header, so a bbox can only
+    test them once the headers are read. It tested them before, found no footprint and
+    dropped them: every row of a table of plain URLs ("nothing to index"), and silently the
+    footprint-less rows of a table that has some footprints. Reference: `subset(bbox=)` of
+    the full build."""
+    ref = cogdex.build_from_table(
+        stac_files.items_parquet, name="ref", bands=["B04"], cache_dir=tmp_path
+    )
+    footprint = dict(zip(ref.ids, ref.to_arrow().column("geometry").to_pylist(), strict=True))
+    ids = [s.id for s in scenes.scenes]
+    flat = pa.table(
+        {
+            "id": ids,
+            "datetime": [s.datetime for s in scenes.scenes],
+            "red": [f"{stac_files.base_url}/{s.keys['B04']}" for s in scenes.scenes],
+        }
+    )
+    some = [footprint[i] if k % 2 else None for k, i in enumerate(ids)]
+    mixed = flat.append_column("geometry", pa.array(some, pa.binary()))
+    pq.write_table(flat, tmp_path / "flat.parquet")
+    boxes = [  # 43QHV lies over 77.93..78.03, 44QKE over 77.97..78.07
+        (77.90, 19.0, 77.95, 21.0),
+        (78.04, 19.0, 78.10, 21.0),
+        (77.99, 19.99, 78.0, 20.0),
+    ]
+    for k, box in enumerate(boxes):
+        want = sorted(ref.subset(bbox=box).ids)
+        assert 0 < len(want) <= len(ids), box
+        for kind, table in {"flat": flat, "mixed": mixed}.items():
+            built = cogdex.build_from_table(
+                table, name=f"{kind}{k}", href_columns=["red"], bbox=box, cache=False
+            )
+            assert sorted(built.ids) == want, (kind, box)
+        argv = ["collections", "build", "--table", str(tmp_path / "flat.parquet"),
+                "--name", f"cli{k}", "--href-columns", "red", "--cache-dir", str(tmp_path),
+                "--bbox", ",".join(map(str, box))]  # fmt: skip
+        assert _run(argv, capsys)[0] == 0
+        assert sorted(cogdex.load(tmp_path / "collections" / f"cli{k}.parquet").ids) == want
+    assert len(ref.subset(bbox=boxes[0]).ids) < len(ids)  # the boxes do filter
+    with pytest.raises(BuildError, match=r"no row of the table meets bbox .*nothing to index"):
+        cogdex.build_from_table(flat, name="far", href_columns=["red"], bbox=(0, 0, 1, 1),
+                                cache=False)  # fmt: skip

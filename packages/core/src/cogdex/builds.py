@@ -104,7 +104,11 @@ def _cached_or_build(
     strict: bool,
     progress: bool | None,
     client: object,
+    placed_by_headers: Callable[[pa.Table], pa.Table] | None = None,
 ) -> Collection:
+    """The cached collection when its key is `key`, else a build of `items_fn()`'s items,
+    its rows passed through `placed_by_headers` (a filter that needs the headers' footprints:
+    a table's bbox over rows without a geometry) before they are written."""
     from cogdex import plugins
 
     executor = None if client is None else plugins.build_executor(client)
@@ -154,6 +158,8 @@ def _cached_or_build(
     from cogdex.index.store import write
 
     table = built.table  # already in the order the file keeps (see build_rows)
+    if placed_by_headers is not None:
+        table = placed_by_headers(table)
     if not cache:
         return Collection(table, meta, read_options=store_options)
     return Collection(table, meta, location=write(table, meta, path), read_options=store_options)
@@ -465,7 +471,8 @@ def build_from_table(
         columns: Role (`id`, `datetime`, `geometry`, `crs`, `href`) -> column name, where
             a role cannot be inferred from the column names.
         bbox: (xmin, ymin, xmax, ymax) in lon/lat: keep the rows that intersect it
-            (across the antimeridian: west > east, e.g. `(170, -20, -170, -10)`).
+            (across the antimeridian: west > east, e.g. `(170, -20, -170, -10)`); a row
+            without a geometry by its header's footprint, once that is read.
         date_range: (start, end): keep the rows whose time overlaps it (see
             `build_from_stac`).
         bands: As in `build_from_stac`.
@@ -486,9 +493,9 @@ def build_from_table(
         GeometryError: `bbox` is not 4 finite lon/lat numbers with south <= north.
         BuildError: No table at the path or URL, or one that cannot be read (or converted
             to Arrow), columns that
-            cannot be found, a bad `date_range` or `name`, no readable header at all, any
-            unreadable one with `strict=True`, or other arguments under a cached `name`
-            without `force=True`.
+            cannot be found, a bad `date_range` or `name`, no row that meets `bbox`, no
+            readable header at all, any unreadable one with `strict=True`, or other
+            arguments under a cached `name` without `force=True`.
         IndexWriteError: The index could not be written to the cache.
     """
     from cogdex.index.table import arrow_table, items_from_table, read_table, table_digest
@@ -527,11 +534,35 @@ def build_from_table(
         **_build_key(bands, band_index, href_rewrites),
     )
 
+    unplaced = False
+
     def items() -> list[dict[str, Any]]:
+        nonlocal unplaced
         rows = items_from_table(rows_table(), href_columns=href_columns, columns=columns)
         if bbox is None and date_range is None:
             return rows
-        return stac.filter_items(rows, bbox=bbox, date_range=date_range)
+        # a row without a geometry is placed by its header: the bbox can only test it once
+        # the headers are read (`within_bbox`); before, it has nothing to meet the bbox
+        bare = {id(r) for r in rows if r.get("geometry") is None} if bbox is not None else set()
+        unplaced = bool(bare)
+        kept = stac.filter_items([r for r in rows if id(r) not in bare], bbox=bbox,
+                                 date_range=date_range)  # fmt: skip
+        later = stac.filter_items([r for r in rows if id(r) in bare], date_range=date_range)
+        keep = {id(r) for r in (*kept, *later)}
+        return [r for r in rows if id(r) in keep]
+
+    def within_bbox(table: pa.Table) -> pa.Table:
+        """The built rows whose footprint meets `bbox`, as `subset(bbox=)` keeps them,
+        when some had none before their header was read."""
+        if not unplaced or bbox is None:
+            return table
+        from cogdex.index import query as Q
+
+        box = check_bbox(bbox, across=True)
+        table = Q.apply(table, [*Q.bbox_conditions(box), Q.Parts(box)])
+        if not table.num_rows:
+            raise BuildError(f"no row of the table meets bbox {tuple(bbox)}: nothing to index")
+        return table
 
     return _cached_or_build(
         name,
@@ -549,6 +580,7 @@ def build_from_table(
         strict=strict,
         progress=progress,
         client=client,
+        placed_by_headers=within_bbox,
     )
 
 
