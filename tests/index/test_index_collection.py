@@ -122,6 +122,14 @@ def test_indexing_takes_a_mask_as_a_mask_and_refuses_positions_out_of_range(coll
             coll[key]
 
 
+def test_indexing_refuses_positions_that_repeat_a_record(coll):
+    """`coll[[0, 0]]` made a collection holding one id twice, which export and load took
+    as it was; ids are unique in a collection (extend, the reads and the index key on them)."""
+    for key in ([0, 0], [1, 2, 1], np.array([len(coll) - 1, -1])):
+        with pytest.raises(IndexError, match="more than once"):
+            coll[key]
+
+
 def _by_id(c) -> pa.Table:
     """Rows in id order (an export sorts rows spatially)."""
     table = c.to_arrow()

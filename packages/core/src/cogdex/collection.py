@@ -313,7 +313,8 @@ class Collection:
 
     def __getitem__(self, key: int | slice | Sequence[int] | np.ndarray) -> Collection:
         """The records at positions `key` (an int, a slice, integer positions) or where a
-        boolean mask of one value per record is True, as NumPy indexes."""
+        boolean mask of one value per record is True, as NumPy indexes; positions that
+        repeat a record are an IndexError, as ids are unique in a collection."""
         table = self._rows()
         if isinstance(key, int | np.integer) and not isinstance(key, bool | np.bool_):
             if not -len(table) <= key < len(table):
@@ -325,7 +326,15 @@ class Collection:
         # negative positions count from the end, and out-of-range ones raise IndexError
         index = np.asarray(key)
         index = index if index.size else index.astype(np.intp)  # [] reads as floats
-        return self._derive(A.take(table, np.arange(len(table))[index]))
+        positions = np.arange(len(table))[index]
+        if len(np.unique(positions)) < len(positions):
+            values, counts = np.unique(positions, return_counts=True)
+            again = int(values[counts > 1][0])
+            raise IndexError(
+                f"the positions name record {again} more than once: a record's id is "
+                "unique in a collection (export, load, extend and the reads key on it)"
+            )
+        return self._derive(A.take(table, positions))
 
     # -- user columns ------------------------------------------------------------------------
 
