@@ -52,6 +52,22 @@ def test_build_errors_are_one_line(stac_api, tmp_path, capsys):
     assert code == 1 and err.startswith("cogdex: error: band 'B99'") and err.count("\n") == 1
 
 
+def test_errors_advise_the_cli_flag_not_the_python_argument(stac_files, tmp_path, capsys):
+    """The library's advice names `force=True` / `overwrite=True`; the command's flags are
+    `--force` / `--overwrite`."""
+    build = ["collections", "build", "--table", str(stac_files.items_parquet), "--name", "t"]
+    cache = ["--cache-dir", str(tmp_path / "cache")]
+    assert _run([*build, "--bands", "B04", *cache], capsys)[0] == 0
+    code, _, err = _run([*build, "--bands", "B08", *cache], capsys)
+    assert code == 1 and "other arguments" in err
+    assert "--force" in err and "force=True" not in err
+    assert _run([*build, "--bands", "B08", "--force", *cache], capsys)[0] == 0
+    target = tmp_path / "t.parquet"
+    assert _run(["collections", "export", "t", str(target), *cache], capsys)[0] == 0
+    code, _, err = _run(["collections", "export", "t", str(target), *cache], capsys)
+    assert code == 1 and "--overwrite" in err and "overwrite=True" not in err
+
+
 def test_filesystem_errors_are_one_line(stac_files, tmp_path, capsys):
     """What the user can get wrong on disk is `cogdex: error: ...` on one line, exit 1."""
     in_the_way = tmp_path / "a-file"

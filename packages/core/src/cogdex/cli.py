@@ -4,10 +4,11 @@ line and exit 1; `--debug` shows their tracebacks, and other exceptions (bugs) a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cogdex.demo import HELP as DEMO_HELP
@@ -84,6 +85,21 @@ def _filter_arg(text: str) -> object:
     return _json_arg(stripped) if stripped.startswith("{") else stripped
 
 
+@contextlib.contextmanager
+def _flags_advised(flags: dict[str, str]) -> Iterator[None]:
+    """An error whose advice names a Python argument (`force=True`) names the command's
+    flag (`--force`) instead: a CLI user has no keyword to pass."""
+    try:
+        yield
+    except CogdexError as exc:
+        text = str(exc)
+        for argument, flag in flags.items():
+            text = text.replace(argument, flag)
+        if text == str(exc):
+            raise
+        raise CogdexError(text) from exc
+
+
 def _cmd_collections_build(args: argparse.Namespace) -> None:
     import cogdex
 
@@ -99,15 +115,16 @@ def _cmd_collections_build(args: argparse.Namespace) -> None:
         "cache_dir": args.cache_dir,
         "client": args.dask,
     }
-    if args.dataset:
-        coll = cogdex.build(args.dataset, query=args.query, filter=args.filter, **common)
-    elif args.stac:
-        coll = cogdex.build_from_stac(
-            args.stac, args.collection, query=args.query, filter=args.filter, **common
-        )
-    else:
-        hrefs = args.href_columns.split(",") if args.href_columns else None
-        coll = cogdex.build_from_table(args.table, href_columns=hrefs, **common)
+    with _flags_advised({"force=True": "--force"}):
+        if args.dataset:
+            coll = cogdex.build(args.dataset, query=args.query, filter=args.filter, **common)
+        elif args.stac:
+            coll = cogdex.build_from_stac(
+                args.stac, args.collection, query=args.query, filter=args.filter, **common
+            )
+        else:
+            hrefs = args.href_columns.split(",") if args.href_columns else None
+            coll = cogdex.build_from_table(args.table, href_columns=hrefs, **common)
     print(coll)
     for skip in coll.skipped:
         href = f" ({skip['href']})" if skip.get("href") else ""
@@ -178,7 +195,8 @@ def _cmd_collections_export(args: argparse.Namespace) -> None:
         from cogdex.errors import CogdexError
 
         raise CogdexError(f"no cached collection {args.name!r} (see `cogdex collections list`)")
-    written = cogdex.load(path).export(args.path, overwrite=args.overwrite)
+    with _flags_advised({"overwrite=True": "--overwrite"}):
+        written = cogdex.load(path).export(args.path, overwrite=args.overwrite)
     print(f"exported {args.name!r} to {written}")
 
 
