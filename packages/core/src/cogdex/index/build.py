@@ -18,7 +18,7 @@ import re
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from textwrap import shorten
 from typing import Any, Protocol
@@ -644,6 +644,9 @@ class Plan:
     skipped: list[dict[str, str]]
     collection: str | None = None
     """The collection of items that name none (a STAC API search's)."""
+    every_band: bool = False
+    """Built with `bands=None`: the band map grows to every sample the files hold
+    (`every_sample`), whatever the items declare."""
 
     @property
     def unique(self) -> int:
@@ -707,6 +710,8 @@ class PartRows:
     """The band map checked against the part's first readable item: None where it fits."""
     reasons: set[str]
     """Why headers failed (the error of a build where none could be read)."""
+    samples: dict[str, int] = field(default_factory=dict)
+    """Asset key -> the most samples per pixel of its files in the part's rows."""
 
 
 _PROJ = ("proj:code", "proj:epsg", "proj:wkt2", "proj:projjson")
@@ -789,7 +794,7 @@ def plan_rows(
                 continue
             row.append(clean_href(str(asset["href"]), href_rewrites))
         hrefs.append(row)
-    return Plan(band_map, tuple(keys), kept, hrefs, skipped, collection)
+    return Plan(band_map, tuple(keys), kept, hrefs, skipped, collection, bands is None)
 
 
 def part_rows(
@@ -919,6 +924,10 @@ def part_rows(
         readable=first_ok is not None,
         band_error=band_error,
         reasons=reasons if first_ok is None else set(),
+        samples={
+            k: max((h.base.samples_per_pixel for h in v if h is not None), default=0)
+            for k, v in headers.items()
+        },
     )
 
 
@@ -970,7 +979,34 @@ def finish_rows(
     for name, column in property_columns(rows).items():
         columns.setdefault(name, column)
     columns["assets"] = table.column("assets")
-    return Built(pa.table(columns), plan.band_map, skipped)
+    band_map = plan.band_map
+    if plan.every_band:
+        samples = {k: max(p.samples.get(k, 0) for p in parts) for k in plan.keys}
+        band_map = every_sample(band_map, samples)
+    return Built(pa.table(columns), band_map, skipped)
+
+
+def every_sample(
+    band_map: Mapping[str, S.BandRef], samples: Mapping[str, int]
+) -> dict[str, S.BandRef]:
+    """`band_map` with a name for every sample of each asset (`samples`: the most its files
+    hold). An item that declares no bands (or fewer than its file has) left the others
+    without a name, and its one band, named by the asset key, read the first sample only:
+    red alone of an RGB file. An asset's bare key becomes `key:0` .. `key:n-1`; declared
+    names stay, and undeclared samples get `key:i`."""
+    out: dict[str, S.BandRef] = {}
+    for name, ref in band_map.items():
+        count = samples.get(ref.asset, 0)
+        if name == ref.asset and count > 1:
+            out.update({f"{ref.asset}:{i}": S.BandRef(ref.asset, i) for i in range(count)})
+        else:
+            out[name] = ref
+    for key, count in samples.items():
+        named = {ref.band_index for ref in out.values() if ref.asset == key}
+        for i in range(count):
+            if i not in named:
+                out[f"{key}:{i}"] = S.BandRef(key, i)
+    return out
 
 
 def _check_band_map(

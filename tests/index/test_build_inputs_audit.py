@@ -1,0 +1,47 @@
+"""What goes into an index, checked against an independent reading of the same inputs
+(rasterio on the same files): a build must never name less than a file holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import rasterio
+from rasterio.transform import from_origin
+
+import cogdex
+
+
+def _rgb(path: Path, tiled: bool) -> Path:
+    """A 3-band file with no band metadata anywhere: a plain RGB orthophoto, stripped or
+    tiled, as users have them."""
+    data = np.random.default_rng(len(path.name)).integers(1, 5000, (3, 128, 128), np.uint16)
+    blocks = {"blockxsize": 64, "blockysize": 64} if tiled else {}
+    profile = {"driver": "GTiff", "width": 128, "height": 128, "count": 3, "dtype": "uint16",
+               "crs": "EPSG:32643", "transform": from_origin(500_000.0, 2_200_000.0, 10.0, 10.0),
+               "tiled": tiled, **blocks}  # fmt: skip
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(data)
+    return path
+
+
+def test_an_undeclared_multi_band_file_is_indexed_as_all_its_bands(tmp_path):
+    """With `bands=None` ("index every band"), an asset whose item declares no bands was
+    indexed as one band, its first sample: reading it gave red alone for an RGB file, and
+    the other samples had no name, without a word."""
+    paths = [_rgb(tmp_path / "strips.tif", False), _rgb(tmp_path / "tiles.tif", True)]
+    table = pa.table({"id": ["a", "b"], "datetime": ["2024-01-01", "2024-01-02"],
+                      "href": [str(p) for p in paths]})  # fmt: skip
+    pq.write_table(table, tmp_path / "t.parquet")
+    coll = cogdex.build_from_table(tmp_path / "t.parquet", name="rgb", cache_dir=tmp_path / "c")
+    assert coll.skipped == []
+    assert coll.bands == ["data:0", "data:1", "data:2"]
+    want = []
+    for path in paths:  # one date each, in date order
+        with rasterio.open(path) as ds:
+            want.append(ds.read(window=((0, 64), (0, 64))))
+    box = (500_000.0, 2_200_000.0 - 640.0, 500_640.0, 2_200_000.0)
+    got = coll.get_numpy(box, coll.bands, geometry_crs="EPSG:32643")
+    np.testing.assert_array_equal(got, np.stack(want))
