@@ -9,6 +9,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import rasterio
+import rasterio.warp
+import shapely
+import shapely.geometry
 from rasterio.transform import from_origin
 
 import cogdex
@@ -45,3 +48,22 @@ def test_an_undeclared_multi_band_file_is_indexed_as_all_its_bands(tmp_path):
     box = (500_000.0, 2_200_000.0 - 640.0, 500_640.0, 2_200_000.0)
     got = coll.get_numpy(box, coll.bands, geometry_crs="EPSG:32643")
     np.testing.assert_array_equal(got, np.stack(want))
+
+
+def test_an_assets_own_nodata_holds_for_every_sample_of_its_file(tmp_path):
+    """STAC 1.1 puts `nodata` on an asset for all its bands; with no band list, the index
+    kept it for the first sample only, and the others read their nodata pixels as data."""
+    path = _rgb(tmp_path / "rgb.tif", True)
+    with rasterio.open(path) as ds:
+        bounds = rasterio.warp.transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
+    item = {
+        "type": "Feature", "stac_version": "1.1.0", "id": "rgb", "bbox": list(bounds),
+        "geometry": shapely.geometry.mapping(shapely.box(*bounds)),
+        "properties": {"datetime": "2024-01-01T00:00:00Z"},
+        "assets": {"visual": {"href": str(path), "type": "image/tiff; application=geotiff",
+                              "nodata": 7}},
+    }  # fmt: skip
+    coll = cogdex.build_from_items([item], name="nodata", cache_dir=tmp_path / "c")
+    assert coll.bands == ["visual:0", "visual:1", "visual:2"]
+    raster = coll.to_arrow()["assets"].to_pylist()[0]["visual"]["raster"]
+    assert [band["nodata"] for band in raster] == [7.0, 7.0, 7.0]

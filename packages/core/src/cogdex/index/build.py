@@ -233,16 +233,16 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def stac_raster(asset: Mapping[str, Any]) -> list[dict[str, float | None]] | None:
+def stac_raster(asset: Mapping[str, Any], samples: int = 1) -> list[dict[str, float | None]] | None:
     """{nodata, scale, offset} per band of an asset, from the raster extension's
     `raster:bands` (v1) or STAC 1.1 `bands` with `nodata`/`raster:scale`/`raster:offset`
-    (which STAC 1.1 may also put on the asset itself, for all its bands); None when the
-    item says nothing."""
+    (which STAC 1.1 may also put on the asset itself, for all its bands: the `samples` of
+    its file where it lists none); None when the item says nothing."""
     bands, fields = asset.get("raster:bands"), _RASTER
     if not isinstance(bands, list) or not bands:
         bands, fields = asset.get("bands"), _RASTER_V2
     if not isinstance(bands, list) or not bands:
-        bands = [{}]
+        bands = [{}] * max(1, samples)
     common = [_number(asset.get(f)) for f in _RASTER_V2]
     out = []
     for band in bands:
@@ -894,7 +894,11 @@ def part_rows(
         for key, href, asset_header in zip(keys, row, got, strict=True):
             headers[key].append(asset_header)
             asset_hrefs[key].append(href if asset_header is not None else None)
-            rasters[key].append(stac_raster(assets[key]) if asset_header is not None else None)
+            rasters[key].append(
+                None
+                if asset_header is None
+                else stac_raster(assets[key], asset_header.base.samples_per_pixel)
+            )
         rows.append(item)
         positions.append(position)
         firsts.append(next(h for h in got if h is not None))
