@@ -67,3 +67,25 @@ def test_an_assets_own_nodata_holds_for_every_sample_of_its_file(tmp_path):
     assert coll.bands == ["visual:0", "visual:1", "visual:2"]
     raster = coll.to_arrow()["assets"].to_pylist()[0]["visual"]["raster"]
     assert [band["nodata"] for band in raster] == [7.0, 7.0, 7.0]
+
+
+def test_an_rfc3339_datetime_in_lower_case_is_read(tmp_path):
+    """RFC 3339 allows `t` and `z` in lower case; Python's `fromisoformat` refuses them, so
+    such an item was dropped ("no datetime") and its `start_datetime` stored as text."""
+    from pystac.utils import str_to_datetime
+
+    path = _rgb(tmp_path / "rgb.tif", True)
+    with rasterio.open(path) as ds:
+        bounds = rasterio.warp.transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
+    moment = "2024-01-01t05:30:00.25+05:30"
+    item = {
+        "type": "Feature", "stac_version": "1.0.0", "id": "lower", "bbox": list(bounds),
+        "geometry": shapely.geometry.mapping(shapely.box(*bounds)),
+        "properties": {"datetime": "2024-01-01t05:30:00z", "start_datetime": moment},
+        "assets": {"data": {"href": str(path), "type": "image/tiff; application=geotiff"}},
+    }  # fmt: skip
+    coll = cogdex.build_from_items([item], name="lower", cache_dir=tmp_path / "c")
+    assert coll.ids == ["lower"] and coll.skipped == []
+    row = coll.to_arrow().select(["datetime", "start_datetime"]).to_pylist()[0]
+    assert row["datetime"] == str_to_datetime("2024-01-01T05:30:00Z")
+    assert row["start_datetime"] == str_to_datetime(moment.upper())

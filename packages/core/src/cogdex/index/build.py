@@ -30,7 +30,7 @@ import pyarrow as pa
 from cogdex.errors import BuildError, CogdexError, CRSError, TruncatedTIFF
 from cogdex.index import arrays as A
 from cogdex.index import schema as S
-from cogdex.index.stac import item_datetime, item_digest
+from cogdex.index.stac import iso_datetime, item_datetime, item_digest
 from cogdex.redact import has_userinfo, redact_urls, safe_url
 from cogdex.tiff.model import TIFFHeader
 
@@ -572,7 +572,7 @@ def _property_column(name: str, values: list[Any]) -> pa.Array | None:
 
 
 def item_time(text: str) -> dt.datetime:
-    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    moment = iso_datetime(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
