@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 import rasterio
 import rasterio.warp
 import shapely
@@ -15,6 +16,7 @@ import shapely.geometry
 from rasterio.transform import from_origin
 
 import cogdex
+from cogdex.errors import BuildError
 
 
 def _rgb(path: Path, tiled: bool) -> Path:
@@ -89,3 +91,11 @@ def test_an_rfc3339_datetime_in_lower_case_is_read(tmp_path):
     row = coll.to_arrow().select(["datetime", "start_datetime"]).to_pylist()[0]
     assert row["datetime"] == str_to_datetime("2024-01-01T05:30:00Z")
     assert row["start_datetime"] == str_to_datetime(moment.upper())
+
+
+def test_a_list_column_of_hrefs_is_refused_by_its_name(tmp_path):
+    """Each row's list of hrefs went in as its text, refused as a "relative path"."""
+    paths = [str(_rgb(tmp_path / f"{k}.tif", True)) for k in "ab"]
+    table = pa.table({"id": ["a"], "datetime": ["2024-01-01"], "href": [paths]})
+    with pytest.raises(BuildError, match=r"href column 'href' holds list<item: string> values"):
+        cogdex.build_from_table(table, name="lists", cache=False)
