@@ -99,3 +99,35 @@ def test_a_list_column_of_hrefs_is_refused_by_its_name(tmp_path):
     table = pa.table({"id": ["a"], "datetime": ["2024-01-01"], "href": [paths]})
     with pytest.raises(BuildError, match=r"href column 'href' holds list<item: string> values"):
         cogdex.build_from_table(table, name="lists", cache=False)
+
+
+def test_an_asset_in_another_crs_than_its_item_is_not_placed_by_the_items(tmp_path):
+    """A record has one CRS (its first file's, where STAC names none); an asset whose file
+    is in another CRS was indexed under it, so reads placed its pixels by the wrong CRS
+    and found nothing where the file has data, without a word."""
+    from rasterio.transform import from_origin as origin
+
+    x, y = rasterio.warp.transform("EPSG:32643", "EPSG:32644", [500_000.0], [2_200_000.0])
+    files = {"a": ("EPSG:32643", 500_000.0, 2_200_000.0), "b": ("EPSG:32644", x[0], y[0])}
+    for key, (crs, left, top) in files.items():
+        profile = {"driver": "GTiff", "width": 64, "height": 64, "count": 1, "dtype": "uint16",
+                   "crs": crs, "transform": origin(left, top, 10.0, 10.0)}  # fmt: skip
+        with rasterio.open(tmp_path / f"{key}.tif", "w", **profile) as ds:
+            ds.write(np.full((1, 64, 64), 5, np.uint16))
+    with rasterio.open(tmp_path / "a.tif") as ds:
+        bounds = rasterio.warp.transform_bounds(ds.crs, "EPSG:4326", *ds.bounds)
+    item = {
+        "type": "Feature", "stac_version": "1.0.0", "id": "two-crs", "bbox": list(bounds),
+        "geometry": shapely.geometry.mapping(shapely.box(*bounds)),
+        "properties": {"datetime": "2024-01-01T00:00:00Z"},
+        "assets": {k: {"href": str(tmp_path / f"{k}.tif"),
+                       "type": "image/tiff; application=geotiff"} for k in files},
+    }  # fmt: skip
+    with pytest.warns(UserWarning, match=r"1 asset\(s\) are in another CRS"):
+        coll = cogdex.build_from_items([item], name="crs", cache_dir=tmp_path / "c")
+    assert [(s["asset"], s["reason"]) for s in coll.skipped] == [
+        ("b", "file in another CRS than its record's: dropped (EPSG:32644, not EPSG:32643)")
+    ]
+    assert coll.to_arrow()["assets"].to_pylist()[0]["b"] is None
+    box = (500_000.0, 2_200_000.0 - 320.0, 500_320.0, 2_200_000.0)
+    assert (coll.get_numpy(box, ["a"], geometry_crs="EPSG:32643") == 5).all()

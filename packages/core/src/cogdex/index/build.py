@@ -714,6 +714,9 @@ class PartRows:
     """Asset key -> the most samples per pixel of its files in the part's rows."""
 
 
+OTHER_CRS = "file in another CRS than its record's: dropped"
+"""The reason an asset is skipped whose file is in another CRS than its item's record."""
+
 _PROJ = ("proj:code", "proj:epsg", "proj:wkt2", "proj:projjson")
 _PART_PROPERTIES = {"datetime", "start_datetime", "eo:cloud_cover", *_PROJ}
 """The properties `part_rows` reads (`stac_crs`, `item_datetime`, the cloud cover); the
@@ -875,6 +878,13 @@ def part_rows(
         if crs is None:
             skipped.append({"id": item_id, "asset": "*", "href": "", "reason": "no CRS: dropped"})
             continue
+        for at, (key, href, asset_header) in enumerate(zip(keys, row, got, strict=True)):
+            found = None if asset_header is None else header_crs(asset_header)
+            if found is not None and not same_crs((epsg, crs), found):
+                # a record has one CRS, which reads place every band of it by
+                reason = f"{OTHER_CRS} ({_crs_label(found)}, not {_crs_label((epsg, crs))})"
+                skipped.append({"id": item_id, "asset": key, "href": str(href), "reason": reason})
+                got[at] = None
         geometry = item.get("geometry")
         try:
             shape = (
@@ -961,6 +971,15 @@ def finish_rows(
             f"the STAC metadata and the files' georeferencing disagree for {len(conflicts)} "
             f"asset(s) or item(s): {listed}{more}; reads use the files' (see the column "
             "georef_conflict)",
+            UserWarning,
+            stacklevel=3,
+        )
+    other_crs = [s for s in skipped if s["reason"].startswith(OTHER_CRS)]
+    if other_crs:
+        warnings.warn(
+            f"{len(other_crs)} asset(s) are in another CRS than the rest of their item, which "
+            f"an index record cannot hold (e.g. {other_crs[0]['id']}/{other_crs[0]['asset']}: "
+            f"{other_crs[0]['reason']}); they are not indexed (see the collection's skipped)",
             UserWarning,
             stacklevel=3,
         )
