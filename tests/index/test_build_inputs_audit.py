@@ -131,3 +131,26 @@ def test_an_asset_in_another_crs_than_its_item_is_not_placed_by_the_items(tmp_pa
     assert coll.to_arrow()["assets"].to_pylist()[0]["b"] is None
     box = (500_000.0, 2_200_000.0 - 320.0, 500_320.0, 2_200_000.0)
     assert (coll.get_numpy(box, ["a"], geometry_crs="EPSG:32643") == 5).all()
+
+
+def test_a_band_past_a_files_samples_reads_as_missing_there(tmp_path):
+    """A table of 3-band and 1-band files under one asset names `data:0..2`; a read of
+    `data:1` raised an IndexError from the decoder on the 1-band file's record. That file
+    has no such band: its record reads as one without the asset (the fill value)."""
+    rgb = _rgb(tmp_path / "rgb.tif", True)
+    one = tmp_path / "one.tif"
+    with rasterio.open(rgb) as ds:
+        profile = {**ds.profile, "count": 1}
+        first = ds.read(1)
+        want = ds.read(window=((0, 64), (0, 64)))
+    with rasterio.open(one, "w", **profile) as ds:
+        ds.write(first + 1, 1)
+    table = pa.table({"id": ["a", "b"], "datetime": ["2024-01-01", "2024-01-02"],
+                      "href": [str(rgb), str(one)]})  # fmt: skip
+    coll = cogdex.build_from_table(table, name="mixed", cache=False)
+    assert coll.bands == ["data:0", "data:1", "data:2"]
+    box = (500_000.0, 2_200_000.0 - 640.0, 500_640.0, 2_200_000.0)
+    got = coll.get_numpy(box, coll.bands, geometry_crs="EPSG:32643", fill_value=9)
+    np.testing.assert_array_equal(got[0], want)
+    np.testing.assert_array_equal(got[1, 0], want[0] + 1)
+    assert (got[1, 1:] == 9).all()
