@@ -136,6 +136,26 @@ def test_inspect(scenes, http_server, capsys):
     assert code == 1 and "not found" in err and err.count("\n") == 1
 
 
+def test_inspect_prints_scale_and_offset(tmp_path, capsys):
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    path = tmp_path / "scaled.tif"
+    profile = dict(driver="GTiff", width=32, height=32, count=2, dtype="uint16", crs="EPSG:32643",
+                   transform=from_origin(500000, 2200000, 10, 10), tiled=True, blockxsize=16,
+                   blockysize=16)  # fmt: skip
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(np.ones((2, 32, 32), np.uint16))
+        ds.scales, ds.offsets = (0.0001, 2.0), (-0.1, 0.0)
+    code, out, _ = _run(["inspect", str(path)], capsys)
+    assert code == 0 and "scale/offset 0.0001/-0.1, 2/0 " in out
+    path.unlink()
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(np.ones((2, 32, 32), np.uint16))
+    assert "scale/offset" not in _run(["inspect", str(path)], capsys)[1]
+
+
 def test_cli_subprocess(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "cogdex.cli", "collections", "list", "--cache-dir", str(tmp_path)],

@@ -367,6 +367,13 @@ class _NoETag(RangeHandler):
             super().send_header(keyword, value)
 
 
+class _NoETagNoHead(_NoETag):
+    """An origin with Last-Modified but no ETag that refuses HEAD (405)."""
+
+    def do_HEAD(self) -> None:
+        self.send_error(405)
+
+
 @pytest.fixture
 def kept_whole_bodies(monkeypatch: pytest.MonkeyPatch) -> None:
     """No whole body kept from an earlier test, and room to keep this test's."""
@@ -401,6 +408,7 @@ _REVALIDATIONS = {
     "last-modified": ({"handler": _NoETag}, 1, False, 2),  # a HEAD, then the new body
     "ignores-if-none-match": ({"conditional": False}, 1, True, 1),  # 200 with the body
     "no-validators": ({"handler": _NoValidators}, 1, True, 1),  # the body fetched again
+    "refuses-head": ({"handler": _NoETagNoHead}, 2, True, 2),  # the HEAD's 405, then the body
 }
 
 

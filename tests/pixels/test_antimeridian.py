@@ -48,18 +48,23 @@ def test_the_footprint_is_cut_at_the_antimeridian(across):
     assert 179.9 < east.bounds[0] < 180 and east.bounds[2] == 180
 
 
-@pytest.mark.parametrize("aoi", [(179.97, 10.01, 179.99, 10.03), (-179.999, 10.01, -179.99, 10.03)],
-                         ids=["east", "west"])  # fmt: skip
-def test_boxes_on_either_side_read_the_files_pixels(across, aoi):
-    coll, path = across
-    data, table = coll.get_numpy(aoi, ["data"], return_table=True)
-    assert data.shape[0] == 1 and data.size > 0
+def _equals_the_files_window(data, table, path) -> None:
+    """The one image read equals the file's pixels at its grid's place (10 m pixels)."""
     transform = Affine(*table.column("transform")[0].as_py()[:6])
     with rasterio.open(path) as ds:
         col = round((transform.c - ds.transform.c) / 10)
         row = round((transform.f - ds.transform.f) / -10)
         window = rasterio.windows.Window(col, row, data.shape[2], data.shape[1])
         np.testing.assert_array_equal(data[0], ds.read(1, window=window, boundless=True))
+
+
+@pytest.mark.parametrize("aoi", [(179.97, 10.01, 179.99, 10.03), (-179.999, 10.01, -179.99, 10.03)],
+                         ids=["east", "west"])  # fmt: skip
+def test_boxes_on_either_side_read_the_files_pixels(across, aoi):
+    coll, path = across
+    data, table = coll.get_numpy(aoi, ["data"], return_table=True)
+    assert data.shape[0] == 1 and data.size > 0
+    _equals_the_files_window(data, table, path)
 
 
 def test_a_box_on_the_other_side_of_the_globe_meets_no_record(across):
@@ -127,12 +132,7 @@ def test_a_split_lonlat_area_reads_the_files_pixels_in_its_projected_grid(across
     coll, path = across
     data, table = coll.get_numpy(SPLIT, ["data"], return_table=True)
     assert data.shape[0] == 1 and data.shape[2] > 1.5 * data.shape[1]  # both sides, one grid
-    transform = Affine(*table.column("transform")[0].as_py()[:6])
-    with rasterio.open(path) as ds:
-        col = round((transform.c - ds.transform.c) / 10)
-        row = round((transform.f - ds.transform.f) / -10)
-        window = rasterio.windows.Window(col, row, data.shape[2], data.shape[1])
-        np.testing.assert_array_equal(data[0], ds.read(1, window=window, boundless=True))
+    _equals_the_files_window(data, table, path)
 
 
 def test_an_area_across_the_antimeridian_is_refused_as_a_lonlat_grid(across):

@@ -266,6 +266,12 @@ def describe_header(url: str, h: TIFFHeader) -> list[str]:
     descriptions = [d for d in h.descriptions if d]
     if descriptions:
         lines.append(f"  bands       {', '.join(descriptions)}")
+    if any(v is not None for v in (*h.scales, *h.offsets)):
+        pairs = [
+            f"{'-' if sc is None else f'{sc:g}'}/{'-' if of is None else f'{of:g}'}"
+            for sc, of in zip(h.scales, h.offsets, strict=False)
+        ]
+        lines.append(f"  scale/offset {', '.join(pairs)} (per band: raw * scale + offset)")
     return lines
 
 

@@ -573,7 +573,8 @@ async def _whole_object(
 async def _revalidate(store: Any, key: str, parsed: ObjectURL, kept: ObjectVersion) -> bool:
     """Whether a kept body without an ETag (nothing to send as `If-None-Match`) is still
     the object's current version, by a HEAD: the same size and Last-Modified. Without a
-    Last-Modified either, nothing but a new body tells its versions apart: False."""
+    Last-Modified either, or where the HEAD fails, nothing but a new body tells its versions
+    apart: False."""
     if kept.last_modified is None:
         return False
 
@@ -585,7 +586,10 @@ async def _revalidate(store: Any, key: str, parsed: ObjectURL, kept: ObjectVersi
             raise _classify(exc, parsed, None) from exc
         return ObjectVersion.of(meta)
 
-    current = await _with_retries(head, parsed.url, None)
+    try:
+        current = await _with_retries(head, parsed.url, None)
+    except FetchError:  # an origin that refuses HEAD (405): its GET decides, as without one
+        return False
     return (current.size, current.last_modified) == (kept.size, kept.last_modified)
 
 
