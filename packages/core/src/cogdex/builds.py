@@ -227,7 +227,8 @@ def build_from_stac(
             cache key: a rotated token still finds the cached collection.
         bands: Band names (asset keys, band names or common names the assets declare, or
             `"asset:i"` for sample i), or a mapping name -> asset key or (asset key,
-            band_index); None indexes every GeoTIFF asset that any item has.
+            band_index); None indexes every GeoTIFF asset that any item has, each sample
+            of a multi-band file its own band (`"asset:i"` where the item names none).
         band_index: name -> the band's sample in its asset, for names mapped to a bare
             asset key (default 0).
         href_rewrites: Prefix -> replacement, applied to every asset href before it is

@@ -204,6 +204,14 @@ def _per_record(lists: pa.ListArray, index: int, field: str | None = None) -> np
     return out
 
 
+def _samples(headers: pa.StructArray) -> np.ndarray:
+    """Samples per pixel of each record's file (its full-resolution level; 0 where none)."""
+    out = np.zeros(len(headers), np.int64)
+    has, at, values = _nth(headers.field("levels"), 0)
+    out[has] = A.to_numpy(values.field("samples_per_pixel")).astype(np.int64)[at]
+    return out
+
+
 def _scale_offset(
     raster: pa.ListArray, headers: pa.StructArray, index: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -242,6 +250,8 @@ def band_source(
     asset = assets.field(ref.asset)
     headers = asset.field("header")
     valid = A.valid(headers) & A.valid(asset) & A.valid(assets)
+    if ref.band_index > 0:  # a file with fewer samples has no such band, as a missing asset
+        valid &= _samples(headers) > ref.band_index
     rows = np.flatnonzero(valid)
     if len(rows) != len(valid):
         indices = A.from_numpy(rows)

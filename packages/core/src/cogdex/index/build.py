@@ -18,7 +18,7 @@ import re
 import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from textwrap import shorten
 from typing import Any, Protocol
@@ -30,7 +30,7 @@ import pyarrow as pa
 from cogdex.errors import BuildError, CogdexError, CRSError, TruncatedTIFF
 from cogdex.index import arrays as A
 from cogdex.index import schema as S
-from cogdex.index.stac import item_datetime, item_digest
+from cogdex.index.stac import iso_datetime, item_datetime, item_digest
 from cogdex.redact import has_userinfo, redact_urls, safe_url
 from cogdex.tiff.model import TIFFHeader
 
@@ -233,16 +233,16 @@ def _number(value: Any) -> float | None:
         return None
 
 
-def stac_raster(asset: Mapping[str, Any]) -> list[dict[str, float | None]] | None:
+def stac_raster(asset: Mapping[str, Any], samples: int = 1) -> list[dict[str, float | None]] | None:
     """{nodata, scale, offset} per band of an asset, from the raster extension's
     `raster:bands` (v1) or STAC 1.1 `bands` with `nodata`/`raster:scale`/`raster:offset`
-    (which STAC 1.1 may also put on the asset itself, for all its bands); None when the
-    item says nothing."""
+    (which STAC 1.1 may also put on the asset itself, for all its bands: the `samples` of
+    its file where it lists none); None when the item says nothing."""
     bands, fields = asset.get("raster:bands"), _RASTER
     if not isinstance(bands, list) or not bands:
         bands, fields = asset.get("bands"), _RASTER_V2
     if not isinstance(bands, list) or not bands:
-        bands = [{}]
+        bands = [{}] * max(1, samples)
     common = [_number(asset.get(f)) for f in _RASTER_V2]
     out = []
     for band in bands:
@@ -572,7 +572,7 @@ def _property_column(name: str, values: list[Any]) -> pa.Array | None:
 
 
 def item_time(text: str) -> dt.datetime:
-    moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    moment = iso_datetime(text)
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
@@ -644,6 +644,9 @@ class Plan:
     skipped: list[dict[str, str]]
     collection: str | None = None
     """The collection of items that name none (a STAC API search's)."""
+    every_band: bool = False
+    """Built with `bands=None`: the band map grows to every sample the files hold
+    (`every_sample`), whatever the items declare."""
 
     @property
     def unique(self) -> int:
@@ -707,7 +710,12 @@ class PartRows:
     """The band map checked against the part's first readable item: None where it fits."""
     reasons: set[str]
     """Why headers failed (the error of a build where none could be read)."""
+    samples: dict[str, int] = field(default_factory=dict)
+    """Asset key -> the most samples per pixel of its files in the part's rows."""
 
+
+OTHER_CRS = "file in another CRS than its record's: dropped"
+"""The reason an asset is skipped whose file is in another CRS than its item's record."""
 
 _PROJ = ("proj:code", "proj:epsg", "proj:wkt2", "proj:projjson")
 _PART_PROPERTIES = {"datetime", "start_datetime", "eo:cloud_cover", *_PROJ}
@@ -789,7 +797,7 @@ def plan_rows(
                 continue
             row.append(clean_href(str(asset["href"]), href_rewrites))
         hrefs.append(row)
-    return Plan(band_map, tuple(keys), kept, hrefs, skipped, collection)
+    return Plan(band_map, tuple(keys), kept, hrefs, skipped, collection, bands is None)
 
 
 def part_rows(
@@ -870,6 +878,13 @@ def part_rows(
         if crs is None:
             skipped.append({"id": item_id, "asset": "*", "href": "", "reason": "no CRS: dropped"})
             continue
+        for at, (key, href, asset_header) in enumerate(zip(keys, row, got, strict=True)):
+            found = None if asset_header is None else header_crs(asset_header)
+            if found is not None and not same_crs((epsg, crs), found):
+                # a record has one CRS, which reads place every band of it by
+                reason = f"{OTHER_CRS} ({_crs_label(found)}, not {_crs_label((epsg, crs))})"
+                skipped.append({"id": item_id, "asset": key, "href": str(href), "reason": reason})
+                got[at] = None
         geometry = item.get("geometry")
         try:
             shape = (
@@ -889,7 +904,11 @@ def part_rows(
         for key, href, asset_header in zip(keys, row, got, strict=True):
             headers[key].append(asset_header)
             asset_hrefs[key].append(href if asset_header is not None else None)
-            rasters[key].append(stac_raster(assets[key]) if asset_header is not None else None)
+            rasters[key].append(
+                None
+                if asset_header is None
+                else stac_raster(assets[key], asset_header.base.samples_per_pixel)
+            )
         rows.append(item)
         positions.append(position)
         firsts.append(next(h for h in got if h is not None))
@@ -919,6 +938,10 @@ def part_rows(
         readable=first_ok is not None,
         band_error=band_error,
         reasons=reasons if first_ok is None else set(),
+        samples={
+            k: max((h.base.samples_per_pixel for h in v if h is not None), default=0)
+            for k, v in headers.items()
+        },
     )
 
 
@@ -951,6 +974,15 @@ def finish_rows(
             UserWarning,
             stacklevel=3,
         )
+    other_crs = [s for s in skipped if s["reason"].startswith(OTHER_CRS)]
+    if other_crs:
+        warnings.warn(
+            f"{len(other_crs)} asset(s) are in another CRS than the rest of their item, which "
+            f"an index record cannot hold (e.g. {other_crs[0]['id']}/{other_crs[0]['asset']}: "
+            f"{other_crs[0]['reason']}); they are not indexed (see the collection's skipped)",
+            UserWarning,
+            stacklevel=3,
+        )
     if strict and skipped:
         listed = "; ".join(
             f"{s['id']}/{s['asset']}: {s['reason']}" + (f" ({s['href']})" if s["href"] else "")
@@ -970,7 +1002,34 @@ def finish_rows(
     for name, column in property_columns(rows).items():
         columns.setdefault(name, column)
     columns["assets"] = table.column("assets")
-    return Built(pa.table(columns), plan.band_map, skipped)
+    band_map = plan.band_map
+    if plan.every_band:
+        samples = {k: max(p.samples.get(k, 0) for p in parts) for k in plan.keys}
+        band_map = every_sample(band_map, samples)
+    return Built(pa.table(columns), band_map, skipped)
+
+
+def every_sample(
+    band_map: Mapping[str, S.BandRef], samples: Mapping[str, int]
+) -> dict[str, S.BandRef]:
+    """`band_map` with a name for every sample of each asset (`samples`: the most its files
+    hold). An item that declares no bands (or fewer than its file has) left the others
+    without a name, and its one band, named by the asset key, read the first sample only:
+    red alone of an RGB file. An asset's bare key becomes `key:0` .. `key:n-1`; declared
+    names stay, and undeclared samples get `key:i`."""
+    out: dict[str, S.BandRef] = {}
+    for name, ref in band_map.items():
+        count = samples.get(ref.asset, 0)
+        if name == ref.asset and count > 1:
+            out.update({f"{ref.asset}:{i}": S.BandRef(ref.asset, i) for i in range(count)})
+        else:
+            out[name] = ref
+    for key, count in samples.items():
+        named = {ref.band_index for ref in out.values() if ref.asset == key}
+        for i in range(count):
+            if i not in named:
+                out[f"{key}:{i}"] = S.BandRef(key, i)
+    return out
 
 
 def _check_band_map(

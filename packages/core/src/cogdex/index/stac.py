@@ -66,7 +66,7 @@ def _parse_instant(value: Any, *, end: bool) -> dt.datetime:
                 day = dt.date.fromisoformat(text)
                 moment = dt.datetime.combine(day, dt.time.max if end else dt.time.min)
             else:
-                moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+                moment = iso_datetime(text)
         except ValueError as exc:
             raise BuildError(f"date_range: cannot read {value!r} as an ISO date") from exc
     else:
@@ -74,6 +74,12 @@ def _parse_instant(value: Any, *, end: bool) -> dt.datetime:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC)
+
+
+def iso_datetime(text: str) -> dt.datetime:
+    """An RFC 3339 / ISO 8601 datetime as Python reads it; RFC 3339 also allows a lower-case
+    `t` and `z`, which `fromisoformat` refuses (an item dated so was dropped)."""
+    return dt.datetime.fromisoformat(text.strip().upper().replace("Z", "+00:00"))
 
 
 def date_bounds(date_range: DateRange | None) -> tuple[dt.datetime | None, dt.datetime | None]:
@@ -549,6 +555,7 @@ __all__ = [
     "date_bounds",
     "filter_items",
     "is_static",
+    "iso_datetime",
     "item_datetime",
     "item_dicts",
     "item_digest",

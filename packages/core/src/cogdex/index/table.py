@@ -198,6 +198,13 @@ def items_from_table(
         href = _pick(table, "href", given, "href_columns=[...]", required=True)
         assert href is not None
         asset_columns = {"data": href}
+    for column in asset_columns.values():
+        kind = table.schema.field(column).type
+        if pa.types.is_nested(kind):
+            raise BuildError(
+                f"href column {column!r} holds {kind} values, not one href per row: for "
+                "several files per row give one column each (href_columns={asset: column})"
+            )
     used = {id_col, dt_col, geom_col, crs_col, "assets", "bbox", *asset_columns.values()}
     scalar = [
         f.name
