@@ -501,8 +501,7 @@ def build_from_table(
     """
     from cogdex.index.table import arrow_table, items_from_table, read_table, table_digest
 
-    if bbox is not None:
-        check_bbox(bbox, across=True)
+    box = None if bbox is None else check_bbox(bbox, across=True)
     if isinstance(table, str | os.PathLike):
         location = os.fspath(table)
         stored: dict[str, Any] = {"table": _stored_location(location)}
@@ -555,14 +554,13 @@ def build_from_table(
     def within_bbox(table: pa.Table) -> pa.Table:
         """The built rows whose footprint meets `bbox`, as `subset(bbox=)` keeps them,
         when some had none before their header was read."""
-        if not unplaced or bbox is None:
+        if not unplaced or box is None:
             return table
         from cogdex.index import query as Q
 
-        box = check_bbox(bbox, across=True)
         table = Q.apply(table, [*Q.bbox_conditions(box), Q.Parts(box)])
         if not table.num_rows:
-            raise BuildError(f"no row of the table meets bbox {tuple(bbox)}: nothing to index")
+            raise BuildError(f"no row of the table meets bbox {box}: nothing to index")
         return table
 
     return _cached_or_build(

@@ -327,12 +327,12 @@ class Collection:
         index = np.asarray(key)
         index = index if index.size else index.astype(np.intp)  # [] reads as floats
         positions = np.arange(len(table))[index]
-        if len(np.unique(positions)) < len(positions):
-            values, counts = np.unique(positions, return_counts=True)
-            again = int(values[counts > 1][0])
+        values, counts = np.unique(positions, return_counts=True)
+        if (counts > 1).any():
             raise IndexError(
-                f"the positions name record {again} more than once: a record's id is "
-                "unique in a collection (export, load, extend and the reads key on it)"
+                f"the positions name record {int(values[counts > 1][0])} more than once: a "
+                "record's id is unique in a collection (export, load, extend and the reads "
+                "key on it)"
             )
         return self._derive(A.take(table, positions))
 

@@ -346,8 +346,6 @@ def _footprint_hits(table: pa.Table, shapes: np.ndarray) -> list[np.ndarray]:
 
     footprints = shapely.from_wkb(A.to_numpy(table.column("geometry")))
     g, r = shapely.STRtree(footprints).query(shapes, predicate="intersects")
-    if len(r) == 0:
-        return [r for _ in range(len(shapes))]
     order = record_order(table, r)
     g, r = g[order], r[order]
     order = np.argsort(g, kind="stable")
